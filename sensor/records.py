@@ -1,0 +1,132 @@
+"""The exchange record: what the sensor emits, one per HTTP request/response pair.
+
+Modelled on Zeek's http.log, plus the (capped, decoded) bodies the analyzer needs. The JSON form
+is versioned by ``SCHEMA_VERSION``; the README documents every field. Anomalies are data: they
+are listed in ``tags`` rather than raised.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# Tags an exchange can carry. Kept as constants so producers and consumers agree on spelling.
+TAG_MISSING_RESPONSE = "missing_response"  # request seen, no response before the stream ended
+TAG_MISSING_REQUEST = "missing_request"  # response seen whose request was never captured
+TAG_MID_STREAM = "mid_stream"  # the connection was picked up after its start (no SYN seen)
+TAG_GAP = "gap"  # bytes of this exchange were missing from the capture
+TAG_TRUNCATED_BODY = "truncated_body"  # a body ended before its framing said it would
+TAG_BODY_CAPPED = "body_capped"  # captured body hit the configured cap; lengths still counted
+TAG_DECODE_ERROR = "decode_error"  # Content-Encoding could not be undone; raw bytes kept
+TAG_DECOMPRESSION_BOMB = "decompression_bomb"  # decoded size hit the bomb cap
+TAG_MISLABELLED_ENCODING = "mislabelled_encoding"  # labelled compressed but was plain
+TAG_CONFLICTING_LENGTH = "conflicting_content_length"
+TAG_BAD_FRAMING = "bad_framing"  # unparsable Content-Length / chunk size, treated per RFC 9112
+TAG_RESYNC = "resync"  # garbage was skipped before this message
+TAG_UPGRADE = "upgrade"  # 101 Switching Protocols / CONNECT tunnel: the rest is not HTTP
+TAG_INTERIM = "interim_response"  # one or more 1xx responses preceded the final one
+TAG_CLOSE_DELIMITED = "close_delimited"  # body length was given by connection close
+TAG_HTTP09 = "http09"  # HTTP/0.9 simple request (no version)
+TAG_BAD_STATUS = "bad_status"  # status line whose code is not a number
+TAG_ONE_SIDED = "one_sided"  # only one direction of the connection was ever seen
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A captured message body.
+
+    ``data`` holds the decoded (de-chunked, decompressed) bytes, capped at the sensor's body cap.
+    ``wire_length`` counts the entity bytes after de-chunking and before decompression;
+    ``length`` counts the decoded bytes (both are exact even when ``data`` is capped).
+    """
+
+    data: bytes = b""
+    wire_length: int = 0
+    length: int = 0
+    content_encoding: tuple[str, ...] = ()
+
+
+EMPTY_BODY = Body()
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    uid: str
+    ts: float  # request start (first byte), epoch seconds; response start when no request
+    client: str  # "ip:port" ("[v6]:port")
+    server: str
+    method: str | None
+    host: str
+    target: str | None  # request-target exactly as sent (decoded as latin-1)
+    version: str | None  # request's HTTP version, e.g. "1.1"
+    status: int | None
+    reason: str | None = None
+    response_version: str | None = None
+    request_headers: tuple[tuple[str, str], ...] = ()
+    response_headers: tuple[tuple[str, str], ...] = ()
+    request_body: Body = EMPTY_BODY
+    response_body: Body = EMPTY_BODY
+    response_ts: float | None = None  # first byte of the final response
+    end_ts: float | None = None  # last byte of the exchange
+    trans_depth: int = 1  # 1-based index of this exchange on its connection (Zeek's trans_depth)
+    interim_statuses: tuple[int, ...] = ()
+    vlan: tuple[int, ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "uid": self.uid,
+            "ts": self.ts,
+            "response_ts": self.response_ts,
+            "end_ts": self.end_ts,
+            "client": self.client,
+            "server": self.server,
+            "vlan": list(self.vlan),
+            "trans_depth": self.trans_depth,
+            "method": self.method,
+            "host": self.host,
+            "target": self.target,
+            "version": self.version,
+            "status": self.status,
+            "reason": self.reason,
+            "response_version": self.response_version,
+            "interim_statuses": list(self.interim_statuses),
+            "request_headers": [list(h) for h in self.request_headers],
+            "response_headers": [list(h) for h in self.response_headers],
+            "request_body": body_to_dict(self.request_body),
+            "response_body": body_to_dict(self.response_body),
+            "tags": list(self.tags),
+        }
+
+
+def body_to_dict(body: Body) -> dict[str, Any]:
+    """JSON form of a body: UTF-8 text as-is, anything else base64 (``"b64": true``)."""
+    data = body.data
+    try:
+        text = data.decode("utf-8")
+        b64 = False
+    except UnicodeDecodeError:
+        text = base64.b64encode(data).decode("ascii")
+        b64 = True
+    return {
+        "data": text,
+        "b64": b64,
+        "captured": len(data),
+        "length": body.length,
+        "wire_length": body.wire_length,
+        "content_encoding": list(body.content_encoding),
+    }
+
+
+def body_bytes(body_dict: dict[str, Any] | None) -> bytes:
+    """Inverse of :func:`body_to_dict` for consumers of the JSONL."""
+    if not body_dict:
+        return b""
+    data = body_dict.get("data") or ""
+    if body_dict.get("b64"):
+        return base64.b64decode(data)
+    return data.encode("utf-8")
