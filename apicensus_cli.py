@@ -1,0 +1,42 @@
+"""The one console command, ``apicensus``: each part registers its own subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes ``register(subparsers)``; a subcommand sets ``func`` returning an exit code.
+# Imported lazily per part so ``apicensus sensor`` does not pay for pandas or presidio at start-up.
+PARTS = ("sensor.cli", "analyzer.cli", "inventory_api.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="apicensus", description="Passive API discovery and inventory.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in PARTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a real missing dependency inside the part: say so
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Downstream closed the pipe (e.g. `| head`): not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
