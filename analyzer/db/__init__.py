@@ -1,0 +1,1 @@
+"""Analyzer storage: models, engine/session helpers, migrations runner and CRUD functions."""

@@ -1,0 +1,247 @@
+"""SQLAlchemy 2 models for the API inventory.
+
+Counters live in narrow child tables keyed by (endpoint, dimension) so that every batch can be
+written as a handful of bulk ``INSERT ... ON CONFLICT DO UPDATE SET count = count + excluded.count``
+statements, on PostgreSQL and SQLite alike. Ownership and spec-verdict columns are nullable and
+never written by the analyzer, so re-analysis keeps what people (or the inventory API) set.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names so Alembic migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+UtcDateTime = DateTime(timezone=True)
+# Path templates and noise paths are part of unique keys: btree entries must stay well below the
+# PostgreSQL limit (~2.7 kB), so the pipeline truncates to this many characters.
+MAX_PATH_CHARS = 1000
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class OwnershipMixin:
+    """Filled by people through the inventory API (next issue); the analyzer never writes these."""
+
+    owner: Mapped[str | None] = mapped_column(String(255), default=None)
+    application: Mapped[str | None] = mapped_column(String(255), default=None)
+    business_unit: Mapped[str | None] = mapped_column(String(255), default=None)
+    tags: Mapped[list[str] | None] = mapped_column(JsonType, default=None)
+    review_state: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class Service(OwnershipMixin, Base):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(MAX_PATH_CHARS), unique=True)
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+    endpoints: Mapped[list[Endpoint]] = relationship(back_populates="service", passive_deletes=True)
+
+
+class Endpoint(OwnershipMixin, Base):
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("service_id", "method", "path_template"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    path_template: Mapped[str] = mapped_column(String(MAX_PATH_CHARS))
+    # The templater's stable id for this template (survives restarts via templater_state).
+    template_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    authenticated_hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    unauthenticated_hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    # 2xx responses served to requests without credentials: > 0 makes the endpoint "unauthenticated".
+    unauthenticated_2xx: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Bodies parsed for schema inference: the denominators of field presence.
+    request_bodies: Mapped[int] = mapped_column(BigInteger, default=0)
+    response_bodies: Mapped[int] = mapped_column(BigInteger, default=0)
+    # OpenAPI import (next issue): shadow (seen, not in any spec) / zombie (deprecated but seen).
+    spec_verdict: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+    service: Mapped[Service] = relationship(back_populates="endpoints")
+
+
+class EndpointStatus(Base):
+    __tablename__ = "endpoint_status"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 = no response captured
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EndpointHourly(Base):
+    __tablename__ = "endpoint_hourly"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EndpointPeer(Base):
+    """Distinct clients (IP only: source ports are ephemeral) and servers (ip:port) per endpoint."""
+
+    __tablename__ = "endpoint_peers"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "client" | "server"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EndpointAuth(Base):
+    """How requests authenticated: bearer, basic, cookie, api-key-header, api-key-query, none, ..."""
+
+    __tablename__ = "endpoint_auth"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EndpointParam(Base):
+    """Path and query parameters, one row per observed type (export reports the dominant one)."""
+
+    __tablename__ = "endpoint_params"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    location: Mapped[str] = mapped_column(String(8), primary_key=True)  # "path" | "query"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EndpointContentType(Base):
+    __tablename__ = "endpoint_content_types"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(8), primary_key=True)  # "request" | "response"
+    content_type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EndpointField(Base):
+    """A body field path (``items[].email``) with one of its types and how many bodies had it."""
+
+    __tablename__ = "endpoint_fields"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(8), primary_key=True)
+    path: Mapped[str] = mapped_column(String(512), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PiiFinding(Base):
+    """Aggregated PII: never the raw value, only the detector's masked sample."""
+
+    __tablename__ = "pii_findings"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location: Mapped[str] = mapped_column(String(32), primary_key=True)
+    field: Mapped[str] = mapped_column(String(512), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    sample: Mapped[str | None] = mapped_column(String(255), default=None)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NoisePath(Base):
+    """Requests the templater classed as noise (e.g. only ever 404): statistics, not endpoints."""
+
+    __tablename__ = "noise_paths"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path: Mapped[str] = mapped_column(String(MAX_PATH_CHARS), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 = no response captured
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SeenExchange(Base):
+    """Exchange uids already counted: re-analysing the same capture must not double counts."""
+
+    __tablename__ = "seen_exchanges"
+
+    uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class TemplaterState(Base):
+    """Singleton row (id = 1) with ``Templater.to_state()``, so template ids survive restarts."""
+
+    __tablename__ = "templater_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class ApiSpec(Base):
+    """An imported OpenAPI document (next issue); created now so no later migration is needed."""
+
+    __tablename__ = "api_specs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(64), default=None)
+    source: Mapped[str | None] = mapped_column(Text, default=None)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"), default=None)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class SpecOperation(Base):
+    """One documented operation; ``verdict`` = orphan when documented but never observed."""
+
+    __tablename__ = "spec_operations"
+    __table_args__ = (Index("ix_spec_operations_lookup", "spec_id", "method", "path_template"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("api_specs.id", ondelete="CASCADE"))
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    method: Mapped[str] = mapped_column(String(32))
+    path_template: Mapped[str] = mapped_column(String(MAX_PATH_CHARS))
+    deprecated: Mapped[bool | None] = mapped_column(default=None)
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("endpoints.id", ondelete="SET NULL"), default=None)
+    verdict: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -1,0 +1,64 @@
+"""Engine, sessions and migrations for the analyzer database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+# migrations/ sits at the repository root next to the analyzer package (source checkout or
+# editable install), and alembic.ini there points at it too.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL + NORMAL: batched writes without an fsync per statement; FKs for ON DELETE CASCADE.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error."""
+    with make_session_factory(engine)() as session, session.begin():
+        yield session
+
+
+def alembic_config(url: str | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # ConfigParser interpolation: a literal '%' in a URL (encoded passwords) must be doubled.
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def run_migrations(engine: Engine) -> None:
+    """``alembic upgrade head`` on the engine's database (idempotent; cheap when up to date)."""
+    from alembic import command
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        # env.py uses this connection instead of opening its own, so in-memory SQLite works too.
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
