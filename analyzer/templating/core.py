@@ -1,0 +1,808 @@
+"""Online endpoint templating: concrete URL paths -> endpoint templates, per service.
+
+How it works
+------------
+* Every observed path goes into a per-host *raw trie* of concrete segments with request counts,
+  non-404 counts, methods and response shapes. Observing is a few dict operations.
+* From time to time (geometric schedule, so the amortised cost stays constant) the raw trie is
+  folded top-down into a *template tree*. At each position the concrete child values are split
+  into one parameter group and literals:
+    - values whose shape proves they are data (integers, UUIDs, hashes, dates, emails...) are
+      parameters from the first sighting, except numbers/dates sitting where API versions sit;
+    - word-like values (slugs, usernames, currencies) are parameters only on evidence across
+      requests: many distinct values with a long tail of one-off values, or several values whose
+      sub-trees and response shapes agree (same relative paths answer the same shapes) while
+      literal siblings ("featured" answering a list where "{slug}" answers an object) conflict;
+    - a small vocabulary ("me", "search", "recent"...) and version segments never become
+      parameters.
+  The raw sub-trees of all values in a parameter group are merged and folded recursively, which
+  is what finds consecutive parameters (``/repos/{owner}/{repo}``).
+* Paths whose every request got 404 never enter the template tree: scanners probing ``/.env``
+  stay unmatched-request statistics.
+* Between rebuilds, a path that does not fit the tree gets a provisional template (strongly typed
+  segments become parameters, the rest stays literal); the next rebuild may merge it, and the
+  merge is reported through ``drain_merges`` so storage can re-home its counts.
+* An OpenAPI spec loaded for a host wins over learning whenever one of its templates matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.templating.values import STRONG_TYPES, classify, is_version
+
+NOISE_STATUSES: frozenset[int] = frozenset({404, 410})
+STATE_FORMAT = 1
+
+# Literals that sit beside parameters in real APIs; never absorbed into a parameter.
+_RESERVED = (
+    """me self current mine my search find query lookup featured recent latest popular trending new
+    newest top best all count stats statistics summary export import batch bulk settings config
+    configuration info status health healthz ping metrics login logout register signup signin auth
+    oauth token refresh upload uploads download history overview random today upcoming archived
+    archive active pending drafts draft following followers suggestions suggested autocomplete
+    validate verify preview bulk_delete by-email by-name by-date names types schema meta metadata
+    public private stream watch events feed timeline version versions changes diff compare"""
+)
+RESERVED_WORDS: frozenset[str] = frozenset(_RESERVED.split())
+# Segments after which the next segment is a resource collection, not an id.
+API_WORDS: frozenset[str] = frozenset({"", "api", "apis", "rest", "svc", "services", "service", "latest"})
+_SHAPE_SPLIT = re.compile(r"[\s,;|]+")
+_SPEC_PARAM = re.compile(r"\{([^}/]+)\}")
+_MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
+_SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
+
+NAME_SUFFIX: dict[str, str] = {
+    "integer": "Id",
+    "uuid": "Id",
+    "objectid": "Id",
+    "ulid": "Id",
+    "hex": "Id",
+    "token": "Id",
+    "code": "Code",
+    "date": "Date",
+    "datetime": "Time",
+    "email": "Email",
+    "phone": "Phone",
+    "semver": "Version",
+    "file": "File",
+    "string": "",
+}
+DEFAULT_NAME: dict[str, str] = {
+    "integer": "id",
+    "uuid": "id",
+    "objectid": "id",
+    "ulid": "id",
+    "hex": "id",
+    "token": "token",
+    "code": "code",
+    "date": "date",
+    "datetime": "time",
+    "email": "email",
+    "phone": "phone",
+    "semver": "version",
+    "file": "file",
+    "string": "param",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PathParam:
+    name: str
+    type: str
+    index: int  # segment position (0 = first segment after the leading "/")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMatch:
+    template: str
+    params: tuple[PathParam, ...]
+    template_id: str
+
+
+def template_id(host: str, method: str, template: str) -> str:
+    """Stable id: same host, method and template give the same id in every process, forever."""
+    return hashlib.sha1(f"{host}|{method}|{template}".encode()).hexdigest()[:16]
+
+
+def split_path(path: str) -> list[str]:
+    """Segments of a path; a trailing slash is kept as a final empty segment (it is routed apart)."""
+    if not path or path == "/":
+        return []
+    if path[0] == "/":
+        path = path[1:]
+    return path.split("/")
+
+
+def singular(word: str) -> str:
+    w = word
+    low = w.lower()
+    if low.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if low.endswith(("sses", "xes", "ches", "shes", "zes")):
+        return w[:-2]
+    if low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(w) > 3:
+        return w[:-1]
+    return w
+
+
+def camel(word: str) -> str:
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", word) if p]
+    if not parts:
+        return ""
+    first = parts[0]
+    out = first[0].lower() + first[1:] + "".join(p[0].upper() + p[1:] for p in parts[1:])
+    return out if not out[0].isdigit() else "p" + out
+
+
+# ----------------------------------------------------------------------------------------------
+# Raw trie (concrete observations) and template tree (folded result)
+
+
+class _Raw:
+    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "methods")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Raw] = {}
+        self.end = 0  # requests ending exactly here
+        self.end_ok = 0  # ... whose status was not a 404
+        self.tot_ok = 0  # non-404 requests ending here or below
+        self.shapes: dict[str, int] = {}
+        self.methods: dict[str, int] = {}
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.end,
+            self.end_ok,
+            self.tot_ok,
+            self.shapes,
+            self.methods,
+            {k: c.to_json() for k, c in self.children.items()},
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> _Raw:
+        r = cls()
+        r.end, r.end_ok, r.tot_ok = int(data[0]), int(data[1]), int(data[2])
+        r.shapes = {str(k): int(v) for k, v in data[3].items()}
+        r.methods = {str(k): int(v) for k, v in data[4].items()}
+        r.children = {str(k): cls.from_json(v) for k, v in data[5].items()}
+        return r
+
+
+class _TNode:
+    __slots__ = ("lits", "param", "ptype", "pwords")
+
+    def __init__(self) -> None:
+        self.lits: dict[str, _TNode] = {}
+        self.param: _TNode | None = None
+        self.ptype = "string"  # type of the parameter child's values
+        self.pwords = False  # parameter absorbs word-like values (slugs), not only typed ids
+
+    def to_json(self) -> list[Any]:
+        return [
+            {k: c.to_json() for k, c in self.lits.items()},
+            self.param.to_json() if self.param is not None else None,
+            self.ptype,
+            self.pwords,
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> _TNode:
+        t = cls()
+        t.lits = {str(k): cls.from_json(v) for k, v in data[0].items()}
+        t.param = cls.from_json(data[1]) if data[1] is not None else None
+        t.ptype = str(data[2])
+        t.pwords = bool(data[3])
+        return t
+
+
+class _SpecNode:
+    __slots__ = ("lits", "params", "ends")
+
+    def __init__(self) -> None:
+        self.lits: dict[str, _SpecNode] = {}
+        # (pattern or None for a whole-segment parameter, parameter names, child)
+        self.params: list[tuple[re.Pattern[str] | None, tuple[str, ...], _SpecNode]] = []
+        self.ends: dict[str, str] = {}  # METHOD -> spec template ending here
+
+
+class _Host:
+    __slots__ = ("raw", "tree", "version", "obs", "pending", "built_obs", "issued")
+
+    def __init__(self) -> None:
+        self.raw = _Raw()
+        self.tree = _TNode()
+        self.version = 0  # bumped at every rebuild; invalidates the match memo
+        self.obs = 0
+        self.pending = 0  # non-404 observations that did not fit the tree since the last rebuild
+        self.built_obs = 0  # self.obs at the last rebuild
+        # (method, template) -> one concrete path that produced it; re-matched after each rebuild
+        # to detect merges.
+        self.issued: dict[tuple[str, str], str] = {}
+
+
+@dataclass(slots=True)
+class _Cluster:
+    members: list[str]
+    sig: dict[str, set[str]]
+    evidence: int  # agreeing (relative path, shape) pairs seen while building the cluster
+
+
+class Templater:
+    """Online, stable endpoint templating. See the module docstring for the method."""
+
+    def __init__(
+        self,
+        *,
+        min_distinct_for_param: int = 10,
+        min_distinct_structured: int = 3,
+        tail_ratio: float = 0.3,
+        rebuild_growth: float = 0.25,
+        memo_limit: int = 200_000,
+    ) -> None:
+        # Word values at one position become a parameter with no structural evidence when there
+        # are at least this many distinct ones and a long tail (share seen once >= tail_ratio).
+        self.min_distinct_for_param = min_distinct_for_param
+        # ... or with at least this many values whose sub-trees / response shapes agree.
+        self.min_distinct_structured = min_distinct_structured
+        self.tail_ratio = tail_ratio
+        # Rebuild a host once its observations grew by this fraction since the last rebuild
+        # (and something did not fit): geometric, so total rebuild work is linear in traffic.
+        self.rebuild_growth = rebuild_growth
+        self.memo_limit = memo_limit
+        self._hosts: dict[str, _Host] = {}
+        self._specs: dict[str, _SpecNode] = {}
+        self._spec_ops: dict[str, list[tuple[str, str]]] = {}
+        self._memo: dict[tuple[str, str, str], tuple[int, TemplateMatch | None]] = {}
+        self._merges: list[tuple[str, str, str, str]] = []
+        self._tok_cache: dict[str, frozenset[str]] = {}
+
+    # ------------------------------------------------------------------------------------------
+    # Public API
+
+    def load_spec(self, host: str, operations: Iterable[tuple[str, str]]) -> None:
+        root = self._specs.setdefault(host, _SpecNode())
+        ops = self._spec_ops.setdefault(host, [])
+        for method, template in operations:
+            m = method.upper()
+            ops.append((m, template))
+            node = root
+            for seg in split_path(template):
+                names = tuple(_SPEC_PARAM.findall(seg))
+                if not names:
+                    node = node.lits.setdefault(seg, _SpecNode())
+                    continue
+                pattern: re.Pattern[str] | None = None
+                if not _SPEC_PARAM.fullmatch(seg):
+                    # Parameter inside a segment ("{month}.json", "lists.{format}").
+                    parts = _SPEC_PARAM.split(seg)
+                    rx = "".join(re.escape(p) if i % 2 == 0 else "([^/]+?)" for i, p in enumerate(parts))
+                    pattern = re.compile(rx)
+                for pat, pnames, child in node.params:
+                    if pnames == names and (pat.pattern if pat else None) == (pattern.pattern if pattern else None):
+                        node = child
+                        break
+                else:
+                    child = _SpecNode()
+                    node.params.append((pattern, names, child))
+                    # Whole-segment parameters are tried after in-segment patterns (more specific).
+                    node.params.sort(key=lambda p: p[0] is None)
+                    node = child
+            node.ends.setdefault(m, template)
+        self._bump(host)
+
+    def observe(
+        self, host: str, method: str, path: str, status: int | None, response_shape: str | None = None
+    ) -> None:
+        hs = self._hosts.get(host)
+        if hs is None:
+            hs = self._hosts[host] = _Host()
+        ok = status not in NOISE_STATUSES
+        hs.obs += 1
+        node = hs.raw
+        new = False
+        if ok:
+            node.tot_ok += 1
+        for seg in split_path(path):
+            child = node.children.get(seg)
+            if child is None:
+                child = node.children[seg] = _Raw()
+                new = True
+            node = child
+            if ok:
+                node.tot_ok += 1
+        node.end += 1
+        node.methods[method] = node.methods.get(method, 0) + 1
+        if not ok:
+            return
+        node.end_ok += 1
+        if response_shape is not None and response_shape not in node.shapes:
+            if len(node.shapes) < _MAX_SHAPES:
+                node.shapes[response_shape] = 1
+                new = new or node.end_ok > 1  # a new shape on a known path can split a group
+        elif response_shape is not None:
+            node.shapes[response_shape] += 1
+        if new or node.end_ok == 1:
+            if not self._fits(hs, path):
+                hs.pending += 1
+            if hs.pending and hs.obs - hs.built_obs >= self.rebuild_growth * hs.built_obs:
+                self._rebuild(host, hs)
+
+    def match(self, host: str, method: str, path: str) -> TemplateMatch | None:
+        key = (host, method, path)
+        hs = self._hosts.get(host)
+        version = hs.version if hs is not None else -1
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        result = self._match_uncached(host, hs, method, path)
+        if hs is not None and hs.version != version:
+            version = hs.version  # a rebuild happened while matching
+        if len(self._memo) >= self.memo_limit:
+            self._memo.clear()
+        self._memo[key] = (version, result)
+        if result is not None and hs is not None:
+            hs.issued.setdefault((method, result.template), path)
+        return result
+
+    def drain_merges(self) -> list[tuple[str, str, str, str]]:
+        out, self._merges = self._merges, []
+        return out
+
+    def flush(self) -> None:
+        """Fold every host with pending observations now (e.g. before a report or shutdown)."""
+        for host, hs in self._hosts.items():
+            if hs.pending:
+                self._rebuild(host, hs)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "params": {
+                "min_distinct_for_param": self.min_distinct_for_param,
+                "min_distinct_structured": self.min_distinct_structured,
+                "tail_ratio": self.tail_ratio,
+                "rebuild_growth": self.rebuild_growth,
+                "memo_limit": self.memo_limit,
+            },
+            "specs": {h: [list(op) for op in ops] for h, ops in self._spec_ops.items()},
+            "hosts": {
+                h: {
+                    "raw": hs.raw.to_json(),
+                    "tree": hs.tree.to_json(),
+                    "version": hs.version,
+                    "obs": hs.obs,
+                    "pending": hs.pending,
+                    "built_obs": hs.built_obs,
+                    "issued": [[m, t, p] for (m, t), p in hs.issued.items()],
+                }
+                for h, hs in self._hosts.items()
+            },
+            "merges": [list(m) for m in self._merges],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Templater:
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"unsupported templater state format {state.get('format')!r}")
+        self = cls(**state["params"])
+        for host, ops in state["specs"].items():
+            self.load_spec(host, [(m, t) for m, t in ops])
+        for host, data in state["hosts"].items():
+            hs = _Host()
+            hs.raw = _Raw.from_json(data["raw"])
+            hs.tree = _TNode.from_json(data["tree"])
+            hs.version, hs.obs = int(data["version"]), int(data["obs"])
+            hs.pending, hs.built_obs = int(data["pending"]), int(data["built_obs"])
+            hs.issued = {(m, t): p for m, t, p in data["issued"]}
+            self._hosts[host] = hs
+        self._merges = [(a, b, c, d) for a, b, c, d in state["merges"]]
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    # Matching
+
+    def _bump(self, host: str) -> None:
+        hs = self._hosts.get(host)
+        if hs is not None:
+            hs.version += 1
+        else:
+            # Spec for a host not seen yet: memo entries keyed by version -1 must go.
+            self._memo = {k: v for k, v in self._memo.items() if k[0] != host}
+
+    def _match_uncached(self, host: str, hs: _Host | None, method: str, path: str) -> TemplateMatch | None:
+        segs = split_path(path)
+        spec = self._specs.get(host)
+        if spec is not None:
+            found = self._spec_match(spec, segs, 0, method, {})
+            if found is not None:
+                return self._spec_result(host, method, found, segs)
+        if hs is None or hs.raw.tot_ok == 0:
+            return None
+        marks: list[_TNode | None] = []
+        full = self._walk(hs.tree, segs, 0, marks)
+        if not full and hs.pending and hs.obs - hs.built_obs >= self.rebuild_growth * hs.built_obs:
+            self._rebuild(host, hs)
+            marks = []
+            full = self._walk(hs.tree, segs, 0, marks)
+        raw = self._raw_lookup(hs.raw, segs)
+        # Only ever answered 404. Inside a typed parameter it is a real endpoint asked for a missing
+        # object; anywhere else it is noise (a scanner probe).
+        if (
+            raw is not None
+            and raw.end
+            and not raw.end_ok
+            and (not full or any(m is not None and m.pwords for m in marks))
+        ):
+            return None
+        if not full:
+            marks = []
+            self._walk_prefix(hs.tree, segs, marks)
+        kinds: list[tuple[str, str]] = []  # (literal value or "", type or "") per segment
+        for i, seg in enumerate(segs):
+            if i < len(marks):
+                m = marks[i]
+                kinds.append(("", m.ptype) if m is not None else (seg, ""))
+                continue
+            t = classify(seg)
+            if t in STRONG_TYPES and not self._version_context(segs, i, kinds):
+                kinds.append(("", t))
+            else:
+                kinds.append((seg, ""))
+        return self._render(host, method, kinds)
+
+    @staticmethod
+    def _version_context(segs: list[str], i: int, kinds: list[tuple[str, str]]) -> bool:
+        """A number or date right under the root or an "api"-like literal is an API version."""
+        t = classify(segs[i])
+        if t not in ("integer", "date") or (t == "integer" and len(segs[i]) > 4):
+            return False
+        if any(k[1] for k in kinds[:i]):
+            return False
+        prev = segs[i - 1].lower() if i else ""
+        return prev in API_WORDS or is_version(prev)
+
+    def _walk(self, t: _TNode, segs: list[str], i: int, marks: list[_TNode | None]) -> bool:
+        """Full match with backtracking; literal beats parameter."""
+        if i == len(segs):
+            return True
+        seg = segs[i]
+        child = t.lits.get(seg)
+        if child is not None:
+            marks.append(None)
+            if self._walk(child, segs, i + 1, marks):
+                return True
+            del marks[i:]
+        if t.param is not None and self._accepts(t, seg):
+            marks.append(t)
+            if self._walk(t.param, segs, i + 1, marks):
+                return True
+            del marks[i:]
+        return False
+
+    def _walk_prefix(self, t: _TNode, segs: list[str], marks: list[_TNode | None]) -> None:
+        for seg in segs:
+            child = t.lits.get(seg)
+            if child is not None:
+                marks.append(None)
+                t = child
+            elif t.param is not None and self._accepts(t, seg):
+                marks.append(t)
+                t = t.param
+            else:
+                return
+
+    @staticmethod
+    def _accepts(t: _TNode, seg: str) -> bool:
+        typ = classify(seg)
+        if typ in STRONG_TYPES:
+            return True
+        if typ in ("empty", "version") or seg.lower() in RESERVED_WORDS:
+            return False
+        return t.pwords
+
+    def _fits(self, hs: _Host, path: str) -> bool:
+        return self._walk(hs.tree, split_path(path), 0, [])
+
+    @staticmethod
+    def _raw_lookup(raw: _Raw, segs: list[str]) -> _Raw | None:
+        node: _Raw | None = raw
+        for seg in segs:
+            node = node.children.get(seg)
+            if node is None:
+                return None
+        return node
+
+    def _render(self, host: str, method: str, kinds: list[tuple[str, str]]) -> TemplateMatch:
+        parts: list[str] = []
+        params: list[PathParam] = []
+        used: set[str] = set()
+        prev_lit = ""
+        run = 0
+        for i, (lit, typ) in enumerate(kinds):
+            if not typ:
+                parts.append(lit)
+                if lit and not is_version(lit) and not lit.isdigit():
+                    prev_lit = lit
+                    run = 0
+                continue
+            run += 1
+            base = camel(singular(prev_lit)) if prev_lit else ""
+            name = base + NAME_SUFFIX.get(typ, "") if base else DEFAULT_NAME.get(typ, "param")
+            if base and name.lower().endswith("idid"):
+                name = name[:-2]
+            if run > 1 and name in used:
+                name = f"{name}{run}"
+            k = 2
+            unique = name
+            while unique in used:
+                unique = f"{name}{k}"
+                k += 1
+            used.add(unique)
+            parts.append("{" + unique + "}")
+            params.append(PathParam(unique, typ, i))
+        template = "/" + "/".join(parts)
+        return TemplateMatch(template, tuple(params), template_id(host, method, template))
+
+    def _spec_match(
+        self, node: _SpecNode, segs: list[str], i: int, method: str, seen: dict[int, str]
+    ) -> tuple[str, dict[int, str]] | None:
+        if i == len(segs):
+            if not node.ends:
+                return None
+            tpl = node.ends.get(method) or next(iter(node.ends.values()))
+            return tpl, dict(seen)
+        seg = segs[i]
+        child = node.lits.get(seg)
+        if child is not None:
+            found = self._spec_match(child, segs, i + 1, method, seen)
+            if found is not None:
+                return found
+        for pattern, _names, sub in node.params:
+            if pattern is None:
+                if not seg:
+                    continue
+            elif not pattern.fullmatch(seg):
+                continue
+            seen[i] = seg
+            found = self._spec_match(sub, segs, i + 1, method, seen)
+            del seen[i]
+            if found is not None:
+                return found
+        return None
+
+    def _spec_result(
+        self, host: str, method: str, found: tuple[str, dict[int, str]], segs: list[str]
+    ) -> TemplateMatch:
+        template, values = found
+        params: list[PathParam] = []
+        for i, seg in enumerate(split_path(template)):
+            for name in _SPEC_PARAM.findall(seg):
+                value = values.get(i, "")
+                typ = classify(value)
+                params.append(PathParam(name, typ if typ in STRONG_TYPES else "string", i))
+        return TemplateMatch(template, tuple(params), template_id(host, method, template))
+
+    # ------------------------------------------------------------------------------------------
+    # Folding the raw trie into the template tree
+
+    def _rebuild(self, host: str, hs: _Host) -> None:
+        hs.tree = self._fold([hs.raw], 0, "root", "")
+        hs.version += 1
+        hs.pending = 0
+        hs.built_obs = hs.obs
+        # Re-home: every template handed out before is re-matched through one of its paths.
+        moved: list[tuple[tuple[str, str], str, str]] = []
+        for (method, old), path in hs.issued.items():
+            new = self._match_uncached(host, hs, method, path)
+            if new is not None and new.template != old:
+                moved.append(((method, old), new.template, path))
+        for (method, old), new_tpl, path in moved:
+            del hs.issued[(method, old)]
+            hs.issued.setdefault((method, new_tpl), path)
+            self._merges.append((host, method, old, new_tpl))
+
+    def _fold(self, raws: list[_Raw], depth: int, prev_kind: str, prev_seg: str) -> _TNode:
+        t = _TNode()
+        vals: dict[str, list[_Raw]] = {}
+        for r in raws:
+            for seg, c in r.children.items():
+                if c.tot_ok:
+                    lst = vals.get(seg)
+                    if lst is None:
+                        vals[seg] = [c]
+                    else:
+                        lst.append(c)
+        if not vals:
+            return t
+        strong: list[str] = []
+        words: list[str] = []
+        literals: list[str] = []
+        version_ctx = prev_kind == "root" or (
+            prev_kind == "lit" and (prev_seg.lower() in API_WORDS or is_version(prev_seg))
+        )
+        for seg in vals:
+            typ = classify(seg)
+            if typ in STRONG_TYPES:
+                strong.append(seg)
+            elif typ in ("empty", "version") or seg.lower() in RESERVED_WORDS:
+                literals.append(seg)
+            else:
+                words.append(seg)
+        if version_ctx and strong:
+            # "/2010-04-01/...", "/1/...", "/api/2/...": one or two numbers/dates under the root
+            # or an "api" literal, each carrying a sub-tree, are versions. Many are ids.
+            versiony = [
+                s
+                for s in strong
+                if classify(s) in ("integer", "date")
+                and len(s) <= 10
+                and any(c.tot_ok and c.children for c in vals[s])
+            ]
+            if versiony and len(versiony) == len(strong) and len(strong) <= 2:
+                literals.extend(strong)
+                strong = []
+        word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, bool(strong))
+        if word_params:
+            chosen = set(word_params)
+            literals.extend(w for w in words if w not in chosen)
+        else:
+            literals.extend(words)
+        group = strong + word_params
+        if group:
+            merged: list[_Raw] = []
+            types: dict[str, int] = {}
+            for seg in group:
+                merged.extend(vals[seg])
+                typ = classify(seg)
+                types[typ] = types.get(typ, 0) + 1
+            t.param = self._fold(merged, depth + 1, "param", "")
+            t.pwords = bool(word_params)
+            t.ptype = self._group_type(types)
+        for seg in literals:
+            t.lits[seg] = self._fold(vals[seg], depth + 1, "lit", seg)
+        return t
+
+    @staticmethod
+    def _group_type(types: dict[str, int]) -> str:
+        if len(types) == 1:
+            typ = next(iter(types))
+            return "string" if typ == "word" else typ
+        total = sum(types.values())
+        typ, n = max(sorted(types.items()), key=lambda kv: kv[1])
+        # A clear majority names the type; mixed ids and slugs are plain strings.
+        return typ if typ != "word" and n >= 0.9 * total else "string"
+
+    def _word_params(
+        self,
+        words: list[str],
+        vals: dict[str, list[_Raw]],
+        prev_kind: str,
+        prev_seg: str,
+        version_ctx: bool,
+        has_strong: bool,
+    ) -> list[str]:
+        """Which word-like values at one position are parameter values (the rest are literals)."""
+        if len(words) < 2:
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in words}
+        order = sorted(words, key=lambda w: (-counts[w], w))
+        clusters: list[_Cluster] = []
+        neutral: list[str] = []
+        for w in order:
+            sig = self._signature(vals[w])
+            if not sig:
+                neutral.append(w)
+                continue
+            for cl in clusters:
+                agree, conflict = self._compare(sig, cl.sig)
+                if conflict == 0 and agree > 0:
+                    cl.members.append(w)
+                    cl.evidence += agree
+                    for k, v in sig.items():
+                        cl.sig.setdefault(k, set()).update(v)
+                    break
+            else:
+                clusters.append(_Cluster([w], {k: set(v) for k, v in sig.items()}, 0))
+        n = len(words)
+        best = max(clusters, key=lambda c: (len(c.members), c.evidence)) if clusters else None
+        best_members = best.members if best is not None else []
+        candidate = best_members + neutral
+        singles = sum(1 for w in candidate if counts[w] == 1)
+        tail = singles / len(candidate) if candidate else 0.0
+        # Long tail: many distinct values, a good share of them seen once, and they dominate the
+        # position. After the root or an "api"/version literal (where resource collections sit),
+        # demand twice the evidence.
+        need_n = self.min_distinct_for_param * (2 if version_ctx else 1)
+        need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
+        if len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n:
+            return candidate
+        # Structure: a handful of values whose sub-trees answer alike ("/rates/USD", "/rates/EUR"),
+        # only right after a collection literal, and not next to typed ids (where words are
+        # reserved routes like "/orders/recent").
+        if best is None or prev_kind != "lit" or version_ctx or has_strong:
+            return []
+        if len(best_members) >= self.min_distinct_structured and best.evidence >= len(best_members) - 1:
+            return best_members + [w for w in neutral if counts[w] <= 2]
+        # Rare sightings: two or more values under a plural collection, each seen at most twice,
+        # with matching structure, are ids of a rarely used endpoint.
+        if (
+            len(best_members) >= 2
+            and all(counts[w] <= 2 for w in best_members)
+            and prev_seg.lower().endswith("s")
+            and not prev_seg.lower().endswith("ss")
+        ):
+            return best_members
+        return []
+
+    def _signature(self, raws: list[_Raw]) -> dict[str, set[str]]:
+        """Relative paths (typed children generalised) below a value -> response shapes there."""
+        sig: dict[str, set[str]] = {}
+        for r in raws:
+            if r.end_ok:
+                sig.setdefault("", set()).update(r.shapes)
+            for i, (seg, c) in enumerate(r.children.items()):
+                if i >= _SIG_FANOUT:
+                    break
+                if not c.tot_ok:
+                    continue
+                key = "/" + self._gen_key(seg)
+                entry = sig.setdefault(key, set())
+                if c.end_ok:
+                    entry.update(c.shapes)
+                for j, (seg2, c2) in enumerate(c.children.items()):
+                    if j >= _SIG_FANOUT:
+                        break
+                    if c2.tot_ok:
+                        entry2 = sig.setdefault(key + "/" + self._gen_key(seg2), set())
+                        if c2.end_ok:
+                            entry2.update(c2.shapes)
+        if len(sig) == 1 and "" in sig and not sig[""]:
+            return {}  # a bare endpoint with no response shape says nothing
+        return sig
+
+    @staticmethod
+    def _gen_key(seg: str) -> str:
+        typ = classify(seg)
+        return "{" + typ + "}" if typ in STRONG_TYPES else seg
+
+    def _compare(self, a: dict[str, set[str]], b: dict[str, set[str]]) -> tuple[int, int]:
+        agree = conflict = 0
+        small, big = (a, b) if len(a) <= len(b) else (b, a)
+        for k, sa in small.items():
+            sb = big.get(k)
+            if sb is None:
+                continue
+            if sa and sb:
+                if self._shapes_similar(sa, sb):
+                    agree += 1
+                else:
+                    conflict += 1
+            elif k:
+                agree += 1
+        return agree, conflict
+
+    def _shapes_similar(self, sa: set[str], sb: set[str]) -> bool:
+        if sa & sb:
+            return True
+        for x in sa:
+            tx = self._tokens(x)
+            for y in sb:
+                ty = self._tokens(y)
+                union = len(tx | ty)
+                if union and len(tx & ty) * 2 >= union:
+                    return True
+        return False
+
+    def _tokens(self, shape: str) -> frozenset[str]:
+        tok = self._tok_cache.get(shape)
+        if tok is None:
+            tok = frozenset(t for t in _SHAPE_SPLIT.split(shape) if t)
+            if len(self._tok_cache) < 100_000:
+                self._tok_cache[shape] = tok
+        return tok

@@ -1,0 +1,141 @@
+"""Classify one concrete path segment into a value type.
+
+The classifier is deliberately local (one segment, no context): context-dependent decisions
+(a date that is really an API version, a word that is really a slug) are taken by the learner,
+which sees every value at a position. Results are memoised because the same segments recur
+constantly in live traffic.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import unquote
+
+# Types whose mere shape proves the segment is data, not a route name: one sighting suffices.
+STRONG_TYPES: frozenset[str] = frozenset(
+    {
+        "integer",
+        "uuid",
+        "objectid",
+        "ulid",
+        "hex",
+        "date",
+        "datetime",
+        "email",
+        "phone",
+        "token",
+        "code",
+        "semver",
+        "file",
+    }
+)
+# Identifier-like types get an "Id" suffix in generated parameter names.
+ID_TYPES: frozenset[str] = frozenset({"integer", "uuid", "objectid", "ulid", "hex", "token"})
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_OBJECTID = re.compile(r"[0-9a-f]{24}|[0-9A-F]{24}")
+# ULID: Crockford base32, first char <= 7 (48-bit timestamp), 26 chars.
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}|[0-7][0-9a-hjkmnp-tv-z]{25}")
+_HEX = re.compile(r"[0-9a-f]{8,}|[0-9A-F]{8,}")
+# A hex id carrying a short alphabetic type prefix, e.g. Twilio "PN" + 32 hex, Stripe-like "ch_" ids.
+_PREFIXED_HEX = re.compile(r"[A-Za-z]{1,4}_?[0-9a-fA-F]{16,}")
+_DATE = re.compile(r"\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_PHONE_E164 = re.compile(r"\+\d{7,15}")
+_PHONE_SEP = re.compile(r"\+?\d{1,3}[-. ]?\(?\d{2,4}\)?[-. ]\d{3,4}[-. ]\d{3,4}")
+_SEMVER = re.compile(r"v?\d+\.\d+\.\d+([-+][0-9A-Za-z.\-+]+)?")
+# API version segments: v1, v2, v1.41, v1alpha1, v2beta3, 1.0. Never parameters.
+_VERSION = re.compile(r"v\d+(\.\d+)?([a-z]+\d*)?|\d+\.\d+|V\d+")
+_JIRA_KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}-\d+")
+_CODE = re.compile(r"[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}|[A-Za-z0-9+/]{16,}={1,2}")
+_FILE = re.compile(
+    r"(?P<base>[^/]+)\.(?P<ext>pdf|png|jpe?g|gif|svg|webp|bmp|ico|tiff?|csv|tsv|txt|json|xml|ya?ml|html?|"
+    r"zip|gz|tgz|tar|bz2|xz|7z|rar|docx?|xlsx?|pptx?|odt|ods|rtf|md|mp3|mp4|m4a|wav|ogg|webm|mov|avi|mkv|"
+    r"log|bin|exe|dmg|deb|rpm|apk|ipa|iso|js|css|map|woff2?|ttf|eot|epub|ics|vcf|key|pem|crt|sql|parquet|avro)",
+    re.IGNORECASE,
+)
+
+
+def _digits(s: str) -> int:
+    return sum(c.isdigit() for c in s)
+
+
+def _longest_digit_run(s: str) -> int:
+    best = run = 0
+    for c in s:
+        run = run + 1 if c.isdigit() else 0
+        best = max(best, run)
+    return best
+
+
+@lru_cache(maxsize=262_144)
+def classify(segment: str) -> str:
+    """Return the value type of a raw (possibly percent-encoded) path segment.
+
+    Types: empty, integer, uuid, objectid, ulid, hex, date, datetime, email, phone, token, code,
+    semver, file, version, word. ``word`` is the catch-all: literals and slugs look alike.
+    """
+    if not segment:
+        return "empty"
+    s = unquote(segment) if "%" in segment else segment
+    if s.isdigit():
+        return "integer"
+    n = len(s)
+    if n == 36 and _UUID.fullmatch(s):
+        return "uuid"
+    if n == 24 and _OBJECTID.fullmatch(s) and _digits(s):
+        return "objectid"
+    if n == 26 and _ULID.fullmatch(s) and _digits(s) and not s.isdigit():
+        return "ulid"
+    if n >= 8 and _HEX.fullmatch(s) and _digits(s) and any(c.isalpha() for c in s):
+        return "hex"
+    if s[0].isdigit() or s[0] == "+":
+        if _DATE.fullmatch(s):
+            return "date"
+        if _DATETIME.fullmatch(s):
+            return "datetime"
+        if _PHONE_E164.fullmatch(s) or (_PHONE_SEP.fullmatch(s) and _digits(s) >= 7):
+            return "phone"
+        if s.startswith("-") is False and s.lstrip("-").isdigit():
+            return "integer"
+    if "@" in s and _EMAIL.fullmatch(s):
+        return "email"
+    if _VERSION.fullmatch(s):
+        return "version"
+    if _SEMVER.fullmatch(s):
+        return "semver"
+    m = _FILE.fullmatch(s)
+    if m:
+        base = m.group("base")
+        # Route names like "recent.json" or "info.0.json" are literals; generated names carry
+        # digits or are long and separated ("2024-Q3-summary.pdf", "invoice_8812.csv").
+        if _digits(base) >= 2 or (len(base) >= 10 and any(c in base for c in "-_ ")):
+            return "file"
+        return "word"
+    if _JIRA_KEY.fullmatch(s):
+        return "code"
+    if _PREFIXED_HEX.fullmatch(s) and _digits(s) >= 4:
+        return "hex"
+    digits = _digits(s)
+    alpha = sum(c.isalpha() for c in s)
+    if n >= 16 and _TOKEN.fullmatch(s) and digits and alpha:
+        upper = any(c.isupper() for c in s)
+        lower = any(c.islower() for c in s)
+        # Mixed case plus digits is entropy, not a slug ("4iV5W9uYEdYUVa79Axb7Rh"); long slugs with
+        # a year in them ("best-laptops-2024") stay words.
+        if (upper and lower) or (digits >= 4 and "-" not in s and "_" not in s):
+            return "token"
+    if _CODE.fullmatch(s) and alpha and digits:
+        # Product / order codes: "XK-20931", "SKU-1042", "A12B3456". Words with a digit or two
+        # ("oauth2", "sha256", "ipv6") stay words.
+        run = _longest_digit_run(s)
+        if run >= 4 or (run >= 3 and any(c in s for c in "-_.")) or (digits >= 4 and digits * 2 >= n):
+            return "code"
+    return "word"
+
+
+def is_version(segment: str) -> bool:
+    return bool(segment) and _VERSION.fullmatch(segment) is not None
