@@ -1,0 +1,114 @@
+"""Field-name context: what a field's name says about the value it carries.
+
+Without an NER model, the name is the best evidence for PERSON / LOCATION / DATE_OF_BIRTH /
+CREDENTIAL (``{"holder": "Wei Zhang"}``), and it is also what separates a phone number from an
+order number of the same shape. Names are normalised once ("billingAddress", "billing-address",
+"billing_address" -> "billingaddress") and the verdict is cached per (parent, leaf): field names
+repeat across exchanges, so this is a dict hit on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+# (type, pattern on the compacted leaf name). Order matters only for readability: every match is kept.
+_POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("EMAIL_ADDRESS", re.compile(r"e?mail(addr(ess)?)?s?$|^email")),
+    ("PHONE_NUMBER", re.compile(r"phone|mobile|^(tel|cell|fax|msisdn)$|telephone|(tel|cell|fax)(no|num|number)?$|msisdn|whatsapp|contactnumber")),
+    ("CREDIT_CARD", re.compile(r"card(no|num|number)$|^(card|pan|ccn|ccnum|ccnumber)$|creditcard|cardpan|primaryaccountnumber")),
+    ("US_SSN", re.compile(r"ssn|socialsecurity")),
+    ("IBAN_CODE", re.compile(r"iban")),
+    ("CN_RESIDENT_ID", re.compile(r"idcard|^id(no|number|num)$|identity(card|no|number)|residentid|nationalid|shenfenzheng|^sfz|citizenid|cert(ificate)?(no|number)")),
+    ("PERSON", re.compile(r"holder$|^(full|first|last|given|family|middle|real|legal|contact|customer|recipient|sender|patient|card|account|billing|shipping|display|nick)?name$|surname|maidenname|^(mothersmaiden|maiden)$")),
+    ("LOCATION", re.compile(r"address(line\d?|\d)?$|^addr(ess)?\d?$|street|^(city|town|zip|zipcode|postcode|postalcode|province|county|state|region)$")),
+    ("DATE_OF_BIRTH", re.compile(r"^dob$|birth|^bday$|^born")),
+    ("IP_ADDRESS", re.compile(r"^ip$|ipaddr|ipaddress|(client|remote|real|source|src|user|origin)ip$|forwardedfor|remoteaddr")),
+    ("CREDENTIAL", re.compile(r"(password|passwd|pwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|authorization|^auth|credentials?|sessionid|sessid|bearer|cookie)s?$")),
+)
+
+# Tokens that are handles to other objects rather than secrets.
+_NOT_CREDENTIAL = re.compile(r"(page|next|prev|previous|continuation|sync|cursor|csrf|xsrf|pagination|resume|idempotency)token$|tokentype")
+
+# Bare "name" is PERSON only under a parent that holds a person ("customer.name"), not "product.name".
+_PERSON_PARENTS = re.compile(
+    r"user|customer|client|holder|person|people|contact|owner|author|employee|patient|member|recipient|sender|"
+    r"buyer|seller|payer|payee|guest|passenger|traveller|traveler|driver|applicant|profile|account|billing|shipping|beneficiary|student|teacher|doctor|signer|consignee"
+)
+# City / zip / state are only address parts inside an address-like parent.
+_ADDRESS_PARTS = re.compile(r"^(city|town|zip|zipcode|postcode|postalcode|province|county|state|region)$")
+_ADDRESS_PARENTS = re.compile(r"address|addr|billing|shipping|delivery|location|residence|home|mailing")
+
+# Leaf words that say "this number is an identifier, a time or an amount": they veto the weak
+# numeric detections (bare phone-shaped digits, bare 9-digit SSN) that look-alikes would trigger.
+_NEGATIVE_WORDS = frozenset(
+    "id ids uuid guid sku order orders invoice ts timestamp time epoch at created updated modified expires "
+    "expiry count qty quantity amount price total cost version ver seq sequence offset limit page size "
+    "tracking ref reference code nonce hash checksum serial batch lot txn transaction trace span request "
+    "balance fee tax rate score duration length width height weight year month day".split()
+)
+
+
+# eq=False: identity hashing. Contexts come from an lru_cache, so equal names share one object, and
+# the detector's decision cache hashes a context for every value: identity is the cheapest hash.
+@dataclass(frozen=True, slots=True, eq=False)
+class FieldContext:
+    """What a field name implies. ``types`` are positive hints; ``negative`` vetoes weak numbers."""
+
+    types: frozenset[str]
+    negative: bool
+
+
+NO_CONTEXT = FieldContext(frozenset(), False)
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in _NON_ALNUM.split(_CAMEL.sub("_", name).lower()) if w]
+
+
+def split_field(field: str) -> tuple[str, str]:
+    """(parent, leaf) names of a field path like ``items[].customer.name`` or ``root.@id``."""
+    parts = [p for p in field.replace("[]", "").split(".") if p]
+    if not parts:
+        return "", ""
+    leaf = parts[-1].lstrip("@")
+    parent = parts[-2].lstrip("@") if len(parts) > 1 else ""
+    return parent, leaf
+
+
+@lru_cache(maxsize=8192)
+def context_for(parent: str, leaf: str) -> FieldContext:
+    words = _words(leaf)
+    if not words:
+        return NO_CONTEXT
+    # A leading "x" is the legacy custom-header prefix ("X-Api-Key"), not part of the name.
+    if words[0] == "x" and len(words) > 1:
+        words = words[1:]
+    compact = "".join(words)
+    parent_compact = "".join(_words(parent))
+    types: set[str] = set()
+    for pii_type, pattern in _POSITIVE:
+        if pattern.search(compact):
+            types.add(pii_type)
+    if "CREDENTIAL" in types and _NOT_CREDENTIAL.search(compact):
+        types.discard("CREDENTIAL")
+    if "PERSON" in types and compact == "name" and not _PERSON_PARENTS.search(parent_compact):
+        types.discard("PERSON")
+    if "LOCATION" in types and _ADDRESS_PARTS.match(compact) and not _ADDRESS_PARENTS.search(parent_compact):
+        types.discard("LOCATION")
+    # "user_id", "order_no", "created_at" and friends; a positive hint ("phone_number") wins.
+    negative = not types and (words[-1] in _NEGATIVE_WORDS or words[0] in ("order", "sku", "invoice", "tracking"))
+    if not types and not negative:
+        return NO_CONTEXT
+    return FieldContext(frozenset(types), negative)
+
+
+def field_context(field: str | None) -> FieldContext:
+    if not field:
+        return NO_CONTEXT
+    parent, leaf = split_field(field)
+    return context_for(parent, leaf)

@@ -1,0 +1,167 @@
+"""Masked samples: enough shape for a human to recognise the kind of data, never the value.
+
+Every masker reveals only a small, bounded part of the value (a first letter, a country code, the
+last four digits of a card as PCI DSS allows). ``mask`` ends with a guard that falls back to pure
+filler if, for a degenerate input (one character, or made of filler characters), the masked form
+would still contain the raw value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_DIGIT = re.compile(r"\d")
+_ALNUM = re.compile(r"[^\W_]")
+
+
+def _filler(value: str) -> str:
+    # A run of one character contains ``value`` only if value is a run of that same character.
+    return "###" if "*" in value else "***"
+
+
+def _mask_email(value: str) -> str:
+    local, _, domain = value.rpartition("@")
+    if not local:
+        return _mask_default(value)
+    labels = domain.split(".")
+    tld = labels[-1] if len(labels) > 1 else ""
+    first_label = labels[0]
+    domain_mask = f"{first_label[:1]}***" + (f".{tld}" if tld else "")
+    return f"{local[:1]}***@{domain_mask}"
+
+
+def _keep_tail_digits(value: str, keep: int) -> str:
+    """Replace every digit but the last ``keep`` by '*', preserving separators."""
+    total = sum(ch.isdigit() for ch in value)
+    # Never reveal more than a third of the digits, whatever ``keep`` says.
+    keep = min(keep, total // 3)
+    seen = 0
+    out = []
+    for ch in value:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - keep else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _mask_phone(value: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    compact = value.strip()
+    # Chinese mobile (optionally +86): keep the carrier prefix and last four, the common
+    # display convention ("+86 138****5678").
+    cn = re.fullmatch(r"(?:\+?86)?(1[3-9]\d)(\d{4})(\d{4})", digits)
+    if cn and (compact.startswith("+86") or compact.startswith("86") or len(digits) == 11):
+        prefix = "+86 " if len(digits) == 13 else ""
+        return f"{prefix}{cn.group(1)}****{cn.group(3)}"
+    if compact.startswith("+"):
+        # Country code stays visible (useful for data-residency questions); national part hidden.
+        match = re.match(r"\+(\d{1,3})", compact)
+        cc = match.group(1) if match else ""
+        return f"+{cc} " + "*" * 4 + digits[-min(4, len(digits) // 4) :] if len(digits) >= 8 else "+***"
+    return _keep_tail_digits(value, 4)
+
+
+def _mask_card(value: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return "****-****-****-" + digits[-4:] if len(digits) >= 12 else "****"
+
+
+def _mask_ssn(value: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return "***-**-" + digits[-4:] if len(digits) == 9 else "***-**-****"
+
+
+def _mask_iban(value: str) -> str:
+    compact = value.replace(" ", "").upper()
+    if len(compact) < 12:
+        return "****"
+    return compact[:2] + "*" * (len(compact) - 6) + compact[-4:]
+
+
+def _mask_cn_id(value: str) -> str:
+    compact = value.strip()
+    if len(compact) != 18:
+        return "*" * 18
+    # Region prefix and the last two (incl. checksum) only: the embedded birth date stays hidden.
+    return compact[:3] + "*" * 13 + compact[-2:]
+
+
+def _mask_words(value: str) -> str:
+    """First letter of each word, rest starred: "Wei Zhang" -> "W** Z****"; digits always hidden."""
+    out = []
+    for word in value.split():
+        if len(word) == 1:
+            out.append("*")
+        elif word[0].isdigit():
+            out.append("*" * min(len(word), 6))
+        else:
+            out.append(word[0] + "*" * min(len(word) - 1, 6))
+    return " ".join(out[:8]) + (" …" if len(out) > 8 else "")
+
+
+def _mask_cjk_or_words(value: str) -> str:
+    stripped = value.strip()
+    if stripped and " " not in stripped and not stripped.isascii():
+        # CJK names have no spaces: keep the family name character only ("张*").
+        return stripped[0] + "*" * min(len(stripped) - 1, 4)
+    return _mask_words(stripped)
+
+
+def _mask_date(value: str) -> str:
+    return _DIGIT.sub("*", value)
+
+
+def _mask_ip(value: str) -> str:
+    if ":" in value and "." not in value:
+        groups = value.split(":")
+        return groups[0] + ":****:…"
+    octets = value.split(".")
+    if len(octets) == 4:
+        return f"{octets[0]}.{octets[1]}.***.***"
+    return "***"
+
+
+def _mask_credential(value: str) -> str:
+    # Fixed-length output hides the secret's length; a few leading characters of a long token
+    # identify its kind ("eyJ" JWT, "sk_" Stripe, "ghp" GitHub) without weakening it.
+    if len(value) >= 16:
+        return value[:3] + "********"
+    return "********"
+
+
+def _mask_default(value: str) -> str:
+    if len(value) < 6:
+        return "***"
+    return value[:1] + "***"
+
+
+_MASKERS: dict[str, Callable[[str], str]] = {
+    "EMAIL_ADDRESS": _mask_email,
+    "PHONE_NUMBER": _mask_phone,
+    "CREDIT_CARD": _mask_card,
+    "US_SSN": _mask_ssn,
+    "IBAN_CODE": _mask_iban,
+    "CN_RESIDENT_ID": _mask_cn_id,
+    "PERSON": _mask_cjk_or_words,
+    "LOCATION": _mask_words,
+    "DATE_OF_BIRTH": _mask_date,
+    "IP_ADDRESS": _mask_ip,
+    "CREDENTIAL": _mask_credential,
+}
+
+
+def mask(pii_type: str, value: str) -> str:
+    """Masked sample of ``value`` detected as ``pii_type``; never contains ``value`` itself."""
+    if not value:
+        return ""
+    masker = _MASKERS.get(pii_type, _mask_default)
+    try:
+        out = masker(value)
+    except (IndexError, ValueError):
+        out = _filler(value)
+    if value in out:
+        out = _filler(value)
+    return out

@@ -1,0 +1,342 @@
+"""Presidio recognizers, one per entity: regex patterns + context words + a validator.
+
+Presidio's own recognizers are reused where they already validate properly (credit card Luhn,
+IBAN mod-97, SSN area/group rules, IP via ``ipaddress``); the rest (CN resident id, phones incl.
+Chinese mobiles, credentials, dates of birth, street addresses, field-context PERSON/LOCATION) are
+written in the same style. Nothing here loads an NLP model or touches the network: ``nlp_artifacts``
+is always None, and e-mail validation uses a tldextract instance pinned to its bundled suffix-list
+snapshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import date
+
+import phonenumbers
+import regex
+import tldextract
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    UsSsnRecognizer,
+)
+
+# No suffix_list_urls and no cache_dir: tldextract never fetches the Public Suffix List (its default
+# does, on first use) and never writes a cache; it uses the snapshot shipped inside the wheel.
+OFFLINE_TLD_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+# Case-sensitive flags for recognizers whose patterns rely on capitalisation (street names).
+_CASE_SENSITIVE = regex.DOTALL | regex.MULTILINE
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail recognizer, validating the domain against the offline suffix list."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        domain = pattern_text.rpartition("@")[2]
+        result = OFFLINE_TLD_EXTRACT(domain)
+        return bool(result.suffix) and bool(result.domain)
+
+
+class CardRecognizer(CreditCardRecognizer):
+    """Presidio's Luhn-validated card recognizer plus Mastercard's 2221-2720 range it lacks."""
+
+    PATTERNS = [
+        *CreditCardRecognizer.PATTERNS,
+        Pattern(
+            "Mastercard 2-series (weak)",
+            r"\b(2(?:2[2-9]\d|[3-6]\d{2}|7[01]\d|720))[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b",
+            0.3,
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(patterns=self.PATTERNS)
+
+
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CN_ID_CHECK = "10X98765432"
+
+
+def cn_id_valid(value: str) -> bool:
+    """GB 11643-1999: ISO 7064 MOD 11-2 check character plus a real birth date."""
+    value = value.upper()
+    if len(value) != 18 or not value[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:17], _CN_ID_WEIGHTS, strict=True))
+    if _CN_ID_CHECK[total % 11] != value[17]:
+        return False
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    return date(1900, 1, 1) <= born <= date.today()
+
+
+class CnResidentIdRecognizer(PatternRecognizer):
+    """18-character PRC resident identity card number (checksum + embedded birth date)."""
+
+    PATTERNS = [
+        Pattern(
+            "CN resident id (weak)",
+            r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])",
+            0.3,
+        )
+    ]
+    CONTEXT = ["身份证", "id card", "idcard", "resident", "identity", "citizen"]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="CN_RESIDENT_ID", patterns=self.PATTERNS, context=self.CONTEXT, name="CnResidentIdRecognizer"
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return cn_id_valid(pattern_text)
+
+
+class PhoneNumberRecognizer(PatternRecognizer):
+    """International (+CC) numbers validated by libphonenumber, Chinese mobiles, national formats.
+
+    Scores encode how much the shape alone says: a valid +CC number is certain; an 11-digit
+    1[3-9] mobile is likely but collides with order numbers (a negative field name vetoes it);
+    a national format like "(212) 555-0187" needs phone context to pass the threshold.
+    """
+
+    PATTERNS = [
+        Pattern("international", r"(?<![\w+])\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{1,5}){1,5}(?!\d)", 0.5),
+        Pattern("international 00", r"(?<![\w])00\d{1,3}[\s.-]\d{1,4}(?:[\s.-]?\d{2,5}){1,4}(?!\d)", 0.4),
+        Pattern("CN mobile", r"(?<![\w+])(?:86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?![\w])", 0.6),
+        Pattern(
+            "national formatted",
+            r"(?<![\w+])(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w])",
+            0.3,
+        ),
+    ]
+    CONTEXT = ["phone", "mobile", "call", "tel", "telephone", "cell", "contact", "fax", "whatsapp", "sms", "手机", "电话"]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="PHONE_NUMBER", patterns=self.PATTERNS, context=self.CONTEXT, name="PhoneNumberRecognizer"
+        )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        text = pattern_text.strip()
+        digits = sum(ch.isdigit() for ch in text)
+        if digits < 7 or digits > 15:
+            return False
+        if text.startswith("+") or text.startswith("00"):
+            try:
+                number = phonenumbers.parse("+" + text.lstrip("+0") if text.startswith("00") else text, None)
+            except phonenumbers.NumberParseException:
+                return False
+            return bool(phonenumbers.is_valid_number(number))
+        compact = re.sub(r"[\s-]", "", text)
+        if re.fullmatch(r"(?:86)?1[3-9]\d{9}", compact):
+            return None  # plausible CN mobile: keep the pattern's score, let context decide
+        for region in ("US", "GB", "CN", "DE", "FR"):
+            try:
+                number = phonenumbers.parse(text, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return None
+        return False
+
+
+_JWT_HEADER = re.compile(r"eyJ[\w-]{10,}")
+
+
+class CredentialRecognizer(PatternRecognizer):
+    """Secrets recognisable by shape: JWTs, provider API keys, bearer tokens, ``password=...`` pairs."""
+
+    PATTERNS = [
+        Pattern("JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}", 0.6),
+        Pattern(
+            "provider key",
+            r"\b(?:(?:sk|pk|rk)_(?:live|test)_[0-9A-Za-z]{16,}|gh[pousr]_[0-9A-Za-z]{30,}|github_pat_\w{30,}|"
+            r"AKIA[0-9A-Z]{16}|xox[abprs]-[\w-]{10,}|AIza[\w-]{35}|glpat-[\w-]{20}|SG\.[\w-]{16,}\.[\w-]{16,})",
+            0.9,
+        ),
+        Pattern("bearer / basic", r"(?i)\b(?:bearer|basic|token)\s+[\w\-.~+/]{12,}=*", 0.8),
+        Pattern(
+            "key=value secret",
+            r"(?i)\b(?:password|passwd|pwd|passphrase|secret|client_secret|api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token)"
+            r"\s*[=:]\s*[\"']?[^\s\"'&,;]{4,}",
+            0.75,
+        ),
+    ]
+    CONTEXT = ["password", "token", "secret", "key", "authorization", "credential"]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="CREDENTIAL", patterns=self.PATTERNS, context=self.CONTEXT, name="CredentialRecognizer"
+        )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        if pattern_text.startswith("eyJ"):
+            # A JWT's first segment is base64url JSON with an "alg": proves it is a token, not noise.
+            head = pattern_text.split(".", 1)[0]
+            try:
+                decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+            except (binascii.Error, ValueError):
+                return False
+            return b'"alg"' in decoded
+        return None
+
+
+_MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_MON = r"(?:0?[1-9]|1[0-2])"
+_YEAR = r"(?:19|20)\d{2}"
+
+
+class DateOfBirthRecognizer(PatternRecognizer):
+    """Dates, weak on their own: only a birth-date field name or nearby "born"/"DOB" lifts them.
+
+    This is what keeps ``created_at`` and ``expires`` dates out while ``dob`` / ``birthDate`` and
+    "born on 3 March 1985" are reported.
+    """
+
+    PATTERNS = [
+        Pattern("ISO date", rf"\b{_YEAR}[-/.]{_MON}[-/.]{_DAY}(?:T[\d:.]+Z?)?\b", 0.2),
+        Pattern("D/M/Y or M/D/Y", rf"\b{_DAY}[-/.]{_MON}[-/.]{_YEAR}\b|\b{_MON}[-/.]{_DAY}[-/.]{_YEAR}\b", 0.2),
+        Pattern("compact", rf"\b{_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b", 0.1),
+        Pattern("month name", rf"\b(?:{_DAY}(?:st|nd|rd|th)?\s+{_MONTHS},?\s+{_YEAR}|{_MONTHS}\s+{_DAY}(?:st|nd|rd|th)?,?\s+{_YEAR})\b", 0.2),
+        Pattern("CJK", rf"{_YEAR}年{_MON}月{_DAY}日", 0.2),
+    ]
+    CONTEXT = ["birth", "born", "dob", "birthday", "生日", "出生"]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="DATE_OF_BIRTH", patterns=self.PATTERNS, context=self.CONTEXT, name="DateOfBirthRecognizer"
+        )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        years = re.findall(r"(?:19|20)\d{2}", pattern_text)
+        if years and not 1900 <= int(years[0]) <= date.today().year:
+            return False
+        return None
+
+
+_STREET_TYPES = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Square|Sq|"
+    r"Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Close|Crescent|Row|Gardens|Strasse|Straße|Str|Allee|Weg)"
+)
+
+
+class StreetAddressRecognizer(PatternRecognizer):
+    """Postal addresses in free text: "221B Baker Street", "1600 Amphitheatre Pkwy", CN addresses."""
+
+    PATTERNS = [
+        Pattern(
+            "number + street",
+            rf"\b\d{{1,6}}[A-Z]?,?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}{_STREET_TYPES}\b\.?(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?",
+            0.6,
+        ),
+        # Continental style, the street type glued to the name: "Hauptstraße 5", "Koskikatu 25".
+        Pattern(
+            "street + number",
+            r"\b[A-Z][a-zäöüßéè]+(?:straße|strasse|str\.|weg|gasse|allee|platz|katu|gatan|vej|laan|straat|via)\s+\d{1,5}[a-z]?\b",
+            0.5,
+        ),
+        Pattern("CN address", r"[\u4e00-\u9fff]{2,}(?:省|市|自治区)[\u4e00-\u9fff]{1,12}(?:市|区|县)[\u4e00-\u9fff\d]{1,20}(?:路|街|道|号)", 0.6),
+        Pattern("PO box", r"\bP\.?\s?O\.?\s+Box\s+\d{1,6}\b", 0.6),
+    ]
+    CONTEXT = ["address", "street", "live", "lives", "ship", "deliver", "地址"]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="LOCATION",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            name="StreetAddressRecognizer",
+            global_regex_flags=_CASE_SENSITIVE,
+        )
+
+
+_PLACEHOLDERS = frozenset(
+    "null none nil undefined n/a na unknown anonymous test string true false redacted hidden masked "
+    "xxx example sample default empty".split()
+)
+_NAME = re.compile(r"[^\W\d_][^\W\d_'’.\-]*(?:[ '’.\-]+[^\W\d_][^\W\d_'’.\-]*){0,4}\.?")
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{6,22}(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
+_MASKED = re.compile(r"[*•xX#.\-_ ]+")
+
+
+class FieldContextRecognizer(EntityRecognizer):
+    """Types that a value's *field name* establishes: PERSON, LOCATION, CREDENTIAL, PHONE_NUMBER.
+
+    Presidio's context enhancement works on words around a match in text; API payloads put the
+    context in the key instead. ``analyze`` therefore expects text of the form ``field: value``
+    (handy for tests and for running through AnalyzerEngine); the detector's fast path calls
+    :meth:`analyze_field` with the field's pre-computed hints instead.
+    """
+
+    ENTITIES = ["PERSON", "LOCATION", "CREDENTIAL", "PHONE_NUMBER"]
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=list(self.ENTITIES), name="FieldContextRecognizer", supported_language="en")
+
+    def load(self) -> None:  # nothing to load: no model, no lists
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        from analyzer.pii.fields import field_context  # local: fields imports nothing from here
+
+        field, sep, value = text.partition(":")
+        if not sep:
+            return []
+        value = value.strip()
+        start = len(text) - len(text.lstrip()) + len(field) + 1
+        start = text.index(value, start) if value else start
+        hints = field_context(field.strip()).types
+        return [
+            RecognizerResult(entity_type=t, start=start, end=start + len(value), score=s)
+            for t, s in self.analyze_field(value, hints)
+            if t in entities
+        ]
+
+    @staticmethod
+    def analyze_field(value: str, hints: frozenset[str]) -> list[tuple[str, float]]:
+        value = value.strip()
+        if not value or len(value) > 1024 or value.lower() in _PLACEHOLDERS or _MASKED.fullmatch(value):
+            return []
+        out: list[tuple[str, float]] = []
+        if "PERSON" in hints and 2 <= len(value) <= 70 and _NAME.fullmatch(value):
+            out.append(("PERSON", 0.85))
+        if "LOCATION" in hints and len(value) >= 2 and any(ch.isalnum() for ch in value) and value.count("\n") < 8:
+            out.append(("LOCATION", 0.8))
+        if "CREDENTIAL" in hints and len(value) >= 4 and "\n" not in value:
+            out.append(("CREDENTIAL", 0.85))
+        if "PHONE_NUMBER" in hints and _PHONE_LIKE.fullmatch(value) and sum(ch.isdigit() for ch in value) >= 6:
+            out.append(("PHONE_NUMBER", 0.7))
+        return out
+
+
+def build_registry() -> RecognizerRegistry:
+    """The registry the detector runs: one recognizer per entity, no NLP-engine recognizers."""
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (
+        OfflineEmailRecognizer(),
+        PhoneNumberRecognizer(),
+        CardRecognizer(),
+        UsSsnRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        CnResidentIdRecognizer(),
+        CredentialRecognizer(),
+        DateOfBirthRecognizer(),
+        StreetAddressRecognizer(),
+        FieldContextRecognizer(),
+    ):
+        registry.add_recognizer(recognizer)
+    return registry
