@@ -46,7 +46,9 @@ CONTEXT_FLOOR = 0.6
 CONTEXT_WINDOW = 48
 
 # Types a negative field name ("order_id", "created_at", "version") vetoes: look-alike numbers.
-NUMERIC_TYPES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "CN_RESIDENT_ID", "IP_ADDRESS", "DATE_OF_BIRTH"})
+NUMERIC_TYPES = frozenset(
+    {"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "CN_RESIDENT_ID", "IP_ADDRESS", "DATE_OF_BIRTH"}
+)
 
 _PRESCREEN = re.compile(
     r"(?P<email>[\w.+%-]@[\w-]+\.)"
@@ -73,18 +75,89 @@ _FIELD_TYPES = frozenset(FieldContextRecognizer.ENTITIES)
 
 # Headers that never carry PII worth reporting (or carry dates / hashes / ids that look like it).
 _SKIP_HEADERS = frozenset(
-    "host user-agent accept accept-encoding accept-language accept-charset accept-ranges content-type "
-    "content-length content-encoding content-language content-disposition content-range transfer-encoding "
-    "connection keep-alive cache-control pragma date expires last-modified etag if-none-match if-match "
-    "if-modified-since if-unmodified-since vary server x-powered-by upgrade te trailer range age via "
-    "strict-transport-security content-security-policy x-frame-options x-content-type-options x-xss-protection "
-    "referrer-policy permissions-policy access-control-allow-origin access-control-allow-methods "
-    "access-control-allow-headers access-control-allow-credentials access-control-expose-headers "
-    "access-control-max-age access-control-request-method access-control-request-headers origin alt-svc "
-    "x-request-id x-correlation-id request-id traceparent tracestate x-amzn-trace-id x-b3-traceid x-b3-spanid "
-    "x-b3-parentspanid x-b3-sampled x-cache x-cache-hits x-served-by x-timer x-runtime x-ratelimit-limit "
-    "x-ratelimit-remaining x-ratelimit-reset retry-after dnt sec-fetch-site sec-fetch-mode sec-fetch-dest "
-    "sec-fetch-user sec-ch-ua sec-ch-ua-mobile sec-ch-ua-platform upgrade-insecure-requests priority".split()
+    [
+        "host",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "accept-charset",
+        "accept-ranges",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "content-language",
+        "content-disposition",
+        "content-range",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "cache-control",
+        "pragma",
+        "date",
+        "expires",
+        "last-modified",
+        "etag",
+        "if-none-match",
+        "if-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        "vary",
+        "server",
+        "x-powered-by",
+        "upgrade",
+        "te",
+        "trailer",
+        "range",
+        "age",
+        "via",
+        "strict-transport-security",
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "x-xss-protection",
+        "referrer-policy",
+        "permissions-policy",
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-allow-credentials",
+        "access-control-expose-headers",
+        "access-control-max-age",
+        "access-control-request-method",
+        "access-control-request-headers",
+        "origin",
+        "alt-svc",
+        "x-request-id",
+        "x-correlation-id",
+        "request-id",
+        "traceparent",
+        "tracestate",
+        "x-amzn-trace-id",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-cache",
+        "x-cache-hits",
+        "x-served-by",
+        "x-timer",
+        "x-runtime",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+        "dnt",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "sec-fetch-user",
+        "sec-ch-ua",
+        "sec-ch-ua-mobile",
+        "sec-ch-ua-platform",
+        "upgrade-insecure-requests",
+        "priority",
+    ]
 )
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 _VERSION_SEGMENT = re.compile(r"v\d+(?:\.\d+)*")
@@ -300,7 +373,9 @@ class PiiDetector:
             # exchanges of one endpoint ("/users/{2}/phones/{4}" rather than one field per user).
             field = "/" + "/".join(
                 f"{{{j}}}"
-                if j == index or (any(c.isdigit() for c in s) and not _VERSION_SEGMENT.fullmatch(s)) or "@" in s
+                if j == index
+                or (any(c.isdigit() for c in s) and not _VERSION_SEGMENT.fullmatch(s))
+                or "@" in s
                 else s
                 for j, s in enumerate(segments[1 : index + 1], start=1)
             )

@@ -19,20 +19,57 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 # (type, pattern on the compacted leaf name). Order matters only for readability: every match is kept.
 _POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("EMAIL_ADDRESS", re.compile(r"e?mail(addr(ess)?)?s?$|^email")),
-    ("PHONE_NUMBER", re.compile(r"phone|mobile|^(tel|cell|fax|msisdn)$|telephone|(tel|cell|fax)(no|num|number)?$|msisdn|whatsapp|contactnumber")),
-    ("CREDIT_CARD", re.compile(r"card(no|num|number)$|^(card|pan|ccn|ccnum|ccnumber)$|creditcard|cardpan|primaryaccountnumber")),
+    (
+        "PHONE_NUMBER",
+        re.compile(
+            r"phone|mobile|^(tel|cell|fax|msisdn)$|telephone|(tel|cell|fax)(no|num|number)?$|msisdn|whatsapp|contactnumber"
+        ),
+    ),
+    (
+        "CREDIT_CARD",
+        re.compile(
+            r"card(no|num|number)$|^(card|pan|ccn|ccnum|ccnumber)$|creditcard|cardpan|primaryaccountnumber"
+        ),
+    ),
     ("US_SSN", re.compile(r"ssn|socialsecurity")),
     ("IBAN_CODE", re.compile(r"iban")),
-    ("CN_RESIDENT_ID", re.compile(r"idcard|^id(no|number|num)$|identity(card|no|number)|residentid|nationalid|shenfenzheng|^sfz|citizenid|cert(ificate)?(no|number)")),
-    ("PERSON", re.compile(r"holder$|^(full|first|last|given|family|middle|real|legal|contact|customer|recipient|sender|patient|card|account|billing|shipping|display|nick)?name$|surname|maidenname|^(mothersmaiden|maiden)$")),
-    ("LOCATION", re.compile(r"address(line\d?|\d)?$|^addr(ess)?\d?$|street|^(city|town|zip|zipcode|postcode|postalcode|province|county|state|region)$")),
+    (
+        "CN_RESIDENT_ID",
+        re.compile(
+            r"idcard|^id(no|number|num)$|identity(card|no|number)|residentid|nationalid|shenfenzheng|^sfz|citizenid|cert(ificate)?(no|number)"
+        ),
+    ),
+    (
+        "PERSON",
+        re.compile(
+            r"holder$|^(full|first|last|given|family|middle|real|legal|contact|customer|recipient|sender|patient|card|account|billing|shipping|display|nick)?name$|surname|maidenname|^(mothersmaiden|maiden)$"
+        ),
+    ),
+    (
+        "LOCATION",
+        re.compile(
+            r"address(line\d?|\d)?$|^addr(ess)?\d?$|street|^(city|town|zip|zipcode|postcode|postalcode|province|county|state|region)$"
+        ),
+    ),
     ("DATE_OF_BIRTH", re.compile(r"^dob$|birth|^bday$|^born")),
-    ("IP_ADDRESS", re.compile(r"^ip$|ipaddr|ipaddress|(client|remote|real|source|src|user|origin)ip$|forwardedfor|remoteaddr")),
-    ("CREDENTIAL", re.compile(r"(password|passwd|pwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|authorization|^auth|credentials?|sessionid|sessid|bearer|cookie)s?$")),
+    (
+        "IP_ADDRESS",
+        re.compile(
+            r"^ip$|ipaddr|ipaddress|(client|remote|real|source|src|user|origin)ip$|forwardedfor|remoteaddr"
+        ),
+    ),
+    (
+        "CREDENTIAL",
+        re.compile(
+            r"(password|passwd|pwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|authorization|^auth|credentials?|sessionid|sessid|bearer|cookie)s?$"
+        ),
+    ),
 )
 
 # Tokens that are handles to other objects rather than secrets.
-_NOT_CREDENTIAL = re.compile(r"(page|next|prev|previous|continuation|sync|cursor|csrf|xsrf|pagination|resume|idempotency)token$|tokentype")
+_NOT_CREDENTIAL = re.compile(
+    r"(page|next|prev|previous|continuation|sync|cursor|csrf|xsrf|pagination|resume|idempotency)token$|tokentype"
+)
 
 # Bare "name" is PERSON only under a parent that holds a person ("customer.name"), not "product.name".
 _PERSON_PARENTS = re.compile(
@@ -46,10 +83,69 @@ _ADDRESS_PARENTS = re.compile(r"address|addr|billing|shipping|delivery|location|
 # Leaf words that say "this number is an identifier, a time or an amount": they veto the weak
 # numeric detections (bare phone-shaped digits, bare 9-digit SSN) that look-alikes would trigger.
 _NEGATIVE_WORDS = frozenset(
-    "id ids uuid guid sku order orders invoice ts timestamp time epoch at created updated modified expires "
-    "expiry count qty quantity amount price total cost version ver seq sequence offset limit page size "
-    "tracking ref reference code nonce hash checksum serial batch lot txn transaction trace span request "
-    "balance fee tax rate score duration length width height weight year month day".split()
+    [
+        "id",
+        "ids",
+        "uuid",
+        "guid",
+        "sku",
+        "order",
+        "orders",
+        "invoice",
+        "ts",
+        "timestamp",
+        "time",
+        "epoch",
+        "at",
+        "created",
+        "updated",
+        "modified",
+        "expires",
+        "expiry",
+        "count",
+        "qty",
+        "quantity",
+        "amount",
+        "price",
+        "total",
+        "cost",
+        "version",
+        "ver",
+        "seq",
+        "sequence",
+        "offset",
+        "limit",
+        "page",
+        "size",
+        "tracking",
+        "ref",
+        "reference",
+        "code",
+        "nonce",
+        "hash",
+        "checksum",
+        "serial",
+        "batch",
+        "lot",
+        "txn",
+        "transaction",
+        "trace",
+        "span",
+        "request",
+        "balance",
+        "fee",
+        "tax",
+        "rate",
+        "score",
+        "duration",
+        "length",
+        "width",
+        "height",
+        "weight",
+        "year",
+        "month",
+        "day",
+    ]
 )
 
 
@@ -101,7 +197,9 @@ def context_for(parent: str, leaf: str) -> FieldContext:
     if "LOCATION" in types and _ADDRESS_PARTS.match(compact) and not _ADDRESS_PARENTS.search(parent_compact):
         types.discard("LOCATION")
     # "user_id", "order_no", "created_at" and friends; a positive hint ("phone_number") wins.
-    negative = not types and (words[-1] in _NEGATIVE_WORDS or words[0] in ("order", "sku", "invoice", "tracking"))
+    negative = not types and (
+        words[-1] in _NEGATIVE_WORDS or words[0] in ("order", "sku", "invoice", "tracking")
+    )
     if not types and not negative:
         return NO_CONTEXT
     return FieldContext(frozenset(types), negative)

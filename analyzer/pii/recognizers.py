@@ -18,7 +18,13 @@ from datetime import date
 import phonenumbers
 import regex
 import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import (
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -94,7 +100,10 @@ class CnResidentIdRecognizer(PatternRecognizer):
 
     def __init__(self) -> None:
         super().__init__(
-            supported_entity="CN_RESIDENT_ID", patterns=self.PATTERNS, context=self.CONTEXT, name="CnResidentIdRecognizer"
+            supported_entity="CN_RESIDENT_ID",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            name="CnResidentIdRecognizer",
         )
 
     def validate_result(self, pattern_text: str) -> bool:
@@ -110,7 +119,9 @@ class PhoneNumberRecognizer(PatternRecognizer):
     """
 
     PATTERNS = [
-        Pattern("international", r"(?<![\w+])\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{1,5}){1,5}(?!\d)", 0.5),
+        Pattern(
+            "international", r"(?<![\w+])\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{1,5}){1,5}(?!\d)", 0.5
+        ),
         Pattern("international 00", r"(?<![\w])00\d{1,3}[\s.-]\d{1,4}(?:[\s.-]?\d{2,5}){1,4}(?!\d)", 0.4),
         Pattern("CN mobile", r"(?<![\w+])(?:86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?![\w])", 0.6),
         Pattern(
@@ -119,11 +130,27 @@ class PhoneNumberRecognizer(PatternRecognizer):
             0.3,
         ),
     ]
-    CONTEXT = ["phone", "mobile", "call", "tel", "telephone", "cell", "contact", "fax", "whatsapp", "sms", "手机", "电话"]
+    CONTEXT = [
+        "phone",
+        "mobile",
+        "call",
+        "tel",
+        "telephone",
+        "cell",
+        "contact",
+        "fax",
+        "whatsapp",
+        "sms",
+        "手机",
+        "电话",
+    ]
 
     def __init__(self) -> None:
         super().__init__(
-            supported_entity="PHONE_NUMBER", patterns=self.PATTERNS, context=self.CONTEXT, name="PhoneNumberRecognizer"
+            supported_entity="PHONE_NUMBER",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            name="PhoneNumberRecognizer",
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -176,7 +203,10 @@ class CredentialRecognizer(PatternRecognizer):
 
     def __init__(self) -> None:
         super().__init__(
-            supported_entity="CREDENTIAL", patterns=self.PATTERNS, context=self.CONTEXT, name="CredentialRecognizer"
+            supported_entity="CREDENTIAL",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            name="CredentialRecognizer",
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -206,16 +236,25 @@ class DateOfBirthRecognizer(PatternRecognizer):
 
     PATTERNS = [
         Pattern("ISO date", rf"\b{_YEAR}[-/.]{_MON}[-/.]{_DAY}(?:T[\d:.]+Z?)?\b", 0.2),
-        Pattern("D/M/Y or M/D/Y", rf"\b{_DAY}[-/.]{_MON}[-/.]{_YEAR}\b|\b{_MON}[-/.]{_DAY}[-/.]{_YEAR}\b", 0.2),
+        Pattern(
+            "D/M/Y or M/D/Y", rf"\b{_DAY}[-/.]{_MON}[-/.]{_YEAR}\b|\b{_MON}[-/.]{_DAY}[-/.]{_YEAR}\b", 0.2
+        ),
         Pattern("compact", rf"\b{_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b", 0.1),
-        Pattern("month name", rf"\b(?:{_DAY}(?:st|nd|rd|th)?\s+{_MONTHS},?\s+{_YEAR}|{_MONTHS}\s+{_DAY}(?:st|nd|rd|th)?,?\s+{_YEAR})\b", 0.2),
+        Pattern(
+            "month name",
+            rf"\b(?:{_DAY}(?:st|nd|rd|th)?\s+{_MONTHS},?\s+{_YEAR}|{_MONTHS}\s+{_DAY}(?:st|nd|rd|th)?,?\s+{_YEAR})\b",
+            0.2,
+        ),
         Pattern("CJK", rf"{_YEAR}年{_MON}月{_DAY}日", 0.2),
     ]
     CONTEXT = ["birth", "born", "dob", "birthday", "生日", "出生"]
 
     def __init__(self) -> None:
         super().__init__(
-            supported_entity="DATE_OF_BIRTH", patterns=self.PATTERNS, context=self.CONTEXT, name="DateOfBirthRecognizer"
+            supported_entity="DATE_OF_BIRTH",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            name="DateOfBirthRecognizer",
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -246,7 +285,11 @@ class StreetAddressRecognizer(PatternRecognizer):
             r"\b[A-Z][a-zäöüßéè]+(?:straße|strasse|str\.|weg|gasse|allee|platz|katu|gatan|vej|laan|straat|via)\s+\d{1,5}[a-z]?\b",
             0.5,
         ),
-        Pattern("CN address", r"[\u4e00-\u9fff]{2,}(?:省|市|自治区)[\u4e00-\u9fff]{1,12}(?:市|区|县)[\u4e00-\u9fff\d]{1,20}(?:路|街|道|号)", 0.6),
+        Pattern(
+            "CN address",
+            r"[\u4e00-\u9fff]{2,}(?:省|市|自治区)[\u4e00-\u9fff]{1,12}(?:市|区|县)[\u4e00-\u9fff\d]{1,20}(?:路|街|道|号)",
+            0.6,
+        ),
         Pattern("PO box", r"\bP\.?\s?O\.?\s+Box\s+\d{1,6}\b", 0.6),
     ]
     CONTEXT = ["address", "street", "live", "lives", "ship", "deliver", "地址"]
@@ -262,8 +305,28 @@ class StreetAddressRecognizer(PatternRecognizer):
 
 
 _PLACEHOLDERS = frozenset(
-    "null none nil undefined n/a na unknown anonymous test string true false redacted hidden masked "
-    "xxx example sample default empty".split()
+    [
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "n/a",
+        "na",
+        "unknown",
+        "anonymous",
+        "test",
+        "string",
+        "true",
+        "false",
+        "redacted",
+        "hidden",
+        "masked",
+        "xxx",
+        "example",
+        "sample",
+        "default",
+        "empty",
+    ]
 )
 _NAME = re.compile(r"[^\W\d_][^\W\d_'’.\-]*(?:[ '’.\-]+[^\W\d_][^\W\d_'’.\-]*){0,4}\.?")
 _PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{6,22}(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
@@ -282,7 +345,9 @@ class FieldContextRecognizer(EntityRecognizer):
     ENTITIES = ["PERSON", "LOCATION", "CREDENTIAL", "PHONE_NUMBER"]
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=list(self.ENTITIES), name="FieldContextRecognizer", supported_language="en")
+        super().__init__(
+            supported_entities=list(self.ENTITIES), name="FieldContextRecognizer", supported_language="en"
+        )
 
     def load(self) -> None:  # nothing to load: no model, no lists
         return None
@@ -313,11 +378,20 @@ class FieldContextRecognizer(EntityRecognizer):
         out: list[tuple[str, float]] = []
         if "PERSON" in hints and 2 <= len(value) <= 70 and _NAME.fullmatch(value):
             out.append(("PERSON", 0.85))
-        if "LOCATION" in hints and len(value) >= 2 and any(ch.isalnum() for ch in value) and value.count("\n") < 8:
+        if (
+            "LOCATION" in hints
+            and len(value) >= 2
+            and any(ch.isalnum() for ch in value)
+            and value.count("\n") < 8
+        ):
             out.append(("LOCATION", 0.8))
         if "CREDENTIAL" in hints and len(value) >= 4 and "\n" not in value:
             out.append(("CREDENTIAL", 0.85))
-        if "PHONE_NUMBER" in hints and _PHONE_LIKE.fullmatch(value) and sum(ch.isdigit() for ch in value) >= 6:
+        if (
+            "PHONE_NUMBER" in hints
+            and _PHONE_LIKE.fullmatch(value)
+            and sum(ch.isdigit() for ch in value) >= 6
+        ):
             out.append(("PHONE_NUMBER", 0.7))
         return out
 
