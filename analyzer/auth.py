@@ -98,4 +98,6 @@ def credential_schemes(
 
 
 # Headers that match the key pattern by name but are not credentials.
-_IGNORED_HEADERS = frozenset({"x-csrf-token", "x-xsrf-token", "csrf-token", "x-request-id", "x-auth-request-redirect"})
+_IGNORED_HEADERS = frozenset(
+    {"x-csrf-token", "x-xsrf-token", "csrf-token", "x-request-id", "x-auth-request-redirect"}
+)

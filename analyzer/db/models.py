@@ -226,7 +226,9 @@ class ApiSpec(Base):
     name: Mapped[str] = mapped_column(String(255))
     version: Mapped[str | None] = mapped_column(String(64), default=None)
     source: Mapped[str | None] = mapped_column(Text, default=None)
-    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"), default=None)
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id", ondelete="SET NULL"), default=None
+    )
     document: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
     imported_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
@@ -243,5 +245,7 @@ class SpecOperation(Base):
     method: Mapped[str] = mapped_column(String(32))
     path_template: Mapped[str] = mapped_column(String(MAX_PATH_CHARS))
     deprecated: Mapped[bool | None] = mapped_column(default=None)
-    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("endpoints.id", ondelete="SET NULL"), default=None)
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="SET NULL"), default=None
+    )
     verdict: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -40,10 +40,11 @@ class AnalyzerSettings:
     @classmethod
     def from_env(cls, **overrides: Any) -> AnalyzerSettings:
         """Settings from ``APICENSUS_*`` variables; explicit non-None overrides win."""
+        defaults = cls()
         base = cls(
             database_url=os.environ.get("APICENSUS_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            batch_size=_env_int("APICENSUS_BATCH_SIZE", cls.batch_size),
+            batch_size=_env_int("APICENSUS_BATCH_SIZE", defaults.batch_size),
             pii_enabled=_env_bool("APICENSUS_PII", True),
-            max_body_bytes=_env_int("APICENSUS_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_body_bytes=_env_int("APICENSUS_MAX_BODY_BYTES", defaults.max_body_bytes),
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})

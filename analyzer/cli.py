@@ -1,0 +1,242 @@
+"""``apicensus analyze`` and ``apicensus export``.
+
+Only argparse and the standard library are imported at module level: the dispatcher imports this
+module for every ``apicensus`` command, and ``apicensus sensor`` must not pay for SQLAlchemy,
+presidio or pandas. Everything heavy is imported inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="build the API inventory from captures or sensor JSONL",
+        description="Analyse pcap/pcapng captures (through the sensor, in-process) or the sensor's JSON "
+        "lines into the inventory database. Re-analysing the same exchanges does not double count.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="pcap, pcapng or .jsonl; - reads stdin")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: $APICENSUS_DATABASE_URL, else sqlite:///apicensus.db)",
+    )
+    p.add_argument("--no-pii", action="store_true", help="skip PII detection")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="exchanges per write batch")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.set_defaults(func=_guarded("analyze", run_analyze))
+
+    e = subparsers.add_parser(
+        "export",
+        help="print the API inventory",
+        description='Print the inventory from the database as JSON: {"endpoints": [...], ...}.',
+    )
+    e.add_argument("--format", choices=["json"], default="json")
+    e.add_argument("--db", metavar="URL", help="database URL (as for analyze)")
+    e.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    e.set_defaults(func=_guarded("export", run_export))
+
+
+def _err(command: str, message: str) -> None:
+    print(f"apicensus {command}: {message}", file=sys.stderr)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for messages
+        return url
+
+
+def _open_db(command: str, url: str) -> Any:
+    """Engine with migrations applied, or None after printing why not."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from analyzer.db.session import make_engine, run_migrations
+
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ValueError) as exc:
+        _err(command, f"invalid database URL {url!r}: {exc}")
+        return None
+    except ImportError as exc:
+        _err(command, f"database driver missing for {_safe_url(url)}: {exc}")
+        return None
+    try:
+        run_migrations(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _err(command, f"cannot use database {_safe_url(url)}: {reason}")
+        engine.dispose()
+        return None
+    return engine
+
+
+class _ProgressBar:
+    """One-line progress on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, stream: TextIO, progress: Any) -> None:
+        self.stream = stream
+        self.progress = progress
+        self.start = time.monotonic()
+        self.last_draw = 0.0
+        self.shown = False
+
+    def __call__(self, stats: Any) -> None:
+        now = time.monotonic()
+        if now - self.last_draw < 0.1:
+            return
+        self.last_draw = now
+        rate = stats.records / max(now - self.start, 1e-6)
+        p = self.progress
+        if p.total_bytes:
+            frac = min(p.consumed / p.total_bytes, 1.0)
+            bar = "#" * int(frac * 30)
+            head = f"[{bar:<30}] {frac * 100:5.1f}%"
+        else:
+            head = "[" + " " * 30 + "]"
+        self.stream.write(f"\r{head} {stats.records:>9,} exchanges {rate:>8,.0f}/s  {p.name[-40:]}\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _guarded(command: str, func: Any) -> Any:
+    """No tracebacks for users: an unexpected failure is one line (APICENSUS_DEBUG=1 re-raises)."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args) or 0)
+        except (KeyboardInterrupt, BrokenPipeError):
+            raise
+        except Exception as exc:
+            if os.environ.get("APICENSUS_DEBUG"):
+                raise
+            _err(command, f"internal error: {type(exc).__name__}: {exc} (set APICENSUS_DEBUG=1 for details)")
+            return 3
+
+    return wrapper
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from analyzer.db import crud
+    from analyzer.db.session import session_scope
+    from analyzer.db.settings import AnalyzerSettings
+    from analyzer.pipeline import InputProgress, analyze
+
+    if args.batch_size is not None and args.batch_size < 1:
+        _err("analyze", "--batch-size must be >= 1")
+        return 2
+    settings = AnalyzerSettings.from_env(
+        database_url=args.db, batch_size=args.batch_size, pii_enabled=False if args.no_pii else None
+    )
+    engine = _open_db("analyze", settings.database_url)
+    if engine is None:
+        return 2
+    errors: list[str] = []
+
+    def on_error(message: str) -> None:
+        errors.append(message)
+        if bar is not None:  # keep the message off the progress line
+            bar.close()
+        _err("analyze", message)
+
+    progress = InputProgress()
+    bar = _ProgressBar(sys.stderr, progress) if sys.stderr.isatty() and not args.no_progress else None
+    started = time.monotonic()
+    try:
+        stats = analyze(
+            args.files,
+            engine=engine,
+            settings=settings,
+            on_error=on_error,
+            progress=progress,
+            on_progress=bar,
+        )
+        with session_scope(engine) as session:
+            totals = crud.inventory_totals(session=session)
+    except SQLAlchemyError as exc:
+        if bar is not None:
+            bar.close()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _err("analyze", f"database error on {_safe_url(settings.database_url)}: {reason}")
+        return 2
+    finally:
+        engine.dispose()
+    if bar is not None:
+        bar.close()
+    elapsed = time.monotonic() - started
+    _print_summary(sys.stdout, stats, totals, elapsed, settings)
+    return 1 if errors else 0
+
+
+def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: float, settings: Any) -> None:
+    rate = stats.records / elapsed if elapsed > 0 else 0.0
+    rows = [
+        ("services", "", totals["services"]),
+        ("endpoints", "", totals["endpoints"]),
+        ("exchanges", stats.records - stats.duplicates, totals["exchanges"]),
+        ("PII findings", stats.pii_findings if settings.pii_enabled else "off", totals["pii_findings"]),
+        ("unauthenticated endpoints", "", totals["unauthenticated"]),
+        ("noise requests", stats.noise, totals["noise_requests"]),
+        ("already analysed (skipped)", stats.duplicates, ""),
+        ("no request line (skipped)", stats.skipped, ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    out.write(f"{'':<{width}}  {'this run':>10}  {'database':>10}\n")
+    for name, run_value, total in rows:
+        rv = f"{run_value:,}" if isinstance(run_value, int) else str(run_value)
+        tv = f"{total:,}" if isinstance(total, int) else str(total)
+        out.write(f"{name:<{width}}  {rv:>10}  {tv:>10}\n")
+    out.write(
+        f"{stats.records:,} records in {elapsed:.1f}s ({rate:,.0f}/s) into {_safe_url(settings.database_url)}\n"
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import orjson
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from analyzer.db import crud
+    from analyzer.db.session import session_scope
+    from analyzer.db.settings import AnalyzerSettings
+
+    settings = AnalyzerSettings.from_env(database_url=args.db)
+    engine = _open_db("export", settings.database_url)
+    if engine is None:
+        return 2
+    try:
+        with session_scope(engine) as session:
+            document = crud.export_inventory(session=session)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _err("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
+        return 2
+    finally:
+        engine.dispose()
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    if args.output and args.output != "-":
+        try:
+            with open(args.output, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            _err("export", f"cannot write {args.output}: {exc.strerror}")
+            return 2
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,642 @@
+"""The analyzer pipeline: exchange records in, API inventory rows out.
+
+Records (the sensor's ``Exchange.to_dict()`` form, from a pcap through the sensor in-process or
+from its JSONL) are read in batches. Per batch, records whose uid is already in the database are
+dropped (re-analysis is idempotent), the rest are templated, aggregated in memory, and written in
+one transaction of bulk upserts together with the templater state and the batch's uids, so a crash
+mid-run leaves the database consistent and a re-run completes it without double counting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import Engine
+
+from analyzer import auth, schema_infer
+from analyzer.db import crud
+from analyzer.db.models import (
+    MAX_PATH_CHARS,
+    EndpointAuth,
+    EndpointContentType,
+    EndpointField,
+    EndpointHourly,
+    EndpointParam,
+    EndpointPeer,
+    EndpointStatus,
+    PiiFinding,
+)
+from analyzer.db.session import session_scope
+from analyzer.db.settings import AnalyzerSettings
+from sensor.records import body_bytes
+
+ErrorSink = Callable[[str], None]
+
+_PCAP_MAGICS = (
+    b"\xd4\xc3\xb2\xa1",
+    b"\xa1\xb2\xc3\xd4",
+    b"\x4d\x3c\xb2\xa1",
+    b"\xa1\xb2\x3c\x4d",
+    b"\x0a\x0d\x0d\x0a",  # pcapng section header block
+)
+_DEFAULT_PORTS = (":80", ":443")
+# Field paths of a response passed to the templater as its "shape" (bounded: similarity only).
+_MAX_SHAPE_TOKENS = 64
+
+
+# --------------------------------------------------------------------------------------- inputs
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``"pcap"``, ``"jsonl"`` or None from a file's first bytes."""
+    if head[:4] in _PCAP_MAGICS:
+        return "pcap"
+    if head.lstrip()[:1] == b"{":
+        return "jsonl"
+    return None
+
+
+class _CountingReader(io.RawIOBase):
+    """Wraps a binary stream to expose bytes consumed (for the progress bar) on any stream."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.consumed += n
+        return n
+
+
+@dataclass(slots=True)
+class InputProgress:
+    """Where reading stands: the CLI's progress bar polls this."""
+
+    name: str = ""
+    total_bytes: int | None = None
+    reader: _CountingReader | None = None
+
+    @property
+    def consumed(self) -> int:
+        return self.reader.consumed if self.reader else 0
+
+
+def read_records(
+    source: str,
+    *,
+    on_error: ErrorSink,
+    progress: InputProgress | None = None,
+    sensor_config: Any = None,
+) -> Iterator[dict[str, Any]]:
+    """Exchange dicts from a pcap/pcapng capture or the sensor's JSONL (``-`` = stdin).
+
+    Problems are reported through ``on_error`` with a one-line message and reading goes on with
+    what is usable: a bad JSONL line is skipped, a truncated capture yields what came before.
+    """
+    try:
+        if source == "-":
+            raw: IO[bytes] = sys.stdin.buffer
+            total = None
+        else:
+            raw = open(source, "rb")  # noqa: SIM115 - closed in the finally below
+            total = os.fstat(raw.fileno()).st_size
+    except OSError as exc:
+        on_error(f"{source}: cannot open: {exc.strerror or exc}")
+        return
+    counting = _CountingReader(raw)
+    stream = io.BufferedReader(counting, buffer_size=1 << 20)
+    if progress is not None:
+        progress.name, progress.total_bytes, progress.reader = source, total, counting
+    try:
+        kind = sniff_format(stream.peek(64)[:64])
+        if kind == "jsonl":
+            yield from _read_jsonl(source, stream, on_error)
+        elif kind == "pcap":
+            yield from _read_pcap(source, stream, on_error, sensor_config)
+        elif not stream.peek(1):
+            on_error(f"{source}: empty file")
+        else:
+            on_error(f"{source}: not a pcap/pcapng capture or the sensor's JSONL output; skipped")
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+
+
+def _read_jsonl(source: str, stream: IO[bytes], on_error: ErrorSink) -> Iterator[dict[str, Any]]:
+    bad = 0
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            record, reason = None, f"invalid JSON ({exc.msg})"
+        else:
+            reason = "not an exchange record"
+        if not isinstance(record, dict) or "method" not in record:
+            bad += 1
+            if bad <= 5:  # enough to diagnose; more is noise
+                on_error(f"{source}:{lineno}: {reason}; line skipped")
+            continue
+        yield record
+    if bad > 5:
+        on_error(f"{source}: {bad} unusable lines skipped in total")
+
+
+def _read_pcap(source: str, stream: IO[bytes], on_error: ErrorSink, config: Any) -> Iterator[dict[str, Any]]:
+    try:
+        from sensor.engine import iter_exchanges
+    except ImportError as exc:
+        on_error(f"{source}: cannot read captures: the sensor is not available ({exc})")
+        return
+    count = 0
+    try:
+        for exchange in iter_exchanges(stream, config):
+            count += 1
+            yield exchange.to_dict()
+    except Exception as exc:  # noqa: BLE001 - any sensor failure: keep what was read, no traceback
+        on_error(f"{source}: capture unreadable after {count} exchanges ({type(exc).__name__}: {exc})")
+
+
+# ----------------------------------------------------------------------------------- normalise
+
+
+def service_name(host: str | None, server: str | None) -> str:
+    """Host header, lower-cased, default port dropped; the server address when there is none."""
+    name = (host or "").strip().lower().rstrip(".")
+    if not name:
+        name = (server or "").strip().lower()
+    for port in _DEFAULT_PORTS:
+        if name.endswith(port):
+            name = name[: -len(port)]
+            break
+    return _clean(name, 255) or "unknown"
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """Request-target -> (path, query). Absolute-form targets lose scheme and authority."""
+    if "#" in target:
+        target = target.split("#", 1)[0]
+    path, _, query = target.partition("?")
+    if path.startswith(("http://", "https://")):
+        rest = path.split("://", 1)[1]
+        slash = rest.find("/")
+        path = rest[slash:] if slash >= 0 else "/"
+    return path or "/", query
+
+
+def _clean(value: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL; keys must stay inside the btree limit.
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value[:limit]
+
+
+def _client_ip(address: str | None) -> str:
+    if not address:
+        return ""
+    if address.startswith("["):
+        return address[1 : address.find("]")] if "]" in address else address
+    return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+
+
+def _header(headers: Iterable[Any], name: str) -> str | None:
+    for h in headers:
+        if h[0].lower() == name:
+            return h[1]
+    return None
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def record_uid(record: dict[str, Any]) -> str:
+    uid = record.get("uid")
+    if isinstance(uid, str) and uid:
+        return uid[:128]
+    # No uid: a content hash keeps re-ingest idempotent all the same.
+    return "h:" + hashlib.sha1(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+# ---------------------------------------------------------------------------------- aggregates
+
+
+@dataclass(slots=True)
+class _EndpointAgg:
+    template_id: str | None = None
+    hits: int = 0
+    first: float = float("inf")
+    last: float = float("-inf")
+    authenticated: int = 0
+    unauthenticated: int = 0
+    unauth_2xx: int = 0
+    request_bodies: int = 0
+    response_bodies: int = 0
+    status: Counter[int] = field(default_factory=Counter)
+    hourly: Counter[int] = field(default_factory=Counter)
+    peers: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # -> [count, first, last]
+    auth: Counter[str] = field(default_factory=Counter)
+    params: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    content_types: Counter[tuple[str, str]] = field(default_factory=Counter)
+    fields: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # (type, location, field) -> [count, masked sample, first, last]
+    pii: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RunStats:
+    records: int = 0  # read from the inputs
+    duplicates: int = 0  # already in the database (or repeated within the run)
+    analysed: int = 0  # counted into endpoints
+    noise: int = 0  # classed as noise by the templater
+    skipped: int = 0  # no request line (response-only), nothing to inventory
+    pii_findings: int = 0
+    merges: int = 0
+    batches: int = 0
+
+
+class Analyzer:
+    """Feeds records into the database in batches. Not thread-safe; one per process and DB."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AnalyzerSettings,
+        *,
+        templater: Any = None,
+        detector: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.stats = RunStats()
+        self.templater = templater if templater is not None else self._load_templater()
+        self.detector = detector
+        if detector is None and settings.pii_enabled:
+            from analyzer.pii import default_detector
+
+            self.detector = default_detector()
+        self._batch: list[dict[str, Any]] = []
+        self._batch_uids: set[str] = set()
+
+    def _load_templater(self) -> Any:
+        from analyzer.templating import Templater
+
+        with session_scope(self.engine) as session:
+            state = crud.load_templater_state(session=session)
+        return Templater.from_state(state) if state else Templater()
+
+    # ---------------------------------------------------------------------------- public API
+
+    def feed(
+        self, records: Iterable[dict[str, Any]], on_progress: Callable[[RunStats], None] | None = None
+    ) -> None:
+        stats = self.stats
+        for record in records:
+            stats.records += 1
+            if on_progress is not None and not stats.records & 0xFF:
+                on_progress(stats)
+            uid = record_uid(record)
+            if uid in self._batch_uids:
+                stats.duplicates += 1
+                continue
+            record["uid"] = uid
+            self._batch_uids.add(uid)
+            self._batch.append(record)
+            if len(self._batch) >= self.settings.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        """Analyse and write the pending batch in one transaction."""
+        batch, self._batch, self._batch_uids = self._batch, [], set()
+        if not batch:
+            return
+        with session_scope(self.engine) as session:
+            unseen = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batch])
+            fresh = [r for r in batch if r["uid"] in unseen]
+            self.stats.duplicates += len(batch) - len(fresh)
+            if fresh:
+                self._write(session, *self._aggregate(fresh))
+                crud.mark_seen(session=session, uids=unseen)
+        self.stats.batches += 1
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _aggregate(self, records: list[dict[str, Any]]) -> tuple[Any, ...]:
+        s = self.settings
+        templater = self.templater
+        prepared: list[tuple[Any, ...]] = []
+        # Pass 1: parse, infer body schemas and let the templater see the whole batch before
+        # matching, so siblings of /users/1 seen later in the batch template it at once instead
+        # of via a merge. The response's field paths are the "shape" the templater compares.
+        for rec in records:
+            method = rec.get("method")
+            target = rec.get("target")
+            if not method or target is None:
+                self.stats.skipped += 1
+                continue
+            host = service_name(rec.get("host"), rec.get("server"))
+            path, query = split_target(target)
+            path = _clean(path, MAX_PATH_CHARS)
+            method = _clean(method.upper(), 32)
+            status = rec.get("status")
+            ts = rec.get("ts") or rec.get("response_ts") or 0.0
+            req_headers = rec.get("request_headers") or ()
+            req_ct = _header(req_headers, "content-type")
+            req_fields = self._infer(req_ct, rec.get("request_body"))
+            resp_ct = _header(rec.get("response_headers") or (), "content-type")
+            resp_fields = self._infer(resp_ct, rec.get("response_body"))
+            shape = None
+            if resp_fields:
+                shape = " ".join(sorted({p for p, _ in resp_fields})[:_MAX_SHAPE_TOKENS])
+            templater.observe(host, method, path, status, shape)
+            prepared.append(
+                (
+                    rec,
+                    host,
+                    method,
+                    path,
+                    query,
+                    status,
+                    ts,
+                    req_headers,
+                    req_ct,
+                    req_fields,
+                    resp_ct,
+                    resp_fields,
+                )
+            )
+
+        services: dict[str, list[float]] = {}  # host -> [hits, first, last]
+        endpoints: dict[tuple[str, str, str], _EndpointAgg] = {}
+        noise: dict[tuple[str, str, str, int], list[float]] = {}
+        detector = self.detector if s.pii_enabled else None
+        for (
+            rec,
+            host,
+            method,
+            path,
+            query,
+            status,
+            ts,
+            req_headers,
+            req_ct,
+            req_fields,
+            resp_ct,
+            resp_fields,
+        ) in prepared:
+            match = templater.match(host, method, path)
+            if match is None:
+                self.stats.noise += 1
+                key_n = (host, method, path, status or 0)
+                entry = noise.get(key_n)
+                if entry is None:
+                    noise[key_n] = [1, ts, ts]
+                else:
+                    entry[0] += 1
+                    entry[1] = min(entry[1], ts)
+                    entry[2] = max(entry[2], ts)
+                continue
+            self.stats.analysed += 1
+            svc = services.get(host)
+            if svc is None:
+                services[host] = [1, ts, ts]
+            else:
+                svc[0] += 1
+                svc[1] = min(svc[1], ts)
+                svc[2] = max(svc[2], ts)
+            template = _clean(match.template, MAX_PATH_CHARS)
+            key = (host, method, template)
+            agg = endpoints.get(key)
+            if agg is None:
+                agg = endpoints[key] = _EndpointAgg()
+            agg.template_id = None if match.template_id is None else str(match.template_id)
+            agg.hits += 1
+            agg.first = min(agg.first, ts)
+            agg.last = max(agg.last, ts)
+            agg.status[status or 0] += 1
+            agg.hourly[int(ts // 3600) * 3600] += 1
+            for peer in (("client", _client_ip(rec.get("client"))), ("server", rec.get("server") or "")):
+                if peer[1]:
+                    p = agg.peers.get(peer)
+                    if p is None:
+                        agg.peers[peer] = [1, ts, ts]
+                    else:
+                        p[0] += 1
+                        p[1] = min(p[1], ts)
+                        p[2] = max(p[2], ts)
+            for param in match.params:
+                agg.params[("path", param.name, str(param.type))] += 1
+            qparams = schema_infer.query_params(query) if query else []
+            for name, typ in qparams:
+                agg.params[("query", _clean(name, 255), typ)] += 1
+            schemes = auth.credential_schemes(req_headers, (n for n, _ in qparams))
+            if schemes:
+                agg.authenticated += 1
+                for scheme in schemes:
+                    agg.auth[scheme] += 1
+            else:
+                agg.unauthenticated += 1
+                agg.auth[auth.SCHEME_NONE] += 1
+                if status is not None and 200 <= status < 300:
+                    agg.unauth_2xx += 1
+            if req_fields is not None:
+                agg.request_bodies += 1
+                agg.content_types[("request", schema_infer.media_type(req_ct) or "unknown")] += 1
+                for fpath, ftype in req_fields:
+                    agg.fields[("request", fpath, ftype)] += 1
+            if resp_fields is not None:
+                agg.response_bodies += 1
+                agg.content_types[("response", schema_infer.media_type(resp_ct) or "unknown")] += 1
+                for fpath, ftype in resp_fields:
+                    agg.fields[("response", fpath, ftype)] += 1
+            if detector is not None:
+                for finding in detector.detect_exchange(rec):
+                    self.stats.pii_findings += 1
+                    pkey = (
+                        _clean(str(finding.type), 64),
+                        _clean(str(finding.location), 32),
+                        _clean(str(finding.field or ""), 512),
+                    )
+                    pentry = agg.pii.get(pkey)
+                    if pentry is None:
+                        sample = None if finding.sample is None else _clean(str(finding.sample), 255)
+                        agg.pii[pkey] = [1, sample, ts, ts]
+                    else:
+                        pentry[0] += 1
+                        pentry[2] = min(pentry[2], ts)
+                        pentry[3] = max(pentry[3], ts)
+        merges = list(templater.drain_merges())
+        return services, endpoints, noise, merges
+
+    def _infer(self, content_type: str | None, body: dict[str, Any] | None) -> schema_infer.FieldSet | None:
+        if not body or not body.get("data") or (body.get("captured") or 0) > self.settings.max_body_bytes:
+            return None
+        s = self.settings
+        try:
+            data = body_bytes(body)
+        except ValueError:  # bad base64 from a hand-made JSONL
+            return None
+        return schema_infer.infer_body(
+            content_type,
+            data,
+            max_fields=s.max_fields_per_body,
+            max_items=s.max_array_items,
+            max_depth=s.max_depth,
+        )
+
+    def _write(
+        self,
+        session: Any,
+        services: dict[str, list[float]],
+        endpoints: dict[tuple[str, str, str], _EndpointAgg],
+        noise: dict[tuple[str, str, str, int], list[float]],
+        merges: list[tuple[str, str, str, str]],
+    ) -> None:
+        service_ids = crud.upsert_services(
+            session=session,
+            rows=[
+                {"host": host, "hits": int(v[0]), "first_seen": _dt(v[1]), "last_seen": _dt(v[2])}
+                for host, v in services.items()
+            ],
+        )
+        endpoint_rows = []
+        for (host, method, template), agg in endpoints.items():
+            endpoint_rows.append(
+                {
+                    "service_id": service_ids[host],
+                    "method": method,
+                    "path_template": template,
+                    "template_id": agg.template_id,
+                    "hits": agg.hits,
+                    "first_seen": _dt(agg.first),
+                    "last_seen": _dt(agg.last),
+                    "authenticated_hits": agg.authenticated,
+                    "unauthenticated_hits": agg.unauthenticated,
+                    "unauthenticated_2xx": agg.unauth_2xx,
+                    "request_bodies": agg.request_bodies,
+                    "response_bodies": agg.response_bodies,
+                }
+            )
+        endpoint_ids = crud.upsert_endpoints(session=session, rows=endpoint_rows)
+        children: dict[type[Any], list[dict[str, Any]]] = {
+            m: []
+            for m in (
+                EndpointStatus,
+                EndpointHourly,
+                EndpointPeer,
+                EndpointAuth,
+                EndpointParam,
+                EndpointContentType,
+                EndpointField,
+                PiiFinding,
+            )
+        }
+        for (host, method, template), agg in endpoints.items():
+            eid = endpoint_ids[(service_ids[host], method, template)]
+            children[EndpointStatus] += [
+                {"endpoint_id": eid, "status": k, "count": v} for k, v in agg.status.items()
+            ]
+            children[EndpointHourly] += [
+                {"endpoint_id": eid, "hour": _dt(k), "count": v} for k, v in agg.hourly.items()
+            ]
+            children[EndpointPeer] += [
+                {
+                    "endpoint_id": eid,
+                    "kind": kind,
+                    "address": _clean(addr, 64),
+                    "count": int(v[0]),
+                    "first_seen": _dt(v[1]),
+                    "last_seen": _dt(v[2]),
+                }
+                for (kind, addr), v in agg.peers.items()
+            ]
+            children[EndpointAuth] += [
+                {"endpoint_id": eid, "scheme": k, "count": v} for k, v in agg.auth.items()
+            ]
+            children[EndpointParam] += [
+                {"endpoint_id": eid, "location": loc, "name": name, "type": typ, "count": v}
+                for (loc, name, typ), v in agg.params.items()
+            ]
+            children[EndpointContentType] += [
+                {"endpoint_id": eid, "part": part, "content_type": ct, "count": v}
+                for (part, ct), v in agg.content_types.items()
+            ]
+            children[EndpointField] += [
+                {"endpoint_id": eid, "part": part, "path": path, "type": typ, "count": v}
+                for (part, path, typ), v in agg.fields.items()
+            ]
+            children[PiiFinding] += [
+                {
+                    "endpoint_id": eid,
+                    "type": typ,
+                    "location": loc,
+                    "field": fld,
+                    "count": v[0],
+                    "sample": v[1],
+                    "first_seen": _dt(v[2]),
+                    "last_seen": _dt(v[3]),
+                }
+                for (typ, loc, fld), v in agg.pii.items()
+            ]
+        crud.upsert_endpoint_children(session=session, rows_by_model=children)
+        crud.upsert_noise(
+            session=session,
+            rows=[
+                {
+                    "host": host,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "count": int(v[0]),
+                    "first_seen": _dt(v[1]),
+                    "last_seen": _dt(v[2]),
+                }
+                for (host, method, path, status), v in noise.items()
+            ],
+        )
+        # Merges after this batch's rows are in: they re-home earlier batches and this one alike.
+        for host, method, old, new in merges:
+            if crud.rehome_endpoint(
+                session=session,
+                host=host,
+                method=method,
+                old_template=_clean(old, MAX_PATH_CHARS),
+                new_template=_clean(new, MAX_PATH_CHARS),
+            ):
+                self.stats.merges += 1
+        crud.save_templater_state(session=session, state=self.templater.to_state())
+
+
+def analyze(
+    sources: Iterable[str],
+    *,
+    engine: Engine,
+    settings: AnalyzerSettings,
+    on_error: ErrorSink,
+    progress: InputProgress | None = None,
+    on_progress: Callable[[RunStats], None] | None = None,
+    templater: Any = None,
+    detector: Any = None,
+) -> RunStats:
+    """Analyse every source into the database; returns this run's statistics."""
+    analyzer = Analyzer(engine, settings, templater=templater, detector=detector)
+    for source in sources:
+        analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
+    analyzer.flush()
+    return analyzer.stats
