@@ -1,0 +1,227 @@
+"""Sensor speed benchmark: packets/s and peak RSS of the sensor against tshark and a dpkt loop.
+
+Builds a synthetic HTTP API capture (sensor/synth.py, default ~150k packets), then in one run
+times, each as a subprocess and best of ``--repeat`` runs:
+
+(a) ``apicensus sensor --pcap FILE --output /dev/null`` -- our sensor, end to end;
+(b) ``tshark -r FILE -Y http -T fields -e http.host -e http.request.uri -e http.response.code``
+    (skipped with a message when tshark is not installed);
+(c) a bare dpkt decode loop: Ethernet -> IP -> TCP, touching ``tcp.data``.
+
+Peak RSS comes from ``os.wait4`` (the child's own ru_maxrss). Floors: the sensor at least 3x
+tshark's packets/s and at least as fast as the bare dpkt loop. Exit status 0 when every floor
+that could be measured is met, 1 otherwise, 2 when the sensor could not be run.
+
+    .venv/bin/python bench/sensor_speed.py
+    .venv/bin/python bench/sensor_speed.py --packets 200000 --keep bench/out/speed.pcap
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere: make `sensor` importable
+    sys.path.insert(0, str(REPO))
+
+from sensor.synth import GenerationStats, generate_api_traffic  # noqa: E402 - needs the sys.path line above
+
+TSHARK_FLOOR = 3.0  # sensor packets/s >= 3x tshark
+DPKT_FLOOR = 1.0  # sensor packets/s >= bare dpkt decode loop
+
+# The dpkt baseline: the least a Python decoder must do to see TCP payloads, nothing more.
+DPKT_LOOP = """\
+import sys
+import dpkt
+
+touched = 0
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        tcp = ip.data
+        touched += len(tcp.data)
+print(touched)
+"""
+
+
+@dataclass
+class Run:
+    seconds: float
+    max_rss_kb: int
+    returncode: int
+    stderr: str
+
+
+@dataclass
+class Result:
+    name: str
+    command: str
+    best_seconds: float
+    max_rss_kb: int
+    packets: int
+
+    @property
+    def pps(self) -> float:
+        return self.packets / self.best_seconds
+
+
+def run_measured(command: Sequence[str]) -> Run:
+    """Run ``command`` with stdout discarded; wall time and the child's peak RSS (os.wait4)."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        # wait4 rather than proc.wait(): it also returns the rusage of exactly this child.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is reaped
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    return Run(seconds, usage.ru_maxrss, proc.returncode, stderr)
+
+
+def measure(name: str, command: Sequence[str], packets: int, repeat: int) -> Result | str:
+    """Best of ``repeat`` runs; an error string if the command fails."""
+    runs = []
+    for _ in range(repeat):
+        run = run_measured(command)
+        if run.returncode != 0:
+            return f"{name} failed (exit {run.returncode}): {' '.join(command)}\n{run.stderr[-2000:]}"
+        runs.append(run)
+        print(f"  {name}: {run.seconds:.2f} s, {run.max_rss_kb / 1024:.0f} MB", flush=True)
+    best = min(runs, key=lambda r: r.seconds)
+    return Result(name, " ".join(command), best.seconds, max(r.max_rss_kb for r in runs), packets)
+
+
+def build_capture(path: Path, packets: int, seed: int) -> GenerationStats:
+    """Write a capture of at least ``packets`` packets (exchange count calibrated on a sample)."""
+    sample = GenerationStats()
+    generate_api_traffic(io.BytesIO(), exchanges=2000, seed=seed, stats=sample)
+    per_exchange = sample.packets / 2000
+    exchanges = int(packets / per_exchange * 1.01) + 1
+    while True:
+        stats = GenerationStats()
+        generate_api_traffic(path, exchanges=exchanges, seed=seed, stats=stats)
+        if stats.packets >= packets:
+            return stats
+        exchanges = int(exchanges * packets / stats.packets * 1.02) + 1
+
+
+def find_apicensus() -> str | None:
+    local = REPO / ".venv" / "bin" / "apicensus"
+    if local.exists():
+        return str(local)
+    return shutil.which("apicensus")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packets", type=int, default=150_000, help="minimum packets in the capture")
+    parser.add_argument("--keep", type=Path, metavar="FILE", help="write the capture here and keep it")
+    parser.add_argument("--seed", type=int, default=424242)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best counts")
+    parser.add_argument("--apicensus", help="path of the apicensus command (default: the repo's .venv)")
+    parser.add_argument("--tshark", default=shutil.which("tshark") or "/usr/bin/tshark")
+    args = parser.parse_args(argv)
+    if args.packets < 1:
+        parser.error("--packets must be positive")
+
+    apicensus = args.apicensus or find_apicensus()
+    tmpdir = Path(tempfile.mkdtemp(prefix="apicensus-speed-"))
+    pcap = args.keep or tmpdir / "speed.pcap"
+    if args.keep:
+        pcap.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.perf_counter()
+        stats = build_capture(pcap, args.packets, args.seed)
+        build_seconds = time.perf_counter() - started
+        packets = stats.packets
+        print(
+            f"capture: {pcap} -- {packets} packets, {stats.exchanges} exchanges, {stats.connections} "
+            f"connections, {stats.bytes / 1e6:.1f} MB (built in {build_seconds:.1f} s)"
+        )
+        results: dict[str, Result] = {}
+        problems: list[str] = []
+        sensor_failed = False
+
+        tools: list[tuple[str, list[str] | None, str]] = [
+            (
+                "sensor",
+                [apicensus, "sensor", "--pcap", str(pcap), "--output", "/dev/null"] if apicensus else None,
+                "apicensus command not found (install with .venv/bin/pip install -e .)",
+            ),
+            (
+                "tshark",
+                [
+                    args.tshark,
+                    "-r",
+                    str(pcap),
+                    "-Y",
+                    "http",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "http.host",
+                    "-e",
+                    "http.request.uri",
+                    "-e",
+                    "http.response.code",
+                ]  # fmt: skip
+                if os.access(args.tshark, os.X_OK)
+                else None,
+                f"tshark not found at {args.tshark}: skipped",
+            ),
+            ("dpkt", [sys.executable, "-c", DPKT_LOOP, str(pcap)], ""),
+        ]
+        for name, command, missing in tools:
+            if command is None:
+                print(f"{name}: {missing}")
+                problems.append(missing)
+                sensor_failed |= name == "sensor"
+                continue
+            print(f"timing {name} ...", flush=True)
+            outcome = measure(name, command, packets, args.repeat)
+            if isinstance(outcome, str):
+                print(outcome, file=sys.stderr)
+                problems.append(outcome.splitlines()[0])
+                sensor_failed |= name == "sensor"
+            else:
+                results[name] = outcome
+
+        print()
+        print(f"{'tool':<8} {'best s':>8} {'packets/s':>12} {'peak RSS MB':>12}")
+        for result in results.values():
+            print(
+                f"{result.name:<8} {result.best_seconds:>8.2f} {result.pps:>12,.0f} {result.max_rss_kb / 1024:>12.1f}"
+            )
+        print()
+        ok = not sensor_failed
+        sensor = results.get("sensor")
+        for name, floor in (("tshark", TSHARK_FLOOR), ("dpkt", DPKT_FLOOR)):
+            other = results.get(name)
+            if sensor and other:
+                ratio = sensor.pps / other.pps
+                met = ratio >= floor
+                ok &= met
+                print(f"sensor/{name:<6} {ratio:6.2f}x  (floor {floor:g}x: {'met' if met else 'NOT met'})")
+            else:
+                print(f"sensor/{name:<6}    n/a  (floor {floor:g}x: not measured)")
+        if sensor_failed:
+            return 2
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
