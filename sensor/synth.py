@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 __all__ = [
+    "API_HOSTS",
     "LINKTYPE_ETHERNET",
     "PcapWriter",
     "TcpFlow",
@@ -474,7 +475,8 @@ _CATALOGUE: dict[str, tuple[_Endpoint, ...]] = {
     "graph.social.example": (_Endpoint("/graphql", ("POST",), "graphql", True),),
 }
 _HOSTS = tuple(_CATALOGUE)
-_HOST_WEIGHTS = (30, 15, 12, 8, 10, 8, 7, 10)
+API_HOSTS = _HOSTS  # the hosts generate_api_traffic can use
+_HOST_WEIGHTS = (30.0, 15.0, 12.0, 8.0, 10.0, 8.0, 7.0, 10.0)
 
 _REASONS = {
     200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
@@ -667,6 +669,7 @@ class _Content:
                 "customer": {
                     "email": person["email"],
                     "name": f"{person['first_name']} {person['last_name']}",
+                    "phone": person["phone"],
                 },
                 "items": items,
                 "total": sum(i["quantity"] * i["unit_price"] for i in items),
@@ -703,6 +706,7 @@ class _Content:
                 "bill_to": {
                     "name": f"{person['first_name']} {person['last_name']}",
                     "email": person["email"],
+                    "phone": person["phone"],
                 },
                 "iban": f"DE{rng.randint(10, 99)}{rng.randint(10**17, 10**18 - 1)}",
                 "amount_due": rng.randint(1000, 990000),
@@ -1181,7 +1185,13 @@ class _Generator:
 
 
 def _plan_connections(
-    rng: random.Random, exchanges: int, connections: int, drop_rate: float, clients: int
+    rng: random.Random,
+    exchanges: int,
+    connections: int,
+    drop_rate: float,
+    clients: int,
+    hosts: Sequence[str],
+    host_weights: Sequence[float],
 ) -> list[_ConnPlan]:
     """Split ``exchanges`` over connections and schedule their start times."""
     connections = max(1, min(connections, exchanges))
@@ -1197,7 +1207,7 @@ def _plan_connections(
     pending: list[tuple[int, int, int, str]] = []  # (start, count, client, host)
     for count in counts:
         t += int(rng.expovariate(1 / mean_gap_us)) + 1
-        pending.append((t, count, rng.randrange(clients), rng.choices(_HOSTS, _HOST_WEIGHTS)[0]))
+        pending.append((t, count, rng.randrange(clients), rng.choices(hosts, host_weights)[0]))
     while pending:
         start, count, client_index, host = pending.pop()
         follow_up = False
@@ -1236,6 +1246,7 @@ def generate_api_traffic(
     qinq_share: float = 0.25,
     clients: int = 300,
     nanosecond: bool = False,
+    hosts: Sequence[str] | None = None,
     stats: GenerationStats | None = None,
     streams: dict[tuple[str, str], tuple[bytearray, bytearray]] | None = None,
 ) -> list[TruthExchange]:
@@ -1264,6 +1275,10 @@ def generate_api_traffic(
       the rest of its exchanges (so there can be more connections than asked for).
     * ``wrap_rate`` -- per connection, ISNs just below 2^32 so sequence numbers wrap.
 
+    ``hosts`` restricts the API hosts used (default: all of them, weighted towards the shop);
+    ``clients`` is the size of the client address pool; ``nanosecond`` writes a
+    nanosecond-resolution pcap.
+
     Statuses cover 200/201/204/304/400/401/404/409/422/500; HEAD, 204 and 304 responses carry
     no body. ``stats`` (a :class:`GenerationStats`) is filled in if given; ``streams``, if
     given, receives ``{(client, server): (client_bytes, server_bytes)}`` -- exactly the TCP
@@ -1275,7 +1290,14 @@ def generate_api_traffic(
     stats = stats if stats is not None else GenerationStats()
     if connections is None:
         connections = max(1, exchanges // 5)
-    plans = _plan_connections(rng, exchanges, connections, drop_response_rate, clients)
+    if hosts is None:
+        hosts, host_weights = _HOSTS, _HOST_WEIGHTS
+    else:
+        unknown = set(hosts) - set(_HOSTS)
+        if unknown:
+            raise ValueError(f"unknown hosts {sorted(unknown)}; known: {', '.join(_HOSTS)}")
+        host_weights = tuple(1.0 for _ in hosts)
+    plans = _plan_connections(rng, exchanges, connections, drop_response_rate, clients, hosts, host_weights)
     with PcapWriter(path, nanosecond=nanosecond) as writer:
         generator = _Generator(
             writer,
