@@ -267,6 +267,7 @@ class RunStats:
     noise: int = 0  # classed as noise by the templater
     skipped: int = 0  # no request line (response-only), nothing to inventory
     pii_findings: int = 0
+    pii_errors: int = 0  # exchanges the PII detector failed on (reported once, run goes on)
     merges: int = 0
     batches: int = 0
 
@@ -281,8 +282,10 @@ class Analyzer:
         *,
         templater: Any = None,
         detector: Any = None,
+        on_error: ErrorSink | None = None,
     ) -> None:
         self.engine = engine
+        self.on_error = on_error
         self.settings = settings
         self.stats = RunStats()
         self.templater = templater if templater is not None else self._load_templater()
@@ -466,7 +469,16 @@ class Analyzer:
                 for fpath, ftype in resp_fields:
                     agg.fields[("response", fpath, ftype)] += 1
             if detector is not None:
-                for finding in detector.detect_exchange(rec):
+                try:
+                    findings = detector.detect_exchange(rec)
+                except Exception as exc:  # noqa: BLE001 - one odd exchange must not stop the run
+                    self.stats.pii_errors += 1
+                    if self.stats.pii_errors == 1 and self.on_error is not None:
+                        self.on_error(
+                            f"PII detection failed on exchange {rec['uid']}: {type(exc).__name__}: {exc}"
+                        )
+                    findings = ()
+                for finding in findings:
                     self.stats.pii_findings += 1
                     pkey = (
                         _clean(str(finding.type), 64),
@@ -635,8 +647,10 @@ def analyze(
     detector: Any = None,
 ) -> RunStats:
     """Analyse every source into the database; returns this run's statistics."""
-    analyzer = Analyzer(engine, settings, templater=templater, detector=detector)
+    analyzer = Analyzer(engine, settings, templater=templater, detector=detector, on_error=on_error)
     for source in sources:
         analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
     analyzer.flush()
+    if analyzer.stats.pii_errors > 1:
+        on_error(f"PII detection failed on {analyzer.stats.pii_errors} exchanges in total")
     return analyzer.stats
