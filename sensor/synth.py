@@ -306,10 +306,11 @@ class _HalfFlow:
             if len(payload) & 1:
                 value <<= 8
             total += value
-        # 0xFFFF - (sum mod 0xFFFF) is the ones'-complement checksum; a sum of 0 yields 0xFFFF
-        # ("negative zero"), which every verifier accepts for TCP.
+        # The ones'-complement sum folds to (sum mod 0xFFFF), or to 0xFFFF when that is 0; the
+        # checksum is its complement. The final "% 0xFFFF" writes 0x0000 rather than 0xFFFF in
+        # that case, as RFC 1624 asks (Wireshark flags 0xFFFF).
         tcp = _TCP_HEADER.pack(
-            self.sport, self.dport, seq, ack, offset_flags, window, 0xFFFF - total % 0xFFFF, 0
+            self.sport, self.dport, seq, ack, offset_flags, window, (0xFFFF - total % 0xFFFF) % 0xFFFF, 0
         )
         if self.ipv6:
             ip = self.v6_head + _IPV6_LENGTH.pack(tcp_len, 6, 64) + self.v6_addrs
@@ -317,7 +318,7 @@ class _HalfFlow:
             ip_len = 20 + tcp_len
             ip_id = self.ip_id
             self.ip_id = (ip_id + 1) & 0xFFFF
-            csum = 0xFFFF - (self.ip_sum + ip_len + ip_id) % 0xFFFF
+            csum = (0xFFFF - (self.ip_sum + ip_len + ip_id) % 0xFFFF) % 0xFFFF
             ip = _IPV4_HEADER.pack(0x45, 0, ip_len, ip_id, 0x4000, 64, 6, csum, self.src, self.dst)
         if options:
             return self.eth + ip + tcp + options + payload
