@@ -20,6 +20,7 @@ sensor could not be run.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shutil
 import subprocess
@@ -254,6 +255,31 @@ def report(result: Score) -> None:
             print(f"  {line}")
 
 
+def parse_overrides(parser: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs for generate_api_traffic, values typed like the parameter's default."""
+    parameters = inspect.signature(generate_api_traffic).parameters
+    overrides: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in parameters or name in ("path", "exchanges", "seed", "stats", "streams"):
+            parser.error(f"--set {item!r}: expected NAME=VALUE with NAME a generate_api_traffic parameter")
+        default = parameters[name].default
+        try:
+            if isinstance(default, bool):
+                overrides[name] = value.lower() in ("1", "true", "yes")
+            elif isinstance(default, int) or name == "connections":
+                overrides[name] = int(value)
+            elif isinstance(default, float):
+                overrides[name] = float(value)
+            elif name == "hosts":
+                overrides[name] = tuple(value.split(","))
+            else:
+                overrides[name] = value
+        except ValueError:
+            parser.error(f"--set {item!r}: bad value")
+    return overrides
+
+
 def find_apicensus() -> str | None:
     local = REPO / ".venv" / "bin" / "apicensus"
     if local.exists():
@@ -267,6 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
         "--drop-response-rate", type=float, default=0.0, help="unanswered requests (truth complete=false)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a generate_api_traffic parameter, e.g. --set reorder_rate=0.1 (repeatable)",
     )
     parser.add_argument("--keep", type=Path, help="directory to keep the pcap, truth and sensor output in")
     parser.add_argument("--apicensus", help="path of the apicensus command (default: the repo's .venv)")
@@ -283,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(result)
         return 0 if result.passed else 1
 
+    overrides = parse_overrides(parser, args.set)
     apicensus = args.apicensus or find_apicensus()
     if not apicensus:
         print("apicensus command not found (install with .venv/bin/pip install -e .)", file=sys.stderr)
@@ -299,8 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pcap,
             exchanges=args.exchanges,
             seed=args.seed,
-            drop_response_rate=args.drop_response_rate,
             stats=stats,
+            **{"drop_response_rate": args.drop_response_rate, **overrides},
         )
         write_truth_json(truth_path, truth, seed=args.seed, exchanges=args.exchanges)
         print(

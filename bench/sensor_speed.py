@@ -90,15 +90,7 @@ def run_measured(command: Sequence[str]) -> Run:
     return Run(seconds, usage.ru_maxrss, proc.returncode, stderr)
 
 
-def measure(name: str, command: Sequence[str], packets: int, repeat: int) -> Result | str:
-    """Best of ``repeat`` runs; an error string if the command fails."""
-    runs = []
-    for _ in range(repeat):
-        run = run_measured(command)
-        if run.returncode != 0:
-            return f"{name} failed (exit {run.returncode}): {' '.join(command)}\n{run.stderr[-2000:]}"
-        runs.append(run)
-        print(f"  {name}: {run.seconds:.2f} s, {run.max_rss_kb / 1024:.0f} MB", flush=True)
+def summarize(name: str, command: Sequence[str], runs: list[Run], packets: int) -> Result:
     best = min(runs, key=lambda r: r.seconds)
     return Result(name, " ".join(command), best.seconds, max(r.max_rss_kb for r in runs), packets)
 
@@ -183,20 +175,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             ("dpkt", [sys.executable, "-c", DPKT_LOOP, str(pcap)], ""),
         ]
+        runnable: dict[str, list[str]] = {}
         for name, command, missing in tools:
             if command is None:
                 print(f"{name}: {missing}")
                 problems.append(missing)
                 sensor_failed |= name == "sensor"
-                continue
-            print(f"timing {name} ...", flush=True)
-            outcome = measure(name, command, packets, args.repeat)
-            if isinstance(outcome, str):
-                print(outcome, file=sys.stderr)
-                problems.append(outcome.splitlines()[0])
-                sensor_failed |= name == "sensor"
             else:
-                results[name] = outcome
+                runnable[name] = command
+        # Round-robin (sensor, tshark, dpkt, sensor, ...) rather than tool by tool: the cores
+        # are shared, and interleaving spreads any background load over all tools alike.
+        runs: dict[str, list[Run]] = {name: [] for name in runnable}
+        for round_number in range(1, args.repeat + 1):
+            for name, command in list(runnable.items()):
+                run = run_measured(command)
+                if run.returncode != 0:
+                    message = f"{name} failed (exit {run.returncode}): {' '.join(command)}"
+                    print(message + "\n" + run.stderr[-2000:], file=sys.stderr)
+                    problems.append(message)
+                    sensor_failed |= name == "sensor"
+                    del runnable[name]
+                    runs.pop(name)
+                    continue
+                runs[name].append(run)
+                print(
+                    f"  round {round_number} {name}: {run.seconds:.2f} s, {run.max_rss_kb / 1024:.0f} MB",
+                    flush=True,
+                )
+        for name, name_runs in runs.items():
+            results[name] = summarize(name, runnable[name], name_runs, packets)
 
         print()
         print(f"{'tool':<8} {'best s':>8} {'packets/s':>12} {'peak RSS MB':>12}")
@@ -216,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"sensor/{name:<6} {ratio:6.2f}x  (floor {floor:g}x: {'met' if met else 'NOT met'})")
             else:
                 print(f"sensor/{name:<6}    n/a  (floor {floor:g}x: not measured)")
+        for problem in problems:
+            print(f"note: {problem}")
         if sensor_failed:
             return 2
         return 0 if ok else 1
