@@ -28,10 +28,10 @@ from urllib.parse import parse_qsl, unquote
 
 from presidio_analyzer import EntityRecognizer, RecognizerRegistry
 
-from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, field_context
+from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, cookie_context, field_context
 from analyzer.pii.flatten import flatten_body
 from analyzer.pii.masking import mask
-from analyzer.pii.recognizers import FieldContextRecognizer, build_registry
+from analyzer.pii.recognizers import FieldContextRecognizer, build_registry, cn_id_valid, luhn_ok
 
 # Scanning a 1 MB base64 blob char by char buys nothing; PII sits in the first few KB of a value.
 MAX_VALUE_CHARS = 8192
@@ -50,28 +50,37 @@ NUMERIC_TYPES = frozenset(
     {"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "CN_RESIDENT_ID", "IP_ADDRESS", "DATE_OF_BIRTH"}
 )
 
-_PRESCREEN = re.compile(
-    r"(?P<email>[\w.+%-]@[\w-]+\.)"
-    r"|(?P<tok>eyJ[\w-]{10}|\b(?:sk|pk|rk)_(?:live|test)_|\bgh[pousr]_|github_pat_|\bAKIA|\bxox[abprs]-|\bAIza|\bglpat-|\bSG\."
-    r"|(?i:\b(?:bearer|basic|token)\s+\S{12})"
-    r"|(?i:(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token)\s*[=:]))"
-    r"|(?P<ip>\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|[0-9A-Fa-f]{0,4}::?[0-9A-Fa-f]{1,4}:[0-9A-Fa-f:]*)"
-    r"|(?P<iban>\b[A-Z]{2}\d{2}\s?[A-Z0-9]{4})"
-    r"|(?P<num>(?<![\w.])[+(]?\d[\d\s().-]{5,}\d)"
-    r"|(?P<street>\b(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace"
-    r"|Square|Parkway|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
-    r"|[a-zäöüß](?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号])"
+# Pre-screen: one cheap regex per recognizer family, each behind an O(1) gate (a character that
+# must be present, a minimum length), so a typical short value ("click", "2024-07-18", "1.2.3")
+# costs well under a microsecond. Only a family whose screen matches runs its presidio recognizer.
+_SCREEN_EMAIL = re.compile(r"@[\w-]+\.")
+_SCREEN_TOKEN = re.compile(
+    r"eyJ[\w-]{10}|[spr]k_(?:live|test)_|gh[pousr]_|github_pat_|AKIA|xox[abprs]-|AIza|glpat-|SG\.[\w-]{16}"
+    r"|[Bb]earer\s|[Bb]asic\s|[Tt]oken\s\S{12}"
+    r"|(?:[Pp]ass(?:word|wd|phrase)?|pwd|[Ss]ecret|api[_-]?key|(?:access|auth|refresh)[_-]?token)\s*[=:]",
+    re.IGNORECASE,
 )
-_GROUP_RECOGNIZERS: dict[str, tuple[str, ...]] = {
-    "email": ("OfflineEmailRecognizer",),
-    "tok": ("CredentialRecognizer",),
-    "ip": ("IpRecognizer",),
-    "iban": ("IbanRecognizer",),
-    "num": ("PhoneNumberRecognizer", "CardRecognizer", "UsSsnRecognizer", "CnResidentIdRecognizer"),
-    "street": ("StreetAddressRecognizer",),
-}
+_SCREEN_IP = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:")
+# Upper-case only: hex ids and UUIDs (lower-case) are the commonest near-miss for a loose IBAN screen.
+_SCREEN_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2}")
+# Not glued to letters, dots or dashes: a digit run inside a UUID, hex id or version is no number.
+_SCREEN_NUM = re.compile(r"(?<![\w.-])[+(]?\d[\d\s().-]{5,}\d[Xx]?(?![\w-]|\.\d)")
+# Digit runs that are dates or dotted quads: never phone numbers, whatever libphonenumber thinks.
+_NOT_PHONE = re.compile(
+    r"\d{1,3}(?:\.\d{1,3}){3}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}"
+)
+_SSN_SHAPE = re.compile(r"\d{3}([- .])\d{2}\1\d{4}")
+_SCREEN_STREET = re.compile(
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Square|Parkway"
+    r"|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
+    r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
+)
+_NON_DIGIT = re.compile(r"\D")
+
+# In free text, "order 13812345678" or "ref #110105..." is an identifier, whatever its shape: the
+# words just before an unvalidated numeric match veto it (presidio has no negative context).
+_NEGATIVE_TEXT = re.compile(r"(?i)\b(?:order|invoice|ref|reference|tracking|ticket|sku|id|no)\b[\s#:.no-]*$")
 _DOB_WORDS = re.compile(r"(?i)birth|born|\bdob\b|生日|出生")
-_FIELD_TYPES = frozenset(FieldContextRecognizer.ENTITIES)
 
 # Headers that never carry PII worth reporting (or carry dates / hashes / ids that look like it).
 _SKIP_HEADERS = frozenset(
@@ -221,10 +230,21 @@ class PiiDetector:
         self.score_threshold = score_threshold
         self.registry = registry or build_registry()
         self._by_name: dict[str, EntityRecognizer] = {r.name: r for r in self.registry.recognizers}
-        self._group_recognizers = {
-            group: tuple(self._by_name[n] for n in names if n in self._by_name)
-            for group, names in _GROUP_RECOGNIZERS.items()
-        }
+        # A registry without some recognizer (a caller's custom one) just never selects it.
+        get = self._by_name.get
+        self._email, self._credential, self._ip, self._iban, self._street = (
+            get("OfflineEmailRecognizer"),
+            get("CredentialRecognizer"),
+            get("IpRecognizer"),
+            get("IbanRecognizer"),
+            get("StreetAddressRecognizer"),
+        )
+        self._phone, self._card, self._ssn, self._cn_id = (
+            get("PhoneNumberRecognizer"),
+            get("CardRecognizer"),
+            get("UsSsnRecognizer"),
+            get("CnResidentIdRecognizer"),
+        )
         self._dob = self._by_name.get("DateOfBirthRecognizer")
         self._cache: dict[tuple[FieldContext, str], tuple[Hit, ...]] = {}
         self._field_cache: dict[str, FieldContext] = {}
@@ -239,27 +259,23 @@ class PiiDetector:
         if cached is not None:
             return cached
         best: dict[str, tuple[float, int, int]] = {}
-        if ctx.types & _FIELD_TYPES:
+        if ctx.field_only:
             for pii_type, score in FieldContextRecognizer.analyze_field(value, ctx.types):
                 if score >= self.score_threshold:
                     best[pii_type] = (score, 0, len(value))
-        recognizers: set[EntityRecognizer] = set()
-        for match in _PRESCREEN.finditer(value):
-            group = match.lastgroup or ""
-            if group == "num":
-                # Pick by digit count: a 10-digit epoch cannot be a card, a 16-digit number cannot
-                # be a phone. Under a negative name ("order_id") every numeric verdict is vetoed
-                # anyway, so the recognizers are not run at all.
-                if not ctx.negative:
-                    recognizers.update(self._numeric_recognizers(match.group()))
-            elif not (group == "ip" and ctx.negative):
-                recognizers.update(self._group_recognizers[group])
-        if self._dob is not None and ("DATE_OF_BIRTH" in ctx.types or _DOB_WORDS.search(value)):
-            recognizers.add(self._dob)
+        recognizers = self._candidates(value, ctx)
+        recognizers.discard(None)
         for recognizer in recognizers:
+            assert recognizer is not None
             for result in recognizer.analyze(value, recognizer.supported_entities, None):
                 pii_type = result.entity_type
-                if ctx.negative and pii_type in NUMERIC_TYPES:
+                if pii_type in NUMERIC_TYPES and (
+                    ctx.negative
+                    or (
+                        result.score < 1.0
+                        and _NEGATIVE_TEXT.search(value, max(0, result.start - 24), result.start)
+                    )
+                ):
                     continue
                 score = result.score
                 if pii_type in ctx.types or (
@@ -275,20 +291,69 @@ class PiiDetector:
             self._cache[key] = out
         return out
 
-    def _numeric_recognizers(self, text: str) -> list[EntityRecognizer]:
-        phone, card, ssn, cn_id = self._group_recognizers["num"]
-        digits = sum(ch.isdigit() for ch in text)
-        out: list[EntityRecognizer] = []
-        # A bare digit run is a phone only as an 11-digit CN mobile or a 00-prefixed number;
-        # other bare runs (epochs, ids) would only burn ~25 µs in libphonenumber.
+    def _candidates(self, value: str, ctx: FieldContext) -> set[EntityRecognizer | None]:
+        """Recognizers that could match ``value``; empty for the vast majority of values."""
+        out: set[EntityRecognizer | None] = set()
+        n = len(value)
+        if self._dob is not None and (
+            "DATE_OF_BIRTH" in ctx.types or (n >= 12 and " " in value and _DOB_WORDS.search(value))
+        ):
+            out.add(self._dob)
+        if n < 6:  # nothing we detect is shorter ("a@b.co", "1.1.1.1", an 11-digit mobile)
+            return out
+        if value.isdigit():  # ids, epochs, counts: the commonest non-text value
+            if not ctx.negative:
+                out.update(self._numeric_recognizers(value, value, ctx, free_text=False))
+            return out
+        if "@" in value and _SCREEN_EMAIL.search(value):
+            out.add(self._email)
+        if n >= 12 and _SCREEN_TOKEN.search(value):
+            out.add(self._credential)
+        if not ctx.negative:
+            if ("." in value or ":" in value) and _SCREEN_IP.search(value):
+                out.add(self._ip)
+            for match in _SCREEN_NUM.finditer(value):
+                text = match.group()
+                out.update(
+                    self._numeric_recognizers(text, _NON_DIGIT.sub("", text), ctx, free_text=len(text) < n)
+                )
+        if n >= 15 and _SCREEN_IBAN.search(value):
+            out.add(self._iban)
+        if n >= 8 and " " in value and _SCREEN_STREET.search(value):
+            out.add(self._street)
+        return out
+
+    def _numeric_recognizers(
+        self, text: str, digits: str, ctx: FieldContext, *, free_text: bool
+    ) -> list[EntityRecognizer | None]:
+        """Numeric recognizers worth running on a digit run, picked by its digit count.
+
+        A 10-digit epoch cannot be a card, a 16-digit number cannot be a phone; card and CN-id
+        candidates must pass their checksum first (the same check presidio's validator makes),
+        which rejects ~90% of look-alikes for the price of a few additions instead of a full
+        recognizer run.
+        """
+        phone, card, ssn, cn_id = self._phone, self._card, self._ssn, self._cn_id
+        count = len(digits)
         bare = text.isdigit()
-        if 7 <= digits <= 15 and (not bare or digits in (11, 13) or text.startswith("00")):
+        if count > 19 and not bare:
+            # Several numbers run together in free text ("4111 1111 1111 1111 12 27"): the run's
+            # digit count says nothing, so let every numeric recognizer look.
+            return [phone, card, ssn, cn_id]
+        out: list[EntityRecognizer | None] = []
+        # A bare digit run is a phone only as an 11-digit CN mobile (13 with "86") or "00..." dialling.
+        if (
+            7 <= count <= 15
+            and (not bare or count in (11, 13) or text.startswith("00") or "PHONE_NUMBER" in ctx.types)
+            and not _NOT_PHONE.fullmatch(text)
+        ):
             out.append(phone)
-        if 12 <= digits <= 19:
+        if 12 <= count <= 19 and luhn_ok(digits):
             out.append(card)
-        if digits == 9:
+        # A bare 9-digit number is an SSN only with context (field name or words in free text).
+        if count == 9 and ("US_SSN" in ctx.types or free_text or _SSN_SHAPE.fullmatch(text)):
             out.append(ssn)
-        if digits in (17, 18):
+        if count == 17 or (count == 18 and cn_id_valid(digits)):
             out.append(cn_id)
         return out
 
@@ -387,7 +452,7 @@ class PiiDetector:
         for pair in pairs:
             cookie_name, sep, cookie_value = pair.strip().partition("=")
             if sep and cookie_value:
-                add("header", name, unquote(cookie_value.strip('"')), context_for("", cookie_name))
+                add("header", name, unquote(cookie_value.strip('"')), cookie_context(cookie_name))
 
 
 @lru_cache(maxsize=1)

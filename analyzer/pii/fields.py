@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+# Types the FieldContextRecognizer can establish from the field name alone.
+FIELD_ONLY_TYPES = frozenset({"PERSON", "LOCATION", "CREDENTIAL", "PHONE_NUMBER"})
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -145,6 +148,14 @@ _NEGATIVE_WORDS = frozenset(
         "year",
         "month",
         "day",
+        "barcode",
+        "ean",
+        "upc",
+        "gtin",
+        "isbn",
+        "build",
+        "uptime",
+        "port",
     ]
 )
 
@@ -157,6 +168,12 @@ class FieldContext:
 
     types: frozenset[str]
     negative: bool
+    # True when a type only the field name can establish (PERSON, LOCATION, ...) is hinted:
+    # precomputed because the detector asks it for every value.
+    field_only: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field_only", bool(self.types & FIELD_ONLY_TYPES))
 
 
 NO_CONTEXT = FieldContext(frozenset(), False)
@@ -197,12 +214,21 @@ def context_for(parent: str, leaf: str) -> FieldContext:
     if "LOCATION" in types and _ADDRESS_PARTS.match(compact) and not _ADDRESS_PARENTS.search(parent_compact):
         types.discard("LOCATION")
     # "user_id", "order_no", "created_at" and friends; a positive hint ("phone_number") wins.
-    negative = not types and (
-        words[-1] in _NEGATIVE_WORDS or words[0] in ("order", "sku", "invoice", "tracking")
-    )
+    negative = not types and any(word in _NEGATIVE_WORDS for word in words)
     if not types and not negative:
         return NO_CONTEXT
     return FieldContext(frozenset(types), negative)
+
+
+# Cookie names that hold a session or auth secret ("sessionid", "PHPSESSID", "connect.sid", "jwt").
+_SECRET_COOKIE = re.compile(r"sess|sid$|token|auth|jwt|remember|login|apikey|secret", re.IGNORECASE)
+CREDENTIAL_CONTEXT = FieldContext(frozenset({"CREDENTIAL"}), False)
+
+
+def cookie_context(name: str) -> FieldContext:
+    if _SECRET_COOKIE.search(name.replace("-", "").replace("_", "")):
+        return CREDENTIAL_CONTEXT
+    return context_for("", name)
 
 
 def field_context(field: str | None) -> FieldContext:

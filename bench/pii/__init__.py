@@ -1,0 +1,1 @@
+"""PII detection benchmark: labelled synthetic exchanges, shared-corpus value sets, scoring."""
