@@ -106,6 +106,8 @@ class GenerationStats:
     reordered_pairs: int = 0
     pipelined_batches: int = 0
     wrapped_connections: int = 0  # connections whose sequence numbers cross 2^32
+    interim_responses: int = 0  # "100 Continue" responses sent
+    midstream_connections: int = 0  # connections whose handshake is not in the capture
     duration: float = 0.0  # capture time span, seconds
 
 
@@ -781,6 +783,7 @@ class _Message:
     request: bytes
     response: bytes
     closes: bool = False  # request carried "Connection: close"
+    expect_split: int = 0  # "Expect: 100-continue": the body starts here; 0 when not used
 
 
 @dataclass(slots=True)
@@ -814,6 +817,10 @@ class _Generator:
         drop_response_rate: float,
         wrap_rate: float,
         qinq_share: float,
+        expect_continue_rate: float,
+        request_chunked_rate: float,
+        header_case_rate: float,
+        midstream_rate: float,
         streams: dict[tuple[str, str], tuple[bytearray, bytearray]] | None,
         stats: GenerationStats,
     ) -> None:
@@ -829,6 +836,10 @@ class _Generator:
         self.drop_response_rate = drop_response_rate
         self.wrap_rate = wrap_rate
         self.qinq_share = qinq_share
+        self.expect_continue_rate = expect_continue_rate
+        self.request_chunked_rate = request_chunked_rate
+        self.header_case_rate = header_case_rate
+        self.midstream_rate = midstream_rate
         self.streams = streams
         self.stats = stats
         self.content = _Content(rng)
@@ -851,9 +862,14 @@ class _Generator:
         )
 
     # --- messages
-    def make_message(self, host: str, t_us: int, *, idempotent_only: bool, closes: bool) -> _Message:
+    def make_message(
+        self, host: str, t_us: int, *, idempotent_only: bool, closes: bool, allow_expect: bool = False
+    ) -> _Message:
         rng = self.rng
         content = self.content
+        # Optional features draw from the RNG only when enabled, so turning them on leaves the
+        # traffic of captures that do not use them byte-identical.
+        upper_case = bool(self.header_case_rate) and rng.random() < self.header_case_rate
         endpoint = rng.choice(_CATALOGUE[host])
         methods = endpoint.methods
         if idempotent_only:
@@ -890,21 +906,34 @@ class _Generator:
                     record = dict(list(record.items())[: rng.randint(1, 3)])
                 body = json.dumps(record, ensure_ascii=rng.random() < 0.5).encode()
                 headers.append(("Content-Type", "application/json; charset=utf-8"))
-            headers.append(("Content-Length", str(len(body))))
+            if self.request_chunked_rate and rng.random() < self.request_chunked_rate:
+                headers.append(("Transfer-Encoding", "chunked"))
+                body = self.chunk(body)
+            else:
+                headers.append(("Content-Length", str(len(body))))
+        expect = (
+            bool(body)
+            and allow_expect
+            and self.expect_continue_rate
+            and rng.random() < self.expect_continue_rate
+        )
+        if expect:
+            headers.append(("Expect", "100-continue"))
         if closes:
             headers.append(("Connection", "close"))
-        request = (
-            f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-        ).encode() + body
+        head = (f"{method} {target} HTTP/1.1\r\n" + _header_block(headers, upper_case) + "\r\n").encode()
 
         response = self.make_response(endpoint, method, status, t_us, accepts_gzip, closes)
-        return _Message(method, host, target, status, request, response, closes)
+        return _Message(
+            method, host, target, status, head + body, response, closes, len(head) if expect else 0
+        )
 
     def make_response(
         self, endpoint: _Endpoint, method: str, status: int, t_us: int, accepts_gzip: bool, closes: bool
     ) -> bytes:
         rng = self.rng
         content = self.content
+        upper_case = bool(self.header_case_rate) and rng.random() < self.header_case_rate
         headers = [
             ("Date", content.http_date(t_us)),
             ("Server", rng.choice(("nginx", "envoy", "gunicorn/21.2.0", "Kestrel"))),
@@ -956,7 +985,7 @@ class _Generator:
         if closes:
             headers.append(("Connection", "close"))
         reason = _REASONS.get(status, "Unknown")
-        head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        head = f"HTTP/1.1 {status} {reason}\r\n" + _header_block(headers, upper_case) + "\r\n"
         return head.encode() + wire
 
     def chunk(self, body: bytes) -> bytes:
@@ -1105,12 +1134,14 @@ class _Generator:
             if n - i > 1 and rng.random() < self.pipeline_rate:
                 group = min(n - i, rng.randint(2, 4))
                 self.stats.pipelined_batches += 1
+            dropped_index = group - 1 if plan.drop_last and i + group == n else -1
             messages = [
                 self.make_message(
                     plan.host,
                     t,
                     idempotent_only=group > 1,
                     closes=closes_last and i + k == n - 1,
+                    allow_expect=group == 1 and dropped_index < 0,
                 )
                 for k in range(group)
             ]
@@ -1120,9 +1151,19 @@ class _Generator:
                 t = self.send(out, t, flow, True, b"".join(m.request for m in messages), receiver_acks=False)
             else:
                 for m in messages:
-                    t = self.send(out, t, flow, True, m.request, receiver_acks=False)
+                    if m.expect_split:
+                        # Head, then "100 Continue" from the server, then the body.
+                        t = self.send(out, t, flow, True, m.request[: m.expect_split], receiver_acks=False)
+                        t += rng.randint(100, 5000)
+                        t = self.send(
+                            out, t, flow, False, b"HTTP/1.1 100 Continue\r\n\r\n", receiver_acks=False
+                        )
+                        t += rtt
+                        t = self.send(out, t, flow, True, m.request[m.expect_split :], receiver_acks=False)
+                        self.stats.interim_responses += 1
+                    else:
+                        t = self.send(out, t, flow, True, m.request, receiver_acks=False)
                     t += rng.randint(5, 80)
-            dropped_index = group - 1 if plan.drop_last and i + group == n else -1
             if rng.random() < 0.5 or dropped_index >= 0:
                 t += rng.randint(30, 300)
                 out.append((t, flow.ack(False)))  # server acknowledges the request(s) promptly
@@ -1182,7 +1223,17 @@ class _Generator:
                 out.append((t, flow.ack(True)))
         if flow.wraps():
             self.stats.wrapped_connections += 1
+        if self.midstream_rate and rng.random() < self.midstream_rate:
+            # The capture started after the handshake: the sensor sees the connection mid-stream.
+            del out[:3]
+            self.stats.midstream_connections += 1
         return out
+
+
+def _header_block(headers: Sequence[tuple[str, str]], upper_case: bool) -> str:
+    if upper_case:
+        return "".join(f"{k.upper()}: {v}\r\n" for k, v in headers)
+    return "".join(f"{k}: {v}\r\n" for k, v in headers)
 
 
 def _plan_connections(
@@ -1245,6 +1296,10 @@ def generate_api_traffic(
     drop_response_rate: float = 0.0,
     wrap_rate: float = 0.02,
     qinq_share: float = 0.25,
+    expect_continue_rate: float = 0.0,
+    request_chunked_rate: float = 0.0,
+    header_case_rate: float = 0.0,
+    midstream_rate: float = 0.0,
     clients: int = 300,
     nanosecond: bool = False,
     hosts: Sequence[str] | None = None,
@@ -1275,6 +1330,14 @@ def generate_api_traffic(
       ``status=None, complete=False``, the client closes after a timeout and reconnects for
       the rest of its exchanges (so there can be more connections than asked for).
     * ``wrap_rate`` -- per connection, ISNs just below 2^32 so sequence numbers wrap.
+
+    Off by default (zero rates draw nothing from the RNG, so they never change a capture):
+
+    * ``expect_continue_rate`` -- per unpipelined request with a body: ``Expect: 100-continue``;
+      the client sends the head, the server ``100 Continue``, then the body follows.
+    * ``request_chunked_rate`` -- per request body: chunked instead of Content-Length.
+    * ``header_case_rate`` -- per message: header names in upper case (``CONTENT-LENGTH``).
+    * ``midstream_rate`` -- per connection: the handshake is missing from the capture.
 
     ``hosts`` restricts the API hosts used (default: all of them, weighted towards the shop);
     ``clients`` is the size of the client address pool; ``nanosecond`` writes a
@@ -1313,6 +1376,10 @@ def generate_api_traffic(
             drop_response_rate=drop_response_rate,
             wrap_rate=wrap_rate,
             qinq_share=qinq_share,
+            expect_continue_rate=expect_continue_rate,
+            request_chunked_rate=request_chunked_rate,
+            header_case_rate=header_case_rate,
+            midstream_rate=midstream_rate,
             streams=streams,
             stats=stats,
         )

@@ -185,6 +185,8 @@ def split_messages(
             out.append((first[0], first[1], headers["host"]))
         else:
             status = int(first[1])
+            if 100 <= status < 200:  # interim response: no body, not an exchange of its own
+                continue
             out.append((str(status), "", ""))
             assert methods is not None
             if methods[index] == "HEAD" or status in (204, 304):
@@ -235,12 +237,13 @@ def test_handshake_and_reassembly_give_exactly_the_http_bytes(harsh: Capture) ->
         assert ack.flags == dpkt.tcp.TH_ACK and ack.ack == (syn_ack.seq + 1) % SEQ_MOD and not ack.payload
 
 
-def test_truth_matches_the_http_on_the_wire(harsh: Capture) -> None:
+def check_truth_against_streams(capture: Capture) -> None:
+    """The truth lists exactly the requests on each connection and the final status of each answer."""
     by_conn: dict[tuple[str, str], list[TruthExchange]] = defaultdict(list)
-    for t in harsh.truth:
+    for t in capture.truth:
         by_conn[(t.client, t.server)].append(t)
-    assert set(by_conn) == set(harsh.streams)
-    for key, (client_bytes, server_bytes) in harsh.streams.items():
+    assert set(by_conn) == set(capture.streams)
+    for key, (client_bytes, server_bytes) in capture.streams.items():
         truths = by_conn[key]
         requests = split_messages(bytes(client_bytes), requests=True)
         assert requests == [(t.method, t.target, t.host) for t in truths]
@@ -249,6 +252,10 @@ def test_truth_matches_the_http_on_the_wire(harsh: Capture) -> None:
         assert [int(r[0]) for r in responses] == [t.status for t in answered]
         # Only the last exchange of a connection can go unanswered.
         assert all(t.complete for t in truths[:-1])
+
+
+def test_truth_matches_the_http_on_the_wire(harsh: Capture) -> None:
+    check_truth_against_streams(harsh)
     assert len(harsh.truth) == 300
     assert any(not t.complete for t in harsh.truth)
     assert {t.method for t in harsh.truth} >= {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}
@@ -291,6 +298,49 @@ def test_wraparound_isn_when_requested(tmp_path: Path) -> None:
         seqs = [s.seq for s in capture.segments if (s.src, s.dst) == key and s.payload]
         straddling += max(seqs) > SEQ_MOD - 70_000 and min(seqs) < 70_000
     assert straddling
+
+
+def test_optional_http_features(tmp_path: Path) -> None:
+    capture = build(
+        tmp_path,
+        "opt.pcap",
+        exchanges=150,
+        seed=13,
+        expect_continue_rate=0.6,
+        request_chunked_rate=0.5,
+        header_case_rate=0.3,
+    )
+    assert capture.stats.interim_responses > 0
+    reassemble(capture.segments)
+    check_truth_against_streams(capture)
+    client_text = b"".join(bytes(c) for c, _ in capture.streams.values())
+    server_text = b"".join(bytes(s) for _, s in capture.streams.values())
+    assert b"Expect: 100-continue" in client_text and b"HTTP/1.1 100 Continue\r\n\r\n" in server_text
+    assert b"Transfer-Encoding: chunked" in client_text
+    assert b"\r\nCONTENT-TYPE: " in client_text and b"\r\nCONTENT-TYPE: " in server_text
+
+
+def test_midstream_connections_lack_the_handshake(tmp_path: Path) -> None:
+    capture = build(
+        tmp_path,
+        "mid.pcap",
+        exchanges=100,
+        seed=17,
+        midstream_rate=0.5,
+        reorder_rate=0.0,
+        retransmit_rate=0.0,
+    )
+    stats = capture.stats
+    assert 0 < stats.midstream_connections < stats.connections
+    syns = sum(1 for s in capture.segments if s.flags == dpkt.tcp.TH_SYN)
+    assert syns == stats.connections - stats.midstream_connections
+    # Without retransmissions every stream byte is on the wire exactly once, handshake or not.
+    payload = Counter()
+    for seg in capture.segments:
+        payload[(seg.src, seg.dst)] += len(seg.payload)
+    for (client, server), (client_bytes, server_bytes) in capture.streams.items():
+        assert payload[(client, server)] == len(client_bytes)
+        assert payload[(server, client)] == len(server_bytes)
 
 
 def test_deterministic_for_a_seed(tmp_path: Path) -> None:
