@@ -788,12 +788,13 @@ class _Message:
 
 @dataclass(slots=True)
 class _ConnPlan:
+    """One connection to generate: when, to whom, how many exchanges, last one unanswered?"""
+
     start_us: int
     exchanges: int
     drop_last: bool
     client_index: int
     host: str
-    follow_up: bool = False  # reconnect after a dropped response
     key: int = 0  # tie-breaker for equal start times
 
 
@@ -1262,7 +1263,6 @@ def _plan_connections(
         pending.append((t, count, rng.randrange(clients), rng.choices(hosts, host_weights)[0]))
     while pending:
         start, count, client_index, host = pending.pop()
-        follow_up = False
         taken = count
         drop = False
         if drop_rate:
@@ -1271,7 +1271,7 @@ def _plan_connections(
                     taken = k + 1
                     drop = True
                     break
-        plans.append(_ConnPlan(start, taken, drop, client_index, host, follow_up))
+        plans.append(_ConnPlan(start, taken, drop, client_index, host))
         if taken < count:  # the client reconnects and carries on with the rest
             pending.append((start + rng.randint(3_000_000, 12_000_000), count - taken, client_index, host))
     for key, plan in enumerate(plans):
