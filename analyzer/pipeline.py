@@ -37,6 +37,7 @@ from analyzer.db.models import (
 )
 from analyzer.db.session import session_scope
 from analyzer.db.settings import AnalyzerSettings
+from analyzer.pipeline_pii import PendingPii, PiiScheduler, default_workers
 from sensor.records import body_bytes
 
 ErrorSink = Callable[[str], None]
@@ -260,6 +261,19 @@ class _EndpointAgg:
 
 
 @dataclass(slots=True)
+class _PendingBatch:
+    records: list[dict[str, Any]]
+    uids: set[str]
+    services: dict[str, list[float]]
+    endpoints: dict[tuple[str, str, str], _EndpointAgg]
+    noise: dict[tuple[str, str, str, int], list[float]]
+    merges: list[tuple[str, str, str, str]]
+    keys: list[tuple[str, str, str] | None]  # endpoint of each record (None: noise / skipped)
+    pii: PendingPii | None
+    templater_state: dict[str, Any]
+
+
+@dataclass(slots=True)
 class RunStats:
     records: int = 0  # read from the inputs
     duplicates: int = 0  # already in the database (or repeated within the run)
@@ -296,6 +310,13 @@ class Analyzer:
             self.detector = default_detector()
         self._batch: list[dict[str, Any]] = []
         self._batch_uids: set[str] = set()
+        # One batch is kept aggregated but unwritten while the next one is read, so PII detection
+        # of a batch (in the helper process) overlaps reading and aggregating the next.
+        self._pending: _PendingBatch | None = None
+        self._pii: PiiScheduler | None = None
+        if self.detector is not None and settings.pii_enabled:
+            workers = default_workers() if settings.pii_workers is None else settings.pii_workers
+            self._pii = PiiScheduler(self.detector, workers=workers, engine=engine)
 
     def _load_templater(self) -> Any:
         from analyzer.templating import Templater
@@ -322,32 +343,91 @@ class Analyzer:
             self._batch_uids.add(uid)
             self._batch.append(record)
             if len(self._batch) >= self.settings.batch_size:
-                self.flush()
+                self._advance()
 
     def flush(self) -> None:
-        """Analyse and write the pending batch in one transaction."""
+        """Analyse and write everything fed so far (each batch in one transaction)."""
+        self._advance()
+        self._advance()
+
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the PII helper process; ``abort`` drops unwritten work (after an error)."""
+        if self._pii is not None:
+            self._pii.close(abort=abort)
+
+    def _advance(self) -> None:
+        """Aggregate the batch being filled (PII submitted) and write the one before it."""
         batch, self._batch, self._batch_uids = self._batch, [], set()
-        if not batch:
-            return
+        prepared = self._prepare(batch) if batch else None
+        previous, self._pending = self._pending, prepared
+        if previous is not None:
+            self._complete(previous)
+
+    def _prepare(self, batch: list[dict[str, Any]]) -> _PendingBatch | None:
         with session_scope(self.engine) as session:
             unseen = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batch])
-            fresh = [r for r in batch if r["uid"] in unseen]
-            self.stats.duplicates += len(batch) - len(fresh)
-            if fresh:
-                self._write(session, *self._aggregate(fresh))
-                crud.mark_seen(session=session, uids=unseen)
+        if self._pending is not None:  # not written yet, so not in the database either
+            unseen -= self._pending.uids
+        fresh = [r for r in batch if r["uid"] in unseen]
+        self.stats.duplicates += len(batch) - len(fresh)
+        if not fresh:
+            return None
+        pii = self._pii.submit(fresh) if self._pii is not None else None
+        services, endpoints, noise, merges, keys = self._aggregate(fresh)
+        return _PendingBatch(
+            records=fresh,
+            uids=unseen,
+            services=services,
+            endpoints=endpoints,
+            noise=noise,
+            merges=merges,
+            keys=keys,
+            pii=pii,
+            templater_state=self.templater.to_state(),
+        )
+
+    def _complete(self, batch: _PendingBatch) -> None:
+        if batch.pii is not None and self._pii is not None:
+            self._add_pii(batch, self._pii.collect(batch.pii))
+        with session_scope(self.engine) as session:
+            self._write(session, batch)
+            crud.mark_seen(session=session, uids=batch.uids)
         self.stats.batches += 1
+
+    def _add_pii(self, batch: _PendingBatch, results: list[Any]) -> None:
+        for rec, key, result in zip(batch.records, batch.keys, results, strict=True):
+            if key is None:  # noise or no request line: no endpoint to attach findings to
+                continue
+            if isinstance(result, str):
+                self.stats.pii_errors += 1
+                if self.stats.pii_errors == 1 and self.on_error is not None:
+                    self.on_error(f"PII detection failed on exchange {rec['uid']}: {result}")
+                continue
+            if not result:
+                continue
+            agg = batch.endpoints[key]
+            ts = rec.get("ts") or rec.get("response_ts") or 0.0
+            for ftype, location, fld, sample in result:
+                self.stats.pii_findings += 1
+                pkey = (_clean(ftype, 64), _clean(location, 32), _clean(fld, 512))
+                pentry = agg.pii.get(pkey)
+                if pentry is None:
+                    agg.pii[pkey] = [1, None if sample is None else _clean(sample, 255), ts, ts]
+                else:
+                    pentry[0] += 1
+                    pentry[2] = min(pentry[2], ts)
+                    pentry[3] = max(pentry[3], ts)
 
     # ------------------------------------------------------------------------------ internals
 
     def _aggregate(self, records: list[dict[str, Any]]) -> tuple[Any, ...]:
-        s = self.settings
         templater = self.templater
         prepared: list[tuple[Any, ...]] = []
         # Pass 1: parse, infer body schemas and let the templater see the whole batch before
         # matching, so siblings of /users/1 seen later in the batch template it at once instead
         # of via a merge. The response's field paths are the "shape" the templater compares.
-        for rec in records:
+        keys: list[tuple[str, str, str] | None] = [None] * len(records)
+        for index, rec in enumerate(records):
             method = rec.get("method")
             target = rec.get("target")
             if not method or target is None:
@@ -370,6 +450,7 @@ class Analyzer:
             templater.observe(host, method, path, status, shape)
             prepared.append(
                 (
+                    index,
                     rec,
                     host,
                     method,
@@ -388,8 +469,8 @@ class Analyzer:
         services: dict[str, list[float]] = {}  # host -> [hits, first, last]
         endpoints: dict[tuple[str, str, str], _EndpointAgg] = {}
         noise: dict[tuple[str, str, str, int], list[float]] = {}
-        detector = self.detector if s.pii_enabled else None
         for (
+            index,
             rec,
             host,
             method,
@@ -468,33 +549,9 @@ class Analyzer:
                 agg.content_types[("response", schema_infer.media_type(resp_ct) or "unknown")] += 1
                 for fpath, ftype in resp_fields:
                     agg.fields[("response", fpath, ftype)] += 1
-            if detector is not None:
-                try:
-                    findings = detector.detect_exchange(rec)
-                except Exception as exc:  # noqa: BLE001 - one odd exchange must not stop the run
-                    self.stats.pii_errors += 1
-                    if self.stats.pii_errors == 1 and self.on_error is not None:
-                        self.on_error(
-                            f"PII detection failed on exchange {rec['uid']}: {type(exc).__name__}: {exc}"
-                        )
-                    findings = ()
-                for finding in findings:
-                    self.stats.pii_findings += 1
-                    pkey = (
-                        _clean(str(finding.type), 64),
-                        _clean(str(finding.location), 32),
-                        _clean(str(finding.field or ""), 512),
-                    )
-                    pentry = agg.pii.get(pkey)
-                    if pentry is None:
-                        sample = None if finding.sample is None else _clean(str(finding.sample), 255)
-                        agg.pii[pkey] = [1, sample, ts, ts]
-                    else:
-                        pentry[0] += 1
-                        pentry[2] = min(pentry[2], ts)
-                        pentry[3] = max(pentry[3], ts)
+            keys[index] = key
         merges = list(templater.drain_merges())
-        return services, endpoints, noise, merges
+        return services, endpoints, noise, merges, keys
 
     def _infer(self, content_type: str | None, body: dict[str, Any] | None) -> schema_infer.FieldSet | None:
         if not body or not body.get("data") or (body.get("captured") or 0) > self.settings.max_body_bytes:
@@ -512,14 +569,8 @@ class Analyzer:
             max_depth=s.max_depth,
         )
 
-    def _write(
-        self,
-        session: Any,
-        services: dict[str, list[float]],
-        endpoints: dict[tuple[str, str, str], _EndpointAgg],
-        noise: dict[tuple[str, str, str, int], list[float]],
-        merges: list[tuple[str, str, str, str]],
-    ) -> None:
+    def _write(self, session: Any, batch: _PendingBatch) -> None:
+        services, endpoints, noise, merges = batch.services, batch.endpoints, batch.noise, batch.merges
         service_ids = crud.upsert_services(
             session=session,
             rows=[
@@ -632,7 +683,9 @@ class Analyzer:
                 new_template=_clean(new, MAX_PATH_CHARS),
             ):
                 self.stats.merges += 1
-        crud.save_templater_state(session=session, state=self.templater.to_state())
+        # The state as of this batch (the next one may already be observed): a crash after this
+        # commit resumes with templates and counts that agree.
+        crud.save_templater_state(session=session, state=batch.templater_state)
 
 
 def analyze(
@@ -648,9 +701,14 @@ def analyze(
 ) -> RunStats:
     """Analyse every source into the database; returns this run's statistics."""
     analyzer = Analyzer(engine, settings, templater=templater, detector=detector, on_error=on_error)
-    for source in sources:
-        analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
-    analyzer.flush()
+    try:
+        for source in sources:
+            analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
+        analyzer.flush()
+    except BaseException:
+        analyzer.close(abort=True)
+        raise
+    analyzer.close()
     if analyzer.stats.pii_errors > 1:
         on_error(f"PII detection failed on {analyzer.stats.pii_errors} exchanges in total")
     return analyzer.stats

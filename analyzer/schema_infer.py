@@ -88,28 +88,36 @@ class _Walker:
         return True
 
     def json(self, value: object, path: str, depth: int) -> None:
-        if isinstance(value, dict):
+        # Hot path (every JSON body of every exchange): type() identity checks and a local
+        # set instead of isinstance chains and method calls; the field cap is checked per
+        # container, so a body may overshoot it by one container's worth of scalars.
+        fields = self.fields
+        t = type(value)
+        if t is dict:
             if path:
-                self.add(path, "object")
-            if depth >= self.max_depth:
+                fields.add((path[:512], "object"))
+            if depth >= self.max_depth or len(fields) >= self.max_fields:
                 return
             prefix = path + "." if path else ""
-            for key, child in value.items():
-                if len(self.fields) >= self.max_fields:
-                    return
-                self.json(child, prefix + str(key), depth + 1)
-        elif isinstance(value, list):
-            apath = path + "[]"
-            self.add(path or "$", "array")
-            if depth >= self.max_depth:
+            for key, child in value.items():  # type: ignore[attr-defined]
+                ct = type(child)
+                if ct is dict or ct is list:
+                    self.json(child, prefix + key, depth + 1)
+                else:
+                    fields.add(((prefix + key)[:512], _SCALAR_TYPES.get(ct, "string")))
+        elif t is list:
+            fields.add((path or "$", "array"))
+            if depth >= self.max_depth or len(fields) >= self.max_fields:
                 return
-            for child in value[: self.max_items]:
-                if isinstance(child, dict | list):
+            apath = path + "[]"
+            for child in value[: self.max_items]:  # type: ignore[index]
+                ct = type(child)
+                if ct is dict or ct is list:
                     self.json(child, apath, depth + 1)
                 else:
-                    self.add(apath, _json_scalar(child))
+                    fields.add((apath[:512], _SCALAR_TYPES.get(ct, "string")))
         else:
-            self.add(path or "$", _json_scalar(value))
+            fields.add((path or "$", _SCALAR_TYPES.get(t, "string")))
 
     def xml(self, elem: ElementTree.Element, path: str, depth: int) -> None:
         for attr, value in elem.attrib.items():
@@ -140,18 +148,13 @@ class _Walker:
             self.xml(child, f"{path}.{tag}{suffix}", depth + 1)
 
 
-def _json_scalar(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "string"
+_SCALAR_TYPES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 def _local(tag: str) -> str:

@@ -6,10 +6,12 @@ Every write is a bulk ``INSERT ... ON CONFLICT DO UPDATE`` built for the session
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -229,16 +231,19 @@ def _conflict_set(session: Session, table: Table, stmt: Any, merge: Mapping[str,
 
 
 def load_templater_state(*, session: Session) -> dict[str, Any] | None:
-    return session.scalar(select(TemplaterState.state).where(TemplaterState.id == TEMPLATER_STATE_ID))
+    blob = session.scalar(select(TemplaterState.state).where(TemplaterState.id == TEMPLATER_STATE_ID))
+    return None if blob is None else orjson.loads(zlib.decompress(blob))
 
 
 def save_templater_state(*, session: Session, state: dict[str, Any]) -> None:
     table = TemplaterState.__table__
+    # Level 1: the state is rewritten every batch, so speed matters more than the last bytes.
+    blob = zlib.compress(orjson.dumps(state), 1)
     stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_={"state": stmt.excluded.state, "updated_at": func.now()}
     )
-    session.execute(stmt, [{"id": TEMPLATER_STATE_ID, "state": state}])
+    session.execute(stmt, [{"id": TEMPLATER_STATE_ID, "state": blob}])
 
 
 def inventory_totals(*, session: Session) -> dict[str, int]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -208,12 +209,16 @@ class SeenExchange(Base):
 
 
 class TemplaterState(Base):
-    """Singleton row (id = 1) with ``Templater.to_state()``, so template ids survive restarts."""
+    """Singleton row (id = 1) with ``Templater.to_state()``, so template ids survive restarts.
+
+    Stored as zlib-compressed JSON bytes, not JSONB: the state is opaque to SQL, can hold
+    strings PostgreSQL text refuses (NUL), and shrinks about tenfold (it is rewritten per batch).
+    """
 
     __tablename__ = "templater_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 # migrations/ sits at the repository root next to the analyzer package (source checkout or
@@ -24,8 +25,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    engine = create_engine(url, **kwargs)
+def normalize_url(url: str) -> URL:
+    """Pick the installed PostgreSQL driver for a bare ``postgresql://`` URL.
+
+    SQLAlchemy 2.1 maps the bare scheme to psycopg 3, while the project depends on psycopg2;
+    ``postgres://`` (common in PaaS environments) is accepted as an alias.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        driver = "psycopg2" if importlib.util.find_spec("psycopg2") else "psycopg"
+        parsed = parsed.set(drivername=f"postgresql+{driver}")
+    return parsed
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    engine = create_engine(normalize_url(url) if isinstance(url, str) else url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

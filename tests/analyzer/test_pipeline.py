@@ -48,8 +48,11 @@ def run(
         templater=templater,
     )
     # Copies: the pipeline annotates records (uid), and tests re-feed the same list.
-    analyzer.feed([dict(r) for r in records])
-    analyzer.flush()
+    try:
+        analyzer.feed([dict(r) for r in records])
+        analyzer.flush()
+    finally:
+        analyzer.close()
     return analyzer
 
 
@@ -302,7 +305,8 @@ def test_templating_state_survives_restart(engine: Engine, exchange: Make) -> No
     template_id = export(engine)[("api.example.com", "GET", "/shop/items/{item}")]["template_id"]
     del first
     with session_scope(engine) as session:
-        state = session.scalar(select(TemplaterState.state))
+        assert session.scalar(select(TemplaterState.id)) == 1
+        state = crud.load_templater_state(session=session)
     assert state and state.get("hosts")
     # A new Analyzer builds its Templater from the database (as a new process would): an unseen
     # word value lands on the learned template at once, with the same template id.
