@@ -46,13 +46,19 @@ _RESERVED = (
     oauth token refresh upload uploads download history overview random today upcoming archived
     archive active pending drafts draft following followers suggestions suggested autocomplete
     validate verify preview bulk_delete by-email by-name by-date names types schema meta metadata
-    public private stream watch events feed timeline version versions changes diff compare"""
+    public private stream watch events feed timeline version versions changes diff compare
+    create update delete remove prune start stop restart kill pause unpause attach wait resize rename
+    inspect push pull tag load get json list move copy clone merge close reopen lock unlock enable
+    disable cancel approve reject publish unpublish restore reset archive activate deactivate"""
 )
 RESERVED_WORDS: frozenset[str] = frozenset(_RESERVED.split())
 # Segments after which the next segment is a resource collection, not an id.
 API_WORDS: frozenset[str] = frozenset({"", "api", "apis", "rest", "svc", "services", "service", "latest"})
 _SHAPE_SPLIT = re.compile(r"[\s,;|]+")
 _SPEC_PARAM = re.compile(r"\{([^}/]+)\}")
+# Value types that mark their parent segment as a collection name.
+_ID_LIKE: frozenset[str] = STRONG_TYPES
+_DICT_LIMIT = 4096  # remembered word-parameter values per key
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
 
@@ -143,8 +149,14 @@ def camel(word: str) -> str:
 # Raw trie (concrete observations) and template tree (folded result)
 
 
+# Raw-trie key under which all typed-id children of a node are compacted after a rebuild: typed
+# values are parameters for good, so their sub-trees can be merged, which bounds memory and
+# rebuild cost by the number of distinct routes instead of the number of distinct ids.
+STAR = "\x00"
+
+
 class _Raw:
-    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "methods")
+    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "methods", "kinds")
 
     def __init__(self) -> None:
         self.children: dict[str, _Raw] = {}
@@ -153,6 +165,27 @@ class _Raw:
         self.tot_ok = 0  # non-404 requests ending here or below
         self.shapes: dict[str, int] = {}
         self.methods: dict[str, int] = {}
+        self.kinds: dict[str, int] = {}  # STAR nodes only: value type -> distinct values absorbed
+
+    def absorb(self, other: _Raw) -> None:
+        self.end += other.end
+        self.end_ok += other.end_ok
+        self.tot_ok += other.tot_ok
+        for k, v in other.shapes.items():
+            if k in self.shapes:
+                self.shapes[k] += v
+            elif len(self.shapes) < _MAX_SHAPES:
+                self.shapes[k] = v
+        for k, v in other.methods.items():
+            self.methods[k] = self.methods.get(k, 0) + v
+        for k, v in other.kinds.items():
+            self.kinds[k] = self.kinds.get(k, 0) + v
+        for k, c in other.children.items():
+            mine = self.children.get(k)
+            if mine is None:
+                self.children[k] = c
+            else:
+                mine.absorb(c)
 
     def to_json(self) -> list[Any]:
         return [
@@ -162,6 +195,7 @@ class _Raw:
             self.shapes,
             self.methods,
             {k: c.to_json() for k, c in self.children.items()},
+            self.kinds,
         ]
 
     @classmethod
@@ -171,6 +205,7 @@ class _Raw:
         r.shapes = {str(k): int(v) for k, v in data[3].items()}
         r.methods = {str(k): int(v) for k, v in data[4].items()}
         r.children = {str(k): cls.from_json(v) for k, v in data[5].items()}
+        r.kinds = {str(k): int(v) for k, v in data[6].items()}
         return r
 
 
@@ -212,7 +247,7 @@ class _SpecNode:
 
 
 class _Host:
-    __slots__ = ("raw", "tree", "version", "obs", "pending", "built_obs", "issued")
+    __slots__ = ("raw", "tree", "version", "obs", "pending", "built_obs", "issued", "vocab", "dicts")
 
     def __init__(self) -> None:
         self.raw = _Raw()
@@ -224,6 +259,13 @@ class _Host:
         # (method, template) -> one concrete path that produced it; re-matched after each rebuild
         # to detect merges.
         self.issued: dict[tuple[str, str], str] = {}
+        # Words seen followed by a typed id ("albums" in /albums/{id}): collection names, kept
+        # literal wherever they appear beside other words ("/me/albums", "/me/tracks").
+        self.vocab: set[str] = set()
+        # Values of word parameters proven by the last fold, by the literal before them: lets thin
+        # positions ("/apis/rare.group/v1/namespaces/default") reuse what busy ones proved
+        # ("default" is a namespace, not a route).
+        self.dicts: dict[str, set[str]] = {}
 
 
 @dataclass(slots=True)
@@ -231,6 +273,7 @@ class _Cluster:
     members: list[str]
     sig: dict[str, set[str]]
     evidence: int  # agreeing (relative path, shape) pairs seen while building the cluster
+    leaf: bool  # no member has anything below it
 
 
 class Templater:
@@ -242,7 +285,7 @@ class Templater:
         min_distinct_for_param: int = 10,
         min_distinct_structured: int = 3,
         tail_ratio: float = 0.3,
-        rebuild_growth: float = 0.25,
+        rebuild_growth: float = 0.5,
         memo_limit: int = 200_000,
     ) -> None:
         # Word values at one position become a parameter with no structural evidence when there
@@ -261,6 +304,10 @@ class Templater:
         self._memo: dict[tuple[str, str, str], tuple[int, TemplateMatch | None]] = {}
         self._merges: list[tuple[str, str, str, str]] = []
         self._tok_cache: dict[str, frozenset[str]] = {}
+        self._render_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], TemplateMatch] = {}
+        self._vocab: frozenset[str] = frozenset()  # collection names of the host being folded
+        self._dicts: dict[str, set[str]] = {}  # word-parameter values proven by the last fold
+        self._dicts_new: dict[str, set[str]] = {}  # ... and by the fold under way
 
     # ------------------------------------------------------------------------------------------
     # Public API
@@ -308,12 +355,16 @@ class Templater:
         new = False
         if ok:
             node.tot_ok += 1
+        prev = ""
         for seg in split_path(path):
             child = node.children.get(seg)
             if child is None:
                 child = node.children[seg] = _Raw()
                 new = True
+                if ok and prev and classify(seg) in _ID_LIKE and classify(prev) not in STRONG_TYPES:
+                    hs.vocab.add(prev)
             node = child
+            prev = seg
             if ok:
                 node.tot_ok += 1
         node.end += 1
@@ -321,6 +372,8 @@ class Templater:
         if not ok:
             return
         node.end_ok += 1
+        if status is not None and status >= 400:
+            response_shape = None  # error bodies are generic envelopes, not the endpoint's shape
         if response_shape is not None and response_shape not in node.shapes:
             if len(node.shapes) < _MAX_SHAPES:
                 node.shapes[response_shape] = 1
@@ -328,9 +381,10 @@ class Templater:
         elif response_shape is not None:
             node.shapes[response_shape] += 1
         if new or node.end_ok == 1:
-            if not self._fits(hs, path):
-                hs.pending += 1
-            if hs.pending and hs.obs - hs.built_obs >= self.rebuild_growth * hs.built_obs:
+            # Something the last fold has not seen. Whether it fits the tree is not checked here
+            # (that walk would cost every request); the geometric gate bounds rebuilds anyway.
+            hs.pending += 1
+            if hs.obs - hs.built_obs >= self.rebuild_growth * hs.built_obs:
                 self._rebuild(host, hs)
 
     def match(self, host: str, method: str, path: str) -> TemplateMatch | None:
@@ -380,6 +434,8 @@ class Templater:
                     "pending": hs.pending,
                     "built_obs": hs.built_obs,
                     "issued": [[m, t, p] for (m, t), p in hs.issued.items()],
+                    "vocab": sorted(hs.vocab),
+                    "dicts": {k: sorted(v) for k, v in hs.dicts.items()},
                 }
                 for h, hs in self._hosts.items()
             },
@@ -400,6 +456,8 @@ class Templater:
             hs.version, hs.obs = int(data["version"]), int(data["obs"])
             hs.pending, hs.built_obs = int(data["pending"]), int(data["built_obs"])
             hs.issued = {(m, t): p for m, t, p in data["issued"]}
+            hs.vocab = set(data["vocab"])
+            hs.dicts = {k: set(v) for k, v in data["dicts"].items()}
             self._hosts[host] = hs
         self._merges = [(a, b, c, d) for a, b, c, d in state["merges"]]
         return self
@@ -468,19 +526,38 @@ class Templater:
         return prev in API_WORDS or is_version(prev)
 
     def _walk(self, t: _TNode, segs: list[str], i: int, marks: list[_TNode | None]) -> bool:
-        """Full match with backtracking; literal beats parameter."""
+        """Full match; literal beats parameter. Greedy first (almost always right), then backtrack."""
+        if i == 0:
+            node = t
+            accepts = self._accepts
+            for seg in segs:
+                child = node.lits.get(seg)
+                if child is not None:
+                    marks.append(None)
+                    node = child
+                elif node.param is not None and accepts(node, seg):
+                    marks.append(node)
+                    node = node.param
+                else:
+                    break
+            else:
+                return True
+            marks.clear()
+        return self._walk_bt(t, segs, i, marks)
+
+    def _walk_bt(self, t: _TNode, segs: list[str], i: int, marks: list[_TNode | None]) -> bool:
         if i == len(segs):
             return True
         seg = segs[i]
         child = t.lits.get(seg)
         if child is not None:
             marks.append(None)
-            if self._walk(child, segs, i + 1, marks):
+            if self._walk_bt(child, segs, i + 1, marks):
                 return True
             del marks[i:]
         if t.param is not None and self._accepts(t, seg):
             marks.append(t)
-            if self._walk(t.param, segs, i + 1, marks):
+            if self._walk_bt(t.param, segs, i + 1, marks):
                 return True
             del marks[i:]
         return False
@@ -506,9 +583,6 @@ class Templater:
             return False
         return t.pwords
 
-    def _fits(self, hs: _Host, path: str) -> bool:
-        return self._walk(hs.tree, split_path(path), 0, [])
-
     @staticmethod
     def _raw_lookup(raw: _Raw, segs: list[str]) -> _Raw | None:
         node: _Raw | None = raw
@@ -519,6 +593,15 @@ class Templater:
         return node
 
     def _render(self, host: str, method: str, kinds: list[tuple[str, str]]) -> TemplateMatch:
+        key = (host, method, tuple(kinds))
+        hit = self._render_cache.get(key)
+        if hit is None:
+            if len(self._render_cache) >= self.memo_limit:
+                self._render_cache.clear()
+            hit = self._render_cache[key] = self._render_new(host, method, kinds)
+        return hit
+
+    def _render_new(self, host: str, method: str, kinds: list[tuple[str, str]]) -> TemplateMatch:
         parts: list[str] = []
         params: list[PathParam] = []
         used: set[str] = set()
@@ -592,7 +675,11 @@ class Templater:
     # Folding the raw trie into the template tree
 
     def _rebuild(self, host: str, hs: _Host) -> None:
-        hs.tree = self._fold([hs.raw], 0, "root", "")
+        self._vocab = frozenset(hs.vocab)
+        self._dicts = hs.dicts
+        self._dicts_new = {}
+        hs.tree = self._fold([hs.raw], "root", "")
+        hs.dicts = self._dicts_new
         hs.version += 1
         hs.pending = 0
         hs.built_obs = hs.obs
@@ -607,7 +694,7 @@ class Templater:
             hs.issued.setdefault((method, new_tpl), path)
             self._merges.append((host, method, old, new_tpl))
 
-    def _fold(self, raws: list[_Raw], depth: int, prev_kind: str, prev_seg: str) -> _TNode:
+    def _fold(self, raws: list[_Raw], prev_kind: str, prev_seg: str) -> _TNode:
         t = _TNode()
         vals: dict[str, list[_Raw]] = {}
         for r in raws:
@@ -626,11 +713,15 @@ class Templater:
         version_ctx = prev_kind == "root" or (
             prev_kind == "lit" and (prev_seg.lower() in API_WORDS or is_version(prev_seg))
         )
+        vocab = self._vocab
         for seg in vals:
+            if seg == STAR:
+                strong.append(seg)
+                continue
             typ = classify(seg)
             if typ in STRONG_TYPES:
                 strong.append(seg)
-            elif typ in ("empty", "version") or seg.lower() in RESERVED_WORDS:
+            elif typ in ("empty", "version") or seg.lower() in RESERVED_WORDS or seg in vocab:
                 literals.append(seg)
             else:
                 words.append(seg)
@@ -640,14 +731,28 @@ class Templater:
             versiony = [
                 s
                 for s in strong
-                if classify(s) in ("integer", "date")
+                if s != STAR
+                and classify(s) in ("integer", "date")
                 and len(s) <= 10
                 and any(c.tot_ok and c.children for c in vals[s])
             ]
             if versiony and len(versiony) == len(strong) and len(strong) <= 2:
                 literals.extend(strong)
                 strong = []
-        word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, bool(strong))
+        elif prev_kind == "lit" and len(strong) == 1 and not words:
+            # "/rest/auth/1/session": one small number, asked for again and again and never
+            # another value beside it, is a version, not an id (ids spread over many values).
+            only = strong[0]
+            if (
+                only != STAR
+                and classify(only) == "integer"
+                and len(only) <= 2
+                and sum(c.tot_ok for c in vals[only]) >= 5
+                and any(c.children for c in vals[only])
+            ):
+                literals.append(only)
+                strong = []
+        word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, strong)
         if word_params:
             chosen = set(word_params)
             literals.extend(w for w in words if w not in chosen)
@@ -655,18 +760,48 @@ class Templater:
             literals.extend(words)
         group = strong + word_params
         if group:
-            merged: list[_Raw] = []
             types: dict[str, int] = {}
             for seg in group:
+                if seg == STAR:
+                    for r in vals[seg]:
+                        for k, v in r.kinds.items():
+                            types[k] = types.get(k, 0) + v
+                else:
+                    typ = classify(seg)
+                    types[typ] = types.get(typ, 0) + 1
+            if strong:
+                self._compact(raws, strong)
+            merged: list[_Raw] = []
+            for r in raws:
+                star = r.children.get(STAR)
+                if star is not None and star.tot_ok:
+                    merged.append(star)
+            for seg in word_params:
                 merged.extend(vals[seg])
-                typ = classify(seg)
-                types[typ] = types.get(typ, 0) + 1
-            t.param = self._fold(merged, depth + 1, "param", "")
+            t.param = self._fold(merged, "param", "")
             t.pwords = bool(word_params)
             t.ptype = self._group_type(types)
         for seg in literals:
-            t.lits[seg] = self._fold(vals[seg], depth + 1, "lit", seg)
+            t.lits[seg] = self._fold(vals[seg], "lit", seg)
         return t
+
+    @staticmethod
+    def _compact(raws: list[_Raw], strong: list[str]) -> None:
+        """Merge each parent's typed-id children into its STAR child (see STAR)."""
+        keys = [s for s in strong if s != STAR]
+        if not keys:
+            return
+        for r in raws:
+            star = r.children.get(STAR)
+            for seg in keys:
+                child = r.children.pop(seg, None)
+                if child is None:
+                    continue
+                if star is None:
+                    star = r.children[STAR] = _Raw()
+                typ = classify(seg)
+                star.kinds[typ] = star.kinds.get(typ, 0) + 1
+                star.absorb(child)
 
     @staticmethod
     def _group_type(types: dict[str, int]) -> str:
@@ -685,12 +820,47 @@ class Templater:
         prev_kind: str,
         prev_seg: str,
         version_ctx: bool,
-        has_strong: bool,
+        strong: list[str],
     ) -> list[str]:
-        """Which word-like values at one position are parameter values (the rest are literals)."""
-        if len(words) < 2:
+        """Which word-like values at one position are parameter values (the rest are literals).
+
+        Values are grouped by their signature (relative sub-paths -> response shapes). A value
+        joins a group it agrees with; one that contradicts every group it overlaps starts its
+        own; one that overlaps nothing is neutral (no evidence either way, e.g. an owner whose
+        repositories nobody else has). The largest group plus the neutral values is the
+        parameter candidate, accepted on a long tail of one-off values or on agreeing structure.
+        """
+        if not words:
             return []
         counts = {w: sum(c.tot_ok for c in vals[w]) for w in words}
+        # Values the previous fold proved on evidence after the same literal elsewhere in this
+        # host. (Only evidence-based decisions are remembered, so a mistake cannot feed itself.)
+        params = self._word_params_evidence(words, vals, counts, prev_kind, prev_seg, version_ctx, strong)
+        if params:
+            if prev_kind == "lit":
+                known_new = self._dicts_new.setdefault(prev_seg, set())
+                if len(known_new) < _DICT_LIMIT:
+                    known_new.update(params[: _DICT_LIMIT - len(known_new)])
+            return params
+        same = self._dicts.get(prev_seg) if prev_kind == "lit" else None
+        if same:
+            known = [w for w in words if w in same]
+            if known and len(known) * 2 >= len(words):
+                return list(words)
+        return []
+
+    def _word_params_evidence(
+        self,
+        words: list[str],
+        vals: dict[str, list[_Raw]],
+        counts: dict[str, int],
+        prev_kind: str,
+        prev_seg: str,
+        version_ctx: bool,
+        strong: list[str],
+    ) -> list[str]:
+        if len(words) < 2:
+            return []
         order = sorted(words, key=lambda w: (-counts[w], w))
         clusters: list[_Cluster] = []
         neutral: list[str] = []
@@ -699,16 +869,25 @@ class Templater:
             if not sig:
                 neutral.append(w)
                 continue
+            home: _Cluster | None = None
+            overlapped = False
             for cl in clusters:
                 agree, conflict = self._compare(sig, cl.sig)
                 if conflict == 0 and agree > 0:
-                    cl.members.append(w)
+                    home = cl
                     cl.evidence += agree
-                    for k, v in sig.items():
-                        cl.sig.setdefault(k, set()).update(v)
                     break
+                overlapped = overlapped or conflict > 0
+            if home is not None:
+                home.members.append(w)
+                home.leaf = home.leaf and not any(c.children for c in vals[w])
+                for k, v in sig.items():
+                    home.sig.setdefault(k, set()).update(v)
+            elif overlapped or not clusters:
+                leaf = not any(c.children for c in vals[w])
+                clusters.append(_Cluster([w], {k: set(v) for k, v in sig.items()}, 0, leaf))
             else:
-                clusters.append(_Cluster([w], {k: set(v) for k, v in sig.items()}, 0))
+                neutral.append(w)
         n = len(words)
         best = max(clusters, key=lambda c: (len(c.members), c.evidence)) if clusters else None
         best_members = best.members if best is not None else []
@@ -716,23 +895,46 @@ class Templater:
         singles = sum(1 for w in candidate if counts[w] == 1)
         tail = singles / len(candidate) if candidate else 0.0
         # Long tail: many distinct values, a good share of them seen once, and they dominate the
-        # position. After the root or an "api"/version literal (where resource collections sit),
-        # demand twice the evidence.
+        # position. Right after the root or an "api"/version literal, where resource collections
+        # sit and rare ones make a tail of their own, ask for more.
         need_n = self.min_distinct_for_param * (2 if version_ctx else 1)
         need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
         if len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n:
             return candidate
-        # Structure: a handful of values whose sub-trees answer alike ("/rates/USD", "/rates/EUR"),
-        # only right after a collection literal, and not next to typed ids (where words are
-        # reserved routes like "/orders/recent").
-        if best is None or prev_kind != "lit" or version_ctx or has_strong:
+        if strong:
+            # Beside typed ids, words are routes ("/orders/recent" next to "/orders/{id}") unless
+            # several of them answer exactly like the ids do ("/es/{page}.json", "/es/ohio.json").
+            id_sig: dict[str, set[str]] = {}
+            for seg in strong[:64]:
+                for k, v in self._signature(vals[seg]).items():
+                    id_sig.setdefault(k, set()).update(v)
+            alike = []
+            for cl in clusters:
+                if not cl.leaf:
+                    continue
+                agree, conflict = self._compare(cl.sig, id_sig)
+                if agree and not conflict:
+                    alike.extend(cl.members)
+            return alike if len(alike) >= 3 else []
+        if best is None:
             return []
-        if len(best_members) >= self.min_distinct_structured and best.evidence >= len(best_members) - 1:
+        size = len(best_members)
+        if best.leaf:
+            # Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
+            # agreeing relative path each, so ask for more of them.
+            if size >= max(5, self.min_distinct_structured) and best.evidence >= size - 1:
+                return best_members + [w for w in neutral if counts[w] <= 2]
+            return []
+        if prev_kind != "lit" or version_ctx:
+            # Sub-trees that agree right after a parameter or an API root are sub-resources that
+            # share a generic envelope (Kubernetes kinds), not values.
+            return []
+        if size >= self.min_distinct_structured and best.evidence >= size - 1:
             return best_members + [w for w in neutral if counts[w] <= 2]
         # Rare sightings: two or more values under a plural collection, each seen at most twice,
         # with matching structure, are ids of a rarely used endpoint.
         if (
-            len(best_members) >= 2
+            size >= 2
             and all(counts[w] <= 2 for w in best_members)
             and prev_seg.lower().endswith("s")
             and not prev_seg.lower().endswith("ss")
@@ -768,8 +970,7 @@ class Templater:
 
     @staticmethod
     def _gen_key(seg: str) -> str:
-        typ = classify(seg)
-        return "{" + typ + "}" if typ in STRONG_TYPES else seg
+        return "{}" if seg == STAR or classify(seg) in STRONG_TYPES else seg
 
     def _compare(self, a: dict[str, set[str]], b: dict[str, set[str]]) -> tuple[int, int]:
         agree = conflict = 0
@@ -778,7 +979,7 @@ class Templater:
             sb = big.get(k)
             if sb is None:
                 continue
-            if sa and sb:
+            if sa and sb and self._informative(sa) and self._informative(sb):
                 if self._shapes_similar(sa, sb):
                     agree += 1
                 else:
@@ -798,6 +999,10 @@ class Templater:
                 if union and len(tx & ty) * 2 >= union:
                     return True
         return False
+
+    def _informative(self, shapes: set[str]) -> bool:
+        # A bare "[]" or a single key says little: many unrelated endpoints answer like that.
+        return any(len(self._tokens(x)) >= 2 for x in shapes)
 
     def _tokens(self, shape: str) -> frozenset[str]:
         tok = self._tok_cache.get(shape)

@@ -54,7 +54,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}|[A-Za-z0-9+/]{16,}={1,2}")
 _FILE = re.compile(
     r"(?P<base>[^/]+)\.(?P<ext>pdf|png|jpe?g|gif|svg|webp|bmp|ico|tiff?|csv|tsv|txt|json|xml|ya?ml|html?|"
     r"zip|gz|tgz|tar|bz2|xz|7z|rar|docx?|xlsx?|pptx?|odt|ods|rtf|md|mp3|mp4|m4a|wav|ogg|webm|mov|avi|mkv|"
-    r"log|bin|exe|dmg|deb|rpm|apk|ipa|iso|js|css|map|woff2?|ttf|eot|epub|ics|vcf|key|pem|crt|sql|parquet|avro)",
+    r"log|bin|exe|dmg|deb|rpm|apk|ipa|iso|js|mjs|ts|tsx|jsx|css|scss|map|woff2?|ttf|eot|epub|ics|vcf|key|pem|crt|"
+    r"sql|parquet|avro|py|rb|go|rs|java|kt|swift|c|h|cc|cpp|hpp|cs|php|sh|toml|ini|cfg|conf|lock|wasm|heic|avif)",
     re.IGNORECASE,
 )
 
@@ -112,21 +113,27 @@ def classify(segment: str) -> str:
         base = m.group("base")
         # Route names like "recent.json" or "info.0.json" are literals; generated names carry
         # digits or are long and separated ("2024-Q3-summary.pdf", "invoice_8812.csv").
-        if _digits(base) >= 2 or (len(base) >= 10 and any(c in base for c in "-_ ")):
+        if base.isdigit() or _digits(base) >= 2 or (len(base) >= 10 and any(c in base for c in "-_ ")):
             return "file"
         return "word"
+    if ":" in s and not s.endswith(":"):
+        # "nginx:1.25", "sha256:ab12...", "urn:isbn:..." are references; routes rarely carry colons.
+        return "code"
     if _JIRA_KEY.fullmatch(s):
         return "code"
     if _PREFIXED_HEX.fullmatch(s) and _digits(s) >= 4:
         return "hex"
     digits = _digits(s)
     alpha = sum(c.isalpha() for c in s)
-    if n >= 16 and _TOKEN.fullmatch(s) and digits and alpha:
-        upper = any(c.isupper() for c in s)
-        lower = any(c.islower() for c in s)
+    if n >= 16 and _TOKEN.fullmatch(s) and alpha:
+        upper = sum(c.isupper() for c in s)
+        lower = sum(c.islower() for c in s)
         # Mixed case plus digits is entropy, not a slug ("4iV5W9uYEdYUVa79Axb7Rh"); long slugs with
-        # a year in them ("best-laptops-2024") stay words.
-        if (upper and lower) or (digits >= 4 and "-" not in s and "_" not in s):
+        # a year in them ("best-laptops-2024") stay words. Without digits, random base62 still has
+        # about as many capitals as small letters, camelCase route names have few.
+        if digits and ((upper and lower) or (digits >= 4 and "-" not in s and "_" not in s)):
+            return "token"
+        if not digits and "-" not in s and "_" not in s and upper >= 4 and 0.25 <= upper / (upper + lower) <= 0.75:
             return "token"
     if _CODE.fullmatch(s) and alpha and digits:
         # Product / order codes: "XK-20931", "SKU-1042", "A12B3456". Words with a digit or two
