@@ -57,7 +57,8 @@ _SCREEN_EMAIL = re.compile(r"@[\w-]+\.")
 _SCREEN_TOKEN = re.compile(
     r"eyJ[\w-]{10}|[spr]k_(?:live|test)_|gh[pousr]_|github_pat_|AKIA|xox[abprs]-|AIza|glpat-|SG\.[\w-]{16}"
     r"|[Bb]earer\s|[Bb]asic\s|[Tt]oken\s\S{12}"
-    r"|(?:[Pp]ass(?:word|wd|phrase)?|pwd|[Ss]ecret|api[_-]?key|(?:access|auth|refresh)[_-]?token)\s*[=:]",
+    r"|(?:[Pp]ass(?:word|wd|phrase)?|pwd|[Ss]ecret|api[_-]?key|(?:access|auth|refresh)[_-]?token)\s*[=:]"
+    r"|(?:password|passwd|passcode|pwd)\s+\S|@[\w.-]+\s+/\s+\S",
     re.IGNORECASE,
 )
 _SCREEN_IP = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:")
@@ -188,9 +189,17 @@ class PiiFinding:
 Hit = tuple[str, float, str]
 
 
+@lru_cache(maxsize=64)
+def _context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Context words at a word start ("call", "calls", "called" but not "specifically");
+    CJK words have no spaces around them, so they match anywhere."""
+    parts = [f"(?<![a-z]){re.escape(w)}" if w[:1].isascii() else re.escape(w) for w in words]
+    return re.compile("|".join(parts) or "(?!)")
+
+
 def _near_context(text: str, start: int, words: Iterable[str]) -> bool:
     window = text[max(0, start - CONTEXT_WINDOW) : start].lower()
-    return any(word in window for word in words)
+    return _context_regex(tuple(words)).search(window) is not None
 
 
 def _body_bytes(body: Any) -> bytes:

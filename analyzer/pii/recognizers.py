@@ -62,6 +62,13 @@ class CardRecognizer(CreditCardRecognizer):
             r"\b(2(?:2[2-9]\d|[3-6]\d{2}|7[01]\d|720))[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b",
             0.3,
         ),
+        # Lengths presidio's pattern misses: 12-digit Maestro, 19-digit Visa/Maestro/UnionPay (not 18:
+        # CN resident ids are 18 digits), 15-digit JCB "2131"/"1800". Unformatted only; Luhn decides.
+        Pattern(
+            "Maestro / long PAN (weak)",
+            r"\b(?:5[06-9]\d{10}|6\d{11}|[456]\d{18}|(?:2131|1800)\d{11})\b",
+            0.3,
+        ),
     ]
 
     def __init__(self) -> None:
@@ -148,6 +155,13 @@ class PhoneNumberRecognizer(PatternRecognizer):
             r"(?<![\w+])(?<!\d[\s-])(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w])",
             0.3,
         ),
+        # Any grouped digits ("0494 92 82 32", "(72) 754-186", "03.93.92.16.85"): far too weak alone,
+        # reported only with "phone" / "call me" just before it, or under a phone field name.
+        Pattern(
+            "grouped digits (very weak)",
+            r"(?<![\w+.-])(?<!\d\s)(?:\(\d{1,4}\)\s?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w]|[.-]\d)",
+            0.2,
+        ),
     ]
     CONTEXT = [
         "phone",
@@ -160,6 +174,10 @@ class PhoneNumberRecognizer(PatternRecognizer):
         "fax",
         "whatsapp",
         "sms",
+        "desk",
+        "answering",
+        "reach me",
+        "text me",
         "手机",
         "电话",
     ]
@@ -176,11 +194,21 @@ class PhoneNumberRecognizer(PatternRecognizer):
         return _validate_phone(pattern_text.strip())
 
 
+_DATE_OR_IP = re.compile(
+    r"\d{1,3}(?:\.\d{1,3}){3}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?"
+)
+_NANP = re.compile(r"(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}")
+
+
 @lru_cache(maxsize=4096)
 def _validate_phone(text: str) -> bool | None:
-    """libphonenumber verdict (~40 µs a parse), cached: the same numbers recur in a capture."""
+    """libphonenumber verdict (~40 µs a parse), cached: the same numbers recur in a capture.
+
+    True (certain) only for a valid +CC number; None keeps a national pattern's weak score for
+    context to decide; False drops dates, dotted quads, wrong lengths and invalid NANP numbers.
+    """
     digits = sum(ch.isdigit() for ch in text)
-    if digits < 7 or digits > 15:
+    if digits < 7 or digits > 15 or _DATE_OR_IP.fullmatch(text):
         return False
     if text.startswith("+") or text.startswith("00"):
         try:
@@ -188,17 +216,12 @@ def _validate_phone(text: str) -> bool | None:
         except phonenumbers.NumberParseException:
             return False
         return bool(phonenumbers.is_valid_number(number))
-    compact = re.sub(r"[\s-]", "", text)
-    if re.fullmatch(r"(?:86)?1[3-9]\d{9}", compact):
-        return None  # plausible CN mobile: keep the pattern's score, let context decide
-    for region in ("US", "GB", "CN"):
+    if _NANP.fullmatch(text):
         try:
-            number = phonenumbers.parse(text, region)
+            return None if phonenumbers.is_valid_number(phonenumbers.parse(text, "US")) else False
         except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return None
-    return False
+            return False
+    return None
 
 
 _JWT_HEADER = re.compile(r"eyJ[\w-]{10,}")
@@ -216,6 +239,14 @@ class CredentialRecognizer(PatternRecognizer):
             0.9,
         ),
         Pattern("bearer / basic", r"(?i)\b(?:bearer|basic|token)\s+[\w\-.~+/]{12,}=*", 0.8),
+        # Prose: "password Qr7!dke#39", "her password is !PurpleSky77", "login a@b.com / W!nter2024".
+        # The secret must hold a digit or symbol, so "password reset" or "password policy" do not fire.
+        Pattern(
+            "password in prose",
+            r"(?i)\b(?:password|passwd|passcode|pwd)(?:\s+(?:is|was|of|:))?\s+[\"'*]?(?=[^\s\"']*[\d!@#$%^&*])[^\s\"',;]{6,}",
+            0.6,
+        ),
+        Pattern("login / password", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s+/\s+(?=\S*[\d!@#$%^&*])\S{6,}", 0.6),
         Pattern(
             "key=value secret",
             r"(?i)\b(?:password|passwd|pwd|passphrase|secret|client_secret|api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token)"

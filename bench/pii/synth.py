@@ -168,8 +168,39 @@ def ssn(rng: random.Random) -> str:
     return value if rng.random() < 0.7 else value.replace("-", "")
 
 
+# Allocated mainland mobile prefixes (China Mobile / Unicom / Telecom), so libphonenumber agrees.
+CN_MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "157",
+    "158",
+    "159",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "199",
+]
+
+
 def cn_mobile(rng: random.Random) -> str:
-    number = "1" + rng.choice("35789") + _digits(rng, 9)
+    number = rng.choice(CN_MOBILE_PREFIXES) + _digits(rng, 8)
     style = rng.randrange(3)
     if style == 0:
         return number
@@ -732,7 +763,7 @@ def ep_events(rng: random.Random) -> Sample:
 
 
 def ep_contact(rng: random.Random) -> Sample:
-    mobile = "1" + rng.choice("35789") + _digits(rng, 9)
+    mobile = rng.choice(CN_MOBILE_PREFIXES) + _digits(rng, 8)
     resp = {
         "contact": {
             "name": person(rng),
