@@ -244,6 +244,10 @@ class _HalfFlow:
         "window",
         "sent",
         "fin_sent",
+        "ts_base",
+        "last_tsval",
+        "now_us",
+        "peer",
     )
 
     def __init__(
@@ -280,15 +284,32 @@ class _HalfFlow:
         self.window = window
         self.sent = 0  # stream bytes handed to TCP so far (excluding SYN/FIN)
         self.fin_sent = False
+        # RFC 7323 timestamps: None when the connection does not use them; otherwise this
+        # side's clock offset (ms). TSecr echoes the peer's latest TSval.
+        self.ts_base: int | None = None
+        self.last_tsval = 0
+        self.now_us = 0
+        self.peer: _HalfFlow | None = None
 
     def next_seq_offset(self) -> int:
         """Sequence space consumed after the SYN: data bytes plus one for a FIN."""
         return self.sent + (1 if self.fin_sent else 0)
 
+    def timestamp_option(self) -> bytes:
+        """NOP NOP TS(TSval, TSecr): 12 bytes, as Linux puts on every segment."""
+        tsval = (self.ts_base + self.now_us // 1000) & SEQ_MASK if self.ts_base is not None else 0
+        self.last_tsval = tsval
+        tsecr = self.peer.last_tsval if self.peer is not None else 0
+        return b"\x01\x01\x08\x0a" + _U32.pack(tsval) + _U32.pack(tsecr)
+
     def frame(self, seq: int, ack: int, flags: int, payload: bytes = b"", options: bytes = b"") -> bytes:
+        if self.ts_base is not None and not options:
+            options = self.timestamp_option()
         tcp_len = 20 + len(options) + len(payload)
         offset_flags = ((5 + (len(options) >> 2)) << 12) | flags
-        window = self.window
+        # Window scaling never applies to SYNs: they carry the real byte count; later segments
+        # carry it divided by 2^7 (the WS=7 both sides announce).
+        window = self.window if not flags & TCP_SYN else min(0xFFFF, self.window << 7)
         total = (
             self.pseudo_sum
             + tcp_len
@@ -352,6 +373,7 @@ class TcpFlow:
         ip_ids: tuple[int, int] = (1, 1),
         flow_label: int = 0,
         windows: tuple[int, int] = (502, 509),
+        timestamps: tuple[int, int] | None = None,
     ) -> None:
         self.mss = mss
         self.vlan = tuple(vlan)
@@ -365,16 +387,32 @@ class TcpFlow:
             server[0], client[0], server[1], client[1], server_mac, client_mac, vlan,
             server_isn, ip_ids[1], flow_label, windows[1],
         )  # fmt: skip
+        self.c.peer = self.s
+        self.s.peer = self.c
+        if timestamps is not None:
+            self.c.ts_base, self.s.ts_base = timestamps
+
+    def at(self, now_us: int) -> TcpFlow:
+        """Set the clock (µs) that TCP timestamp options are taken from; returns the flow."""
+        self.c.now_us = self.s.now_us = now_us
+        return self
+
+    def _syn_options(self, half: _HalfFlow) -> bytes:
+        mss = b"\x02\x04" + _U16.pack(self.mss)
+        if half.ts_base is None:
+            return mss + self.SYN_OPTIONS_TEMPLATE
+        # MSS, SACK-permitted, timestamps (without its NOP padding), NOP, window scale: the
+        # 20-byte layout Linux sends.
+        return mss + b"\x04\x02" + half.timestamp_option()[2:] + b"\x01\x03\x03\x07"
 
     def _halves(self, from_client: bool) -> tuple[_HalfFlow, _HalfFlow]:
         return (self.c, self.s) if from_client else (self.s, self.c)
 
     def syn(self) -> bytes:
-        options = b"\x02\x04" + _U16.pack(self.mss) + self.SYN_OPTIONS_TEMPLATE
-        return self.c.frame(self.c.isn, 0, TCP_SYN, options=options)
+        return self.c.frame(self.c.isn, 0, TCP_SYN, options=self._syn_options(self.c))
 
     def syn_ack(self) -> bytes:
-        options = b"\x02\x04" + _U16.pack(self.mss) + self.SYN_OPTIONS_TEMPLATE
+        options = self._syn_options(self.s)
         return self.s.frame(self.s.isn, (self.c.isn + 1) & SEQ_MASK, TCP_SYN | TCP_ACK, options=options)
 
     def ack(self, from_client: bool, ack_offset: int | None = None) -> bytes:
@@ -822,6 +860,7 @@ class _Generator:
         request_chunked_rate: float,
         header_case_rate: float,
         midstream_rate: float,
+        tcp_timestamps_rate: float,
         streams: dict[tuple[str, str], tuple[bytearray, bytearray]] | None,
         stats: GenerationStats,
     ) -> None:
@@ -841,6 +880,7 @@ class _Generator:
         self.request_chunked_rate = request_chunked_rate
         self.header_case_rate = header_case_rate
         self.midstream_rate = midstream_rate
+        self.tcp_timestamps_rate = tcp_timestamps_rate
         self.streams = streams
         self.stats = stats
         self.content = _Content(rng)
@@ -1056,7 +1096,12 @@ class _Generator:
         last_index = len(order) - 1
         for idx, (off, n, _retx) in enumerate(order):
             t_us += rng.randint(5, 60)
-            out.append((t_us, flow.data(from_client, base + off, data[off : off + n], psh=off + n == length)))
+            out.append(
+                (
+                    t_us,
+                    flow.at(t_us).data(from_client, base + off, data[off : off + n], psh=off + n == length),
+                )
+            )
             delivered.append((off, off + n))
             if off <= contiguous:
                 delivered.sort()
@@ -1067,11 +1112,11 @@ class _Generator:
             if since_ack >= 2 and idx != last_index:
                 since_ack = 0
                 t_us += rng.randint(20, 200)
-                out.append((t_us, flow.ack(not from_client, ack_offset=base + contiguous)))
+                out.append((t_us, flow.at(t_us).ack(not from_client, ack_offset=base + contiguous)))
         flow.advance(from_client, length)
         if receiver_acks:
             t_us += rng.randint(30, 400)
-            out.append((t_us, flow.ack(not from_client)))
+            out.append((t_us, flow.at(t_us).ack(not from_client)))
         if self.streams is not None:
             pair = self.streams.setdefault(
                 (flow.client_endpoint, flow.server_endpoint), (bytearray(), bytearray())
@@ -1105,6 +1150,10 @@ class _Generator:
             client_isn = rng.getrandbits(32)
             server_isn = rng.getrandbits(32)
         mss = rng.choice((1460, 1460, 1460, 1380, 536)) - (20 if ipv6 else 0)
+        timestamps = None
+        if self.tcp_timestamps_rate and rng.random() < self.tcp_timestamps_rate:
+            timestamps = (rng.getrandbits(32), rng.getrandbits(32))
+            mss -= 12  # the option rides on every segment: less room for data
         flow = TcpFlow(
             (client_ip, client_port),
             (server_ip, server_port),
@@ -1116,15 +1165,16 @@ class _Generator:
             server_mac=self.server_macs[plan.host],
             ip_ids=(rng.getrandbits(16), rng.getrandbits(16)),
             flow_label=rng.getrandbits(20),
+            timestamps=timestamps,
         )
         out: list[tuple[int, bytes]] = []
         rtt = rng.randint(200, 40_000)  # µs; capture point is next to the server
         t = plan.start_us
-        out.append((t, flow.syn()))
+        out.append((t, flow.at(t).syn()))
         t += rng.randint(20, 150)
-        out.append((t, flow.syn_ack()))
+        out.append((t, flow.at(t).syn_ack()))
         t += rtt
-        out.append((t, flow.ack(True)))
+        out.append((t, flow.at(t).ack(True)))
 
         n = plan.exchanges
         closes_last = not plan.drop_last and rng.random() < 0.25
@@ -1167,7 +1217,7 @@ class _Generator:
                     t += rng.randint(5, 80)
             if rng.random() < 0.5 or dropped_index >= 0:
                 t += rng.randint(30, 300)
-                out.append((t, flow.ack(False)))  # server acknowledges the request(s) promptly
+                out.append((t, flow.at(t).ack(False)))  # server acknowledges the request(s) promptly
             for k, m in enumerate(messages):
                 complete = k != dropped_index
                 self.truth.append(
@@ -1191,37 +1241,37 @@ class _Generator:
         # Closing.
         if plan.drop_last:
             t += rng.randint(2_000_000, 10_000_000)  # the client gives up waiting
-            out.append((t, flow.fin(True)))
+            out.append((t, flow.at(t).fin(True)))
             t += rng.randint(30, 300)
-            out.append((t, flow.fin(False)))
+            out.append((t, flow.at(t).fin(False)))
             t += rtt
-            out.append((t, flow.ack(True)))
+            out.append((t, flow.at(t).ack(True)))
         else:
             mode = rng.random()
             if closes_last:
                 t += rng.randint(20, 300)
-                out.append((t, flow.fin(False)))
+                out.append((t, flow.at(t).fin(False)))
                 t += rtt
-                out.append((t, flow.fin(True)))
+                out.append((t, flow.at(t).fin(True)))
                 t += rng.randint(20, 150)
-                out.append((t, flow.ack(False)))
+                out.append((t, flow.at(t).ack(False)))
             elif mode < 0.05:
                 pass  # still open when the capture ends
             elif mode < 0.08:
                 t += rng.randint(1000, 100_000)
-                out.append((t, flow.rst(True)))
+                out.append((t, flow.at(t).rst(True)))
             else:
                 t += int(rng.expovariate(1 / 200_000)) + 100
-                out.append((t, flow.fin(True)))
+                out.append((t, flow.at(t).fin(True)))
                 t += rng.randint(20, 300)
                 if rng.random() < 0.5:
-                    out.append((t, flow.fin(False)))  # FIN+ACK together
+                    out.append((t, flow.at(t).fin(False)))  # FIN+ACK together
                 else:
-                    out.append((t, flow.ack(False)))
+                    out.append((t, flow.at(t).ack(False)))
                     t += rng.randint(20, 300)
-                    out.append((t, flow.fin(False)))
+                    out.append((t, flow.at(t).fin(False)))
                 t += rtt
-                out.append((t, flow.ack(True)))
+                out.append((t, flow.at(t).ack(True)))
         if flow.wraps():
             self.stats.wrapped_connections += 1
         if self.midstream_rate and rng.random() < self.midstream_rate:
@@ -1300,6 +1350,7 @@ def generate_api_traffic(
     request_chunked_rate: float = 0.0,
     header_case_rate: float = 0.0,
     midstream_rate: float = 0.0,
+    tcp_timestamps_rate: float = 0.0,
     clients: int = 300,
     nanosecond: bool = False,
     hosts: Sequence[str] | None = None,
@@ -1338,6 +1389,8 @@ def generate_api_traffic(
     * ``request_chunked_rate`` -- per request body: chunked instead of Content-Length.
     * ``header_case_rate`` -- per message: header names in upper case (``CONTENT-LENGTH``).
     * ``midstream_rate`` -- per connection: the handshake is missing from the capture.
+    * ``tcp_timestamps_rate`` -- per connection: RFC 7323 timestamp option on every segment
+      (32-byte TCP headers, as Linux sends them).
 
     ``hosts`` restricts the API hosts used (default: all of them, weighted towards the shop);
     ``clients`` is the size of the client address pool; ``nanosecond`` writes a
@@ -1380,6 +1433,7 @@ def generate_api_traffic(
             request_chunked_rate=request_chunked_rate,
             header_case_rate=header_case_rate,
             midstream_rate=midstream_rate,
+            tcp_timestamps_rate=tcp_timestamps_rate,
             streams=streams,
             stats=stats,
         )

@@ -41,6 +41,7 @@ HARSH = dict(
     gzip_rate=0.4,
     drop_response_rate=0.05,
     wrap_rate=0.2,
+    tcp_timestamps_rate=0.5,
 )
 
 
@@ -54,6 +55,7 @@ class Segment:
     flags: int
     payload: bytes
     vlan: tuple[int, ...]
+    options: bytes
 
 
 @dataclass
@@ -97,7 +99,9 @@ def decode(path: Path) -> list[Segment]:
             assert ones_complement_checksum(pseudo + raw_tcp) == 0, "bad TCP checksum"
             src = format_endpoint(socket.inet_ntop(family, ip.src), tcp.sport)
             dst = format_endpoint(socket.inet_ntop(family, ip.dst), tcp.dport)
-            segments.append(Segment(ts, src, dst, tcp.seq, tcp.ack, tcp.flags, bytes(tcp.data), vlan))
+            segments.append(
+                Segment(ts, src, dst, tcp.seq, tcp.ack, tcp.flags, bytes(tcp.data), vlan, bytes(tcp.opts))
+            )
     return segments
 
 
@@ -214,6 +218,7 @@ def test_frames_decode_with_dpkt_and_checksums_hold(harsh: Capture) -> None:
     assert vlans[1] and vlans[2], f"expected 802.1Q and QinQ frames, got {vlans}"
     assert any(s.src.startswith("[") for s in harsh.segments), "expected IPv6"
     assert any(not s.src.startswith("[") for s in harsh.segments), "expected IPv4"
+    assert {len(s.options) for s in harsh.segments} >= {0, 12, 20}, "expected TCP timestamp options"
 
 
 def test_handshake_and_reassembly_give_exactly_the_http_bytes(harsh: Capture) -> None:
