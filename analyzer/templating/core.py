@@ -52,12 +52,21 @@ _RESERVED = (
     disable cancel approve reject publish unpublish restore reset archive activate deactivate"""
 )
 RESERVED_WORDS: frozenset[str] = frozenset(_RESERVED.split())
+
+
+def _reserved(seg: str) -> bool:
+    low = seg.lower()
+    # "recent.json" is the route "recent" in a given representation.
+    return low in RESERVED_WORDS or low.rsplit(".", 1)[0] in RESERVED_WORDS
+
+
 # Segments after which the next segment is a resource collection, not an id.
 API_WORDS: frozenset[str] = frozenset({"", "api", "apis", "rest", "svc", "services", "service", "latest"})
 _SHAPE_SPLIT = re.compile(r"[\s,;|]+")
 _SPEC_PARAM = re.compile(r"\{([^}/]+)\}")
 # Value types that mark their parent segment as a collection name.
 _ID_LIKE: frozenset[str] = STRONG_TYPES
+_METHOD_SEP = "\x01"
 _DICT_LIMIT = 4096  # remembered word-parameter values per key
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
@@ -374,6 +383,9 @@ class Templater:
         node.end_ok += 1
         if status is not None and status >= 400:
             response_shape = None  # error bodies are generic envelopes, not the endpoint's shape
+        if response_shape is not None:
+            # Shapes are compared per method: GET /things lists, POST /things answers one thing.
+            response_shape = method + _METHOD_SEP + response_shape
         if response_shape is not None and response_shape not in node.shapes:
             if len(node.shapes) < _MAX_SHAPES:
                 node.shapes[response_shape] = 1
@@ -579,7 +591,7 @@ class Templater:
         typ = classify(seg)
         if typ in STRONG_TYPES:
             return True
-        if typ in ("empty", "version") or seg.lower() in RESERVED_WORDS:
+        if typ in ("empty", "version") or _reserved(seg):
             return False
         return t.pwords
 
@@ -721,7 +733,7 @@ class Templater:
             typ = classify(seg)
             if typ in STRONG_TYPES:
                 strong.append(seg)
-            elif typ in ("empty", "version") or seg.lower() in RESERVED_WORDS or seg in vocab:
+            elif typ in ("empty", "version") or _reserved(seg) or seg in vocab:
                 literals.append(seg)
             else:
                 words.append(seg)
@@ -837,8 +849,8 @@ class Templater:
         # host. (Only evidence-based decisions are remembered, so a mistake cannot feed itself.)
         params = self._word_params_evidence(words, vals, counts, prev_kind, prev_seg, version_ctx, strong)
         if params:
-            if prev_kind == "lit":
-                known_new = self._dicts_new.setdefault(prev_seg, set())
+            for key in (prev_seg,) if prev_kind == "lit" else ():
+                known_new = self._dicts_new.setdefault(key, set())
                 if len(known_new) < _DICT_LIMIT:
                     known_new.update(params[: _DICT_LIMIT - len(known_new)])
             return params
@@ -915,15 +927,23 @@ class Templater:
                 agree, conflict = self._compare(cl.sig, id_sig)
                 if agree and not conflict:
                     alike.extend(cl.members)
-            return alike if len(alike) >= 3 else []
+            if len(alike) >= 3:
+                return alike
         if best is None:
             return []
         size = len(best_members)
         if best.leaf:
             # Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
-            # agreeing relative path each, so ask for more of them.
-            if size >= max(5, self.min_distinct_structured) and best.evidence >= size - 1:
-                return best_members + [w for w in neutral if counts[w] <= 2]
+            # agreeing relative path each, so ask for more of them (shapeless leaves count).
+            loose = [w for w in neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
+            if (
+                size >= self.min_distinct_structured
+                and size + len(loose) >= 5
+                and best.evidence >= size - 1
+            ):
+                return best_members + loose
+            return []
+        if strong:
             return []
         if prev_kind != "lit" or version_ctx:
             # Sub-trees that agree right after a parameter or an API root are sub-resources that
@@ -979,30 +999,36 @@ class Templater:
             sb = big.get(k)
             if sb is None:
                 continue
-            if sa and sb and self._informative(sa) and self._informative(sb):
-                if self._shapes_similar(sa, sb):
-                    agree += 1
-                else:
-                    conflict += 1
-            elif k:
+            verdict = self._shapes_verdict(sa, sb) if sa and sb else 0
+            if verdict > 0:
                 agree += 1
+            elif verdict < 0:
+                conflict += 1
+            elif k:
+                agree += 1  # the same sub-path exists under both: structural agreement
         return agree, conflict
 
-    def _shapes_similar(self, sa: set[str], sb: set[str]) -> bool:
+    def _shapes_verdict(self, sa: set[str], sb: set[str]) -> int:
+        """+1 similar, -1 different, 0 no evidence (no informative shapes for a common method)."""
         if sa & sb:
-            return True
+            return 1
+        compared = False
         for x in sa:
-            tx = self._tokens(x)
+            mx, _, shape_x = x.partition(_METHOD_SEP)
+            tx = self._tokens(shape_x)
+            if len(tx) < 2:
+                continue  # a bare "[]" or one key says little: unrelated endpoints answer so
             for y in sb:
-                ty = self._tokens(y)
-                union = len(tx | ty)
-                if union and len(tx & ty) * 2 >= union:
-                    return True
-        return False
-
-    def _informative(self, shapes: set[str]) -> bool:
-        # A bare "[]" or a single key says little: many unrelated endpoints answer like that.
-        return any(len(self._tokens(x)) >= 2 for x in shapes)
+                my, _, shape_y = y.partition(_METHOD_SEP)
+                if mx != my:
+                    continue
+                ty = self._tokens(shape_y)
+                if len(ty) < 2:
+                    continue
+                compared = True
+                if len(tx & ty) * 2 >= len(tx | ty):
+                    return 1
+        return -1 if compared else 0
 
     def _tokens(self, shape: str) -> frozenset[str]:
         tok = self._tok_cache.get(shape)
