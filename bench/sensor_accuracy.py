@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{stats.bytes / 1e6:.1f} MB, {stats.retransmitted_segments} retransmitted and "
             f"{stats.reordered_pairs} reordered segments, {stats.pipelined_batches} pipelined batches, "
             f"{stats.wrapped_connections} seq-wrapping connections, {stats.interim_responses} 100-continue, "
-            f"{stats.midstream_connections} mid-stream connections "
+            f"{stats.midstream_connections} mid-stream connections, {stats.fragmented_datagrams} fragmented "
             f"(built in {time.perf_counter() - started:.1f} s)"
         )
         command = [apicensus, "sensor", "--pcap", str(pcap), "--output", str(output)]

@@ -108,6 +108,7 @@ class GenerationStats:
     wrapped_connections: int = 0  # connections whose sequence numbers cross 2^32
     interim_responses: int = 0  # "100 Continue" responses sent
     midstream_connections: int = 0  # connections whose handshake is not in the capture
+    fragmented_datagrams: int = 0  # TCP segments sent as IP fragments
     duration: float = 0.0  # capture time span, seconds
 
 
@@ -248,6 +249,7 @@ class _HalfFlow:
         "last_tsval",
         "now_us",
         "peer",
+        "frag_id",
     )
 
     def __init__(
@@ -290,6 +292,7 @@ class _HalfFlow:
         self.last_tsval = 0
         self.now_us = 0
         self.peer: _HalfFlow | None = None
+        self.frag_id = ip_id << 8  # IPv6 fragment identification (IPv4 reuses the IP ID)
 
     def next_seq_offset(self) -> int:
         """Sequence space consumed after the SYN: data bytes plus one for a FIN."""
@@ -462,6 +465,41 @@ class TcpFlow:
     def advance(self, from_client: bool, nbytes: int) -> None:
         """Record that ``nbytes`` more stream bytes were handed to TCP on one side."""
         (self.c if from_client else self.s).sent += nbytes
+
+    def fragment(self, from_client: bool, frame: bytes, cuts: Sequence[int]) -> list[bytes]:
+        """Split ``frame`` (built by this flow, same direction) into IP fragments.
+
+        ``cuts`` are offsets into the IP payload (the TCP segment) where a fragment ends; each a
+        positive multiple of 8 below the payload length. IPv4 fragments clear DF and share the
+        datagram's ID; IPv6 fragments get a Fragment extension header.
+        """
+        half = self.c if from_client else self.s
+        l2 = len(half.eth)
+        eth = frame[:l2]
+        ip_header_len = 40 if half.ipv6 else 20
+        payload = frame[l2 + ip_header_len :]
+        bounds = [0, *cuts, len(payload)]
+        if any(b % 8 for b in cuts) or bounds != sorted(set(bounds)):
+            raise ValueError(f"bad fragment cuts {cuts} for a {len(payload)}-byte payload")
+        pieces = []
+        if half.ipv6:
+            fixed = frame[l2 : l2 + 40]
+            ident = half.frag_id
+            half.frag_id = (ident + 1) & SEQ_MASK
+            for start, end in zip(bounds, bounds[1:], strict=False):
+                more = 1 if end < len(payload) else 0
+                header = struct.pack("!BBHI", 6, 0, start | more, ident)  # start is a multiple of 8
+                ip = fixed[:4] + _IPV6_LENGTH.pack(8 + end - start, 44, 64) + fixed[8:40]
+                pieces.append(eth + ip + header + payload[start:end])
+        else:
+            (ident,) = _U16.unpack_from(frame, l2 + 4)
+            for start, end in zip(bounds, bounds[1:], strict=False):
+                flags_offset = (0x2000 if end < len(payload) else 0) | (start >> 3)
+                total = 20 + end - start
+                header = _IPV4_HEADER.pack(0x45, 0, total, ident, flags_offset, 64, 6, 0, half.src, half.dst)
+                csum = (0xFFFF - _words_sum(header)) % 0xFFFF
+                pieces.append(eth + header[:10] + _U16.pack(csum) + header[12:] + payload[start:end])
+        return pieces
 
     def wraps(self) -> bool:
         """True when either direction's sequence numbers cross 2^32 during what was sent."""
@@ -861,6 +899,7 @@ class _Generator:
         header_case_rate: float,
         midstream_rate: float,
         tcp_timestamps_rate: float,
+        fragment_rate: float,
         streams: dict[tuple[str, str], tuple[bytearray, bytearray]] | None,
         stats: GenerationStats,
     ) -> None:
@@ -881,6 +920,7 @@ class _Generator:
         self.header_case_rate = header_case_rate
         self.midstream_rate = midstream_rate
         self.tcp_timestamps_rate = tcp_timestamps_rate
+        self.fragment_rate = fragment_rate
         self.streams = streams
         self.stats = stats
         self.content = _Content(rng)
@@ -1096,12 +1136,22 @@ class _Generator:
         last_index = len(order) - 1
         for idx, (off, n, _retx) in enumerate(order):
             t_us += rng.randint(5, 60)
-            out.append(
-                (
-                    t_us,
-                    flow.at(t_us).data(from_client, base + off, data[off : off + n], psh=off + n == length),
-                )
-            )
+            frame = flow.at(t_us).data(from_client, base + off, data[off : off + n], psh=off + n == length)
+            if self.fragment_rate and n >= 64 and rng.random() < self.fragment_rate:
+                # The IP payload (TCP header + data) is cut at multiples of 8 into 2-3 pieces,
+                # sometimes delivered last piece first.
+                tcp_len = len(frame) - len(flow.c.eth) - (40 if flow.c.ipv6 else 20)
+                slots = (tcp_len - 1) // 8  # cut points k*8 strictly inside the payload
+                cuts = sorted(rng.sample(range(1, slots + 1), min(slots, rng.randint(1, 2))))
+                pieces = flow.fragment(from_client, frame, [c * 8 for c in cuts])
+                if rng.random() < 0.3:
+                    pieces.reverse()
+                for piece in pieces:
+                    out.append((t_us, piece))
+                    t_us += 1
+                self.stats.fragmented_datagrams += 1
+            else:
+                out.append((t_us, frame))
             delivered.append((off, off + n))
             if off <= contiguous:
                 delivered.sort()
@@ -1351,6 +1401,7 @@ def generate_api_traffic(
     header_case_rate: float = 0.0,
     midstream_rate: float = 0.0,
     tcp_timestamps_rate: float = 0.0,
+    fragment_rate: float = 0.0,
     clients: int = 300,
     nanosecond: bool = False,
     hosts: Sequence[str] | None = None,
@@ -1391,6 +1442,8 @@ def generate_api_traffic(
     * ``midstream_rate`` -- per connection: the handshake is missing from the capture.
     * ``tcp_timestamps_rate`` -- per connection: RFC 7323 timestamp option on every segment
       (32-byte TCP headers, as Linux sends them).
+    * ``fragment_rate`` -- per data segment of 64+ bytes: sent as 2-3 IPv4 fragments or IPv6
+      Fragment-header fragments, a third of the time last piece first.
 
     ``hosts`` restricts the API hosts used (default: all of them, weighted towards the shop);
     ``clients`` is the size of the client address pool; ``nanosecond`` writes a
@@ -1434,6 +1487,7 @@ def generate_api_traffic(
             header_case_rate=header_case_rate,
             midstream_rate=midstream_rate,
             tcp_timestamps_rate=tcp_timestamps_rate,
+            fragment_rate=fragment_rate,
             streams=streams,
             stats=stats,
         )

@@ -77,31 +77,68 @@ def ones_complement_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def decode(path: Path) -> list[Segment]:
-    """Decode every frame with dpkt, verifying IPv4 and TCP checksums on the way."""
+def decode(path: Path, counts: Counter[str] | None = None) -> list[Segment]:
+    """Decode every frame with dpkt, verifying IPv4 and TCP checksums on the way.
+
+    IP fragments are reassembled here (dpkt does not); a reassembled segment takes the time of
+    its last fragment. ``counts`` receives how many IPv4/IPv6 fragments were seen.
+    """
     segments = []
+    pending: dict[tuple[bytes, bytes, int], list[tuple[int, bytes, bool]]] = defaultdict(list)
     with open(path, "rb") as fh:
         for ts, buf in dpkt.pcap.Reader(fh):
             eth = dpkt.ethernet.Ethernet(buf)
             vlan = tuple(tag.id for tag in getattr(eth, "vlan_tags", []))
             ip = eth.data
-            tcp = ip.data
-            assert isinstance(tcp, dpkt.tcp.TCP), f"frame at {ts} is not TCP: {type(ip)} / {type(tcp)}"
-            raw_tcp = bytes(tcp)
+            # The generator's frames carry no Ethernet padding, so the IP datagram is the tail.
             if isinstance(ip, dpkt.ip.IP):
-                assert ones_complement_checksum(bytes(ip)[: ip.hl * 4]) == 0, "bad IPv4 header checksum"
                 family = socket.AF_INET
-                pseudo = ip.src + ip.dst + struct.pack("!BBH", 0, 6, len(raw_tcp))
+                raw_ip = buf[len(buf) - ip.len :]
+                assert ones_complement_checksum(raw_ip[: ip.hl * 4]) == 0, "bad IPv4 header checksum"
+                (flags_offset,) = struct.unpack_from("!H", raw_ip, 6)
+                offset, more = (flags_offset & 0x1FFF) * 8, bool(flags_offset & 0x2000)
+                is_fragment = bool(offset or more)
+                ident, body = ip.id, raw_ip[ip.hl * 4 :]
+                assert is_fragment or flags_offset & 0x4000, "unfragmented IPv4 should say DF"
             else:
                 assert isinstance(ip, dpkt.ip6.IP6)
                 family = socket.AF_INET6
-                pseudo = ip.src + ip.dst + struct.pack("!IxxxB", len(raw_tcp), 6)
-            assert ones_complement_checksum(pseudo + raw_tcp) == 0, "bad TCP checksum"
+                raw_ip = buf[len(buf) - 40 - ip.plen :]
+                is_fragment = raw_ip[6] == 44
+                if is_fragment:
+                    next_header, _, offset_more, ident = struct.unpack_from("!BBHI", raw_ip, 40)
+                    assert next_header == 6
+                    offset, more, body = offset_more & ~7, bool(offset_more & 1), raw_ip[48:]
+                else:
+                    assert raw_ip[6] == 6
+                    ident, body = 0, raw_ip[40:]
+            if is_fragment:
+                if counts is not None:
+                    counts["ipv4" if family == socket.AF_INET else "ipv6"] += 1
+                key = (ip.src, ip.dst, ident)
+                pending[key].append((offset, body, more))
+                pieces = sorted(pending[key])
+                covered = 0
+                for piece_offset, data, _ in pieces:
+                    if piece_offset != covered:
+                        break
+                    covered += len(data)
+                if covered != sum(len(d) for _, d, _ in pieces) or pieces[-1][2]:
+                    continue  # holes or the last piece not seen yet
+                del pending[key]
+                body = b"".join(d for _, d, _ in pieces)
+            tcp = dpkt.tcp.TCP(body)
+            if family == socket.AF_INET:
+                pseudo = ip.src + ip.dst + struct.pack("!BBH", 0, 6, len(body))
+            else:
+                pseudo = ip.src + ip.dst + struct.pack("!IxxxB", len(body), 6)
+            assert ones_complement_checksum(pseudo + body) == 0, "bad TCP checksum"
             src = format_endpoint(socket.inet_ntop(family, ip.src), tcp.sport)
             dst = format_endpoint(socket.inet_ntop(family, ip.dst), tcp.dport)
             segments.append(
                 Segment(ts, src, dst, tcp.seq, tcp.ack, tcp.flags, bytes(tcp.data), vlan, bytes(tcp.opts))
             )
+    assert not pending, "incomplete fragment sets"
     return segments
 
 
@@ -346,6 +383,20 @@ def test_midstream_connections_lack_the_handshake(tmp_path: Path) -> None:
     for (client, server), (client_bytes, server_bytes) in capture.streams.items():
         assert payload[(client, server)] == len(client_bytes)
         assert payload[(server, client)] == len(server_bytes)
+
+
+def test_ip_fragments_reassemble_to_the_streams(tmp_path: Path) -> None:
+    path = tmp_path / "frag.pcap"
+    stats = GenerationStats()
+    streams: dict[tuple[str, str], tuple[bytearray, bytearray]] = {}
+    params = {**HARSH, "fragment_rate": 0.3}
+    generate_api_traffic(path, exchanges=80, seed=19, stats=stats, streams=streams, **params)
+    counts: Counter[str] = Counter()
+    directions = reassemble(decode(path, counts))
+    assert stats.fragmented_datagrams > 0 and counts["ipv4"] > 0 and counts["ipv6"] > 0
+    for (client, server), (client_bytes, server_bytes) in streams.items():
+        assert directions[(client, server)][1] == bytes(client_bytes)
+        assert directions[(server, client)][1] == bytes(server_bytes)
 
 
 def test_deterministic_for_a_seed(tmp_path: Path) -> None:
