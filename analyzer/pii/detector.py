@@ -251,7 +251,7 @@ class PiiDetector:
         self._phone, self._card, self._ssn, self._cn_id = (
             get("PhoneNumberRecognizer"),
             get("CardRecognizer"),
-            get("UsSsnRecognizer"),
+            get("SsnRecognizer"),
             get("CnResidentIdRecognizer"),
         )
         self._dob = self._by_name.get("DateOfBirthRecognizer")

@@ -193,8 +193,38 @@ def split_field(field: str) -> tuple[str, str]:
     return parent, leaf
 
 
+# Chinese field names ("手机号", "收货地址", "订单号"): APIs serving CN users often use them as keys.
+_CJK_POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("PHONE_NUMBER", re.compile("手机|电话|联系方式")),
+    ("PERSON", re.compile("姓名|收货人|联系人|持卡人|户名|名字|收件人")),
+    ("LOCATION", re.compile("地址|住址")),
+    ("CN_RESIDENT_ID", re.compile("身份证|证件号")),
+    ("DATE_OF_BIRTH", re.compile("生日|出生")),
+    ("CREDENTIAL", re.compile("密码|令牌|口令")),
+    ("EMAIL_ADDRESS", re.compile("邮箱|邮件")),
+    ("CREDIT_CARD", re.compile("卡号|银行卡")),
+)
+_CJK_NEGATIVE = re.compile("订单|单号|编号|时间|金额|日期|流水|数量|价格|序号|版本")
+# "ip_address", "email_address", "mac_address" are addresses of another kind: not LOCATION.
+_NOT_LOCATION = re.compile(
+    r"(ip|mac|email|mail|wallet|contract|remote|server|host|web|url|bitcoin|btc|eth|hw|ether)address"
+)
+
+
+def _cjk_context(leaf: str) -> FieldContext:
+    types = {pii_type for pii_type, pattern in _CJK_POSITIVE if pattern.search(leaf)}
+    negative = not types and _CJK_NEGATIVE.search(leaf) is not None
+    if not types and not negative:
+        return NO_CONTEXT
+    return FieldContext(frozenset(types), negative)
+
+
 @lru_cache(maxsize=8192)
 def context_for(parent: str, leaf: str) -> FieldContext:
+    if not leaf.isascii():
+        cjk = _cjk_context(leaf)
+        if cjk is not NO_CONTEXT:
+            return cjk
     words = _words(leaf)
     if not words:
         return NO_CONTEXT
@@ -211,10 +241,15 @@ def context_for(parent: str, leaf: str) -> FieldContext:
         types.discard("CREDENTIAL")
     if "PERSON" in types and compact == "name" and not _PERSON_PARENTS.search(parent_compact):
         types.discard("PERSON")
-    if "LOCATION" in types and _ADDRESS_PARTS.match(compact) and not _ADDRESS_PARENTS.search(parent_compact):
+    if "LOCATION" in types and (
+        _NOT_LOCATION.search(compact)
+        or (_ADDRESS_PARTS.match(compact) and not _ADDRESS_PARENTS.search(parent_compact))
+    ):
         types.discard("LOCATION")
-    # "user_id", "order_no", "created_at" and friends; a positive hint ("phone_number") wins.
-    negative = not types and any(word in _NEGATIVE_WORDS for word in words)
+    # "user_id", "order_no", "created_at", "invoices" and friends; a positive hint ("phone_number") wins.
+    negative = not types and any(
+        word in _NEGATIVE_WORDS or word.rstrip("s") in _NEGATIVE_WORDS for word in words
+    )
     if not types and not negative:
         return NO_CONTEXT
     return FieldContext(frozenset(types), negative)

@@ -86,6 +86,15 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+class SsnRecognizer(UsSsnRecognizer):
+    """Presidio's SSN recognizer, also rejecting area numbers 900-999: never issued as SSNs (that
+    range is ITINs), and the commonest shape of made-up "SSN-looking" numbers."""
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        digits = "".join(ch for ch in pattern_text if ch.isdigit())
+        return digits[:1] == "9" or bool(super().invalidate_result(pattern_text))
+
+
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_ID_CHECK = "10X98765432"
 
@@ -458,7 +467,7 @@ def build_registry() -> RecognizerRegistry:
         OfflineEmailRecognizer(),
         PhoneNumberRecognizer(),
         CardRecognizer(),
-        UsSsnRecognizer(),
+        SsnRecognizer(),
         IbanRecognizer(),
         IpRecognizer(),
         CnResidentIdRecognizer(),

@@ -839,3 +839,206 @@ def generate(n: int, seed: int = 7) -> list[Sample]:
         ENDPOINTS[i % len(ENDPOINTS)](rng) if i < len(ENDPOINTS) else rng.choice(ENDPOINTS)(rng)
         for i in range(n)
     ]
+
+
+# --- a second group written after the detector was tuned: other naming conventions and traps -------
+
+
+def ep_member_profile(rng: random.Random) -> Sample:
+    profile = {
+        "memberId": rng.randrange(10**6),
+        "displayName": person(rng),
+        "contactInfo": {
+            "emailAddr": email(rng),
+            "cellPhone": intl_phone(rng),
+            "homeAddr": {"line1": street(rng), "postalCode": "SW1A 1AA", "cityName": rng.choice(CITIES)},
+        },
+        "dateOfBirth": dob(rng),
+        "lastSeenIp": rng.choice(["2001:db8::1", "2001:db8:85a3::8a2e:370:7334", ip(rng)]),
+        "preferences": {"lang": "en", "newsletter": False},
+        "memberSince": recent_date(rng),
+    }
+    return Sample(
+        "GET /v2/members/{memberId}/profile",
+        _record(rng, "GET", f"/v2/members/{profile['memberId']}/profile", resp_body=_json(profile)),
+        {
+            ("response", "PERSON"),
+            ("response", "EMAIL_ADDRESS"),
+            ("response", "PHONE_NUMBER"),
+            ("response", "LOCATION"),
+            ("response", "DATE_OF_BIRTH"),
+            ("response", "IP_ADDRESS"),
+        },
+    )
+
+
+def ep_search(rng: random.Random) -> Sample:
+    labels: set[Label] = {("query", "PHONE_NUMBER")}
+    q = rng.choice(["blue widgets", "order status", f"invoice {_digits(rng, 10)}"])
+    if rng.random() < 0.3:
+        q = f"messages from {email(rng)}"
+        labels.add(("query", "EMAIL_ADDRESS"))
+    query = urlencode(
+        {
+            "q": q,
+            "phone": cn_mobile(rng).replace(" ", ""),
+            "limit": 20,
+            "callback": "cb_123",
+            "_": epoch(rng, ms=True),
+        }
+    )
+    return Sample(
+        "GET /api/search",
+        _record(
+            rng, "GET", f"/api/search?{query}", resp_body=_json({"hits": [], "took_ms": rng.randrange(90)})
+        ),
+        labels,
+    )
+
+
+def ep_graphql(rng: random.Random) -> Sample:
+    mail, phone = email(rng), intl_phone(rng)
+    body = {
+        "query": f'mutation {{ updateUser(input: {{email: "{mail}", phone: "{phone}"}}) {{ id updatedAt }} }}',
+        "variables": {
+            "input": {
+                "ssn": ssn(rng),
+                "fullName": person(rng),
+                "clientMutationId": str(uuid.UUID(int=rng.getrandbits(128))),
+            }
+        },
+        "operationName": "UpdateUser",
+    }
+    return Sample(
+        "POST /graphql",
+        _record(
+            rng,
+            "POST",
+            "/graphql",
+            req_body=_json(body),
+            req_type="application/json",
+            resp_body=_json({"data": {"updateUser": {"id": "VXNlcjox", "updatedAt": epoch(rng)}}}),
+        ),
+        {
+            ("request", "EMAIL_ADDRESS"),
+            ("request", "PHONE_NUMBER"),
+            ("request", "US_SSN"),
+            ("request", "PERSON"),
+        },
+    )
+
+
+def ep_invoice_pdf(rng: random.Random) -> Sample:
+    # The invoice number is card-shaped and may pass Luhn: the path segment before it must veto it.
+    invoice = luhn_complete("4" + _digits(rng, 14)) if rng.random() < 0.5 else "4" + _digits(rng, 15)
+    target = f"/api/v1/invoices/{invoice}/pdf?token={jwt(rng)}&download=1"
+    return Sample(
+        "GET /api/v1/invoices/{invoiceNo}/pdf",
+        _record(rng, "GET", target, resp_body=b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", resp_type="application/pdf"),
+        {("query", "CREDENTIAL")},
+    )
+
+
+def ep_stripe_webhook(rng: random.Random) -> Sample:
+    event = {
+        "id": f"evt_{rng.getrandbits(64):x}",
+        "type": "charge.succeeded",
+        "created": epoch(rng),
+        "data": {
+            "object": {
+                "amount": rng.randrange(100, 100000),
+                "currency": "usd",
+                "billing_details": {
+                    "name": person(rng),
+                    "email": email(rng),
+                    "phone": intl_phone(rng),
+                    "address": {
+                        "line1": street(rng),
+                        "city": rng.choice(CITIES),
+                        "postal_code": f"{rng.randrange(10000, 99999)}",
+                        "country": "US",
+                    },
+                },
+                "payment_method_details": {
+                    "card": {
+                        "brand": "visa",
+                        "last4": _digits(rng, 4),
+                        "exp_month": 12,
+                        "exp_year": 2027,
+                        "fingerprint": "".join(rng.choice(string.ascii_letters) for _ in range(16)),
+                    }
+                },
+            }
+        },
+    }
+    headers = [["Stripe-Signature", f"t={epoch(rng)},v1={rng.getrandbits(256):064x}"]]
+    return Sample(
+        "POST /api/v1/webhooks/stripe",
+        _record(
+            rng,
+            "POST",
+            "/api/v1/webhooks/stripe",
+            req_headers=headers,
+            req_body=_json(event),
+            req_type="application/json",
+            resp_body=_json({"received": True}),
+        ),
+        {
+            ("request", "PERSON"),
+            ("request", "EMAIL_ADDRESS"),
+            ("request", "PHONE_NUMBER"),
+            ("request", "LOCATION"),
+        },
+    )
+
+
+def ep_cn_order(rng: random.Random) -> Sample:
+    body = {
+        "收货人": rng.choice(CJK_NAMES),
+        "手机号": cn_mobile(rng).replace(" ", "").replace("+86", ""),
+        "收货地址": rng.choice(
+            ["广东省深圳市南山区科技园路1号", "浙江省杭州市西湖区文三路90号", "北京市北京市朝阳区建国路88号"]
+        ),
+        "订单号": rng.choice(CN_MOBILE_PREFIXES) + _digits(rng, 8),
+        "金额": price(rng),
+        "下单时间": epoch(rng),
+    }
+    return Sample(
+        "POST /api/v1/orders/create",
+        _record(
+            rng,
+            "POST",
+            "/api/v1/orders/create",
+            req_body=_json(body),
+            req_type="application/json",
+            resp_body=_json({"code": 0, "msg": "ok"}),
+        ),
+        {("request", "PERSON"), ("request", "PHONE_NUMBER"), ("request", "LOCATION")},
+    )
+
+
+def ep_basic_auth(rng: random.Random) -> Sample:
+    creds = base64.b64encode(f"{email(rng)}:{password(rng)}".encode()).decode()
+    return Sample(
+        "GET /api/v1/reports/daily",
+        _record(
+            rng,
+            "GET",
+            f"/api/v1/reports/daily?date={recent_date(rng)}",
+            req_headers=[["Authorization", f"Basic {creds}"]],
+            resp_body=_json({"rows": rng.randrange(1000), "generated": epoch(rng)}),
+        ),
+        {("header", "CREDENTIAL")},
+    )
+
+
+ENDPOINTS = (
+    *ENDPOINTS,
+    ep_member_profile,
+    ep_search,
+    ep_graphql,
+    ep_invoice_pdf,
+    ep_stripe_webhook,
+    ep_cn_order,
+    ep_basic_auth,
+)

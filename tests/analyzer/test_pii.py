@@ -104,6 +104,10 @@ POSITIVES = [
     ),
     ("CREDENTIAL", "Bearer abcdefghijklmnop1234", "authorization"),
     ("CREDENTIAL", "login failed for password=Tr0ub4dor&3", None),
+    ("CREDENTIAL", "the leaked file had user lily@example.org with password Qr7!dke#39", None),
+    ("PHONE_NUMBER", "13812345678", "手机号"),
+    ("PERSON", "张伟", "收货人"),
+    ("LOCATION", "广东省深圳市南山区科技园路1号", "收货地址"),
 ]
 
 
@@ -139,6 +143,10 @@ LOOKALIKES = [
     ("masked password", "********", "password"),
     ("hex trace id", "4bf92f3577b34da6a3ce929d0e0e4736", "trace_id"),
     ("EAN barcode", "4006381333931", "barcode"),
+    ("CN order number (Chinese key)", "13812345678", "订单号"),
+    ("card-shaped id under a plural noun", "4111111111111111", "invoices"),
+    ("'password reset' is no password", "please use the password reset link sent 2 hours ago", None),
+    ("SSN-shaped text near 'specifically'", "specifically the SSN 937-42-6810 was invalid", None),
 ]
 
 
@@ -154,6 +162,12 @@ def test_field_name_context_decides_person(detector: PiiDetector) -> None:
     assert "PERSON" in types_of(detector, "Wei Zhang", "items[].recipient.name")
     assert "PERSON" not in types_of(detector, "Wei Zhang", "comment")
     assert "PERSON" not in types_of(detector, "Wei Zhang", None)
+
+
+def test_other_kinds_of_address_are_not_locations(detector: PiiDetector) -> None:
+    assert types_of(detector, "203.0.113.7", "ip_address") == {"IP_ADDRESS"}
+    assert types_of(detector, "wei@example.com", "emailAddress") == {"EMAIL_ADDRESS"}
+    assert types_of(detector, "00:1a:2b:3c:4d:5e", "mac_address") == set()
 
 
 def test_date_of_birth_needs_a_birth_field(detector: PiiDetector) -> None:
