@@ -45,6 +45,26 @@ from sensor.synth import (  # noqa: E402 - needs the sys.path line above
     write_truth_json,
 )
 
+# --harsh: every impairment and optional feature of the generator at once, well above the
+# default rates. Not part of the floor definition; a stress run for finding sensor bugs.
+HARSH_RATES: dict[str, Any] = {
+    "reorder_rate": 0.1,
+    "retransmit_rate": 0.1,
+    "pipeline_rate": 0.3,
+    "vlan_rate": 0.5,
+    "ipv6_rate": 0.5,
+    "chunked_rate": 0.4,
+    "gzip_rate": 0.4,
+    "drop_response_rate": 0.01,
+    "wrap_rate": 0.1,
+    "expect_continue_rate": 0.1,
+    "request_chunked_rate": 0.1,
+    "header_case_rate": 0.1,
+    "midstream_rate": 0.05,
+    "tcp_timestamps_rate": 0.5,
+    "fragment_rate": 0.02,
+}
+
 RECALL_FLOOR = 0.995
 SPURIOUS_CEILING = 0.005
 FIELDS = ("method", "host", "target", "status")
@@ -301,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override a generate_api_traffic parameter, e.g. --set reorder_rate=0.1 (repeatable)",
     )
+    parser.add_argument(
+        "--harsh",
+        action="store_true",
+        help="stress preset: " + ", ".join(f"{k}={v}" for k, v in HARSH_RATES.items()),
+    )
     parser.add_argument("--keep", type=Path, help="directory to keep the pcap, truth and sensor output in")
     parser.add_argument("--apicensus", help="path of the apicensus command (default: the repo's .venv)")
     parser.add_argument(
@@ -334,7 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             exchanges=args.exchanges,
             seed=args.seed,
             stats=stats,
-            **{"drop_response_rate": args.drop_response_rate, **overrides},
+            **{
+                "drop_response_rate": args.drop_response_rate,
+                **(HARSH_RATES if args.harsh else {}),
+                **overrides,
+            },
         )
         write_truth_json(truth_path, truth, seed=args.seed, exchanges=args.exchanges)
         print(
