@@ -30,6 +30,7 @@ TAG_UPGRADE = "upgrade"  # 101 Switching Protocols / CONNECT tunnel: the rest is
 TAG_INTERIM = "interim_response"  # one or more 1xx responses preceded the final one
 TAG_CLOSE_DELIMITED = "close_delimited"  # body length was given by connection close
 TAG_HTTP09 = "http09"  # HTTP/0.9 simple request (no version)
+TAG_BAD_REQUEST_LINE = "bad_request_line"  # request line not "METHOD SP target SP HTTP/x.y"
 TAG_BAD_STATUS = "bad_status"  # status line whose code is not a number
 TAG_ONE_SIDED = "one_sided"  # only one direction of the connection was ever seen
 

@@ -1,0 +1,34 @@
+"""Sensor settings: every buffer and queue has a bound, and this is where they are set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SensorConfig:
+    # Bodies: keep at most this many decoded bytes per message; lengths are counted regardless.
+    body_cap: int = 64 * 1024
+    # Decompression bombs: stop decoding a body after this many decoded bytes.
+    max_decoded_bytes: int = 32 * 1024 * 1024
+    # HTTP heads larger than this are not HTTP we can use: the stream resyncs past them.
+    max_head_bytes: int = 64 * 1024
+    # TCP: out-of-order bytes held per direction before declaring a gap and moving on.
+    max_ooo_bytes: int = 1024 * 1024
+    max_ooo_segments: int = 512
+    # Segments buffered for a half-stream whose start (SYN) was never seen, before picking
+    # the lowest sequence number as its start (lets shuffled captures reassemble correctly).
+    midstream_settle_segments: int = 8
+    # Flow table: connections idle this long (capture time) are flushed and evicted.
+    idle_timeout: float = 120.0
+    # ...and the table never holds more than this many connections (oldest evicted first).
+    max_flows: int = 200_000
+    # Pipelining: requests awaiting a response per connection.
+    max_pending_requests: int = 1024
+    # Bytes scanned for an HTTP message start on a connection that never showed one.
+    max_unrecognized_bytes: int = 256 * 1024
+    # IPv4/IPv6 fragment reassembly bounds.
+    max_fragment_sets: int = 4096
+    fragment_timeout: float = 30.0
+    # How often (capture seconds) idle flows are swept.
+    sweep_interval: float = 5.0

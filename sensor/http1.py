@@ -1,0 +1,553 @@
+"""Sans-I/O HTTP/1.x parser for one direction of a connection.
+
+Fed bytes (``feed``), missing-byte counts (``feed_gap``) and end of stream (``feed_eof``); returns
+events. No sockets, files or clocks inside: the caller passes the capture timestamp in.
+
+Anomalies are recorded on the messages as tags (gap, truncated body, resync after garbage, bad
+framing); nothing in the input can make this raise anything but ``HttpParseError``, and even
+that is reserved for API misuse: garbage is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sensor import framing
+from sensor.content import BodyCollector, parse_content_encoding
+from sensor.framing import BodyKind
+from sensor.records import (
+    TAG_BAD_FRAMING,
+    TAG_BAD_REQUEST_LINE,
+    TAG_BAD_STATUS,
+    TAG_CLOSE_DELIMITED,
+    TAG_CONFLICTING_LENGTH,
+    TAG_GAP,
+    TAG_HTTP09,
+    TAG_RESYNC,
+    TAG_TRUNCATED_BODY,
+    TAG_UPGRADE,
+    Body,
+)
+
+Headers = tuple[tuple[str, str], ...]
+
+
+class HttpParseError(Exception):
+    """The only exception this module raises."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    method: str
+    target: str
+    version: str | None
+    headers: Headers
+    ts: float
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    version: str
+    status: int | None
+    reason: str
+    headers: Headers
+    ts: float
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEnd:
+    body: Body
+    ts: float
+    tags: tuple[str, ...] = ()
+    trailers: Headers = ()  # chunked trailer fields, in order
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Bytes that were not HTTP (garbage before a resync, tunnel payload, a gap)."""
+
+    size: int
+    ts: float
+    reason: str
+
+
+Event = RequestHead | ResponseHead | MessageEnd | Skipped
+
+# States
+START, BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, BODY_CLOSE, RESYNC, TUNNEL, DEAD = range(10)
+
+_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+REQUEST_START = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} [^\s][^\r\n]{0,16383} HTTP/[0-9]\.[0-9]\r?\n")
+RESPONSE_START = re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}[ \r\n]")
+_METHOD_PREFIX = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} ")
+_VERSION_B = re.compile(rb"HTTP/[0-9]\.[0-9]")
+MAX_CHUNK_LINE = 4096
+
+
+def looks_like_request(data: bytes) -> bool:
+    return _METHOD_PREFIX.match(data) is not None
+
+
+def looks_like_response(data: bytes) -> bool:
+    return data[:5] == b"HTTP/"
+
+
+def _valid_method(m: bytes) -> bool:
+    return 0 < len(m) <= 32 and all(c in _TOKEN_CHARS for c in m)
+
+
+def parse_headers(lines: list[bytes]) -> tuple[Headers, bool]:
+    """Header lines to (name, value) pairs, in order, repeated names kept; obs-fold unfolded."""
+    headers: list[tuple[str, str]] = []
+    bad = False
+    for raw in lines:
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line:
+            continue
+        if line[0] in (32, 9):  # obs-fold continuation
+            if headers:
+                name, value = headers[-1]
+                headers[-1] = (name, (value + " " + line.strip().decode("latin-1")).strip())
+            else:
+                bad = True
+            continue
+        colon = line.find(b":")
+        if colon <= 0:
+            bad = True
+            continue
+        headers.append((line[:colon].strip().decode("latin-1"), line[colon + 1 :].strip().decode("latin-1")))
+    return tuple(headers), bad
+
+
+class HttpParser:
+    """One direction: ``is_response`` selects the message grammar.
+
+    ``method_for_response`` is asked, when a final response head is parsed, for the method of the
+    request it answers (HEAD and CONNECT change response framing); the connection pairs there.
+    """
+
+    def __init__(
+        self,
+        *,
+        is_response: bool,
+        body_cap: int = 64 * 1024,
+        wire_cap: int = 2 * 1024 * 1024,
+        max_decoded: int = 32 * 1024 * 1024,
+        max_head: int = 64 * 1024,
+        max_unrecognized: int = 256 * 1024,
+        method_for_response: Callable[[ResponseHead], str | None] | None = None,
+        start_in_resync: bool = False,
+    ) -> None:
+        self.is_response = is_response
+        self.body_cap = body_cap
+        self.wire_cap = wire_cap
+        self.max_decoded = max_decoded
+        self.max_head = max_head
+        self.max_unrecognized = max_unrecognized
+        self.method_for_response = method_for_response
+        self.state = RESYNC if start_in_resync else START
+        self._buf = b""
+        self._head_ts: float | None = None  # ts of the first byte of the message being buffered
+        self._remaining = 0
+        self._body: BodyCollector | None = None
+        self._msg_tags: list[str] = []
+        self._next_tags: list[str] = []  # tags for the next message (e.g. resync)
+        self._trailers: list[bytes] = []
+        self.messages = 0
+        self.skipped_bytes = 0
+        self._unrecognized = 0
+        self._resync_skipped = 0
+        self.interim = False  # last head was an interim (1xx) response
+
+    # -- public API --------------------------------------------------------------------------
+    def feed(self, data: bytes, ts: float) -> list[Event]:
+        if self.state >= TUNNEL:  # TUNNEL or DEAD: nothing more to parse here
+            return []
+        events: list[Event] = []
+        buf = self._buf + data if self._buf else data
+        self._buf = b""
+        self._run(buf, ts, events)
+        return events
+
+    def feed_gap(self, size: int, ts: float) -> list[Event]:
+        """``size`` bytes of this direction were never captured."""
+        events: list[Event] = []
+        state = self.state
+        if state >= TUNNEL:
+            return events
+        if state == BODY_LENGTH:
+            self._msg_tags.append(TAG_GAP)
+            if size < self._remaining:
+                self._remaining -= size
+                return events
+            self._end_message(ts, events, truncated=size > self._remaining)
+            if size > self._remaining:
+                self._enter_resync()
+            else:
+                self.state = START
+            return events
+        if state == BODY_CLOSE:
+            self._msg_tags.append(TAG_GAP)
+            return events
+        if state in (CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS):
+            self._msg_tags.append(TAG_GAP)
+            self._end_message(ts, events, truncated=True)
+            self._buf = b""
+            self._enter_resync()
+            return events
+        # START with a partial head buffered, or RESYNC: the head is lost.
+        if self._buf:
+            events.append(Skipped(len(self._buf), ts, "gap"))
+            self.skipped_bytes += len(self._buf)
+            self._buf = b""
+        self._head_ts = None
+        self._enter_resync()
+        return events
+
+    def feed_eof(self, ts: float) -> list[Event]:
+        """The stream ended (FIN, RST, idle eviction or end of capture)."""
+        events: list[Event] = []
+        state = self.state
+        if state == BODY_CLOSE:
+            self._end_message(ts, events, truncated=False)
+        elif state in (BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS):
+            self._end_message(ts, events, truncated=True)
+        elif self._buf and state == START:
+            # An unterminated head at end of stream: emit it if its start line parses, so a
+            # request whose capture was cut short is still reported.
+            buf = self._buf
+            self._buf = b""
+            self._parse_head(buf, 0, len(buf), ts, events)
+            if self.state in (BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, BODY_CLOSE):
+                self._end_message(ts, events, truncated=self.state != BODY_CLOSE)
+        self.state = DEAD
+        self._buf = b""
+        return events
+
+    def tunnel(self) -> None:
+        """Stop parsing: the connection was upgraded (or became a CONNECT tunnel)."""
+        self.state = TUNNEL
+        self._buf = b""
+
+    @property
+    def has_partial_message(self) -> bool:
+        return self.state not in (START, RESYNC, TUNNEL, DEAD) or bool(self._buf)
+
+    # -- the state machine -------------------------------------------------------------------
+    def _run(self, buf: bytes, ts: float, events: list[Event]) -> None:
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            state = self.state
+            if state == START:
+                if not self._head_ts and buf[pos] in (13, 10):
+                    # Blank lines between messages (a stray CRLF after a body) are not a message.
+                    while pos < n and buf[pos] in (13, 10):
+                        pos += 1
+                    if pos >= n:
+                        return
+                if self._head_ts is None:
+                    self._head_ts = ts
+                end = buf.find(b"\r\n\r\n", pos)
+                lf = buf.find(b"\n\n", pos, end if end >= 0 else n)
+                if lf >= 0:
+                    head_end, next_pos = lf, lf + 2
+                elif end >= 0:
+                    head_end, next_pos = end, end + 4
+                else:
+                    if n - pos > self.max_head or self._first_line_is_garbage(buf, pos, n):
+                        self._enter_resync()
+                        continue
+                    # HTTP/0.9 simple request: one line, no version, no headers.
+                    if not self.is_response and self._http09(buf, pos, n, ts, events):
+                        pos = n
+                        continue
+                    self._buf = buf[pos:]
+                    return
+                if not self._parse_head(buf, pos, head_end, ts, events):
+                    # Not a message head after all: skip a byte so the search moves on.
+                    self._enter_resync()
+                    self._skip(1, ts, events)
+                    pos += 1
+                    continue
+                pos = next_pos
+            elif state == BODY_LENGTH:
+                take = min(self._remaining, n - pos)
+                self._body.feed(buf[pos : pos + take] if (pos or take != n) else buf)  # type: ignore[union-attr]
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._end_message(ts, events, truncated=False)
+                    self.state = START
+            elif state == CHUNK_SIZE:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if n - pos > MAX_CHUNK_LINE:
+                        self._bad_chunking(ts, events)
+                        continue
+                    self._buf = buf[pos:]
+                    return
+                line = buf[pos:nl].split(b";", 1)[0].strip()
+                try:
+                    size = int(line, 16)
+                    if not line or size < 0 or line[:1] in (b"+", b"-"):
+                        raise ValueError
+                except ValueError:
+                    self._bad_chunking(ts, events)
+                    pos = nl + 1 if self.state == BODY_CLOSE else pos
+                    continue
+                pos = nl + 1
+                if size == 0:
+                    self.state = TRAILERS
+                    self._trailers = []
+                else:
+                    self._remaining = size
+                    self.state = CHUNK_DATA
+            elif state == CHUNK_DATA:
+                take = min(self._remaining, n - pos)
+                self._body.feed(buf[pos : pos + take])  # type: ignore[union-attr]
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self.state = CHUNK_CRLF
+            elif state == CHUNK_CRLF:
+                if buf[pos : pos + 2] == b"\r\n":
+                    pos += 2
+                elif buf[pos : pos + 1] == b"\n":
+                    pos += 1
+                elif n - pos < 2 and buf[pos : pos + 1] == b"\r":
+                    self._buf = buf[pos:]
+                    return
+                else:
+                    self._msg_tags.append(TAG_BAD_FRAMING)  # missing CRLF: tolerate
+                self.state = CHUNK_SIZE
+            elif state == TRAILERS:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if n - pos > self.max_head:
+                        self._end_message(ts, events, truncated=False)
+                        self._enter_resync()
+                        continue
+                    self._buf = buf[pos:]
+                    return
+                line = buf[pos:nl]
+                pos = nl + 1
+                if line in (b"", b"\r"):
+                    self._end_message(ts, events, truncated=False)
+                    self.state = START
+                else:
+                    self._trailers.append(line)
+            elif state == BODY_CLOSE:
+                self._body.feed(buf[pos:] if pos else buf)  # type: ignore[union-attr]
+                return
+            elif state == RESYNC:
+                pos = self._resync(buf, pos, n, ts, events)
+                if self.state == RESYNC:
+                    return
+            else:  # TUNNEL / DEAD
+                return
+
+    def _first_line_is_garbage(self, buf: bytes, pos: int, n: int) -> bool:
+        """Cheap early check so a non-HTTP stream does not buffer up to max_head first."""
+        probe = buf[pos : pos + 40].lstrip(b"\r\n")
+        if not probe:
+            return False
+        if self.is_response:
+            return probe[:5] != b"HTTP/"[: len(probe)]
+        if _METHOD_PREFIX.match(probe):
+            return False
+        # Possibly a method still arriving: only token characters so far, and short.
+        return not (len(probe) < 33 and all(c in _TOKEN_CHARS for c in probe))
+
+    def _http09(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> bool:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            return False
+        line = buf[pos:nl].rstrip(b"\r")
+        parts = line.split(b" ")
+        if len(parts) != 2 or parts[0] != b"GET" or not parts[1]:
+            return False
+        tags = [TAG_HTTP09, *self._next_tags]
+        self._next_tags = []
+        events.append(RequestHead("GET", parts[1].decode("latin-1"), None, (), self._head_ts or ts, tuple(tags)))
+        events.append(MessageEnd(Body(), ts, ()))
+        self._head_ts = None
+        self.messages += 1
+        # The rest of this direction is unparsable by HTTP/1.x rules; the response is raw.
+        self._buf = b""
+        if nl + 1 < n:
+            self._run(buf[nl + 1 :], ts, events)
+        return True
+
+    def _parse_head(self, buf: bytes, pos: int, head_end: int, ts: float, events: list[Event]) -> bool:
+        lines = buf[pos:head_end].split(b"\n")
+        # Tolerate blank lines before a message (RFC 9112 2.2: "SHOULD ignore at least one").
+        while lines and lines[0] in (b"", b"\r"):
+            lines.pop(0)
+        if not lines:
+            return False
+        start = lines[0].rstrip(b"\r")
+        headers, bad_headers = parse_headers(lines[1:])
+        tags = self._next_tags
+        self._next_tags = []
+        head_ts = self._head_ts if self._head_ts is not None else ts
+        self._head_ts = None
+        if self.is_response:
+            head = self._response_line(start, headers, head_ts, tags)
+        else:
+            head = self._request_line(start, headers, head_ts, tags)
+        if head is None:
+            self._next_tags = tags
+            return False
+        self._msg_tags = []
+        if isinstance(head, ResponseHead):
+            method = self.method_for_response(head) if self.method_for_response else None
+            self.interim = framing.is_interim(head.status)
+            frame = framing.response_framing(method, head.status, headers)
+        else:
+            self.interim = False
+            frame = framing.request_framing(head.method, headers)
+        events.append(head)
+        self.messages += 1
+        if frame.conflicting_length:
+            self._msg_tags.append(TAG_CONFLICTING_LENGTH)
+        if frame.bad_length or frame.te_and_cl:
+            self._msg_tags.append(TAG_BAD_FRAMING)
+        kind = frame.kind
+        if kind is BodyKind.NONE:
+            events.append(MessageEnd(Body(), ts, tuple(self._msg_tags)))
+            self.state = START
+            return True
+        if kind is BodyKind.TUNNEL:
+            events.append(MessageEnd(Body(), ts, (*self._msg_tags, TAG_UPGRADE)))
+            self.state = TUNNEL
+            return True
+        encodings = parse_content_encoding(framing.header_values(headers, "content-encoding"))
+        self._body = BodyCollector(encodings, self.body_cap, self.wire_cap, self.max_decoded)
+        if kind is BodyKind.LENGTH:
+            self._remaining = frame.length
+            self.state = BODY_LENGTH
+        elif kind is BodyKind.CHUNKED:
+            self.state = CHUNK_SIZE
+        else:
+            self._msg_tags.append(TAG_CLOSE_DELIMITED)
+            self.state = BODY_CLOSE
+        return True
+
+    def _request_line(self, start: bytes, headers: Headers, ts: float, tags: list[str]) -> RequestHead | None:
+        parts = start.split()
+        if not parts:
+            return None
+        version: str | None = None
+        bad = False
+        last = parts[-1]
+        if len(parts) >= 3 and _VERSION_B.fullmatch(last):
+            method, target, version = parts[0], b" ".join(parts[1:-1]), last[5:].decode("latin-1")
+            if len(parts) > 3:
+                bad = True  # raw spaces inside the target
+        else:
+            # Malformed request lines still tell us what was asked; servers answer them (400),
+            # so record them, tagged, rather than lose the exchange.
+            bad = True
+            method = parts[0]
+            target = b" ".join(parts[1:]) if len(parts) > 1 else b""
+            if len(parts) > 1 and last.startswith(b"HTTP/"):
+                version = last[5:].decode("latin-1")
+                target = b" ".join(parts[1:-1])
+            elif len(parts) == 1:
+                glued = method.find(b"HTTP/")
+                if glued > 0:  # "OPTIONSHTTP/1.1"
+                    method, version = method[:glued], method[glued + 5 :].decode("latin-1")
+        if not _valid_method(method):
+            return None
+        if bad:
+            tags = [*tags, TAG_BAD_REQUEST_LINE]
+        return RequestHead(method.decode("ascii"), target.decode("latin-1"), version, headers, ts, tuple(tags))
+
+    def _response_line(self, start: bytes, headers: Headers, ts: float, tags: list[str]) -> ResponseHead | None:
+        if start[:5] != b"HTTP/":
+            return None
+        parts = start.split(b" ", 2)
+        version = parts[0][5:].decode("latin-1")
+        if len(parts) < 2:
+            return None
+        code = parts[1].strip()
+        reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
+        status: int | None
+        if len(code) == 3 and code.isdigit():
+            status = int(code)
+        else:
+            status = None
+            tags = [*tags, TAG_BAD_STATUS]
+        return ResponseHead(version, status, reason, headers, ts, tuple(tags))
+
+    def _bad_chunking(self, ts: float, events: list[Event]) -> None:
+        """A chunk-size line that is not hex: treat the rest as close-delimited body (responses)."""
+        self._msg_tags.append(TAG_BAD_FRAMING)
+        if self.is_response:
+            self._msg_tags.append(TAG_CLOSE_DELIMITED)
+            self.state = BODY_CLOSE
+        else:
+            self._end_message(ts, events, truncated=True)
+            self._enter_resync()
+
+    def _end_message(self, ts: float, events: list[Event], *, truncated: bool) -> None:
+        tags = self._msg_tags
+        self._msg_tags = []
+        body_obj = self._body
+        self._body = None
+        if body_obj is None:
+            body = Body()
+        else:
+            body, body_tags = body_obj.finish()
+            tags.extend(body_tags)
+        if truncated:
+            tags.append(TAG_TRUNCATED_BODY)
+        trailers: Headers = ()
+        if self._trailers:
+            trailers, _ = parse_headers(self._trailers)
+            self._trailers = []
+        events.append(MessageEnd(body, ts, tuple(dict.fromkeys(tags)) if tags else (), trailers))
+
+    def _enter_resync(self) -> None:
+        self.state = RESYNC
+        self._head_ts = None
+
+    def _resync(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> int:
+        """Skip to the next plausible message start; returns the new position."""
+        pattern = RESPONSE_START if self.is_response else REQUEST_START
+        while True:
+            m = pattern.search(buf, pos)
+            if m is None:
+                break
+            start = m.start()
+            if self.is_response or _valid_method(buf[start : buf.find(b" ", start)]):
+                if start > pos:
+                    self._skip(start - pos, ts, events)
+                if self._resync_skipped:
+                    self._next_tags = [TAG_RESYNC]
+                self._resync_skipped = 0
+                self.state = START
+                return start
+            pos = start + 1
+        # No message start here. Keep a tail in case one straddles the next segment.
+        keep = min(n - pos, 512)
+        self._skip(n - pos - keep, ts, events)
+        self._buf = buf[n - keep :] if keep else b""
+        if not self.messages and self._unrecognized > self.max_unrecognized:
+            self.state = DEAD  # never spoke HTTP: stop looking
+            self._buf = b""
+        return n
+
+    def _skip(self, size: int, ts: float, events: list[Event]) -> None:
+        if size <= 0:
+            return
+        self.skipped_bytes += size
+        self._unrecognized += size
+        self._resync_skipped += size
+        events.append(Skipped(size, ts, "not_http"))
+
