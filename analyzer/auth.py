@@ -52,10 +52,32 @@ _KEY_QUERY_NAMES = frozenset(
 SCHEME_NONE = "none"
 
 
+# Verdicts per lower-cased name: real traffic repeats a few dozen header and cookie names, so
+# the regexes run once per name instead of once per header (bounded: cleared when large).
+_header_verdicts: dict[str, bool] = {}
+_cookie_verdicts: dict[str, bool] = {}
+_MEMO_LIMIT = 10_000
+
+
 def _header_key_name(name: str) -> bool:
-    if name.startswith("x-"):
-        name = name[2:]
-    return bool(_KEY_HEADER_RE.match(name))
+    verdict = _header_verdicts.get(name)
+    if verdict is None:
+        bare = name[2:] if name.startswith("x-") else name
+        verdict = name not in _IGNORED_HEADERS and bool(_KEY_HEADER_RE.match(bare))
+        if len(_header_verdicts) >= _MEMO_LIMIT:
+            _header_verdicts.clear()
+        _header_verdicts[name] = verdict
+    return verdict
+
+
+def _session_cookie(name: str) -> bool:
+    verdict = _cookie_verdicts.get(name)
+    if verdict is None:
+        verdict = bool(_SESSION_COOKIE_RE.search(name))
+        if len(_cookie_verdicts) >= _MEMO_LIMIT:
+            _cookie_verdicts.clear()
+        _cookie_verdicts[name] = verdict
+    return verdict
 
 
 def _cookie_names(value: str) -> Iterable[str]:
@@ -85,9 +107,9 @@ def credential_schemes(
             scheme = value.split(None, 1)[0].lower() if " " in value else "token"
             schemes.append(scheme[:32])
         elif lname == "cookie":
-            if any(_SESSION_COOKIE_RE.search(n) for n in _cookie_names(value)):
+            if any(_session_cookie(n) for n in _cookie_names(value)):
                 schemes.append("cookie")
-        elif lname not in _IGNORED_HEADERS and _header_key_name(lname):
+        elif _header_key_name(lname):
             schemes.append("api-key-header")
     for qname in query_names:
         if qname.lower() in _KEY_QUERY_NAMES:

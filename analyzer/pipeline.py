@@ -286,6 +286,13 @@ class RunStats:
     batches: int = 0
 
 
+def _default_detector() -> Any:
+    # Imported on first use only: presidio costs over a second of start-up.
+    from analyzer.pii import default_detector
+
+    return default_detector()
+
+
 class Analyzer:
     """Feeds records into the database in batches. Not thread-safe; one per process and DB."""
 
@@ -304,26 +311,36 @@ class Analyzer:
         self.stats = RunStats()
         self.templater = templater if templater is not None else self._load_templater()
         self.detector = detector
-        if detector is None and settings.pii_enabled:
-            from analyzer.pii import default_detector
-
-            self.detector = default_detector()
         self._batch: list[dict[str, Any]] = []
         self._batch_uids: set[str] = set()
         # One batch is kept aggregated but unwritten while the next one is read, so PII detection
         # of a batch (in the helper process) overlaps reading and aggregating the next.
         self._pending: _PendingBatch | None = None
         self._pii: PiiScheduler | None = None
-        if self.detector is not None and settings.pii_enabled:
+        if settings.pii_enabled:
             workers = default_workers() if settings.pii_workers is None else settings.pii_workers
-            self._pii = PiiScheduler(self.detector, workers=workers, engine=engine)
+            self._pii = PiiScheduler(
+                factory=_default_detector, detector=detector, workers=workers, engine=engine
+            )
 
     def _load_templater(self) -> Any:
         from analyzer.templating import Templater
 
         with session_scope(self.engine) as session:
             state = crud.load_templater_state(session=session)
-        return Templater.from_state(state) if state else Templater()
+        if not state:
+            return Templater()
+        try:
+            return Templater.from_state(state)
+        except Exception as exc:  # noqa: BLE001 - e.g. a state written by an older templater
+            # Template ids are a pure function of (host, method, template), so a fresh templater
+            # re-learns the same templates for the same traffic; stored counts are untouched.
+            if self.on_error is not None:
+                self.on_error(
+                    f"templating state in the database could not be loaded ({type(exc).__name__}: {exc}); "
+                    "templates are re-learned from this run"
+                )
+            return Templater()
 
     # ---------------------------------------------------------------------------- public API
 
@@ -350,10 +367,11 @@ class Analyzer:
         self._advance()
         self._advance()
 
-    def close(self, *, abort: bool = False) -> None:
-        """Stop the PII helper process; ``abort`` drops unwritten work (after an error)."""
+    def close(self) -> None:
+        """Stop the PII helper process (call after ``flush``, or after an error)."""
         if self._pii is not None:
-            self._pii.close(abort=abort)
+            self._pii.close()
+            self._pii = None
 
     def _advance(self) -> None:
         """Aggregate the batch being filled (PII submitted) and write the one before it."""
@@ -705,10 +723,8 @@ def analyze(
         for source in sources:
             analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
         analyzer.flush()
-    except BaseException:
-        analyzer.close(abort=True)
-        raise
-    analyzer.close()
+    finally:
+        analyzer.close()
     if analyzer.stats.pii_errors > 1:
         on_error(f"PII detection failed on {analyzer.stats.pii_errors} exchanges in total")
     return analyzer.stats

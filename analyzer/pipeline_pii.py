@@ -1,9 +1,12 @@
 """PII detection for the pipeline, shared between this process and one forked worker.
 
 PII detection costs more CPU per exchange than everything else the analyzer does, so it runs
-beside it: each batch is cut into chunks queued to a worker process, and when the main process
-needs a batch's results it *steals* the chunks the worker has not started yet (a shared claim
-flag per chunk decides who does which), so the two cores stay busy whichever side is slower.
+beside it: the worker process is forked at start-up and loads the detector itself (presidio's
+import alone is over a second of CPU, which then overlaps the main process reading input).
+Each batch is cut into chunks queued to the worker; when the main process needs a batch's
+results it *steals* the chunks the worker has not finished (a shared claim flag per chunk
+decides who does which). The main process loads its own detector only when the worker lags far
+behind, so with slow input (a capture through the sensor) it need not pay for the import.
 Results are plain tuples (type, location, field, masked sample): nothing raw leaves the detector.
 """
 
@@ -12,8 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,8 @@ def _worker_init() -> None:
     if engine is not None:
         engine.dispose(close=False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _shared.get("detector") is None:
+        _shared["detector"] = _shared["factory"]()
 
 
 def _worker_chunk(slot: int, records: list[dict[str, Any]]) -> list[Result] | None:
@@ -82,27 +86,31 @@ class PendingPii:
 class PiiScheduler:
     """Submit a batch's records now, collect their findings later (in record order)."""
 
-    def __init__(self, detector: Any, *, workers: int, engine: Any = None, chunk_size: int = 200) -> None:
-        self.detector = detector
-        # fork only: the worker must inherit the loaded detector; elsewhere stay in-process.
+    def __init__(
+        self,
+        *,
+        factory: Callable[[], Any],
+        detector: Any = None,
+        workers: int,
+        engine: Any = None,
+        chunk_size: int = 200,
+    ) -> None:
+        self.factory = factory
+        self.detector = detector  # this process's own; created on first local use
+        # fork only: the worker must inherit state cheaply; elsewhere everything stays in-process.
         self.workers = workers if "fork" in multiprocessing.get_all_start_methods() else 0
         self.engine = engine
         self.chunk_size = chunk_size
         self._pool: Any = None
         self._next_slot = 0
-        self.local_seconds = 0.0
-
-    def _ensure_pool(self) -> Any:
-        if self._pool is None:
+        if self.workers > 0:
             ctx = multiprocessing.get_context("fork")
-            _shared.update(detector=self.detector, engine=self.engine, claims=ctx.Array("b", _RING))
+            _shared.update(factory=factory, detector=detector, engine=engine, claims=ctx.Array("b", _RING))
             self._pool = ctx.Pool(self.workers, initializer=_worker_init)
-        return self._pool
 
     def submit(self, records: Sequence[dict[str, Any]]) -> PendingPii:
         pending = PendingPii(size=len(records))
-        use_pool = self.workers > 0 and len(records) >= 2 * self.chunk_size
-        pool = self._ensure_pool() if use_pool else None
+        pool = self._pool
         for start in range(0, len(records), self.chunk_size):
             chunk = _Chunk(
                 slot=self._next_slot, start=start, records=list(records[start : start + self.chunk_size])
@@ -116,15 +124,17 @@ class PiiScheduler:
 
     def collect(self, pending: PendingPii) -> list[Result]:
         results: list[Result | None] = [None] * pending.size
-        started = time.perf_counter()
         waiting: list[_Chunk] = []
+        not_done = sum(1 for c in pending.chunks if c.future is not None and not c.future.ready())
+        # Without a detector of our own, stealing first costs its import: worth it only when the
+        # worker is far behind (most of this batch not done yet).
+        steal = self.detector is not None or not_done * 4 >= len(pending.chunks) * 3
         # Steal from the end: the worker works from the front, so we meet in the middle.
         for chunk in reversed(pending.chunks):
-            if chunk.future is None or _claim(chunk.slot):
+            if chunk.future is None or (steal and _claim(chunk.slot)):
                 self._run_local(chunk, results)
             else:
                 waiting.append(chunk)
-        self.local_seconds += time.perf_counter() - started
         for chunk in reversed(waiting):
             try:
                 out = chunk.future.get(timeout=_WORKER_TIMEOUT_S)
@@ -137,17 +147,19 @@ class PiiScheduler:
         return [r if r is not None else [] for r in results]
 
     def _run_local(self, chunk: _Chunk, results: list[Result | None]) -> None:
+        if self.detector is None:
+            self.detector = self.factory()
         detector = self.detector
         results[chunk.start : chunk.start + len(chunk.records)] = [detect(detector, r) for r in chunk.records]
 
-    def close(self, *, abort: bool = False) -> None:
+    def close(self) -> None:
+        """Stop the worker. Every submitted batch has been collected by now, so whatever it is
+        still doing (loading the detector, skipping chunks we stole) is of no use: terminate."""
         if self._pool is not None:
-            if abort:
-                self._pool.terminate()
-            else:
-                self._pool.close()
+            self._pool.terminate()
             self._pool.join()
             self._pool = None
+            _shared.clear()
 
 
 def default_workers() -> int:
