@@ -54,6 +54,12 @@ _RESERVED = (
 RESERVED_WORDS: frozenset[str] = frozenset(_RESERVED.split())
 
 
+def _base(seg: str) -> str:
+    """Segment without a representation suffix: "Queues.json" is the route "Queues"."""
+    head, dot, ext = seg.rpartition(".")
+    return head if dot and ext.lower() in ("json", "xml", "csv", "html", "txt", "yaml") else seg
+
+
 def _reserved(seg: str) -> bool:
     low = seg.lower()
     # "recent.json" is the route "recent" in a given representation.
@@ -733,7 +739,7 @@ class Templater:
             typ = classify(seg)
             if typ in STRONG_TYPES:
                 strong.append(seg)
-            elif typ in ("empty", "version") or _reserved(seg) or seg in vocab:
+            elif typ in ("empty", "version") or _reserved(seg) or _base(seg) in vocab:
                 literals.append(seg)
             else:
                 words.append(seg)
@@ -895,7 +901,9 @@ class Templater:
                 home.leaf = home.leaf and not any(c.children for c in vals[w])
                 for k, v in sig.items():
                     home.sig.setdefault(k, set()).update(v)
-            elif overlapped or not clusters:
+            elif overlapped or not clusters or sig.get(""):
+                # Its own answer is evidence enough to found a group (a leaf "/ohio.json" beside
+                # "/api"); only values known solely through unrelated sub-paths stay neutral.
                 leaf = not any(c.children for c in vals[w])
                 clusters.append(_Cluster([w], {k: set(v) for k, v in sig.items()}, 0, leaf))
             else:
@@ -912,6 +920,11 @@ class Templater:
         need_n = self.min_distinct_for_param * (2 if version_ctx else 1)
         need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
         if len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n:
+            if len(best_members) >= 3:
+                # A neutral value busier than every proven one is a route ("/api/v1/billing"
+                # beside account slugs), not the head of the value distribution.
+                top = max(counts[w] for w in best_members)
+                return best_members + [w for w in neutral if counts[w] <= top]
             return candidate
         if strong:
             # Beside typed ids, words are routes ("/orders/recent" next to "/orders/{id}") unless
@@ -942,7 +955,7 @@ class Templater:
                 and best.evidence >= size - 1
             ):
                 return best_members + loose
-            return []
+            return best_members if self._rare_ids(best_members, counts, prev_kind, prev_seg) else []
         if strong:
             return []
         if prev_kind != "lit" or version_ctx:
@@ -951,16 +964,20 @@ class Templater:
             return []
         if size >= self.min_distinct_structured and best.evidence >= size - 1:
             return best_members + [w for w in neutral if counts[w] <= 2]
-        # Rare sightings: two or more values under a plural collection, each seen at most twice,
-        # with matching structure, are ids of a rarely used endpoint.
-        if (
-            size >= 2
-            and all(counts[w] <= 2 for w in best_members)
-            and prev_seg.lower().endswith("s")
-            and not prev_seg.lower().endswith("ss")
-        ):
-            return best_members
-        return []
+        return best_members if self._rare_ids(best_members, counts, prev_kind, prev_seg) else []
+
+    @staticmethod
+    def _rare_ids(members: list[str], counts: dict[str, int], prev_kind: str, prev_seg: str) -> bool:
+        """Two or more values under a plural collection literal, each seen at most twice, with
+        matching structure: ids of a rarely used endpoint."""
+        low = _base(prev_seg).lower()
+        return (
+            prev_kind == "lit"
+            and len(members) >= 2
+            and all(counts[w] <= 2 for w in members)
+            and low.endswith("s")
+            and not low.endswith("ss")
+        )
 
     def _signature(self, raws: list[_Raw]) -> dict[str, set[str]]:
         """Relative paths (typed children generalised) below a value -> response shapes there."""

@@ -906,8 +906,14 @@ def generate(
                 req = _request(rng, values, svc, op, param_prefixes)
                 # A drawn value equal to a literal sibling ("/users/me") would be routed to the
                 # literal: draw again so the truth stays the template the request came from.
-                if index.best(req.path) == op.template or "{" not in op.template:
+                best = index.best(req.path)
+                if best == op.template or "{" not in op.template:
                     break
+            else:
+                # Every draw collides with a more literal template (an enum of route names):
+                # the request belongs to that template.
+                if best is not None:
+                    req = Request(req.host, req.method, req.path, req.status, req.shape, normalise(best), req.classes)
             reqs.append(req)
         # Scanner noise: ~2% of each host's traffic, always 404.
         for _ in range(max(3, n_req // 50)):
