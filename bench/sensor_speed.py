@@ -240,12 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = not sensor_failed
         sensor = results.get("sensor")
         judged_on_cpu = args.judge == "cpu"
+        verdicts_differ = False
         for name, floor in (("tshark", TSHARK_FLOOR), ("dpkt", DPKT_FLOOR)):
             other = results.get(name)
             if sensor and other:
                 wall_ratio = sensor.pps / other.pps
                 cpu_ratio = sensor.cpu_pps / other.cpu_pps
                 met = (cpu_ratio if judged_on_cpu else wall_ratio) >= floor
+                verdicts_differ |= (wall_ratio >= floor) != (cpu_ratio >= floor)
                 ok &= met
                 print(
                     f"sensor/{name:<6} {wall_ratio:6.2f}x wall, {cpu_ratio:6.2f}x CPU  "
@@ -253,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             else:
                 print(f"sensor/{name:<6}    n/a  (floor {floor:g}x: not measured)")
+        if verdicts_differ:
+            print(
+                "warning: wall-clock and CPU-time verdicts differ: other processes were competing for "
+                "the cores; the CPU-time ratio is what an idle machine would show"
+            )
         for problem in problems:
             print(f"note: {problem}")
         if sensor_failed:
