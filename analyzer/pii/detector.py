@@ -26,7 +26,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from presidio_analyzer import EntityRecognizer, RecognizerRegistry
+import regex
+from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRegistry
 
 from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, cookie_context, field_context
 from analyzer.pii.flatten import flatten_body
@@ -255,6 +256,13 @@ class PiiDetector:
             get("CnResidentIdRecognizer"),
         )
         self._dob = self._by_name.get("DateOfBirthRecognizer")
+        # Patterns of every PatternRecognizer that uses presidio's stock analyze, compiled once
+        # with that recognizer's own flags (the ``regex`` module, as presidio does).
+        self._compiled: dict[str, list[tuple[regex.Pattern[str], float]]] = {
+            r.name: [(regex.compile(p.regex, flags=r.global_regex_flags or 0), p.score) for p in r.patterns]
+            for r in self.registry.recognizers
+            if isinstance(r, PatternRecognizer) and type(r).analyze is PatternRecognizer.analyze
+        }
         self._cache: dict[tuple[FieldContext, str], tuple[Hit, ...]] = {}
         self._field_cache: dict[str, FieldContext] = {}
 
@@ -276,28 +284,54 @@ class PiiDetector:
         recognizers.discard(None)
         for recognizer in recognizers:
             assert recognizer is not None
-            for result in recognizer.analyze(value, recognizer.supported_entities, None):
-                pii_type = result.entity_type
+            for pii_type, score, start, end in self._run(recognizer, value):
                 if pii_type in NUMERIC_TYPES and (
-                    ctx.negative
-                    or (
-                        result.score < 1.0
-                        and _NEGATIVE_TEXT.search(value, max(0, result.start - 24), result.start)
-                    )
+                    ctx.negative or (score < 1.0 and _NEGATIVE_TEXT.search(value, max(0, start - 24), start))
                 ):
                     continue
-                score = result.score
                 if pii_type in ctx.types or (
-                    score < self.score_threshold and _near_context(value, result.start, recognizer.context)
+                    score < self.score_threshold and _near_context(value, start, recognizer.context)
                 ):
                     score = max(min(score + CONTEXT_BOOST, 1.0), CONTEXT_FLOOR)
                 if score >= self.score_threshold and score > best.get(pii_type, (0.0, 0, 0))[0]:
-                    best[pii_type] = (score, result.start, result.end)
+                    best[pii_type] = (score, start, end)
         out = tuple((t, score, mask(t, value[start:end])) for t, (score, start, end) in best.items())
         if len(value) <= MAX_CACHED_VALUE:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()  # crude but O(1) amortised; a capture's working set is far smaller
             self._cache[key] = out
+        return out
+
+    def _run(self, recognizer: EntityRecognizer, text: str) -> list[tuple[str, float, int, int]]:
+        """A recognizer's (type, score, start, end) results on ``text``.
+
+        For plain PatternRecognizers this is presidio's own algorithm (each pattern's regex, compiled
+        with the recognizer's flags; ``validate_result`` True -> max score, False -> dropped, None ->
+        pattern score; ``invalidate_result`` drops) minus the per-match explanation objects, which
+        cost more than the matching itself. Recognizers with their own ``analyze`` (IBAN) run as is.
+        """
+        compiled = self._compiled.get(recognizer.name)
+        if compiled is None:
+            return [
+                (r.entity_type, r.score, r.start, r.end)
+                for r in recognizer.analyze(text, recognizer.supported_entities, None)
+                if r.score > EntityRecognizer.MIN_SCORE
+            ]
+        assert isinstance(recognizer, PatternRecognizer)
+        entity = recognizer.supported_entities[0]
+        out: list[tuple[str, float, int, int]] = []
+        for pattern, base_score in compiled:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if start == end:
+                    continue
+                matched = text[start:end]
+                verdict = recognizer.validate_result(matched)
+                if verdict is False:
+                    continue
+                if recognizer.invalidate_result(matched):
+                    continue
+                out.append((entity, EntityRecognizer.MAX_SCORE if verdict else base_score, start, end))
         return out
 
     def _candidates(self, value: str, ctx: FieldContext) -> set[EntityRecognizer | None]:
