@@ -338,6 +338,60 @@ def test_bodies_decoded_per_content_type(detector: PiiDetector) -> None:
     assert ("EMAIL_ADDRESS", "request", "email") in findings_set(detector.detect_exchange(b64))
 
 
+def test_odd_records_do_not_crash(detector: PiiDetector) -> None:
+    odd: list[dict[str, Any]] = [
+        {},
+        {"target": None, "request_headers": None, "response_headers": None, "request_body": None},
+        {
+            "target": "http://proxy.example/users/wei%40example.com?x=%ZZ",
+            "request_headers": [["X-Only-Name"]],
+        },
+        {"target": "*", "request_body": {"data": "!!not base64!!", "b64": True}},
+        {
+            "target": "/",
+            "response_headers": [["Content-Type", "application/json"]],
+            "response_body": {"data": '{"a": [1, {'},
+        },
+        {"target": "/" + "a/" * 500, "request_body": {"data": "[" * 5000 + "]" * 5000}},
+        {
+            "target": "/",
+            "request_headers": [["Content-Type", "multipart/form-data"]],
+            "request_body": {"data": "--x\r\n"},
+        },
+    ]
+    for rec in odd:
+        assert isinstance(detector.detect_exchange(rec), list)
+    proxied = detector.detect_exchange(odd[2])
+    assert ("EMAIL_ADDRESS", "path", "/users/{2}") in findings_set(proxied)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    target=st.text(max_size=80),
+    headers=st.lists(st.tuples(st.text(max_size=20), st.text(max_size=60)).map(list), max_size=6),
+    body=st.one_of(st.text(max_size=200), st.binary(max_size=200)),
+    content_type=st.sampled_from(
+        [
+            None,
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "text/xml",
+            "multipart/form-data; boundary=b",
+            "text/plain",
+        ]
+    ),
+)
+def test_arbitrary_records_never_raise(
+    target: str, headers: list[list[str]], body: str | bytes, content_type: str | None
+) -> None:
+    req_headers = headers + ([["Content-Type", content_type]] if content_type else [])
+    findings = default_detector().detect_exchange(
+        record("POST", target, req_headers=req_headers, req_body=body)
+    )
+    for finding in findings:
+        assert finding.location in {"path", "query", "header", "request", "response"}
+
+
 def test_flatten_paths() -> None:
     body = json.dumps(
         {
