@@ -30,7 +30,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRegistry
 
 from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, cookie_context, field_context
-from analyzer.pii.flatten import flatten_body
+from analyzer.pii.flatten import JsonNumber, flatten_body
 from analyzer.pii.masking import mask
 from analyzer.pii.recognizers import FieldContextRecognizer, build_registry, cn_id_valid, luhn_ok
 
@@ -45,6 +45,9 @@ CACHE_LIMIT = 100_000
 CONTEXT_BOOST = 0.35
 CONTEXT_FLOOR = 0.6
 CONTEXT_WINDOW = 48
+
+# Context of an unnamed JSON number: vetoes the numeric types like a negative field name does.
+NUMBER_CONTEXT = FieldContext(frozenset(), True)
 
 # Types a negative field name ("order_id", "created_at", "version") vetoes: look-alike numbers.
 NUMERIC_TYPES = frozenset(
@@ -289,6 +292,10 @@ class PiiDetector:
                     ctx.negative or (score < 1.0 and _NEGATIVE_TEXT.search(value, max(0, start - 24), start))
                 ):
                     continue
+                if pii_type == "CREDIT_CARD" and start and value[start - 1] == "+":
+                    continue  # "+4917468711115" is a phone number that happens to pass Luhn
+                if pii_type == "IP_ADDRESS" and value[max(0, start - 3) : start] == "://":
+                    continue  # the host of a URL (Referer, links) is a server, not a person's address
                 if pii_type in ctx.types or (
                     score < self.score_threshold and _near_context(value, start, recognizer.context)
                 ):
@@ -460,7 +467,12 @@ class PiiDetector:
             if not data:
                 continue
             for field, value in flatten_body(_header(headers, "content-type"), data):
-                add(location, field, value, self._context(field) if field else NO_CONTEXT)
+                ctx = self._context(field) if field else NO_CONTEXT
+                if type(value) is JsonNumber and not ctx.types:
+                    # A bare JSON number under a name that says nothing is a counter, id or
+                    # timestamp far more often than a phone ("gc_num": 13312343059).
+                    ctx = NUMBER_CONTEXT
+                add(location, field, value, ctx)
 
         return [
             PiiFinding(type=t, location=loc, field=f, sample=sample, count=count)

@@ -35,6 +35,17 @@ def _media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+class JsonNumber(str):
+    """The text of a JSON number (``12345678901`` rather than ``"12345678901"``).
+
+    A plain ``str`` to every consumer; PII detection checks the type, because identifiers,
+    counters and timestamps are sent as numbers while phone numbers and card numbers (leading
+    zeros, "+", formatting) are sent as strings.
+    """
+
+    __slots__ = ()
+
+
 def _scalar(value: Any) -> str | None:
     """JSON scalar as text; None (JSON null) yields nothing to scan."""
     if value is None:
@@ -45,7 +56,7 @@ def _scalar(value: Any) -> str | None:
         return "false"
     if isinstance(value, str):
         return value
-    return str(value)
+    return JsonNumber(value)
 
 
 def _walk_json(node: Any, path: str, out: list[tuple[str, str]], depth: int) -> None:

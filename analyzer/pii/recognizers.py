@@ -394,6 +394,7 @@ _PLACEHOLDERS = frozenset(
 )
 _NAME = re.compile(r"[^\W\d_][^\W\d_'’.\-]*(?:[ '’.\-]+[^\W\d_][^\W\d_'’.\-]*){0,4}\.?")
 _PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{6,22}(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
+_NOT_POSTAL = re.compile(r"[a-z][a-z0-9+.-]*:(?!\s)|[^@\s]+@[^@\s]+$|\+?\d{9,}$|.*://", re.IGNORECASE)
 _MASKED = re.compile(r"[*•xX#.\-_ ]+")
 
 
@@ -447,6 +448,8 @@ class FieldContextRecognizer(EntityRecognizer):
             and len(value) >= 2
             and any(ch.isalnum() for ch in value)
             and value.count("\n") < 8
+            # "address" fields also carry SIP/mail URIs and phone numbers: those are not postal.
+            and not _NOT_POSTAL.match(value)
         ):
             out.append(("LOCATION", 0.8))
         if "CREDENTIAL" in hints and len(value) >= 4 and "\n" not in value:

@@ -194,6 +194,26 @@ def test_other_kinds_of_address_are_not_locations(detector: PiiDetector) -> None
     assert types_of(detector, "00:1a:2b:3c:4d:5e", "mac_address") == set()
 
 
+def test_lessons_from_real_captures(detector: PiiDetector) -> None:
+    # From the shared pcaps (RCS REST API, RabbitMQ management API, DVWA):
+    # a "+49..." MSISDN passing Luhn is a phone, not a card;
+    assert types_of(detector, "sip:+4917468711115@jibemobile.com") >= {"PHONE_NUMBER"}
+    assert "CREDIT_CARD" not in types_of(detector, "sip:+4917468711115@jibemobile.com")
+    # an "address" field holding a SIP URI or MSISDN is not a postal address;
+    assert "LOCATION" not in types_of(detector, "sip:+4917468711115@jibemobile.com", "participantAddress")
+    assert "LOCATION" not in types_of(detector, "+4917468711115", "address[]")
+    # the server's IP in a Referer URL is not a person's address;
+    assert "IP_ADDRESS" not in types_of(detector, "http://10.2.3.4/dvwa/login.php", "referer")
+    # counters sent as JSON numbers are not CN mobiles, phone numbers sent as strings are.
+    stats = record(
+        "GET",
+        "/api/nodes",
+        resp_headers=[["Content-Type", "application/json"]],
+        resp_body='[{"gc_num": 13312343059, "owner": "13312343059"}]',
+    )
+    assert findings_set(detector.detect_exchange(stats)) == {("PHONE_NUMBER", "response", "[].owner")}
+
+
 def test_date_of_birth_needs_a_birth_field(detector: PiiDetector) -> None:
     for field in ("dob", "birth_date", "dateOfBirth", "customer.birthday"):
         assert types_of(detector, "1990-05-06", field) == {"DATE_OF_BIRTH"}, field
