@@ -73,6 +73,9 @@ _SPEC_PARAM = re.compile(r"\{([^}/]+)\}")
 # Value types that mark their parent segment as a collection name.
 _ID_LIKE: frozenset[str] = STRONG_TYPES
 _METHOD_SEP = "\x01"
+# drain_merges() folds a host with new structure once it grew by this many observations / share.
+_DRAIN_MIN_OBS = 64
+_DRAIN_GROWTH = 0.25
 _DICT_LIMIT = 4096  # remembered word-parameter values per key
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
@@ -171,7 +174,7 @@ STAR = "\x00"
 
 
 class _Raw:
-    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "methods", "kinds")
+    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "methods", "kinds", "dirty", "cache", "sig")
 
     def __init__(self) -> None:
         self.children: dict[str, _Raw] = {}
@@ -181,8 +184,14 @@ class _Raw:
         self.shapes: dict[str, int] = {}
         self.methods: dict[str, int] = {}
         self.kinds: dict[str, int] = {}  # STAR nodes only: value type -> distinct values absorbed
+        # Incremental folding: a node is dirty when something below it changed structurally since
+        # the last fold; a clean node's last fold result (cache) is reused as is. Not persisted.
+        self.dirty = True
+        self.cache: tuple[Any, ...] | None = None
+        self.sig: dict[str, set[str]] | None = None  # signature as of the last fold (see _signature)
 
     def absorb(self, other: _Raw) -> None:
+        self.dirty = True
         self.end += other.end
         self.end_ok += other.end_ok
         self.tot_ok += other.tot_ok
@@ -262,7 +271,20 @@ class _SpecNode:
 
 
 class _Host:
-    __slots__ = ("raw", "tree", "version", "obs", "pending", "built_obs", "issued", "vocab", "dicts")
+    __slots__ = (
+        "raw",
+        "tree",
+        "version",
+        "obs",
+        "pending",
+        "built_obs",
+        "issued",
+        "issued_end",
+        "vocab",
+        "dicts",
+        "full_obs",
+        "full_vocab",
+    )
 
     def __init__(self) -> None:
         self.raw = _Raw()
@@ -274,6 +296,9 @@ class _Host:
         # (method, template) -> one concrete path that produced it; re-matched after each rebuild
         # to detect merges.
         self.issued: dict[tuple[str, str], str] = {}
+        # Template-tree node each issued path ended on: an unchanged node after a fold means an
+        # unchanged template (a tree node has one path from the root), so re-homing skips it.
+        self.issued_end: dict[tuple[str, str], _TNode | None] = {}
         # Words seen followed by a typed id ("albums" in /albums/{id}): collection names, kept
         # literal wherever they appear beside other words ("/me/albums", "/me/tracks").
         self.vocab: set[str] = set()
@@ -281,6 +306,11 @@ class _Host:
         # positions ("/apis/rare.group/v1/namespaces/default") reuse what busy ones proved
         # ("default" is a namespace, not a route).
         self.dicts: dict[str, set[str]] = {}
+        # Incremental folds reuse clean sub-trees; a full fold (every cache ignored) runs when
+        # traffic doubled or the collection vocabulary grew since the last full one, so slowly
+        # drifting evidence (counts, tails, dictionaries) is re-judged everywhere now and then.
+        self.full_obs = 0
+        self.full_vocab = 0
 
 
 @dataclass(slots=True)
@@ -322,7 +352,10 @@ class Templater:
         self._render_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], TemplateMatch] = {}
         self._vocab: frozenset[str] = frozenset()  # collection names of the host being folded
         self._dicts: dict[str, set[str]] = {}  # word-parameter values proven by the last fold
-        self._dicts_new: dict[str, set[str]] = {}  # ... and by the fold under way
+        # Word parameters proven by the fold under way: (literal before them, values).
+        self._contrib: list[tuple[str, list[str]]] = []
+        self._incremental = False
+        self._last_end: _TNode | None = None  # end node of the last full walk in _match_uncached
 
     # ------------------------------------------------------------------------------------------
     # Public API
@@ -371,6 +404,7 @@ class Templater:
         if ok:
             node.tot_ok += 1
         prev = ""
+        trail = [node]
         for seg in split_path(path):
             child = node.children.get(seg)
             if child is None:
@@ -379,6 +413,7 @@ class Templater:
                 if ok and prev and classify(seg) in _ID_LIKE and classify(prev) not in STRONG_TYPES:
                     hs.vocab.add(prev)
             node = child
+            trail.append(node)
             prev = seg
             if ok:
                 node.tot_ok += 1
@@ -399,6 +434,8 @@ class Templater:
         elif response_shape is not None:
             node.shapes[response_shape] += 1
         if new or node.end_ok == 1:
+            for n in trail:
+                n.dirty = True
             # Something the last fold has not seen. Whether it fits the tree is not checked here
             # (that walk would cost every request); the geometric gate bounds rebuilds anyway.
             hs.pending += 1
@@ -419,10 +456,23 @@ class Templater:
             self._memo.clear()
         self._memo[key] = (version, result)
         if result is not None and hs is not None:
-            hs.issued.setdefault((method, result.template), path)
+            key2 = (method, result.template)
+            if key2 not in hs.issued:
+                hs.issued[key2] = path
+                hs.issued_end[key2] = self._last_end
         return result
 
     def drain_merges(self) -> list[tuple[str, str, str, str]]:
+        """Merges since the last call: (host, method, old template, new template).
+
+        Storage calls this periodically to re-home counts, so it is also where templating catches
+        up: hosts that saw new structure since their last fold (and grew a little) are folded now,
+        instead of waiting for the geometric schedule of the inline path.
+        """
+        for host, hs in self._hosts.items():
+            grown = hs.obs - hs.built_obs
+            if hs.pending and grown >= max(_DRAIN_MIN_OBS, _DRAIN_GROWTH * hs.built_obs):
+                self._rebuild(host, hs)
         out, self._merges = self._merges, []
         return out
 
@@ -454,6 +504,7 @@ class Templater:
                     "issued": [[m, t, p] for (m, t), p in hs.issued.items()],
                     "vocab": sorted(hs.vocab),
                     "dicts": {k: sorted(v) for k, v in hs.dicts.items()},
+                    "full": [hs.full_obs, hs.full_vocab],
                 }
                 for h, hs in self._hosts.items()
             },
@@ -476,6 +527,7 @@ class Templater:
             hs.issued = {(m, t): p for m, t, p in data["issued"]}
             hs.vocab = set(data["vocab"])
             hs.dicts = {k: set(v) for k, v in data["dicts"].items()}
+            hs.full_obs, hs.full_vocab = int(data["full"][0]), int(data["full"][1])
             self._hosts[host] = hs
         self._merges = [(a, b, c, d) for a, b, c, d in state["merges"]]
         return self
@@ -493,6 +545,7 @@ class Templater:
 
     def _match_uncached(self, host: str, hs: _Host | None, method: str, path: str) -> TemplateMatch | None:
         segs = split_path(path)
+        self._last_end = None
         spec = self._specs.get(host)
         if spec is not None:
             found = self._spec_match(spec, segs, 0, method, {})
@@ -516,7 +569,10 @@ class Templater:
             and (not full or any(m is not None and m.pwords for m in marks))
         ):
             return None
-        if not full:
+        if full:
+            self._last_end = self._end_node(hs.tree, segs, marks)
+        else:
+            self._last_end = None
             marks = []
             self._walk_prefix(hs.tree, segs, marks)
         kinds: list[tuple[str, str]] = []  # (literal value or "", type or "") per segment
@@ -579,6 +635,13 @@ class Templater:
                 return True
             del marks[i:]
         return False
+
+    @staticmethod
+    def _end_node(tree: _TNode, segs: list[str], marks: list[_TNode | None]) -> _TNode:
+        node = tree
+        for seg, m in zip(segs, marks, strict=True):
+            node = node.lits[seg] if m is None else node.param  # type: ignore[assignment]
+        return node
 
     def _walk_prefix(self, t: _TNode, segs: list[str], marks: list[_TNode | None]) -> None:
         for seg in segs:
@@ -695,24 +758,66 @@ class Templater:
     def _rebuild(self, host: str, hs: _Host) -> None:
         self._vocab = frozenset(hs.vocab)
         self._dicts = hs.dicts
-        self._dicts_new = {}
+        self._contrib = []
+        full = hs.obs >= 2 * hs.full_obs or len(hs.vocab) != hs.full_vocab
+        self._incremental = not full
+        if full:
+            hs.full_obs, hs.full_vocab = hs.obs, len(hs.vocab)
         hs.tree = self._fold([hs.raw], "root", "")
-        hs.dicts = self._dicts_new
+        dicts: dict[str, set[str]] = {}
+        for key, params in self._contrib:
+            known = dicts.setdefault(key, set())
+            if len(known) < _DICT_LIMIT:
+                known.update(params[: _DICT_LIMIT - len(known)])
+        hs.dicts = dicts
         hs.version += 1
         hs.pending = 0
         hs.built_obs = hs.obs
         # Re-home: every template handed out before is re-matched through one of its paths.
         moved: list[tuple[tuple[str, str], str, str]] = []
-        for (method, old), path in hs.issued.items():
-            new = self._match_uncached(host, hs, method, path)
-            if new is not None and new.template != old:
-                moved.append(((method, old), new.template, path))
-        for (method, old), new_tpl, path in moved:
-            del hs.issued[(method, old)]
-            hs.issued.setdefault((method, new_tpl), path)
+        ends = hs.issued_end
+        for key, path in hs.issued.items():
+            end = ends.get(key)
+            if end is not None:
+                segs = split_path(path)
+                marks: list[_TNode | None] = []
+                if self._walk(hs.tree, segs, 0, marks) and self._end_node(hs.tree, segs, marks) is end:
+                    continue
+            new = self._match_uncached(host, hs, key[0], path)
+            ends[key] = self._last_end
+            if new is not None and new.template != key[1]:
+                moved.append((key, new.template, path))
+        for key, new_tpl, path in moved:
+            method, old = key
+            del hs.issued[key]
+            end = ends.pop(key, None)
+            if (method, new_tpl) not in hs.issued:
+                hs.issued[(method, new_tpl)] = path
+                ends[(method, new_tpl)] = end
             self._merges.append((host, method, old, new_tpl))
 
     def _fold(self, raws: list[_Raw], prev_kind: str, prev_seg: str) -> _TNode:
+        head = raws[0]
+        cached = head.cache
+        if (
+            self._incremental
+            and cached is not None
+            and cached[0] == prev_kind
+            and cached[1] == prev_seg
+            and len(cached[2]) == len(raws)
+            and all(a is b for a, b in zip(cached[2], raws, strict=True))
+            and not any(r.dirty for r in raws)
+        ):
+            self._contrib.extend(cached[4])
+            return cached[3]
+        start = len(self._contrib)
+        t = self._fold_new(raws, prev_kind, prev_seg)
+        for r in raws:
+            r.dirty = False
+        head.cache = (prev_kind, prev_seg, tuple(raws), t, self._contrib[start:])
+        return t
+
+    def _fold_new(self, raws: list[_Raw], prev_kind: str, prev_seg: str) -> _TNode:
         t = _TNode()
         vals: dict[str, list[_Raw]] = {}
         for r in raws:
@@ -855,10 +960,8 @@ class Templater:
         # host. (Only evidence-based decisions are remembered, so a mistake cannot feed itself.)
         params = self._word_params_evidence(words, vals, counts, prev_kind, prev_seg, version_ctx, strong)
         if params:
-            for key in (prev_seg,) if prev_kind == "lit" else ():
-                known_new = self._dicts_new.setdefault(key, set())
-                if len(known_new) < _DICT_LIMIT:
-                    known_new.update(params[: _DICT_LIMIT - len(known_new)])
+            if prev_kind == "lit":
+                self._contrib.append((prev_seg, params))
             return params
         same = self._dicts.get(prev_seg) if prev_kind == "lit" else None
         if same:
@@ -981,6 +1084,15 @@ class Templater:
 
     def _signature(self, raws: list[_Raw]) -> dict[str, set[str]]:
         """Relative paths (typed children generalised) below a value -> response shapes there."""
+        if len(raws) == 1:
+            r = raws[0]
+            if not r.dirty and r.sig is not None:
+                return r.sig
+            r.sig = self._signature_new(raws)
+            return r.sig
+        return self._signature_new(raws)
+
+    def _signature_new(self, raws: list[_Raw]) -> dict[str, set[str]]:
         sig: dict[str, set[str]] = {}
         for r in raws:
             if r.end_ok:
