@@ -105,7 +105,7 @@ def credential_schemes(
             continue
         if lname == "authorization":
             scheme = value.split(None, 1)[0].lower() if " " in value else "token"
-            schemes.append(scheme[:32])
+            schemes.append(scheme.replace("\x00", "")[:32] or "token")
         elif lname == "cookie":
             if any(_session_cookie(n) for n in _cookie_names(value)):
                 schemes.append("cookie")

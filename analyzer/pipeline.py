@@ -448,19 +448,49 @@ class Analyzer:
         for index, rec in enumerate(records):
             method = rec.get("method")
             target = rec.get("target")
-            if not method or target is None:
+            if not method or not isinstance(method, str) or not isinstance(target, str):
                 self.stats.skipped += 1
                 continue
-            host = service_name(rec.get("host"), rec.get("server"))
+            # Hand-made or foreign JSONL: wrong types degrade to "unknown", never to a crash.
+            host, server = rec.get("host"), rec.get("server")
+            host = service_name(
+                host if isinstance(host, str) else None, server if isinstance(server, str) else None
+            )
             path, query = split_target(target)
             path = _clean(path, MAX_PATH_CHARS)
             method = _clean(method.upper(), 32)
             status = rec.get("status")
+            if type(status) is not int:
+                status = None
             ts = rec.get("ts") or rec.get("response_ts") or 0.0
+            if not isinstance(ts, int | float):
+                ts = 0.0
+            rec["ts"] = ts
+            if not isinstance(rec.get("client"), str):
+                rec["client"] = None
+            if not isinstance(server, str):
+                rec["server"] = None
             req_headers = rec.get("request_headers") or ()
+            if not isinstance(req_headers, list | tuple) or not all(
+                isinstance(h, list | tuple)
+                and len(h) == 2
+                and isinstance(h[0], str)
+                and isinstance(h[1], str)
+                for h in req_headers
+            ):
+                req_headers = rec["request_headers"] = ()
+            resp_headers = rec.get("response_headers") or ()
+            if not isinstance(resp_headers, list | tuple) or not all(
+                isinstance(h, list | tuple)
+                and len(h) == 2
+                and isinstance(h[0], str)
+                and isinstance(h[1], str)
+                for h in resp_headers
+            ):
+                resp_headers = rec["response_headers"] = ()
             req_ct = _header(req_headers, "content-type")
             req_fields = self._infer(req_ct, rec.get("request_body"))
-            resp_ct = _header(rec.get("response_headers") or (), "content-type")
+            resp_ct = _header(resp_headers, "content-type")
             resp_fields = self._infer(resp_ct, rec.get("response_body"))
             shape = None
             if resp_fields:
@@ -533,7 +563,7 @@ class Analyzer:
             agg.last = max(agg.last, ts)
             agg.status[status or 0] += 1
             agg.hourly[int(ts // 3600) * 3600] += 1
-            for peer in (("client", _client_ip(rec.get("client"))), ("server", rec.get("server") or "")):
+            for peer in (("client", _client_ip(rec["client"])), ("server", rec["server"] or "")):
                 if peer[1]:
                     p = agg.peers.get(peer)
                     if p is None:
@@ -572,7 +602,9 @@ class Analyzer:
         return services, endpoints, noise, merges, keys
 
     def _infer(self, content_type: str | None, body: dict[str, Any] | None) -> schema_infer.FieldSet | None:
-        if not body or not body.get("data") or (body.get("captured") or 0) > self.settings.max_body_bytes:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), str) or not body["data"]:
+            return None
+        if len(body["data"]) > self.settings.max_body_bytes:
             return None
         s = self.settings
         try:

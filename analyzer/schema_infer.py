@@ -44,7 +44,7 @@ def media_type(content_type: str | None) -> str:
     """``application/json; charset=utf-8`` -> ``application/json`` (lower-case, no parameters)."""
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip().lower()[:255]
+    return content_type.split(";", 1)[0].strip().lower().replace("\x00", "")[:255]
 
 
 def body_kind(mtype: str, data: bytes) -> str | None:
@@ -227,4 +227,7 @@ def infer_body(
             return None
     except (orjson.JSONDecodeError, ElementTree.ParseError, ValueError, RecursionError):
         return None
-    return walker.fields
+    fields = walker.fields
+    if any("\x00" in path for path, _ in fields):  # PostgreSQL text cannot hold NUL
+        fields = {(path.replace("\x00", ""), typ) for path, typ in fields}
+    return fields

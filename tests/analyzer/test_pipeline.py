@@ -393,3 +393,27 @@ def test_response_only_records_are_skipped(engine: Engine, exchange: Make) -> No
     assert analyzer.stats.skipped == 1
     with session_scope(engine) as session:
         assert session.scalar(select(Endpoint.id)) is None
+
+
+def test_hostile_and_malformed_records_do_not_break_a_batch(engine: Engine, exchange: Make) -> None:
+    weird = [
+        exchange(target="/a\x00b/" + "x" * 5000, host="h\x00st.example"),
+        exchange(
+            method="POST",
+            target="/json",
+            request_headers=[("Content-Type", "application/json\x00"), ("Authorization", "B\x00earer t")],
+            request_body='{"k\\u0000ey": 1, "deep": ' + "[" * 200 + "]" * 200 + "}",
+        ),
+        exchange(target="http://abs.example/abs/path?q=1", status=200),
+    ]
+    bad_types = exchange(target="/types")
+    bad_types.update(status="200", ts="yesterday", client=5, request_headers="nope", response_headers=[["x"]])
+    bad_b64 = exchange(target="/b64")
+    bad_b64["response_body"] = {"data": "!!!not base64", "b64": True, "captured": 13}
+    analyzer = run(engine, [*weird, bad_types, bad_b64], pii=True)
+    assert analyzer.stats.analysed == 5
+    eps = export(engine)
+    assert ("hst.example", "GET", "/ab/" + "x" * 996) in eps
+    assert ("api.example.com", "GET", "/abs/path") in eps
+    assert eps[("api.example.com", "GET", "/types")]["status_codes"] == {"none": 1}
+    assert "key" in eps[("api.example.com", "POST", "/json")]["request_body"]["fields"]
