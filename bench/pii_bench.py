@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  typical traffic mix:    {typical_cold:7.1f} µs/exchange cold cache, {typical_warm:7.1f} µs/exchange warm"
     )
+    print(f"  => 20,000 typical exchanges: ~{typical_cold * 20000 / 1e6:.1f} s of PII CPU (cold-cache bound)")
 
     print("\n== shared corpus (value level) ==")
     if not CORPUS.is_dir():

@@ -38,7 +38,7 @@ from analyzer.pii.recognizers import FieldContextRecognizer, build_registry, cn_
 MAX_VALUE_CHARS = 8192
 # Values longer than this are not cached: long free text rarely repeats and would bloat the cache.
 MAX_CACHED_VALUE = 512
-CACHE_LIMIT = 100_000
+CACHE_LIMIT = 65_536
 
 # Presidio's context enhancer: +0.35, and at least 0.4 once context is found. Ours lifts to 0.6 so
 # a weak pattern (bare 9-digit SSN, dated "dob") crosses the default 0.5 threshold with context.
