@@ -994,7 +994,9 @@ class Templater:
             overlapped = False
             for cl in clusters:
                 agree, conflict = self._compare(sig, cl.sig)
-                if conflict == 0 and agree > 0:
+                # One odd answer among many agreeing sub-paths is noise (a dropped optional key);
+                # sub-resources that merely share an envelope agree on little and conflict more.
+                if agree > 0 and agree >= 3 * conflict:
                     home = cl
                     cl.evidence += agree
                     break
