@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -45,6 +45,10 @@ CACHE_LIMIT = 65_536
 CONTEXT_BOOST = 0.35
 CONTEXT_FLOOR = 0.6
 CONTEXT_WINDOW = 48
+
+# JSON object keys that are data rather than names: an e-mail, 6+ digits, a long hex id.
+_DATA_KEY = re.compile(r"@|\d{6}|[0-9a-fA-F]{16}")
+DYNAMIC_KEY = "{key}"
 
 # Context of an unnamed JSON number: vetoes the numeric types like a negative field name does.
 NUMBER_CONTEXT = FieldContext(frozenset(), True)
@@ -407,6 +411,20 @@ class PiiDetector:
             out.append(cn_id)
         return out
 
+    @staticmethod
+    def _key_mapper(sink: list[str]) -> Callable[[str], str]:
+        """JSON key renamer: keys that are data (an e-mail, a phone or id number, a long hex
+        token) become ``{key}`` so field paths never carry raw values; the raw keys go to ``sink``
+        to be scanned like values."""
+
+        def key_map(key: str) -> str:
+            if _DATA_KEY.search(key):
+                sink.append(key)
+                return DYNAMIC_KEY
+            return key
+
+        return key_map
+
     def _context(self, field: str) -> FieldContext:
         ctx = self._field_cache.get(field)
         if ctx is None:
@@ -466,13 +484,17 @@ class PiiDetector:
             data = _body_bytes(body)
             if not data:
                 continue
-            for field, value in flatten_body(_header(headers, "content-type"), data):
+            dynamic_keys: list[str] = []
+            key_map = self._key_mapper(dynamic_keys)
+            for field, value in flatten_body(_header(headers, "content-type"), data, key_map=key_map):
                 ctx = self._context(field) if field else NO_CONTEXT
                 if type(value) is JsonNumber and not ctx.types:
                     # A bare JSON number under a name that says nothing is a counter, id or
                     # timestamp far more often than a phone ("gc_num": 13312343059).
                     ctx = NUMBER_CONTEXT
                 add(location, field, value, ctx)
+            for key in dict.fromkeys(dynamic_keys):  # data used as a map key: scanned as a value
+                add(location, DYNAMIC_KEY, key, NO_CONTEXT)
 
         return [
             PiiFinding(type=t, location=loc, field=f, sample=sample, count=count)

@@ -9,7 +9,7 @@ so every element of an array reports under one field), ``form_field`` for form /
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
@@ -59,30 +59,34 @@ def _scalar(value: Any) -> str | None:
     return JsonNumber(value)
 
 
-def _walk_json(node: Any, path: str, out: list[tuple[str, str]], depth: int) -> None:
+KeyMap = Callable[[str], str]
+
+
+def _walk_json(node: Any, path: str, out: list[tuple[str, str]], depth: int, key_map: KeyMap | None) -> None:
     if len(out) >= MAX_PAIRS or depth > MAX_DEPTH:
         return
     if isinstance(node, dict):
         for key, child in node.items():
-            _walk_json(child, f"{path}.{key}" if path else str(key), out, depth + 1)
+            name = key_map(key) if key_map is not None else key
+            _walk_json(child, f"{path}.{name}" if path else str(name), out, depth + 1, key_map)
     elif isinstance(node, list):
         child_path = f"{path}[]"
         for child in node:
-            _walk_json(child, child_path, out, depth + 1)
+            _walk_json(child, child_path, out, depth + 1, key_map)
     else:
         text = _scalar(node)
         if text is not None:
             out.append((path, text))
 
 
-def flatten_json(data: bytes) -> list[tuple[str, str]] | None:
+def flatten_json(data: bytes, key_map: KeyMap | None = None) -> list[tuple[str, str]] | None:
     """Pairs from a JSON document, or None when it is not JSON (caller falls back to text)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
     out: list[tuple[str, str]] = []
-    _walk_json(doc, "", out, 0)
+    _walk_json(doc, "", out, 0, key_map)
     return out
 
 
@@ -169,12 +173,16 @@ def _prefixed(prefix: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]
     return [(f"{prefix}.{path}" if path else prefix, value) for path, value in pairs]
 
 
-def flatten_body(content_type: str | None, data: bytes) -> list[tuple[str, str]]:
+def flatten_body(
+    content_type: str | None, data: bytes, *, key_map: KeyMap | None = None
+) -> list[tuple[str, str]]:
     """``(field_path, value)`` pairs of a decoded body.
 
     The declared content type picks the parser; when it is absent or wrong (common in captured
     traffic) the first byte decides between JSON, XML and form, and anything else is one text pair.
-    Binary bodies (not UTF-8, not a known structured type) yield nothing.
+    Binary bodies (not UTF-8, not a known structured type) yield nothing. ``key_map``, if given,
+    renames JSON object keys on the way (PII detection maps data-as-key, such as an e-mail used as
+    a map key, to a placeholder so no raw value ends up in a field path).
     """
     if not data:
         return []
@@ -183,7 +191,7 @@ def flatten_body(content_type: str | None, data: bytes) -> list[tuple[str, str]]
     if media.startswith("multipart/"):
         out: list[tuple[str, str]] = []
         for name, part_type, body in _multipart_parts(content_type or "", data):
-            out.extend(_prefixed(name, flatten_body(part_type or "text/plain", body)))
+            out.extend(_prefixed(name, flatten_body(part_type or "text/plain", body, key_map=key_map)))
         return out[:MAX_PAIRS]
     if not _is_texty(media) and media not in ("application/javascript", "application/graphql"):
         return []
@@ -193,7 +201,7 @@ def flatten_body(content_type: str | None, data: bytes) -> list[tuple[str, str]]
         return []
     head = text.lstrip()[:1]
     if media.endswith("json") or (head in ("{", "[") and not media.endswith("xml")):
-        pairs = flatten_json(data)
+        pairs = flatten_json(data, key_map)
         if pairs is not None:
             return pairs
     if media.endswith("xml") or head == "<":

@@ -298,6 +298,23 @@ def test_findings_never_carry_raw_values(detector: PiiDetector) -> None:
             assert len(finding.sample) < 6 or finding.sample not in raw_text or "*" in finding.sample, finding
 
 
+def test_data_used_as_json_keys_never_reaches_field_paths(detector: PiiDetector) -> None:
+    body = json.dumps(
+        {"users": {"wei.zhang@example.com": {"phone": "+86 138 0013 8000"}, "13800138000": {"n": 1}}}
+    )
+    rec = record("GET", "/x", resp_headers=[["Content-Type", "application/json"]], resp_body=body)
+    found = findings_set(detector.detect_exchange(rec))
+    assert found == {
+        ("PHONE_NUMBER", "response", "users.{key}.phone"),
+        ("EMAIL_ADDRESS", "response", "{key}"),
+        ("PHONE_NUMBER", "response", "{key}"),
+    }
+    # flatten_body itself is unchanged for other callers unless they ask for a key_map.
+    assert ("users.wei.zhang@example.com.phone", "+86 138 0013 8000") in flatten_body(
+        "application/json", body.encode()
+    )
+
+
 def test_bodies_decoded_per_content_type(detector: PiiDetector) -> None:
     form = record(
         "POST",
