@@ -171,7 +171,7 @@ def _read_pcap(source: str, stream: IO[bytes], on_error: ErrorSink, config: Any)
             count += 1
             yield exchange.to_dict()
     except Exception as exc:  # noqa: BLE001 - any sensor failure: keep what was read, no traceback
-        on_error(f"{source}: capture unreadable after {count} exchanges ({type(exc).__name__}: {exc})")
+        on_error(f"{source}: capture damaged or cut short after {count} exchanges, which were kept ({exc})")
 
 
 # ----------------------------------------------------------------------------------- normalise
