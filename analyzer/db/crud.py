@@ -129,9 +129,18 @@ def filter_unseen_uids(*, session: Session, uids: Sequence[str]) -> set[str]:
 
 
 def mark_seen(*, session: Session, uids: Iterable[str]) -> None:
-    rows = [{"uid": uid} for uid in uids]
-    if rows:
-        _bulk(session, _insert(session, SeenExchange.__table__).on_conflict_do_nothing(), rows)
+    uid_list = list(uids)
+    if not uid_list:
+        return
+    table = SeenExchange.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        # The biggest insert of a batch (one row per exchange): one array parameter unnested
+        # server-side instead of thousands of bound values.
+        source = select(func.unnest(bindparam("uids", type_=ARRAY(String))))
+        stmt = postgresql.insert(table).from_select(["uid"], source).on_conflict_do_nothing()
+        session.execute(stmt, {"uids": uid_list})
+        return
+    _bulk(session, _insert(session, table).on_conflict_do_nothing(), [{"uid": uid} for uid in uid_list])
 
 
 def upsert_services(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
