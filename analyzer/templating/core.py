@@ -714,8 +714,10 @@ class Templater:
         return TemplateMatch(template, tuple(params), template_id(host, method, template))
 
     def _spec_match(
-        self, node: _SpecNode, segs: list[str], i: int, method: str, seen: dict[int, str]
-    ) -> tuple[str, dict[int, str]] | None:
+        self, node: _SpecNode, segs: list[str], i: int, method: str, seen: dict[str, str]
+    ) -> tuple[str, dict[str, str]] | None:
+        """Backtracking match against the spec trie: literal, then in-segment patterns, then
+        whole-segment parameters. Returns the template and the value of each parameter."""
         if i == len(segs):
             if not node.ends:
                 return None
@@ -727,15 +729,21 @@ class Templater:
             found = self._spec_match(child, segs, i + 1, method, seen)
             if found is not None:
                 return found
-        for pattern, _names, sub in node.params:
+        for pattern, names, sub in node.params:
             if pattern is None:
                 if not seg:
                     continue
-            elif not pattern.fullmatch(seg):
-                continue
-            seen[i] = seg
+                values: tuple[str, ...] = (seg,)
+            else:
+                hit = pattern.fullmatch(seg)
+                if hit is None:
+                    continue
+                values = hit.groups()
+            bound = dict(zip(names, values, strict=False))
+            seen.update(bound)
             found = self._spec_match(sub, segs, i + 1, method, seen)
-            del seen[i]
+            for name in bound:
+                del seen[name]
             if found is not None:
                 return found
         return None
@@ -747,8 +755,7 @@ class Templater:
         params: list[PathParam] = []
         for i, seg in enumerate(split_path(template)):
             for name in _SPEC_PARAM.findall(seg):
-                value = values.get(i, "")
-                typ = classify(value)
+                typ = classify(values.get(name, ""))
                 params.append(PathParam(name, typ if typ in STRONG_TYPES else "string", i))
         return TemplateMatch(template, tuple(params), template_id(host, method, template))
 
@@ -1063,9 +1070,11 @@ class Templater:
             return best_members if self._rare_ids(best_members, counts, prev_kind, prev_seg) else []
         if strong:
             return []
-        if prev_kind != "lit" or version_ctx:
-            # Sub-trees that agree right after a parameter or an API root are sub-resources that
-            # share a generic envelope (Kubernetes kinds), not values.
+        if version_ctx:
+            return []
+        if prev_kind != "lit" and size < 2 * self.min_distinct_for_param:
+            # A handful of agreeing sub-trees right after a parameter are sub-resources sharing a
+            # generic envelope (Kubernetes kinds); dozens of them are values ("/{owner}/{repo}").
             return []
         if size >= self.min_distinct_structured and best.evidence >= size - 1:
             return best_members + [w for w in neutral if counts[w] <= 2]
