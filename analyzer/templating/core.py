@@ -76,7 +76,8 @@ _METHOD_SEP = "\x01"
 # drain_merges() folds a host with new structure once it grew by this many observations / share.
 _DRAIN_MIN_OBS = 64
 _DRAIN_GROWTH = 0.25
-_DICT_LIMIT = 4096  # remembered word-parameter values per key
+_DICT_LIMIT = 4096
+_LEAF_KEY = "\x00leaf"  # dictionary of values proven by groups of alike leaves, host-wide  # remembered word-parameter values per key
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
 
@@ -1066,6 +1067,12 @@ class Templater:
                 and size + len(loose) >= 5
                 and best.evidence >= size - 1
             ):
+                self._contrib.append((_LEAF_KEY, best_members))
+                return best_members + loose
+            known = self._dicts.get(_LEAF_KEY)
+            if known and size >= 2 and sum(w in known for w in best_members) >= 2:
+                # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught
+                # that name/desc/closed are values): two of them answering alike here suffice.
                 return best_members + loose
             return best_members if self._rare_ids(best_members, counts, prev_kind, prev_seg) else []
         if strong:
