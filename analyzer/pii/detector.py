@@ -84,6 +84,7 @@ _SCREEN_STREET = re.compile(
     r"|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
     r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
 )
+_SCREEN_PERSON = re.compile(r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s")
 _NON_DIGIT = re.compile(r"\D")
 
 # In free text, "order 13812345678" or "ref #110105..." is an identifier, whatever its shape: the
@@ -256,6 +257,7 @@ class PiiDetector:
             get("IbanRecognizer"),
             get("StreetAddressRecognizer"),
         )
+        self._person_text = get("PersonTextRecognizer")
         self._phone, self._card, self._ssn, self._cn_id = (
             get("PhoneNumberRecognizer"),
             get("CardRecognizer"),
@@ -296,6 +298,8 @@ class PiiDetector:
                     ctx.negative or (score < 1.0 and _NEGATIVE_TEXT.search(value, max(0, start - 24), start))
                 ):
                     continue
+                if pii_type == "PERSON" and ctx.organisation:
+                    continue  # "Mr. Steak" under "company" is a business name
                 if pii_type == "CREDIT_CARD" and start and value[start - 1] == "+":
                     continue  # "+4917468711115" is a phone number that happens to pass Luhn
                 if pii_type == "IP_ADDRESS" and value[max(0, start - 3) : start] == "://":
@@ -373,8 +377,11 @@ class PiiDetector:
                 )
         if n >= 15 and _SCREEN_IBAN.search(value):
             out.add(self._iban)
-        if n >= 8 and " " in value and _SCREEN_STREET.search(value):
-            out.add(self._street)
+        if n >= 8 and " " in value:
+            if _SCREEN_STREET.search(value):
+                out.add(self._street)
+            if _SCREEN_PERSON.search(value):
+                out.add(self._person_text)
         return out
 
     def _numeric_recognizers(

@@ -171,6 +171,8 @@ class FieldContext:
     # True when a type only the field name can establish (PERSON, LOCATION, ...) is hinted:
     # precomputed because the detector asks it for every value.
     field_only: bool = False
+    # The name says the value is an organisation ("company", "merchant"): not a person's name.
+    organisation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_only", bool(self.types & FIELD_ONLY_TYPES))
@@ -250,10 +252,33 @@ def context_for(parent: str, leaf: str) -> FieldContext:
     negative = not types and any(
         word in _NEGATIVE_WORDS or word.rstrip("s") in _NEGATIVE_WORDS for word in words
     )
-    if not types and not negative:
+    organisation = not types and any(word in _ORG_WORDS for word in words)
+    if not types and not negative and not organisation:
         return NO_CONTEXT
-    return FieldContext(frozenset(types), negative)
+    return FieldContext(frozenset(types), negative, organisation=organisation)
 
+
+_ORG_WORDS = frozenset(
+    {
+        "company",
+        "organization",
+        "organisation",
+        "org",
+        "employer",
+        "merchant",
+        "business",
+        "brand",
+        "store",
+        "shop",
+        "vendor",
+        "supplier",
+        "bank",
+        "restaurant",
+        "hotel",
+        "agency",
+        "firm",
+    }
+)
 
 # Cookie names that hold a session or auth secret ("sessionid", "PHPSESSID", "connect.sid", "jwt").
 _SECRET_COOKIE = re.compile(r"sess|sid$|token|auth|jwt|remember|login|apikey|secret", re.IGNORECASE)

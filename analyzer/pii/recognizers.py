@@ -368,6 +368,34 @@ class StreetAddressRecognizer(PatternRecognizer):
         )
 
 
+class PersonTextRecognizer(PatternRecognizer):
+    """Names in free text without an NER model: only where the text itself introduces a name
+    ("my name is Wei Zhang", "Name: ...", "Mrs. Ivanova", "I'm Sofia Rossi"). The lookbehinds keep
+    the introducing words out of the match, so the masked sample is the name's initials only."""
+
+    _NAME = r"\p{Lu}[\p{L}'’-]+(?:\s+\p{Lu}[\p{L}'’.-]*){0,3}"
+    PATTERNS = [
+        # "my/his/her/full name is", or a "Name:" label; not "the product name is Widget Pro".
+        Pattern(
+            "introduced name",
+            rf"(?<=(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Ff]ull|[Ll]egal)\s+name\s+is|\b[Nn]ame\s*:)\s{{0,3}}){_NAME}",
+            0.6,
+        ),
+        # Not "Dr": it is also the street type in "12 Oak Dr. Springfield".
+        Pattern("title + name", rf"(?<=\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s){_NAME}", 0.6),
+    ]
+    CONTEXT: list[str] = []
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="PERSON",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            name="PersonTextRecognizer",
+            global_regex_flags=_CASE_SENSITIVE,
+        )
+
+
 _PLACEHOLDERS = frozenset(
     [
         "null",
@@ -437,7 +465,7 @@ class FieldContextRecognizer(EntityRecognizer):
 
     @staticmethod
     def analyze_field(value: str, hints: frozenset[str]) -> list[tuple[str, float]]:
-        value = value.strip()
+        value = value.strip().strip("\ufeff\u200b")  # BOMs / zero-width spaces from pasted data
         if not value or len(value) > 1024 or value.lower() in _PLACEHOLDERS or _MASKED.fullmatch(value):
             return []
         out: list[tuple[str, float]] = []
@@ -477,6 +505,7 @@ def build_registry() -> RecognizerRegistry:
         CredentialRecognizer(),
         DateOfBirthRecognizer(),
         StreetAddressRecognizer(),
+        PersonTextRecognizer(),
         FieldContextRecognizer(),
     ):
         registry.add_recognizer(recognizer)
