@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"apicensus sensor: {path}: permission denied", file=sys.stderr)
                     status = 2
                 except pcapio.CaptureError as exc:
-                    n = holder[0].counters["packets"] if holder else 0
+                    n = holder[0].packets if holder else 0
                     print(f"apicensus sensor: {path}: {exc} (read {n} packets up to the damage; "
                           "their exchanges were written)", file=sys.stderr)
                     status = 1

@@ -53,8 +53,17 @@ class Decoder:
         self.now = ts
         try:
             if linktype == pcapio.LINKTYPE_ETHERNET:
-                # Fast path: untagged Ethernet + IPv4, the overwhelmingly common case.
                 if frame[12:14] == b"\x08\x00":
+                    # Fast path, inlined: untagged Ethernet, unfragmented IPv4 without options, TCP.
+                    if frame[14] == 0x45 and frame[23] == 6 and not (frame[20] & 0x3F or frame[21]):
+                        (total,) = _u16(frame, 16)
+                        end = 14 + total
+                        if end > len(frame) or total < 40:
+                            end = len(frame)
+                        sport, dport, seq, ack, doff, flags = _tcp_head(frame, 34)
+                        hlen = (doff >> 4) * 4
+                        if hlen >= 20 and 34 + hlen <= end:
+                            return frame[26:30], frame[30:34], sport, dport, seq, ack, flags, frame[34 + hlen : end], ()
                     return self._ipv4(frame, 14, ())
                 return self._ether(frame, 0, (), 0)
             if linktype in (pcapio.LINKTYPE_RAW, pcapio.LINKTYPE_IPV4, pcapio.LINKTYPE_IPV6,

@@ -358,11 +358,7 @@ class Connection:
         resp_headers = resp.headers if resp else ()
         if tx.resp_end is not None and tx.resp_end.trailers:
             resp_headers = resp_headers + tx.resp_end.trailers
-        host = None
-        for name, value in req_headers:
-            if len(name) == 4 and name.lower() == "host":
-                host = value
-                break
+        host = req.host if req else None
         target = req.target if req else None
         if not host and target and "://" in target[:16]:
             host = target.split("://", 1)[1].split("/", 1)[0]
@@ -406,10 +402,11 @@ class Sensor:
         self.decoder = Decoder(self.config.max_fragment_sets, self.config.fragment_timeout)
         self.flows: dict[tuple[bytes, int, bytes, int], tuple[Connection, int]] = {}
         self.counters: Counter[str] = Counter()
+        self.packets = 0  # hot counter kept out of the Counter
         self._next_sweep = 0.0
 
     def process(self, ts: float, linktype: int, frame: bytes) -> None:
-        self.counters["packets"] += 1
+        self.packets += 1
         seg = self.decoder.decode(linktype, frame, ts)
         if seg is None:
             return
@@ -478,6 +475,7 @@ class Sensor:
 
     def stats(self) -> dict[str, int]:
         out = dict(self.counters)
+        out["packets"] = self.packets
         for k, v in self.decoder.counters.items():
             out[f"decode_{k}"] = v
         return out

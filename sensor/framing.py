@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class BodyKind(Enum):
@@ -14,8 +14,9 @@ class BodyKind(Enum):
     TUNNEL = "tunnel"  # the connection stops speaking HTTP after this message
 
 
-@dataclass(frozen=True, slots=True)
-class Framing:
+class Framing(NamedTuple):
+    # A named tuple rather than a frozen dataclass: built for every message, and tuple
+    # construction is several times cheaper.
     kind: BodyKind
     length: int = 0
     conflicting_length: bool = False
@@ -23,25 +24,38 @@ class Framing:
     te_and_cl: bool = False  # both Transfer-Encoding and Content-Length: a smuggling tell
 
 
-def header_values(headers: tuple[tuple[str, str], ...], name: str) -> list[str]:
-    lname = name.lower()
-    return [v for k, v in headers if k.lower() == lname]
+# Header fields that decide framing and routing, indexed once per message by the parser.
+FRAMING_FIELDS = frozenset(("content-length", "transfer-encoding", "content-encoding", "host"))
+HeaderIndex = dict[str, list[str]]
 
 
-def transfer_codings(headers: tuple[tuple[str, str], ...]) -> list[str]:
+def index_headers(headers: tuple[tuple[str, str], ...]) -> HeaderIndex:
+    """Values of the framing-relevant fields, by lower-case name, in order."""
+    index: HeaderIndex = {}
+    for name, value in headers:
+        lname = name.lower()
+        if lname in FRAMING_FIELDS:
+            index.setdefault(lname, []).append(value)
+    return index
+
+
+def transfer_codings(index: HeaderIndex) -> list[str]:
     out: list[str] = []
-    for value in header_values(headers, "transfer-encoding"):
+    for value in index.get("transfer-encoding", ()):
         out.extend(t.strip().lower() for t in value.split(",") if t.strip())
     return out
 
 
-def content_length(headers: tuple[tuple[str, str], ...]) -> tuple[int | None, bool, bool]:
+def content_length(index: HeaderIndex) -> tuple[int | None, bool, bool]:
     """(length, conflicting, invalid). Repeated identical values ("5, 5") are one length."""
-    values: list[str] = []
-    for value in header_values(headers, "content-length"):
-        values.extend(v.strip() for v in value.split(","))
-    if not values:
+    raw = index.get("content-length")
+    if not raw:
         return None, False, False
+    if len(raw) == 1 and raw[0].isdigit() and len(raw[0]) <= 18:
+        return int(raw[0]), False, False  # the common case
+    values: list[str] = []
+    for value in raw:
+        values.extend(v.strip() for v in value.split(","))
     lengths: list[int] = []
     invalid = False
     for v in values:
@@ -51,14 +65,13 @@ def content_length(headers: tuple[tuple[str, str], ...]) -> tuple[int | None, bo
             invalid = True
     if not lengths:
         return None, False, True
-    distinct = set(lengths)
     # On conflict take the first value: it is what most servers act on, and the tag records it.
-    return lengths[0], len(distinct) > 1, invalid
+    return lengths[0], len(set(lengths)) > 1, invalid
 
 
-def _length_framing(headers: tuple[tuple[str, str], ...], is_response: bool) -> Framing:
-    codings = transfer_codings(headers)
-    length, conflicting, invalid = content_length(headers)
+def _length_framing(index: HeaderIndex, is_response: bool) -> Framing:
+    codings = transfer_codings(index) if "transfer-encoding" in index else ()
+    length, conflicting, invalid = content_length(index)
     if codings:
         te_and_cl = length is not None or invalid
         # Evasions put "chunked" among other codings or twice; act on it wherever it appears,
@@ -76,12 +89,11 @@ def _length_framing(headers: tuple[tuple[str, str], ...], is_response: bool) -> 
     return Framing(BodyKind.CLOSE if is_response else BodyKind.NONE)
 
 
-def request_framing(method: str, headers: tuple[tuple[str, str], ...]) -> Framing:
-    return _length_framing(headers, is_response=False)
+def request_framing(method: str, index: HeaderIndex) -> Framing:
+    return _length_framing(index, is_response=False)
 
 
-def response_framing(request_method: str | None, status: int | None,
-                     headers: tuple[tuple[str, str], ...]) -> Framing:
+def response_framing(request_method: str | None, status: int | None, index: HeaderIndex) -> Framing:
     if status is not None and 100 <= status < 200:
         if status == 101:
             return Framing(BodyKind.TUNNEL)
@@ -90,7 +102,7 @@ def response_framing(request_method: str | None, status: int | None,
         return Framing(BodyKind.NONE)
     if request_method == "CONNECT" and status is not None and 200 <= status < 300:
         return Framing(BodyKind.TUNNEL)
-    return _length_framing(headers, is_response=True)
+    return _length_framing(index, is_response=True)
 
 
 def is_interim(status: int | None) -> bool:

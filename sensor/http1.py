@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sensor import framing
 from sensor.content import BodyCollector, parse_content_encoding
-from sensor.framing import BodyKind
+from sensor.framing import FRAMING_FIELDS, BodyKind, HeaderIndex
 from sensor.records import (
+    EMPTY_BODY,
     TAG_BAD_FRAMING,
     TAG_BAD_REQUEST_LINE,
     TAG_BAD_STATUS,
+    TAG_BODY_CAPPED,
     TAG_CLOSE_DELIMITED,
     TAG_CONFLICTING_LENGTH,
     TAG_GAP,
@@ -29,6 +30,7 @@ from sensor.records import (
     TAG_TRUNCATED_BODY,
     TAG_UPGRADE,
     Body,
+    frozen_record,
 )
 
 Headers = tuple[tuple[str, str], ...]
@@ -38,7 +40,7 @@ class HttpParseError(Exception):
     """The only exception this module raises."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RequestHead:
     method: str
     target: str
@@ -46,9 +48,10 @@ class RequestHead:
     headers: Headers
     ts: float
     tags: tuple[str, ...] = ()
+    host: str | None = None  # first Host header value
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ResponseHead:
     version: str
     status: int | None
@@ -58,7 +61,7 @@ class ResponseHead:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MessageEnd:
     body: Body
     ts: float
@@ -66,7 +69,7 @@ class MessageEnd:
     trailers: Headers = ()  # chunked trailer fields, in order
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Skipped:
     """Bytes that were not HTTP (garbage before a resync, tunnel payload, a gap)."""
 
@@ -84,7 +87,11 @@ _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZab
 REQUEST_START = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} [^\s][^\r\n]{0,16383} HTTP/[0-9]\.[0-9]\r?\n")
 RESPONSE_START = re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}[ \r\n]")
 _METHOD_PREFIX = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} ")
-_VERSION_B = re.compile(rb"HTTP/[0-9]\.[0-9]")
+_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+KNOWN_METHODS = frozenset((
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND",
+    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
+))
 MAX_CHUNK_LINE = 4096
 
 
@@ -100,27 +107,53 @@ def _valid_method(m: bytes) -> bool:
     return 0 < len(m) <= 32 and all(c in _TOKEN_CHARS for c in m)
 
 
-def parse_headers(lines: list[bytes]) -> tuple[Headers, bool]:
-    """Header lines to (name, value) pairs, in order, repeated names kept; obs-fold unfolded."""
+def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
+    """Header block (latin-1 text, lines split by LF or CRLF) to ordered (name, value) pairs.
+
+    Repeated names are kept; obs-fold continuation lines are unfolded. Also returns the index of
+    framing fields and whether any line was malformed (no colon, fold with nothing before it).
+    """
+    index: HeaderIndex = {}
+    folded = "\n " in text or "\n\t" in text or text[:1] in (" ", "\t")
+    if not folded and text.count("\n") == text.count("\r\n"):
+        # Fast path for well-formed CRLF heads; anything odd falls through to the careful loop.
+        fields: list[tuple[str, str]] = []
+        for line in text.split("\r\n"):
+            name, sep, value = line.partition(":")
+            if not sep or not name or name[-1] in " \t":
+                break
+            fields.append((name, value.strip()))
+            lname = name.lower()
+            if lname in FRAMING_FIELDS:
+                index.setdefault(lname, []).append(value.strip())
+        else:
+            return tuple(fields), index, False
+        index = {}
     headers: list[tuple[str, str]] = []
     bad = False
-    for raw in lines:
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if not line:
-            continue
-        if line[0] in (32, 9):  # obs-fold continuation
-            if headers:
+    for line in text.split("\n"):
+        if folded and line[:1] in (" ", "\t"):
+            if headers and line.strip():
                 name, value = headers[-1]
-                headers[-1] = (name, (value + " " + line.strip().decode("latin-1")).strip())
-            else:
+                headers[-1] = (name, (value + " " + line.strip()).strip())
+            elif line.strip():
                 bad = True
             continue
-        colon = line.find(b":")
-        if colon <= 0:
+        name, sep, value = line.partition(":")
+        if not sep:
+            if line.strip():
+                bad = True
+            continue
+        name = name.strip()
+        if not name:
             bad = True
             continue
-        headers.append((line[:colon].strip().decode("latin-1"), line[colon + 1 :].strip().decode("latin-1")))
-    return tuple(headers), bad
+        headers.append((name, value.strip()))
+    for name, value in headers:
+        lname = name.lower()
+        if lname in FRAMING_FIELDS:
+            index.setdefault(lname, []).append(value)
+    return tuple(headers), index, bad
 
 
 class HttpParser:
@@ -277,7 +310,22 @@ class HttpParser:
                 pos = next_pos
             elif state == BODY_LENGTH:
                 take = min(self._remaining, n - pos)
-                self._body.feed(buf[pos : pos + take] if (pos or take != n) else buf)  # type: ignore[union-attr]
+                body = self._body
+                if body is None:
+                    if take == self._remaining:
+                        # The whole plain body is here: no collector needed.
+                        data = buf[pos : pos + min(take, self.body_cap)]
+                        pos += take
+                        self._remaining = 0
+                        tags = self._msg_tags
+                        self._msg_tags = []
+                        if take > self.body_cap:
+                            tags.append(TAG_BODY_CAPPED)
+                        events.append(MessageEnd(Body(data, take, take), ts, tuple(tags) if tags else ()))
+                        self.state = START
+                        continue
+                    body = self._body = BodyCollector((), self.body_cap, self.body_cap, self.max_decoded)
+                body.feed(buf[pos : pos + take] if (pos or take != n) else buf)
                 pos += take
                 self._remaining -= take
                 if self._remaining == 0:
@@ -384,14 +432,19 @@ class HttpParser:
         return True
 
     def _parse_head(self, buf: bytes, pos: int, head_end: int, ts: float, events: list[Event]) -> bool:
-        lines = buf[pos:head_end].split(b"\n")
-        # Tolerate blank lines before a message (RFC 9112 2.2: "SHOULD ignore at least one").
-        while lines and lines[0] in (b"", b"\r"):
-            lines.pop(0)
-        if not lines:
+        # One latin-1 decode for the whole head: every byte maps to one character, so nothing
+        # is lost, and string splitting is much cheaper than per-line bytes decoding.
+        text = buf[pos:head_end].decode("latin-1").lstrip("\r\n")
+        if not text:
             return False
-        start = lines[0].rstrip(b"\r")
-        headers, bad_headers = parse_headers(lines[1:])
+        nl = text.find("\n")
+        if nl < 0:
+            start, block = text, ""
+        else:
+            start, block = text[:nl], text[nl + 1 :]
+        if start[-1:] == "\r":
+            start = start[:-1]
+        headers, index, _bad_headers = parse_headers(block) if block else ((), {}, False)
         tags = self._next_tags
         self._next_tags = []
         head_ts = self._head_ts if self._head_ts is not None else ts
@@ -399,18 +452,18 @@ class HttpParser:
         if self.is_response:
             head = self._response_line(start, headers, head_ts, tags)
         else:
-            head = self._request_line(start, headers, head_ts, tags)
+            head = self._request_line(start, headers, index, head_ts, tags)
         if head is None:
             self._next_tags = tags
             return False
         self._msg_tags = []
-        if isinstance(head, ResponseHead):
+        if type(head) is ResponseHead:
             method = self.method_for_response(head) if self.method_for_response else None
             self.interim = framing.is_interim(head.status)
-            frame = framing.response_framing(method, head.status, headers)
+            frame = framing.response_framing(method, head.status, index)
         else:
             self.interim = False
-            frame = framing.request_framing(head.method, headers)
+            frame = framing.request_framing(head.method, index)  # type: ignore[union-attr]
         events.append(head)
         self.messages += 1
         if frame.conflicting_length:
@@ -419,14 +472,21 @@ class HttpParser:
             self._msg_tags.append(TAG_BAD_FRAMING)
         kind = frame.kind
         if kind is BodyKind.NONE:
-            events.append(MessageEnd(Body(), ts, tuple(self._msg_tags)))
+            events.append(MessageEnd(EMPTY_BODY, ts, tuple(self._msg_tags)))
             self.state = START
             return True
         if kind is BodyKind.TUNNEL:
-            events.append(MessageEnd(Body(), ts, (*self._msg_tags, TAG_UPGRADE)))
+            events.append(MessageEnd(EMPTY_BODY, ts, (*self._msg_tags, TAG_UPGRADE)))
             self.state = TUNNEL
             return True
-        encodings = parse_content_encoding(framing.header_values(headers, "content-encoding"))
+        ce = index.get("content-encoding")
+        if kind is BodyKind.LENGTH and not ce:
+            # Plain Content-Length body: collected lazily, often straight from this segment.
+            self._body = None
+            self._remaining = frame.length
+            self.state = BODY_LENGTH
+            return True
+        encodings = parse_content_encoding(ce) if ce else ()
         self._body = BodyCollector(encodings, self.body_cap, self.wire_cap, self.max_decoded)
         if kind is BodyKind.LENGTH:
             self._remaining = frame.length
@@ -438,15 +498,21 @@ class HttpParser:
             self.state = BODY_CLOSE
         return True
 
-    def _request_line(self, start: bytes, headers: Headers, ts: float, tags: list[str]) -> RequestHead | None:
+    def _request_line(self, start: str, headers: Headers, index: HeaderIndex, ts: float,
+                      tags: list[str]) -> RequestHead | None:
+        host_values = index.get("host")
+        host = host_values[0] if host_values else None
+        parts = start.split(" ")
+        if len(parts) == 3 and parts[0] in KNOWN_METHODS and parts[1] and _VERSION.fullmatch(parts[2]):
+            return RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, tuple(tags), host)
         parts = start.split()
         if not parts:
             return None
         version: str | None = None
         bad = False
         last = parts[-1]
-        if len(parts) >= 3 and _VERSION_B.fullmatch(last):
-            method, target, version = parts[0], b" ".join(parts[1:-1]), last[5:].decode("latin-1")
+        if len(parts) >= 3 and _VERSION.fullmatch(last):
+            method, target, version = parts[0], " ".join(parts[1:-1]), last[5:]
             if len(parts) > 3:
                 bad = True  # raw spaces inside the target
         else:
@@ -454,29 +520,29 @@ class HttpParser:
             # so record them, tagged, rather than lose the exchange.
             bad = True
             method = parts[0]
-            target = b" ".join(parts[1:]) if len(parts) > 1 else b""
-            if len(parts) > 1 and last.startswith(b"HTTP/"):
-                version = last[5:].decode("latin-1")
-                target = b" ".join(parts[1:-1])
+            target = " ".join(parts[1:]) if len(parts) > 1 else ""
+            if len(parts) > 1 and last.startswith("HTTP/"):
+                version = last[5:]
+                target = " ".join(parts[1:-1])
             elif len(parts) == 1:
-                glued = method.find(b"HTTP/")
+                glued = method.find("HTTP/")
                 if glued > 0:  # "OPTIONSHTTP/1.1"
-                    method, version = method[:glued], method[glued + 5 :].decode("latin-1")
-        if not _valid_method(method):
+                    method, version = method[:glued], method[glued + 5 :]
+        if not _valid_method(method.encode("latin-1")):
             return None
         if bad:
             tags = [*tags, TAG_BAD_REQUEST_LINE]
-        return RequestHead(method.decode("ascii"), target.decode("latin-1"), version, headers, ts, tuple(tags))
+        return RequestHead(method, target, version, headers, ts, tuple(tags), host)
 
-    def _response_line(self, start: bytes, headers: Headers, ts: float, tags: list[str]) -> ResponseHead | None:
-        if start[:5] != b"HTTP/":
+    def _response_line(self, start: str, headers: Headers, ts: float, tags: list[str]) -> ResponseHead | None:
+        if start[:5] != "HTTP/":
             return None
-        parts = start.split(b" ", 2)
-        version = parts[0][5:].decode("latin-1")
+        parts = start.split(" ", 2)
+        version = parts[0][5:]
         if len(parts) < 2:
             return None
         code = parts[1].strip()
-        reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
+        reason = parts[2].strip() if len(parts) > 2 else ""
         status: int | None
         if len(code) == 3 and code.isdigit():
             status = int(code)
@@ -509,7 +575,7 @@ class HttpParser:
             tags.append(TAG_TRUNCATED_BODY)
         trailers: Headers = ()
         if self._trailers:
-            trailers, _ = parse_headers(self._trailers)
+            trailers, _, _ = parse_headers(b"\n".join(self._trailers).decode("latin-1"))
             self._trailers = []
         events.append(MessageEnd(body, ts, tuple(dict.fromkeys(tags)) if tags else (), trailers))
 

@@ -73,10 +73,12 @@ class HalfStream:
             if len(self.pending) >= self.settle_segments:
                 self.settle()
             return
-        rel = seq - nxt
-        if rel == 0 or (rel & 0xFFFFFFFF) == 0:
-            # In order: the common case, kept free of the modular arithmetic below.
-            self._deliver(payload, ts)
+        if seq == nxt:
+            # In order: the common case, inlined and kept free of the modular arithmetic below.
+            size = len(payload)
+            self.next_seq = (nxt + size) & 0xFFFFFFFF
+            self.bytes_delivered += size
+            self.sink.data(payload, ts)
             if self.ooo:
                 self._drain()
             return
