@@ -125,13 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         rep, us, drain_us, merges = run(requests, None)
         ok = print_report("traffic only (no spec): the main number", rep, us, drain_us, merges, args.examples) and ok
     if args.mode in ("spec", "both"):
-        rep, us, merges = run(requests, guidance)
-        ok = (
-            print_report(
-                "spec-guided (load_spec with each host's operations)", rep, us, merges, args.examples
-            )
-            and ok
-        )
+        rep, us, drain_us, merges = run(requests, guidance)
+        title = "spec-guided (load_spec with each host's operations)"
+        ok = print_report(title, rep, us, drain_us, merges, args.examples) and ok
     print(
         f"\ntotal {time.perf_counter() - t0:.1f}s; floors (overall ep F1 >= {FLOOR_OVERALL}, each service >= {FLOOR_SERVICE}, < {FLOOR_US} us): {'MET' if ok else 'MISSED'}"
     )

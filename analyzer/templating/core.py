@@ -551,6 +551,12 @@ class Templater:
         if spec is not None:
             found = self._spec_match(spec, segs, 0, method, {})
             if found is not None:
+                if hs is not None and any(classify(v) not in STRONG_TYPES for v in found[1].values()):
+                    # Same noise rule as for learned templates: a path that only ever got 404
+                    # and fits only through a free-text parameter is a probe ("/config.json").
+                    raw = self._raw_lookup(hs.raw, segs)
+                    if raw is not None and raw.end and not raw.end_ok:
+                        return None
                 return self._spec_result(host, method, found, segs)
         if hs is None or hs.raw.tot_ok == 0:
             return None
