@@ -131,12 +131,9 @@ def _guarded(command: str, func: Any) -> Any:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from analyzer.db import crud
-    from analyzer.db.session import session_scope
+    # Standard library only until the PII worker is forked (see below).
     from analyzer.db.settings import AnalyzerSettings
-    from analyzer.pipeline import InputProgress, analyze
+    from analyzer.pipeline_pii import start_pii
 
     if args.batch_size is not None and args.batch_size < 1:
         _err("analyze", "--batch-size must be >= 1")
@@ -144,6 +141,23 @@ def run_analyze(args: argparse.Namespace) -> int:
     settings = AnalyzerSettings.from_env(
         database_url=args.db, batch_size=args.batch_size, pii_enabled=False if args.no_pii else None
     )
+    # Fork the PII worker before anything touches the database: it loads presidio (over a second)
+    # while this process opens and migrates the database.
+    pii = start_pii(settings) if settings.pii_enabled else None
+    try:
+        return _analyze(args, settings, pii)
+    finally:
+        if pii is not None:
+            pii.close()
+
+
+def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from analyzer.db import crud
+    from analyzer.db.session import session_scope
+    from analyzer.pipeline import InputProgress, analyze
+
     engine = _open_db("analyze", settings.database_url)
     if engine is None:
         return 2
@@ -166,6 +180,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             on_error=on_error,
             progress=progress,
             on_progress=bar,
+            pii=pii,
         )
         with session_scope(engine) as session:
             totals = crud.inventory_totals(session=session)

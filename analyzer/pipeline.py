@@ -37,7 +37,7 @@ from analyzer.db.models import (
 )
 from analyzer.db.session import session_scope
 from analyzer.db.settings import AnalyzerSettings
-from analyzer.pipeline_pii import PendingPii, PiiScheduler, default_workers
+from analyzer.pipeline_pii import PendingPii, PiiScheduler, start_pii
 from sensor.records import body_bytes
 
 ErrorSink = Callable[[str], None]
@@ -286,13 +286,6 @@ class RunStats:
     batches: int = 0
 
 
-def _default_detector() -> Any:
-    # Imported on first use only: presidio costs over a second of start-up.
-    from analyzer.pii import default_detector
-
-    return default_detector()
-
-
 class Analyzer:
     """Feeds records into the database in batches. Not thread-safe; one per process and DB."""
 
@@ -303,25 +296,24 @@ class Analyzer:
         *,
         templater: Any = None,
         detector: Any = None,
+        pii: PiiScheduler | None = None,
         on_error: ErrorSink | None = None,
     ) -> None:
         self.engine = engine
         self.on_error = on_error
         self.settings = settings
         self.stats = RunStats()
-        self.templater = templater if templater is not None else self._load_templater()
-        self.detector = detector
-        self._batch: list[dict[str, Any]] = []
-        self._batch_uids: set[str] = set()
         # One batch is kept aggregated but unwritten while the next one is read, so PII detection
         # of a batch (in the helper process) overlaps reading and aggregating the next.
         self._pending: _PendingBatch | None = None
+        self._batch: list[dict[str, Any]] = []
+        self._batch_uids: set[str] = set()
+        # Forked before the first database use here unless the caller started it even earlier
+        # (the CLI does, so presidio loads in the worker while the main process migrates).
         self._pii: PiiScheduler | None = None
         if settings.pii_enabled:
-            workers = default_workers() if settings.pii_workers is None else settings.pii_workers
-            self._pii = PiiScheduler(
-                factory=_default_detector, detector=detector, workers=workers, engine=engine
-            )
+            self._pii = pii if pii is not None else start_pii(settings, detector=detector, engine=engine)
+        self.templater = templater if templater is not None else self._load_templater()
 
     def _load_templater(self) -> Any:
         from analyzer.templating import Templater
@@ -748,9 +740,10 @@ def analyze(
     on_progress: Callable[[RunStats], None] | None = None,
     templater: Any = None,
     detector: Any = None,
+    pii: PiiScheduler | None = None,
 ) -> RunStats:
     """Analyse every source into the database; returns this run's statistics."""
-    analyzer = Analyzer(engine, settings, templater=templater, detector=detector, on_error=on_error)
+    analyzer = Analyzer(engine, settings, templater=templater, detector=detector, pii=pii, on_error=on_error)
     try:
         for source in sources:
             analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)

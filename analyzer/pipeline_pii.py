@@ -5,8 +5,8 @@ beside it: the worker process is forked at start-up and loads the detector itsel
 import alone is over a second of CPU, which then overlaps the main process reading input).
 Each batch is cut into chunks queued to the worker; when the main process needs a batch's
 results it *steals* the chunks the worker has not finished (a shared claim flag per chunk
-decides who does which). The main process loads its own detector only when the worker lags far
-behind, so with slow input (a capture through the sensor) it need not pay for the import.
+decides who does which). The main process loads its own detector only after it has waited on
+the worker for a while, so on ordinary inputs the import is paid once, in the worker.
 Results are plain tuples (type, location, field, masked sample): nothing raw leaves the detector.
 """
 
@@ -15,9 +15,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analyzer.db.settings import AnalyzerSettings
 
 Finding = tuple[str, str, str, str | None]
 # Per record: its findings, or the error message when the detector raised on it.
@@ -26,6 +30,7 @@ Result = list[Finding] | str
 _RING = 1 << 16  # claim flags are reused round-robin; far more than chunks ever in flight
 _FREE, _TAKEN = 0, 1
 _WORKER_TIMEOUT_S = 600.0
+_STEAL_AFTER_WAITING_S = 3.0
 
 # Set in the parent just before forking, so the worker inherits the detector (no re-import,
 # no re-initialisation) and the shared claim flags.
@@ -103,6 +108,7 @@ class PiiScheduler:
         self.chunk_size = chunk_size
         self._pool: Any = None
         self._next_slot = 0
+        self.waited = 0.0  # seconds spent blocked on the worker's results
         if self.workers > 0:
             ctx = multiprocessing.get_context("fork")
             _shared.update(factory=factory, detector=detector, engine=engine, claims=ctx.Array("b", _RING))
@@ -125,10 +131,10 @@ class PiiScheduler:
     def collect(self, pending: PendingPii) -> list[Result]:
         results: list[Result | None] = [None] * pending.size
         waiting: list[_Chunk] = []
-        not_done = sum(1 for c in pending.chunks if c.future is not None and not c.future.ready())
-        # Without a detector of our own, stealing first costs its import: worth it only when the
-        # worker is far behind (most of this batch not done yet).
-        steal = self.detector is not None or not_done * 4 >= len(pending.chunks) * 3
+        # Without a detector of our own, stealing first costs loading one (over a second of CPU,
+        # about what the worker needs for a few thousand exchanges): worth it only once we have
+        # spent longer than that waiting for the worker, i.e. on big inputs the worker trails.
+        steal = self.detector is not None or self.waited > _STEAL_AFTER_WAITING_S
         # Steal from the end: the worker works from the front, so we meet in the middle.
         for chunk in reversed(pending.chunks):
             if chunk.future is None or (steal and _claim(chunk.slot)):
@@ -136,10 +142,12 @@ class PiiScheduler:
             else:
                 waiting.append(chunk)
         for chunk in reversed(waiting):
+            started = time.perf_counter()
             try:
                 out = chunk.future.get(timeout=_WORKER_TIMEOUT_S)
             except Exception:  # noqa: BLE001 - worker died or hung: do the chunk here
                 out = None
+            self.waited += time.perf_counter() - started
             if out is None:  # the worker lost it (died or hung): results must not be missing
                 self._run_local(chunk, results)
             else:
@@ -160,6 +168,20 @@ class PiiScheduler:
             self._pool.join()
             self._pool = None
             _shared.clear()
+
+
+def _default_detector() -> Any:
+    # Imported on first use only: presidio costs over a second of start-up.
+    from analyzer.pii import default_detector
+
+    return default_detector()
+
+
+def start_pii(settings: AnalyzerSettings, *, detector: Any = None, engine: Any = None) -> PiiScheduler:
+    """The PII scheduler and its forked worker. Start it as early as possible: this module
+    imports only the standard library, so the fork can precede SQLAlchemy and presidio."""
+    workers = default_workers() if settings.pii_workers is None else settings.pii_workers
+    return PiiScheduler(factory=_default_detector, detector=detector, workers=workers, engine=engine)
 
 
 def default_workers() -> int:
