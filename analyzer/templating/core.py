@@ -1031,6 +1031,16 @@ class Templater:
         best = max(clusters, key=lambda c: (len(c.members), c.evidence)) if clusters else None
         best_members = best.members if best is not None else []
         candidate = best_members + neutral
+        if best is not None:
+            # For the long-tail test, groups that never contradict the largest one only lacked a
+            # common sub-path or method to prove it (one value seen by GET, another by PATCH).
+            extra = [
+                w
+                for cl in clusters
+                if cl is not best and self._compare(cl.sig, best.sig)[1] == 0
+                for w in cl.members
+            ]
+            candidate.extend(extra)
         singles = sum(1 for w in candidate if counts[w] == 1)
         tail = singles / len(candidate) if candidate else 0.0
         # Long tail: many distinct values, a good share of them seen once, and they dominate the
@@ -1043,7 +1053,7 @@ class Templater:
                 # A neutral value busier than every proven one is a route ("/api/v1/billing"
                 # beside account slugs), not the head of the value distribution.
                 top = max(counts[w] for w in best_members)
-                return best_members + [w for w in neutral if counts[w] <= top]
+                return best_members + extra + [w for w in neutral if counts[w] <= top]
             return candidate
         if strong:
             # Beside typed ids, words are routes ("/orders/recent" next to "/orders/{id}") unless
