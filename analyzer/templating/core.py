@@ -1050,10 +1050,10 @@ class Templater:
         need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
         if len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n:
             if len(best_members) >= 3:
-                # A neutral value busier than every proven one is a route ("/api/v1/billing"
-                # beside account slugs), not the head of the value distribution.
+                # A value without proof that is busier than every proven one is a route
+                # ("/api/v1/billing" beside account slugs), not the head of the distribution.
                 top = max(counts[w] for w in best_members)
-                return best_members + extra + [w for w in neutral if counts[w] <= top]
+                return best_members + [w for w in extra + neutral if counts[w] <= top]
             return candidate
         if strong:
             # Beside typed ids, words are routes ("/orders/recent" next to "/orders/{id}") unless
