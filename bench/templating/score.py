@@ -105,7 +105,7 @@ def score(requests: Sequence[Request], predicted: Sequence[str | None]) -> Repor
         rep.overall_request.tp += rq.tp
         rep.overall_request.n_pred += rq.n_pred
         rep.overall_request.n_true += rq.n_true
-        for m, tpl in sorted(p - t)[:50]:
+        for m, tpl in sorted(p - t)[:400]:
             rep.false_endpoints[host].append(f"{m} {tpl}")
     return rep
 
