@@ -72,12 +72,16 @@ _SHAPE_SPLIT = re.compile(r"[\s,;|]+")
 _SPEC_PARAM = re.compile(r"\{([^}/]+)\}")
 # Value types that mark their parent segment as a collection name.
 _ID_LIKE: frozenset[str] = STRONG_TYPES
-_METHOD_SEP = "\x01"
+# Separates the method from the shape in stored shapes ("GET id,name"); methods have no spaces.
+# (No control characters anywhere in the state: it must fit JSON columns such as Postgres jsonb.)
+_METHOD_SEP = " "
 # drain_merges() folds a host with new structure once it grew by this many observations / share.
 _DRAIN_MIN_OBS = 64
 _DRAIN_GROWTH = 0.25
-_DICT_LIMIT = 4096
-_LEAF_KEY = "\x00leaf"  # dictionary of values proven by groups of alike leaves, host-wide  # remembered word-parameter values per key
+_DICT_LIMIT = 4096  # remembered word-parameter values per key
+# Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
+# segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
+_LEAF_KEY = "{leaf}"
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
 
@@ -140,7 +144,11 @@ def split_path(path: str) -> list[str]:
         return []
     if path[0] == "/":
         path = path[1:]
-    return path.split("/")
+    segs = path.split("/")
+    if "{" in path:
+        # Keep concrete segments apart from the raw trie's compaction key (see STAR).
+        segs = ["%7B*%7D" if seg == STAR else seg for seg in segs]
+    return segs
 
 
 def singular(word: str) -> str:
@@ -170,8 +178,9 @@ def camel(word: str) -> str:
 
 # Raw-trie key under which all typed-id children of a node are compacted after a rebuild: typed
 # values are parameters for good, so their sub-trees can be merged, which bounds memory and
-# rebuild cost by the number of distinct routes instead of the number of distinct ids.
-STAR = "\x00"
+# rebuild cost by the number of distinct routes instead of the number of distinct ids. A raw "{"
+# cannot appear in a path segment (RFC 3986), so no concrete segment collides with it.
+STAR = "{*}"
 
 
 class _Raw:
