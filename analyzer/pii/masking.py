@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
 _DIGIT = re.compile(r"\d")
 _ALNUM = re.compile(r"[^\W_]")
 
@@ -52,15 +54,20 @@ def _mask_phone(value: str) -> str:
     compact = value.strip()
     # Chinese mobile (optionally +86): keep the carrier prefix and last four, the common
     # display convention ("+86 138****5678").
-    cn = re.fullmatch(r"(?:\+?86)?(1[3-9]\d)(\d{4})(\d{4})", digits)
-    if cn and (compact.startswith("+86") or compact.startswith("86") or len(digits) == 11):
+    cn = re.fullmatch(r"(?:86)?(1[3-9]\d)(\d{4})(\d{4})", digits)
+    # CN format only for +86 numbers or bare 11-digit ones: "+1 (415) 555-2671" is 11 digits too.
+    if cn and (compact.startswith(("+86", "86")) if len(digits) == 13 else not compact.startswith("+")):
         prefix = "+86 " if len(digits) == 13 else ""
         return f"{prefix}{cn.group(1)}****{cn.group(3)}"
     if compact.startswith("+"):
         # Country code stays visible (useful for data-residency questions); national part hidden.
-        match = re.match(r"\+(\d{1,3})", compact)
-        cc = match.group(1) if match else ""
-        return f"+{cc} " + "*" * 4 + digits[-min(4, len(digits) // 4) :] if len(digits) >= 8 else "+***"
+        cc = next((digits[:n] for n in (1, 2, 3) if int(digits[:n] or 0) in COUNTRY_CODE_TO_REGION_CODE), "")
+        tail = min(4, len(digits) // 4)
+        if len(cc) + tail > len(digits) - 4:  # short or odd number: show the country code at most
+            tail = 0
+        if not cc or len(cc) > len(digits) - 4:
+            return "+***"
+        return f"+{cc} ****" + (digits[-tail:] if tail else "")
     return _keep_tail_digits(value, 4)
 
 
