@@ -382,8 +382,10 @@ class Analyzer:
         self.stats.duplicates += len(batch) - len(fresh)
         if not fresh:
             return None
-        pii = self._pii.submit(fresh) if self._pii is not None else None
         services, endpoints, noise, merges, keys = self._aggregate(fresh)
+        # Submitted after aggregation, which normalises malformed records in place: the worker's
+        # copy is pickled in a background thread and must not see them change.
+        pii = self._pii.submit(fresh) if self._pii is not None else None
         return _PendingBatch(
             records=fresh,
             uids=unseen,
