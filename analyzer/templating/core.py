@@ -887,13 +887,15 @@ class Templater:
                 strong = []
         elif prev_kind == "lit" and len(strong) == 1 and not words:
             # "/rest/auth/1/session": one small number, asked for again and again and never
-            # another value beside it, is a version, not an id (ids spread over many values).
+            # another value beside it, is a version, not an id (ids spread over many values),
+            # all the more after a singular word ("auth"; ids follow plural collections).
             only = strong[0]
+            plural = _base(prev_seg).lower().endswith("s")
             if (
                 only != STAR
                 and classify(only) == "integer"
                 and len(only) <= 2
-                and sum(c.tot_ok for c in vals[only]) >= 5
+                and sum(c.tot_ok for c in vals[only]) >= (5 if plural else 3)
                 and any(c.children for c in vals[only])
             ):
                 literals.append(only)
@@ -1058,6 +1060,10 @@ class Templater:
         need_n = self.min_distinct_for_param * (2 if version_ctx else 1)
         need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
         if len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n:
+            if version_ctx:
+                # Right after an API root, a value answering on its own that never met the
+                # proven group is a rarely used route ("/api/v1/purge" beside "/api/v1/{account}").
+                extra = []
             if len(best_members) >= 3:
                 # A value without proof that is busier than every proven one is a route
                 # ("/api/v1/billing" beside account slugs), not the head of the distribution.
