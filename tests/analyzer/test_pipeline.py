@@ -27,11 +27,15 @@ def engine(pg_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture(autouse=True)
-def _empty_db(engine: Engine) -> None:
+def truncate_all(engine: Engine) -> None:
     tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(autouse=True)
+def _empty_db(engine: Engine) -> None:
+    truncate_all(engine)
 
 
 def run(
@@ -417,3 +421,38 @@ def test_hostile_and_malformed_records_do_not_break_a_batch(engine: Engine, exch
     assert ("api.example.com", "GET", "/abs/path") in eps
     assert eps[("api.example.com", "GET", "/types")]["status_codes"] == {"none": 1}
     assert "key" in eps[("api.example.com", "POST", "/json")]["request_body"]["fields"]
+
+
+def test_pii_worker_process_gives_the_same_findings(engine: Engine, exchange: Make) -> None:
+    """In-process, worker-only, and worker + work stealing: identical PII aggregates."""
+    from analyzer.pii import default_detector
+
+    records = [
+        exchange(
+            method="POST",
+            target=f"/v1/signup?ref={i}",
+            request_headers=[("Content-Type", "application/json")],
+            request_body=json.dumps({"email": f"person{i}@mail.example.org", "nickname": f"n{i}"}),
+            response_body=json.dumps({"id": i}),
+            ts=1_700_000_000.0 + i,
+        )
+        for i in range(700)
+    ]
+    results = []
+    for workers, detector in ((0, None), (1, None), (1, default_detector())):
+        truncate_all(engine)
+        analyzer = Analyzer(
+            engine,
+            AnalyzerSettings(database_url="unused", batch_size=300, pii_workers=workers),
+            detector=detector,
+        )
+        try:
+            analyzer.feed([dict(r) for r in records])
+            analyzer.flush()
+        finally:
+            analyzer.close()
+        assert analyzer.stats.pii_errors == 0
+        results.append(export(engine)[("api.example.com", "POST", "/v1/signup")]["pii"])
+    assert results[0] == results[1] == results[2]
+    email = [p for p in results[0] if p["type"] == "EMAIL_ADDRESS"]
+    assert email and email[0]["count"] == 700
