@@ -28,6 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The newest migration in migrations/versions: bump it with every new revision (a test checks
+# it against Alembic's head) so start-up can skip Alembic when the database is current.
+SCHEMA_REVISION = "0001"
+
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -36,6 +36,16 @@ def test_migrations_create_every_model_table_and_are_rerunnable(engine: Engine) 
     assert {"api_specs", "spec_operations"} <= tables
 
 
+def test_schema_revision_constant_is_alembic_head(engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    from analyzer.db.models import SCHEMA_REVISION
+    from analyzer.db.session import alembic_config, current_revision
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
+    assert current_revision(engine) == SCHEMA_REVISION
+
+
 def test_migrations_match_models(engine: Engine) -> None:
     """The migration and the models must not drift apart (autogenerate finds nothing to do)."""
     from alembic.autogenerate import compare_metadata
