@@ -366,6 +366,7 @@ class Templater:
         self._contrib: list[tuple[str, list[str]]] = []
         self._incremental = False
         self._last_end: _TNode | None = None  # end node of the last full walk in _match_uncached
+        self._walk_end: _TNode | None = None  # end node of the last successful _walk
 
     # ------------------------------------------------------------------------------------------
     # Public API
@@ -586,7 +587,7 @@ class Templater:
         ):
             return None
         if full:
-            self._last_end = self._end_node(hs.tree, segs, marks)
+            self._last_end = self._walk_end
         else:
             self._last_end = None
             marks = []
@@ -631,12 +632,14 @@ class Templater:
                 else:
                     break
             else:
+                self._walk_end = node
                 return True
             marks.clear()
         return self._walk_bt(t, segs, i, marks)
 
     def _walk_bt(self, t: _TNode, segs: list[str], i: int, marks: list[_TNode | None]) -> bool:
         if i == len(segs):
+            self._walk_end = t
             return True
         seg = segs[i]
         child = t.lits.get(seg)
@@ -651,13 +654,6 @@ class Templater:
                 return True
             del marks[i:]
         return False
-
-    @staticmethod
-    def _end_node(tree: _TNode, segs: list[str], marks: list[_TNode | None]) -> _TNode:
-        node = tree
-        for seg, m in zip(segs, marks, strict=True):
-            node = node.lits[seg] if m is None else node.param  # type: ignore[assignment]
-        return node
 
     def _walk_prefix(self, t: _TNode, segs: list[str], marks: list[_TNode | None]) -> None:
         for seg in segs:
@@ -804,7 +800,7 @@ class Templater:
             if end is not None:
                 segs = split_path(path)
                 marks: list[_TNode | None] = []
-                if self._walk(hs.tree, segs, 0, marks) and self._end_node(hs.tree, segs, marks) is end:
+                if self._walk(hs.tree, segs, 0, marks) and self._walk_end is end:
                     continue
             new = self._match_uncached(host, hs, key[0], path)
             ends[key] = self._last_end
