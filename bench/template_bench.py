@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if args.mode in ("traffic", "both"):
         rep, us, drain_us, merges = run(requests, None)
-        ok = print_report("traffic only (no spec): the main number", rep, us, drain_us, merges, args.examples) and ok
+        ok = (
+            print_report("traffic only (no spec): the main number", rep, us, drain_us, merges, args.examples)
+            and ok
+        )
     if args.mode in ("spec", "both"):
         rep, us, drain_us, merges = run(requests, guidance)
         title = "spec-guided (load_spec with each host's operations)"

@@ -23,6 +23,17 @@ How it works
   segments become parameters, the rest stays literal); the next rebuild may merge it, and the
   merge is reported through ``drain_merges`` so storage can re-home its counts.
 * An OpenAPI spec loaded for a host wins over learning whenever one of its templates matches.
+* Further evidence carried between positions of one host: words followed somewhere by a typed id
+  are collection names (kept literal beside other words: "/me/albums"); values proven to be a
+  parameter after a literal ("namespaces") are recognised after the same literal elsewhere, and
+  field-like leaf values proven in one place ("/boards/{id}/{field}") elsewhere too.
+
+Cost: typed-id children are compacted into one raw node once folded, so memory and fold cost
+follow the number of routes, not of ids; folds are incremental (only sub-trees that saw new
+structure are re-folded; a full fold runs when traffic doubled); matches are memoised per
+(host, method, path) until the host's next fold. Callers: ``observe`` + ``match`` inline per
+request, ``drain_merges`` periodically (it also folds hosts that fell behind), ``flush`` at the
+end of a capture or before a report.
 """
 
 from __future__ import annotations
@@ -39,8 +50,7 @@ NOISE_STATUSES: frozenset[int] = frozenset({404, 410})
 STATE_FORMAT = 1
 
 # Literals that sit beside parameters in real APIs; never absorbed into a parameter.
-_RESERVED = (
-    """me self current mine my search find query lookup featured recent latest popular trending new
+_RESERVED = """me self current mine my search find query lookup featured recent latest popular trending new
     newest top best all count stats statistics summary export import batch bulk settings config
     configuration info status health healthz ping metrics login logout register signup signin auth
     oauth token refresh upload uploads download history overview random today upcoming archived
@@ -50,7 +60,6 @@ _RESERVED = (
     create update delete remove prune start stop restart kill pause unpause attach wait resize rename
     inspect push pull tag load get json list move copy clone merge close reopen lock unlock enable
     disable cancel approve reject publish unpublish restore reset archive activate deactivate"""
-)
 RESERVED_WORDS: frozenset[str] = frozenset(_RESERVED.split())
 
 
@@ -390,7 +399,9 @@ class Templater:
                     rx = "".join(re.escape(p) if i % 2 == 0 else "([^/]+?)" for i, p in enumerate(parts))
                     pattern = re.compile(rx)
                 for pat, pnames, child in node.params:
-                    if pnames == names and (pat.pattern if pat else None) == (pattern.pattern if pattern else None):
+                    if pnames == names and (pat.pattern if pat else None) == (
+                        pattern.pattern if pattern else None
+                    ):
                         node = child
                         break
                 else:
@@ -1089,11 +1100,7 @@ class Templater:
             # Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
             # agreeing relative path each, so ask for more of them (shapeless leaves count).
             loose = [w for w in neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
-            if (
-                size >= self.min_distinct_structured
-                and size + len(loose) >= 5
-                and best.evidence >= size - 1
-            ):
+            if size >= self.min_distinct_structured and size + len(loose) >= 5 and best.evidence >= size - 1:
                 self._contrib.append((_LEAF_KEY, best_members))
                 return best_members + loose
             known = self._dicts.get(_LEAF_KEY)

@@ -133,7 +133,13 @@ def classify(segment: str) -> str:
         # about as many capitals as small letters, camelCase route names have few.
         if digits and ((upper and lower) or (digits >= 4 and "-" not in s and "_" not in s)):
             return "token"
-        if not digits and "-" not in s and "_" not in s and upper >= 4 and 0.25 <= upper / (upper + lower) <= 0.75:
+        if (
+            not digits
+            and "-" not in s
+            and "_" not in s
+            and upper >= 4
+            and 0.25 <= upper / (upper + lower) <= 0.75
+        ):
             return "token"
     if _CODE.fullmatch(s) and alpha and digits:
         # Product / order codes: "XK-20931", "SKU-1042", "A12B3456". Words with a digit or two

@@ -913,7 +913,9 @@ def generate(
                 # Every draw collides with a more literal template (an enum of route names):
                 # the request belongs to that template.
                 if best is not None:
-                    req = Request(req.host, req.method, req.path, req.status, req.shape, normalise(best), req.classes)
+                    req = Request(
+                        req.host, req.method, req.path, req.status, req.shape, normalise(best), req.classes
+                    )
             reqs.append(req)
         # Scanner noise: ~2% of each host's traffic, always 404.
         for _ in range(max(3, n_req // 50)):
