@@ -42,6 +42,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from analyzer.templating.values import STRONG_TYPES, classify, is_version
@@ -145,6 +146,20 @@ class TemplateMatch:
 def template_id(host: str, method: str, template: str) -> str:
     """Stable id: same host, method and template give the same id in every process, forever."""
     return hashlib.sha1(f"{host}|{method}|{template}".encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=4096)
+def service_name(host: str) -> str:
+    """The service a Host names: lower-cased, default port (80/443) and trailing dot dropped.
+
+    Callers pass the Host header, or the server address ("10.0.0.5:8080") when there is none.
+    """
+    h = host.strip().lower()
+    if h.endswith((":80", ":443")):
+        h = h.rsplit(":", 1)[0]
+    if h.endswith("."):
+        h = h[:-1]
+    return h
 
 
 def split_path(path: str) -> list[str]:
@@ -381,6 +396,7 @@ class Templater:
     # Public API
 
     def load_spec(self, host: str, operations: Iterable[tuple[str, str]]) -> None:
+        host = service_name(host)
         root = self._specs.setdefault(host, _SpecNode())
         ops = self._spec_ops.setdefault(host, [])
         for method, template in operations:
@@ -416,6 +432,7 @@ class Templater:
     def observe(
         self, host: str, method: str, path: str, status: int | None, response_shape: str | None = None
     ) -> None:
+        host = service_name(host)
         hs = self._hosts.get(host)
         if hs is None:
             hs = self._hosts[host] = _Host()
@@ -465,6 +482,7 @@ class Templater:
                 self._rebuild(host, hs)
 
     def match(self, host: str, method: str, path: str) -> TemplateMatch | None:
+        host = service_name(host)
         key = (host, method, path)
         hs = self._hosts.get(host)
         version = hs.version if hs is not None else -1

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.templating import PathParam, TemplateMatch, Templater, classify, template_id
+from analyzer.templating import PathParam, TemplateMatch, Templater, classify, service_name, template_id
 
 H = "api.example.com"
 USER = "id,name,email,created_at"
@@ -373,3 +373,14 @@ def test_typed_ids_always_template_the_same(ids: list[int], uuids: list[uuid.UUI
         assert [p.type for p in m.params] == ["integer", "uuid"]
         assert [p.index for p in m.params] == [1, 3]
         assert m.template_id == template_id(H, "GET", m.template)
+
+
+def test_service_is_the_host_without_default_port() -> None:
+    assert service_name("API.Example.com:443") == "api.example.com"
+    assert service_name("api.example.com:80") == "api.example.com"
+    assert service_name("10.0.0.5:8080") == "10.0.0.5:8080"
+    t = Templater()
+    t.observe("API.example.com:443", "GET", "/users/1", 200, USER)
+    m = t.match("api.example.com", "GET", "/users/2")
+    assert m is not None
+    assert m.template_id == template_id("api.example.com", "GET", "/users/{userId}")
