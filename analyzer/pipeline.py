@@ -216,6 +216,19 @@ def _client_ip(address: str | None) -> str:
     return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
 
 
+def _headers_ok(headers: Any) -> bool:
+    """Headers as the sensor writes them: pairs of strings (hand-made JSONL may not be)."""
+    if type(headers) not in _SEQUENCES:
+        return False
+    for h in headers:
+        if type(h) not in _SEQUENCES or len(h) != 2 or type(h[0]) is not str or type(h[1]) is not str:
+            return False
+    return True
+
+
+_SEQUENCES = (list, tuple)
+
+
 def _header(headers: Iterable[Any], name: str) -> str | None:
     for h in headers:
         if h[0].lower() == name:
@@ -255,7 +268,9 @@ class _EndpointAgg:
     auth: Counter[str] = field(default_factory=Counter)
     params: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     content_types: Counter[tuple[str, str]] = field(default_factory=Counter)
-    fields: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # Bodies of one endpoint mostly share a handful of field sets: counting whole sets and
+    # expanding them at write time does one update per body instead of one per field.
+    fieldsets: Counter[tuple[str, frozenset[tuple[str, str]]]] = field(default_factory=Counter)
     # (type, location, field) -> [count, masked sample, first, last]
     pii: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
 
@@ -439,6 +454,7 @@ class Analyzer:
         # matching, so siblings of /users/1 seen later in the batch template it at once instead
         # of via a merge. The response's field paths are the "shape" the templater compares.
         keys: list[tuple[str, str, str] | None] = [None] * len(records)
+        shapes: dict[frozenset[tuple[str, str]], str] = {}
         for index, rec in enumerate(records):
             method = rec.get("method")
             target = rec.get("target")
@@ -465,22 +481,10 @@ class Analyzer:
             if not isinstance(server, str):
                 rec["server"] = None
             req_headers = rec.get("request_headers") or ()
-            if not isinstance(req_headers, list | tuple) or not all(
-                isinstance(h, list | tuple)
-                and len(h) == 2
-                and isinstance(h[0], str)
-                and isinstance(h[1], str)
-                for h in req_headers
-            ):
+            if not _headers_ok(req_headers):
                 req_headers = rec["request_headers"] = ()
             resp_headers = rec.get("response_headers") or ()
-            if not isinstance(resp_headers, list | tuple) or not all(
-                isinstance(h, list | tuple)
-                and len(h) == 2
-                and isinstance(h[0], str)
-                and isinstance(h[1], str)
-                for h in resp_headers
-            ):
+            if not _headers_ok(resp_headers):
                 resp_headers = rec["response_headers"] = ()
             req_ct = _header(req_headers, "content-type")
             req_fields = self._infer(req_ct, rec.get("request_body"))
@@ -488,7 +492,11 @@ class Analyzer:
             resp_fields = self._infer(resp_ct, rec.get("response_body"))
             shape = None
             if resp_fields:
-                shape = " ".join(sorted({p for p, _ in resp_fields})[:_MAX_SHAPE_TOKENS])
+                shape = shapes.get(resp_fields)
+                if shape is None:
+                    shape = shapes[resp_fields] = " ".join(
+                        sorted({p for p, _ in resp_fields})[:_MAX_SHAPE_TOKENS]
+                    )
             templater.observe(host, method, path, status, shape)
             prepared.append(
                 (
@@ -584,13 +592,11 @@ class Analyzer:
             if req_fields is not None:
                 agg.request_bodies += 1
                 agg.content_types[("request", schema_infer.media_type(req_ct) or "unknown")] += 1
-                for fpath, ftype in req_fields:
-                    agg.fields[("request", fpath, ftype)] += 1
+                agg.fieldsets[("request", req_fields)] += 1
             if resp_fields is not None:
                 agg.response_bodies += 1
                 agg.content_types[("response", schema_infer.media_type(resp_ct) or "unknown")] += 1
-                for fpath, ftype in resp_fields:
-                    agg.fields[("response", fpath, ftype)] += 1
+                agg.fieldsets[("response", resp_fields)] += 1
             keys[index] = key
         merges = list(templater.drain_merges())
         return services, endpoints, noise, merges, keys
@@ -684,9 +690,13 @@ class Analyzer:
                 {"endpoint_id": eid, "part": part, "content_type": ct, "count": v}
                 for (part, ct), v in agg.content_types.items()
             ]
+            fields: Counter[tuple[str, str, str]] = Counter()
+            for (part, fieldset), n in agg.fieldsets.items():
+                for path, typ in fieldset:
+                    fields[(part, path, typ)] += n
             children[EndpointField] += [
                 {"endpoint_id": eid, "part": part, "path": path, "type": typ, "count": v}
-                for (part, path, typ), v in agg.fields.items()
+                for (part, path, typ), v in fields.items()
             ]
             children[PiiFinding] += [
                 {

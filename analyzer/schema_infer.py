@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import orjson
 
-FieldSet = set[tuple[str, str]]  # {(field path, type)}
+FieldSet = frozenset[tuple[str, str]]  # {(field path, type)}; frozen: hashable, counted as a whole
 
 _INT_RE = re.compile(r"^-?\d{1,18}$")
 _NUM_RE = re.compile(r"^-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$")
@@ -76,7 +76,7 @@ class _Walker:
     __slots__ = ("fields", "max_fields", "max_items", "max_depth")
 
     def __init__(self, max_fields: int, max_items: int, max_depth: int) -> None:
-        self.fields: FieldSet = set()
+        self.fields: set[tuple[str, str]] = set()
         self.max_fields = max_fields
         self.max_items = max_items
         self.max_depth = max_depth
@@ -229,5 +229,5 @@ def infer_body(
         return None
     fields = walker.fields
     if any("\x00" in path for path, _ in fields):  # PostgreSQL text cannot hold NUL
-        fields = {(path.replace("\x00", ""), typ) for path, typ in fields}
-    return fields
+        return frozenset((path.replace("\x00", ""), typ) for path, typ in fields)
+    return frozenset(fields)
