@@ -942,13 +942,17 @@ class Templater:
                 else:
                     typ = classify(seg)
                     types[typ] = types.get(typ, 0) + 1
-            if strong:
-                self._compact(raws, strong)
             merged: list[_Raw] = []
-            for r in raws:
-                star = r.children.get(STAR)
-                if star is not None and star.tot_ok:
-                    merged.append(star)
+            if len(strong) >= 3 or STAR in strong:
+                # Not with one or two values: those may still turn out to be versions.
+                self._compact(raws, strong)
+                for r in raws:
+                    star = r.children.get(STAR)
+                    if star is not None and star.tot_ok:
+                        merged.append(star)
+            else:
+                for seg in strong:
+                    merged.extend(vals[seg])
             for seg in word_params:
                 merged.extend(vals[seg])
             t.param = self._fold(merged, "param", "")
