@@ -5,6 +5,12 @@ from its JSONL) are read in batches. Per batch, records whose uid is already in 
 dropped (re-analysis is idempotent), the rest are templated, aggregated in memory, and written in
 one transaction of bulk upserts together with the templater state and the batch's uids, so a crash
 mid-run leaves the database consistent and a re-run completes it without double counting.
+
+Two cores are kept busy: PII detection (the costliest step) runs in a forked helper process
+(``analyzer.pipeline_pii``) while this process reads and aggregates the next batch, so one batch
+is always aggregated but unwritten; its uids are excluded from the next batch like stored ones.
+Templater merges (``drain_merges``) are applied after the batch's own rows are written, so they
+re-home counts of earlier batches and of this one alike.
 """
 
 from __future__ import annotations
