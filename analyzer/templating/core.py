@@ -364,7 +364,7 @@ class Templater:
         min_distinct_for_param: int = 10,
         min_distinct_structured: int = 3,
         tail_ratio: float = 0.3,
-        rebuild_growth: float = 0.5,
+        rebuild_growth: float = 1.0,
         memo_limit: int = 200_000,
     ) -> None:
         # Word values at one position become a parameter with no structural evidence when there
