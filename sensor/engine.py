@@ -76,10 +76,10 @@ class _Sink:
     def data(self, data: bytes, ts: float) -> None:
         conn = self.conn
         parser = conn.parsers[self.side]
-        if parser is None:
-            conn.decide_roles(self.side, data)
+        if parser is None or not conn.checked[self.side]:
+            conn.first_data(self.side, data)
             parser = conn.parsers[self.side]
-            if parser is None:
+            if parser is None or conn.dead:
                 return
         events = parser.feed(data, ts)
         if events:
@@ -101,7 +101,7 @@ class Connection:
     __slots__ = (
         "sensor", "addr", "ports", "halves", "parsers", "client", "syn_seen", "uid", "first_ts", "last_ts",
         "pending", "current_req", "current_resp", "resp_interim", "depth", "dead", "closed_sides",
-        "gap_seen", "vlan", "client_str", "server_str", "seen_sides", "paired",
+        "gap_seen", "vlan", "client_str", "server_str", "seen_sides", "paired", "checked", "after_connect",
     )
 
     def __init__(self, sensor: Sensor, src: bytes, sport: int, dst: bytes, dport: int, ts: float,
@@ -131,6 +131,8 @@ class Connection:
         self.closed_sides = [False, False]
         self.gap_seen = [False, False]
         self.seen_sides = [False, False]
+        self.checked = [False, False]  # first data of each direction looked at
+        self.after_connect = False  # a CONNECT tunnel opened: the next bytes may be plain HTTP
         self.vlan = vlan
         self.client_str = ""
         self.server_str = ""
@@ -215,8 +217,10 @@ class Connection:
         self.parsers[side] = HttpParser(is_response=False, **common)
         self.parsers[1 - side] = HttpParser(is_response=True, method_for_response=self._pair, **common)
 
-    def decide_roles(self, side: int, data: bytes) -> None:
-        """First bytes on a connection whose handshake we did not see: who is the client?"""
+    def first_data(self, side: int, data: bytes) -> None:
+        """First bytes of one direction: decide roles if the handshake was missed, and drop
+        connections that are evidently not HTTP/1 so no time is spent on them."""
+        self.checked[side] = True
         probe = data.lstrip(b"\r\n")
         if self.client is None:
             if looks_like_request(probe):
@@ -230,12 +234,20 @@ class Connection:
                     (p_this in WELL_KNOWN_HTTP_PORTS) == (p_other in WELL_KNOWN_HTTP_PORTS) and p_this < p_other
                 )
                 self._set_client(1 - side if this_is_server else side)
-        if self.syn_seen and side == self.client and not looks_like_request(probe):
-            # A connection seen from its start whose client does not open with a request line
-            # is not HTTP/1 (TLS, SSH, databases...): stop spending time on it.
+        if len(probe) > 2 and probe[0] in (0x14, 0x15, 0x16, 0x17) and probe[1] == 3:
+            self._kill()  # a TLS record header
+        elif (self.syn_seen and not self.after_connect and side != self.client
+              and not self.halves[side].gap_bytes and not self._requests_seen()
+              and not looks_like_response(probe)):
+            # Seen from its start, an HTTP/1 server's first bytes are a status line. Anything
+            # else (SMTP/FTP banners, SSH, IRC notices...) is another protocol. The client's
+            # first bytes are not judged: malformed request lines still get HTTP answers.
             self._kill()
-        elif len(probe) > 2 and probe[0] in (0x14, 0x15, 0x16, 0x17) and probe[1] == 3:
-            self._kill()  # TLS record header
+        self.after_connect = False
+
+    def _requests_seen(self) -> bool:
+        parser = self.parsers[self.client] if self.client is not None else None
+        return parser is not None and parser.messages > 0
 
     def _kill(self) -> None:
         self.dead = True
@@ -318,14 +330,26 @@ class Connection:
                     tx.resp_end = ev
                     self.current_resp = None
                     if TAG_UPGRADE in ev.tags:
-                        # 101 or CONNECT 2xx: the rest of both directions is not HTTP.
-                        req_parser = self.parsers[self.client] if self.client is not None else None
-                        if req_parser is not None:
-                            req_parser.tunnel()
+                        self._upgraded(tx)
                     if tx.req_head is None or tx.req_end is not None or tx is not self.current_req:
                         self._finish(tx)
                 elif type(ev) is Skipped:
                     self.sensor.counters["skipped_bytes"] += ev.size
+
+    def _upgraded(self, tx: _Tx) -> None:
+        req_parser = self.parsers[self.client] if self.client is not None else None
+        resp_parser = self.parsers[1 - self.client] if self.client is not None else None
+        if tx.req_head is not None and tx.req_head.method == "CONNECT":
+            # A proxy tunnel: often TLS (dropped on sight), sometimes plain HTTP worth reading.
+            self.after_connect = True
+            self.checked = [False, False]
+            for parser in (req_parser, resp_parser):
+                if parser is not None:
+                    parser.restart()
+            return
+        # 101 Switching Protocols (WebSocket, h2c): the rest of both directions is not HTTP/1.
+        if req_parser is not None:
+            req_parser.tunnel()
 
     def _finish(self, tx: _Tx) -> None:
         req, resp = tx.req_head, tx.resp_head
@@ -426,7 +450,8 @@ class Sensor:
             conn.packet(0, seq, ack, flags, payload, ts)
             return
         conn, side = entry
-        if flags & TH_SYN and not flags & TH_ACK and conn.closed_sides[side]:
+        if (flags & TH_SYN and not flags & TH_ACK and conn.closed_sides[side]
+                and not conn.halves[side].is_own_syn(seq)):
             # Port reuse: a new connection on a 4-tuple whose old one ended.
             conn.close()
             self.process_segment_again(ts, seg)

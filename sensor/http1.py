@@ -88,6 +88,7 @@ REQUEST_START = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} [^\s][^\r\n]{0,16383} HT
 RESPONSE_START = re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}[ \r\n]")
 _METHOD_PREFIX = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} ")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+_OTHER_PROTOCOL = re.compile(r" (?!HTTP/)[A-Z]+/[0-9]\.[0-9]$")  # "SIP/2.0", "RTSP/1.0"
 KNOWN_METHODS = frozenset((
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND",
     "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
@@ -95,8 +96,29 @@ KNOWN_METHODS = frozenset((
 MAX_CHUNK_LINE = 4096
 
 
+_FIRST_TOKEN = re.compile(rb"[^ \t\r\n]{1,40}")
+_REQUEST_LINE_STRICT = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} [^\r\n]* HTTP/1\.[0-9]\r?\n")
+
+
 def looks_like_request(data: bytes) -> bool:
-    return _METHOD_PREFIX.match(data) is not None
+    """Could these be the first bytes of an HTTP/1 request stream?
+
+    A well-formed request line with an HTTP/1.x version, or (line not complete yet, or
+    malformed) one of the standard methods. Other line protocols (SMTP ``EHLO``, IRC, FTP,
+    SIP ``OPTIONS sip:... SIP/2.0``, the HTTP/2 preface) are refused.
+    """
+    if _REQUEST_LINE_STRICT.match(data):
+        return True
+    token = _FIRST_TOKEN.match(data)
+    method = token.group(0).decode("latin-1") if token else ""
+    if method not in KNOWN_METHODS:
+        glued = method.find("HTTP/")  # "OPTIONSHTTP/1.1"
+        return glued > 0 and method[:glued] in KNOWN_METHODS
+    nl = data.find(b"\n")
+    line = data[: nl if nl >= 0 else 512]
+    if b"HTTP/" in line:
+        return b"HTTP/1." in line or b"HTTP/0." in line
+    return not re.search(rb" [A-Z]+/[0-9]\.[0-9]", line)  # another protocol's version token
 
 
 def looks_like_response(data: bytes) -> bool:
@@ -260,6 +282,12 @@ class HttpParser:
         self.state = DEAD
         self._buf = b""
         return events
+
+    def restart(self) -> None:
+        """Parse afresh from the next byte (plain HTTP carried inside a CONNECT tunnel)."""
+        self.state = START
+        self._buf = b""
+        self._head_ts = None
 
     def tunnel(self) -> None:
         """Stop parsing: the connection was upgraded (or became a CONNECT tunnel)."""
@@ -503,7 +531,7 @@ class HttpParser:
         host_values = index.get("host")
         host = host_values[0] if host_values else None
         parts = start.split(" ")
-        if len(parts) == 3 and parts[0] in KNOWN_METHODS and parts[1] and _VERSION.fullmatch(parts[2]):
+        if len(parts) == 3 and parts[0] in KNOWN_METHODS and parts[1] and parts[2] in ("HTTP/1.1", "HTTP/1.0"):
             return RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, tuple(tags), host)
         parts = start.split()
         if not parts:
@@ -530,6 +558,10 @@ class HttpParser:
                     method, version = method[:glued], method[glued + 5 :]
         if not _valid_method(method.encode("latin-1")):
             return None
+        if version is not None and not version.startswith(("0.", "1.")):
+            return None  # "PRI * HTTP/2.0": the HTTP/2 preface, or a future major version
+        if bad and (method not in KNOWN_METHODS or _OTHER_PROTOCOL.search(start)):
+            return None  # a malformed line is only a request if it names a standard method
         if bad:
             tags = [*tags, TAG_BAD_REQUEST_LINE]
         return RequestHead(method, target, version, headers, ts, tuple(tags), host)

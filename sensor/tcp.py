@@ -33,7 +33,7 @@ class HalfStream:
     __slots__ = (
         "sink", "next_seq", "ooo", "ooo_bytes", "fin_seq", "closed", "pending", "acked",
         "max_ooo_bytes", "max_ooo_segments", "settle_segments", "syn_seen", "gap_bytes",
-        "bytes_delivered", "packets",
+        "bytes_delivered", "packets", "base",
     )
 
     def __init__(self, sink: StreamSink, max_ooo_bytes: int, max_ooo_segments: int, settle_segments: int) -> None:
@@ -53,6 +53,7 @@ class HalfStream:
         self.gap_bytes = 0
         self.bytes_delivered = 0
         self.packets = 0
+        self.base: int | None = None  # sequence number of the first stream byte, once known
 
     # -- input -------------------------------------------------------------------------------
     def syn(self, seq: int) -> None:
@@ -60,7 +61,7 @@ class HalfStream:
             return
         self.syn_seen = True
         if self.next_seq is None:
-            self.next_seq = (seq + 1) & 0xFFFFFFFF
+            self.next_seq = self.base = (seq + 1) & 0xFFFFFFFF
             if self.pending:
                 self._replay_pending()
 
@@ -120,7 +121,7 @@ class HalfStream:
             return
         first = self.pending[0][0]
         start = min((p[0] for p in self.pending), key=lambda s: seq_diff(s, first))
-        self.next_seq = start
+        self.next_seq = self.base = start
         self._replay_pending()
 
     def _replay_pending(self) -> None:
@@ -135,6 +136,10 @@ class HalfStream:
         while self.ooo:
             self._skip_hole(None)
         self.closed = True
+
+    def is_own_syn(self, seq: int) -> bool:
+        """A SYN that opened this very stream (seen late in a shuffled capture), not a new one."""
+        return self.base is not None and ((seq + 1) & 0xFFFFFFFF) == self.base
 
     @property
     def finished(self) -> bool:
