@@ -319,8 +319,13 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
             "servers": [],
             "hourly": {},
             "parameters": [],
-            "request_body": {"count": row["request_bodies"], "content_types": {}, "fields": {}},
-            "response_body": {"count": row["response_bodies"], "content_types": {}, "fields": {}},
+            # Body schemas: field path -> {type, types, count, presence}; presence is relative to
+            # the bodies parsed (request_bodies / response_bodies), not to hits.
+            "request_body": {},
+            "response_body": {},
+            "request_bodies": row["request_bodies"],
+            "response_bodies": row["response_bodies"],
+            "content_types": {"request": {}, "response": {}},
             "pii": [],
             **{
                 k: row[k]
@@ -364,20 +369,21 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
             }
         )
     for target, row in each(EndpointContentType):
-        target[f"{row['part']}_body"]["content_types"][row["content_type"]] = row["count"]
+        target["content_types"][row["part"]][row["content_type"]] = row["count"]
     fields: dict[tuple[int, str, str], dict[str, int]] = {}
     for target, row in each(EndpointField):
         fields.setdefault((target["id"], row["part"], row["path"]), {})[row["type"]] = row["count"]
     for (eid, part, path), types in sorted(fields.items()):
-        body = by_endpoint[eid][f"{part}_body"]
+        endpoint = by_endpoint[eid]
+        bodies = endpoint[f"{part}_bodies"]
         # A field seen with two types in one body (e.g. a mixed array) counts once per type:
         # presence is capped at 1.
-        count = min(sum(types.values()), body["count"]) if body["count"] else sum(types.values())
-        body["fields"][path] = {
+        count = min(sum(types.values()), bodies) if bodies else sum(types.values())
+        endpoint[f"{part}_body"][path] = {
             "type": _dominant(types),
             "types": types,
             "count": count,
-            "presence": round(count / body["count"], 4) if body["count"] else 0.0,
+            "presence": round(count / bodies, 4) if bodies else 0.0,
         }
     for target, row in each(PiiFinding):
         target["pii"].append(

@@ -126,8 +126,8 @@ def test_analyze_then_export_end_to_end(
     params = {(p["in"], p["name"]): p for p in orders["parameters"]}
     assert params[("path", "orderId")]["type"] == "integer"
     assert params[("query", "include")]["count"] == 30
-    assert orders["response_body"]["fields"]["items[].price"]["type"] == "number"
-    assert orders["response_body"]["fields"]["customer.email"]["presence"] == 1.0
+    assert orders["response_body"]["items[].price"]["type"] == "number"
+    assert orders["response_body"]["customer.email"]["presence"] == 1.0
     email = [p for p in orders["pii"] if p["type"] == "EMAIL_ADDRESS"]
     assert email and email[0]["field"] == "customer.email" and email[0]["count"] == 30
     assert "customer" not in email[0]["sample"]  # masked
@@ -136,8 +136,15 @@ def test_analyze_then_export_end_to_end(
     login = eps[("shop.example.com", "POST", "/api/v1/login")]
     assert login["unauthenticated"] is True  # a 2xx with no credentials at all
     assert login["status_codes"] == {"200": 20, "401": 10}
-    assert login["request_body"]["content_types"] == {"application/x-www-form-urlencoded": 30}
-    assert set(login["request_body"]["fields"]) == {"username", "password"}
+    assert login["content_types"]["request"] == {"application/x-www-form-urlencoded": 30}
+    assert login["request_bodies"] == 30
+    assert set(login["request_body"]) == {"username", "password"}
+    assert login["request_body"]["username"] == {
+        "type": "string",
+        "types": {"string": 30},
+        "count": 30,
+        "presence": 1.0,
+    }
     assert eps[("203.0.113.7:8080", "GET", "/metrics")]["unauthenticated"] is True
     assert any(n["path"] == "/.git/config" and n["status"] == 404 for n in doc["noise"])
     assert "hunter" not in json.dumps(doc)  # a password value is never stored

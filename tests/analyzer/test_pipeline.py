@@ -114,9 +114,9 @@ def test_counts_first_last_status_and_activity(engine: Engine, exchange: Make) -
         "count": 12,
         "presence": 1.0,
     }
-    fields = ep["response_body"]["fields"]
-    assert ep["response_body"]["count"] == 12
-    assert ep["response_body"]["content_types"] == {"application/json": 12}
+    fields = ep["response_body"]
+    assert ep["response_bodies"] == 12
+    assert ep["content_types"] == {"request": {}, "response": {"application/json": 12}}
     assert fields["id"]["type"] == "integer" and fields["id"]["presence"] == 1.0
     assert fields["tags[]"]["type"] == "string"
     assert fields["address.zip"]["type"] == "string"
@@ -371,23 +371,26 @@ def test_bodies_of_every_format(engine: Engine, exchange: Make) -> None:
             request_body=json.dumps({"items": [{"email": "a"}, {"email": "b", "qty": 2}]}),
         ),
     ]
-    eps = {k[2]: v["request_body"] for k, v in export_after(engine, records).items()}
-    assert {p: f["type"] for p, f in eps["/form"]["fields"].items()} == {
+    exported = export_after(engine, records)
+    eps = {k[2]: v["request_body"] for k, v in exported.items()}
+    assert {p: f["type"] for p, f in eps["/form"].items()} == {
         "user": "string",
         "age": "integer",
         "remember": "boolean",
     }
-    assert eps["/xml"]["fields"]["order.@id"]["type"] == "integer"
-    assert eps["/xml"]["fields"]["order.line[].sku"]["type"] == "string"
-    assert eps["/upload"]["fields"]["file"]["type"] == "file"
-    assert eps["/upload"]["content_types"] == {"multipart/form-data": 1}
-    assert eps["/json"]["fields"]["items[].email"] == {
+    assert eps["/xml"]["order.@id"]["type"] == "integer"
+    assert eps["/xml"]["order.line[].sku"]["type"] == "string"
+    assert eps["/upload"]["file"]["type"] == "file"
+    assert exported[("api.example.com", "POST", "/upload")]["content_types"]["request"] == {
+        "multipart/form-data": 1
+    }
+    assert eps["/json"]["items[].email"] == {
         "type": "string",
         "types": {"string": 1},
         "count": 1,
         "presence": 1.0,
     }
-    assert eps["/json"]["fields"]["items[].qty"]["type"] == "integer"
+    assert eps["/json"]["items[].qty"]["type"] == "integer"
 
 
 def test_response_only_records_are_skipped(engine: Engine, exchange: Make) -> None:
@@ -420,7 +423,7 @@ def test_hostile_and_malformed_records_do_not_break_a_batch(engine: Engine, exch
     assert ("hst.example", "GET", "/ab/" + "x" * 996) in eps
     assert ("api.example.com", "GET", "/abs/path") in eps
     assert eps[("api.example.com", "GET", "/types")]["status_codes"] == {"none": 1}
-    assert "key" in eps[("api.example.com", "POST", "/json")]["request_body"]["fields"]
+    assert "key" in eps[("api.example.com", "POST", "/json")]["request_body"]
 
 
 def test_pii_worker_process_gives_the_same_findings(engine: Engine, exchange: Make) -> None:
