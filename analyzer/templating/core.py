@@ -207,17 +207,21 @@ def camel(word: str) -> str:
 STAR = "{*}"
 
 
+_NO_KINDS: dict[str, int] = {}
+
+
 class _Raw:
-    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "methods", "kinds", "dirty", "cache", "sig")
+    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "kinds", "dirty", "cache", "sig")
 
     def __init__(self) -> None:
         self.children: dict[str, _Raw] = {}
         self.end = 0  # requests ending exactly here
         self.end_ok = 0  # ... whose status was not a 404
         self.tot_ok = 0  # non-404 requests ending here or below
-        self.shapes: dict[str, int] = {}
-        self.methods: dict[str, int] = {}
-        self.kinds: dict[str, int] = {}  # STAR nodes only: value type -> distinct values absorbed
+        self.shapes: dict[str, int] = {}  # "METHOD shape" -> count (shapes are compared per method)
+        # STAR nodes only (own dict, set by _compact): value type -> distinct values absorbed.
+        # Every other node shares one empty dict that is never written to.
+        self.kinds: dict[str, int] = _NO_KINDS
         # Incremental folding: a node is dirty when something below it changed structurally since
         # the last fold; a clean node's last fold result (cache) is reused as is. Not persisted.
         self.dirty = True
@@ -234,8 +238,6 @@ class _Raw:
                 self.shapes[k] += v
             elif len(self.shapes) < _MAX_SHAPES:
                 self.shapes[k] = v
-        for k, v in other.methods.items():
-            self.methods[k] = self.methods.get(k, 0) + v
         for k, v in other.kinds.items():
             self.kinds[k] = self.kinds.get(k, 0) + v
         for k, c in other.children.items():
@@ -251,7 +253,6 @@ class _Raw:
             self.end_ok,
             self.tot_ok,
             self.shapes,
-            self.methods,
             {k: c.to_json() for k, c in self.children.items()},
             self.kinds,
         ]
@@ -261,9 +262,9 @@ class _Raw:
         r = cls()
         r.end, r.end_ok, r.tot_ok = int(data[0]), int(data[1]), int(data[2])
         r.shapes = {str(k): int(v) for k, v in data[3].items()}
-        r.methods = {str(k): int(v) for k, v in data[4].items()}
-        r.children = {str(k): cls.from_json(v) for k, v in data[5].items()}
-        r.kinds = {str(k): int(v) for k, v in data[6].items()}
+        r.children = {str(k): cls.from_json(v) for k, v in data[4].items()}
+        if data[5]:
+            r.kinds = {str(k): int(v) for k, v in data[5].items()}
         return r
 
 
@@ -457,7 +458,6 @@ class Templater:
             if ok:
                 node.tot_ok += 1
         node.end += 1
-        node.methods[method] = node.methods.get(method, 0) + 1
         if not ok:
             return
         node.end_ok += 1
@@ -912,15 +912,15 @@ class Templater:
                 strong = []
         elif prev_kind == "lit" and len(strong) == 1 and not words:
             # "/rest/auth/1/session": one small number, asked for again and again and never
-            # another value beside it, is a version, not an id (ids spread over many values),
-            # all the more after a singular word ("auth"; ids follow plural collections).
+            # another value beside it, after a singular word ("auth"), is a version, not an id
+            # (ids spread over many values and follow plural collections: "/accounts/1").
             only = strong[0]
-            plural = _base(prev_seg).lower().endswith("s")
             if (
                 only != STAR
+                and not _base(prev_seg).lower().endswith("s")
                 and classify(only) == "integer"
                 and len(only) <= 2
-                and sum(c.tot_ok for c in vals[only]) >= (5 if plural else 3)
+                and sum(c.tot_ok for c in vals[only]) >= 3
                 and any(c.children for c in vals[only])
             ):
                 literals.append(only)
@@ -976,6 +976,7 @@ class Templater:
                     continue
                 if star is None:
                     star = r.children[STAR] = _Raw()
+                    star.kinds = {}
                 typ = classify(seg)
                 star.kinds[typ] = star.kinds.get(typ, 0) + 1
                 star.absorb(child)
