@@ -206,3 +206,47 @@ def test_analyze_pcap_through_the_sensor(tmp_path: Path, capsys: pytest.CaptureF
     doc = json.loads(capsys.readouterr().out)
     assert sum(e["hits"] for e in doc["endpoints"]) + sum(n["count"] for n in doc["noise"]) >= 290
     assert len({e["host"] for e in doc["endpoints"]}) >= 4
+
+
+def test_templates_survive_a_new_process(tmp_path: Path, pg_url: str, exchange: Make) -> None:
+    """Learned templates come back from the database in a fresh ``apicensus analyze`` process."""
+    fruits = ["apple", "banana", "cherry", "date", "elder", "fig"]
+    first = write_jsonl(
+        tmp_path / "first.jsonl",
+        [
+            exchange(
+                host="restart.example",
+                target=f"/shop/items/{f}",
+                response_body=json.dumps({"id": i, "name": f}),
+            )
+            for i, f in enumerate(fruits)
+        ],
+    )
+    second = write_jsonl(
+        tmp_path / "second.jsonl",
+        [
+            exchange(
+                host="restart.example",
+                target="/shop/items/zucchini",
+                response_body=json.dumps({"id": 9, "name": "z"}),
+            )
+        ],
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for jsonl in (first, second):
+        cmd = [sys.executable, "-m", "apicensus_cli", "analyze", str(jsonl), "--db", pg_url, "--no-pii"]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "apicensus_cli", "export", "--db", pg_url],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    eps = {
+        e["path_template"]: e for e in json.loads(proc.stdout)["endpoints"] if e["host"] == "restart.example"
+    }
+    assert set(eps) == {"/shop/items/{item}"}
+    assert eps["/shop/items/{item}"]["hits"] == len(fruits) + 1
