@@ -93,6 +93,7 @@ _DICT_LIMIT = 4096  # remembered word-parameter values per key
 # segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
 _LEAF_KEY = "{leaf}"
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
+_MAX_SEGMENTS = 64  # deeper paths keep their tail as one segment
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
 
 NAME_SUFFIX: dict[str, str] = {
@@ -169,6 +170,10 @@ def split_path(path: str) -> list[str]:
     if path[0] == "/":
         path = path[1:]
     segs = path.split("/")
+    if len(segs) > _MAX_SEGMENTS:
+        # Pathological depth (scanners, path traversal probes): keep the tail as one segment so
+        # recursion and the trie stay bounded.
+        segs = segs[: _MAX_SEGMENTS - 1] + ["/".join(segs[_MAX_SEGMENTS - 1 :])]
     if "{" in path:
         # Keep concrete segments apart from the raw trie's compaction key (see STAR).
         segs = ["%7B*%7D" if seg == STAR else seg for seg in segs]

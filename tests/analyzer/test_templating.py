@@ -384,3 +384,16 @@ def test_service_is_the_host_without_default_port() -> None:
     m = t.match("api.example.com", "GET", "/users/2")
     assert m is not None
     assert m.template_id == template_id("api.example.com", "GET", "/users/{userId}")
+
+
+def test_pathological_paths_are_bounded() -> None:
+    t = Templater()
+    deep = "/a" * 5000
+    t.observe(H, "GET", deep, 200, None)
+    m = t.match(H, "GET", deep)
+    assert m is not None
+    assert m.template == deep  # bounded depth, the tail kept verbatim as one literal
+    json.dumps(Templater.from_state(json.loads(json.dumps(t.to_state()))).to_state())
+    for odd in ("", "/", "//", "/users//1/", "/%00/%ff", "/{*}/x"):
+        t.observe(H, "GET", odd, 200, None)
+        t.match(H, "GET", odd)
