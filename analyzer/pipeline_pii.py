@@ -64,13 +64,16 @@ def _worker_init() -> None:
         engine.dispose(close=False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if _shared.get("detector") is None:
-        _shared["detector"] = _shared["factory"]()
+        try:
+            _shared["detector"] = _shared["factory"]()
+        except Exception:  # noqa: BLE001 - never crash in a Pool initializer (it respawns forever)
+            _shared["detector"] = None  # chunks come back undone; the parent reports the error
 
 
 def _worker_chunk(slot: int, records: list[dict[str, Any]]) -> list[Result] | None:
-    if not _claim(slot):
-        return None  # the parent already did this chunk
     detector = _shared["detector"]
+    if detector is None or not _claim(slot):
+        return None  # the parent already did this chunk, or must (no detector here)
     return [detect(detector, r) for r in records]
 
 
@@ -109,6 +112,7 @@ class PiiScheduler:
         self._pool: Any = None
         self._next_slot = 0
         self.waited = 0.0  # seconds spent blocked on the worker's results
+        self._factory_error: str | None = None  # loading a detector here failed: do not retry
         if self.workers > 0:
             ctx = multiprocessing.get_context("fork")
             _shared.update(factory=factory, detector=detector, engine=engine, claims=ctx.Array("b", _RING))
@@ -155,8 +159,16 @@ class PiiScheduler:
         return [r if r is not None else [] for r in results]
 
     def _run_local(self, chunk: _Chunk, results: list[Result | None]) -> None:
-        if self.detector is None:
-            self.detector = self.factory()
+        if self.detector is None and self._factory_error is None:
+            try:
+                self.detector = self.factory()
+            except Exception as exc:  # noqa: BLE001 - reported per exchange, the run goes on
+                self._factory_error = f"PII detector unavailable: {type(exc).__name__}: {exc}"
+        if self._factory_error is not None:
+            results[chunk.start : chunk.start + len(chunk.records)] = [self._factory_error] * len(
+                chunk.records
+            )
+            return
         detector = self.detector
         results[chunk.start : chunk.start + len(chunk.records)] = [detect(detector, r) for r in chunk.records]
 

@@ -459,3 +459,30 @@ def test_pii_worker_process_gives_the_same_findings(engine: Engine, exchange: Ma
     assert results[0] == results[1] == results[2]
     email = [p for p in results[0] if p["type"] == "EMAIL_ADDRESS"]
     assert email and email[0]["count"] == 700
+
+
+def test_unavailable_pii_detector_is_reported_not_fatal(
+    engine: Engine, exchange: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer import pipeline_pii
+
+    def broken() -> Any:
+        raise ImportError("presidio_analyzer is not installed")
+
+    monkeypatch.setattr(pipeline_pii, "_default_detector", broken)
+    errors: list[str] = []
+    for workers in (0, 1):
+        truncate_all(engine)
+        analyzer = Analyzer(
+            engine,
+            AnalyzerSettings(database_url="unused", batch_size=300, pii_workers=workers),
+            on_error=errors.append,
+        )
+        try:
+            analyzer.feed([exchange(target=f"/ok/{i}") for i in range(450)])
+            analyzer.flush()
+        finally:
+            analyzer.close()
+        assert analyzer.stats.pii_errors == 450
+        assert analyzer.stats.analysed == 450
+    assert errors and "presidio_analyzer is not installed" in errors[0]
