@@ -15,6 +15,9 @@ from __future__ import annotations
 from typing import Protocol
 
 MOD = 1 << 32
+# Segments held past an acknowledged hole before it is declared lost. Captures reorder too
+# (SPAN ports merge sources), so one early ACK is not proof that bytes went missing.
+ACKED_HOLE_SEGMENTS = 3
 HALF = 1 << 31
 
 
@@ -99,15 +102,17 @@ class HalfStream:
             self.ooo[seq] = (payload, ts)
         if self.ooo_bytes > self.max_ooo_bytes or len(self.ooo) > self.max_ooo_segments:
             self._skip_hole(ts)
-        elif self.acked is not None and seq_diff(self.acked, nxt) > 0:
-            # The receiver already acknowledged bytes we never saw: they were lost on the way to us.
+        elif self.acked is not None and len(self.ooo) >= ACKED_HOLE_SEGMENTS and seq_diff(self.acked, nxt) > 0:
+            # The receiver acknowledged bytes we never saw, and more segments kept coming past
+            # the hole: they were lost on the way to us, not merely reordered in the capture.
             self._skip_hole(ts)
 
     def peer_ack(self, ack: int) -> None:
         acked = self.acked
         if acked is None or seq_diff(ack, acked) > 0:
             self.acked = ack
-            if self.ooo and self.next_seq is not None and seq_diff(ack, self.next_seq) > 0:
+            if (len(self.ooo) >= ACKED_HOLE_SEGMENTS and self.next_seq is not None
+                    and seq_diff(ack, self.next_seq) > 0):
                 self._skip_hole(None)
 
     def fin(self, seq: int, payload_len: int) -> None:
