@@ -205,7 +205,9 @@ def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: flo
         ("services", "", totals["services"]),
         ("endpoints", "", totals["endpoints"]),
         ("exchanges", stats.records - stats.duplicates, totals["exchanges"]),
-        ("PII findings", stats.pii_findings if settings.pii_enabled else "off", totals["pii_findings"]),
+        # Distinct (endpoint, type, location, field) in the database; every detection this run.
+        ("PII findings", "", totals["pii_findings"]),
+        ("PII detections", stats.pii_findings if settings.pii_enabled else "off", ""),
         ("unauthenticated endpoints", "", totals["unauthenticated"]),
         ("noise requests", stats.noise, totals["noise_requests"]),
         ("already analysed (skipped)", stats.duplicates, ""),
