@@ -176,7 +176,7 @@ def split_path(path: str) -> list[str]:
         segs = segs[: _MAX_SEGMENTS - 1] + ["/".join(segs[_MAX_SEGMENTS - 1 :])]
     if "{" in path:
         # Keep concrete segments apart from the raw trie's compaction key (see STAR).
-        segs = ["%7B*%7D" if seg == STAR else seg for seg in segs]
+        segs = ["%7B" + seg[1:-1] + "%7D" if seg in (STAR, WSTAR) else seg for seg in segs]
     return segs
 
 
@@ -210,6 +210,9 @@ def camel(word: str) -> str:
 # rebuild cost by the number of distinct routes instead of the number of distinct ids. A raw "{"
 # cannot appear in a path segment (RFC 3986), so no concrete segment collides with it.
 STAR = "{*}"
+# The same for the values of a word parameter proven with at least _WORD_COMPACT of them.
+WSTAR = "{w*}"
+_WORD_COMPACT = 1000
 
 
 _NO_KINDS: dict[str, int] = {}
@@ -890,9 +893,12 @@ class Templater:
             prev_kind == "lit" and (prev_seg.lower() in API_WORDS or is_version(prev_seg))
         )
         vocab = self._vocab
+        sticky = WSTAR in vals
         for seg in vals:
             if seg == STAR:
                 strong.append(seg)
+                continue
+            if seg == WSTAR:
                 continue
             typ = classify(seg)
             if typ in STRONG_TYPES:
@@ -930,7 +936,13 @@ class Templater:
             ):
                 literals.append(only)
                 strong = []
-        word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, strong)
+        if sticky:
+            # A word parameter proven on a large scale earlier (its values were compacted): new
+            # words join it unless their answers contradict it.
+            ref = self._signature(vals[WSTAR])
+            word_params = [WSTAR] + [w for w in words if self._fits_group(self._signature(vals[w]), ref)]
+        else:
+            word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, strong)
         if word_params:
             chosen = set(word_params)
             literals.extend(w for w in words if w not in chosen)
@@ -940,7 +952,7 @@ class Templater:
         if group:
             types: dict[str, int] = {}
             for seg in group:
-                if seg == STAR:
+                if seg in (STAR, WSTAR):
                     for r in vals[seg]:
                         for k, v in r.kinds.items():
                             types[k] = types.get(k, 0) + v
@@ -958,8 +970,17 @@ class Templater:
             else:
                 for seg in strong:
                     merged.extend(vals[seg])
-            for seg in word_params:
-                merged.extend(vals[seg])
+            if sticky or len(word_params) >= _WORD_COMPACT:
+                # Bound memory on huge word parameters (usernames, slugs): their values are
+                # compacted like typed ids, and the decision becomes sticky (see above).
+                self._compact(raws, [w for w in word_params if w != WSTAR], WSTAR)
+                for r in raws:
+                    wstar = r.children.get(WSTAR)
+                    if wstar is not None and wstar.tot_ok:
+                        merged.append(wstar)
+            else:
+                for seg in word_params:
+                    merged.extend(vals[seg])
             t.param = self._fold(merged, "param", "")
             t.pwords = bool(word_params)
             t.ptype = self._group_type(types)
@@ -968,19 +989,19 @@ class Templater:
         return t
 
     @staticmethod
-    def _compact(raws: list[_Raw], strong: list[str]) -> None:
-        """Merge each parent's typed-id children into its STAR child (see STAR)."""
-        keys = [s for s in strong if s != STAR]
+    def _compact(raws: list[_Raw], values: list[str], key: str = STAR) -> None:
+        """Merge each parent's children named in values into its compaction child (see STAR)."""
+        keys = [s for s in values if s not in (STAR, WSTAR)]
         if not keys:
             return
         for r in raws:
-            star = r.children.get(STAR)
+            star = r.children.get(key)
             for seg in keys:
                 child = r.children.pop(seg, None)
                 if child is None:
                     continue
                 if star is None:
-                    star = r.children[STAR] = _Raw()
+                    star = r.children[key] = _Raw()
                     star.kinds = {}
                 typ = classify(seg)
                 star.kinds[typ] = star.kinds.get(typ, 0) + 1
@@ -1199,7 +1220,11 @@ class Templater:
 
     @staticmethod
     def _gen_key(seg: str) -> str:
-        return "{}" if seg == STAR or classify(seg) in STRONG_TYPES else seg
+        return "{}" if seg in (STAR, WSTAR) or classify(seg) in STRONG_TYPES else seg
+
+    def _fits_group(self, sig: dict[str, set[str]], ref: dict[str, set[str]]) -> bool:
+        agree, conflict = self._compare(sig, ref)
+        return conflict == 0 or agree >= 3 * conflict
 
     def _compare(self, a: dict[str, set[str]], b: dict[str, set[str]]) -> tuple[int, int]:
         agree = conflict = 0

@@ -397,3 +397,24 @@ def test_pathological_paths_are_bounded() -> None:
     for odd in ("", "/", "//", "/users//1/", "/%00/%ff", "/{*}/x"):
         t.observe(H, "GET", odd, 200, None)
         t.match(H, "GET", odd)
+
+
+def test_huge_word_parameters_are_compacted_and_stay_parameters() -> None:
+    t = Templater()
+    rng = random.Random(12)
+    names = [f"{a}{b}{n}" for a in WORDS for b in WORDS for n in range(5)]
+    for _ in range(6000):
+        t.observe(H, "GET", f"/users/{rng.choice(names)}", 200, USER)
+        if rng.random() < 0.05:
+            t.observe(H, "GET", "/users/me", 200, USER)
+    t.flush()
+    users = t._hosts[H].raw.children["users"]  # internal: the raw trie must stay small
+    assert len(users.children) < 50
+    assert tpl(t, "/users/brandnewname") == "/users/{user}"
+    assert tpl(t, "/users/me") == "/users/me"
+    for _ in range(500):
+        t.observe(H, "GET", f"/users/{rng.choice(names)}x", 200, USER)
+    t.flush()
+    assert tpl(t, "/users/anotherone") == "/users/{user}"
+    r = Templater.from_state(json.loads(json.dumps(t.to_state())))
+    assert r.match(H, "GET", "/users/zzz") == t.match(H, "GET", "/users/zzz")
