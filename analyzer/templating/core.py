@@ -93,6 +93,7 @@ _DICT_LIMIT = 4096  # remembered word-parameter values per key
 # segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
 _LEAF_KEY = "{leaf}"
 _MAX_SHAPES = 8  # distinct response shapes kept per node; more adds nothing to similarity checks
+_NOISE_LIMIT = 10_000  # 404-only paths remembered per host
 _MAX_SEGMENTS = 64  # deeper paths keep their tail as one segment
 _SIG_FANOUT = 48  # children inspected per node when computing a signature (bounded cost)
 
@@ -327,6 +328,7 @@ class _Host:
         "dicts",
         "full_obs",
         "full_vocab",
+        "noise",
     )
 
     def __init__(self) -> None:
@@ -354,6 +356,8 @@ class _Host:
         # drifting evidence (counts, tails, dictionaries) is re-judged everywhere now and then.
         self.full_obs = 0
         self.full_vocab = 0
+        # Paths that only ever got 404 (scanner probes): path -> requests. Bounded.
+        self.noise: dict[str, int] = {}
 
 
 @dataclass(slots=True)
@@ -447,27 +451,35 @@ class Templater:
             hs = self._hosts[host] = _Host()
         ok = status not in NOISE_STATUSES
         hs.obs += 1
+        segs = split_path(path)
+        if not ok:
+            # 404s never shape templates. On a known path they are counted there; anything else
+            # is an unmatched-request statistic, kept apart (and bounded) so that scanners
+            # fuzzing random paths cannot grow the trie.
+            known = self._raw_lookup(hs.raw, segs)
+            if known is not None:
+                known.end += 1
+            elif path in hs.noise or len(hs.noise) < _NOISE_LIMIT:
+                hs.noise[path] = hs.noise.get(path, 0) + 1
+            return
+        hs.noise.pop(path, None)
         node = hs.raw
         new = False
-        if ok:
-            node.tot_ok += 1
+        node.tot_ok += 1
         prev = ""
         trail = [node]
-        for seg in split_path(path):
+        for seg in segs:
             child = node.children.get(seg)
             if child is None:
                 child = node.children[seg] = _Raw()
                 new = True
-                if ok and prev and classify(seg) in _ID_LIKE and classify(prev) not in STRONG_TYPES:
+                if prev and classify(seg) in _ID_LIKE and classify(prev) not in STRONG_TYPES:
                     hs.vocab.add(prev)
             node = child
             trail.append(node)
             prev = seg
-            if ok:
-                node.tot_ok += 1
+            node.tot_ok += 1
         node.end += 1
-        if not ok:
-            return
         node.end_ok += 1
         if status is not None and status >= 400:
             response_shape = None  # error bodies are generic envelopes, not the endpoint's shape
@@ -553,6 +565,7 @@ class Templater:
                     "vocab": sorted(hs.vocab),
                     "dicts": {k: sorted(v) for k, v in hs.dicts.items()},
                     "full": [hs.full_obs, hs.full_vocab],
+                    "noise": hs.noise,
                 }
                 for h, hs in self._hosts.items()
             },
@@ -576,6 +589,7 @@ class Templater:
             hs.vocab = set(data["vocab"])
             hs.dicts = {k: set(v) for k, v in data["dicts"].items()}
             hs.full_obs, hs.full_vocab = int(data["full"][0]), int(data["full"][1])
+            hs.noise = {str(k): int(v) for k, v in data["noise"].items()}
             self._hosts[host] = hs
         self._merges = [(a, b, c, d) for a, b, c, d in state["merges"]]
         return self
@@ -598,12 +612,14 @@ class Templater:
         if spec is not None:
             found = self._spec_match(spec, segs, 0, method, {})
             if found is not None:
-                if hs is not None and any(classify(v) not in STRONG_TYPES for v in found[1].values()):
+                if (
+                    hs is not None
+                    and any(classify(v) not in STRONG_TYPES for v in found[1].values())
+                    and self._only_404(hs, path, segs)
+                ):
                     # Same noise rule as for learned templates: a path that only ever got 404
                     # and fits only through a free-text parameter is a probe ("/config.json").
-                    raw = self._raw_lookup(hs.raw, segs)
-                    if raw is not None and raw.end and not raw.end_ok:
-                        return None
+                    return None
                 return self._spec_result(host, method, found, segs)
         if hs is None or hs.raw.tot_ok == 0:
             return None
@@ -613,15 +629,9 @@ class Templater:
             self._rebuild(host, hs)
             marks = []
             full = self._walk(hs.tree, segs, 0, marks)
-        raw = self._raw_lookup(hs.raw, segs)
         # Only ever answered 404. Inside a typed parameter it is a real endpoint asked for a missing
         # object; anywhere else it is noise (a scanner probe).
-        if (
-            raw is not None
-            and raw.end
-            and not raw.end_ok
-            and (not full or any(m is not None and m.pwords for m in marks))
-        ):
+        if (not full or any(m is not None and m.pwords for m in marks)) and self._only_404(hs, path, segs):
             return None
         if full:
             self._last_end = self._walk_end
@@ -712,6 +722,17 @@ class Templater:
         if typ in ("empty", "version") or _reserved(seg):
             return False
         return t.pwords
+
+    def _only_404(self, hs: _Host, path: str, segs: list[str]) -> bool:
+        if path in hs.noise:
+            return True
+        raw = self._raw_lookup(hs.raw, segs)
+        return raw is not None and raw.end > 0 and raw.end_ok == 0
+
+    def noise_stats(self, host: str) -> dict[str, int]:
+        """Paths of this host that only ever got 404 (not endpoints), with request counts."""
+        hs = self._hosts.get(service_name(host))
+        return dict(hs.noise) if hs is not None else {}
 
     @staticmethod
     def _raw_lookup(raw: _Raw, segs: list[str]) -> _Raw | None:

@@ -250,6 +250,7 @@ def test_scanner_noise_is_not_an_endpoint() -> None:
     assert t.match(H, "GET", "/.env") is None
     assert t.match(H, "GET", "/wp-login.php") is None
     assert tpl(t, "/users/999999") == "/users/{userId}"
+    assert t.noise_stats(H)["/.env"] == 3  # kept as unmatched-request statistics
     t.observe("203.0.113.9", "GET", "/.env", 404)
     assert t.match("203.0.113.9", "GET", "/.env") is None
 
