@@ -14,6 +14,7 @@ F1 >= 0.95, every service >= 0.85, average observe+match < 30 us).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -112,9 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("traffic", "spec", "both"), default="both")
     ap.add_argument("--service", action="append", help="spec file name(s) to include (default: all)")
     ap.add_argument("--examples", action="store_true", help="print example misses and false endpoints")
+    ap.add_argument(
+        "--no-shapes", action="store_true", help="drop response shapes (a sensor that cannot parse bodies)"
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     requests, guidance = generate(seed=args.seed, scale=args.scale, services=args.service)
+    if args.no_shapes:
+        requests = [dataclasses.replace(r, shape=None) for r in requests]
     n_real = sum(r.truth is not None for r in requests)
     print(
         f"generated {len(requests)} requests ({n_real} real, {len(requests) - n_real} scanner noise) "
