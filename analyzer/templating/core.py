@@ -412,8 +412,12 @@ class Templater:
         host = service_name(host)
         root = self._specs.setdefault(host, _SpecNode())
         ops = self._spec_ops.setdefault(host, [])
+        known = set(ops)
         for method, template in operations:
             m = method.upper()
+            if (m, template) in known:
+                continue  # the same spec loaded again (re-import, restore)
+            known.add((m, template))
             ops.append((m, template))
             node = root
             for seg in split_path(template):
@@ -767,9 +771,13 @@ class Templater:
                 continue
             run += 1
             base = camel(singular(prev_lit)) if prev_lit else ""
-            name = base + NAME_SUFFIX.get(typ, "") if base else DEFAULT_NAME.get(typ, "param")
-            if base and name.lower().endswith("idid"):
-                name = name[:-2]
+            suffix = NAME_SUFFIX.get(typ, "")
+            if not base:
+                name = DEFAULT_NAME.get(typ, "param")
+            elif suffix and base.lower().endswith(suffix.lower()):
+                name = base  # "by-email" + "Email" -> "byEmail", "userId" + "Id" -> "userId"
+            else:
+                name = base + suffix
             if run > 1 and name in used:
                 name = f"{name}{run}"
             k = 2

@@ -111,6 +111,9 @@ def classify(segment: str) -> str:
     m = _FILE.fullmatch(s)
     if m:
         base = m.group("base")
+        inner = classify(base)
+        if inner in ID_TYPES:
+            return inner  # an id in a representation: "CA4f...9e.json", "42.xml"
         # Route names like "recent.json" or "info.0.json" are literals; generated names carry
         # digits or are long and separated ("2024-Q3-summary.pdf", "invoice_8812.csv").
         if base.isdigit() or _digits(base) >= 2 or (len(base) >= 10 and any(c in base for c in "-_ ")):
