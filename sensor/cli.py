@@ -27,7 +27,9 @@ def register(subparsers: Any) -> None:
     src.add_argument("--pcap", nargs="+", metavar="FILE", help="capture file(s); - reads stdin")
     src.add_argument("--interface", metavar="IFACE", help="live capture (AF_PACKET; needs root or CAP_NET_RAW)")
     p.add_argument("--output", "-o", metavar="OUT.jsonl", help="write records here (default: stdout)")
-    p.add_argument("--bpf", default="tcp", help="kernel filter for live capture (default: tcp)")
+    p.add_argument("--bpf", default="", metavar="EXPR",
+                   help="tcpdump-style kernel filter for live capture (default: none, so tunnelled and "
+                   "VLAN-tagged mirror traffic is kept)")
     p.add_argument("--body-cap", type=int, default=_DEFAULTS.body_cap, metavar="BYTES",
                    help="decoded body bytes kept per message (lengths are always counted)")
     p.add_argument("--idle-timeout", type=float, default=_DEFAULTS.idle_timeout, metavar="SECONDS")
