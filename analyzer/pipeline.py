@@ -56,6 +56,7 @@ _PCAP_MAGICS = (
     b"\x0a\x0d\x0d\x0a",  # pcapng section header block
 )
 _DEFAULT_PORTS = (":80", ":443")
+_FIRST_BATCH = 1000
 # Field paths of a response passed to the templater as its "shape" (bounded: similarity only).
 _MAX_SHAPE_TOKENS = 64
 
@@ -329,6 +330,9 @@ class Analyzer:
         self._pending: _PendingBatch | None = None
         self._batch: list[dict[str, Any]] = []
         self._batch_uids: set[str] = set()
+        # Batches ramp up (1000, 2000, ... batch_size): the PII worker gets its first work about
+        # when it has loaded its detector instead of idling until a full batch was read.
+        self._batch_limit = min(_FIRST_BATCH, settings.batch_size)
         # Forked before the first database use here unless the caller started it even earlier
         # (the CLI does, so presidio loads in the worker while the main process migrates).
         self._pii: PiiScheduler | None = None
@@ -372,8 +376,9 @@ class Analyzer:
             record["uid"] = uid
             self._batch_uids.add(uid)
             self._batch.append(record)
-            if len(self._batch) >= self.settings.batch_size:
+            if len(self._batch) >= self._batch_limit:
                 self._advance()
+                self._batch_limit = min(self._batch_limit * 2, self.settings.batch_size)
 
     def flush(self) -> None:
         """Analyse and write everything fed so far (each batch in one transaction)."""
