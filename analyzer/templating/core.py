@@ -88,6 +88,7 @@ _METHOD_SEP = " "
 # drain_merges() folds a host with new structure once it grew by this many observations / share.
 _DRAIN_MIN_OBS = 64
 _DRAIN_GROWTH = 0.25
+_SAMPLES = 4  # sample paths kept per issued template, to tell merges from splits
 _DICT_LIMIT = 4096  # remembered word-parameter values per key
 # Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
 # segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
@@ -181,9 +182,14 @@ def split_path(path: str) -> list[str]:
     return segs
 
 
+_IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman", "mice": "mouse"}
+
+
 def singular(word: str) -> str:
     w = word
     low = w.lower()
+    if low in _IRREGULAR:
+        return _IRREGULAR[low]
     if low.endswith("ies") and len(w) > 4:
         return w[:-3] + "y"
     if low.endswith(("sses", "xes", "ches", "shes", "zes")):
@@ -323,12 +329,13 @@ class _Host:
         "pending",
         "built_obs",
         "issued",
-        "issued_end",
         "vocab",
         "dicts",
         "full_obs",
         "full_vocab",
         "noise",
+        "sticky",
+        "proofs",
     )
 
     def __init__(self) -> None:
@@ -340,10 +347,12 @@ class _Host:
         self.built_obs = 0  # self.obs at the last rebuild
         # (method, template) -> one concrete path that produced it; re-matched after each rebuild
         # to detect merges.
-        self.issued: dict[tuple[str, str], str] = {}
-        # Template-tree node each issued path ended on: an unchanged node after a fold means an
-        # unchanged template (a tree node has one path from the root), so re-homing skips it.
-        self.issued_end: dict[tuple[str, str], _TNode | None] = {}
+        # (method, template) -> up to _SAMPLES concrete paths that produced it, each with the
+        # template-tree node its walk ended on (an unchanged node after a fold means an unchanged
+        # template: a tree node has one path from the root). Re-matched after every fold to
+        # detect merges.
+        self.issued: dict[tuple[str, str], list[tuple[str, _TNode | None]]] = {}
+
         # Words seen followed by a typed id ("albums" in /albums/{id}): collection names, kept
         # literal wherever they appear beside other words ("/me/albums", "/me/tracks").
         self.vocab: set[str] = set()
@@ -358,6 +367,9 @@ class _Host:
         self.full_vocab = 0
         # Paths that only ever got 404 (scanner probes): path -> requests. Bounded.
         self.noise: dict[str, int] = {}
+        # Template positions ("/repos/{}") once proven to hold a word parameter (hysteresis).
+        self.sticky: set[str] = set()
+        self.proofs: dict[str, int] = {}  # position -> its traffic when first proven
 
 
 @dataclass(slots=True)
@@ -402,6 +414,9 @@ class Templater:
         # Word parameters proven by the fold under way: (literal before them, values).
         self._contrib: list[tuple[str, list[str]]] = []
         self._incremental = False
+        self._sticky: set[str] = set()  # sticky positions of the host being folded
+        self._proof = False  # the last word-parameter decision rests on a large long tail
+        self._proofs: dict[str, int] = {}
         self._last_end: _TNode | None = None  # end node of the last full walk in _match_uncached
         self._walk_end: _TNode | None = None  # end node of the last successful _walk
 
@@ -521,9 +536,11 @@ class Templater:
         self._memo[key] = (version, result)
         if result is not None and hs is not None:
             key2 = (method, result.template)
-            if key2 not in hs.issued:
-                hs.issued[key2] = path
-                hs.issued_end[key2] = self._last_end
+            samples = hs.issued.get(key2)
+            if samples is None:
+                hs.issued[key2] = [(path, self._last_end)]
+            elif len(samples) < _SAMPLES and all(path != p for p, _ in samples):
+                samples.append((path, self._last_end))
         return result
 
     def drain_merges(self) -> list[tuple[str, str, str, str]]:
@@ -565,11 +582,13 @@ class Templater:
                     "obs": hs.obs,
                     "pending": hs.pending,
                     "built_obs": hs.built_obs,
-                    "issued": [[m, t, p] for (m, t), p in hs.issued.items()],
+                    "issued": [[m, t, [p for p, _ in ps]] for (m, t), ps in hs.issued.items()],
                     "vocab": sorted(hs.vocab),
                     "dicts": {k: sorted(v) for k, v in hs.dicts.items()},
                     "full": [hs.full_obs, hs.full_vocab],
                     "noise": hs.noise,
+                    "sticky": sorted(hs.sticky),
+                    "proofs": hs.proofs,
                 }
                 for h, hs in self._hosts.items()
             },
@@ -589,11 +608,13 @@ class Templater:
             hs.tree = _TNode.from_json(data["tree"])
             hs.version, hs.obs = int(data["version"]), int(data["obs"])
             hs.pending, hs.built_obs = int(data["pending"]), int(data["built_obs"])
-            hs.issued = {(m, t): p for m, t, p in data["issued"]}
+            hs.issued = {(m, t): [(p, None) for p in ps] for m, t, ps in data["issued"]}
             hs.vocab = set(data["vocab"])
             hs.dicts = {k: set(v) for k, v in data["dicts"].items()}
             hs.full_obs, hs.full_vocab = int(data["full"][0]), int(data["full"][1])
             hs.noise = {str(k): int(v) for k, v in data["noise"].items()}
+            hs.sticky = set(data["sticky"])
+            hs.proofs = {str(k): int(v) for k, v in data["proofs"].items()}
             self._hosts[host] = hs
         self._merges = [(a, b, c, d) for a, b, c, d in state["merges"]]
         return self
@@ -848,7 +869,9 @@ class Templater:
         self._incremental = not full
         if full:
             hs.full_obs, hs.full_vocab = hs.obs, len(hs.vocab)
-        hs.tree = self._fold([hs.raw], "root", "")
+        self._sticky = hs.sticky
+        self._proofs = hs.proofs
+        hs.tree = self._fold([hs.raw], "root", "", "")
         dicts: dict[str, set[str]] = {}
         for key, params in self._contrib:
             known = dicts.setdefault(key, set())
@@ -858,30 +881,51 @@ class Templater:
         hs.version += 1
         hs.pending = 0
         hs.built_obs = hs.obs
-        # Re-home: every template handed out before is re-matched through one of its paths.
-        moved: list[tuple[tuple[str, str], str, str]] = []
-        ends = hs.issued_end
-        for key, path in hs.issued.items():
-            end = ends.get(key)
-            if end is not None:
-                segs = split_path(path)
-                marks: list[_TNode | None] = []
-                if self._walk(hs.tree, segs, 0, marks) and self._walk_end is end:
-                    continue
-            new = self._match_uncached(host, hs, key[0], path)
-            ends[key] = self._last_end
-            if new is not None and new.template != key[1]:
-                moved.append((key, new.template, path))
-        for key, new_tpl, path in moved:
-            method, old = key
-            del hs.issued[key]
-            end = ends.pop(key, None)
-            if (method, new_tpl) not in hs.issued:
-                hs.issued[(method, new_tpl)] = path
-                ends[(method, new_tpl)] = end
-            self._merges.append((host, method, old, new_tpl))
+        self._rehome(host, hs)
 
-    def _fold(self, raws: list[_Raw], prev_kind: str, prev_seg: str) -> _TNode:
+    def _rehome(self, host: str, hs: _Host) -> None:
+        """Re-match the sample paths of every template handed out; report whole moves as merges.
+
+        A template whose samples all moved to one new template was merged (storage moves its
+        counts). One whose samples went different ways was split: nothing is reported, since
+        moving all of its counts anywhere would be wrong; the samples are re-registered.
+        """
+        changed: list[tuple[tuple[str, str], list[tuple[str | None, str, _TNode | None]]]] = []
+        for key, samples in hs.issued.items():
+            outcome: list[tuple[str | None, str, _TNode | None]] = []
+            moved = False
+            for path, end in samples:
+                if end is not None:
+                    marks: list[_TNode | None] = []
+                    if self._walk(hs.tree, split_path(path), 0, marks) and self._walk_end is end:
+                        outcome.append((key[1], path, end))
+                        continue
+                new = self._match_uncached(host, hs, key[0], path)
+                tpl = new.template if new is not None else None
+                outcome.append((tpl, path, self._last_end))
+                moved = moved or (tpl is not None and tpl != key[1])
+            if moved:
+                changed.append((key, outcome))
+            else:
+                hs.issued[key] = [(p, e) for _, p, e in outcome]
+        for key, outcome in changed:
+            method, old = key
+            stay = [(p, e) for tpl, p, e in outcome if tpl in (old, None)]
+            targets = {tpl for tpl, _, _ in outcome if tpl not in (old, None)}
+            if stay:
+                hs.issued[key] = stay
+            else:
+                del hs.issued[key]
+                if len(targets) == 1:
+                    self._merges.append((host, method, old, next(iter(targets))))
+            for tpl, p, e in outcome:
+                if tpl in (old, None):
+                    continue
+                dest = hs.issued.setdefault((method, tpl), [])
+                if len(dest) < _SAMPLES and all(p != q for q, _ in dest):
+                    dest.append((p, e))
+
+    def _fold(self, raws: list[_Raw], prev_kind: str, prev_seg: str, pos: str) -> _TNode:
         head = raws[0]
         cached = head.cache
         if (
@@ -896,13 +940,15 @@ class Templater:
             self._contrib.extend(cached[4])
             return cached[3]
         start = len(self._contrib)
-        t = self._fold_new(raws, prev_kind, prev_seg)
+        t = self._fold_new(raws, prev_kind, prev_seg, pos)
         for r in raws:
             r.dirty = False
         head.cache = (prev_kind, prev_seg, tuple(raws), t, self._contrib[start:])
         return t
 
-    def _fold_new(self, raws: list[_Raw], prev_kind: str, prev_seg: str) -> _TNode:
+    def _fold_new(self, raws: list[_Raw], prev_kind: str, prev_seg: str, pos: str) -> _TNode:
+        """Fold the raw nodes at one template position (pos: the template prefix, "/{}" for
+        parameters) into a template node."""
         t = _TNode()
         vals: dict[str, list[_Raw]] = {}
         for r in raws:
@@ -971,7 +1017,18 @@ class Templater:
             ref = self._signature(vals[WSTAR])
             word_params = [WSTAR] + [w for w in words if self._fits_group(self._signature(vals[w]), ref)]
         else:
-            word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, strong)
+            sticky = pos in self._sticky
+            self._proof = False
+            word_params = self._word_params(words, vals, prev_kind, prev_seg, version_ctx, strong, sticky)
+            if word_params and self._proof:
+                # Hysteresis: a position proven a parameter on a large long tail, and proven
+                # again once its traffic doubled, stays one (values that contradict it still stay
+                # literal), so templates do not flap as the share of one-off values drifts.
+                seen = sum(r.tot_ok for r in raws)
+                first = self._proofs.setdefault(pos, seen)
+                if seen >= 2 * first:
+                    self._sticky.add(pos)
+                    del self._proofs[pos]
         if word_params:
             chosen = set(word_params)
             literals.extend(w for w in words if w not in chosen)
@@ -1010,11 +1067,11 @@ class Templater:
             else:
                 for seg in word_params:
                     merged.extend(vals[seg])
-            t.param = self._fold(merged, "param", "")
+            t.param = self._fold(merged, "param", "", pos + "/{}")
             t.pwords = bool(word_params)
             t.ptype = self._group_type(types)
         for seg in literals:
-            t.lits[seg] = self._fold(vals[seg], "lit", seg)
+            t.lits[seg] = self._fold(vals[seg], "lit", seg, pos + "/" + seg)
         return t
 
     @staticmethod
@@ -1054,6 +1111,7 @@ class Templater:
         prev_seg: str,
         version_ctx: bool,
         strong: list[str],
+        sticky: bool = False,
     ) -> list[str]:
         """Which word-like values at one position are parameter values (the rest are literals).
 
@@ -1068,7 +1126,9 @@ class Templater:
         counts = {w: sum(c.tot_ok for c in vals[w]) for w in words}
         # Values the previous fold proved on evidence after the same literal elsewhere in this
         # host. (Only evidence-based decisions are remembered, so a mistake cannot feed itself.)
-        params = self._word_params_evidence(words, vals, counts, prev_kind, prev_seg, version_ctx, strong)
+        params = self._word_params_evidence(
+            words, vals, counts, prev_kind, prev_seg, version_ctx, strong, sticky
+        )
         if params:
             if prev_kind == "lit":
                 self._contrib.append((prev_seg, params))
@@ -1089,8 +1149,9 @@ class Templater:
         prev_seg: str,
         version_ctx: bool,
         strong: list[str],
+        sticky: bool,
     ) -> list[str]:
-        if len(words) < 2:
+        if len(words) < 2 and not sticky:
             return []
         order = sorted(words, key=lambda w: (-counts[w], w))
         clusters: list[_Cluster] = []
@@ -1144,7 +1205,8 @@ class Templater:
         # sit and rare ones make a tail of their own, ask for more.
         need_n = self.min_distinct_for_param * (2 if version_ctx else 1)
         need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
-        if len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n:
+        if sticky or (len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n):
+            self._proof = len(candidate) >= 2 * need_n
             if version_ctx:
                 # Right after an API root, a value answering on its own that never met the
                 # proven group is a rarely used route ("/api/v1/purge" beside "/api/v1/{account}").

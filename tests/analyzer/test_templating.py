@@ -419,3 +419,24 @@ def test_huge_word_parameters_are_compacted_and_stay_parameters() -> None:
     assert tpl(t, "/users/anotherone") == "/users/{user}"
     r = Templater.from_state(json.loads(json.dumps(t.to_state())))
     assert r.match(H, "GET", "/users/zzz") == t.match(H, "GET", "/users/zzz")
+
+
+def test_proven_word_parameter_does_not_flap() -> None:
+    t = Templater()
+    names = [f"{a}-{b}" for a in WORDS for b in WORDS]
+    for name in names[:60]:
+        t.observe(H, "GET", f"/people/{name}", 200, None)
+    t.flush()
+    for name in names[60:200]:
+        t.observe(H, "GET", f"/people/{name}", 200, None)
+    t.flush()
+    assert tpl(t, "/people/amber-birch") == "/people/{person}"
+    assert "/people" in t._hosts[H].sticky  # internal: proven twice, now held
+    t.drain_merges()
+    # The long tail fades (the same people asked for again and again): the template holds.
+    for _ in range(15):
+        for name in names[:200]:
+            t.observe(H, "GET", f"/people/{name}", 200, None)
+    t.flush()
+    assert tpl(t, "/people/amber-birch") == "/people/{person}"
+    assert not [m for m in t.drain_merges() if m[2] == "/people/{person}"]
