@@ -47,8 +47,7 @@ def detect(detector: Any, record: dict[str, Any]) -> Result:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _claim(slot: int) -> bool:
-    claims = _shared["claims"]
+def _claim(claims: Any, slot: int) -> bool:
     with claims.get_lock():
         if claims[slot] == _FREE:
             claims[slot] = _TAKEN
@@ -72,7 +71,7 @@ def _worker_init() -> None:
 
 def _worker_chunk(slot: int, records: list[dict[str, Any]]) -> list[Result] | None:
     detector = _shared["detector"]
-    if detector is None or not _claim(slot):
+    if detector is None or not _claim(_shared["claims"], slot):
         return None  # the parent already did this chunk, or must (no detector here)
     return [detect(detector, r) for r in records]
 
@@ -110,12 +109,15 @@ class PiiScheduler:
         self.engine = engine
         self.chunk_size = chunk_size
         self._pool: Any = None
+        self._claims: Any = None
         self._next_slot = 0
         self.waited = 0.0  # seconds spent blocked on the worker's results
         self._factory_error: str | None = None  # loading a detector here failed: do not retry
         if self.workers > 0:
             ctx = multiprocessing.get_context("fork")
-            _shared.update(factory=factory, detector=detector, engine=engine, claims=ctx.Array("b", _RING))
+            # Each scheduler has its own flags; the worker finds them in _shared, copied at fork.
+            self._claims = ctx.Array("b", _RING)
+            _shared.update(factory=factory, detector=detector, engine=engine, claims=self._claims)
             self._pool = ctx.Pool(self.workers, initializer=_worker_init)
 
     def submit(self, records: Sequence[dict[str, Any]]) -> PendingPii:
@@ -127,7 +129,7 @@ class PiiScheduler:
             )
             self._next_slot = (self._next_slot + 1) % _RING
             if pool is not None:
-                _shared["claims"][chunk.slot] = _FREE
+                self._claims[chunk.slot] = _FREE
                 chunk.future = pool.apply_async(_worker_chunk, (chunk.slot, chunk.records))
             pending.chunks.append(chunk)
         return pending
@@ -141,7 +143,7 @@ class PiiScheduler:
         steal = self.detector is not None or self.waited > _STEAL_AFTER_WAITING_S
         # Steal from the end: the worker works from the front, so we meet in the middle.
         for chunk in reversed(pending.chunks):
-            if chunk.future is None or (steal and _claim(chunk.slot)):
+            if chunk.future is None or (steal and _claim(self._claims, chunk.slot)):
                 self._run_local(chunk, results)
             else:
                 waiting.append(chunk)
@@ -179,7 +181,6 @@ class PiiScheduler:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
-            _shared.clear()
 
 
 def _default_detector() -> Any:
