@@ -407,6 +407,8 @@ class Templater:
         self._spec_ops: dict[str, list[tuple[str, str]]] = {}
         self._memo: dict[tuple[str, str, str], tuple[int, TemplateMatch | None]] = {}
         self._merges: list[tuple[str, str, str, str]] = []
+        self._spec_slots: dict[str, tuple[tuple[int, str], ...]] = {}  # template -> (index, name)
+        self._spec_cache: dict[tuple[str, str, str, tuple[str, ...]], TemplateMatch] = {}
         self._tok_cache: dict[str, frozenset[str]] = {}
         self._render_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], TemplateMatch] = {}
         self._vocab: frozenset[str] = frozenset()  # collection names of the host being folded
@@ -817,6 +819,32 @@ class Templater:
     ) -> tuple[str, dict[str, str]] | None:
         """Backtracking match against the spec trie: literal, then in-segment patterns, then
         whole-segment parameters. Returns the template and the value of each parameter."""
+        if i == 0:
+            # Greedy pass first (the same preference order, no backtracking): almost always right.
+            cur = node
+            for seg in segs:
+                child = cur.lits.get(seg)
+                if child is not None:
+                    cur = child
+                    continue
+                for pattern, names, sub in cur.params:
+                    if pattern is None:
+                        if seg:
+                            seen.update(zip(names, (seg,), strict=False))
+                            cur = sub
+                            break
+                        continue
+                    hit = pattern.fullmatch(seg)
+                    if hit is not None:
+                        seen.update(zip(names, hit.groups(), strict=False))
+                        cur = sub
+                        break
+                else:
+                    break
+            else:
+                if cur.ends:
+                    return cur.ends.get(method) or next(iter(cur.ends.values())), dict(seen)
+            seen.clear()
         if i == len(segs):
             if not node.ends:
                 return None
@@ -848,15 +876,26 @@ class Templater:
         return None
 
     def _spec_result(
-        self, host: str, method: str, found: tuple[str, dict[int, str]], segs: list[str]
+        self, host: str, method: str, found: tuple[str, dict[str, str]], segs: list[str]
     ) -> TemplateMatch:
         template, values = found
-        params: list[PathParam] = []
-        for i, seg in enumerate(split_path(template)):
-            for name in _SPEC_PARAM.findall(seg):
-                typ = classify(values.get(name, ""))
-                params.append(PathParam(name, typ if typ in STRONG_TYPES else "string", i))
-        return TemplateMatch(template, tuple(params), template_id(host, method, template))
+        slots = self._spec_slots.get(template)
+        if slots is None:
+            slots = self._spec_slots[template] = tuple(
+                (i, name) for i, seg in enumerate(split_path(template)) for name in _SPEC_PARAM.findall(seg)
+            )
+        types = tuple(classify(values.get(name, "")) for _, name in slots)
+        key = (host, method, template, types)
+        hit = self._spec_cache.get(key)
+        if hit is None:
+            params = tuple(
+                PathParam(name, typ if typ in STRONG_TYPES else "string", i)
+                for (i, name), typ in zip(slots, types, strict=True)
+            )
+            if len(self._spec_cache) >= self.memo_limit:
+                self._spec_cache.clear()
+            hit = self._spec_cache[key] = TemplateMatch(template, params, template_id(host, method, template))
+        return hit
 
     # ------------------------------------------------------------------------------------------
     # Folding the raw trie into the template tree
