@@ -292,7 +292,7 @@ class _PendingBatch:
     merges: list[tuple[str, str, str, str]]
     keys: list[tuple[str, str, str] | None]  # endpoint of each record (None: noise / skipped)
     pii: PendingPii | None
-    templater_state: dict[str, Any]
+    templater_state: bytes  # JSON of Templater.to_state() as of this batch
 
 
 @dataclass(slots=True)
@@ -421,7 +421,8 @@ class Analyzer:
             merges=merges,
             keys=keys,
             pii=pii,
-            templater_state=self.templater.to_state(),
+            # Serialised now: to_state() shares live dicts that the next batch keeps changing.
+            templater_state=orjson.dumps(self.templater.to_state()),
         )
 
     def _complete(self, batch: _PendingBatch) -> None:

@@ -250,10 +250,11 @@ def load_templater_state(*, session: Session) -> dict[str, Any] | None:
     return None if blob is None else orjson.loads(zlib.decompress(blob))
 
 
-def save_templater_state(*, session: Session, state: dict[str, Any]) -> None:
+def save_templater_state(*, session: Session, state: dict[str, Any] | bytes) -> None:
+    """Store ``Templater.to_state()``, given as a dict or already serialised to JSON bytes."""
     table = TemplaterState.__table__
     # Level 1: the state is rewritten every batch, so speed matters more than the last bytes.
-    blob = zlib.compress(orjson.dumps(state), 1)
+    blob = zlib.compress(state if isinstance(state, bytes) else orjson.dumps(state), 1)
     stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_={"state": stmt.excluded.state, "updated_at": func.now()}
