@@ -408,6 +408,8 @@ class Templater:
         self._memo: dict[tuple[str, str, str], tuple[int, TemplateMatch | None]] = {}
         self._merges: list[tuple[str, str, str, str]] = []
         self._spec_slots: dict[str, tuple[tuple[int, str], ...]] = {}  # template -> (index, name)
+        self._end_cache: dict[tuple[str, str, _TNode], TemplateMatch] = {}  # by walk end node
+        self._last_split: tuple[str, list[str]] = ("", [])  # observe() -> match() of one request
         self._spec_cache: dict[tuple[str, str, str, tuple[str, ...]], TemplateMatch] = {}
         self._tok_cache: dict[str, frozenset[str]] = {}
         self._render_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], TemplateMatch] = {}
@@ -473,6 +475,7 @@ class Templater:
         ok = status not in NOISE_STATUSES
         hs.obs += 1
         segs = split_path(path)
+        self._last_split = (path, segs)  # match() of the same path usually follows
         if not ok:
             # 404s never shape templates. On a known path they are counted there; anything else
             # is an unmatched-request statistic, kept apart (and bounded) so that scanners
@@ -633,7 +636,8 @@ class Templater:
             self._memo = {k: v for k, v in self._memo.items() if k[0] != host}
 
     def _match_uncached(self, host: str, hs: _Host | None, method: str, path: str) -> TemplateMatch | None:
-        segs = split_path(path)
+        last = self._last_split
+        segs = last[1] if last[0] == path else split_path(path)
         self._last_end = None
         spec = self._specs.get(host)
         if spec is not None:
@@ -661,9 +665,13 @@ class Templater:
         if (not full or any(m is not None and m.pwords for m in marks)) and self._only_404(hs, path, segs):
             return None
         if full:
-            self._last_end = self._walk_end
+            end = self._last_end = self._walk_end
+            # A tree node has one path from the root, so it alone fixes the template.
+            hit = self._end_cache.get((host, method, end))
+            if hit is not None:
+                return hit
         else:
-            self._last_end = None
+            end = self._last_end = None
             marks = []
             self._walk_prefix(hs.tree, segs, marks)
         kinds: list[tuple[str, str]] = []  # (literal value or "", type or "") per segment
@@ -677,7 +685,12 @@ class Templater:
                 kinds.append(("", t))
             else:
                 kinds.append((seg, ""))
-        return self._render(host, method, kinds)
+        result = self._render(host, method, kinds)
+        if end is not None:
+            if len(self._end_cache) >= self.memo_limit:
+                self._end_cache.clear()
+            self._end_cache[(host, method, end)] = result
+        return result
 
     @staticmethod
     def _version_context(segs: list[str], i: int, kinds: list[tuple[str, str]]) -> bool:
