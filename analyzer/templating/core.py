@@ -1292,7 +1292,7 @@ class Templater:
             # Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
             # agreeing relative path each, so ask for more of them (shapeless leaves count).
             loose = [w for w in neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
-            if size >= self.min_distinct_structured and size + len(loose) >= 5 and best.evidence >= size - 1:
+            if size >= self.min_distinct_structured and size + len(loose) >= 4 and best.evidence >= size - 1:
                 self._contrib.append((_LEAF_KEY, best_members))
                 return best_members + loose
             known = self._dicts.get(_LEAF_KEY)
