@@ -65,6 +65,16 @@ class Decoder:
                         if hlen >= 20 and 34 + hlen <= end:
                             return frame[26:30], frame[30:34], sport, dport, seq, ack, flags, frame[34 + hlen : end], ()
                     return self._ipv4(frame, 14, ())
+                if frame[12:14] == b"\x86\xdd" and frame[20] == 6:
+                    # Fast path, inlined: untagged Ethernet, IPv6 with TCP as the first header.
+                    (plen,) = _u16(frame, 18)
+                    end = 54 + plen
+                    if end > len(frame) or not plen:
+                        end = len(frame)
+                    sport, dport, seq, ack, doff, flags = _tcp_head(frame, 54)
+                    hlen = (doff >> 4) * 4
+                    if hlen >= 20 and 54 + hlen <= end:
+                        return frame[22:38], frame[38:54], sport, dport, seq, ack, flags, frame[54 + hlen : end], ()
                 return self._ether(frame, 0, (), 0)
             if linktype in (pcapio.LINKTYPE_RAW, pcapio.LINKTYPE_IPV4, pcapio.LINKTYPE_IPV6,
                             pcapio.DLT_RAW_ALT, pcapio.DLT_RAW_ALT2):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import os
+import socket
 import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -47,7 +47,7 @@ WELL_KNOWN_HTTP_PORTS = frozenset((80, 8080, 8000, 8008, 8081, 8088, 8089, 8888,
 def format_addr(ip: bytes, port: int) -> str:
     if len(ip) == 4:
         return f"{ip[0]}.{ip[1]}.{ip[2]}.{ip[3]}:{port}"
-    return f"[{ipaddress.IPv6Address(ip).compressed}]:{port}"
+    return f"[{socket.inet_ntop(socket.AF_INET6, ip)}]:{port}"
 
 
 class _Tx:
@@ -450,6 +450,18 @@ class Sensor:
             conn.packet(0, seq, ack, flags, payload, ts)
             return
         conn, side = entry
+        if not payload and flags & 0x17 == TH_ACK:
+            # A pure ACK (half the packets of a busy link): only the gap bookkeeping needs it.
+            conn.last_ts = ts
+            conn.seen_sides[side] = True
+            other = conn.halves[1 - side]
+            if other.ooo:
+                other.peer_ack(ack)
+            elif other.acked is None:
+                other.acked = ack
+            if ts >= self._next_sweep:
+                self.sweep(ts)
+            return
         if (flags & TH_SYN and not flags & TH_ACK and conn.closed_sides[side]
                 and not conn.halves[side].is_own_syn(seq)):
             # Port reuse: a new connection on a 4-tuple whose old one ended.

@@ -140,14 +140,17 @@ def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
     if not folded and text.count("\n") == text.count("\r\n"):
         # Fast path for well-formed CRLF heads; anything odd falls through to the careful loop.
         fields: list[tuple[str, str]] = []
+        append = fields.append
         for line in text.split("\r\n"):
             name, sep, value = line.partition(":")
             if not sep or not name or name[-1] in " \t":
                 break
-            fields.append((name, value.strip()))
-            lname = name.lower()
-            if lname in FRAMING_FIELDS:
-                index.setdefault(lname, []).append(value.strip())
+            value = value.strip()
+            append((name, value))
+            if name[0] in "CcHhTt":  # the framing fields' initials: skip lower() for the rest
+                lname = name.lower()
+                if lname in FRAMING_FIELDS:
+                    index.setdefault(lname, []).append(value)
         else:
             return tuple(fields), index, False
         index = {}
@@ -216,6 +219,7 @@ class HttpParser:
         self.skipped_bytes = 0
         self._unrecognized = 0
         self._resync_skipped = 0
+        self._parsed_block: tuple[str, Headers, HeaderIndex, bool] | None = None
         self.interim = False  # last head was an interim (1xx) response
 
     # -- public API --------------------------------------------------------------------------
@@ -305,6 +309,11 @@ class HttpParser:
         while pos < n:
             state = self.state
             if state == START:
+                if self._head_ts is None and not self._next_tags and buf[pos] not in (13, 10):
+                    fast = self._fast_message(buf, pos, n, ts, events)
+                    if fast >= 0:
+                        pos = fast
+                        continue
                 if not self._head_ts and buf[pos] in (13, 10):
                     # Blank lines between messages (a stray CRLF after a body) are not a message.
                     while pos < n and buf[pos] in (13, 10):
@@ -427,6 +436,79 @@ class HttpParser:
             else:  # TUNNEL / DEAD
                 return
 
+    def _fast_message(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> int:
+        """The common case in one pass: a well-formed CRLF head, plain or no Content-Length body.
+
+        Returns the position after what it consumed, or -1 (having changed nothing) when the
+        message needs the general path: chunked or encoded bodies, odd lines, interim responses.
+        """
+        end = buf.find(b"\r\n\r\n", pos, pos + self.max_head)
+        if end < 0 or buf.find(b"\n\n", pos, end) >= 0:
+            return -1
+        text = buf[pos:end].decode("latin-1")
+        nl = text.find("\r\n")
+        if nl < 0:
+            start, block = text, ""
+        else:
+            start, block = text[:nl], text[nl + 2 :]
+        if block:
+            headers, index, bad = parse_headers(block)
+            if bad or "transfer-encoding" in index or "content-encoding" in index:
+                self._parsed_block = (block, headers, index, bad)  # spare the general path a re-parse
+                return -1
+        else:
+            headers, index = (), {}
+        cl = index.get("content-length")
+        if cl is None:
+            length = 0
+        elif len(cl) == 1 and cl[0].isdigit() and len(cl[0]) <= 18:
+            length = int(cl[0])
+        else:
+            return -1
+        parts = start.split(" ", 2)
+        if self.is_response:
+            if cl is None or len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0"):
+                return -1
+            code = parts[1]
+            if len(code) != 3 or not code.isdigit() or code[0] == "1":
+                return -1
+            status = int(code)
+            head: RequestHead | ResponseHead = ResponseHead(parts[0][5:], status, parts[2] if len(parts) > 2 else "",
+                                                            headers, ts, ())
+            method = self.method_for_response(head) if self.method_for_response else None  # type: ignore[arg-type]
+            self.interim = False
+            if method == "HEAD" or status == 204 or status == 304:
+                length = 0
+            elif method == "CONNECT" and 200 <= status < 300:
+                events.append(head)
+                events.append(MessageEnd(EMPTY_BODY, ts, (TAG_UPGRADE,)))
+                self.messages += 1
+                self.state = TUNNEL
+                return n
+        else:
+            if len(parts) != 3 or parts[0] not in KNOWN_METHODS or not parts[1] or parts[2] not in (
+                    "HTTP/1.1", "HTTP/1.0"):
+                return -1
+            host = index.get("host")
+            head = RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, (), host[0] if host else None)
+        events.append(head)
+        self.messages += 1
+        self._msg_tags = []
+        pos = end + 4
+        if not length:
+            events.append(MessageEnd(EMPTY_BODY, ts, ()))
+            return pos
+        if n - pos >= length:
+            if length > self.body_cap:
+                events.append(MessageEnd(Body(buf[pos : pos + self.body_cap], length, length), ts, (TAG_BODY_CAPPED,)))
+            else:
+                events.append(MessageEnd(Body(buf[pos : pos + length], length, length), ts, ()))
+            return pos + length
+        self._body = None
+        self._remaining = length
+        self.state = BODY_LENGTH
+        return pos
+
     def _first_line_is_garbage(self, buf: bytes, pos: int, n: int) -> bool:
         """Cheap early check so a non-HTTP stream does not buffer up to max_head first."""
         probe = buf[pos : pos + 40].lstrip(b"\r\n")
@@ -472,7 +554,12 @@ class HttpParser:
             start, block = text[:nl], text[nl + 1 :]
         if start[-1:] == "\r":
             start = start[:-1]
-        headers, index, _bad_headers = parse_headers(block) if block else ((), {}, False)
+        cached = self._parsed_block
+        if cached is not None and cached[0] == block:
+            headers, index = cached[1], cached[2]
+        else:
+            headers, index, _bad_headers = parse_headers(block) if block else ((), {}, False)
+        self._parsed_block = None
         tags = self._next_tags
         self._next_tags = []
         head_ts = self._head_ts if self._head_ts is not None else ts

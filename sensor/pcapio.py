@@ -110,7 +110,19 @@ def _read_pcap(stream: BinaryIO, head: bytes) -> Iterator[Packet]:
     max_len = max(MAX_RECORD, snaplen if snaplen < (1 << 24) else 0)
     reader = _Buffered(stream)
     count = 0
+    buf = b""
+    pos = 0
     while True:
+        # Fast path: the next record lies wholly in the current block.
+        if pos + 16 <= len(buf):
+            sec, frac, incl, _orig = unpack_rec(buf, pos)
+            end = pos + 16 + incl
+            if end <= len(buf) and incl <= max_len:
+                count += 1
+                yield sec + frac / divisor, linktype, buf[pos + 16 : end]
+                pos = end
+                continue
+        reader._pos = pos
         if not reader.fill(16):
             left = len(reader._buf) - reader._pos
             if left:
@@ -128,9 +140,9 @@ def _read_pcap(stream: BinaryIO, head: bytes) -> Iterator[Packet]:
             raise CaptureError(f"capture cut short inside packet {count + 1} (record of {incl} bytes)")
         buf = reader._buf
         pos = reader._pos
-        reader._pos = pos + 16 + incl
         count += 1
         yield sec + frac / divisor, linktype, buf[pos + 16 : pos + 16 + incl]
+        pos += 16 + incl
 
 
 def _read_pcapng(stream: BinaryIO, head: bytes) -> Iterator[Packet]:
