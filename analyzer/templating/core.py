@@ -1017,7 +1017,13 @@ class Templater:
         words: list[str] = []
         literals: list[str] = []
         version_ctx = prev_kind == "root" or (
-            prev_kind == "lit" and (prev_seg.lower() in API_WORDS or is_version(prev_seg))
+            prev_kind == "lit"
+            and (
+                prev_seg.lower() in API_WORDS
+                or is_version(prev_seg)
+                # a number or date kept literal is an API version ("/rest/api/2", "/2010-04-01")
+                or classify(prev_seg) in ("integer", "date")
+            )
         )
         vocab = self._vocab
         sticky = WSTAR in vals
@@ -1258,7 +1264,7 @@ class Templater:
         need_n = self.min_distinct_for_param * (2 if version_ctx else 1)
         need_tail = self.tail_ratio * (1.5 if version_ctx else 1.0)
         if sticky or (len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * n):
-            self._proof = len(candidate) >= 2 * need_n
+            self._proof = not version_ctx and len(candidate) >= 2 * need_n
             if version_ctx:
                 # Right after an API root, a value answering on its own that never met the
                 # proven group is a rarely used route ("/api/v1/purge" beside "/api/v1/{account}").
