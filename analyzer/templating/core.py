@@ -381,7 +381,15 @@ class _Cluster:
 
 
 class Templater:
-    """Online, stable endpoint templating. See the module docstring for the method."""
+    """Online, stable endpoint templating. See the module docstring for the method.
+
+    Inline per request: ``observe(host, method, path, status, response_shape)`` then
+    ``match(host, method, path)`` (None: noise). Periodically: ``drain_merges()`` (re-home counts
+    of merged templates). At the end of a capture or before a report: ``flush()``. Persistence:
+    ``to_state()`` / ``from_state()`` (JSON-safe). Extras: ``load_spec`` (OpenAPI guidance),
+    ``noise_stats(host)`` (404-only paths with counts). Hosts go through ``service_name``.
+    Not thread-safe: one instance per analyzer worker.
+    """
 
     def __init__(
         self,
@@ -398,8 +406,8 @@ class Templater:
         # ... or with at least this many values whose sub-trees / response shapes agree.
         self.min_distinct_structured = min_distinct_structured
         self.tail_ratio = tail_ratio
-        # Rebuild a host once its observations grew by this fraction since the last rebuild
-        # (and something did not fit): geometric, so total rebuild work is linear in traffic.
+        # Fold a host inline once its observations grew by this fraction since its last fold
+        # (and something new was seen): geometric, so total fold work is linear in traffic.
         self.rebuild_growth = rebuild_growth
         self.memo_limit = memo_limit
         self._hosts: dict[str, _Host] = {}
