@@ -1,0 +1,1 @@
+"""Inventory REST service (issue 4): not built yet."""
