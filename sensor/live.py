@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sensor import pcapio
+from sensor.engine import relaxed_gc
 
 if TYPE_CHECKING:
     from sensor.engine import Sensor
@@ -132,6 +133,8 @@ def capture(interface: str, sensor: Sensor, *, bpf: str = "", duration: float | 
     recv = sock.recv
     recvfrom = sock.recvfrom
     loopback = interface == "lo" or _arp_type(interface) == ARPHRD_LOOPBACK
+    gc_context = relaxed_gc()
+    gc_context.__enter__()
     try:
         sock.setblocking(False)
         while not stop:
@@ -156,6 +159,7 @@ def capture(interface: str, sensor: Sensor, *, bpf: str = "", duration: float | 
                     break
                 process(time.time(), linktype, frame)
     finally:
+        gc_context.__exit__(None, None, None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _log_stats(sock, sensor, interface)
