@@ -53,28 +53,39 @@ class Decoder:
         self.now = ts
         try:
             if linktype == pcapio.LINKTYPE_ETHERNET:
-                if frame[12:14] == b"\x08\x00":
-                    # Fast path, inlined: untagged Ethernet, unfragmented IPv4 without options, TCP.
-                    if frame[14] == 0x45 and frame[23] == 6 and not (frame[20] & 0x3F or frame[21]):
-                        (total,) = _u16(frame, 16)
-                        end = 14 + total
+                # Fast paths, inlined: Ethernet (optionally one 802.1Q tag), then IPv4 without
+                # options or fragmentation, or IPv6 with TCP as first header. Anything else
+                # takes the general path below.
+                etype = frame[12:14]
+                off = 14
+                vlan: tuple[int, ...] = ()
+                if etype == b"\x81\x00":
+                    vlan = (((frame[14] << 8) | frame[15]) & 0x0FFF,)
+                    etype = frame[16:18]
+                    off = 18
+                if etype == b"\x08\x00":
+                    if frame[off] == 0x45 and frame[off + 9] == 6 and not (frame[off + 6] & 0x3F or frame[off + 7]):
+                        (total,) = _u16(frame, off + 2)
+                        end = off + total
                         if end > len(frame) or total < 40:
                             end = len(frame)
-                        sport, dport, seq, ack, doff, flags = _tcp_head(frame, 34)
+                        sport, dport, seq, ack, doff, flags = _tcp_head(frame, off + 20)
                         hlen = (doff >> 4) * 4
-                        if hlen >= 20 and 34 + hlen <= end:
-                            return frame[26:30], frame[30:34], sport, dport, seq, ack, flags, frame[34 + hlen : end], ()
-                    return self._ipv4(frame, 14, ())
-                if frame[12:14] == b"\x86\xdd" and frame[20] == 6:
-                    # Fast path, inlined: untagged Ethernet, IPv6 with TCP as the first header.
-                    (plen,) = _u16(frame, 18)
-                    end = 54 + plen
+                        if hlen >= 20 and off + 20 + hlen <= end:
+                            return (frame[off + 12 : off + 16], frame[off + 16 : off + 20], sport, dport, seq, ack,
+                                    flags, frame[off + 20 + hlen : end], vlan)
+                    if off == 14:
+                        return self._ipv4(frame, 14, ())
+                elif etype == b"\x86\xdd" and frame[off + 6] == 6:
+                    (plen,) = _u16(frame, off + 4)
+                    end = off + 40 + plen
                     if end > len(frame) or not plen:
                         end = len(frame)
-                    sport, dport, seq, ack, doff, flags = _tcp_head(frame, 54)
+                    sport, dport, seq, ack, doff, flags = _tcp_head(frame, off + 40)
                     hlen = (doff >> 4) * 4
-                    if hlen >= 20 and 54 + hlen <= end:
-                        return frame[22:38], frame[38:54], sport, dport, seq, ack, flags, frame[54 + hlen : end], ()
+                    if hlen >= 20 and off + 40 + hlen <= end:
+                        return (frame[off + 8 : off + 24], frame[off + 24 : off + 40], sport, dport, seq, ack, flags,
+                                frame[off + 40 + hlen : end], vlan)
                 return self._ether(frame, 0, (), 0)
             if linktype in (pcapio.LINKTYPE_RAW, pcapio.LINKTYPE_IPV4, pcapio.LINKTYPE_IPV6,
                             pcapio.DLT_RAW_ALT, pcapio.DLT_RAW_ALT2):

@@ -363,6 +363,19 @@ class Connection:
             return
         if tx is self.current_req:
             self.current_req = None
+        req_end, resp_end = tx.req_end, tx.resp_end
+        if (req is not None and resp is not None and req_end is not None and resp_end is not None
+                and not (req.tags or resp.tags or req_end.tags or resp_end.tags or req_end.trailers
+                         or resp_end.trailers or tx.interim)
+                and req.host and self.syn_seen and self.seen_sides[0] and self.seen_sides[1]):
+            # The clean, common case: nothing to merge, built positionally (field order of Exchange).
+            self.sensor.counters["exchanges"] += 1
+            self.sensor.emit(Exchange(
+                f"{self.uid}.{tx.depth}", req.ts, self.client_str, self.server_str, req.method, req.host,
+                req.target, req.version, resp.status, resp.reason, resp.version, req.headers, resp.headers,
+                req_end.body, resp_end.body, resp.ts, resp_end.ts, tx.depth, (), self.vlan, (),
+            ))
+            return
         tags: list[str] = []
         if req is None:
             tags.append(TAG_MISSING_REQUEST)

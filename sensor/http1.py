@@ -137,23 +137,21 @@ def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
     """
     index: HeaderIndex = {}
     folded = "\n " in text or "\n\t" in text or text[:1] in (" ", "\t")
-    if not folded and text.count("\n") == text.count("\r\n"):
-        # Fast path for well-formed CRLF heads; anything odd falls through to the careful loop.
-        fields: list[tuple[str, str]] = []
-        append = fields.append
-        for line in text.split("\r\n"):
-            name, sep, value = line.partition(":")
-            if not sep or not name or name[-1] in " \t":
-                break
-            value = value.strip()
-            append((name, value))
-            if name[0] in "CcHhTt":  # the framing fields' initials: skip lower() for the rest
-                lname = name.lower()
-                if lname in FRAMING_FIELDS:
-                    index.setdefault(lname, []).append(value)
+    if (not folded and text.count("\n") == text.count("\r\n") and " :" not in text and "\t:" not in text
+            and text[:1] != ":" and "\n:" not in text):
+        # Fast path for well-formed CRLF heads (checked above on the whole text: no folds, no
+        # empty or space-padded names); a line without a colon fails the unpacking below.
+        try:
+            fields = [(name, value.strip()) for name, value in [line.split(":", 1) for line in text.split("\r\n")]]
+        except ValueError:
+            pass
         else:
+            for name, value in fields:
+                if name[0] in "CcHhTt":  # the framing fields' initials: skip lower() for the rest
+                    lname = name.lower()
+                    if lname in FRAMING_FIELDS:
+                        index.setdefault(lname, []).append(value)
             return tuple(fields), index, False
-        index = {}
     headers: list[tuple[str, str]] = []
     bad = False
     for line in text.split("\n"):
@@ -493,7 +491,6 @@ class HttpParser:
             head = RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, (), host[0] if host else None)
         events.append(head)
         self.messages += 1
-        self._msg_tags = []
         pos = end + 4
         if not length:
             events.append(MessageEnd(EMPTY_BODY, ts, ()))
@@ -504,6 +501,7 @@ class HttpParser:
             else:
                 events.append(MessageEnd(Body(buf[pos : pos + length], length, length), ts, ()))
             return pos + length
+        self._msg_tags = []
         self._body = None
         self._remaining = length
         self.state = BODY_LENGTH
