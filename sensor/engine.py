@@ -466,13 +466,7 @@ class Sensor:
                 return  # a bare ACK/FIN/RST of a connection we know nothing about
             if ts >= self._next_sweep:
                 self.sweep(ts)
-            conn = Connection(self, src, sport, dst, dport, ts, vlan)
-            self.flows[(src, sport, dst, dport)] = (conn, 0)
-            self.flows[(dst, dport, src, sport)] = (conn, 1)
-            self.counters["connections"] += 1
-            if len(self.flows) > 2 * self.config.max_flows:
-                self._evict_oldest()
-            conn.packet(0, seq, ack, flags, payload, ts)
+            self._open(ts, seg)
             return
         conn, side = entry
         if not payload and flags & 0x17 == TH_ACK:
@@ -491,14 +485,17 @@ class Sensor:
                 and not conn.halves[side].is_own_syn(seq)):
             # Port reuse: a new connection on a 4-tuple whose old one ended.
             conn.close()
-            self.process_segment_again(ts, seg)
+            self._open(ts, seg)
             return
         conn.packet(side, seq, ack, flags, payload, ts)
         if ts >= self._next_sweep:
             self.sweep(ts)
 
-    def process_segment_again(self, ts: float, seg: tuple) -> None:
+    def _open(self, ts: float, seg: tuple) -> None:
+        """Track a new connection whose first packet we see is ``seg`` (side 0 sent it)."""
         src, dst, sport, dport, seq, ack, flags, payload, vlan = seg
+        if len(self.flows) >= 2 * self.config.max_flows:
+            self._evict_oldest()  # make room first, so the newcomer is never the one evicted
         conn = Connection(self, src, sport, dst, dport, ts, vlan)
         self.flows[(src, sport, dst, dport)] = (conn, 0)
         self.flows[(dst, dport, src, sport)] = (conn, 1)
