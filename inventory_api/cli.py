@@ -1,0 +1,189 @@
+"""``apicensus serve`` and ``apicensus keys``.
+
+Only argparse and the standard library at module level: the dispatcher imports this module for
+every ``apicensus`` command. FastAPI, SQLAlchemy and uvicorn are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+ROLES = ("admin", "analyst", "viewer", "sensor")
+
+
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser(
+        "serve",
+        help="run the inventory REST service",
+        description="Serve the inventory over HTTP (/health without a key, /api/v1/... with one).",
+    )
+    s.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL (default: $APICENSUS_DATABASE_URL, else sqlite:///apicensus.db)",
+    )
+    s.add_argument(
+        "--bind",
+        metavar="HOST:PORT",
+        help="listen address (default: $APICENSUS_API_BIND, else 127.0.0.1:8000)",
+    )
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=_guarded("serve", run_serve))
+
+    k = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
+    ks = k.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    c = ks.add_parser(
+        "create",
+        help="create a key and print it (alone, on stdout)",
+        description="The key is shown once: only its SHA-256 is stored.",
+    )
+    c.add_argument("--role", required=True, choices=ROLES)
+    c.add_argument("--name", help="a label to recognise the key by")
+    c.add_argument("--db", metavar="URL", help="database URL (as for serve)")
+    c.set_defaults(func=_guarded("keys create", run_keys_create))
+    ls = ks.add_parser("list", help="list keys (never the secrets)")
+    ls.add_argument("--db", metavar="URL", help="database URL (as for serve)")
+    ls.set_defaults(func=_guarded("keys list", run_keys_list))
+    r = ks.add_parser("revoke", help="revoke a key by id")
+    r.add_argument("key_id", type=int, metavar="ID")
+    r.add_argument("--db", metavar="URL", help="database URL (as for serve)")
+    r.set_defaults(func=_guarded("keys revoke", run_keys_revoke))
+
+
+def _err(command: str, message: str) -> None:
+    print(f"apicensus {command}: {message}", file=sys.stderr)
+
+
+def _guarded(command: str, func: Any) -> Any:
+    """No tracebacks for users: one line per failure (APICENSUS_DEBUG=1 re-raises)."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args) or 0)
+        except (KeyboardInterrupt, BrokenPipeError):
+            raise
+        except Exception as exc:
+            if os.environ.get("APICENSUS_DEBUG"):
+                raise
+            _err(command, f"internal error: {type(exc).__name__}: {exc} (set APICENSUS_DEBUG=1 for details)")
+            return 3
+
+    return wrapper
+
+
+def _open_db(command: str, url: str) -> Any:
+    """Engine on a prepared database (analyzer schema + API tables), or None after saying why."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from analyzer.db.session import make_engine
+    from inventory_api.db import prepare_database
+
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ValueError) as exc:
+        _err(command, f"invalid database URL {url!r}: {exc}")
+        return None
+    except ImportError as exc:
+        _err(command, f"database driver missing: {exc}")
+        return None
+    try:
+        prepare_database(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _err(command, f"cannot use database {engine.url.render_as_string(hide_password=True)}: {reason}")
+        engine.dispose()
+        return None
+    return engine
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from inventory_api.settings import ApiSettings, parse_bind
+
+    overrides: dict[str, Any] = {"database_url": args.db}
+    if args.bind:
+        try:
+            overrides["host"], overrides["port"] = parse_bind(args.bind)
+        except ValueError as exc:
+            _err("serve", f"--bind: {exc}")
+            return 2
+    try:
+        settings = ApiSettings.from_env(**overrides)
+    except ValueError as exc:  # APICENSUS_API_BIND
+        _err("serve", f"APICENSUS_API_BIND: {exc}")
+        return 2
+    engine = _open_db("serve", settings.database_url)
+    if engine is None:
+        return 2
+    engine.dispose()
+
+    import uvicorn
+
+    from inventory_api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+def run_keys_create(args: argparse.Namespace) -> int:
+    from analyzer.db.session import make_session_factory
+    from inventory_api import crud
+    from inventory_api.schemas import ApiKeyCreate
+    from inventory_api.security import Role
+    from inventory_api.settings import ApiSettings
+
+    settings = ApiSettings.from_env(database_url=args.db)
+    engine = _open_db("keys create", settings.database_url)
+    if engine is None:
+        return 2
+    try:
+        with make_session_factory(engine)() as session:
+            _row, secret = crud.create_api_key(
+                session=session, key_in=ApiKeyCreate(role=Role(args.role), name=args.name)
+            )
+    finally:
+        engine.dispose()
+    print(secret)
+    return 0
+
+
+def run_keys_list(args: argparse.Namespace) -> int:
+    from analyzer.db.session import make_session_factory
+    from inventory_api import crud
+    from inventory_api.settings import ApiSettings
+
+    settings = ApiSettings.from_env(database_url=args.db)
+    engine = _open_db("keys list", settings.database_url)
+    if engine is None:
+        return 2
+    try:
+        with make_session_factory(engine)() as session:
+            keys = crud.list_api_keys(session=session)
+    finally:
+        engine.dispose()
+    for key in keys:
+        state = "revoked" if key.revoked_at else "active"
+        print(f"{key.id}\t{key.role}\t{key.prefix}…\t{state}\t{key.created_at.isoformat()}\t{key.name or ''}")
+    return 0
+
+
+def run_keys_revoke(args: argparse.Namespace) -> int:
+    from analyzer.db.session import make_session_factory
+    from inventory_api import crud
+    from inventory_api.settings import ApiSettings
+
+    settings = ApiSettings.from_env(database_url=args.db)
+    engine = _open_db("keys revoke", settings.database_url)
+    if engine is None:
+        return 2
+    try:
+        with make_session_factory(engine)() as session:
+            found = crud.revoke_api_key(session=session, key_id=args.key_id)
+    finally:
+        engine.dispose()
+    if not found:
+        _err("keys revoke", f"no key with id {args.key_id}")
+        return 1
+    return 0

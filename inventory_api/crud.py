@@ -1,0 +1,420 @@
+"""Data access for the inventory API: keyword-only functions over a ``Session``.
+
+Every value from a request reaches SQL as a bound parameter; sort columns come from fixed maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from analyzer.db.models import (
+    Endpoint,
+    EndpointAuth,
+    EndpointContentType,
+    EndpointField,
+    EndpointHourly,
+    EndpointParam,
+    EndpointPeer,
+    EndpointStatus,
+    PiiFinding,
+    Service,
+)
+from inventory_api.models import ApiKey
+from inventory_api.pagination import SortColumn, SortSpec, after, decode_cursor, encode_cursor, order_by
+from inventory_api.schemas import ApiKeyCreate, OwnershipUpdate
+from inventory_api.security import display_prefix, generate_key, hash_key, key_matches, mask_fully
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def create_api_key(*, session: Session, key_in: ApiKeyCreate) -> tuple[ApiKey, str]:
+    """A new key: the row (hash only) and the secret, which is shown once and never stored."""
+    secret = generate_key()
+    row = ApiKey(
+        name=key_in.name, role=key_in.role.value, prefix=display_prefix(secret), key_hash=hash_key(secret)
+    )
+    session.add(row)
+    session.commit()
+    return row, secret
+
+
+def get_api_key_by_secret(*, session: Session, secret: str) -> ApiKey | None:
+    """The live key for this secret, or None (unknown or revoked)."""
+    digest = hash_key(secret)
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    if row is None or row.revoked_at is not None or not key_matches(secret, row.key_hash):
+        return None
+    return row
+
+
+def list_api_keys(*, session: Session) -> Sequence[ApiKey]:
+    return session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+
+
+def revoke_api_key(*, session: Session, key_id: int) -> bool:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.commit()
+    return True
+
+
+# --- Listings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+SERVICE_SORTS: Mapping[str, SortColumn] = {
+    "host": SortColumn(Service.host, "str"),
+    "hits": SortColumn(Service.hits, "int"),
+    "first_seen": SortColumn(Service.first_seen, "datetime"),
+    "last_seen": SortColumn(Service.last_seen, "datetime"),
+    "id": SortColumn(Service.id, "int"),
+}
+
+ENDPOINT_SORTS: Mapping[str, SortColumn] = {
+    "path": SortColumn(Endpoint.path_template, "str"),
+    "method": SortColumn(Endpoint.method, "str"),
+    "hits": SortColumn(Endpoint.hits, "int"),
+    "first_seen": SortColumn(Endpoint.first_seen, "datetime"),
+    "last_seen": SortColumn(Endpoint.last_seen, "datetime"),
+    "id": SortColumn(Endpoint.id, "int"),
+}
+
+_OWNERSHIP_FIELDS = ("owner", "application", "business_unit", "tags", "review_state")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFilters:
+    q: str | None = None
+    owner: str | None = None
+    review_state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointFilters:
+    service_id: int | None = None
+    host: str | None = None
+    methods: tuple[str, ...] = ()
+    pii_type: str | None = None
+    pii_location: str | None = None
+    unauthenticated: bool | None = None
+    seen_since: datetime | None = None
+    seen_before: datetime | None = None
+    q: str | None = None
+    owner: str | None = None
+    review_state: str | None = None
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally anywhere (``\\`` is the escape character)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _paginate(
+    *,
+    session: Session,
+    stmt: Select[Any],
+    sorts: Mapping[str, SortColumn],
+    id_column: Any,
+    sort: SortSpec,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    sort_col = sorts[sort.key]
+    if cursor is not None:
+        value, row_id = decode_cursor(cursor, sort, sort_col.kind)
+        stmt = stmt.where(after(sort_col.column, id_column, sort, value, row_id))
+    stmt = stmt.order_by(*order_by(sort_col.column, id_column, sort)).limit(limit + 1)
+    rows = list(session.execute(stmt).mappings())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(sort, last["sort_value"], last["id"])
+    return rows, next_cursor
+
+
+def list_services(
+    *, session: Session, filters: ServiceFilters, sort: SortSpec, limit: int, cursor: str | None
+) -> Page:
+    endpoint_count = (
+        select(func.count(Endpoint.id)).where(Endpoint.service_id == Service.id).scalar_subquery()
+    )
+    stmt = select(
+        *Service.__table__.c,
+        endpoint_count.label("endpoint_count"),
+        SERVICE_SORTS[sort.key].column.label("sort_value"),
+    )
+    if filters.q:
+        stmt = stmt.where(Service.host.ilike(_contains(filters.q), escape="\\"))
+    if filters.owner is not None:
+        stmt = stmt.where(Service.owner == filters.owner)
+    if filters.review_state is not None:
+        stmt = stmt.where(Service.review_state == filters.review_state)
+    rows, next_cursor = _paginate(
+        session=session,
+        stmt=stmt,
+        sorts=SERVICE_SORTS,
+        id_column=Service.id,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page([_service_dict(row) for row in rows], next_cursor)
+
+
+def _service_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "host": row["host"],
+        "hits": row["hits"],
+        "first_seen": _utc(row["first_seen"]),
+        "last_seen": _utc(row["last_seen"]),
+        "endpoint_count": row["endpoint_count"],
+        **{k: row[k] for k in _OWNERSHIP_FIELDS},
+    }
+
+
+def get_service(*, session: Session, service_id: int) -> dict[str, Any] | None:
+    endpoint_count = (
+        select(func.count(Endpoint.id)).where(Endpoint.service_id == Service.id).scalar_subquery()
+    )
+    row = (
+        session.execute(
+            select(*Service.__table__.c, endpoint_count.label("endpoint_count")).where(
+                Service.id == service_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _service_dict(row)
+
+
+def _endpoint_select(sort_column: Any) -> Select[Any]:
+    return select(*Endpoint.__table__.c, Service.host.label("host"), sort_column.label("sort_value")).join(
+        Service, Service.id == Endpoint.service_id
+    )
+
+
+def list_endpoints(
+    *, session: Session, filters: EndpointFilters, sort: SortSpec, limit: int, cursor: str | None
+) -> Page:
+    stmt = _endpoint_select(ENDPOINT_SORTS[sort.key].column)
+    f = filters
+    if f.service_id is not None:
+        stmt = stmt.where(Endpoint.service_id == f.service_id)
+    if f.host is not None:
+        stmt = stmt.where(Service.host == f.host)
+    if f.methods:
+        stmt = stmt.where(Endpoint.method.in_(f.methods))
+    if f.pii_type is not None or f.pii_location is not None:
+        # Both given: one finding of that type at that location.
+        finding = select(PiiFinding.endpoint_id).where(PiiFinding.endpoint_id == Endpoint.id)
+        if f.pii_type is not None:
+            finding = finding.where(PiiFinding.type == f.pii_type)
+        if f.pii_location is not None:
+            finding = finding.where(PiiFinding.location == f.pii_location)
+        stmt = stmt.where(exists(finding))
+    if f.unauthenticated is not None:
+        stmt = stmt.where(
+            Endpoint.unauthenticated_2xx > 0 if f.unauthenticated else Endpoint.unauthenticated_2xx == 0
+        )
+    if f.seen_since is not None:
+        stmt = stmt.where(Endpoint.last_seen >= f.seen_since)
+    if f.seen_before is not None:
+        stmt = stmt.where(Endpoint.first_seen < f.seen_before)
+    if f.q:
+        stmt = stmt.where(Endpoint.path_template.ilike(_contains(f.q), escape="\\"))
+    if f.owner is not None:
+        stmt = stmt.where(Endpoint.owner == f.owner)
+    if f.review_state is not None:
+        stmt = stmt.where(Endpoint.review_state == f.review_state)
+    rows, next_cursor = _paginate(
+        session=session,
+        stmt=stmt,
+        sorts=ENDPOINT_SORTS,
+        id_column=Endpoint.id,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    pii = _pii_types(session=session, endpoint_ids=[row["id"] for row in rows])
+    return Page([_endpoint_dict(row, pii.get(row["id"], [])) for row in rows], next_cursor)
+
+
+def _pii_types(*, session: Session, endpoint_ids: Sequence[int]) -> dict[int, list[str]]:
+    if not endpoint_ids:
+        return {}
+    out: dict[int, list[str]] = {}
+    stmt = (
+        select(PiiFinding.endpoint_id, PiiFinding.type)
+        .where(PiiFinding.endpoint_id.in_(endpoint_ids))
+        .distinct()
+        .order_by(PiiFinding.endpoint_id, PiiFinding.type)
+    )
+    for eid, typ in session.execute(stmt):
+        out.setdefault(eid, []).append(typ)
+    return out
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _endpoint_dict(row: Mapping[str, Any], pii_types: list[str]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "service_id": row["service_id"],
+        "host": row["host"],
+        "method": row["method"],
+        "path_template": row["path_template"],
+        "hits": row["hits"],
+        "first_seen": _utc(row["first_seen"]),
+        "last_seen": _utc(row["last_seen"]),
+        "unauthenticated": row["unauthenticated_2xx"] > 0,
+        "authenticated_hits": row["authenticated_hits"],
+        "unauthenticated_hits": row["unauthenticated_hits"],
+        "pii_types": pii_types,
+        "spec_verdict": row["spec_verdict"],
+        **{k: row[k] for k in _OWNERSHIP_FIELDS},
+    }
+
+
+def _dominant(types: Mapping[str, int]) -> str:
+    # The most frequent non-null type; "null" only when nothing else was seen (as the export does).
+    ranked = sorted(types.items(), key=lambda kv: (kv[0] == "null", -kv[1], kv[0]))
+    return ranked[0][0] if ranked else "unknown"
+
+
+def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: bool) -> dict[str, Any] | None:
+    """Everything known about one endpoint; PII samples fully masked unless ``full_samples``."""
+    row = session.execute(_endpoint_select(Endpoint.id).where(Endpoint.id == endpoint_id)).mappings().first()
+    if row is None:
+        return None
+
+    def children(model: type[Any]) -> list[Any]:
+        return list(session.scalars(select(model).where(model.endpoint_id == endpoint_id)))
+
+    pii_rows = children(PiiFinding)
+    detail = _endpoint_dict(row, sorted({p.type for p in pii_rows}))
+    hits = row["hits"]
+    params: dict[tuple[str, str], dict[str, int]] = {}
+    for p in children(EndpointParam):
+        params.setdefault((p.location, p.name), {})[p.type] = p.count
+    parameters = []
+    for (location, name), types in sorted(params.items(), key=lambda kv: (kv[0][0] != "path", kv[0][1])):
+        count = sum(types.values())
+        parameters.append(
+            {
+                "name": name,
+                "location": location,
+                "type": _dominant(types),
+                "types": types,
+                "count": count,
+                "presence": round(count / hits, 4) if hits else 0.0,
+            }
+        )
+    fields: dict[tuple[str, str], dict[str, int]] = {}
+    for fld in children(EndpointField):
+        fields.setdefault((fld.part, fld.path), {})[fld.type] = fld.count
+    bodies: dict[str, list[dict[str, Any]]] = {"request": [], "response": []}
+    for (part, path), types in sorted(fields.items()):
+        denominator = row[f"{part}_bodies"] if part in bodies else 0
+        count = min(sum(types.values()), denominator) if denominator else sum(types.values())
+        bodies.setdefault(part, []).append(
+            {
+                "path": path,
+                "type": _dominant(types),
+                "types": types,
+                "count": count,
+                "presence": round(count / denominator, 4) if denominator else 0.0,
+            }
+        )
+    content_types: dict[str, dict[str, int]] = {"request": {}, "response": {}}
+    for ct in children(EndpointContentType):
+        content_types.setdefault(ct.part, {})[ct.content_type] = ct.count
+    peers = children(EndpointPeer)
+    detail.update(
+        template_id=row["template_id"],
+        unauthenticated_2xx=row["unauthenticated_2xx"],
+        request_bodies=row["request_bodies"],
+        response_bodies=row["response_bodies"],
+        parameters=parameters,
+        request_body=bodies["request"],
+        response_body=bodies["response"],
+        content_types=content_types,
+        pii=[
+            {
+                "type": p.type,
+                "location": p.location,
+                "field": p.field,
+                "count": p.count,
+                "sample": p.sample if full_samples else mask_fully(p.sample),
+                "first_seen": _utc(p.first_seen),
+                "last_seen": _utc(p.last_seen),
+            }
+            for p in sorted(pii_rows, key=lambda p: (p.location, p.field, p.type))
+        ],
+        # 0 is the analyzer's marker for "no response captured".
+        status_codes={str(s.status) if s.status else "none": s.count for s in children(EndpointStatus)},
+        auth={a.scheme: a.count for a in children(EndpointAuth)},
+        clients=sum(1 for p in peers if p.kind == "client"),
+        servers=[
+            {
+                "address": p.address,
+                "count": p.count,
+                "first_seen": _utc(p.first_seen),
+                "last_seen": _utc(p.last_seen),
+            }
+            for p in sorted(peers, key=lambda p: p.address)
+            if p.kind == "server"
+        ],
+        hourly=[
+            {"hour": _utc(h.hour), "count": h.count}
+            for h in sorted(children(EndpointHourly), key=lambda h: h.hour)
+        ],
+    )
+    return detail
+
+
+# --- Annotations ------------------------------------------------------------------------------
+
+
+def update_service(
+    *, session: Session, service_id: int, service_in: OwnershipUpdate
+) -> dict[str, Any] | None:
+    service = session.get(Service, service_id)
+    if service is None:
+        return None
+    for name, value in service_in.model_dump(exclude_unset=True).items():
+        setattr(service, name, value)
+    session.commit()
+    return get_service(session=session, service_id=service_id)
+
+
+def update_endpoint(
+    *, session: Session, endpoint_id: int, endpoint_in: OwnershipUpdate, full_samples: bool
+) -> dict[str, Any] | None:
+    endpoint = session.get(Endpoint, endpoint_id)
+    if endpoint is None:
+        return None
+    for name, value in endpoint_in.model_dump(exclude_unset=True).items():
+        setattr(endpoint, name, value)
+    session.commit()
+    return get_endpoint_detail(session=session, endpoint_id=endpoint_id, full_samples=full_samples)

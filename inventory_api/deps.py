@@ -1,0 +1,90 @@
+"""FastAPI dependencies: database session, the caller's key, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from inventory_api import crud
+from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
+from inventory_api.settings import ApiSettings
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    role: Role
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def authenticate(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise)."""
+    secret: str | None = None
+    if authorization:
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise _unauthorized("use 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+        secret = credentials.strip()
+    elif x_api_key:
+        secret = x_api_key.strip()
+    if not secret:
+        raise _unauthorized("an API key is required")
+    key = crud.get_api_key_by_secret(session=session, secret=secret)
+    if key is None:
+        raise _unauthorized("invalid or revoked API key")
+    try:
+        role = Role(key.role)
+    except ValueError as exc:
+        raise _unauthorized("invalid or revoked API key") from exc
+    return Principal(key_id=key.id, role=role)
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency: the authenticated caller, 403 unless their role grants ``permission``."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.can(permission):
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"role {principal.role.value!r} may not {permission.value.replace('_', ' ')}",
+            )
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
+Annotator = Annotated[Principal, Depends(require(Permission.ANNOTATE))]

@@ -1,0 +1,1 @@
+"""Thin HTTP routers: validation and status codes here, queries in ``inventory_api.crud``."""

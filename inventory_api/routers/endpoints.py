@@ -1,0 +1,99 @@
+"""``/api/v1/endpoints``: list with filters, detail, annotate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from inventory_api import crud
+from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep
+from inventory_api.pagination import parse_sort
+from inventory_api.routers.services import _limit
+from inventory_api.schemas import EndpointDetail, EndpointPublic, EndpointsPage, EndpointUpdate, ReviewState
+from inventory_api.security import Permission
+
+router = APIRouter(prefix="/endpoints", tags=["endpoints"])
+
+EndpointId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # A timestamp without an offset is taken as UTC (the inventory stores UTC).
+    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@router.get("", response_model=EndpointsPage)
+def list_endpoints(
+    _principal: Reader,
+    session: SessionDep,
+    settings: SettingsDep,
+    service_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    service: Annotated[str | None, Query(min_length=1, max_length=1000, description="service host")] = None,
+    method: Annotated[list[str] | None, Query(pattern=r"^[A-Za-z]{1,32}$", max_length=20)] = None,
+    pii_type: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. EMAIL_ADDRESS")
+    ] = None,
+    pii_location: Annotated[
+        str | None, Query(pattern=r"^[a-z_]{1,32}$", description="request, response, query, header")
+    ] = None,
+    unauthenticated: bool | None = None,
+    seen_since: Annotated[datetime | None, Query(description="last seen at or after (ISO 8601)")] = None,
+    seen_before: Annotated[datetime | None, Query(description="first seen before (ISO 8601)")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="substring of the path")] = None,
+    owner: Annotated[str | None, Query(max_length=255)] = None,
+    review_state: ReviewState | None = None,
+    sort: Annotated[
+        str,
+        Query(max_length=32, description="path, method, hits, first_seen, last_seen, id; '-' = descending"),
+    ] = "path",
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> EndpointsPage:
+    filters = crud.EndpointFilters(
+        service_id=service_id,
+        host=service,
+        methods=tuple(dict.fromkeys(m.upper() for m in method or ())),
+        pii_type=pii_type.upper() if pii_type else None,
+        pii_location=pii_location,
+        unauthenticated=unauthenticated,
+        seen_since=_utc(seen_since),
+        seen_before=_utc(seen_before),
+        q=q,
+        owner=owner,
+        review_state=review_state,
+    )
+    page = crud.list_endpoints(
+        session=session,
+        filters=filters,
+        sort=parse_sort(sort, crud.ENDPOINT_SORTS),
+        limit=_limit(limit, settings.default_page_size, settings.max_page_size),
+        cursor=cursor,
+    )
+    return EndpointsPage(items=[EndpointPublic(**item) for item in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{endpoint_id}", response_model=EndpointDetail)
+def get_endpoint(principal: Reader, session: SessionDep, endpoint_id: EndpointId) -> EndpointDetail:
+    detail = crud.get_endpoint_detail(
+        session=session, endpoint_id=endpoint_id, full_samples=principal.can(Permission.READ_SAMPLES)
+    )
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="endpoint not found")
+    return EndpointDetail(**detail)
+
+
+@router.patch("/{endpoint_id}", response_model=EndpointDetail)
+def update_endpoint(
+    principal: Annotator, session: SessionDep, endpoint_id: EndpointId, endpoint_in: EndpointUpdate
+) -> EndpointDetail:
+    detail = crud.update_endpoint(
+        session=session,
+        endpoint_id=endpoint_id,
+        endpoint_in=endpoint_in,
+        full_samples=principal.can(Permission.READ_SAMPLES),
+    )
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="endpoint not found")
+    return EndpointDetail(**detail)

@@ -1,0 +1,66 @@
+"""``/api/v1/services``: list, read, annotate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from inventory_api import crud
+from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep
+from inventory_api.pagination import parse_sort
+from inventory_api.schemas import ReviewState, ServicePublic, ServicesPage, ServiceUpdate
+
+router = APIRouter(prefix="/services", tags=["services"])
+
+ServiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("", response_model=ServicesPage)
+def list_services(
+    _principal: Reader,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="substring of the host")] = None,
+    owner: Annotated[str | None, Query(max_length=255)] = None,
+    review_state: ReviewState | None = None,
+    sort: Annotated[
+        str, Query(max_length=32, description="host, hits, first_seen, last_seen, id; '-' = descending")
+    ] = "host",
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ServicesPage:
+    page = crud.list_services(
+        session=session,
+        filters=crud.ServiceFilters(q=q, owner=owner, review_state=review_state),
+        sort=parse_sort(sort, crud.SERVICE_SORTS),
+        limit=_limit(limit, settings.default_page_size, settings.max_page_size),
+        cursor=cursor,
+    )
+    return ServicesPage(items=[ServicePublic(**item) for item in page.items], next_cursor=page.next_cursor)
+
+
+def _limit(limit: int | None, default: int, maximum: int) -> int:
+    if limit is None:
+        return default
+    if limit > maximum:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"limit must be at most {maximum}")
+    return limit
+
+
+@router.get("/{service_id}", response_model=ServicePublic)
+def get_service(_principal: Reader, session: SessionDep, service_id: ServiceId) -> ServicePublic:
+    service = crud.get_service(session=session, service_id=service_id)
+    if service is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="service not found")
+    return ServicePublic(**service)
+
+
+@router.patch("/{service_id}", response_model=ServicePublic)
+def update_service(
+    _principal: Annotator, session: SessionDep, service_id: ServiceId, service_in: ServiceUpdate
+) -> ServicePublic:
+    service = crud.update_service(session=session, service_id=service_id, service_in=service_in)
+    if service is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="service not found")
+    return ServicePublic(**service)

@@ -1,0 +1,171 @@
+"""Request and response bodies: separate Create / Update / Public models per resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from inventory_api.security import Role
+
+ReviewState = Literal["unreviewed", "in_review", "reviewed", "approved", "rejected"]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+class ApiKeyCreate(BaseModel):
+    role: Role
+    name: Label | None = None
+
+
+class ApiKeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str | None
+    role: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+# --- Ownership (services and endpoints) -----------------------------------------------------
+
+
+class OwnershipUpdate(BaseModel):
+    """PATCH body: only the fields sent change; ``null`` clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner: Label | None = None
+    application: Label | None = None
+    business_unit: Label | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    review_state: ReviewState | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _dedupe_tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else list(dict.fromkeys(tags))
+
+
+class ServiceUpdate(OwnershipUpdate):
+    pass
+
+
+class EndpointUpdate(OwnershipUpdate):
+    pass
+
+
+class OwnershipPublic(BaseModel):
+    owner: str | None = None
+    application: str | None = None
+    business_unit: str | None = None
+    tags: list[str] | None = None
+    review_state: str | None = None
+
+
+# --- Services ---------------------------------------------------------------------------------
+
+
+class ServicePublic(OwnershipPublic):
+    id: int
+    host: str
+    hits: int
+    first_seen: datetime
+    last_seen: datetime
+    endpoint_count: int
+
+
+class ServicesPage(BaseModel):
+    items: list[ServicePublic]
+    next_cursor: str | None
+
+
+# --- Endpoints --------------------------------------------------------------------------------
+
+
+class EndpointPublic(OwnershipPublic):
+    id: int
+    service_id: int
+    host: str
+    method: str
+    path_template: str
+    hits: int
+    first_seen: datetime
+    last_seen: datetime
+    unauthenticated: bool
+    authenticated_hits: int
+    unauthenticated_hits: int
+    pii_types: list[str]
+    spec_verdict: str | None = None
+
+
+class EndpointsPage(BaseModel):
+    items: list[EndpointPublic]
+    next_cursor: str | None
+
+
+class ParameterPublic(BaseModel):
+    name: str
+    location: Literal["path", "query"] | str
+    type: str
+    types: dict[str, int]
+    count: int
+    presence: float
+
+
+class BodyFieldPublic(BaseModel):
+    path: str
+    type: str
+    types: dict[str, int]
+    count: int
+    presence: float
+
+
+class PiiFindingPublic(BaseModel):
+    type: str
+    location: str
+    field: str
+    count: int
+    sample: str | None
+    first_seen: datetime
+    last_seen: datetime
+
+
+class ServerPublic(BaseModel):
+    address: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+class HourlyPublic(BaseModel):
+    hour: datetime
+    count: int
+
+
+class EndpointDetail(EndpointPublic):
+    template_id: str | None
+    unauthenticated_2xx: int
+    request_bodies: int
+    response_bodies: int
+    parameters: list[ParameterPublic]
+    request_body: list[BodyFieldPublic]
+    response_body: list[BodyFieldPublic]
+    content_types: dict[str, dict[str, int]]
+    pii: list[PiiFindingPublic]
+    status_codes: dict[str, int]
+    auth: dict[str, int]
+    clients: int
+    servers: list[ServerPublic]
+    hourly: list[HourlyPublic]
