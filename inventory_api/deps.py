@@ -28,6 +28,15 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def page_limit(limit: int | None, settings: ApiSettings) -> int:
+    """The page size asked for (validated >= 1 by the route), else the default; 422 above the maximum."""
+    if limit is None:
+        return settings.default_page_size
+    if limit > settings.max_page_size:
+        raise HTTPException(status_code=422, detail=f"limit must be at most {settings.max_page_size}")
+    return limit
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     key_id: int

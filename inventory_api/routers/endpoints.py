@@ -6,17 +6,18 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import StringConstraints
 
 from inventory_api import crud
-from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep
+from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import parse_sort
-from inventory_api.routers.services import _limit
 from inventory_api.schemas import EndpointDetail, EndpointPublic, EndpointsPage, EndpointUpdate, ReviewState
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
 
 EndpointId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+MethodName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,32}$")]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -31,7 +32,7 @@ def list_endpoints(
     settings: SettingsDep,
     service_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     service: Annotated[str | None, Query(min_length=1, max_length=1000, description="service host")] = None,
-    method: Annotated[list[str] | None, Query(pattern=r"^[A-Za-z]{1,32}$", max_length=20)] = None,
+    method: Annotated[list[MethodName] | None, Query(max_length=20)] = None,
     pii_type: Annotated[
         str | None, Query(pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. EMAIL_ADDRESS")
     ] = None,
@@ -68,7 +69,7 @@ def list_endpoints(
         session=session,
         filters=filters,
         sort=parse_sort(sort, crud.ENDPOINT_SORTS),
-        limit=_limit(limit, settings.default_page_size, settings.max_page_size),
+        limit=page_limit(limit, settings),
         cursor=cursor,
     )
     return EndpointsPage(items=[EndpointPublic(**item) for item in page.items], next_cursor=page.next_cursor)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from inventory_api import crud
-from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep
+from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import parse_sort
 from inventory_api.schemas import ReviewState, ServicePublic, ServicesPage, ServiceUpdate
 
@@ -34,18 +34,10 @@ def list_services(
         session=session,
         filters=crud.ServiceFilters(q=q, owner=owner, review_state=review_state),
         sort=parse_sort(sort, crud.SERVICE_SORTS),
-        limit=_limit(limit, settings.default_page_size, settings.max_page_size),
+        limit=page_limit(limit, settings),
         cursor=cursor,
     )
     return ServicesPage(items=[ServicePublic(**item) for item in page.items], next_cursor=page.next_cursor)
-
-
-def _limit(limit: int | None, default: int, maximum: int) -> int:
-    if limit is None:
-        return default
-    if limit > maximum:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"limit must be at most {maximum}")
-    return limit
 
 
 @router.get("/{service_id}", response_model=ServicePublic)
