@@ -274,6 +274,10 @@ class PiiDetector:
         }
         self._cache: dict[tuple[FieldContext, str], tuple[Hit, ...]] = {}
         self._field_cache: dict[str, FieldContext] = {}
+        # Body field path -> (context of a string value, context of a bare JSON number value).
+        self._body_ctx: dict[str, tuple[FieldContext, FieldContext]] = {}
+        # JSON object keys already seen to be names, not data (see ``_key_mapper``).
+        self._key_names: dict[str, str] = {}
 
     # -- one value -------------------------------------------------------------------------------
 
@@ -418,17 +422,22 @@ class PiiDetector:
             out.append(cn_id)
         return out
 
-    @staticmethod
-    def _key_mapper(sink: list[str]) -> Callable[[str], str]:
+    def _key_mapper(self, sink: list[str]) -> Callable[[str], str]:
         """JSON key renamer: keys that are data (an e-mail, a phone or id number, a long hex
         token) become ``{key}`` so field paths never carry raw values; the raw keys go to ``sink``
-        to be scanned like values."""
+        to be scanned like values. Ordinary keys repeat across bodies: their verdict is cached."""
+        names = self._key_names
 
         def key_map(key: str) -> str:
-            if _DATA_KEY.search(key):
-                sink.append(key)
-                return DYNAMIC_KEY
-            return key
+            name = names.get(key)
+            if name is None:
+                if _DATA_KEY.search(key):
+                    sink.append(key)
+                    return DYNAMIC_KEY
+                if len(names) < CACHE_LIMIT:
+                    names[key] = key  # only keys that are names: data keys are not kept
+                return key
+            return name
 
         return key_map
 
@@ -484,6 +493,8 @@ class PiiDetector:
                 else:
                     add("header", name, value, context_for("", name))
 
+        cache = self._cache
+        body_ctx = self._body_ctx
         for location, body, headers in (
             ("request", record.get("request_body"), request_headers),
             ("response", record.get("response_body"), response_headers),
@@ -494,12 +505,27 @@ class PiiDetector:
             dynamic_keys: list[str] = []
             key_map = self._key_mapper(dynamic_keys)
             for field, value in flatten_body(_header(headers, "content-type"), data, key_map=key_map):
-                ctx = self._context(field) if field else NO_CONTEXT
-                if type(value) is JsonNumber and not ctx.types:
+                # (context of a string, context of a bare JSON number) under this field path.
+                contexts = body_ctx.get(field)
+                if contexts is None:
+                    ctx = self._context(field) if field else NO_CONTEXT
                     # A bare JSON number under a name that says nothing is a counter, id or
                     # timestamp far more often than a phone ("gc_num": 13312343059).
-                    ctx = NUMBER_CONTEXT
-                add(location, field, value, ctx)
+                    contexts = (ctx, ctx if ctx.types else NUMBER_CONTEXT)
+                    if len(body_ctx) < CACHE_LIMIT:
+                        body_ctx[field] = contexts
+                ctx = contexts[1] if type(value) is JsonNumber else contexts[0]
+                # The decision cache inline (``_scan`` does the same lookup): most values hit it.
+                hits = cache.get((ctx, value)) if len(value) <= MAX_CACHED_VALUE else None
+                if hits is None:
+                    hits = self._scan(value, ctx)
+                for pii_type, _, sample in hits:
+                    key = (pii_type, location, field)
+                    entry = found.get(key)
+                    if entry is None:
+                        found[key] = [sample, 1]
+                    else:
+                        entry[1] += 1
             for key in dict.fromkeys(dynamic_keys):  # data used as a map key: scanned as a value
                 add(location, DYNAMIC_KEY, key, NO_CONTEXT)
 

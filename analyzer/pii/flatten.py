@@ -65,14 +65,38 @@ KeyMap = Callable[[str], str]
 def _walk_json(node: Any, path: str, out: list[tuple[str, str]], depth: int, key_map: KeyMap | None) -> None:
     if len(out) >= MAX_PAIRS or depth > MAX_DEPTH:
         return
-    if isinstance(node, dict):
+    # orjson yields exact dicts, lists, str, int, float, bool and None. Scalar children are
+    # appended here rather than by a recursive call (most leaves are scalars): same pairs, same
+    # order, same MAX_PAIRS / MAX_DEPTH cut-offs, without a Python call per leaf.
+    kind = type(node)
+    if kind is dict or (kind is not list and isinstance(node, dict)):
+        prefix = f"{path}." if path else ""
+        leaf_ok = depth < MAX_DEPTH  # a scalar child sits at depth + 1
         for key, child in node.items():
             name = key_map(key) if key_map is not None else key
-            _walk_json(child, f"{path}.{name}" if path else str(name), out, depth + 1, key_map)
-    elif isinstance(node, list):
+            child_path = prefix + name if prefix else str(name)
+            ctype = type(child)
+            if ctype is str:
+                if leaf_ok and len(out) < MAX_PAIRS:
+                    out.append((child_path, child))
+            elif child is None or ctype is int or ctype is float or ctype is bool:
+                if child is not None and leaf_ok and len(out) < MAX_PAIRS:
+                    out.append((child_path, _scalar(child)))  # type: ignore[arg-type]
+            else:
+                _walk_json(child, child_path, out, depth + 1, key_map)
+    elif kind is list or isinstance(node, list):
         child_path = f"{path}[]"
+        leaf_ok = depth < MAX_DEPTH
         for child in node:
-            _walk_json(child, child_path, out, depth + 1, key_map)
+            ctype = type(child)
+            if ctype is str:
+                if leaf_ok and len(out) < MAX_PAIRS:
+                    out.append((child_path, child))
+            elif child is None or ctype is int or ctype is float or ctype is bool:
+                if child is not None and leaf_ok and len(out) < MAX_PAIRS:
+                    out.append((child_path, _scalar(child)))  # type: ignore[arg-type]
+            else:
+                _walk_json(child, child_path, out, depth + 1, key_map)
     else:
         text = _scalar(node)
         if text is not None:
