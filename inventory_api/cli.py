@@ -52,6 +52,21 @@ def register(subparsers: Any) -> None:
     r.add_argument("--db", metavar="URL", help="database URL (as for serve)")
     r.set_defaults(func=_guarded("keys revoke", run_keys_revoke))
 
+    sp = subparsers.add_parser("spec", help="OpenAPI documents", description="Import OpenAPI documents.")
+    sps = sp.add_subparsers(dest="spec_command", required=True, metavar="ACTION")
+    i = sps.add_parser(
+        "import",
+        help="import OpenAPI 2.0/3.0/3.1 documents (JSON or YAML)",
+        description="Check every document first, then import them all in one transaction: an invalid "
+        "document imports nothing. Operations are matched to observed endpoints of the service.",
+    )
+    i.add_argument("files", nargs="+", metavar="FILE", help="OpenAPI document, JSON or YAML")
+    i.add_argument(
+        "--host", help="the service these documents describe (default: each document's server host)"
+    )
+    i.add_argument("--db", metavar="URL", help="database URL (as for serve)")
+    i.set_defaults(func=_guarded("spec import", run_spec_import))
+
 
 def _err(command: str, message: str) -> None:
     print(f"apicensus {command}: {message}", file=sys.stderr)
@@ -186,4 +201,48 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
     if not found:
         _err("keys revoke", f"no key with id {args.key_id}")
         return 1
+    return 0
+
+
+def run_spec_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from analyzer.db.session import make_session_factory
+    from inventory_api import crud
+    from inventory_api.settings import ApiSettings
+    from inventory_api.specs import SpecError, parse_spec
+
+    parsed = []
+    failed = False
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            _err("spec import", f"{name}: {exc.strerror or exc}")
+            failed = True
+            continue
+        try:
+            parsed.append((parse_spec(data, source=name), name))
+        except SpecError as exc:
+            _err("spec import", str(exc))
+            failed = True
+    if failed:
+        _err("spec import", "nothing imported")
+        return 2
+    settings = ApiSettings.from_env(database_url=args.db)
+    engine = _open_db("spec import", settings.database_url)
+    if engine is None:
+        return 2
+    try:
+        with make_session_factory(engine)() as session:
+            results = crud.import_specs(session=session, specs=parsed, host=args.host)
+    finally:
+        engine.dispose()
+    for (_spec, name), result in zip(parsed, results, strict=True):
+        print(
+            f"{name}: spec {result.spec_id} {result.name!r} (OpenAPI {result.openapi_version}) for "
+            f"{result.host or 'no host'}{'' if result.service_id else ' (not observed yet)'}: "
+            f"{result.operations} operations, {result.matched} observed, {result.orphans} never seen, "
+            f"{result.deprecated_seen} deprecated but seen"
+        )
     return 0

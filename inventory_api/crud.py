@@ -14,6 +14,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import (
+    ApiSpec,
     Endpoint,
     EndpointAuth,
     EndpointContentType,
@@ -24,11 +25,13 @@ from analyzer.db.models import (
     EndpointStatus,
     PiiFinding,
     Service,
+    SpecOperation,
 )
 from inventory_api.models import ApiKey
 from inventory_api.pagination import SortColumn, SortSpec, after, decode_cursor, encode_cursor, order_by
 from inventory_api.schemas import ApiKeyCreate, OwnershipUpdate
 from inventory_api.security import display_prefix, generate_key, hash_key, key_matches, mask_fully
+from inventory_api.specs import ImportResult, ParsedSpec, import_spec
 
 # --- API keys -------------------------------------------------------------------------------
 
@@ -418,3 +421,39 @@ def update_endpoint(
         setattr(endpoint, name, value)
     session.commit()
     return get_endpoint_detail(session=session, endpoint_id=endpoint_id, full_samples=full_samples)
+
+
+# --- OpenAPI specs ----------------------------------------------------------------------------
+
+
+def import_specs(
+    *, session: Session, specs: Sequence[tuple[ParsedSpec, str | None]], host: str | None
+) -> list[ImportResult]:
+    """Import parsed documents in one transaction: all of them, or (on any error) none."""
+    try:
+        results = [
+            import_spec(session=session, spec=spec, host=host, source=source) for spec, source in specs
+        ]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return results
+
+
+def list_specs(*, session: Session) -> list[dict[str, Any]]:
+    counts = select(SpecOperation.spec_id, SpecOperation.verdict, func.count()).group_by(
+        SpecOperation.spec_id, SpecOperation.verdict
+    )
+    by_spec: dict[int, dict[str, int]] = {}
+    for spec_id, verdict, n in session.execute(counts):
+        by_spec.setdefault(spec_id, {})[verdict or "unknown"] = n
+    rows = session.execute(
+        select(
+            ApiSpec.id, ApiSpec.name, ApiSpec.version, ApiSpec.source, ApiSpec.service_id, ApiSpec.imported_at
+        ).order_by(ApiSpec.id)
+    ).mappings()
+    return [
+        {**row, "imported_at": _utc(row["imported_at"]), "verdicts": by_spec.get(row["id"], {})}
+        for row in rows
+    ]

@@ -169,3 +169,29 @@ class EndpointDetail(EndpointPublic):
     clients: int
     servers: list[ServerPublic]
     hourly: list[HourlyPublic]
+
+
+# --- OpenAPI specs ----------------------------------------------------------------------------
+
+
+class SpecImportPublic(BaseModel):
+    spec_id: int
+    name: str
+    version: str | None
+    openapi_version: str
+    host: str | None
+    service_id: int | None
+    operations: int
+    matched: int
+    orphans: int
+    deprecated_seen: int
+
+
+class SpecPublic(BaseModel):
+    id: int
+    name: str
+    version: str | None
+    source: str | None
+    service_id: int | None
+    imported_at: datetime
+    verdicts: dict[str, int]

@@ -1,0 +1,70 @@
+"""``/api/v1/specs``: import OpenAPI documents (JSON or YAML body), list the imported ones."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import StringConstraints
+
+from inventory_api import crud
+from inventory_api.deps import Principal, Reader, SessionDep, require
+from inventory_api.schemas import SpecImportPublic, SpecPublic
+from inventory_api.security import Permission
+from inventory_api.specs import MAX_SPEC_BYTES, SpecError, parse_spec
+
+router = APIRouter(prefix="/specs", tags=["specs"])
+
+Importer = Annotated[Principal, Depends(require(Permission.IMPORT_SPECS))]
+HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}$")]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body, refused (413) above the size limit before it is all read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_SPEC_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="document too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_SPEC_BYTES:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="document too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "",
+    response_model=SpecImportPublic,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}, "application/yaml": {}},
+        }
+    },
+)
+def import_spec(
+    _principal: Importer,
+    session: SessionDep,
+    data: Annotated[bytes, Depends(raw_body)],
+    host: Annotated[
+        HostName | None, Query(description="service host (default: the document's server)")
+    ] = None,
+    name: Annotated[str | None, Query(max_length=255, description="where the document came from")] = None,
+) -> SpecImportPublic:
+    if not data.strip():
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send the OpenAPI document")
+    try:
+        spec = parse_spec(data, source=name or "document")
+    except SpecError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    (result,) = crud.import_specs(session=session, specs=[(spec, name)], host=host)
+    return SpecImportPublic(**asdict(result))
+
+
+@router.get("", response_model=list[SpecPublic])
+def list_specs(_principal: Reader, session: SessionDep) -> list[SpecPublic]:
+    return [SpecPublic(**row) for row in crud.list_specs(session=session)]

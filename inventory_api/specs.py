@@ -1,0 +1,242 @@
+"""OpenAPI 2.0 / 3.0 / 3.1 documents (JSON or YAML): parsing, validation, and import.
+
+Parsing never touches the database, so every document of an import is checked before anything is
+written; the import itself is one transaction (all of it, or nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analyzer.db.models import ApiSpec, Endpoint, Service, SpecOperation
+
+MAX_SPEC_BYTES = 20 * 1024 * 1024
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_PARAM = re.compile(r"\{[^{}/]*\}")
+_SERVER_VARIABLE = re.compile(r"\{([^{}]+)\}")
+
+
+class SpecError(ValueError):
+    """The document is not an OpenAPI description we can import (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path_template: str
+    deprecated: bool
+
+
+@dataclass(slots=True)
+class ParsedSpec:
+    title: str
+    version: str | None
+    openapi_version: str
+    hosts: list[str]
+    operations: list[Operation]
+    document: dict[str, Any] = field(repr=False)
+
+
+def load_document(data: bytes, *, source: str = "document") -> dict[str, Any]:
+    """JSON or YAML bytes -> the document object (SpecError when unreadable or not an object)."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{source}: larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{source}: not UTF-8 text") from exc
+    document: Any
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{source}: invalid JSON: {exc}") from exc
+    else:
+        import yaml
+
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from exc
+    if not isinstance(document, dict):
+        raise SpecError(f"{source}: an OpenAPI document is a JSON/YAML object, not {type(document).__name__}")
+    return document
+
+
+def _host_of(netloc: str) -> str:
+    host = netloc.rpartition("@")[2].lower()
+    for default in (":80", ":443"):
+        if host.endswith(default):
+            host = host[: -len(default)]
+    return host
+
+
+def _servers(document: dict[str, Any], source: str) -> tuple[list[str], list[str]]:
+    """(hosts, base paths) from OpenAPI 3 ``servers`` (variables take their defaults)."""
+    servers = document.get("servers")
+    if servers is not None and not isinstance(servers, list):
+        raise SpecError(f"{source}: 'servers' must be a list")
+    servers = servers or [{"url": "/"}]
+    hosts: list[str] = []
+    bases: list[str] = []
+    for server in servers:
+        if not isinstance(server, dict) or not isinstance(server.get("url"), str):
+            raise SpecError(f"{source}: every server needs a 'url' string")
+        variables = server.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise SpecError(f"{source}: server 'variables' must be an object")
+
+        def default(match: re.Match[str], variables: dict[str, Any] = variables) -> str:
+            var = variables.get(match.group(1))
+            return str(var.get("default", "")) if isinstance(var, dict) else ""
+
+        url = _SERVER_VARIABLE.sub(default, server["url"])
+        parts = urlsplit(url if "://" in url or url.startswith("/") else f"//{url}")
+        if parts.netloc:
+            hosts.append(_host_of(parts.netloc))
+        bases.append(parts.path.rstrip("/"))
+    return list(dict.fromkeys(hosts)), list(dict.fromkeys(bases)) or [""]
+
+
+def parse_spec(data: bytes, *, source: str = "document") -> ParsedSpec:
+    document = load_document(data, source=source)
+    if "swagger" in document:
+        version = str(document["swagger"])
+        if version != "2.0":
+            raise SpecError(f"{source}: unsupported Swagger version {version!r} (2.0 is supported)")
+        host = document.get("host")
+        if host is not None and not isinstance(host, str):
+            raise SpecError(f"{source}: 'host' must be a string")
+        base = document.get("basePath") or ""
+        if not isinstance(base, str):
+            raise SpecError(f"{source}: 'basePath' must be a string")
+        hosts, bases = ([_host_of(host)] if host else []), [base.rstrip("/")]
+        methods = tuple(m for m in HTTP_METHODS if m != "trace")
+    elif "openapi" in document:
+        version = str(document["openapi"])
+        if not re.fullmatch(r"3\.[01]\.\d+(-[\w.]+)?", version):
+            raise SpecError(
+                f"{source}: unsupported OpenAPI version {version!r} (3.0.x and 3.1.x are supported)"
+            )
+        hosts, bases = _servers(document, source)
+        methods = HTTP_METHODS
+    else:
+        raise SpecError(f"{source}: not an OpenAPI document (no 'openapi' or 'swagger' field)")
+    info = document.get("info")
+    if not isinstance(info, dict) or not isinstance(info.get("title"), str) or not info["title"].strip():
+        raise SpecError(f"{source}: 'info.title' is required")
+    paths = document.get("paths")
+    if paths is None and version.startswith("3.1"):
+        paths = {}  # 3.1 allows webhooks-only or components-only documents
+    if not isinstance(paths, dict):
+        raise SpecError(f"{source}: 'paths' must be an object")
+    operations: list[Operation] = []
+    for path, item in paths.items():
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise SpecError(f"{source}: path {path!r} must start with '/'")
+        if not isinstance(item, dict):
+            raise SpecError(f"{source}: path item {path!r} must be an object")
+        for method in methods:
+            op = item.get(method)
+            if op is None:
+                continue
+            if not isinstance(op, dict):
+                raise SpecError(f"{source}: {method.upper()} {path} must be an object")
+            deprecated = op.get("deprecated", False)
+            if not isinstance(deprecated, bool):
+                raise SpecError(f"{source}: {method.upper()} {path}: 'deprecated' must be true or false")
+            for base in bases:
+                operations.append(Operation(method.upper(), (base + path) or "/", deprecated))
+    version_field = info.get("version")
+    return ParsedSpec(
+        title=info["title"].strip()[:255],
+        version=None if version_field is None else str(version_field)[:64],
+        openapi_version=version,
+        hosts=hosts,
+        operations=list(dict.fromkeys(operations)),
+        document=document,
+    )
+
+
+def _shape(path: str) -> str:
+    """Parameter names do not matter for matching: /a/{id} and /a/{orderId} are one template."""
+    return _PARAM.sub("{}", path.rstrip("/") or "/")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    spec_id: int
+    name: str
+    version: str | None
+    openapi_version: str
+    host: str | None
+    service_id: int | None
+    operations: int
+    matched: int
+    orphans: int
+    deprecated_seen: int
+
+
+def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source: str | None) -> ImportResult:
+    """Store one parsed document and link its operations to observed endpoints (no commit here).
+
+    Verdicts: an operation is ``observed`` or ``orphan`` (documented, never seen), ``zombie`` when
+    deprecated yet seen; the endpoint gets ``documented`` or ``zombie``. Shadow endpoints (seen, in
+    no spec) are not computed yet.
+    """
+    target = _host_of(host) if host else (spec.hosts[0] if spec.hosts else None)
+    service_id = None if target is None else session.scalar(select(Service.id).where(Service.host == target))
+    endpoints: dict[tuple[str, str], Endpoint] = {}
+    if service_id is not None:
+        for endpoint in session.scalars(select(Endpoint).where(Endpoint.service_id == service_id)):
+            endpoints.setdefault((endpoint.method, _shape(endpoint.path_template)), endpoint)
+    row = ApiSpec(
+        name=spec.title, version=spec.version, source=source, service_id=service_id, document=spec.document
+    )
+    session.add(row)
+    session.flush()
+    matched = orphans = zombies = 0
+    for op in spec.operations:
+        endpoint = endpoints.get((op.method, _shape(op.path_template)))
+        if endpoint is None:
+            verdict = "orphan"
+            orphans += 1
+        else:
+            matched += 1
+            verdict = "zombie" if op.deprecated else "observed"
+            zombies += op.deprecated
+            if op.deprecated:
+                endpoint.spec_verdict = "zombie"
+            elif endpoint.spec_verdict != "zombie":
+                endpoint.spec_verdict = "documented"
+        session.add(
+            SpecOperation(
+                spec_id=row.id,
+                host=target,
+                method=op.method,
+                path_template=op.path_template[:1000],
+                deprecated=op.deprecated,
+                endpoint_id=None if endpoint is None else endpoint.id,
+                verdict=verdict,
+            )
+        )
+    session.flush()
+    return ImportResult(
+        spec_id=row.id,
+        name=row.name,
+        version=row.version,
+        openapi_version=spec.openapi_version,
+        host=target,
+        service_id=service_id,
+        operations=len(spec.operations),
+        matched=matched,
+        orphans=orphans,
+        deprecated_seen=zombies,
+    )
