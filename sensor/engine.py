@@ -23,6 +23,7 @@ from sensor import pcapio
 from sensor.config import SensorConfig
 from sensor.decode import TH_ACK, TH_FIN, TH_RST, TH_SYN, Decoder
 from sensor.http1 import (
+    START,
     HttpParser,
     MessageEnd,
     RequestHead,
@@ -82,6 +83,18 @@ class _Sink:
             conn.first_data(self.side, data)
             parser = conn.parsers[self.side]
             if parser is None or conn.dead:
+                return
+        if parser.state == START and not parser._buf and parser._head_ts is None and not parser._next_tags \
+                and data[0] not in (13, 10):
+            # One whole message in one segment, the usual case: straight to the parser's fast path.
+            events: list = []
+            end = parser._fast_message(data, 0, len(data), ts, events)
+            if end == len(data):
+                conn.handle(self.side, events)
+                return
+            if end >= 0:  # more after the message: let the state machine take the rest
+                events += parser.feed(data[end:], ts)
+                conn.handle(self.side, events)
                 return
         events = parser.feed(data, ts)
         if events:
