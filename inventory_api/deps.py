@@ -61,13 +61,13 @@ def authenticate(
     secret: str | None = None
     if authorization:
         scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            raise _unauthorized("use 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
-        secret = credentials.strip()
-    elif x_api_key:
+        if scheme.lower() == "bearer":
+            secret = credentials.strip()
+    if not secret and x_api_key:
+        # Another scheme in Authorization (e.g. Basic added by a proxy) does not hide X-API-Key.
         secret = x_api_key.strip()
     if not secret:
-        raise _unauthorized("an API key is required")
+        raise _unauthorized("an API key is required: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
     key = crud.get_api_key_by_secret(session=session, secret=secret)
     if key is None:
         raise _unauthorized("invalid or revoked API key")

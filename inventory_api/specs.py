@@ -58,16 +58,38 @@ def load_document(data: bytes, *, source: str = "document") -> dict[str, Any]:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpecError(f"{source}: invalid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise SpecError(f"{source}: nested too deeply") from exc
     else:
-        import yaml
-
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from exc
+        document = _load_yaml(text, source)
     if not isinstance(document, dict):
         raise SpecError(f"{source}: an OpenAPI document is a JSON/YAML object, not {type(document).__name__}")
-    return document
+    # Stored as JSON(B): YAML dates and integer keys (``200:``) become strings, as in JSON;
+    # NaN and NUL characters cannot be stored in PostgreSQL.
+    try:
+        dumped = json.dumps(document, default=str, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SpecError(f"{source}: cannot be stored as JSON: {exc}") from exc
+    if "\\u0000" in dumped:
+        raise SpecError(f"{source}: contains NUL characters, which cannot be stored")
+    normalised: dict[str, Any] = json.loads(dumped)
+    return normalised
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        # Aliases can expand a small document exponentially once stored as JSON: refused.
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise SpecError(f"{source}: YAML aliases (*name) are not supported: expand them first")
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"{source}: nested too deeply") from exc
 
 
 def _host_of(netloc: str) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import StringConstraints
+from sqlalchemy.exc import DataError
 
 from inventory_api import crud
 from inventory_api.deps import Principal, Reader, SessionDep, require
@@ -61,7 +62,11 @@ def import_spec(
         spec = parse_spec(data, source=name or "document")
     except SpecError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
-    (result,) = crud.import_specs(session=session, specs=[(spec, name)], host=host)
+    try:
+        (result,) = crud.import_specs(session=session, specs=[(spec, name)], host=host)
+    except DataError as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise HTTPException(422, detail=f"the document cannot be stored: {reason}") from exc
     return SpecImportPublic(**asdict(result))
 
 

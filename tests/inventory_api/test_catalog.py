@@ -120,6 +120,8 @@ def test_missing_or_wrong_key_is_401(
 
 
 def test_both_key_headers_work(client: TestClient, keys: dict[str, str]) -> None:
+    proxied = {"Authorization": "Basic YWRtaW46YWRtaW4=", "X-API-Key": keys["viewer"]}
+    assert client.get("/api/v1/services", headers=proxied).status_code == 200
     assert client.get("/api/v1/services", headers={"X-API-Key": keys["viewer"]}).status_code == 200
     assert (
         client.get("/api/v1/services", headers={"Authorization": f"bearer {keys['viewer']}"}).status_code

@@ -16,13 +16,13 @@ from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, auth
 
 SHOP_YAML = """
 openapi: 3.0.3
-info: {title: Shop, version: "1.2"}
+info: {title: Shop, version: "1.2", x-released: 2024-01-31}
 servers:
   - url: https://{env}.shop.example/v1
     variables: {env: {default: api}}
 paths:
   /orders:
-    get: {responses: {"200": {description: ok}}}
+    get: {responses: {200: {description: ok}}}
     post: {responses: {"201": {description: created}}}
   /orders/{id}:
     get: {responses: {"200": {description: ok}}}
@@ -172,6 +172,14 @@ INVALID: list[tuple[bytes, str]] = [
     (
         json.dumps({"openapi": "3.0.0", "info": {"title": "x"}, "servers": {}, "paths": {}}).encode(),
         "'servers'",
+    ),
+    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+    (b"[" * 100_000, "maximum nesting depth"),
+    (b"openapi: 3.0.0\ninfo: {title: x, x-n: .nan}\npaths: {}\n", "cannot be stored as JSON"),
+    (b"openapi: 3.0.0\ninfo: {title: x}\nx: &a [1, 2]\ny: [*a, *a]\npaths: {}\n", "aliases"),
+    (
+        json.dumps({"openapi": "3.0.0", "info": {"title": "x\u0000"}, "paths": {}}).encode(),
+        "cannot be stored",
     ),
 ]
 
