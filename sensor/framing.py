@@ -29,16 +29,6 @@ FRAMING_FIELDS = frozenset(("content-length", "transfer-encoding", "content-enco
 HeaderIndex = dict[str, list[str]]
 
 
-def index_headers(headers: tuple[tuple[str, str], ...]) -> HeaderIndex:
-    """Values of the framing-relevant fields, by lower-case name, in order."""
-    index: HeaderIndex = {}
-    for name, value in headers:
-        lname = name.lower()
-        if lname in FRAMING_FIELDS:
-            index.setdefault(lname, []).append(value)
-    return index
-
-
 def transfer_codings(index: HeaderIndex) -> list[str]:
     out: list[str] = []
     for value in index.get("transfer-encoding", ()):
@@ -103,8 +93,3 @@ def response_framing(request_method: str | None, status: int | None, index: Head
     if request_method == "CONNECT" and status is not None and 200 <= status < 300:
         return Framing(BodyKind.TUNNEL)
     return _length_framing(index, is_response=True)
-
-
-def is_interim(status: int | None) -> bool:
-    """1xx other than 101 precede the final response and answer nothing on their own."""
-    return status is not None and 100 <= status < 200 and status != 101

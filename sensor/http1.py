@@ -218,7 +218,6 @@ class HttpParser:
         self._unrecognized = 0
         self._resync_skipped = 0
         self._parsed_block: tuple[str, Headers, HeaderIndex, bool] | None = None
-        self.interim = False  # last head was an interim (1xx) response
 
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes, ts: float) -> list[Event]:
@@ -295,10 +294,6 @@ class HttpParser:
         """Stop parsing: the connection was upgraded (or became a CONNECT tunnel)."""
         self.state = TUNNEL
         self._buf = b""
-
-    @property
-    def has_partial_message(self) -> bool:
-        return self.state not in (START, RESYNC, TUNNEL, DEAD) or bool(self._buf)
 
     # -- the state machine -------------------------------------------------------------------
     def _run(self, buf: bytes, ts: float, events: list[Event]) -> None:
@@ -474,7 +469,6 @@ class HttpParser:
             head: RequestHead | ResponseHead = ResponseHead(parts[0][5:], status, parts[2] if len(parts) > 2 else "",
                                                             headers, ts, ())
             method = self.method_for_response(head) if self.method_for_response else None  # type: ignore[arg-type]
-            self.interim = False
             if method == "HEAD" or status == 204 or status == 304:
                 length = 0
             elif method == "CONNECT" and 200 <= status < 300:
@@ -572,10 +566,8 @@ class HttpParser:
         self._msg_tags = []
         if type(head) is ResponseHead:
             method = self.method_for_response(head) if self.method_for_response else None
-            self.interim = framing.is_interim(head.status)
             frame = framing.response_framing(method, head.status, index)
         else:
-            self.interim = False
             frame = framing.request_framing(head.method, index)  # type: ignore[union-attr]
         events.append(head)
         self.messages += 1
