@@ -19,6 +19,8 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 Kind = Literal["int", "str", "datetime"]
+# A 1000-character path of 4-byte UTF-8 characters, base64: about 5.4k characters.
+MAX_CURSOR_CHARS = 8192
 
 
 class InvalidPageRequest(ValueError):
@@ -53,7 +55,9 @@ def parse_sort(value: str, allowed: Mapping[str, SortColumn]) -> SortSpec:
 def encode_cursor(sort: SortSpec, value: Any, row_id: int) -> str:
     if isinstance(value, datetime):
         value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-    raw = json.dumps({"s": sort.text, "v": value, "id": row_id}, separators=(",", ":")).encode()
+    raw = json.dumps(
+        {"s": sort.text, "v": value, "id": row_id}, separators=(",", ":"), ensure_ascii=False
+    ).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 

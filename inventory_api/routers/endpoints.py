@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 
 from inventory_api import crud
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
-from inventory_api.pagination import parse_sort
+from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.schemas import EndpointDetail, EndpointPublic, EndpointsPage, EndpointUpdate, ReviewState
 from inventory_api.security import Permission
 
@@ -50,7 +50,7 @@ def list_endpoints(
         Query(max_length=32, description="path, method, hits, first_seen, last_seen, id; '-' = descending"),
     ] = "path",
     limit: Annotated[int | None, Query(ge=1)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
 ) -> EndpointsPage:
     filters = crud.EndpointFilters(
         service_id=service_id,

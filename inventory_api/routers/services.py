@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from inventory_api import crud
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
-from inventory_api.pagination import parse_sort
+from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.schemas import ReviewState, ServicePublic, ServicesPage, ServiceUpdate
 
 router = APIRouter(prefix="/services", tags=["services"])
@@ -28,7 +28,7 @@ def list_services(
         str, Query(max_length=32, description="host, hits, first_seen, last_seen, id; '-' = descending")
     ] = "host",
     limit: Annotated[int | None, Query(ge=1)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
 ) -> ServicesPage:
     page = crud.list_services(
         session=session,

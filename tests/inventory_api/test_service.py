@@ -152,3 +152,13 @@ def test_apicensus_serve_runs_uvicorn(pg_url: str, keys: dict[str, str]) -> None
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_cursors_hold_the_longest_path_templates() -> None:
+    from inventory_api.pagination import MAX_CURSOR_CHARS, SortSpec, decode_cursor, encode_cursor
+
+    sort = SortSpec("path", descending=True)
+    value = "/" + "\U0001f600é/" * 333
+    cursor = encode_cursor(sort, value, 7)
+    assert len(cursor) <= MAX_CURSOR_CHARS
+    assert decode_cursor(cursor, sort, "str") == (value, 7)
