@@ -43,6 +43,7 @@ from analyzer.db.models import (
 )
 from analyzer.db.session import session_scope
 from analyzer.db.settings import AnalyzerSettings
+from analyzer.pii.headers import scanned_headers
 from analyzer.pipeline_pii import PendingPii, PiiScheduler, start_pii
 from sensor.records import body_bytes
 
@@ -243,6 +244,22 @@ def _header(headers: Iterable[Any], name: str) -> str | None:
     return None
 
 
+def _pii_view(record: dict[str, Any]) -> dict[str, Any]:
+    """What PII detection reads of a record (``PiiDetector.detect_exchange``: target, headers,
+    bodies), taken when it is fed, before ``_aggregate`` normalises the record in place (the
+    worker's copy is serialised in a background thread). Malformed header lists are empty, as
+    ``_aggregate`` makes them; headers the detector skips are left out (it would skip them)."""
+    view = {"target": record.get("target")}
+    for name in ("request_headers", "response_headers"):
+        headers = record.get(name)
+        if headers:
+            headers = scanned_headers(headers) if _headers_ok(headers) else ()
+        view[name] = headers
+    view["request_body"] = record.get("request_body")
+    view["response_body"] = record.get("response_body")
+    return view
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -292,6 +309,9 @@ class _PendingBatch:
     merges: list[tuple[str, str, str, str]]
     keys: list[tuple[str, str, str] | None]  # endpoint of each record (None: noise / skipped)
     pii: PendingPii | None
+    # Positions of ``records`` in the batch as fed (and submitted to PII detection), when
+    # records already in the database were dropped; None when every record is fresh.
+    pii_positions: list[int] | None
     templater_state: bytes  # JSON of Templater.to_state() as of this batch
 
 
@@ -330,6 +350,9 @@ class Analyzer:
         self._pending: _PendingBatch | None = None
         self._batch: list[dict[str, Any]] = []
         self._batch_uids: set[str] = set()
+        # PII detection of the batch being filled: chunks go to the worker as they fill.
+        self._batch_pii: PendingPii | None = None
+        self._pii_chunk: list[dict[str, Any]] = []
         # Batches ramp up (1000, 2000, ... batch_size): the PII worker gets its first work about
         # when it has loaded its detector instead of idling until a full batch was read.
         self._batch_limit = min(_FIRST_BATCH, settings.batch_size)
@@ -376,6 +399,10 @@ class Analyzer:
             record["uid"] = uid
             self._batch_uids.add(uid)
             self._batch.append(record)
+            if self._pii is not None:
+                self._pii_chunk.append(_pii_view(record))
+                if len(self._pii_chunk) >= self._pii.chunk_size:
+                    self._submit_pii_chunk()
             if len(self._batch) >= self._batch_limit:
                 self._advance()
                 self._batch_limit = min(self._batch_limit * 2, self.settings.batch_size)
@@ -391,15 +418,25 @@ class Analyzer:
             self._pii.close()
             self._pii = None
 
+    def _submit_pii_chunk(self) -> None:
+        assert self._pii is not None
+        if self._batch_pii is None:
+            self._batch_pii = self._pii.begin()
+        self._pii.add(self._batch_pii, self._pii_chunk)
+        self._pii_chunk = []
+
     def _advance(self) -> None:
         """Aggregate the batch being filled (PII submitted) and write the one before it."""
+        if self._pii_chunk:
+            self._submit_pii_chunk()
         batch, self._batch, self._batch_uids = self._batch, [], set()
-        prepared = self._prepare(batch) if batch else None
+        pii, self._batch_pii = self._batch_pii, None
+        prepared = self._prepare(batch, pii) if batch else None
         previous, self._pending = self._pending, prepared
         if previous is not None:
             self._complete(previous)
 
-    def _prepare(self, batch: list[dict[str, Any]]) -> _PendingBatch | None:
+    def _prepare(self, batch: list[dict[str, Any]], pii: PendingPii | None) -> _PendingBatch | None:
         with session_scope(self.engine) as session:
             unseen = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batch])
         if self._pending is not None:  # not written yet, so not in the database either
@@ -407,11 +444,13 @@ class Analyzer:
         fresh = [r for r in batch if r["uid"] in unseen]
         self.stats.duplicates += len(batch) - len(fresh)
         if not fresh:
+            if pii is not None and self._pii is not None:
+                self._pii.discard(pii)
             return None
+        positions = None
+        if len(fresh) != len(batch):
+            positions = [i for i, r in enumerate(batch) if r["uid"] in unseen]
         services, endpoints, noise, merges, keys = self._aggregate(fresh)
-        # Submitted after aggregation, which normalises malformed records in place: the worker's
-        # copy is pickled in a background thread and must not see them change.
-        pii = self._pii.submit(fresh) if self._pii is not None else None
         return _PendingBatch(
             records=fresh,
             uids=unseen,
@@ -421,13 +460,17 @@ class Analyzer:
             merges=merges,
             keys=keys,
             pii=pii,
+            pii_positions=positions,
             # Serialised now: to_state() shares live dicts that the next batch keeps changing.
             templater_state=orjson.dumps(self.templater.to_state()),
         )
 
     def _complete(self, batch: _PendingBatch) -> None:
         if batch.pii is not None and self._pii is not None:
-            self._add_pii(batch, self._pii.collect(batch.pii))
+            results = self._pii.collect(batch.pii)
+            if batch.pii_positions is not None:
+                results = [results[i] for i in batch.pii_positions]
+            self._add_pii(batch, results)
         with session_scope(self.engine) as session:
             self._write(session, batch)
             crud.mark_seen(session=session, uids=batch.uids)

@@ -31,6 +31,7 @@ from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerReg
 
 from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, cookie_context, field_context
 from analyzer.pii.flatten import JsonNumber, flatten_body
+from analyzer.pii.headers import SKIP_HEADERS as _SKIP_HEADERS
 from analyzer.pii.masking import mask
 from analyzer.pii.recognizers import FieldContextRecognizer, build_registry, cn_id_valid, luhn_ok
 
@@ -92,92 +93,6 @@ _NON_DIGIT = re.compile(r"\D")
 _NEGATIVE_TEXT = re.compile(r"(?i)\b(?:order|invoice|ref|reference|tracking|ticket|sku|id|no)\b[\s#:.no-]*$")
 _DOB_WORDS = re.compile(r"(?i)birth|born|\bdob\b|生日|出生")
 
-# Headers that never carry PII worth reporting (or carry dates / hashes / ids that look like it).
-_SKIP_HEADERS = frozenset(
-    [
-        "host",
-        "user-agent",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "accept-charset",
-        "accept-ranges",
-        "content-type",
-        "content-length",
-        "content-encoding",
-        "content-language",
-        "content-disposition",
-        "content-range",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "cache-control",
-        "pragma",
-        "date",
-        "expires",
-        "last-modified",
-        "etag",
-        "if-none-match",
-        "if-match",
-        "if-modified-since",
-        "if-unmodified-since",
-        "vary",
-        "server",
-        "x-powered-by",
-        "upgrade",
-        "te",
-        "trailer",
-        "range",
-        "age",
-        "via",
-        "strict-transport-security",
-        "content-security-policy",
-        "x-frame-options",
-        "x-content-type-options",
-        "x-xss-protection",
-        "referrer-policy",
-        "permissions-policy",
-        "access-control-allow-origin",
-        "access-control-allow-methods",
-        "access-control-allow-headers",
-        "access-control-allow-credentials",
-        "access-control-expose-headers",
-        "access-control-max-age",
-        "access-control-request-method",
-        "access-control-request-headers",
-        "origin",
-        "alt-svc",
-        "x-request-id",
-        "x-correlation-id",
-        "request-id",
-        "traceparent",
-        "tracestate",
-        "x-amzn-trace-id",
-        "x-b3-traceid",
-        "x-b3-spanid",
-        "x-b3-parentspanid",
-        "x-b3-sampled",
-        "x-cache",
-        "x-cache-hits",
-        "x-served-by",
-        "x-timer",
-        "x-runtime",
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "retry-after",
-        "dnt",
-        "sec-fetch-site",
-        "sec-fetch-mode",
-        "sec-fetch-dest",
-        "sec-fetch-user",
-        "sec-ch-ua",
-        "sec-ch-ua-mobile",
-        "sec-ch-ua-platform",
-        "upgrade-insecure-requests",
-        "priority",
-    ]
-)
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 _VERSION_SEGMENT = re.compile(r"v\d+(?:\.\d+)*")
 
