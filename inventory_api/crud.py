@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, literal, null, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import (
@@ -119,6 +119,7 @@ class EndpointFilters:
     q: str | None = None
     owner: str | None = None
     review_state: str | None = None
+    spec_verdict: str | None = None
 
 
 def _contains(text: str) -> str:
@@ -208,10 +209,20 @@ def get_service(*, session: Session, service_id: int) -> dict[str, Any] | None:
     return None if row is None else _service_dict(row)
 
 
+def _spec_verdict() -> ColumnElement[Any]:
+    """The stored verdict (documented / zombie, set by spec imports), else ``shadow`` when the
+    endpoint's service has an imported spec that did not document it, else NULL (no spec)."""
+    has_spec = exists(select(ApiSpec.id).where(ApiSpec.service_id == Endpoint.service_id))
+    return func.coalesce(Endpoint.spec_verdict, case((has_spec, literal("shadow")), else_=null()))
+
+
 def _endpoint_select(sort_column: Any) -> Select[Any]:
-    return select(*Endpoint.__table__.c, Service.host.label("host"), sort_column.label("sort_value")).join(
-        Service, Service.id == Endpoint.service_id
-    )
+    return select(
+        *Endpoint.__table__.c,
+        Service.host.label("host"),
+        _spec_verdict().label("verdict"),
+        sort_column.label("sort_value"),
+    ).join(Service, Service.id == Endpoint.service_id)
 
 
 def list_endpoints(
@@ -247,6 +258,8 @@ def list_endpoints(
         stmt = stmt.where(Endpoint.owner == f.owner)
     if f.review_state is not None:
         stmt = stmt.where(Endpoint.review_state == f.review_state)
+    if f.spec_verdict is not None:
+        stmt = stmt.where(_spec_verdict() == f.spec_verdict)
     rows, next_cursor = _paginate(
         session=session,
         stmt=stmt,
@@ -294,7 +307,7 @@ def _endpoint_dict(row: Mapping[str, Any], pii_types: list[str]) -> dict[str, An
         "authenticated_hits": row["authenticated_hits"],
         "unauthenticated_hits": row["unauthenticated_hits"],
         "pii_types": pii_types,
-        "spec_verdict": row["spec_verdict"],
+        "spec_verdict": row["verdict"],
         **{k: row[k] for k in _OWNERSHIP_FIELDS},
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import StringConstraints
@@ -45,6 +45,12 @@ def list_endpoints(
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="substring of the path")] = None,
     owner: Annotated[str | None, Query(max_length=255)] = None,
     review_state: ReviewState | None = None,
+    spec_verdict: Annotated[
+        Literal["documented", "zombie", "shadow"] | None,
+        Query(
+            description="documented, zombie (deprecated but seen), shadow (service has a spec, this is not in it)"
+        ),
+    ] = None,
     sort: Annotated[
         str,
         Query(max_length=32, description="path, method, hits, first_seen, last_seen, id; '-' = descending"),
@@ -64,6 +70,7 @@ def list_endpoints(
         q=q,
         owner=owner,
         review_state=review_state,
+        spec_verdict=spec_verdict,
     )
     page = crud.list_endpoints(
         session=session,

@@ -109,6 +109,25 @@ def test_post_yaml_openapi_3_0_matches_observed_endpoints(
     )
 
 
+def test_verdict_filters(client: TestClient, keys: dict[str, str], engine: Engine) -> None:
+    """After the shop spec: documented, zombie and shadow (same service, not in the spec)."""
+    key = auth(keys["viewer"])
+
+    def listed(verdict: str) -> set[tuple[str, str, str]]:
+        body = client.get(
+            "/api/v1/endpoints", params={"spec_verdict": verdict, "limit": 100}, headers=key
+        ).json()
+        assert all(i["spec_verdict"] == verdict for i in body["items"])
+        return {(i["host"], i["method"], i["path_template"]) for i in body["items"]}
+
+    documented, zombie, shadow = listed("documented"), listed("zombie"), listed("shadow")
+    assert ("api.shop.example", "GET", "/v1/orders/{orderId}") in documented
+    assert zombie == {("api.shop.example", "DELETE", "/v1/orders/{orderId}")}
+    assert ("api.shop.example", "GET", "/v1/products") in shadow
+    assert {host for host, _, _ in documented | zombie | shadow} == {"api.shop.example"}
+    assert client.get("/api/v1/endpoints", params={"spec_verdict": "orphan"}, headers=key).status_code == 422
+
+
 def test_post_swagger_2_json_and_openapi_3_1_with_host(
     client: TestClient, keys: dict[str, str], engine: Engine, inventory: None
 ) -> None:
