@@ -162,3 +162,11 @@ def test_cursors_hold_the_longest_path_templates() -> None:
     cursor = encode_cursor(sort, value, 7)
     assert len(cursor) <= MAX_CURSOR_CHARS
     assert decode_cursor(cursor, sort, "str") == (value, 7)
+
+
+def test_commands_report_an_unusable_database(capsys: pytest.CaptureFixture[str]) -> None:
+    bad = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
+    assert cli("keys", "create", "--role", "admin", "--db", bad) == (2, "")
+    assert "apicensus keys create: cannot use database" in capsys.readouterr().err
+    assert cli("serve", "--db", "nosuchdriver://x") == (2, "")
+    assert "apicensus serve: invalid database URL" in capsys.readouterr().err
