@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import json
 import os
 import subprocess
@@ -15,7 +16,11 @@ import pytest
 
 from sensor.live import LiveCaptureError, compile_bpf
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="AF_PACKET capture needs root or CAP_NET_RAW")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="AF_PACKET capture needs root or CAP_NET_RAW"),
+    pytest.mark.skipif(ctypes.util.find_library("pcap") is None,
+                       reason="libpcap is not installed (Debian: libpcap0.8; .ci/run installs it)"),
+]
 
 
 class Handler(BaseHTTPRequestHandler):
