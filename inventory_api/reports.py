@@ -213,6 +213,7 @@ def render_csv(rows: Sequence[FindingRow]) -> str:
 
 # --- HTML -------------------------------------------------------------------------------------
 
+TOP_ENDPOINTS = 25
 _PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
 
 
@@ -220,7 +221,7 @@ def _num(value: int) -> str:
     return f"{value:,}"
 
 
-def bar_chart_svg(title: str, items: Sequence[tuple[str, int]], *, width: int = 560) -> str:
+def bar_chart_svg(title: str, items: Sequence[tuple[str, int]], *, width: int = 500) -> str:
     """A horizontal bar chart as inline SVG: one labelled ``rect.bar`` per item, value at its end."""
     bar_h, gap, label_w, value_w, top = 22, 8, 170, 80, 8
     height = top * 2 + max(1, len(items)) * (bar_h + gap)
@@ -349,6 +350,32 @@ def render_html(report: Mapping[str, Any], rows: Sequence[FindingRow], *, full_s
         ),
         "by-service",
     )
+    top = report["by_endpoint"][:TOP_ENDPOINTS]
+    endpoint_table = _table(
+        [
+            ("", "Service"),
+            ("", "Method"),
+            ("", "Endpoint"),
+            ("num", "Values observed"),
+            ("", "Kinds of PII"),
+            ("", "Found in"),
+        ],
+        (
+            [
+                ("", escape(e["host"])),
+                ("method", escape(e["method"])),
+                ("path", escape(e["path"])),
+                ("num", _num(e["occurrences"])),
+                ("", escape(", ".join(e["types"]))),
+                ("", escape(", ".join(e["locations"]))),
+            ]
+            for e in top
+        ),
+        "by-endpoint",
+    )
+    more = len(report["by_endpoint"]) - len(top)
+    if more > 0:
+        endpoint_table += f'<p class="note">and {_num(more)} more endpoints, listed per service below.</p>'
     per_service = []
     groups = _group(rows, lambda r: (r.service_id, r.host))
     for sv in report["by_service"]:
@@ -398,6 +425,7 @@ def render_html(report: Mapping[str, Any], rows: Sequence[FindingRow], *, full_s
         f"<figure><figcaption>By where it appears</figcaption>{loc_chart}</figure></div>"
         f"<h2>By type</h2>{type_table}"
         f"<h2>By service</h2>{service_summary}"
+        f"<h2>Most exposed endpoints</h2>{endpoint_table}"
         f"<h2>Findings per service</h2>"
         + ("".join(per_service) or '<p class="note">No personal data has been observed.</p>')
     )

@@ -162,6 +162,14 @@ def test_html_is_one_self_contained_page(
     assert sum(t.count("<tr>") - 1 for t in tables) == len(findings)
     for f in findings:
         assert f["type"] in html
+    # The most exposed endpoints (at most 25), then the summary by service.
+    top = re.search(r'<table class="by-endpoint">.*?</table>', html, flags=re.S)
+    assert top is not None
+    assert top.group(0).count("<tr>") - 1 == min(25, len({f["endpoint_id"] for f in findings}))
+    by_service = re.search(r'<table class="by-service">.*?</table>', html, flags=re.S)
+    assert by_service is not None and by_service.group(0).count("<tr>") - 1 == len(
+        {f["host"] for f in findings}
+    )
 
 
 def test_traffic_values_are_escaped_and_defused(
