@@ -182,6 +182,10 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
             on_progress=bar,
             pii=pii,
         )
+        # Spec verdicts (documented / shadow / zombie / orphan) follow the new traffic.
+        from inventory_api.verdicts import recompute_database
+
+        recompute_database(engine)
         with session_scope(engine) as session:
             totals = crud.inventory_totals(session=session)
     except SQLAlchemyError as exc:
@@ -237,8 +241,12 @@ def run_export(args: argparse.Namespace) -> int:
     if engine is None:
         return 2
     try:
+        from inventory_api.db import prepare_database
+        from inventory_api.verdicts import add_to_export
+
+        prepare_database(engine)  # the verdict table lives in the inventory API's schema
         with session_scope(engine) as session:
-            document = crud.export_inventory(session=session)
+            document = add_to_export(session, crud.export_inventory(session=session))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         _err("export", f"database error on {_safe_url(settings.database_url)}: {reason}")

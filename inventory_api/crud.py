@@ -27,11 +27,20 @@ from analyzer.db.models import (
     Service,
     SpecOperation,
 )
-from inventory_api.models import ApiKey
-from inventory_api.pagination import SortColumn, SortSpec, after, decode_cursor, encode_cursor, order_by
+from inventory_api.models import ApiKey, EndpointVerdict
+from inventory_api.pagination import (
+    InvalidPageRequest,
+    SortColumn,
+    SortSpec,
+    after,
+    decode_cursor,
+    encode_cursor,
+    order_by,
+)
 from inventory_api.schemas import ApiKeyCreate, OwnershipUpdate
 from inventory_api.security import display_prefix, generate_key, hash_key, key_matches, mask_fully
-from inventory_api.specs import ImportResult, ParsedSpec, import_spec
+from inventory_api.specs import ImportResult, ParsedSpec, import_spec, with_counts
+from inventory_api.verdicts import recompute
 
 # --- API keys -------------------------------------------------------------------------------
 
@@ -120,6 +129,8 @@ class EndpointFilters:
     owner: str | None = None
     review_state: str | None = None
     spec_verdict: str | None = None
+    shadow: bool | None = None
+    zombie: bool | None = None
 
 
 def _contains(text: str) -> str:
@@ -217,12 +228,22 @@ def _spec_verdict() -> ColumnElement[Any]:
 
 
 def _endpoint_select(sort_column: Any) -> Select[Any]:
-    return select(
-        *Endpoint.__table__.c,
-        Service.host.label("host"),
-        _spec_verdict().label("verdict"),
-        sort_column.label("sort_value"),
-    ).join(Service, Service.id == Endpoint.service_id)
+    # No verdict row yet (analysed before verdicts existed, never recomputed): undocumented.
+    return (
+        select(
+            *Endpoint.__table__.c,
+            Service.host.label("host"),
+            _spec_verdict().label("verdict"),
+            func.coalesce(EndpointVerdict.documented, False).label("v_documented"),
+            func.coalesce(EndpointVerdict.shadow, True).label("v_shadow"),
+            func.coalesce(EndpointVerdict.zombie, False).label("v_zombie"),
+            EndpointVerdict.zombie_reasons.label("v_zombie_reasons"),
+            EndpointVerdict.spec_operation_id.label("v_spec_operation_id"),
+            sort_column.label("sort_value"),
+        )
+        .join(Service, Service.id == Endpoint.service_id)
+        .outerjoin(EndpointVerdict, EndpointVerdict.endpoint_id == Endpoint.id)
+    )
 
 
 def list_endpoints(
@@ -260,6 +281,12 @@ def list_endpoints(
         stmt = stmt.where(Endpoint.review_state == f.review_state)
     if f.spec_verdict is not None:
         stmt = stmt.where(_spec_verdict() == f.spec_verdict)
+    if f.shadow is not None:
+        shadow = func.coalesce(EndpointVerdict.shadow, True)
+        stmt = stmt.where(shadow if f.shadow else ~shadow)
+    if f.zombie is not None:
+        zombie = func.coalesce(EndpointVerdict.zombie, False)
+        stmt = stmt.where(zombie if f.zombie else ~zombie)
     rows, next_cursor = _paginate(
         session=session,
         stmt=stmt,
@@ -308,6 +335,12 @@ def _endpoint_dict(row: Mapping[str, Any], pii_types: list[str]) -> dict[str, An
         "unauthenticated_hits": row["unauthenticated_hits"],
         "pii_types": pii_types,
         "spec_verdict": row["verdict"],
+        "documented": row["v_documented"],
+        "shadow": row["v_shadow"],
+        "zombie": row["v_zombie"],
+        "zombie_reasons": row["v_zombie_reasons"] or [],
+        "orphan": False,
+        "spec_operation_id": row["v_spec_operation_id"],
         **{k: row[k] for k in _OWNERSHIP_FIELDS},
     }
 
@@ -447,6 +480,8 @@ def import_specs(
         results = [
             import_spec(session=session, spec=spec, host=host, source=source) for spec, source in specs
         ]
+        recompute(session)
+        results = [with_counts(session, result) for result in results]
         session.commit()
     except BaseException:
         session.rollback()
@@ -470,3 +505,96 @@ def list_specs(*, session: Session) -> list[dict[str, Any]]:
         {**row, "imported_at": _utc(row["imported_at"]), "verdicts": by_spec.get(row["id"], {})}
         for row in rows
     ]
+
+
+ORPHAN_SORTS: Mapping[str, SortColumn] = {
+    "path": SortColumn(SpecOperation.path_template, "str"),
+    "method": SortColumn(SpecOperation.method, "str"),
+    "id": SortColumn(SpecOperation.id, "int"),
+}
+
+
+def list_orphans(
+    *, session: Session, filters: EndpointFilters, sort: SortSpec, limit: int, cursor: str | None
+) -> Page:
+    """Documented, never observed: operations of each host's latest specs that match no endpoint.
+
+    Listed like endpoints with ``id`` null, ``hits`` 0 and ``spec_operation_id`` set.
+    """
+    if sort.key not in ORPHAN_SORTS:
+        raise InvalidPageRequest("orphans sort by path, method or id")
+    newest = (
+        select(func.max(ApiSpec.id))
+        .join(SpecOperation, SpecOperation.spec_id == ApiSpec.id)
+        .group_by(SpecOperation.host, ApiSpec.name)
+    )
+    stmt = (
+        select(
+            SpecOperation.id.label("id"),
+            SpecOperation.spec_id,
+            SpecOperation.host,
+            SpecOperation.method,
+            SpecOperation.path_template,
+            SpecOperation.deprecated,
+            Service.id.label("service_id"),
+            ORPHAN_SORTS[sort.key].column.label("sort_value"),
+        )
+        .outerjoin(Service, Service.host == SpecOperation.host)
+        .where(SpecOperation.verdict == "orphan", SpecOperation.spec_id.in_(newest))
+    )
+    f = filters
+    if f.service_id is not None:
+        stmt = stmt.where(Service.id == f.service_id)
+    if f.host is not None:
+        stmt = stmt.where(SpecOperation.host == f.host)
+    if f.methods:
+        stmt = stmt.where(SpecOperation.method.in_(f.methods))
+    if f.q:
+        stmt = stmt.where(SpecOperation.path_template.ilike(_contains(f.q), escape="\\"))
+    observed_only = (
+        f.pii_type,
+        f.pii_location,
+        f.unauthenticated,
+        f.seen_since,
+        f.seen_before,
+        f.owner,
+        f.review_state,
+    )
+    if any(v is not None for v in observed_only) or f.shadow or f.zombie or f.spec_verdict is not None:
+        stmt = stmt.where(literal(False))  # those describe observed traffic: no orphan has any
+    rows, next_cursor = _paginate(
+        session=session,
+        stmt=stmt,
+        sorts=ORPHAN_SORTS,
+        id_column=SpecOperation.id,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    items = [
+        {
+            "id": None,
+            "spec_operation_id": row["id"],
+            "spec_id": row["spec_id"],
+            "service_id": row["service_id"],
+            "host": row["host"],
+            "method": row["method"],
+            "path_template": row["path_template"],
+            "hits": 0,
+            "first_seen": None,
+            "last_seen": None,
+            "unauthenticated": False,
+            "authenticated_hits": 0,
+            "unauthenticated_hits": 0,
+            "pii_types": [],
+            "spec_verdict": "orphan",
+            "documented": True,
+            "shadow": False,
+            "zombie": False,
+            "zombie_reasons": [],
+            "orphan": True,
+            "deprecated": bool(row["deprecated"]),
+        }
+        for row in rows
+    ]
+    return Page(items, next_cursor)

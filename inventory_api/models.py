@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, MetaData, String, func
+from sqlalchemy import Boolean, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from analyzer.db.models import NAMING_CONVENTION, UtcDateTime
+from analyzer.db.models import NAMING_CONVENTION, JsonType, UtcDateTime
 
 # Newest revision in inventory_api/migrations/versions (start-up skips Alembic when current).
-API_SCHEMA_REVISION = "api0001"
+API_SCHEMA_REVISION = "api0002"
 API_VERSION_TABLE = "inventory_api_alembic_version"
 
 
@@ -37,6 +37,24 @@ class ApiKey(ApiBase):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class EndpointVerdict(ApiBase):
+    """Spec verdicts of one observed endpoint, rewritten by ``inventory_api.verdicts.recompute``.
+
+    No foreign key: ``endpoints`` belongs to the analyzer's metadata; every recompute replaces
+    all rows, so a deleted endpoint's row does not outlive the next one.
+    """
+
+    __tablename__ = "endpoint_verdicts"
+
+    endpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    documented: Mapped[bool] = mapped_column(Boolean)
+    shadow: Mapped[bool] = mapped_column(Boolean)
+    zombie: Mapped[bool] = mapped_column(Boolean)
+    # [{"reason": "deprecated" | "superseded" | "removed" | "sunset_header", "detail": str}]
+    zombie_reasons: Mapped[list[dict[str, str]] | None] = mapped_column(JsonType, default=None)
+    spec_operation_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 def include_api_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

@@ -94,20 +94,32 @@ class ServicesPage(BaseModel):
 # --- Endpoints --------------------------------------------------------------------------------
 
 
+class ZombieReason(BaseModel):
+    reason: Literal["deprecated", "superseded", "removed", "sunset_header"] | str
+    detail: str
+
+
 class EndpointPublic(OwnershipPublic):
-    id: int
-    service_id: int
-    host: str
+    # null for an orphan (documented, never observed): see spec_operation_id
+    id: int | None
+    service_id: int | None
+    host: str | None
     method: str
     path_template: str
     hits: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: datetime | None
+    last_seen: datetime | None
     unauthenticated: bool
     authenticated_hits: int
     unauthenticated_hits: int
     pii_types: list[str]
     spec_verdict: str | None = None
+    documented: bool = False
+    shadow: bool = False
+    zombie: bool = False
+    zombie_reasons: list[ZombieReason] = []
+    orphan: bool = False
+    spec_operation_id: int | None = None
 
 
 class EndpointsPage(BaseModel):

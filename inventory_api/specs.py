@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import ApiSpec, Endpoint, Service, SpecOperation
+from analyzer.db.models import ApiSpec, Service, SpecOperation
 
 MAX_SPEC_BYTES = 20 * 1024 * 1024
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_PARAM = re.compile(r"\{[^{}/]*\}")
 _SERVER_VARIABLE = re.compile(r"\{([^{}]+)\}")
 
 
@@ -187,11 +186,6 @@ def parse_spec(data: bytes, *, source: str = "document") -> ParsedSpec:
     )
 
 
-def _shape(path: str) -> str:
-    """Parameter names do not matter for matching: /a/{id} and /a/{orderId} are one template."""
-    return _PARAM.sub("{}", path.rstrip("/") or "/")
-
-
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     spec_id: int
@@ -207,48 +201,28 @@ class ImportResult:
 
 
 def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source: str | None) -> ImportResult:
-    """Store one parsed document and link its operations to observed endpoints (no commit here).
+    """Store one parsed document and its operations (no commit here).
 
-    Verdicts: an operation is ``observed`` or ``orphan`` (documented, never seen), ``zombie`` when
-    deprecated yet seen; the endpoint gets ``documented`` or ``zombie``. Shadow endpoints (seen, in
-    no spec) are not computed yet.
+    Matching to observed endpoints is :func:`inventory_api.verdicts.recompute`, run by the caller
+    after every import (and after every analysis); the counts here are filled in from it.
     """
     target = _host_of(host) if host else (spec.hosts[0] if spec.hosts else None)
     service_id = None if target is None else session.scalar(select(Service.id).where(Service.host == target))
-    endpoints: dict[tuple[str, str], Endpoint] = {}
-    if service_id is not None:
-        for endpoint in session.scalars(select(Endpoint).where(Endpoint.service_id == service_id)):
-            endpoints.setdefault((endpoint.method, _shape(endpoint.path_template)), endpoint)
     row = ApiSpec(
         name=spec.title, version=spec.version, source=source, service_id=service_id, document=spec.document
     )
     session.add(row)
     session.flush()
-    matched = orphans = zombies = 0
-    for op in spec.operations:
-        endpoint = endpoints.get((op.method, _shape(op.path_template)))
-        if endpoint is None:
-            verdict = "orphan"
-            orphans += 1
-        else:
-            matched += 1
-            verdict = "zombie" if op.deprecated else "observed"
-            zombies += op.deprecated
-            if op.deprecated:
-                endpoint.spec_verdict = "zombie"
-            elif endpoint.spec_verdict != "zombie":
-                endpoint.spec_verdict = "documented"
-        session.add(
-            SpecOperation(
-                spec_id=row.id,
-                host=target,
-                method=op.method,
-                path_template=op.path_template[:1000],
-                deprecated=op.deprecated,
-                endpoint_id=None if endpoint is None else endpoint.id,
-                verdict=verdict,
-            )
+    session.add_all(
+        SpecOperation(
+            spec_id=row.id,
+            host=target,
+            method=op.method,
+            path_template=op.path_template[:1000],
+            deprecated=op.deprecated,
         )
+        for op in spec.operations
+    )
     session.flush()
     return ImportResult(
         spec_id=row.id,
@@ -258,7 +232,26 @@ def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source:
         host=target,
         service_id=service_id,
         operations=len(spec.operations),
-        matched=matched,
-        orphans=orphans,
-        deprecated_seen=zombies,
+        matched=0,
+        orphans=0,
+        deprecated_seen=0,
+    )
+
+
+def with_counts(session: Session, result: ImportResult) -> ImportResult:
+    """``result`` with matched / orphan / deprecated-but-seen counts read back after matching."""
+    counts = dict(
+        session.execute(
+            select(SpecOperation.verdict, func.count())
+            .where(SpecOperation.spec_id == result.spec_id)
+            .group_by(SpecOperation.verdict)
+        ).all()
+    )
+    service_id = session.scalar(select(ApiSpec.service_id).where(ApiSpec.id == result.spec_id))
+    return replace(
+        result,
+        service_id=service_id,
+        matched=counts.get("observed", 0) + counts.get("zombie", 0),
+        orphans=counts.get("orphan", 0),
+        deprecated_seen=counts.get("zombie", 0),
     )

@@ -51,6 +51,16 @@ def list_endpoints(
             description="documented, zombie (deprecated but seen), shadow (service has a spec, this is not in it)"
         ),
     ] = None,
+    shadow: Annotated[bool | None, Query(description="observed but not documented")] = None,
+    zombie: Annotated[
+        bool | None, Query(description="observed and deprecated, superseded or removed (see zombie_reasons)")
+    ] = None,
+    orphan: Annotated[
+        bool | None,
+        Query(
+            description="true: documented operations never observed (id null, hits 0) instead of endpoints"
+        ),
+    ] = None,
     sort: Annotated[
         str,
         Query(max_length=32, description="path, method, hits, first_seen, last_seen, id; '-' = descending"),
@@ -71,11 +81,15 @@ def list_endpoints(
         owner=owner,
         review_state=review_state,
         spec_verdict=spec_verdict,
+        shadow=shadow,
+        zombie=zombie,
     )
-    page = crud.list_endpoints(
+    # Every observed endpoint is "not an orphan": orphan=false lists them all.
+    lister = crud.list_orphans if orphan else crud.list_endpoints
+    page = lister(
         session=session,
         filters=filters,
-        sort=parse_sort(sort, crud.ENDPOINT_SORTS),
+        sort=parse_sort(sort, crud.ORPHAN_SORTS if orphan else crud.ENDPOINT_SORTS),
         limit=page_limit(limit, settings),
         cursor=cursor,
     )

@@ -1,0 +1,124 @@
+"""Expected verdicts for sample_pcaps/*.pcap with data/shop-1.yaml, data/shop-2.yaml and data/auth.json
+imported (shop-2 after shop-1): shared by the traffic-first and the spec-first test modules."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.inventory_api.conftest import TestClient, auth, cli
+
+DATA = Path(__file__).resolve().parent / "data"
+SPECS = [DATA / "shop-1.yaml", DATA / "shop-2.yaml", DATA / "auth.json"]
+SHOP, AUTH = "api.shop.example", "auth.example.net"
+PRODUCT_METHODS = ("GET", "PUT", "PATCH", "DELETE", "HEAD")
+
+# (host, method, path) -> (documented, shadow, zombie reasons)
+EXPECTED: dict[tuple[str, str, str], tuple[bool, bool, set[str]]] = {
+    (SHOP, "GET", "/v1/orders"): (True, False, set()),
+    (SHOP, "POST", "/v1/orders"): (True, False, set()),
+    # /v1/orders/{id} documents /v1/orders/{orderId}: structure, not parameter names.
+    (SHOP, "GET", "/v1/orders/{orderId}"): (True, False, set()),
+    (SHOP, "PATCH", "/v1/orders/{orderId}"): (True, False, set()),
+    (SHOP, "DELETE", "/v1/orders/{orderId}"): (True, False, {"deprecated"}),
+    # In shop-1, not in shop-2: removed from the latest spec, so shadow and zombie at once.
+    (SHOP, "GET", "/v1/carts/{cartId}/items"): (False, True, {"removed"}),
+    # /v1/customers/me documented literally does not cover the observed parameter.
+    (SHOP, "GET", "/v1/customers/{customerId}"): (False, True, set()),
+    (SHOP, "PATCH", "/v1/customers/{customerId}"): (False, True, set()),
+    (SHOP, "GET", "/v1/products"): (False, True, set()),
+    # /v2/products/{sku} documented: every /v1/products/{productId} is superseded.
+    **{(SHOP, m, "/v1/products/{productId}"): (False, True, {"superseded"}) for m in PRODUCT_METHODS},
+    # Literal beats parameter: /oauth/token (live) wins over /oauth/{step} (deprecated).
+    (AUTH, "GET", "/oauth/token"): (True, False, set()),
+    (AUTH, "POST", "/oauth/token"): (True, False, set()),
+    # No literal documents /userinfo: the deprecated /{page} does.
+    (AUTH, "GET", "/userinfo"): (True, False, {"deprecated"}),
+    # A host without a spec is entirely undocumented.
+    ("search.example.org", "GET", "/search"): (False, True, set()),
+    ("billing.internal.example", "GET", "/invoices/{invoiceId}"): (False, True, set()),
+}
+ORPHANS = {
+    (SHOP, "GET", "/v1/customers/me"),
+    (SHOP, "GET", "/v2/products/{sku}"),
+    (AUTH, "GET", "/oauth/{step}"),
+}
+
+
+def export(url: str) -> list[dict[str, Any]]:
+    """The real ``apicensus export --format json`` (through a file: it writes bytes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "inventory.json"
+        code, _ = cli("export", "--format", "json", "--db", url, "--output", str(target))
+        assert code == 0
+        endpoints: list[dict[str, Any]] = json.loads(target.read_bytes())["endpoints"]
+    return endpoints
+
+
+def check_export(url: str) -> None:
+    endpoints = export(url)
+    by_key = {(e["host"], e["method"], e["path_template"]): e for e in endpoints}
+    for key, (documented, shadow, reasons) in EXPECTED.items():
+        e = by_key[key]
+        got = (e["documented"], e["shadow"], {r["reason"] for r in e["zombie_reasons"]})
+        assert got == (documented, shadow, reasons), key
+        assert e["zombie"] is bool(reasons) and e["orphan"] is False and e["hits"] > 0
+    orphans = {(e["host"], e["method"], e["path_template"]) for e in endpoints if e["orphan"]}
+    assert orphans == ORPHANS
+    assert all(e["hits"] == 0 and e["documented"] and not e["shadow"] for e in endpoints if e["orphan"])
+    superseded = by_key[(SHOP, "GET", "/v1/products/{productId}")]["zombie_reasons"]
+    assert "/v2/products/{sku}" in superseded[0]["detail"]
+    # Everything observed that is not expected above is shadow (no spec covers it).
+    for key, e in by_key.items():
+        if key not in EXPECTED and not e["orphan"] and key[0] not in (SHOP, AUTH):
+            assert e["shadow"] and not e["documented"], key
+
+
+def check_api(client: TestClient, key: str) -> None:
+    headers = auth(key)
+
+    def listed(**params: Any) -> set[tuple[str, str, str]]:
+        response = client.get("/api/v1/endpoints", params={"limit": 100, **params}, headers=headers)
+        assert response.status_code == 200, response.text
+        return {(i["host"], i["method"], i["path_template"]) for i in response.json()["items"]}
+
+    zombies = {k for k, (_, _, reasons) in EXPECTED.items() if reasons}
+    assert listed(zombie="true") == zombies
+    shadow = listed(shadow="true")
+    assert {k for k, v in EXPECTED.items() if v[1]} <= shadow
+    assert not {k for k, v in EXPECTED.items() if not v[1]} & shadow
+    assert listed(shadow="true", zombie="true") == {k for k in zombies if EXPECTED[k][1]}
+    assert listed(orphan="true") == ORPHANS
+    page = client.get("/api/v1/endpoints", params={"orphan": "true", "limit": 2}, headers=headers).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = client.get(
+        "/api/v1/endpoints",
+        params={"orphan": "true", "limit": 2, "cursor": page["next_cursor"]},
+        headers=headers,
+    ).json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    orphan = rest["items"][0]
+    assert orphan["id"] is None and orphan["hits"] == 0 and orphan["orphan"] and orphan["spec_operation_id"]
+    assert (
+        client.get(
+            "/api/v1/endpoints", params={"orphan": "true", "sort": "hits"}, headers=headers
+        ).status_code
+        == 422
+    )
+    # Detail: verdict and reasons.
+    (item,) = client.get(
+        "/api/v1/endpoints",
+        params={"service": SHOP, "q": "/v1/orders/", "method": "DELETE"},
+        headers=headers,
+    ).json()["items"]
+    detail = client.get(f"/api/v1/endpoints/{item['id']}", headers=headers).json()
+    assert (detail["documented"], detail["shadow"], detail["zombie"], detail["orphan"]) == (
+        True,
+        False,
+        True,
+        False,
+    )
+    assert [r["reason"] for r in detail["zombie_reasons"]] == ["deprecated"]
+    assert detail["spec_operation_id"] is not None
