@@ -12,6 +12,7 @@ Results are plain tuples (type, location, field, masked sample): nothing raw lea
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -67,6 +68,9 @@ def _worker_init() -> None:
             _shared["detector"] = _shared["factory"]()
         except Exception:  # noqa: BLE001 - never crash in a Pool initializer (it respawns forever)
             _shared["detector"] = None  # chunks come back undone; the parent reports the error
+    # presidio and spaCy leave ~500k long-lived objects: frozen out of the cyclic GC, the full
+    # collections that the records' churn triggers skip them (~10% of the worker's CPU).
+    gc.freeze()
 
 
 def _worker_chunk(slot: int, records: list[dict[str, Any]] | bytes) -> list[Result] | None:

@@ -199,6 +199,12 @@ class PiiDetector:
     def _scan(self, value: str, ctx: FieldContext) -> tuple[Hit, ...]:
         if len(value) > MAX_VALUE_CHARS:
             value = value[:MAX_VALUE_CHARS]
+        if not ctx.types and (len(value) < 6 or (ctx.negative and value.isdigit())):
+            # What ``_candidates`` rules out first (nothing we detect is shorter than 6; digits
+            # under a negative name are ids), with no field-only type to check: no hits. Not
+            # cached: these values (ids, counters, timestamps) are mostly unique and would only
+            # push out the entries that do repeat.
+            return ()
         key = (ctx, value)
         cached = self._cache.get(key)
         if cached is not None:
@@ -430,6 +436,8 @@ class PiiDetector:
                     if len(body_ctx) < CACHE_LIMIT:
                         body_ctx[field] = contexts
                 ctx = contexts[1] if type(value) is JsonNumber else contexts[0]
+                if not ctx.types and (len(value) < 6 or (ctx.negative and value.isdigit())):
+                    continue  # no hits, see ``_scan``
                 # The decision cache inline (``_scan`` does the same lookup): most values hit it.
                 hits = cache.get((ctx, value)) if len(value) <= MAX_CACHED_VALUE else None
                 if hits is None:
