@@ -63,6 +63,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 
 def _api_routers() -> list[Any]:
-    from inventory_api.routers import endpoints, reports, services, specs
+    from inventory_api.routers import endpoints, findings, reports, services, specs
 
-    return [services, endpoints, specs, reports]
+    return [services, endpoints, specs, reports, findings]
