@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from analyzer.db.models import NAMING_CONVENTION, JsonType, UtcDateTime
 
 # Newest revision in inventory_api/migrations/versions (start-up skips Alembic when current).
-API_SCHEMA_REVISION = "api0002"
+API_SCHEMA_REVISION = "api0003"
 API_VERSION_TABLE = "inventory_api_alembic_version"
 
 
