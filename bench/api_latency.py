@@ -1,0 +1,472 @@
+"""Inventory API latency: ``GET /api/v1/endpoints`` on a 50,000-endpoint inventory in PostgreSQL.
+
+Floor: every query's p95 < 50 ms, measured from the client (HTTP round trip included) against
+the real service (``apicensus serve`` in a subprocess, one uvicorn worker).
+
+Steps:
+
+1. a fresh database (dropped afterwards unless ``--keep``), schema from both Alembic chains
+   (``inventory_api.db.prepare_database``: the analyzer's, then the API's, including its indexes);
+2. services, endpoints and PII findings bulk-loaded with COPY into the models' tables
+   (columns named from the SQLAlchemy models), then ANALYZE; one admin key through the real CRUD;
+3. ``apicensus serve`` on a free port; each query warmed up, then sent ``--requests`` times in
+   turn (queries interleaved so background load hits them alike) over one keep-alive connection;
+4. p50 / p95 per query and over all requests, against the floor. Exit status 0 when every
+   query meets it, 1 when not, 2 when something could not run.
+
+    .venv/bin/python bench/api_latency.py
+    .venv/bin/python bench/api_latency.py --endpoints 50000 --requests 60 --explain
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+FLOOR_P95_MS = 50.0
+ADMIN_URL = os.environ.get("APICENSUS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+PII_TYPES = (
+    ("EMAIL_ADDRESS", 0.12),
+    ("PHONE_NUMBER", 0.06),
+    ("PERSON", 0.08),
+    ("CREDENTIAL", 0.25),
+    ("LOCATION", 0.05),
+    ("DATE_OF_BIRTH", 0.02),
+    ("IBAN_CODE", 0.004),
+    ("CREDIT_CARD", 0.002),
+)
+LOCATIONS = ("request", "response", "query", "header")
+RESOURCES = (
+    "users", "orders", "invoices", "payments", "accounts", "products", "carts", "sessions",
+    "tokens", "reports", "files", "messages", "devices", "tenants", "shipments", "refunds",
+)  # fmt: skip
+METHODS = (("GET", 0.55), ("POST", 0.2), ("PUT", 0.1), ("DELETE", 0.08), ("PATCH", 0.07))
+
+
+def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
+    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def bench_database(keep: bool) -> Iterator[str]:
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(ADMIN_URL)
+    name = f"apicensus_bench_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(
+        host=admin.host or "127.0.0.1",
+        port=admin.port or 5432,
+        user=admin.username or "postgres",
+        password=admin.password,
+        dbname=admin.database or "postgres",
+        connect_timeout=5,
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
+    finally:
+        if keep:
+            print(f"kept database {name}")
+        else:
+            with conn.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            print(f"dropped database {name}")
+        conn.close()
+
+
+def _copy(cur: Any, table: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    for column in columns:
+        assert column in table.c, f"{table.name}.{column} is not in the model"
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join("\\N" if v is None else str(v) for v in row))
+        buf.write("\n")
+    buf.seek(0)
+    cur.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", buf)
+
+
+def build_inventory(url: str, *, endpoints: int, services: int, seed: int) -> dict[str, Any]:
+    """Bulk-load the inventory; what the queries need to pick realistic filter values."""
+    from sqlalchemy import text
+
+    from analyzer.db.models import Endpoint, PiiFinding, Service
+    from analyzer.db.session import make_engine, make_session_factory
+    from inventory_api import crud
+    from inventory_api.db import prepare_database
+    from inventory_api.schemas import ApiKeyCreate
+    from inventory_api.security import Role
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=90)
+    engine = make_engine(url)
+    prepare_database(engine)
+    hosts = [f"svc{i:04d}.{rng.choice(('corp', 'internal', 'shop', 'pay'))}.example" for i in range(services)]
+
+    ep_rows: list[tuple[Any, ...]] = []
+    seen: set[tuple[int, str, str]] = set()
+    while len(ep_rows) < endpoints:
+        sid = int(rng.paretovariate(1.2)) % services + 1  # a few big services, a long tail
+        res = rng.choice(RESOURCES)
+        depth = rng.randint(0, 3)
+        parts = [f"v{rng.randint(1, 3)}", res] + [
+            rng.choice(("{id}", rng.choice(RESOURCES), f"sub{rng.randint(0, 400)}", "{uuid}"))
+            for _ in range(depth)
+        ]
+        path = "/" + "/".join(parts)
+        method = _pick(rng, METHODS)
+        if (sid, method, path) in seen:
+            continue
+        seen.add((sid, method, path))
+        first = start + timedelta(seconds=rng.randint(0, 80 * 86400))
+        last = min(now, first + timedelta(seconds=rng.randint(0, 20 * 86400)))
+        hits = int(rng.paretovariate(1.1) * 3)
+        unauth = hits // 3 if rng.random() < 0.1 else 0
+        ep_rows.append(
+            (
+                sid,
+                method,
+                path,
+                hits,
+                first.isoformat(),
+                last.isoformat(),
+                hits - unauth,
+                unauth,
+                unauth,
+                hits // 2,
+                hits // 2,
+                rng.choice(("team-a", "team-b", None, None, None)),
+                rng.choice(("reviewed", "unreviewed", None, None)),
+            )
+        )
+    with engine.begin() as conn:
+        cur = conn.connection.cursor()
+        svc_first, svc_last = start.isoformat(), now.isoformat()
+        _copy(
+            cur,
+            Service.__table__,
+            ["host", "hits", "first_seen", "last_seen"],
+            [(h, 0, svc_first, svc_last) for h in hosts],
+        )
+        ep_columns = [
+            "service_id", "method", "path_template", "hits", "first_seen", "last_seen",
+            "authenticated_hits", "unauthenticated_hits", "unauthenticated_2xx",
+            "request_bodies", "response_bodies", "owner", "review_state",
+        ]  # fmt: skip
+        _copy(cur, Endpoint.__table__, ep_columns, ep_rows)
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM endpoints ORDER BY id"))]
+        pii_rows: list[tuple[Any, ...]] = []
+        for eid, row in zip(ids, ep_rows, strict=True):
+            for typ, share in PII_TYPES:
+                if rng.random() < share:
+                    for n in range(rng.randint(1, 3)):
+                        loc = rng.choice(LOCATIONS)
+                        pii_rows.append(
+                            (eid, typ, loc, f"{typ.lower()}_{n}", rng.randint(1, 500), "****", row[4], row[5])
+                        )
+        _copy(
+            cur,
+            PiiFinding.__table__,
+            ["endpoint_id", "type", "location", "field", "count", "sample", "first_seen", "last_seen"],
+            pii_rows,
+        )
+        conn.execute(
+            text(
+                "UPDATE services s SET hits = e.h FROM "
+                "(SELECT service_id, sum(hits) h FROM endpoints GROUP BY service_id) e WHERE e.service_id = s.id"
+            )
+        )
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("VACUUM ANALYZE"))
+    with make_session_factory(engine)() as session:
+        _row, key = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=Role.ADMIN, name="bench"))
+    with engine.connect() as conn:
+        counts = {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("services", "endpoints", "pii_findings")
+        }
+        big = conn.execute(
+            text(
+                "SELECT s.id, s.host FROM services s JOIN endpoints e ON e.service_id = s.id "
+                "GROUP BY s.id ORDER BY count(*) DESC LIMIT 1"
+            )
+        ).one()
+        medium = conn.execute(
+            text(
+                "SELECT s.host FROM services s JOIN endpoints e ON e.service_id = s.id "
+                "GROUP BY s.id ORDER BY count(*) DESC, s.id OFFSET 5 LIMIT 1"
+            )
+        ).scalar_one()
+        small = conn.execute(
+            text(
+                "SELECT s.host FROM services s JOIN endpoints e ON e.service_id = s.id "
+                "GROUP BY s.id ORDER BY count(*), s.id LIMIT 1"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "key": key,
+        "counts": counts,
+        "big_service_id": big[0],
+        "big_host": big[1],
+        "medium_host": medium,
+        "small_host": small,
+        "now": now,
+    }
+
+
+# --- service ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(url: str) -> Iterator[str]:
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "apicensus_cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env={**os.environ, "APICENSUS_DATABASE_URL": url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError("apicensus serve did not start") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def queries(info: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    day = (info["now"] - timedelta(days=1)).isoformat()
+    month = (info["now"] - timedelta(days=30)).isoformat()
+    early = (info["now"] - timedelta(days=80)).isoformat()
+    return [
+        ("default (sort=path)", {}),
+        ("service (big)", {"service": info["big_host"]}),
+        ("service (6th largest)", {"service": info["medium_host"]}),
+        ("service (small)", {"service": info["small_host"]}),
+        ("service_id", {"service_id": info["big_service_id"]}),
+        ("method=DELETE", {"method": "DELETE"}),
+        ("method=PUT&PATCH", {"method": ["PUT", "PATCH"]}),
+        ("pii_type=EMAIL", {"pii_type": "EMAIL_ADDRESS"}),
+        ("pii_type=CREDIT_CARD (rare)", {"pii_type": "CREDIT_CARD"}),
+        ("pii_type+location", {"pii_type": "CREDENTIAL", "pii_location": "header"}),
+        ("pii_location=query", {"pii_location": "query"}),
+        ("unauthenticated=true", {"unauthenticated": "true"}),
+        ("unauthenticated=false", {"unauthenticated": "false"}),
+        ("seen_since 1 day", {"seen_since": day}),
+        ("seen_since 30 days", {"seen_since": month}),
+        ("seen_before 80 days", {"seen_before": early}),
+        ("q=orders", {"q": "orders"}),
+        ("q=rare (sub399)", {"q": "sub399"}),
+        ("q=no match", {"q": "zzzz-nothing"}),
+        ("sort=-hits", {"sort": "-hits"}),
+        ("sort=-last_seen", {"sort": "-last_seen"}),
+        ("sort=first_seen", {"sort": "first_seen"}),
+        ("sort=method", {"sort": "method"}),
+        ("limit=500", {"limit": 500}),
+        ("service+method+-hits", {"service": info["big_host"], "method": "GET", "sort": "-hits"}),
+        ("pii_type + -last_seen", {"pii_type": "PHONE_NUMBER", "sort": "-last_seen"}),
+        ("q + -hits", {"q": "invoices", "sort": "-hits"}),
+        ("unauth + seen_since + -hits", {"unauthenticated": "true", "seen_since": month, "sort": "-hits"}),
+        ("owner + review_state", {"owner": "team-a", "review_state": "reviewed"}),
+    ]
+
+
+def _cursor_at(client: Any, params: dict[str, Any], page: int) -> str:
+    """The cursor of page ``page`` (following next_cursor from the first)."""
+    cursor = None
+    for _ in range(page - 1):
+        body = client.get(
+            "/api/v1/endpoints", params={**params, **({"cursor": cursor} if cursor else {})}
+        ).json()
+        cursor = body["next_cursor"]
+    assert cursor is not None
+    return cursor
+
+
+def _pct(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))]
+
+
+def measure(base: str, key: str, info: dict[str, Any], requests: int) -> dict[str, list[float]]:
+    import httpx
+
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        plan = queries(info)
+        plan.append(("page 20 (cursor, sort=path)", {"cursor": _cursor_at(client, {}, 20)}))
+        plan.append(
+            (
+                "page 20 (cursor, sort=-hits)",
+                {"sort": "-hits", "cursor": _cursor_at(client, {"sort": "-hits"}, 20)},
+            )
+        )
+        for _name, params in plan:  # warm-up, and every query must answer 200
+            for _ in range(3):
+                response = client.get("/api/v1/endpoints", params=params)
+                response.raise_for_status()
+        unauth = httpx.get(f"{base}/api/v1/endpoints", timeout=10)
+        assert unauth.status_code == 401
+        times: dict[str, list[float]] = {name: [] for name, _ in plan}
+        for _ in range(requests):
+            for name, params in plan:
+                t0 = time.perf_counter()
+                response = client.get("/api/v1/endpoints", params=params)
+                elapsed = (time.perf_counter() - t0) * 1000
+                response.raise_for_status()
+                times[name].append(elapsed)
+        return times
+
+
+def explain(url: str, info: dict[str, Any]) -> None:
+    """EXPLAIN ANALYZE of the catalog's SQL for each query (built by the real crud code)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    from analyzer.db.session import make_engine
+    from inventory_api import crud
+    from inventory_api.pagination import parse_sort
+
+    engine = make_engine(url)
+    captured: list[Any] = []
+
+    class Capture:
+        def execute(self, stmt: Any) -> Any:
+            captured.append(stmt)
+            raise StopIteration
+
+    for name, params in queries(info):
+        methods = params.get("method", ())
+        f = crud.EndpointFilters(
+            service_id=params.get("service_id"),
+            host=params.get("service"),
+            methods=(methods,) if isinstance(methods, str) else tuple(methods),
+            pii_type=params.get("pii_type"),
+            pii_location=params.get("pii_location"),
+            unauthenticated=None if "unauthenticated" not in params else params["unauthenticated"] == "true",
+            seen_since=datetime.fromisoformat(params["seen_since"]) if "seen_since" in params else None,
+            seen_before=datetime.fromisoformat(params["seen_before"]) if "seen_before" in params else None,
+            q=params.get("q"),
+            owner=params.get("owner"),
+            review_state=params.get("review_state"),
+        )
+        captured.clear()
+        with contextlib.suppress(StopIteration):
+            crud.list_endpoints(
+                session=Capture(),  # type: ignore[arg-type]
+                filters=f,
+                sort=parse_sort(params.get("sort", "path"), crud.ENDPOINT_SORTS),
+                limit=int(params.get("limit", 50)),
+                cursor=None,
+            )
+        sql = str(captured[0].compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            plan = [r[0] for r in conn.execute(text("EXPLAIN (ANALYZE, BUFFERS OFF, COSTS OFF) " + sql))]
+        print(f"\n== {name}\n" + "\n".join(plan))
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--endpoints", type=int, default=50_000)
+    parser.add_argument("--services", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=60, help="timed requests per query")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each query")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args(argv)
+
+    try:
+        with bench_database(args.keep) as url:
+            t0 = time.perf_counter()
+            info = build_inventory(url, endpoints=args.endpoints, services=args.services, seed=args.seed)
+            c = info["counts"]
+            print(
+                f"inventory: {c['services']:,} services, {c['endpoints']:,} endpoints, "
+                f"{c['pii_findings']:,} PII findings, loaded in {time.perf_counter() - t0:.1f}s"
+            )
+            if args.explain:
+                explain(url, info)
+            with serve(url) as base:
+                times = measure(base, info["key"], info, args.requests)
+    except Exception as exc:  # noqa: BLE001 - a bench reports and exits 2
+        print(f"api_latency: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+    width = max(len(n) for n in times)
+    print(
+        f"\n{'query':<{width}}  {'p50 ms':>8}  {'p95 ms':>8}  {'max ms':>8}  floor p95 < {FLOOR_P95_MS:g} ms"
+    )
+    failed = []
+    for name, values in times.items():
+        p50, p95 = statistics.median(values), _pct(values, 95)
+        ok = p95 < FLOOR_P95_MS
+        failed += [] if ok else [name]
+        print(f"{name:<{width}}  {p50:8.1f}  {p95:8.1f}  {max(values):8.1f}  {'ok' if ok else 'FAIL'}")
+    every = [v for values in times.values() for v in values]
+    print(
+        f"{'overall (' + str(len(every)) + ' requests)':<{width}}  {statistics.median(every):8.1f}  "
+        f"{_pct(every, 95):8.1f}  {max(every):8.1f}  {'ok' if _pct(every, 95) < FLOOR_P95_MS else 'FAIL'}"
+    )
+    print(f"\nfloor {'met' if not failed else 'NOT met: ' + ', '.join(failed)}")
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
