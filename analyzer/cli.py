@@ -37,7 +37,13 @@ def register(subparsers: Any) -> None:
         help="print the API inventory",
         description='Print the inventory from the database as JSON: {"endpoints": [...], ...}.',
     )
-    e.add_argument("--format", choices=["json"], default="json")
+    e.add_argument(
+        "--format",
+        choices=["json", "openapi"],
+        default="json",
+        help="json: the whole inventory; openapi: one service's reconstructed OpenAPI 3.1 (--host)",
+    )
+    e.add_argument("--host", metavar="HOST", help="the service for --format openapi")
     e.add_argument("--db", metavar="URL", help="database URL (as for analyze)")
     e.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     e.set_defaults(func=_guarded("export", run_export))
@@ -241,6 +247,9 @@ def run_export(args: argparse.Namespace) -> int:
     from analyzer.db.session import session_scope
     from analyzer.db.settings import AnalyzerSettings
 
+    if args.format == "openapi" and not args.host:
+        _err("export", "--format openapi needs --host HOST")
+        return 2
     settings = AnalyzerSettings.from_env(database_url=args.db)
     engine = _open_db("export", settings.database_url)
     if engine is None:
@@ -251,13 +260,21 @@ def run_export(args: argparse.Namespace) -> int:
 
         prepare_database(engine)  # the verdict table lives in the inventory API's schema
         with session_scope(engine) as session:
-            document = add_to_export(session, crud.export_inventory(session=session))
+            if args.format == "openapi":
+                from inventory_api.openapi_export import build_openapi
+
+                document = build_openapi(session=session, host=args.host.lower())
+            else:
+                document = add_to_export(session, crud.export_inventory(session=session))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         _err("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:
         engine.dispose()
+    if document is None:
+        _err("export", f"no service {args.host!r} in the inventory")
+        return 2
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if args.output and args.output != "-":
         try:

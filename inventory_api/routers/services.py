@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from inventory_api import crud
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
+from inventory_api.openapi_export import build_openapi
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.schemas import ReviewState, ServicePublic, ServicesPage, ServiceUpdate
 
@@ -56,3 +57,16 @@ def update_service(
     if service is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="service not found")
     return ServicePublic(**service)
+
+
+@router.get("/{host}/openapi", response_model=None)
+def service_openapi(
+    _principal: Reader,
+    session: SessionDep,
+    host: Annotated[str, Path(min_length=1, max_length=1000, description="the service host")],
+) -> dict[str, Any]:
+    """The service's OpenAPI 3.1 description, reconstructed from observed traffic."""
+    document = build_openapi(session=session, host=host.lower())
+    if document is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="service not found")
+    return document
