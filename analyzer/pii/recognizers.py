@@ -47,9 +47,15 @@ class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer, validating the domain against the offline suffix list."""
 
     def validate_result(self, pattern_text: str) -> bool:
-        domain = pattern_text.rpartition("@")[2]
-        result = OFFLINE_TLD_EXTRACT(domain)
-        return bool(result.suffix) and bool(result.domain)
+        return _email_domain_ok(pattern_text.rpartition("@")[2])
+
+
+@lru_cache(maxsize=4096)
+def _email_domain_ok(domain: str) -> bool:
+    """The suffix-list verdict on an e-mail domain, cached: addresses are mostly unique, their
+    domains few, and the pinned snapshot makes the verdict a pure function of the domain."""
+    result = OFFLINE_TLD_EXTRACT(domain)
+    return bool(result.suffix) and bool(result.domain)
 
 
 class CardRecognizer(CreditCardRecognizer):
