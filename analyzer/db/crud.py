@@ -24,6 +24,7 @@ from analyzer.db.models import (
     EndpointHourly,
     EndpointParam,
     EndpointPeer,
+    EndpointResponseHeader,
     EndpointStatus,
     NoisePath,
     PiiFinding,
@@ -44,6 +45,7 @@ _CHILD_TABLES: tuple[tuple[type[Any], tuple[str, ...], dict[str, str]], ...] = (
     (EndpointParam, ("location", "name", "type"), {"count": "add"}),
     (EndpointContentType, ("part", "content_type"), {"count": "add"}),
     (EndpointField, ("part", "path", "type"), {"count": "add"}),
+    (EndpointResponseHeader, ("name",), {"count": "add"}),
     (
         PiiFinding,
         ("type", "location", "field"),

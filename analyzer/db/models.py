@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -172,6 +172,16 @@ class EndpointField(Base):
     part: Mapped[str] = mapped_column(String(8), primary_key=True)
     path: Mapped[str] = mapped_column(String(512), primary_key=True)
     type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EndpointResponseHeader(Base):
+    """Response header names per endpoint, values not kept (``Deprecation`` / ``Sunset`` mark zombies)."""
+
+    __tablename__ = "endpoint_response_headers"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # lower-case
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

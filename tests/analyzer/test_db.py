@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, inspect, select, text
 
 from analyzer.db import crud
-from analyzer.db.models import Base, Endpoint, EndpointField, PiiFinding, Service
+from analyzer.db.models import SCHEMA_REVISION, Base, Endpoint, EndpointField, PiiFinding, Service
 from analyzer.db.session import make_engine, run_migrations, session_scope
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -29,7 +29,7 @@ def test_migrations_create_every_model_table_and_are_rerunnable(engine: Engine) 
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
     columns = {c["name"] for c in inspect(engine).get_columns("endpoints")}
     # Ready for the inventory API: ownership and spec verdict columns exist, nullable.
     assert {"owner", "application", "business_unit", "tags", "review_state", "spec_verdict"} <= columns
