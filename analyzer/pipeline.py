@@ -38,6 +38,7 @@ from analyzer.db.models import (
     EndpointHourly,
     EndpointParam,
     EndpointPeer,
+    EndpointResponseHeader,
     EndpointStatus,
     PiiFinding,
 )
@@ -297,6 +298,8 @@ class _EndpointAgg:
     fieldsets: Counter[tuple[str, frozenset[tuple[str, str]]]] = field(default_factory=Counter)
     # (type, location, field) -> [count, masked sample, first, last]
     pii: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    # Response header names (lower-case), once per exchange: Deprecation / Sunset mark zombies.
+    response_headers: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(slots=True)
@@ -644,6 +647,8 @@ class Analyzer:
                 agg.auth[auth.SCHEME_NONE] += 1
                 if status is not None and 200 <= status < 300:
                     agg.unauth_2xx += 1
+            if resp_headers:
+                agg.response_headers.update({_clean(h[0].lower(), 128) for h in resp_headers})
             if req_fields is not None:
                 agg.request_bodies += 1
                 agg.content_types[("request", schema_infer.media_type(req_ct) or "unknown")] += 1
@@ -712,6 +717,7 @@ class Analyzer:
                 EndpointParam,
                 EndpointContentType,
                 EndpointField,
+                EndpointResponseHeader,
                 PiiFinding,
             )
         }
@@ -752,6 +758,9 @@ class Analyzer:
             children[EndpointField] += [
                 {"endpoint_id": eid, "part": part, "path": path, "type": typ, "count": v}
                 for (part, path, typ), v in fields.items()
+            ]
+            children[EndpointResponseHeader] += [
+                {"endpoint_id": eid, "name": name, "count": v} for name, v in agg.response_headers.items()
             ]
             children[PiiFinding] += [
                 {
