@@ -1,6 +1,6 @@
 """The HTML PII report in a real headless Chromium: served by a real ``apicensus serve`` on data
 from the real analyzer, fetched with a key, opened as a file:// page (the page itself loads
-nothing), screenshotted and its DOM dumped. The screenshot path is printed (``pytest -s``)."""
+nothing), screenshotted, printed to PDF and its DOM dumped. The screenshot path is printed (``pytest -s``)."""
 
 from __future__ import annotations
 
@@ -172,3 +172,11 @@ def test_report_renders_in_headless_chromium(served: str, keys: dict[str, str], 
     # Mostly a white page with dark text on it.
     white = sum(row.count(b"\xff\xff\xff") for row in rows[::50])
     assert white > 0.3 * width * len(rows[::50])
+
+    # Printable: Chromium's print path (the @media print styles) gives a PDF of a few pages.
+    pdf = tmp_path / "report.pdf"
+    printed = _chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", url)
+    assert printed.returncode == 0, printed.stderr.decode(errors="replace")[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page\b", data)) >= 2
+    print(f"report PDF: {pdf}")
