@@ -647,8 +647,9 @@ class Analyzer:
                 agg.auth[auth.SCHEME_NONE] += 1
                 if status is not None and 200 <= status < 300:
                     agg.unauth_2xx += 1
-            if resp_headers:
-                agg.response_headers.update({_clean(h[0].lower(), 128) for h in resp_headers})
+            names = rec.get("response_headers")  # pairs, or () once pass 1 found them malformed
+            if names:
+                agg.response_headers.update({_clean(h[0].lower(), 128) for h in names})
             if req_fields is not None:
                 agg.request_bodies += 1
                 agg.content_types[("request", schema_infer.media_type(req_ct) or "unknown")] += 1
