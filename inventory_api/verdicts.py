@@ -10,7 +10,8 @@ specs can arrive in either order.
 * ``zombie`` (observed, with reasons): the matching operation is ``deprecated: true``
   (``deprecated``); a newer version of the same resource exists on the service, observed or in
   its latest spec (``superseded``: ``/v1/accounts/{id}`` while ``/v2/accounts/{x}``); documented
-  by an older import of the host's spec but no longer by the latest (``removed``);
+  by an older import of the host's spec but no longer by the latest (``removed``); its responses
+  carry ``Deprecation`` or ``Sunset`` headers (``sunset_header``);
 * ``orphan``: an operation of a latest spec that no observed endpoint matches.
 
 Matching is by template structure, not parameter names (``/users/{id}`` documents
@@ -30,11 +31,12 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import ApiSpec, Endpoint, Service, SpecOperation
+from analyzer.db.models import ApiSpec, Endpoint, EndpointResponseHeader, Service, SpecOperation
 from inventory_api.models import EndpointVerdict
 
 _PARAM = re.compile(r"\{[^{}/]*\}")
 _VERSION = re.compile(r"[vV](\d+)")
+SUNSET_HEADERS = ("deprecation", "sunset")
 
 
 def _segments(path: str) -> tuple[str, ...]:
@@ -173,6 +175,15 @@ def recompute(session: Session) -> RecomputeResult:
     for spec_id, host in host_of_spec.items():
         specs_by_host[host][spec_meta[spec_id][0]].append(spec_id)
 
+    # Endpoints that answered with a Deprecation or Sunset header (RFC 9745 / RFC 8594).
+    announced: dict[int, list[str]] = defaultdict(list)
+    for eid, name in session.execute(
+        select(EndpointResponseHeader.endpoint_id, EndpointResponseHeader.name)
+        .where(EndpointResponseHeader.name.in_(SUNSET_HEADERS))
+        .order_by(EndpointResponseHeader.endpoint_id, EndpointResponseHeader.name)
+    ).all():
+        announced[eid].append(name)
+
     result = RecomputeResult()
     verdict_rows: list[dict[str, Any]] = []
     op_updates: list[dict[str, Any]] = []
@@ -214,6 +225,9 @@ def recompute(session: Session) -> RecomputeResult:
             key = _resource_key(path)
             if key is not None and newest[key[0]][0] > key[2]:
                 reasons.append({"reason": "superseded", "detail": f"newer version {newest[key[0]][1]}"})
+            if eid in announced:
+                names = " and ".join(n.title() for n in announced[eid])
+                reasons.append({"reason": "sunset_header", "detail": f"responses carry {names} headers"})
             documented = doc is not None
             verdict_rows.append(
                 {

@@ -15,6 +15,7 @@ from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, auth
 from tests.inventory_api.verdict_checks import AUTH, SHOP, SPECS
 
 LEAKY = "leaky.example"
+LEGACY = "legacy.example"
 T0 = 1_700_000_000.0  # the sample captures' time
 
 
@@ -35,6 +36,19 @@ def inventory(pg_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFact
         make_exchange(host=LEAKY, target=f"/v1/people/{e}/profile", ts=T0 + 10 + i, response_body='{"ok": 1}')
         for i, e in enumerate(emails)
     ]
+    # An old API announcing its end: Deprecation and Sunset response headers (RFC 9745 / 8594).
+    sunset = [
+        ("Content-Type", "application/json"),
+        ("Deprecation", "@1688169599"),
+        ("Sunset", "Sun, 30 Jun 2024 23:59:59 GMT"),
+    ]
+    records += [
+        make_exchange(
+            host=LEGACY, target="/reports", ts=T0 + 20 + i, response_headers=sunset, response_body="[]"
+        )
+        for i in range(2)
+    ]
+    records.append(make_exchange(host=LEGACY, target="/status", ts=T0 + 30, response_body='{"ok": 1}'))
     analyze(pg_url, *SAMPLE_PCAPS, _jsonl(tmp / "leaky.jsonl", records))
     code, _ = cli("spec", "import", *map(str, SPECS[1:]), "--db", pg_url)  # shop-2, auth
     assert code == 0
@@ -88,6 +102,21 @@ def test_findings_kinds_and_severities(client: TestClient, keys: dict[str, str],
         assert endpoint["url"].endswith(f"/api/v1/endpoints/{endpoint['id']}")
         detail = client.get(endpoint["url"], headers=auth(keys["analyst"])).json()
         assert (detail["host"], detail["path_template"]) == (endpoint["host"], endpoint["path_template"])
+
+
+def test_deprecation_and_sunset_headers_make_zombies(
+    client: TestClient, keys: dict[str, str], inventory: None
+) -> None:
+    key = auth(keys["viewer"])
+    items = client.get("/api/v1/endpoints", params={"service": LEGACY}, headers=key).json()["items"]
+    by_path = {i["path_template"]: i for i in items}
+    reports, status = by_path["/reports"], by_path["/status"]
+    assert reports["zombie"] and reports["shadow"]  # no spec for the host: both at once
+    assert [r["reason"] for r in reports["zombie_reasons"]] == ["sunset_header"]
+    assert "Deprecation and Sunset" in reports["zombie_reasons"][0]["detail"]
+    assert not status["zombie"]
+    finding = keyed(findings(client, keys["viewer"], service=LEGACY)["items"])
+    assert finding[("zombie_traffic", LEGACY, "GET", "/reports")]["severity"] == "medium"
 
 
 def test_filters(client: TestClient, keys: dict[str, str], inventory: None) -> None:
