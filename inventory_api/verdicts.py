@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import ApiSpec, Endpoint, EndpointResponseHeader, Service, SpecOperation
@@ -262,31 +262,54 @@ def recompute(session: Session) -> RecomputeResult:
                         result.orphans += 1
                     op_updates.append({"op_id": doc.op_id, "eid": eid, "verdict": verdict})
 
-    session.execute(delete(EndpointVerdict))
-    if verdict_rows:
-        session.execute(insert(EndpointVerdict), verdict_rows)
-        spec_verdicts = [
-            {
-                "eid": r["endpoint_id"],
-                "v": "zombie" if r["zombie"] else ("documented" if r["documented"] else "shadow"),
-            }
-            for r in verdict_rows
-        ]
+    _write_verdicts(session, verdict_rows)
+    # Only what changed is written: re-analysis of unchanged traffic rewrites nothing.
+    ops = SpecOperation.__table__
+    current_ops = {
+        op_id: (eid, verdict)
+        for op_id, eid, verdict in session.execute(select(ops.c.id, ops.c.endpoint_id, ops.c.verdict)).all()
+    }
+    op_changes = [u for u in op_updates if current_ops.get(u["op_id"]) != (u["eid"], u["verdict"])]
+    if op_changes:
         session.execute(
-            update(Endpoint.__table__)
-            .where(Endpoint.__table__.c.id == bindparam("eid"))
-            .values(spec_verdict=bindparam("v")),
-            spec_verdicts,
-        )
-    if op_updates:
-        table = SpecOperation.__table__
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("op_id"))
+            update(ops)
+            .where(ops.c.id == bindparam("op_id"))
             .values(endpoint_id=bindparam("eid"), verdict=bindparam("verdict")),
-            op_updates,
+            op_changes,
         )
     return result
+
+
+_COLUMNS = ("documented", "shadow", "zombie", "zombie_reasons", "spec_operation_id")
+
+
+def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Replace the rows that changed (and drop those of vanished endpoints), then bring the
+    one-word ``endpoints.spec_verdict`` in line in one set-based UPDATE of the differing rows."""
+    table = EndpointVerdict.__table__
+    current = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(select(table.c.endpoint_id, *(table.c[c] for c in _COLUMNS))).all()
+    }
+    wanted = {r["endpoint_id"]: r for r in rows}
+    stale = [eid for eid in current if eid not in wanted]
+    changed = [r for eid, r in wanted.items() if current.get(eid) != tuple(r[c] for c in _COLUMNS)]
+    gone = stale + [r["endpoint_id"] for r in changed if r["endpoint_id"] in current]
+    for start in range(0, len(gone), 10_000):
+        session.execute(delete(table).where(table.c.endpoint_id.in_(gone[start : start + 10_000])))
+    if changed:
+        session.execute(insert(table), changed)
+    ep = Endpoint.__table__
+    word = case(
+        (table.c.zombie, literal("zombie")),
+        (table.c.documented, literal("documented")),
+        else_=literal("shadow"),
+    )
+    session.execute(
+        update(ep)
+        .where(ep.c.id == table.c.endpoint_id, ep.c.spec_verdict.is_distinct_from(word))
+        .values(spec_verdict=word)
+    )
 
 
 def recompute_database(engine: Engine) -> RecomputeResult:
