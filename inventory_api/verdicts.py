@@ -106,7 +106,11 @@ class _Index:
     def best(self, method: str, path: str) -> _Doc | None:
         segs = _segments(path)
         best: tuple[tuple[int, ...], _Doc] | None = None
-        for doc in self.by_key.get((method.upper(), len(segs)), ()):
+        candidates = self.by_key.get((method.upper(), len(segs)), ())
+        if not candidates and method.upper() == "HEAD":
+            # Servers answer HEAD wherever they answer GET (RFC 9110): a GET documents it.
+            candidates = self.by_key.get(("GET", len(segs)), ())
+        for doc in candidates:
             score = _score(doc, segs)
             if score is not None and (best is None or score > best[0]):
                 best = (score, doc)

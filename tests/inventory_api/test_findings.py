@@ -50,7 +50,7 @@ def inventory(pg_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFact
     ]
     records.append(make_exchange(host=LEGACY, target="/status", ts=T0 + 30, response_body='{"ok": 1}'))
     analyze(pg_url, *SAMPLE_PCAPS, _jsonl(tmp / "leaky.jsonl", records))
-    code, _ = cli("spec", "import", *map(str, SPECS[1:]), "--db", pg_url)  # shop-2, auth
+    code, _ = cli("spec", "import", *map(str, SPECS[1:]), "--db", pg_url)  # shop-2, auth, billing
     assert code == 0
 
 

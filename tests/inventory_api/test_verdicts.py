@@ -23,7 +23,7 @@ def inventory(pg_url: str, engine: Engine, client: TestClient, keys: dict[str, s
             headers=auth(keys["analyst"]),
         )
         assert response.status_code == 201, response.text
-    code, _ = cli("spec", "import", str(SPECS[2]), "--db", pg_url)
+    code, _ = cli("spec", "import", *map(str, SPECS[2:]), "--db", pg_url)
     assert code == 0
 
 
