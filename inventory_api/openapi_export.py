@@ -171,10 +171,17 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
 
     paths: dict[str, dict[str, Any]] = {}
     used_schemes: set[str] = set()
+    # OpenAPI forbids two paths that differ only in parameter names: the first template of a
+    # shape names the path, the others' parameters are renamed by position.
+    path_of_shape: dict[str, str] = {}
     for ep in endpoints:
         method = ep.method.lower()
         if method not in OPENAPI_METHODS:
             continue
+        path_key = path_of_shape.setdefault(_PATH_PARAM.sub("{}", ep.path_template), ep.path_template)
+        if method in paths.get(path_key, {}):
+            continue  # the same method under a same-shaped template: already described
+        rename = dict(zip(_PATH_PARAM.findall(ep.path_template), _PATH_PARAM.findall(path_key), strict=True))
         op_pii = {p.type for p in pii[ep.id]}
         operation: dict[str, Any] = {
             "operationId": f"{method}_{ep.id}",
@@ -200,7 +207,7 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
         parameters: list[dict[str, Any]] = []
         for name in dict.fromkeys(_PATH_PARAM.findall(ep.path_template)):
             param: dict[str, Any] = {
-                "name": name,
+                "name": rename.get(name, name),
                 "in": "path",
                 "required": True,
                 "schema": _schema_of(typed.get(("path", name), {"string": 1})) or {"type": "string"},
@@ -275,7 +282,7 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
             "shadow": True if verdict is None else verdict.shadow,
             "zombie_reasons": reasons,
         }
-        paths.setdefault(ep.path_template, {})[method] = operation
+        paths.setdefault(path_key, {})[method] = operation
 
     document: dict[str, Any] = {
         "openapi": "3.1.0",

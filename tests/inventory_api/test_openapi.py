@@ -118,3 +118,41 @@ def test_roles_and_unknown_host(client: TestClient, keys: dict[str, str], invent
     assert client.get(f"/api/v1/services/{SHOP}/openapi", headers=auth(keys["sensor"])).status_code == 403
     response = client.get("/api/v1/services/nope.example/openapi", headers=auth(keys["viewer"]))
     assert response.status_code == 404
+
+
+def test_same_shape_templates_share_one_path(
+    client: TestClient, keys: dict[str, str], engine: Engine, inventory: None
+) -> None:
+    """OpenAPI forbids /v1/orders/{orderId} next to /v1/orders/{id}: one path, names by position.
+    (Runs last in this module: it adds an endpoint row the templater would have named alike.)"""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from analyzer.db.models import Endpoint, Service
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        service_id = conn.scalar(select(Service.id).where(Service.host == SHOP))
+        conn.execute(
+            Endpoint.__table__.insert().values(
+                service_id=service_id,
+                method="PUT",
+                path_template="/v1/orders/{id}",
+                hits=1,
+                first_seen=now,
+                last_seen=now,
+                authenticated_hits=1,
+                unauthenticated_hits=0,
+                unauthenticated_2xx=0,
+                request_bodies=0,
+                response_bodies=0,
+            )
+        )
+    document = fetch(client, keys["viewer"], SHOP)
+    validate(document)
+    (path,) = [p for p in document["paths"] if p in ("/v1/orders/{id}", "/v1/orders/{orderId}")]
+    name = path.rsplit("{", 1)[1].rstrip("}")
+    operations = document["paths"][path]
+    assert {"get", "put", "patch", "delete"} <= set(operations)
+    assert all([p["name"] for p in operations[m]["parameters"]] == [name] for m in ("get", "put"))
