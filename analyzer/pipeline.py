@@ -365,6 +365,7 @@ class Analyzer:
         if settings.pii_enabled:
             self._pii = pii if pii is not None else start_pii(settings, detector=detector, engine=engine)
         self.templater = templater if templater is not None else self._load_templater()
+        self._load_spec_templates()
 
     def _load_templater(self) -> Any:
         from analyzer.templating import Templater
@@ -384,6 +385,28 @@ class Analyzer:
                     "templates are re-learned from this run"
                 )
             return Templater()
+
+    def _load_spec_templates(self) -> None:
+        """Imported OpenAPI operations guide templating: a host's documented templates win.
+
+        Every imported version counts (an operation removed from the latest spec still names
+        the template its old traffic had); ``load_spec`` ignores what it already knows.
+        """
+        from sqlalchemy import select
+
+        from analyzer.db.models import SpecOperation
+
+        with session_scope(self.engine) as session:
+            rows = session.execute(
+                select(SpecOperation.host, SpecOperation.method, SpecOperation.path_template)
+                .where(SpecOperation.host.is_not(None))
+                .order_by(SpecOperation.id)
+            ).all()
+        by_host: dict[str, list[tuple[str, str]]] = {}
+        for host, method, template in rows:
+            by_host.setdefault(host, []).append((method, template))
+        for host, operations in by_host.items():
+            self.templater.load_spec(host, operations)
 
     # ---------------------------------------------------------------------------- public API
 

@@ -486,3 +486,23 @@ def test_unavailable_pii_detector_is_reported_not_fatal(
         assert analyzer.stats.pii_errors == 450
         assert analyzer.stats.analysed == 450
     assert errors and "presidio_analyzer is not installed" in errors[0]
+
+
+def test_imported_spec_templates_win(engine: Engine, exchange: Make) -> None:
+    from analyzer.db.models import ApiSpec, SpecOperation
+
+    records = [exchange(target="/rates/usd", host="fx.example.com", ts=1_700_000_000.0 + i) for i in range(3)]
+    records += [exchange(target="/rates/eur", host="fx.example.com", ts=1_700_000_100.0)]
+    # Traffic alone: two values are too few to call "rates/<word>" a parameter.
+    run(engine, records)
+    assert {k[2] for k in export(engine) if k[0] == "fx.example.com"} == {"/rates/usd", "/rates/eur"}
+    truncate_all(engine)
+    with session_scope(engine) as session:
+        spec = ApiSpec(name="fx", version="1")
+        session.add(spec)
+        session.flush()
+        session.add(SpecOperation(spec_id=spec.id, host="fx.example.com", method="GET",
+                                  path_template="/rates/{currency}"))
+    run(engine, records)
+    got = {k[2]: v["hits"] for k, v in export(engine).items() if k[0] == "fx.example.com"}
+    assert got == {"/rates/{currency}": 4}
