@@ -22,11 +22,11 @@ def inventory(pg_url: str, engine: Engine) -> None:
 
 
 def test_export_verdicts(pg_url: str, inventory: None) -> None:
-    check_export(pg_url)
+    check_export(pg_url, spec_first=True)
 
 
 def test_catalog_filters_and_detail(client: TestClient, keys: dict[str, str], inventory: None) -> None:
-    check_api(client, keys["analyst"])
+    check_api(client, keys["analyst"], spec_first=True)
 
 
 def test_specs_linked_to_services_seen_later(engine: Engine, inventory: None) -> None:
