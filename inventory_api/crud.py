@@ -246,6 +246,9 @@ def _endpoint_select(sort_column: Any) -> Select[Any]:
     )
 
 
+FEW_TEXT_MATCHES = 1000
+
+
 def list_endpoints(
     *, session: Session, filters: EndpointFilters, sort: SortSpec, limit: int, cursor: str | None
 ) -> Page:
@@ -254,7 +257,11 @@ def list_endpoints(
     if f.service_id is not None:
         stmt = stmt.where(Endpoint.service_id == f.service_id)
     if f.host is not None:
-        stmt = stmt.where(Service.host == f.host)
+        # Resolve the host to its service id first: filtering on the joined host column kept the
+        # planner from walking the (service_id, sort key) indexes, and it sorted a large
+        # service's whole endpoint list (p95 99 ms at 24k endpoints, 18 ms by id).
+        service_ids = session.scalars(select(Service.id).where(Service.host == f.host)).all()
+        stmt = stmt.where(Endpoint.service_id.in_(service_ids))
     if f.methods:
         stmt = stmt.where(Endpoint.method.in_(f.methods))
     if f.pii_type is not None or f.pii_location is not None:
@@ -274,7 +281,13 @@ def list_endpoints(
     if f.seen_before is not None:
         stmt = stmt.where(Endpoint.first_seen < f.seen_before)
     if f.q:
-        stmt = stmt.where(Endpoint.path_template.ilike(_contains(f.q), escape="\\"))
+        # A rare term: fetch its few matches first (trigram index), then sort and page them.
+        # Left to itself the planner walks the sort index hoping to meet matches early, which
+        # for a rare term reads most of the table (p95 72 ms at 50k endpoints); for a common
+        # term that walk is the fast plan, so it keeps it.
+        contains = Endpoint.path_template.ilike(_contains(f.q), escape="\\")
+        few = session.scalars(select(Endpoint.id).where(contains).limit(FEW_TEXT_MATCHES + 1)).all()
+        stmt = stmt.where(Endpoint.id.in_(few) if len(few) <= FEW_TEXT_MATCHES else contains)
     if f.owner is not None:
         stmt = stmt.where(Endpoint.owner == f.owner)
     if f.review_state is not None:
