@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
@@ -62,8 +63,9 @@ def _safe_url(url: str) -> str:
         return url
 
 
-def _open_db(command: str, url: str) -> Any:
-    """Engine with migrations applied, or None after printing why not."""
+def open_db(command: str, url: str, prepare: Callable[[Any], None] | None = None) -> Any:
+    """Engine on a prepared database (default: the analyzer's migrations), or None after
+    printing why not. Shared by every command that opens the inventory."""
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from analyzer.db.session import make_engine, run_migrations
@@ -77,7 +79,7 @@ def _open_db(command: str, url: str) -> Any:
         _err(command, f"database driver missing for {_safe_url(url)}: {exc}")
         return None
     try:
-        run_migrations(engine)
+        (prepare or run_migrations)(engine)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         _err(command, f"cannot use database {_safe_url(url)}: {reason}")
@@ -164,7 +166,7 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
     from analyzer.db.session import session_scope
     from analyzer.pipeline import InputProgress, analyze
 
-    engine = _open_db("analyze", settings.database_url)
+    engine = open_db("analyze", settings.database_url)
     if engine is None:
         return 2
     # Everything imported so far (SQLAlchemy, alembic, the sensor) lives as long as this one-shot
@@ -251,7 +253,7 @@ def run_export(args: argparse.Namespace) -> int:
         _err("export", "--format openapi needs --host HOST")
         return 2
     settings = AnalyzerSettings.from_env(database_url=args.db)
-    engine = _open_db("export", settings.database_url)
+    engine = open_db("export", settings.database_url)
     if engine is None:
         return 2
     try:

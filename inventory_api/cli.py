@@ -91,27 +91,10 @@ def _guarded(command: str, func: Any) -> Any:
 
 def _open_db(command: str, url: str) -> Any:
     """Engine on a prepared database (analyzer schema + API tables), or None after saying why."""
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
-    from analyzer.db.session import make_engine
+    from analyzer.cli import open_db
     from inventory_api.db import prepare_database
 
-    try:
-        engine = make_engine(url)
-    except (ArgumentError, ValueError) as exc:
-        _err(command, f"invalid database URL {url!r}: {exc}")
-        return None
-    except ImportError as exc:
-        _err(command, f"database driver missing: {exc}")
-        return None
-    try:
-        prepare_database(engine)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        _err(command, f"cannot use database {engine.url.render_as_string(hide_password=True)}: {reason}")
-        engine.dispose()
-        return None
-    return engine
+    return open_db(command, url, prepare_database)
 
 
 def run_serve(args: argparse.Namespace) -> int:
