@@ -13,6 +13,7 @@ from analyzer.db.session import make_engine, make_session_factory
 from inventory_api.deps import authenticate
 from inventory_api.pagination import InvalidPageRequest
 from inventory_api.routers import health
+from inventory_api.schemas import error_responses
 from inventory_api.settings import ApiSettings
 
 API_PREFIX = "/api/v1"
@@ -50,7 +51,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     app.include_router(health.router)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    # Every route behind a key needs a permission too, and validates its input (as does page/sort parsing).
+    api = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 422)
+    )
 
     @api.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:

@@ -9,9 +9,38 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from inventory_api.security import Role
 
+# PostgreSQL text cannot hold NUL: free text with one is invalid input (422), not a server error.
+NO_NUL = r"^[^\x00]*$"
 ReviewState = Literal["unreviewed", "in_review", "reviewed", "approved", "rejected"]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=NO_NUL)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error body: a message, or (422 on a malformed request) the list of validation issues."""
+
+    detail: str | list[ValidationIssue]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for the error codes a route can answer with."""
+    return {code: {"model": ErrorPublic, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No API key, or an invalid or revoked one",
+    403: "The key's role does not allow this",
+    404: "Not found",
+    413: "Request body too large",
+    422: "Invalid request",
+}
 
 
 class HealthPublic(BaseModel):

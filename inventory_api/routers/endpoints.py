@@ -11,7 +11,15 @@ from pydantic import StringConstraints
 from inventory_api import crud
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
-from inventory_api.schemas import EndpointDetail, EndpointPublic, EndpointsPage, EndpointUpdate, ReviewState
+from inventory_api.schemas import (
+    NO_NUL,
+    EndpointDetail,
+    EndpointPublic,
+    EndpointsPage,
+    EndpointUpdate,
+    ReviewState,
+    error_responses,
+)
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
@@ -21,8 +29,16 @@ MethodName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,32}$")]
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    # A timestamp without an offset is taken as UTC (the inventory stores UTC).
-    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+    # A timestamp without an offset is taken as UTC (the inventory stores UTC). Others are sent in UTC:
+    # PostgreSQL refuses offsets beyond +/-15:59, which ISO 8601 (and the parser) allow.
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999 UTC: before, or after, anything stored
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 @router.get("", response_model=EndpointsPage)
@@ -31,7 +47,9 @@ def list_endpoints(
     session: SessionDep,
     settings: SettingsDep,
     service_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    service: Annotated[str | None, Query(min_length=1, max_length=1000, description="service host")] = None,
+    service: Annotated[
+        str | None, Query(min_length=1, max_length=1000, pattern=NO_NUL, description="service host")
+    ] = None,
     method: Annotated[list[MethodName] | None, Query(max_length=20)] = None,
     pii_type: Annotated[
         str | None, Query(pattern=r"^[A-Za-z0-9_]{1,64}$", description="e.g. EMAIL_ADDRESS")
@@ -42,8 +60,10 @@ def list_endpoints(
     unauthenticated: bool | None = None,
     seen_since: Annotated[datetime | None, Query(description="last seen at or after (ISO 8601)")] = None,
     seen_before: Annotated[datetime | None, Query(description="first seen before (ISO 8601)")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="substring of the path")] = None,
-    owner: Annotated[str | None, Query(max_length=255)] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=NO_NUL, description="substring of the path")
+    ] = None,
+    owner: Annotated[str | None, Query(max_length=255, pattern=NO_NUL)] = None,
     review_state: ReviewState | None = None,
     spec_verdict: Annotated[
         Literal["documented", "zombie", "shadow"] | None,
@@ -96,7 +116,7 @@ def list_endpoints(
     return EndpointsPage(items=[EndpointPublic(**item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{endpoint_id}", response_model=EndpointDetail)
+@router.get("/{endpoint_id}", response_model=EndpointDetail, responses=error_responses(404))
 def get_endpoint(principal: Reader, session: SessionDep, endpoint_id: EndpointId) -> EndpointDetail:
     detail = crud.get_endpoint_detail(
         session=session, endpoint_id=endpoint_id, full_samples=principal.can(Permission.READ_SAMPLES)
@@ -106,7 +126,7 @@ def get_endpoint(principal: Reader, session: SessionDep, endpoint_id: EndpointId
     return EndpointDetail(**detail)
 
 
-@router.patch("/{endpoint_id}", response_model=EndpointDetail)
+@router.patch("/{endpoint_id}", response_model=EndpointDetail, responses=error_responses(404))
 def update_endpoint(
     principal: Annotator, session: SessionDep, endpoint_id: EndpointId, endpoint_in: EndpointUpdate
 ) -> EndpointDetail:

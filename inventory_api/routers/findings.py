@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from inventory_api.deps import Reader, SessionDep
 from inventory_api.findings import build_findings
+from inventory_api.schemas import NO_NUL
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/findings", tags=["findings"])
@@ -23,7 +24,9 @@ def list_findings(
     request: Request,
     severity: Annotated[list[Severity] | None, Query(max_length=4)] = None,
     kind: Annotated[list[Kind] | None, Query(max_length=5)] = None,
-    service: Annotated[str | None, Query(min_length=1, max_length=1000, description="service host")] = None,
+    service: Annotated[
+        str | None, Query(min_length=1, max_length=1000, pattern=NO_NUL, description="service host")
+    ] = None,
 ) -> dict[str, Any]:
     items = build_findings(
         session=session,

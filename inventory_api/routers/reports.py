@@ -15,7 +15,20 @@ from inventory_api.security import Permission
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 
-@router.get("/pii", response_model=None)
+@router.get(
+    "/pii",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The report: JSON (default), CSV or HTML per ``format``",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def pii_report(
     principal: Reader,
     session: SessionDep,

@@ -10,7 +10,14 @@ from inventory_api import crud
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.openapi_export import build_openapi
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
-from inventory_api.schemas import ReviewState, ServicePublic, ServicesPage, ServiceUpdate
+from inventory_api.schemas import (
+    NO_NUL,
+    ReviewState,
+    ServicePublic,
+    ServicesPage,
+    ServiceUpdate,
+    error_responses,
+)
 
 router = APIRouter(prefix="/services", tags=["services"])
 
@@ -22,8 +29,10 @@ def list_services(
     _principal: Reader,
     session: SessionDep,
     settings: SettingsDep,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="substring of the host")] = None,
-    owner: Annotated[str | None, Query(max_length=255)] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=NO_NUL, description="substring of the host")
+    ] = None,
+    owner: Annotated[str | None, Query(max_length=255, pattern=NO_NUL)] = None,
     review_state: ReviewState | None = None,
     sort: Annotated[
         str, Query(max_length=32, description="host, hits, first_seen, last_seen, id; '-' = descending")
@@ -41,7 +50,7 @@ def list_services(
     return ServicesPage(items=[ServicePublic(**item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{service_id}", response_model=ServicePublic)
+@router.get("/{service_id}", response_model=ServicePublic, responses=error_responses(404))
 def get_service(_principal: Reader, session: SessionDep, service_id: ServiceId) -> ServicePublic:
     service = crud.get_service(session=session, service_id=service_id)
     if service is None:
@@ -49,7 +58,7 @@ def get_service(_principal: Reader, session: SessionDep, service_id: ServiceId) 
     return ServicePublic(**service)
 
 
-@router.patch("/{service_id}", response_model=ServicePublic)
+@router.patch("/{service_id}", response_model=ServicePublic, responses=error_responses(404))
 def update_service(
     _principal: Annotator, session: SessionDep, service_id: ServiceId, service_in: ServiceUpdate
 ) -> ServicePublic:
@@ -59,11 +68,11 @@ def update_service(
     return ServicePublic(**service)
 
 
-@router.get("/{host}/openapi", response_model=None)
+@router.get("/{host}/openapi", response_model=None, responses=error_responses(404))
 def service_openapi(
     _principal: Reader,
     session: SessionDep,
-    host: Annotated[str, Path(min_length=1, max_length=1000, description="the service host")],
+    host: Annotated[str, Path(min_length=1, max_length=1000, pattern=NO_NUL, description="the service host")],
 ) -> dict[str, Any]:
     """The service's OpenAPI 3.1 description, reconstructed from observed traffic."""
     document = build_openapi(session=session, host=host.lower())

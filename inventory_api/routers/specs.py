@@ -11,7 +11,7 @@ from sqlalchemy.exc import DataError
 
 from inventory_api import crud
 from inventory_api.deps import Principal, Reader, SessionDep, require
-from inventory_api.schemas import SpecImportPublic, SpecPublic
+from inventory_api.schemas import NO_NUL, SpecImportPublic, SpecPublic, error_responses
 from inventory_api.security import Permission
 from inventory_api.specs import MAX_SPEC_BYTES, SpecError, parse_spec
 
@@ -40,6 +40,7 @@ async def raw_body(request: Request) -> bytes:
     "",
     response_model=SpecImportPublic,
     status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 413),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -54,7 +55,9 @@ def import_spec(
     host: Annotated[
         HostName | None, Query(description="service host (default: the document's server)")
     ] = None,
-    name: Annotated[str | None, Query(max_length=255, description="where the document came from")] = None,
+    name: Annotated[
+        str | None, Query(max_length=255, pattern=NO_NUL, description="where the document came from")
+    ] = None,
 ) -> SpecImportPublic:
     if not data.strip():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send the OpenAPI document")
