@@ -126,7 +126,7 @@ def get_endpoint(principal: Reader, session: SessionDep, endpoint_id: EndpointId
     return EndpointDetail(**detail)
 
 
-@router.patch("/{endpoint_id}", response_model=EndpointDetail, responses=error_responses(404))
+@router.patch("/{endpoint_id}", response_model=EndpointDetail, responses=error_responses(400, 404))
 def update_endpoint(
     principal: Annotator, session: SessionDep, endpoint_id: EndpointId, endpoint_in: EndpointUpdate
 ) -> EndpointDetail:

@@ -58,7 +58,7 @@ def get_service(_principal: Reader, session: SessionDep, service_id: ServiceId) 
     return ServicePublic(**service)
 
 
-@router.patch("/{service_id}", response_model=ServicePublic, responses=error_responses(404))
+@router.patch("/{service_id}", response_model=ServicePublic, responses=error_responses(400, 404))
 def update_service(
     _principal: Annotator, session: SessionDep, service_id: ServiceId, service_in: ServiceUpdate
 ) -> ServicePublic:
