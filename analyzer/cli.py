@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-pii", action="store_true", help="skip PII detection")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="exchanges per write batch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
-    p.set_defaults(func=_guarded("analyze", run_analyze))
+    p.set_defaults(func=guarded("analyze", run_analyze))
 
     e = subparsers.add_parser(
         "export",
@@ -47,10 +47,10 @@ def register(subparsers: Any) -> None:
     e.add_argument("--host", metavar="HOST", help="the service for --format openapi")
     e.add_argument("--db", metavar="URL", help="database URL (as for analyze)")
     e.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
-    e.set_defaults(func=_guarded("export", run_export))
+    e.set_defaults(func=guarded("export", run_export))
 
 
-def _err(command: str, message: str) -> None:
+def report_error(command: str, message: str) -> None:
     print(f"apicensus {command}: {message}", file=sys.stderr)
 
 
@@ -73,16 +73,16 @@ def open_db(command: str, url: str, prepare: Callable[[Any], None] | None = None
     try:
         engine = make_engine(url)
     except (ArgumentError, ValueError) as exc:
-        _err(command, f"invalid database URL {url!r}: {exc}")
+        report_error(command, f"invalid database URL {url!r}: {exc}")
         return None
     except ImportError as exc:
-        _err(command, f"database driver missing for {_safe_url(url)}: {exc}")
+        report_error(command, f"database driver missing for {_safe_url(url)}: {exc}")
         return None
     try:
         (prepare or run_migrations)(engine)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        _err(command, f"cannot use database {_safe_url(url)}: {reason}")
+        report_error(command, f"cannot use database {_safe_url(url)}: {reason}")
         engine.dispose()
         return None
     return engine
@@ -121,7 +121,7 @@ class _ProgressBar:
             self.stream.flush()
 
 
-def _guarded(command: str, func: Any) -> Any:
+def guarded(command: str, func: Any) -> Any:
     """No tracebacks for users: an unexpected failure is one line (APICENSUS_DEBUG=1 re-raises)."""
 
     def wrapper(args: argparse.Namespace) -> int:
@@ -132,7 +132,7 @@ def _guarded(command: str, func: Any) -> Any:
         except Exception as exc:
             if os.environ.get("APICENSUS_DEBUG"):
                 raise
-            _err(command, f"internal error: {type(exc).__name__}: {exc} (set APICENSUS_DEBUG=1 for details)")
+            report_error(command, f"internal error: {type(exc).__name__}: {exc} (set APICENSUS_DEBUG=1 for details)")
             return 3
 
     return wrapper
@@ -144,7 +144,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from analyzer.pipeline_pii import start_pii
 
     if args.batch_size is not None and args.batch_size < 1:
-        _err("analyze", "--batch-size must be >= 1")
+        report_error("analyze", "--batch-size must be >= 1")
         return 2
     settings = AnalyzerSettings.from_env(
         database_url=args.db, batch_size=args.batch_size, pii_enabled=False if args.no_pii else None
@@ -180,7 +180,7 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
         errors.append(message)
         if bar is not None:  # keep the message off the progress line
             bar.close()
-        _err("analyze", message)
+        report_error("analyze", message)
 
     progress = InputProgress()
     bar = _ProgressBar(sys.stderr, progress) if sys.stderr.isatty() and not args.no_progress else None
@@ -205,7 +205,7 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
         if bar is not None:
             bar.close()
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        _err("analyze", f"database error on {_safe_url(settings.database_url)}: {reason}")
+        report_error("analyze", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:
         engine.dispose()
@@ -250,7 +250,7 @@ def run_export(args: argparse.Namespace) -> int:
     from analyzer.db.settings import AnalyzerSettings
 
     if args.format == "openapi" and not args.host:
-        _err("export", "--format openapi needs --host HOST")
+        report_error("export", "--format openapi needs --host HOST")
         return 2
     settings = AnalyzerSettings.from_env(database_url=args.db)
     engine = open_db("export", settings.database_url)
@@ -270,12 +270,12 @@ def run_export(args: argparse.Namespace) -> int:
                 document = add_to_export(session, crud.export_inventory(session=session))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        _err("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
+        report_error("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:
         engine.dispose()
     if document is None:
-        _err("export", f"no service {args.host!r} in the inventory")
+        report_error("export", f"no service {args.host!r} in the inventory")
         return 2
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if args.output and args.output != "-":
@@ -283,7 +283,7 @@ def run_export(args: argparse.Namespace) -> int:
             with open(args.output, "wb") as fh:
                 fh.write(data)
         except OSError as exc:
-            _err("export", f"cannot write {args.output}: {exc.strerror}")
+            report_error("export", f"cannot write {args.output}: {exc.strerror}")
             return 2
     else:
         sys.stdout.buffer.write(data)

@@ -7,9 +7,9 @@ every ``apicensus`` command. FastAPI, SQLAlchemy and uvicorn are imported inside
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Any
+
+from analyzer.cli import guarded, report_error
 
 ROLES = ("admin", "analyst", "viewer", "sensor")
 
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         help="listen address (default: $APICENSUS_API_BIND, else 127.0.0.1:8000)",
     )
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    s.set_defaults(func=_guarded("serve", run_serve))
+    s.set_defaults(func=guarded("serve", run_serve))
 
     k = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
     ks = k.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -43,14 +43,14 @@ def register(subparsers: Any) -> None:
     c.add_argument("--role", required=True, choices=ROLES)
     c.add_argument("--name", help="a label to recognise the key by")
     c.add_argument("--db", metavar="URL", help="database URL (as for serve)")
-    c.set_defaults(func=_guarded("keys create", run_keys_create))
+    c.set_defaults(func=guarded("keys create", run_keys_create))
     ls = ks.add_parser("list", help="list keys (never the secrets)")
     ls.add_argument("--db", metavar="URL", help="database URL (as for serve)")
-    ls.set_defaults(func=_guarded("keys list", run_keys_list))
+    ls.set_defaults(func=guarded("keys list", run_keys_list))
     r = ks.add_parser("revoke", help="revoke a key by id")
     r.add_argument("key_id", type=int, metavar="ID")
     r.add_argument("--db", metavar="URL", help="database URL (as for serve)")
-    r.set_defaults(func=_guarded("keys revoke", run_keys_revoke))
+    r.set_defaults(func=guarded("keys revoke", run_keys_revoke))
 
     sp = subparsers.add_parser("spec", help="OpenAPI documents", description="Import OpenAPI documents.")
     sps = sp.add_subparsers(dest="spec_command", required=True, metavar="ACTION")
@@ -65,28 +65,7 @@ def register(subparsers: Any) -> None:
         "--host", help="the service these documents describe (default: each document's server host)"
     )
     i.add_argument("--db", metavar="URL", help="database URL (as for serve)")
-    i.set_defaults(func=_guarded("spec import", run_spec_import))
-
-
-def _err(command: str, message: str) -> None:
-    print(f"apicensus {command}: {message}", file=sys.stderr)
-
-
-def _guarded(command: str, func: Any) -> Any:
-    """No tracebacks for users: one line per failure (APICENSUS_DEBUG=1 re-raises)."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args) or 0)
-        except (KeyboardInterrupt, BrokenPipeError):
-            raise
-        except Exception as exc:
-            if os.environ.get("APICENSUS_DEBUG"):
-                raise
-            _err(command, f"internal error: {type(exc).__name__}: {exc} (set APICENSUS_DEBUG=1 for details)")
-            return 3
-
-    return wrapper
+    i.set_defaults(func=guarded("spec import", run_spec_import))
 
 
 def _open_db(command: str, url: str) -> Any:
@@ -105,12 +84,12 @@ def run_serve(args: argparse.Namespace) -> int:
         try:
             overrides["host"], overrides["port"] = parse_bind(args.bind)
         except ValueError as exc:
-            _err("serve", f"--bind: {exc}")
+            report_error("serve", f"--bind: {exc}")
             return 2
     try:
         settings = ApiSettings.from_env(**overrides)
     except ValueError as exc:  # APICENSUS_API_BIND
-        _err("serve", f"APICENSUS_API_BIND: {exc}")
+        report_error("serve", f"APICENSUS_API_BIND: {exc}")
         return 2
     engine = _open_db("serve", settings.database_url)
     if engine is None:
@@ -182,7 +161,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if not found:
-        _err("keys revoke", f"no key with id {args.key_id}")
+        report_error("keys revoke", f"no key with id {args.key_id}")
         return 1
     return 0
 
@@ -201,16 +180,16 @@ def run_spec_import(args: argparse.Namespace) -> int:
         try:
             data = Path(name).read_bytes()
         except OSError as exc:
-            _err("spec import", f"{name}: {exc.strerror or exc}")
+            report_error("spec import", f"{name}: {exc.strerror or exc}")
             failed = True
             continue
         try:
             parsed.append((parse_spec(data, source=name), name))
         except SpecError as exc:
-            _err("spec import", str(exc))
+            report_error("spec import", str(exc))
             failed = True
     if failed:
-        _err("spec import", "nothing imported")
+        report_error("spec import", "nothing imported")
         return 2
     settings = ApiSettings.from_env(database_url=args.db)
     engine = _open_db("spec import", settings.database_url)
