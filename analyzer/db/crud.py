@@ -259,9 +259,20 @@ def save_templater_state(*, session: Session, state: dict[str, Any] | bytes) -> 
     blob = zlib.compress(state if isinstance(state, bytes) else orjson.dumps(state), 1)
     stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["id"], set_={"state": stmt.excluded.state, "updated_at": func.now()}
+        index_elements=["id"],
+        set_={
+            "state": stmt.excluded.state,
+            "generation": table.c.generation + 1,
+            "updated_at": func.now(),
+        },
     )
-    session.execute(stmt, [{"id": TEMPLATER_STATE_ID, "state": blob}])
+    session.execute(stmt, [{"id": TEMPLATER_STATE_ID, "state": blob, "generation": 1}])
+
+
+def templater_state_generation(*, session: Session) -> int:
+    """The stored state's generation (0 when there is none yet)."""
+    gen = session.scalar(select(TemplaterState.generation).where(TemplaterState.id == TEMPLATER_STATE_ID))
+    return int(gen or 0)
 
 
 def inventory_totals(*, session: Session) -> dict[str, int]:

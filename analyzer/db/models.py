@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -233,7 +233,20 @@ class TemplaterState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[bytes] = mapped_column(LargeBinary)
+    # Bumped on every save: an analyzer holding generation N knows its in-memory state is current
+    # while the row still says N (several analyzers share one database, see analyzer/ingest.py).
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class StreamProgress(Base):
+    """Last stream sequence applied per NATS stream instance (``name@created``): analyzers
+    apply batches in stream order, so N analyzers build what one would (analyzer/stream.py)."""
+
+    __tablename__ = "stream_progress"
+
+    stream: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class ApiSpec(Base):

@@ -1,0 +1,321 @@
+"""Shared ingestion: several analyzer processes writing one inventory as one analyzer would.
+
+Analyzers scaled out behind NATS (``apicensus analyzer --from nats://...``) and the inventory
+service's ``POST /api/v1/ingest`` all write through :class:`SharedIngestor`. Templating is
+order-dependent state (siblings turn literals into parameters, merges re-home counts), so the
+workers must not each keep their own: every batch is templated and written inside one database
+transaction that holds a global lock (PostgreSQL advisory lock; a file lock for SQLite), and a
+worker reloads the stored templater state whenever its generation moved since the worker last
+wrote it. The expensive, order-free work (PII detection, decoding) runs *outside* the lock, so
+workers still add throughput; the serialised part is aggregation and the bulk upserts.
+
+Delivery to the analyzers is at least once: uids are checked before PII detection (cheap skip
+of redeliveries) and again under the lock (another worker may have written them meanwhile), and
+marked seen in the same transaction as their counts, so a crash anywhere loses nothing and
+counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.orm import Session
+
+from analyzer.db import crud
+from analyzer.db.models import StreamProgress
+from analyzer.db.session import make_session_factory
+from analyzer.db.settings import AnalyzerSettings
+from analyzer.pipeline import Analyzer, ErrorSink, _PendingBatch, _pii_view, record_uid
+from analyzer.pipeline_pii import start_pii
+
+# pg_advisory_xact_lock key shared by every APICensus writer of one database ("APICENSU").
+INGEST_LOCK_KEY = 0x41504943454E5355
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    records: list[dict[str, Any]]  # not yet analysed as of prepare()
+    pii_results: list[Any] | None
+    result: IngestResult
+
+
+@dataclass(slots=True)
+class IngestResult:
+    received: int = 0  # records handed in
+    new: int = 0  # counted into the inventory now
+    duplicates: int = 0  # already analysed (redelivery, replay) or repeated within the call
+    skipped: int = 0  # no request line
+    noise: int = 0
+    pii_findings: int = 0
+    merges: int = 0
+
+    def add(self, other: IngestResult) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@contextlib.contextmanager
+def _file_lock(path: str | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class InventoryLock:
+    """The one lock all writers of an inventory take for templating + writing a batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.postgres = engine.dialect.name == "postgresql"
+        database = engine.url.database
+        # SQLite: a lock file beside the database (an in-memory database has one process anyway).
+        self._path = None
+        if not self.postgres and database and database != ":memory:":
+            self._path = database + ".apicensus-lock"
+        self._thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def session(self, engine: Engine) -> Iterator[Session]:
+        """A transaction holding the lock; committed on success."""
+        with self._thread_lock, make_session_factory(engine)() as session, session.begin():
+            if self.postgres:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_KEY})
+                yield session
+            else:
+                with _file_lock(self._path):
+                    yield session
+
+
+def prepare_shared(engine: Engine) -> None:
+    """Both schemas, migrated by one process at a time (analyzers may start together)."""
+    from inventory_api.db import prepare_database
+
+    if engine.dialect.name != "postgresql":
+        with _file_lock(InventoryLock(engine)._path):
+            prepare_database(engine)
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": INGEST_LOCK_KEY})
+        connection.commit()
+        try:
+            prepare_database(engine)
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": INGEST_LOCK_KEY})
+            connection.commit()
+
+
+class SharedIngestor:
+    """Idempotent, lock-serialised ingestion of exchange-record batches. Thread-safe."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AnalyzerSettings,
+        *,
+        detector: Any = None,
+        on_error: ErrorSink | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.lock = InventoryLock(engine)
+        # PII in this process: scaling out is by more analyzer processes, each one busy on its own.
+        self._pii = start_pii(replace(settings, pii_workers=0), detector=detector) if settings.pii_enabled else None
+        self._analyzer = Analyzer(engine, replace(settings, pii_enabled=False), on_error=on_error)
+        # Unknown until the first locked read: forces a reload of whatever is stored then.
+        self._generation = -1
+        self._spec_mark: tuple[int, int] | None = None
+        self._mutex = threading.Lock()
+
+    @property
+    def templater(self) -> Any:
+        return self._analyzer.templater
+
+    def close(self) -> None:
+        if self._pii is not None:
+            self._pii.close()
+            self._pii = None
+
+    def prepare(self, records: list[dict[str, Any]]) -> PreparedBatch:
+        """Everything order-free, done outside the lock: uids, redelivery skip, PII detection."""
+        result = IngestResult(received=len(records))
+        batch: list[dict[str, Any]] = []
+        uids: set[str] = set()
+        for record in records:
+            if not isinstance(record, dict):
+                result.skipped += 1
+                continue
+            uid = record_uid(record)
+            if uid in uids:
+                result.duplicates += 1
+                continue
+            record["uid"] = uid
+            uids.add(uid)
+            batch.append(record)
+        if batch:
+            with make_session_factory(self.engine)() as session:
+                unseen = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batch])
+            fresh = [r for r in batch if r["uid"] in unseen]
+            result.duplicates += len(batch) - len(fresh)
+            batch = fresh
+        pii_results = None
+        if batch and self._pii is not None:
+            with self._mutex:  # the detector is not shared between threads
+                pii_results = self._pii.collect(self._pii.submit([_pii_view(r) for r in batch]))
+        return PreparedBatch(records=batch, pii_results=pii_results, result=result)
+
+    def ingest(self, records: list[dict[str, Any]]) -> IngestResult:
+        """Prepare and apply one batch (the HTTP ingest route: arrival order is the order)."""
+        prepared = self.prepare(records)
+        if prepared.records:
+            with self._transaction() as session:
+                self._apply(session, prepared)
+        return prepared.result
+
+    def apply_in_order(self, stream: str, batches: dict[int, PreparedBatch], *, first_seq: int) -> list[int]:
+        """Apply the prepared batches that are next in stream order, in one locked transaction.
+
+        ``batches`` maps stream sequence -> prepared batch; ``first_seq`` is the stream's first
+        stored sequence (where a new inventory starts). Returns the sequences now done — applied
+        now or already applied before (redeliveries) — which the caller acknowledges; the rest
+        wait for an earlier sequence that another analyzer holds.
+        """
+        done: list[int] = []
+        with self._transaction() as session:
+            table = StreamProgress.__table__
+            last = session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
+            start = last
+            if last is None:
+                last = first_seq - 1
+            done.extend(seq for seq in batches if seq <= last)
+            while last + 1 in batches:
+                last += 1
+                # One batch per message, as a single analyzer would: templating sees each
+                # sensor batch whole, so the grouping of messages never changes the result.
+                self._apply(session, batches[last])
+                done.append(last)
+            if last != start:
+                self._set_progress(session, stream, last, insert=start is None)
+        return done
+
+    def skip_to(self, stream: str, seq: int) -> None:
+        """Declare every sequence below ``seq`` done (they no longer exist in the stream)."""
+        with self._transaction() as session:
+            table = StreamProgress.__table__
+            last = session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
+            if last is None or last < seq - 1:
+                self._set_progress(session, stream, seq - 1, insert=last is None)
+
+    def progress(self, stream: str) -> int | None:
+        with make_session_factory(self.engine)() as session:
+            table = StreamProgress.__table__
+            return session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
+
+    @staticmethod
+    def _set_progress(session: Session, stream: str, last: int, *, insert: bool) -> None:
+        table = StreamProgress.__table__
+        if insert:
+            session.execute(table.insert().values(stream=stream, last_seq=last))
+        else:
+            session.execute(update(table).where(table.c.stream == stream).values(last_seq=last))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with self._mutex:
+            try:
+                with self.lock.session(self.engine) as session:
+                    self._sync_templater(session)
+                    yield session
+            except BaseException:
+                # The in-memory templater may have observed records that were not committed.
+                self._generation = -1
+                raise
+
+    def _apply(self, session: Session, prepared: PreparedBatch) -> None:
+        fresh, pii_results, result = prepared.records, prepared.pii_results, prepared.result
+        if not fresh:
+            return
+        # Again under the lock: another analyzer may have written some since prepare().
+        still = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in fresh])
+        if len(still) != len(fresh):
+            keep = [i for i, r in enumerate(fresh) if r["uid"] in still]
+            result.duplicates += len(fresh) - len(keep)
+            fresh = [fresh[i] for i in keep]
+            if pii_results is not None:
+                pii_results = [pii_results[i] for i in keep]
+        if fresh:
+            self._write_locked(session, fresh, pii_results, result)
+
+    def _write_locked(
+        self,
+        session: Session,
+        fresh: list[dict[str, Any]],
+        pii_results: list[Any] | None,
+        result: IngestResult,
+    ) -> None:
+        analyzer = self._analyzer
+        stats = analyzer.stats
+        before = (stats.skipped, stats.noise, stats.pii_findings, stats.merges)
+        services, endpoints, noise, merges, keys = analyzer._aggregate(fresh)
+        pending = _PendingBatch(
+            records=fresh,
+            uids={r["uid"] for r in fresh},
+            services=services,
+            endpoints=endpoints,
+            noise=noise,
+            merges=merges,
+            keys=keys,
+            pii=None,
+            pii_positions=None,
+            templater_state=orjson.dumps(analyzer.templater.to_state()),
+        )
+        if pii_results is not None:
+            analyzer._add_pii(pending, pii_results)
+        analyzer._write(session, pending)  # saves the templater state: generation + 1
+        crud.mark_seen(session=session, uids=pending.uids)
+        session.flush()
+        self._generation = crud.templater_state_generation(session=session)
+        skipped = stats.skipped - before[0]
+        result.skipped += skipped
+        result.noise += stats.noise - before[1]
+        result.pii_findings += stats.pii_findings - before[2]
+        result.merges += stats.merges - before[3]
+        result.new += len(fresh) - skipped
+
+    def _sync_templater(self, session: Session) -> None:
+        """Adopt the stored templater state when another writer moved it on; pick up specs
+        imported since (imported operations guide templating)."""
+        from analyzer.db.models import SpecOperation
+        from analyzer.templating import Templater
+
+        generation = crud.templater_state_generation(session=session)
+        reloaded = False
+        if generation != self._generation:
+            state = crud.load_templater_state(session=session)
+            self._analyzer.templater = Templater.from_state(state) if state else Templater()
+            self._generation = generation
+            reloaded = True
+        mark = session.execute(select(func.count(SpecOperation.id), func.max(SpecOperation.id))).one()
+        spec_mark = (int(mark[0] or 0), int(mark[1] or 0))
+        if reloaded or spec_mark != self._spec_mark:
+            self._analyzer._load_spec_templates()
+            self._spec_mark = spec_mark
+
+    def recompute_verdicts(self) -> None:
+        """Spec verdicts after new traffic, under the same lock as the writes."""
+        from inventory_api.verdicts import recompute
+
+        with self.lock.session(self.engine) as session:
+            recompute(session)
+
