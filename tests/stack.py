@@ -395,7 +395,13 @@ class LocalStack:
             except subprocess.TimeoutExpired as exc:
                 log.write(exc.stdout or b"")
                 self.fail(f"{name} did not finish within {timeout or self.timeout:.0f} s: {' '.join(argv)}")
-            log.write(b"(stdout withheld: secret)\n" if secret_stdout and result.stdout else result.stdout)
+            if secret_stdout and result.stdout:
+                log.write(b"(stdout withheld: secret)\n")
+            elif len(result.stdout) > 16384:
+                # An export is data, not a diagnostic: its start is enough to recognise it.
+                log.write(result.stdout[:4096] + f"\n(... {len(result.stdout)} bytes of stdout)\n".encode())
+            else:
+                log.write(result.stdout)
             log.write(f"=== exit {result.returncode}\n".encode())
         completed = subprocess.CompletedProcess(
             result.args, result.returncode, result.stdout.decode("utf-8", "replace"), None
