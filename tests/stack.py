@@ -183,6 +183,18 @@ def cli_flags(**opts: Any) -> list[str]:
     return argv
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the test process dies. Cleanup covers every
+    exit Python sees; this covers the ones it does not (pytest SIGKILLed by a CI timeout), which
+    would otherwise leave nats-servers and services running in their own sessions."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         with path.open("rb") as handle:
@@ -362,6 +374,7 @@ class LocalStack:
                 # Own process group: Ctrl-C in a terminal reaches only us (we stop the children
                 # in order), and a child's own children (sensor --workers) die with it.
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.procs[name] = proc
         return proc
