@@ -50,6 +50,36 @@ def register(subparsers: Any) -> None:
     e.set_defaults(func=guarded("export", run_export))
 
 
+    w = subparsers.add_parser(
+        "analyzer",
+        help="consume sensor batches from NATS JetStream into the inventory (scale out: run several)",
+        description="A long-running analyzer: pulls sensor batches from a JetStream stream through a durable "
+        "consumer shared by every analyzer of the deployment, and writes the inventory. Several analyzers "
+        "build exactly the inventory one would: batches are applied in stream order.",
+    )
+    w.add_argument("--from", dest="source", required=True, metavar="nats://HOST:PORT",
+                   help="NATS server(s), comma-separated")
+    w.add_argument("--db", metavar="URL", help="database URL (default: $APICENSUS_DATABASE_URL, else sqlite)")
+    w.add_argument("--stream", default=os.environ.get("APICENSUS_STREAM") or "apicensus", metavar="NAME",
+                   help="JetStream stream (default: $APICENSUS_STREAM, else apicensus)")
+    w.add_argument("--durable", default="apicensus-analyzer", metavar="NAME",
+                   help="durable consumer shared by the analyzers (default apicensus-analyzer)")
+    w.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                   help="exit after SECONDS with nothing to consume (batch jobs, tests)")
+    w.add_argument("--no-pii", action="store_true", help="skip PII detection")
+    w.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on HOST:PORT/metrics")
+    w.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
+    w.set_defaults(func=guarded("analyzer", run_stream))
+
+    m = subparsers.add_parser(
+        "migrate",
+        help="create or upgrade the inventory database schema (one-shot)",
+        description="Apply every migration (analyzer and inventory service) to the database and exit.",
+    )
+    m.add_argument("--db", metavar="URL", help="database URL (default: $APICENSUS_DATABASE_URL, else sqlite)")
+    m.set_defaults(func=guarded("migrate", run_migrate))
+
+
 def report_error(command: str, message: str) -> None:
     print(f"apicensus {command}: {message}", file=sys.stderr)
 
@@ -239,6 +269,89 @@ def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: flo
     out.write(
         f"{stats.records:,} records in {elapsed:.1f}s ({rate:,.0f}/s) into {_safe_url(settings.database_url)}\n"
     )
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from analyzer.db.settings import AnalyzerSettings
+    from analyzer.ingest import prepare_shared
+
+    settings = AnalyzerSettings.from_env(database_url=args.db)
+    engine = open_db("migrate", settings.database_url, prepare=prepare_shared)
+    if engine is None:
+        return 2
+    engine.dispose()
+    print(f"schema up to date on {_safe_url(settings.database_url)}")
+    return 0
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    from analyzer.db.settings import AnalyzerSettings
+    from analyzer.ingest import SharedIngestor
+    from analyzer.stream import StreamOptions, WorkerCounters, run_worker
+    from sensor.obs import serve_metrics, setup_logging
+    from sensor.ship import valid_stream_name
+
+    setup_logging("analyzer", level=args.log_level)
+    if not args.source.lower().startswith(("nats://", "tls://")):
+        report_error("analyzer", f"--from {args.source!r}: expected nats://HOST:PORT")
+        return 2
+    if not valid_stream_name(args.stream) or not valid_stream_name(args.durable):
+        report_error("analyzer", "--stream/--durable: names without spaces, dots, '*', '>' or slashes")
+        return 2
+    if args.idle_exit is not None and args.idle_exit <= 0:
+        report_error("analyzer", "--idle-exit must be > 0")
+        return 2
+    settings = AnalyzerSettings.from_env(database_url=args.db, pii_enabled=False if args.no_pii else None)
+    engine = _retrying_open(settings.database_url, args.idle_exit)
+    if engine is None:
+        return 2
+    ingestor = SharedIngestor(engine, settings, on_error=lambda m: report_error("analyzer", m))
+    counters = WorkerCounters()
+    if args.metrics:
+        try:
+            serve_metrics(args.metrics, "apicensus_analyzer", lambda: counters.values)
+        except (OSError, ValueError) as exc:
+            report_error("analyzer", f"cannot serve metrics on {args.metrics}: {exc}")
+            return 2
+    options = StreamOptions(url=args.source, stream=args.stream, durable=args.durable, idle_exit=args.idle_exit)
+    try:
+        return run_worker(options, ingestor, counters)
+    finally:
+        ingestor.close()
+        engine.dispose()
+
+
+def _retrying_open(url: str, idle_exit: float | None) -> Any:
+    """The engine on a migrated database; a database that is not up yet is waited for (a
+    service starting beside PostgreSQL), up to ``idle_exit`` seconds when that is set."""
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from analyzer.db.session import make_engine
+    from analyzer.ingest import prepare_shared
+
+    log = logging.getLogger("apicensus.analyzer")
+    started = time.monotonic()
+    delay = 0.5
+    while True:
+        try:
+            engine = make_engine(url, pool_pre_ping=True)
+        except Exception as exc:  # noqa: BLE001 - bad URL or driver: say so, no retry helps
+            report_error("analyzer", f"invalid database URL {_safe_url(url)}: {exc}")
+            return None
+        try:
+            prepare_shared(engine)
+            return engine
+        except OperationalError as exc:
+            engine.dispose()
+            if idle_exit is not None and time.monotonic() - started > idle_exit:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                report_error("analyzer", f"cannot use database {_safe_url(url)}: {reason}")
+                return None
+            log.warning("database not reachable yet; retrying", extra={"fields": {"db": _safe_url(url)}})
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def run_export(args: argparse.Namespace) -> int:

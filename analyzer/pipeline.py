@@ -58,6 +58,7 @@ _PCAP_MAGICS = (
     b"\x0a\x0d\x0d\x0a",  # pcapng section header block
 )
 _DEFAULT_PORTS = (":80", ":443")
+_MAX_TS = 32503680000.0  # year 3000
 _FIRST_BATCH = 1000
 # Field paths of a response passed to the templater as its "shape" (bounded: similarity only).
 _MAX_SHAPE_TOKENS = 64
@@ -268,7 +269,7 @@ def _dt(ts: float) -> datetime:
 def record_uid(record: dict[str, Any]) -> str:
     uid = record.get("uid")
     if isinstance(uid, str) and uid:
-        return uid[:128]
+        return _clean(uid, 128)
     # No uid: a content hash keeps re-ingest idempotent all the same.
     return "h:" + hashlib.sha1(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -554,8 +555,8 @@ class Analyzer:
             if type(status) is not int:
                 status = None
             ts = rec.get("ts") or rec.get("response_ts") or 0.0
-            if not isinstance(ts, int | float):
-                ts = 0.0
+            if not isinstance(ts, int | float) or not 0.0 <= ts < _MAX_TS:
+                ts = 0.0  # hand-made JSONL: a time no datetime (or database) can hold is unknown
             rec["ts"] = ts
             if not isinstance(rec.get("client"), str):
                 rec["client"] = None

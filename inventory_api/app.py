@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from analyzer.db.session import make_engine, make_session_factory
 from inventory_api.deps import authenticate
@@ -29,9 +35,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url, **engine_kwargs)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_verdict_refresher(app))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            ingestor = getattr(app.state, "ingestor", None)
+            if ingestor is not None:
+                ingestor.close()
+            engine.dispose()
 
     # Interactive docs would be served without a key: the schema is under /api/v1 instead.
     app = FastAPI(
@@ -45,6 +60,35 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.counters = Counter()
+    app.state.ingestor = None
+    app.state.verdicts_dirty = False
+
+    @app.middleware("http")
+    async def _count_requests(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        app.state.counters[f"http_responses_{response.status_code // 100}xx"] += 1
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics (counts only, no inventory content): served without a key."""
+        from sensor.obs import metrics_text
+
+        def source() -> dict[str, Any]:
+            values: dict[str, Any] = dict(app.state.counters)
+            try:
+                from analyzer.db import crud as analyzer_crud
+
+                with app.state.session_factory() as session:
+                    for name, value in analyzer_crud.inventory_totals(session=session).items():
+                        values[f"inventory_{name}_count"] = value
+                values["database_up"] = 1
+            except SQLAlchemyError:
+                values["database_up"] = 0
+            return values
+
+        return Response(metrics_text("apicensus_inventory", source), media_type="text/plain; version=0.0.4")
 
     @app.exception_handler(InvalidPageRequest)
     async def _invalid_page(_request: Request, exc: InvalidPageRequest) -> JSONResponse:
@@ -67,6 +111,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 
 def _api_routers() -> list[Any]:
-    from inventory_api.routers import endpoints, findings, reports, services, specs
+    from inventory_api.routers import endpoints, findings, ingest, reports, services, specs
 
-    return [services, endpoints, specs, reports, findings]
+    return [services, endpoints, specs, reports, findings, ingest]
+
+
+async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
+    """Spec verdicts follow ingested traffic: recomputed at most every ``interval`` seconds."""
+    log = logging.getLogger("apicensus.inventory")
+    while True:
+        await asyncio.sleep(interval)
+        ingestor = app.state.ingestor
+        if not app.state.verdicts_dirty or ingestor is None:
+            continue
+        app.state.verdicts_dirty = False
+        try:
+            await run_in_threadpool(ingestor.recompute_verdicts)
+        except SQLAlchemyError as exc:
+            app.state.verdicts_dirty = True
+            log.warning("verdict recompute failed; will retry", extra={"fields": {"error": str(exc)[:200]}})

@@ -99,8 +99,13 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inventory_api.app import create_app
+    from sensor.obs import setup_logging
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
+    # uvicorn's own loggers propagate to ours: one JSON line per event ($APICENSUS_LOG_FORMAT=text for a terminal).
+    setup_logging("inventory", level=args.log_level)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level, log_config=None
+    )
     return 0
 
 

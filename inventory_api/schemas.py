@@ -39,8 +39,19 @@ ERROR_DESCRIPTIONS = {
     403: "The key's role does not allow this",
     404: "Not found",
     413: "Request body too large",
+    415: "Unsupported content encoding",
     422: "Invalid request",
+    503: "The database is unavailable; retry later",
 }
+
+
+class IngestPublic(BaseModel):
+    received: int  # records in the batch
+    new: int  # counted into the inventory now
+    duplicates: int  # analysed before (re-sent batch) or repeated in the batch
+    skipped: int  # no request line
+    noise: int  # counted as noise paths, not endpoints
+    pii_findings: int
 
 
 class HealthPublic(BaseModel):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import signal
+import socket
 import sys
+import threading
 import time
 from typing import Any, BinaryIO
 
@@ -12,6 +17,7 @@ import orjson
 
 from sensor import pcapio
 from sensor.config import SensorConfig
+from sensor.ship import DEFAULT_STREAM
 
 _DEFAULTS = SensorConfig()
 
@@ -36,6 +42,35 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-flows", type=int, default=_DEFAULTS.max_flows)
     p.add_argument("--stats", action="store_true", help="print counters as JSON on stderr at the end")
     p.add_argument("--duration", type=float, default=None, help="live capture: stop after SECONDS")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="live capture: N processes sharing the interface by flow hash (PACKET_FANOUT)")
+    ship = p.add_argument_group("shipping (instead of, or besides, --output)")
+    ship.add_argument("--ship", metavar="URL",
+                      help="send batches to nats://HOST:PORT (JetStream) or http(s)://HOST/api/v1/ingest "
+                      "(key from $APICENSUS_SENSOR_KEY)")
+    ship.add_argument("--stream", default=os.environ.get("APICENSUS_STREAM") or DEFAULT_STREAM, metavar="NAME",
+                      help="JetStream stream for nats:// (default: $APICENSUS_STREAM, else apicensus)")
+    ship.add_argument("--spool-dir", default=os.environ.get("APICENSUS_SPOOL_DIR") or "apicensus-spool",
+                      metavar="DIR", help="batches wait here while the destination is down "
+                      "(default: $APICENSUS_SPOOL_DIR, else ./apicensus-spool)")
+    ship.add_argument("--spool-max-mb", type=float, default=1024.0, metavar="MB",
+                      help="spool bound; past it the oldest batches are dropped and counted (default 1024)")
+    ship.add_argument("--ship-batch", type=int, default=500, metavar="N", help="exchanges per batch (default 500)")
+    ship.add_argument("--ship-wait", type=float, default=1.0, metavar="SECONDS",
+                      help="a batch is sent at most this long after its first exchange (default 1)")
+    ship.add_argument("--ship-timeout", type=float, default=30.0, metavar="SECONDS",
+                      help="at the end of the input, wait this long for the destination before leaving "
+                      "the rest in the spool (default 30)")
+    ship.add_argument("--sensor-id", default=None, metavar="NAME",
+                      help="names this sensor in batch ids and logs (default: host name)")
+    ship.add_argument("--redact-bodies", action="store_true",
+                      help="drop request and response bodies before they leave the sensor (lengths kept)")
+    ship.add_argument("--keep-headers", default=None, metavar="NAMES",
+                      help="comma-separated header allow-list: other headers keep their name, values are "
+                      "replaced by <redacted> (Authorization keeps its scheme word)")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on HOST:PORT/metrics")
+    p.add_argument("--stats-interval", type=float, default=10.0, metavar="SECONDS",
+                   help="live capture / shipping: log counters this often (default 10)")
     p.set_defaults(func=run)
 
 
@@ -45,63 +80,214 @@ def _config(args: argparse.Namespace) -> SensorConfig:
     return SensorConfig(body_cap=args.body_cap, idle_timeout=args.idle_timeout, max_flows=args.max_flows)
 
 
-def run(args: argparse.Namespace) -> int:
-    from sensor.engine import Sensor, iter_exchanges
+def _check_shipping(args: argparse.Namespace) -> str | None:
+    from sensor.ship import valid_stream_name
 
+    if args.workers < 1:
+        return "--workers must be >= 1"
+    if args.workers > 1 and not args.interface:
+        return "--workers applies to live capture (--interface)"
+    if not args.ship:
+        return None
+    scheme = args.ship.split("://", 1)[0].lower() if "://" in args.ship else ""
+    if scheme not in ("nats", "tls", "http", "https"):
+        return f"--ship {args.ship!r}: expected nats://HOST:PORT or http(s)://HOST/api/v1/ingest"
+    if scheme.startswith("http") and not os.environ.get("APICENSUS_SENSOR_KEY"):
+        return "--ship http(s)://... needs a sensor key in APICENSUS_SENSOR_KEY (apicensus keys create --role sensor)"
+    if not valid_stream_name(args.stream):
+        return f"--stream {args.stream!r}: a JetStream stream name has no spaces, dots, '*', '>' or slashes"
+    if args.spool_max_mb <= 0 or args.ship_batch < 1 or args.ship_wait <= 0 or args.ship_timeout < 0:
+        return "--spool-max-mb and --ship-wait must be > 0, --ship-batch >= 1, --ship-timeout >= 0"
+    return None
+
+
+def _redactor(args: argparse.Namespace) -> Any:
+    from sensor.ship import Redactor
+
+    keep = None
+    if args.keep_headers is not None:
+        keep = frozenset(n.strip().lower() for n in args.keep_headers.split(",") if n.strip())
+    return Redactor(redact_bodies=args.redact_bodies, keep_headers=keep)
+
+
+def run(args: argparse.Namespace) -> int:
     config = _config(args)
-    out: BinaryIO
+    problem = _check_shipping(args)
+    if problem:
+        print(f"apicensus sensor: {problem}", file=sys.stderr)
+        return 2
+    long_running = bool(args.ship or args.interface or args.metrics)
+    if long_running:
+        from sensor.obs import setup_logging
+
+        setup_logging("sensor")
+    log = logging.getLogger("apicensus.sensor")
+    out: BinaryIO | None
     if args.output and args.output != "-":
         try:
             out = open(args.output, "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
             print(f"apicensus sensor: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
             return 2
+    elif args.ship and not args.output:
+        out = None  # shipping only
     else:
         out = sys.stdout.buffer
+    shipper = None
+    if args.ship:
+        from sensor.ship import Shipper, Spool, make_transport
+
+        try:
+            spool = Spool(args.spool_dir, int(args.spool_max_mb * 1024 * 1024))
+        except OSError as exc:
+            print(f"apicensus sensor: cannot use spool directory {args.spool_dir}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
+        transport = make_transport(args.ship, stream=args.stream, key=os.environ.get("APICENSUS_SENSOR_KEY"))
+        sensor_id = args.sensor_id or socket.gethostname() or "sensor"
+        sensor_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in sensor_id)[:64]
+        shipper = Shipper(transport, spool, sensor_id=sensor_id, batch_size=args.ship_batch,
+                          batch_wait=args.ship_wait)
+        if len(spool):
+            log.info("replaying spooled batches", extra={"fields": {
+                "spool_batches": len(spool), "spool_exchanges": spool.exchanges, "spool_dir": str(spool.directory)}})
+    redact = _redactor(args)
     dumps = orjson.dumps
+    live_stats: dict[str, Any] = {}
+    state: dict[str, Any] = {"sensor": None, "done": {}, "started": time.monotonic()}
+
+    def emit(record: dict[str, Any]) -> None:
+        if redact.active:
+            record = redact(record)
+        line = dumps(record)
+        if out is not None:
+            out.write(line)
+            out.write(b"\n")
+        if shipper is not None:
+            shipper.add(line)
+
+    def current() -> dict[str, Any]:
+        values: dict[str, Any] = dict(state["done"])
+        sensor = state["sensor"]
+        if sensor is not None:
+            for k, v in sensor.stats().items():
+                values[k] = values.get(k, 0) + v
+        values.update(live_stats)
+        if shipper is not None:
+            values.update(shipper.snapshot())
+        values["uptime_seconds"] = round(time.monotonic() - state["started"], 1)
+        return values
+
+    if args.metrics:
+        from sensor.obs import serve_metrics
+
+        try:
+            serve_metrics(args.metrics, "apicensus_sensor", current)
+        except (OSError, ValueError) as exc:
+            print(f"apicensus sensor: cannot serve metrics on {args.metrics}: {exc}", file=sys.stderr)
+            return 2
+    ticker = _StatsTicker(args.stats_interval, current, log) if shipper is not None and not args.interface else None
     status = 0
     totals: dict[str, int] = {}
-    started = time.monotonic()
+    previous_term = signal.getsignal(signal.SIGTERM)
+    if not args.interface:
+        # Reading files: SIGTERM ends the run like Ctrl-C, so queued batches reach the spool.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if args.interface:
-            from sensor.live import LiveCaptureError, capture
+            from sensor.live import LiveCaptureError, capture_workers
+
+            def on_stats(stats: dict[str, Any]) -> None:
+                live_stats.clear()
+                live_stats.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
+                log.info("counters", extra={"fields": current()})
 
             try:
-                sensor = Sensor(lambda ex: out.write(dumps(ex.to_dict()) + b"\n"), config)
-                capture(args.interface, sensor, bpf=args.bpf, duration=args.duration)
-                totals = sensor.stats()
+                totals = capture_workers(args.interface, workers=args.workers, config=config, bpf=args.bpf,
+                                         duration=args.duration, on_record=emit, on_stats=on_stats,
+                                         stats_interval=args.stats_interval)
             except LiveCaptureError as exc:
                 print(f"apicensus sensor: {exc}", file=sys.stderr)
                 return 2
         else:
-            for path in args.pcap:
-                holder: list[Sensor] = []
-                try:
-                    for exchange in iter_exchanges(path, config, sensor_out=holder):
-                        out.write(dumps(exchange.to_dict()))
-                        out.write(b"\n")
-                except FileNotFoundError:
-                    print(f"apicensus sensor: {path}: no such file", file=sys.stderr)
-                    status = 2
-                except IsADirectoryError:
-                    print(f"apicensus sensor: {path}: is a directory", file=sys.stderr)
-                    status = 2
-                except PermissionError:
-                    print(f"apicensus sensor: {path}: permission denied", file=sys.stderr)
-                    status = 2
-                except pcapio.CaptureError as exc:
-                    n = holder[0].packets if holder else 0
-                    print(f"apicensus sensor: {path}: {exc} (read {n} packets up to the damage; "
-                          "their exchanges were written)", file=sys.stderr)
-                    status = 1
-                if holder:
-                    for k, v in holder[0].stats().items():
-                        totals[k] = totals.get(k, 0) + v
+            status = _read_files(args.pcap, config, emit, state, totals)
+    except KeyboardInterrupt:
+        status = 130
     finally:
-        out.flush()
-        if out is not sys.stdout.buffer:
-            out.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        if ticker is not None:
+            ticker.stop()
+        if out is not None:
+            out.flush()
+            if out is not sys.stdout.buffer:
+                out.close()
+        if shipper is not None:
+            left = shipper.close(timeout=args.ship_timeout)
+            summary = current()
+            if left:
+                log.warning("destination unreachable: batches left in the spool for the next start",
+                            extra={"fields": summary})
+                status = status or 1
+            else:
+                log.info("shipping done", extra={"fields": summary})
     if args.stats:
-        totals["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+        totals["elapsed_ms"] = int((time.monotonic() - state["started"]) * 1000)
+        if shipper is not None:
+            totals.update(shipper.snapshot())
         print(json.dumps(totals, sort_keys=True), file=sys.stderr)
+    return status
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+class _StatsTicker:
+    """Counters as a log line every ``interval`` seconds while files are read and shipped."""
+
+    def __init__(self, interval: float, source: Any, log: logging.Logger) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval, source, log), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float, source: Any, log: logging.Logger) -> None:
+        while not self._stop.wait(interval):
+            log.info("counters", extra={"fields": source()})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _read_files(paths: list[str], config: SensorConfig, emit: Any, state: dict[str, Any],
+                totals: dict[str, int]) -> int:
+    from sensor.engine import Sensor, iter_exchanges
+
+    status = 0
+    for path in paths:
+        holder: list[Sensor] = []
+        try:
+            iterator = iter_exchanges(path, config, sensor_out=holder)
+            for exchange in iterator:
+                if state["sensor"] is None and holder:
+                    state["sensor"] = holder[0]
+                emit(exchange.to_dict())
+        except FileNotFoundError:
+            print(f"apicensus sensor: {path}: no such file", file=sys.stderr)
+            status = 2
+        except IsADirectoryError:
+            print(f"apicensus sensor: {path}: is a directory", file=sys.stderr)
+            status = 2
+        except PermissionError:
+            print(f"apicensus sensor: {path}: permission denied", file=sys.stderr)
+            status = 2
+        except pcapio.CaptureError as exc:
+            n = holder[0].packets if holder else 0
+            print(f"apicensus sensor: {path}: {exc} (read {n} packets up to the damage; "
+                  "their exchanges were written)", file=sys.stderr)
+            status = 1
+        state["sensor"] = None
+        if holder:
+            for k, v in holder[0].stats().items():
+                totals[k] = totals.get(k, 0) + v
+                state["done"][k] = state["done"].get(k, 0) + v
     return status

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,6 +25,20 @@ from sqlalchemy import Engine
 from tests.inventory_api.conftest import SAMPLE_PCAPS, analyze, auth
 
 MAX_EXAMPLES = 30
+
+# Sensor batches (POST /ingest): JSON lines of exchange-shaped records, or arbitrary bytes.
+_record = st.fixed_dictionaries(
+    {"method": st.sampled_from(["GET", "POST", "X", ""]), "target": st.text(max_size=40)},
+    optional={"uid": st.text(max_size=20), "host": st.text(max_size=20), "status": st.integers(-1, 999),
+              "ts": st.floats(allow_nan=False, allow_infinity=False)},
+)
+schemathesis.openapi.media_type(
+    "application/x-ndjson",
+    st.one_of(
+        st.lists(_record, max_size=5).map(lambda rs: b"\n".join(orjson.dumps(r) for r in rs)),
+        st.binary(max_size=200),
+    ),
+)
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
 
