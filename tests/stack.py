@@ -907,8 +907,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     def interrupted(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    # SIGTERM (kill, systemd, CI timeouts) cleans up like Ctrl-C does.
+    # SIGTERM (kill, systemd, CI timeouts) cleans up like Ctrl-C does; SIGINT explicitly too,
+    # because a shell starting us in the background (`... &`) hands us SIGINT ignored.
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     with LocalStack(own_postgres=args.own_postgres, keep=args.keep or None) as stack:
         analyzers = 0
         if cli_supports("analyzer"):
