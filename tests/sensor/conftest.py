@@ -26,3 +26,17 @@ def corpus_copy():
         return CORPUS_COPIES / name
 
     return get
+
+
+@pytest.fixture
+def netns_api_lab():
+    """Two network namespaces joined by a veth pair, the JSON API of ``tests.netns`` serving in
+    one (``lab.base_url``); removed after the test whatever happened. Skips where namespaces
+    cannot be made (not root, no iproute2, no CAP_SYS_ADMIN)."""
+    from tests import netns
+
+    reason = netns.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with netns.api_lab() as lab:
+        yield lab
