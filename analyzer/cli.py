@@ -66,6 +66,8 @@ def register(subparsers: Any) -> None:
                    help="durable consumer shared by the analyzers (default apicensus-analyzer)")
     w.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                    help="exit after SECONDS with nothing to consume (batch jobs, tests)")
+    w.add_argument("--ack-wait", type=float, default=30.0, metavar="SECONDS",
+                   help="a batch taken by an analyzer that died is redelivered after this long (default 30)")
     w.add_argument("--no-pii", action="store_true", help="skip PII detection")
     w.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on HOST:PORT/metrics")
     w.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
@@ -301,6 +303,9 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.idle_exit is not None and args.idle_exit <= 0:
         report_error("analyzer", "--idle-exit must be > 0")
         return 2
+    if args.ack_wait < 1:
+        report_error("analyzer", "--ack-wait must be >= 1 second")
+        return 2
     settings = AnalyzerSettings.from_env(database_url=args.db, pii_enabled=False if args.no_pii else None)
     engine = _retrying_open(settings.database_url, args.idle_exit)
     if engine is None:
@@ -313,7 +318,9 @@ def run_stream(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             report_error("analyzer", f"cannot serve metrics on {args.metrics}: {exc}")
             return 2
-    options = StreamOptions(url=args.source, stream=args.stream, durable=args.durable, idle_exit=args.idle_exit)
+    options = StreamOptions(
+        url=args.source, stream=args.stream, durable=args.durable, idle_exit=args.idle_exit, ack_wait=args.ack_wait
+    )
     try:
         return run_worker(options, ingestor, counters)
     finally:

@@ -43,7 +43,7 @@ class StreamOptions:
     idle_exit: float | None = None  # seconds with nothing to consume, then exit
     fetch: int = 4  # messages per pull
     max_held: int = 16  # prepared batches held waiting for their turn
-    ack_wait: float = 60.0
+    ack_wait: float = 30.0
     wait_check: float = 3.0  # waiting this long for batch n, check it still exists
     verdict_interval: float = 5.0  # recompute spec verdicts at most this often when idle
 

@@ -18,6 +18,7 @@ Delivery is at least once; the analyzers drop duplicates by exchange uid.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import os
@@ -156,6 +157,10 @@ class SpooledBatch:
     size: int
 
 
+def _seq_of(item: SpooledBatch) -> int:
+    return int(item.path.name.split("-", 1)[0])
+
+
 class Spool:
     """Batches on disk, oldest first, bounded in bytes. Thread-safe.
 
@@ -177,9 +182,11 @@ class Spool:
             parsed = self._parse(path)
             if parsed is not None:
                 self._items.append(parsed)
-        self._items.sort(key=lambda b: int(b.path.name.split("-", 1)[0]))
+        self._items.sort(key=_seq_of)
         self._bytes = sum(b.size for b in self._items)
-        self._seq = int(self._items[-1].path.name.split("-", 1)[0]) + 1 if self._items else 1
+        # Batches of this run sort after every batch left by earlier runs.
+        self._base = _seq_of(self._items[-1]) + 1 if self._items else 1
+        self._seq = self._base
 
     @staticmethod
     def _parse(path: Path) -> SpooledBatch | None:
@@ -204,7 +211,10 @@ class Spool:
         with self._lock:
             return sum(b.count for b in self._items)
 
-    def push(self, batch_id: str, count: int, payload: bytes) -> None:
+    def push(self, batch_id: str, count: int, payload: bytes, *, order: int | None = None) -> None:
+        """Add a batch. ``order`` (the shipper's batch number in this run) keeps the spool in
+        the order batches were made, whichever path reached the disk first: a batch whose send
+        failed is older than the ones queued meanwhile, and must stay ahead of them."""
         with self._lock:
             # Make room first: the bound holds at every moment, the newest data wins.
             while self._items and self._bytes + len(payload) > self.max_bytes:
@@ -214,8 +224,9 @@ class Spool:
                 self.dropped_exchanges += count
                 log.error("batch %s (%d bytes) is larger than the whole spool bound; dropped", batch_id, len(payload))
                 return
-            name = f"{self._seq:012d}-{count}-{batch_id}.zst"
-            self._seq += 1
+            seq = self._base + order if order is not None else max(self._seq, self._base)
+            self._seq = max(self._seq, seq + 1)
+            name = f"{seq:012d}-{count}-{batch_id}.zst"
             path = self.directory / name
             tmp = path.with_suffix(".tmp")
             try:
@@ -227,7 +238,9 @@ class Spool:
                 self.dropped_exchanges += count
                 log.error("cannot spool batch %s to %s: %s; dropped", batch_id, self.directory, exc)
                 return
-            self._items.append(SpooledBatch(path=path, batch_id=batch_id, count=count, size=len(payload)))
+            item = SpooledBatch(path=path, batch_id=batch_id, count=count, size=len(payload))
+            position = bisect.bisect(self._items, seq, key=_seq_of)
+            self._items.insert(position, item)
             self._bytes += len(payload)
 
     def _drop_oldest(self) -> None:
@@ -471,7 +484,7 @@ class Shipper:
         self._size = 0
         self._opened = 0.0
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, int, bytes, float]] = queue.Queue(maxsize=queue_batches)
+        self._queue: queue.Queue[tuple[str, int, bytes, float, int]] = queue.Queue(maxsize=queue_batches)
         self._stop = threading.Event()  # no more records: deliver everything, then end
         self._abort = threading.Event()  # out of time: end after the batch in flight
         self._wake = threading.Event()
@@ -502,12 +515,12 @@ class Shipper:
         self._seq += 1
         batch_id = f"{self.sensor_id}.{self._run_id}.{self._seq}"
         payload = encode_batch(lines)
-        item = (batch_id, len(lines), payload, self._opened)
+        item = (batch_id, len(lines), payload, self._opened, self._seq)
         try:
             self._queue.put_nowait(item)
         except queue.Full:
             # The destination is slow or down: memory stays bounded, the disk takes it.
-            self.spool.push(batch_id, len(lines), payload)
+            self.spool.push(batch_id, len(lines), payload, order=self._seq)
             self.stats.batches_spooled += 1
         self._wake.set()
 
@@ -531,6 +544,10 @@ class Shipper:
                     self._wake.clear()
                 if self._abort.is_set():
                     return
+            if len(self.spool):
+                # Replaying: queued batches may be older than spooled ones (the producer spools
+                # directly when the queue is full), so they join the spool, which keeps order.
+                self._spill_queue()
             spooled = self.spool.peek()
             if spooled is not None:
                 item, payload = spooled
@@ -540,14 +557,14 @@ class Shipper:
                 delay = 0.0 if ok is not False else min(max(delay * 2, 0.5), self.retry_max)
                 continue
             try:
-                batch_id, count, payload, opened = self._queue.get(timeout=0.2)
+                batch_id, count, payload, opened, order = self._queue.get(timeout=0.2)
             except queue.Empty:
                 if self._stop.is_set():  # the producer is done and everything went out
                     return
                 continue
             ok = self._send(batch_id, count, payload, opened)
             if ok is False:
-                self.spool.push(batch_id, count, payload)
+                self.spool.push(batch_id, count, payload, order=order)
                 self.stats.batches_spooled += 1
                 delay = min(max(delay * 2, 0.5), self.retry_max)
             else:
@@ -559,8 +576,8 @@ class Shipper:
                 queued = self._queue.get_nowait()
             except queue.Empty:
                 return
-            batch_id, count, payload, _ = queued
-            self.spool.push(batch_id, count, payload)
+            batch_id, count, payload, _, order = queued
+            self.spool.push(batch_id, count, payload, order=order)
             self.stats.batches_spooled += 1
 
     def _send(self, batch_id: str, count: int, payload: bytes, opened: float | None) -> bool | None:

@@ -97,6 +97,18 @@ def test_spool_is_bounded_drops_oldest_and_survives_restarts(tmp_path: Path) -> 
     assert again.peek()[0].path.name.startswith("000000000011-")
 
 
+def test_spool_keeps_batches_in_the_order_they_were_made(tmp_path: Path) -> None:
+    Spool(tmp_path, max_bytes=10_000).push("old", 1, b"o")  # left by an earlier run
+    spool = Spool(tmp_path, max_bytes=10_000)
+    for order in (3, 4, 1, 5, 2):  # e.g. a failed send of batch 1 after 3 and 4 were spooled
+        spool.push(f"b{order}", 1, b"x", order=order)
+    names = []
+    while (item := spool.peek()) is not None:
+        names.append(item[0].batch_id)
+        spool.remove(item[0])
+    assert names == ["old", "b1", "b2", "b3", "b4", "b5"]
+
+
 class _Ingest(BaseHTTPRequestHandler):
     received: list[tuple[str, bytes]]
     status = 200
