@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27
+SO_RCVBUFFORCE = 33
+RCVBUF_BYTES = 32 * 1024 * 1024  # per socket, so per worker
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_FANOUT = 18
@@ -51,6 +53,13 @@ PACKET_FANOUT_FLAG_DEFRAG = 0x8000
 ARPHRD_NONE = 65534
 ARPHRD_LOOPBACK = 772
 PACKET_OUTGOING = 4
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+ETH_P_8021Q = 0x8100
+# struct tpacket_auxdata {u32 status, len, snaplen; u16 mac, net, vlan_tci, vlan_tpid}: status and tag
+_AUX_STATUS_TAG = struct.Struct("=I12xHH")
+_AUX_SPACE = socket.CMSG_SPACE(_AUX_STATUS_TAG.size) if hasattr(socket, "CMSG_SPACE") else 0
 STATS_INTERVAL = 10.0
 # A fanout group created the legacy way holds at most 256 sockets (PACKET_FANOUT_MAX).
 MAX_WORKERS = 256
@@ -151,12 +160,36 @@ def open_socket(interface: str, bpf: str = "") -> tuple[socket.socket, int]:
         if program:
             # Attach before bind so no unfiltered packet is queued in between.
             _attach(sock, program)
+        _want_vlan_tags(sock, interface, linktype)
         sock.bind((interface, 0))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024 * 1024)
+        _set_rcvbuf(sock)
     except OSError as exc:
         sock.close()
         raise LiveCaptureError(f"cannot capture on {interface}: {exc.strerror or exc}") from exc
     return sock, linktype
+
+
+def _set_rcvbuf(sock: socket.socket, size: int = RCVBUF_BYTES) -> None:
+    # The socket buffer absorbs bursts while the sensor is busy. SO_RCVBUF is silently capped at
+    # net.core.rmem_max (208 KiB on many systems: a few hundred packets); root/CAP_NET_ADMIN may
+    # exceed it with SO_RCVBUFFORCE.
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+def _reads_vlan_tags(interface: str, linktype: int) -> bool:
+    return linktype == pcapio.LINKTYPE_ETHERNET and not _is_loopback(interface)
+
+
+def _want_vlan_tags(sock: socket.socket, interface: str, linktype: int) -> None:
+    # The kernel takes the outer 802.1Q/802.1ad tag off a received frame (and a transmitted one
+    # never has it in the data when the driver offloads tagging) and keeps it in the skb's
+    # metadata: plain recv() would hand the sensor the frame without it. PACKET_AUXDATA returns
+    # the tag beside each frame so _Tap can put it back, as libpcap does.
+    if _reads_vlan_tags(interface, linktype):
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
 
 
 def open_fanout_sockets(interface: str, bpf: str, count: int) -> tuple[list[socket.socket], int, int]:
@@ -177,8 +210,9 @@ def open_fanout_sockets(interface: str, bpf: str, count: int) -> tuple[list[sock
             socks.append(sock)
             try:
                 _attach(sock, _DROP_ALL)
+                _want_vlan_tags(sock, interface, linktype)
                 sock.bind((interface, 0))
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024 * 1024)
+                _set_rcvbuf(sock)
             except OSError as exc:
                 raise LiveCaptureError(f"cannot capture on {interface}: {exc.strerror or exc}") from exc
             if index == 0:
@@ -244,10 +278,14 @@ class _Tap:
         self.linktype = linktype
         self.sensor = sensor
         self.loopback = _is_loopback(interface)
+        self.vlan_tags = _reads_vlan_tags(interface, linktype)
         self.bytes = 0
 
     def drain(self) -> None:
         """Process what is queued, at most 1024 frames before the caller looks at the clock."""
+        if self.vlan_tags:
+            self._drain_tagged()
+            return
         process = self.sensor.process
         linktype = self.linktype
         recv = self.sock.recv
@@ -262,6 +300,31 @@ class _Tap:
                         continue  # loopback shows every packet twice: leaving and arriving
                 else:
                     frame = recv(262144)
+                nbytes += len(frame)
+                process(time.time(), linktype, frame)
+        except BlockingIOError:
+            pass
+        finally:
+            self.bytes += nbytes
+
+    def _drain_tagged(self) -> None:
+        """``drain`` for Ethernet: each frame with its VLAN tag restored from PACKET_AUXDATA."""
+        process = self.sensor.process
+        linktype = self.linktype
+        recvmsg = self.sock.recvmsg
+        status_and_tag = _AUX_STATUS_TAG.unpack_from
+        pack_tag = struct.Struct(">HH").pack
+        nbytes = 0
+        try:
+            for _ in range(1024):
+                frame, ancdata, _flags, _addr = recvmsg(262144, _AUX_SPACE)
+                if ancdata:
+                    # PACKET_AUXDATA is the only control message this socket asked for.
+                    status, tci, tpid = status_and_tag(ancdata[0][2])
+                    if status & TP_STATUS_VLAN_VALID:
+                        if not status & TP_STATUS_VLAN_TPID_VALID:
+                            tpid = ETH_P_8021Q
+                        frame = frame[:12] + pack_tag(tpid, tci) + frame[12:]
                 nbytes += len(frame)
                 process(time.time(), linktype, frame)
         except BlockingIOError:
