@@ -10,6 +10,7 @@ process started through ``ip netns exec``, including this module's programs:
     python -m tests.netns capture --interface IF --workers N --output OUT.jsonl
                                                              sensor.live.capture_workers, counters
                                                              as JSON lines on stdout
+    python -m tests.netns inject --interface IF FILE.pcap     send a capture's frames out of IF
 
 Run them with the repository as the working directory (``REPO``).
 """
@@ -317,6 +318,48 @@ def run_client(base: str, new_connections: int = 24, keepalive_connections: int 
     return done
 
 
+# -- crafted frames ------------------------------------------------------------------------------
+
+
+def write_tagged_capture(path: str | os.PathLike[str], connections: int = 12) -> None:
+    """A pcap of one-exchange HTTP connections, untagged, 802.1Q (VLAN 100) and QinQ (200, 300)
+    in turn: frames to send through a veth as a trunk or mirror port would carry them."""
+    from sensor.synth import PcapWriter, TcpFlow
+
+    vlans: list[tuple[int, ...]] = [(), (100,), (200, 300)]
+    ts = time.time()
+    with PcapWriter(path) as writer:
+        for i in range(connections):
+            flow = TcpFlow((f"10.9.0.{i + 1}", 40000 + i), ("10.9.1.1", 80), client_isn=1000 * i,
+                           server_isn=77 + i, vlan=vlans[i % 3])
+            request = f"GET /tagged/{i} HTTP/1.1\r\nHost: tagged.example\r\n\r\n".encode()
+            response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            frames = [flow.syn(), flow.syn_ack(), flow.ack(True), flow.data(True, 0, request, psh=True)]
+            flow.advance(True, len(request))
+            frames += [flow.ack(False), flow.data(False, 0, response, psh=True)]
+            flow.advance(False, len(response))
+            frames += [flow.ack(True), flow.fin(True), flow.fin(False), flow.ack(True)]
+            for frame in frames:
+                ts += 0.0001
+                writer.write(ts, frame)
+
+
+def inject(interface: str, path: str) -> int:
+    """Send every frame of a capture out of ``interface`` as it is (AF_PACKET); prints the count."""
+    import socket
+
+    from sensor import pcapio
+
+    with open(path, "rb") as f:
+        frames = [frame for _, _, frame in pcapio.open_capture(f)]
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((interface, 0))
+        for frame in frames:
+            sock.send(frame)
+    print(len(frames))
+    return 0
+
+
 # -- the multi-worker capture -------------------------------------------------------------------------
 
 
@@ -360,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", required=True)
     p.add_argument("--bpf", default="")
     p.add_argument("--duration", type=float, default=None)
+    i = sub.add_parser("inject")
+    i.add_argument("--interface", required=True)
+    i.add_argument("capture")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.bind, args.port)
@@ -367,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "client":
         print(json.dumps(run_client(args.base, args.new, args.keepalive)))
         return 0
+    if args.command == "inject":
+        return inject(args.interface, args.capture)
     return run_capture(args.interface, args.workers, args.output, args.bpf, args.duration)
 
 

@@ -40,3 +40,15 @@ def netns_api_lab():
         pytest.skip(reason)
     with netns.api_lab() as lab:
         yield lab
+
+
+@pytest.fixture
+def netns_veth_pair():
+    """Like ``netns_api_lab`` without the API: two namespaces and the veth pair between them."""
+    from tests import netns
+
+    reason = netns.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with netns.netns_pair() as pair:
+        yield pair

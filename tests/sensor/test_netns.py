@@ -16,12 +16,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.netns import REPO, ApiLab, Lines, stop
+from sensor.engine import iter_exchanges
+from tests.netns import REPO, ApiLab, Lines, NetnsPair, stop, write_tagged_capture
 
 
 def _template(target: str) -> str:
@@ -32,11 +34,11 @@ def _template(target: str) -> str:
                     for i, seg in enumerate(segments))
 
 
-def _sniff(lab: ApiLab, workers: int, out: Path) -> tuple[list[dict[str, Any]], str, str]:
-    """Start the sensor on the client's veth end, run the client, stop the sensor with SIGTERM.
+def _sniff(pair: NetnsPair, workers: int, out: Path, traffic: Callable[[], list[dict[str, Any]]]
+           ) -> tuple[list[dict[str, Any]], str, str]:
+    """Start the sensor on the client's veth end, run ``traffic``, stop the sensor with SIGTERM.
 
-    Returns what the client did, the sensor's stdout and its stderr."""
-    pair = lab.pair
+    Returns what ``traffic`` returned, the sensor's stdout and its stderr."""
     if workers == 1:
         argv = pair.python(pair.client_ns, "-m", "apicensus_cli", "sensor", "--interface", pair.client_if,
                            "--output", str(out), "--stats")
@@ -49,12 +51,9 @@ def _sniff(lab: ApiLab, workers: int, out: Path) -> tuple[list[dict[str, Any]], 
         # Both report their counters (kernel_drops among them) as soon as the socket captures.
         ready = (stderr if workers == 1 else stdout).wait_for(lambda line: '"kernel_drops"' in line, timeout=30)
         assert ready is not None, f"sensor did not start: {stderr.text()}"
-        client = subprocess.run(pair.python(pair.client_ns, "-m", "tests.netns", "client", "--base", lab.base_url),
-                                cwd=REPO, capture_output=True, text=True, timeout=120)
-        assert client.returncode == 0, client.stderr
-        done = json.loads(client.stdout)
-        # The client has read every response, so every packet is already queued on the sensor's
-        # socket; a moment to read them, then stop (the sensor flushes what is still open).
+        done = traffic()
+        # The traffic is over, so every packet is already queued on the sensor's socket; a
+        # moment to read them, then stop (the sensor flushes what is still open).
         time.sleep(0.5)
         sensor.send_signal(signal.SIGTERM)
         sensor.wait(60)
@@ -63,11 +62,19 @@ def _sniff(lab: ApiLab, workers: int, out: Path) -> tuple[list[dict[str, Any]], 
         stop(sensor)
 
 
+def _run_client(lab: ApiLab) -> list[dict[str, Any]]:
+    pair = lab.pair
+    client = subprocess.run(pair.python(pair.client_ns, "-m", "tests.netns", "client", "--base", lab.base_url),
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert client.returncode == 0, client.stderr
+    return json.loads(client.stdout)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_netns_capture_to_inventory(netns_api_lab: ApiLab, tmp_path: Path, workers: int) -> None:
     lab = netns_api_lab
     out = tmp_path / "exchanges.jsonl"
-    done, stdout, stderr = _sniff(lab, workers, out)
+    done, stdout, stderr = _sniff(lab.pair, workers, out, lambda: _run_client(lab))
 
     # Every exchange the client made, captured exactly once, complete and right.
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -116,3 +123,26 @@ def test_netns_capture_to_inventory(netns_api_lab: ApiLab, tmp_path: Path, worke
     item_gets = sum(1 for d in done if d["method"] == "GET" and re.fullmatch(r"/items/\d+", d["target"]))
     assert next(e["hits"] for e in endpoints if e["path_template"] == "/items/{itemId}"
                 and e["method"] == "GET") == item_gets
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_netns_vlan_tags_survive_live_capture(netns_veth_pair: NetnsPair, tmp_path: Path, workers: int) -> None:
+    """A received frame's outer 802.1Q/802.1ad tag is taken out of the data by the kernel (into
+    the packet's metadata) before a packet socket sees it; the sensor puts it back
+    (PACKET_AUXDATA), so live records carry the VLANs the same capture gives offline."""
+    pair = netns_veth_pair
+    pcap = tmp_path / "tagged.pcap"
+    write_tagged_capture(pcap)
+    offline = Counter((e.target, e.vlan) for e in iter_exchanges(pcap))
+    assert {vlan for _, vlan in offline} == {(), (100,), (200, 300)}
+
+    def send() -> list[dict[str, Any]]:
+        subprocess.run(pair.python(pair.server_ns, "-m", "tests.netns", "inject", "--interface", pair.server_if,
+                                   str(pcap)), cwd=REPO, check=True, capture_output=True, timeout=60)
+        return []
+
+    out = tmp_path / "exchanges.jsonl"
+    _, _, stderr = _sniff(pair, workers, out, send)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert Counter((r["target"], tuple(r["vlan"])) for r in records) == offline, stderr
+    assert all(not r["tags"] for r in records), [r["tags"] for r in records]
