@@ -46,10 +46,13 @@ Packet = tuple[float, int, bytes]
 class _Buffered:
     """Minimal buffered reader over any binary stream, including pipes."""
 
-    __slots__ = ("_stream", "_buf", "_pos", "eof", "consumed")
+    __slots__ = ("_stream", "_read", "_buf", "_pos", "eof", "consumed")
 
     def __init__(self, stream: BinaryIO, initial: bytes = b"") -> None:
         self._stream = stream
+        # read1: what is there now (at most one system call), so a pipe from a live tcpdump is
+        # processed as packets arrive instead of once a whole block has filled.
+        self._read = getattr(stream, "read1", stream.read)
         self._buf = initial
         self._pos = 0
         self.eof = False
@@ -60,7 +63,7 @@ class _Buffered:
         while len(self._buf) - self._pos < need:
             if self.eof:
                 return False
-            chunk = self._stream.read(max(READ_BLOCK, need))
+            chunk = self._read(max(READ_BLOCK, need))
             if not chunk:
                 self.eof = True
                 return len(self._buf) - self._pos >= need
