@@ -321,24 +321,29 @@ def run_client(base: str, new_connections: int = 24, keepalive_connections: int 
 # -- crafted frames ------------------------------------------------------------------------------
 
 
-def write_tagged_capture(path: str | os.PathLike[str], connections: int = 12) -> None:
-    """A pcap of one-exchange HTTP connections, untagged, 802.1Q (VLAN 100) and QinQ (200, 300)
-    in turn: frames to send through a veth as a trunk or mirror port would carry them."""
+def write_crafted_capture(path: str | os.PathLike[str], connections: int = 16) -> None:
+    """A pcap of one-exchange HTTP connections, in turn untagged, 802.1Q (VLAN 100), QinQ
+    (200, 300) and untagged with the request and the response each sent as three IPv4
+    fragments: frames to send through a veth as a trunk or mirror port would carry them."""
     from sensor.synth import PcapWriter, TcpFlow
 
-    vlans: list[tuple[int, ...]] = [(), (100,), (200, 300)]
+    kinds: list[tuple[tuple[int, ...], bool]] = [((), False), ((100,), False), ((200, 300), False), ((), True)]
     ts = time.time()
     with PcapWriter(path) as writer:
         for i in range(connections):
+            vlan, fragmented = kinds[i % len(kinds)]
             flow = TcpFlow((f"10.9.0.{i + 1}", 40000 + i), ("10.9.1.1", 80), client_isn=1000 * i,
-                           server_isn=77 + i, vlan=vlans[i % 3])
-            request = f"GET /tagged/{i} HTTP/1.1\r\nHost: tagged.example\r\n\r\n".encode()
-            response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-            frames = [flow.syn(), flow.syn_ack(), flow.ack(True), flow.data(True, 0, request, psh=True)]
-            flow.advance(True, len(request))
-            frames += [flow.ack(False), flow.data(False, 0, response, psh=True)]
-            flow.advance(False, len(response))
-            frames += [flow.ack(True), flow.fin(True), flow.fin(False), flow.ack(True)]
+                           server_isn=77 + i, vlan=vlan)
+            request = f"GET /crafted/{i} HTTP/1.1\r\nHost: crafted.example\r\n\r\n".encode()
+            response = b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n" + b"0123456789abcdef"
+            frames = [flow.syn(), flow.syn_ack(), flow.ack(True)]
+            for from_client, payload in ((True, request), (False, response)):
+                frame = flow.data(from_client, 0, payload, psh=True)
+                flow.advance(from_client, len(payload))
+                # Cut inside the TCP payload: only the first fragment has the ports.
+                frames += flow.fragment(from_client, frame, [16, 40]) if fragmented else [frame]
+                frames.append(flow.ack(not from_client))
+            frames += [flow.fin(True), flow.fin(False), flow.ack(True)]
             for frame in frames:
                 ts += 0.0001
                 writer.write(ts, frame)

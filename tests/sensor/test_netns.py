@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from sensor.engine import iter_exchanges
-from tests.netns import REPO, ApiLab, Lines, NetnsPair, stop, write_tagged_capture
+from tests.netns import REPO, ApiLab, Lines, NetnsPair, stop, write_crafted_capture
 
 
 def _template(target: str) -> str:
@@ -126,13 +126,18 @@ def test_netns_capture_to_inventory(netns_api_lab: ApiLab, tmp_path: Path, worke
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_netns_vlan_tags_survive_live_capture(netns_veth_pair: NetnsPair, tmp_path: Path, workers: int) -> None:
-    """A received frame's outer 802.1Q/802.1ad tag is taken out of the data by the kernel (into
-    the packet's metadata) before a packet socket sees it; the sensor puts it back
-    (PACKET_AUXDATA), so live records carry the VLANs the same capture gives offline."""
+def test_netns_vlans_and_fragments_survive_live_capture(netns_veth_pair: NetnsPair, tmp_path: Path,
+                                                       workers: int) -> None:
+    """Crafted frames sent through the veth pair, as a mirror port delivers them.
+
+    VLANs: the kernel takes a received frame's outer 802.1Q/802.1ad tag out of the data (into the
+    packet's metadata) before a packet socket sees it; the sensor puts it back (PACKET_AUXDATA),
+    so live records carry the VLANs the same capture gives offline. Fragments: only the first
+    fragment has ports, so with several workers the fanout group reassembles (DEFRAG) before
+    hashing, and each fragmented segment reaches the worker that has its connection."""
     pair = netns_veth_pair
-    pcap = tmp_path / "tagged.pcap"
-    write_tagged_capture(pcap)
+    pcap = tmp_path / "crafted.pcap"
+    write_crafted_capture(pcap)
     offline = Counter((e.target, e.vlan) for e in iter_exchanges(pcap))
     assert {vlan for _, vlan in offline} == {(), (100,), (200, 300)}
 
