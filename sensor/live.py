@@ -282,7 +282,11 @@ class _Tap:
         self.bytes = 0
 
     def drain(self) -> None:
-        """Process what is queued, at most 1024 frames before the caller looks at the clock."""
+        """Process what is queued, at most 1024 frames before the caller looks at the clock.
+
+        A failing read (the interface went down or away) raises ``_ReadFailed``; errors of the
+        sensor's own output (a closed stdout...) propagate as they are. The try around each read
+        costs nothing in CPython 3.11 while nothing is raised."""
         if self.vlan_tags:
             self._drain_tagged()
             return
@@ -294,16 +298,19 @@ class _Tap:
         nbytes = 0
         try:
             for _ in range(1024):
-                if loopback:
-                    frame, addr = recvfrom(262144)
-                    if addr[2] == PACKET_OUTGOING:
-                        continue  # loopback shows every packet twice: leaving and arriving
-                else:
-                    frame = recv(262144)
+                try:
+                    if loopback:
+                        frame, addr = recvfrom(262144)
+                        if addr[2] == PACKET_OUTGOING:
+                            continue  # loopback shows every packet twice: leaving and arriving
+                    else:
+                        frame = recv(262144)
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    raise _ReadFailed(_reason(exc)) from exc
                 nbytes += len(frame)
                 process(time.time(), linktype, frame)
-        except BlockingIOError:
-            pass
         finally:
             self.bytes += nbytes
 
@@ -317,7 +324,12 @@ class _Tap:
         nbytes = 0
         try:
             for _ in range(1024):
-                frame, ancdata, _flags, _addr = recvmsg(262144, _AUX_SPACE)
+                try:
+                    frame, ancdata, _flags, _addr = recvmsg(262144, _AUX_SPACE)
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    raise _ReadFailed(_reason(exc)) from exc
                 if ancdata:
                     # PACKET_AUXDATA is the only control message this socket asked for.
                     status, tci, tpid = status_and_tag(ancdata[0][2])
@@ -327,8 +339,6 @@ class _Tap:
                         frame = frame[:12] + pack_tag(tpid, tci) + frame[12:]
                 nbytes += len(frame)
                 process(time.time(), linktype, frame)
-        except BlockingIOError:
-            pass
         finally:
             self.bytes += nbytes
 
@@ -399,13 +409,27 @@ def capture(interface: str, sensor: Sensor, *, bpf: str = "", duration: float | 
                 ready, _, _ = select.select([sock], [], [], 0.2)
                 if ready:
                     tap.drain()
-        tap.read_kernel()
+            tap.read_kernel()
+    except _ReadFailed as exc:  # the interface went down or away: what was seen is still flushed
+        raise LiveCaptureError(f"capture on {interface} failed: {exc}") from exc
     finally:
         sock.close()
         sensor.flush()
     final = tap.stats()
     report(final)
     return final
+
+
+class _ReadFailed(Exception):
+    """Reading the packet socket failed; the message is the system's reason."""
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, _ReadFailed):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _print_stats(interface: str, stats: dict[str, Any]) -> None:
@@ -611,7 +635,7 @@ def _worker_main(index: int, socks: list[socket.socket], pipes: list[tuple[int, 
                        lambda: stop)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, never a child traceback
         with contextlib.suppress(BaseException):
-            out.put(_ERROR, f"{type(exc).__name__}: {exc}".encode(), force=True)
+            out.put(_ERROR, _reason(exc).encode(), force=True)
             out.close()
         return 1
 

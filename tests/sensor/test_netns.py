@@ -151,3 +151,28 @@ def test_netns_vlans_and_fragments_survive_live_capture(netns_veth_pair: NetnsPa
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert Counter((r["target"], tuple(r["vlan"])) for r in records) == offline, stderr
     assert all(not r["tags"] for r in records), [r["tags"] for r in records]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_netns_interface_removed_during_capture_is_one_clear_line(netns_veth_pair: NetnsPair, tmp_path: Path,
+                                                                 workers: int) -> None:
+    """The sniffed link disappears (cable pulled, VM reconfigured): the sensor stops with a
+    LiveCaptureError message, exit status 2, and no traceback from the parent or any worker."""
+    pair = netns_veth_pair
+    if workers == 1:
+        argv = pair.python(pair.client_ns, "-m", "apicensus_cli", "sensor", "--interface", pair.client_if,
+                           "--output", str(tmp_path / "out.jsonl"))
+    else:
+        argv = pair.python(pair.client_ns, "-m", "tests.netns", "capture", "--interface", pair.client_if,
+                           "--workers", str(workers), "--output", str(tmp_path / "out.jsonl"))
+    sensor = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = Lines(sensor.stdout), Lines(sensor.stderr)
+        assert (stderr if workers == 1 else stdout).wait_for(lambda line: '"kernel_drops"' in line, timeout=30)
+        subprocess.run(["ip", "-n", pair.client_ns, "link", "del", pair.client_if], check=True, timeout=20)
+        assert sensor.wait(30) == 2
+    finally:
+        stop(sensor)
+    err = stderr.text()
+    assert "Traceback" not in err
+    assert f"on {pair.client_if} failed: Network is down" in err or "No such device" in err, err
