@@ -619,16 +619,18 @@ def _worker_main(index: int, socks: list[socket.socket], pipes: list[tuple[int, 
     # Signals are blocked across fork; the handlers are ours before they are let in.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    signal.set_wakeup_fd(-1)  # the caller's (an event loop's) descriptor is closed below
     signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask)
     # Keep only this worker's socket and pipe end: a sibling's write end held open here would
-    # keep the parent from seeing that sibling's end of file.
+    # keep the parent from seeing that sibling's end of file, and the caller's descriptors
+    # (output file, listening metrics socket, database connections) are none of a worker's
+    # business and must not outlive the parent in it.
     for j, sock in enumerate(socks):
         if j != index:
             sock.close()
-    for j, (r, w) in enumerate(pipes):
-        os.close(r)
-        if j != index:
-            os.close(w)
+    keep = sorted({0, 1, 2, socks[index].fileno(), pipes[index][1]})
+    for low, high in zip(keep, [*keep[1:], os.sysconf("SC_OPEN_MAX")], strict=True):
+        os.closerange(low + 1, high)
     out = _Outbox(pipes[index][1], WORKER_BACKLOG_BYTES)
     try:
         return _worker(index, socks[index], linktype, interface, config, out, deadline, stats_every,
