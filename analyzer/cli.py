@@ -228,9 +228,11 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
             pii=pii,
         )
         # Spec verdicts (documented / shadow / zombie / orphan) follow the new traffic.
+        from analyzer.db.locking import exclusive_inventory
         from inventory_api.verdicts import recompute_database
 
-        recompute_database(engine)
+        with exclusive_inventory(engine):  # stream analyzers recompute verdicts too
+            recompute_database(engine)
         with session_scope(engine) as session:
             totals = crud.inventory_totals(session=session)
     except SQLAlchemyError as exc:

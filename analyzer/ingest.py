@@ -18,25 +18,22 @@ counts nothing twice.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from analyzer.db import crud
+from analyzer.db.locking import exclusive_inventory, file_lock, lock_file, lock_transaction
 from analyzer.db.models import StreamProgress
 from analyzer.db.session import make_session_factory
 from analyzer.db.settings import AnalyzerSettings
 from analyzer.pipeline import Analyzer, ErrorSink, _PendingBatch, _pii_view, record_uid
 from analyzer.pipeline_pii import start_pii
-
-# pg_advisory_xact_lock key shared by every APICensus writer of one database ("APICENSU").
-INGEST_LOCK_KEY = 0x41504943454E5355
 
 
 @dataclass(slots=True)
@@ -61,29 +58,12 @@ class IngestResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-@contextlib.contextmanager
-def _file_lock(path: str | None) -> Iterator[None]:
-    if path is None:
-        yield
-        return
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 class InventoryLock:
-    """The one lock all writers of an inventory take for templating + writing a batch."""
+    """The inventory lock around one transaction (see analyzer/db/locking.py)."""
 
     def __init__(self, engine: Engine) -> None:
         self.postgres = engine.dialect.name == "postgresql"
-        database = engine.url.database
-        # SQLite: a lock file beside the database (an in-memory database has one process anyway).
-        self._path = None
-        if not self.postgres and database and database != ":memory:":
-            self._path = database + ".apicensus-lock"
+        self._path = lock_file(engine)
         self._thread_lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -91,10 +71,10 @@ class InventoryLock:
         """A transaction holding the lock; committed on success."""
         with self._thread_lock, make_session_factory(engine)() as session, session.begin():
             if self.postgres:
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_KEY})
+                lock_transaction(session)
                 yield session
             else:
-                with _file_lock(self._path):
+                with file_lock(self._path):
                     yield session
 
 
@@ -102,18 +82,8 @@ def prepare_shared(engine: Engine) -> None:
     """Both schemas, migrated by one process at a time (analyzers may start together)."""
     from inventory_api.db import prepare_database
 
-    if engine.dialect.name != "postgresql":
-        with _file_lock(InventoryLock(engine)._path):
-            prepare_database(engine)
-        return
-    with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": INGEST_LOCK_KEY})
-        connection.commit()
-        try:
-            prepare_database(engine)
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": INGEST_LOCK_KEY})
-            connection.commit()
+    with exclusive_inventory(engine):
+        prepare_database(engine)
 
 
 class SharedIngestor:
@@ -136,6 +106,10 @@ class SharedIngestor:
         # Unknown until the first locked read: forces a reload of whatever is stored then.
         self._generation = -1
         self._spec_mark: tuple[int, int] | None = None
+        self._new_specs = False
+        # The shared state as of the last batch written (JSON of Templater.to_state()); every
+        # batch starts from it (see _write_locked).
+        self._state_bytes: bytes | None = None
         self._mutex = threading.Lock()
 
     @property
@@ -264,6 +238,7 @@ class SharedIngestor:
         pii_results: list[Any] | None,
         result: IngestResult,
     ) -> None:
+        self._fresh_templater()
         analyzer = self._analyzer
         stats = analyzer.stats
         before = (stats.skipped, stats.noise, stats.pii_findings, stats.merges)
@@ -283,6 +258,7 @@ class SharedIngestor:
         if pii_results is not None:
             analyzer._add_pii(pending, pii_results)
         analyzer._write(session, pending)  # saves the templater state: generation + 1
+        self._state_bytes = pending.templater_state
         crud.mark_seen(session=session, uids=pending.uids)
         session.flush()
         self._generation = crud.templater_state_generation(session=session)
@@ -294,23 +270,36 @@ class SharedIngestor:
         result.new += len(fresh) - skipped
 
     def _sync_templater(self, session: Session) -> None:
-        """Adopt the stored templater state when another writer moved it on; pick up specs
+        """Adopt the stored templater state when another writer moved it on; note specs
         imported since (imported operations guide templating)."""
         from analyzer.db.models import SpecOperation
-        from analyzer.templating import Templater
 
         generation = crud.templater_state_generation(session=session)
-        reloaded = False
         if generation != self._generation:
             state = crud.load_templater_state(session=session)
-            self._analyzer.templater = Templater.from_state(state) if state else Templater()
+            self._state_bytes = orjson.dumps(state) if state else None
             self._generation = generation
-            reloaded = True
         mark = session.execute(select(func.count(SpecOperation.id), func.max(SpecOperation.id))).one()
         spec_mark = (int(mark[0] or 0), int(mark[1] or 0))
-        if reloaded or spec_mark != self._spec_mark:
-            self._analyzer._load_spec_templates()
+        if spec_mark != self._spec_mark:
+            self._new_specs = True
             self._spec_mark = spec_mark
+
+    def _fresh_templater(self) -> None:
+        """The templater as the stored state describes it, for every batch.
+
+        A live templater keeps fold caches that its state does not carry (``_Raw.cache``,
+        ``issued`` nodes): one that kept running would template later batches differently from
+        one rebuilt from the state. Rebuilding before every batch makes the result independent
+        of which analyzer took which batch, and of restarts (about 8 ms per 64 KB of state).
+        """
+        from analyzer.templating import Templater
+
+        state = orjson.loads(self._state_bytes) if self._state_bytes else None
+        self._analyzer.templater = Templater.from_state(state) if state else Templater()
+        if self._new_specs or state is None:
+            self._analyzer._load_spec_templates()
+            self._new_specs = False
 
     def recompute_verdicts(self) -> None:
         """Spec verdicts after new traffic, under the same lock as the writes."""

@@ -843,14 +843,22 @@ def analyze(
     detector: Any = None,
     pii: PiiScheduler | None = None,
 ) -> RunStats:
-    """Analyse every source into the database; returns this run's statistics."""
-    analyzer = Analyzer(engine, settings, templater=templater, detector=detector, pii=pii, on_error=on_error)
-    try:
-        for source in sources:
-            analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
-        analyzer.flush()
-    finally:
-        analyzer.close()
+    """Analyse every source into the database; returns this run's statistics.
+
+    The run holds the inventory lock throughout (analyzer/db/locking.py): it keeps the templater
+    in memory between batches, so stream analyzers on the same database wait, then reload the
+    state this run leaves, instead of either side overwriting the other's templates.
+    """
+    from analyzer.db.locking import exclusive_inventory
+
+    with exclusive_inventory(engine):
+        analyzer = Analyzer(engine, settings, templater=templater, detector=detector, pii=pii, on_error=on_error)
+        try:
+            for source in sources:
+                analyzer.feed(read_records(source, on_error=on_error, progress=progress), on_progress)
+            analyzer.flush()
+        finally:
+            analyzer.close()
     if analyzer.stats.pii_errors > 1:
         on_error(f"PII detection failed on {analyzer.stats.pii_errors} exchanges in total")
     return analyzer.stats

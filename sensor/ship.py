@@ -335,7 +335,7 @@ class NatsTransport:
     analyzer acknowledged it; a full stream refuses new batches, which then wait in the spool).
     """
 
-    def __init__(self, url: str, stream: str, *, timeout: float = 10.0, stream_max_bytes: int = -1) -> None:
+    def __init__(self, url: str, stream: str, *, timeout: float = 5.0, stream_max_bytes: int = -1) -> None:
         self.url = url
         self.stream = stream
         self.subject = subject_for(stream)

@@ -137,7 +137,7 @@ def test_sigkilled_analyzer_restarts_and_ends_with_the_same_counts(capture: Path
         second = stack.start_analyzer(idle_exit=6, ack_wait=3)
         assert stack.wait_for_exit(second, timeout=180) == 0
         doc = _export(stack)
-    _same(doc, reference, samples=False)
+    _same(doc, reference)
 
 
 def test_two_analyzers_build_the_same_inventory_as_one_even_with_every_batch_twice(
@@ -153,7 +153,7 @@ def test_two_analyzers_build_the_same_inventory_as_one_even_with_every_batch_twi
         assert stack.wait_for_exit(b, timeout=180) == 0
         doc = _export(stack)
         logs = "".join(p.read_text() for p in stack.logs.glob("analyzer-*.log"))
-    _same(doc, reference, samples=False)
+    _same(doc, reference)
     assert '"consuming"' in logs and "Traceback" not in logs
 
 
@@ -196,8 +196,8 @@ def test_nats_down_while_the_sensor_ships_loses_nothing(capture: Path, reference
         feed.first_half()
         stack.stop_nats()
         feed.second_half()
-        time.sleep(2.0)
-        assert list((tmp_path / "spool").glob("*.zst")), "nothing was spooled while NATS was down"
+        stack.wait_until(lambda: bool(list((tmp_path / "spool").glob("*.zst"))), timeout=60,
+                         what="batches spooled while NATS is down")
         stack.start_nats()
         counters = feed.finish()
         assert counters["batches_spooled"] > 0 and counters["spool_batches"] == 0
@@ -205,7 +205,7 @@ def test_nats_down_while_the_sensor_ships_loses_nothing(capture: Path, reference
         analyzer = stack.start_analyzer(idle_exit=3)
         assert stack.wait_for_exit(analyzer, timeout=180) == 0
         doc = _export(stack)
-    _same(doc, reference, samples=False)
+    _same(doc, reference)
 
 
 def test_inventory_down_while_the_sensor_ships_over_http_loses_nothing(
@@ -216,8 +216,8 @@ def test_inventory_down_while_the_sensor_ships_over_http_loses_nothing(
         feed.first_half()
         stack.stop_service()
         feed.second_half()
-        time.sleep(2.0)
-        assert list((tmp_path / "spool").glob("*.zst")), "nothing was spooled while the service was down"
+        stack.wait_until(lambda: bool(list((tmp_path / "spool").glob("*.zst"))), timeout=60,
+                         what="batches spooled while the service is down")
         stack.start_service()
         counters = feed.finish()
         assert counters["batches_spooled"] > 0 and counters["spool_batches"] == 0
@@ -228,7 +228,7 @@ def test_inventory_down_while_the_sensor_ships_over_http_loses_nothing(
         while doc != reference and time.monotonic() < deadline:  # verdicts refresh every few seconds
             time.sleep(1.0)
             doc = _export(stack)
-    _same(doc, reference, samples=False)
+    _same(doc, reference)
 
 
 @pytest.mark.skipif(missing_for_own_postgres() is not None, reason=f"{missing_for_own_postgres()}")
@@ -238,14 +238,16 @@ def test_postgres_restart_under_two_analyzers_loses_nothing(capture: Path, refer
         stack.start_analyzer()
         stack.start_analyzer()
         _wait_progress(stack, 4)
-        stack.restart_postgres()
+        # A crash, not a clean shutdown: transactions in flight are cut off.
+        stack.restart_postgres(kill=True)
+        assert _progress(stack) < _batches(), "the restart came too late to test anything"
         _wait_progress(stack, _batches(), timeout=180)
         assert all(p.poll() is None for p in stack.analyzers), "an analyzer gave up on the database"
         stack.stop_analyzers()
         doc = _export(stack)
         logs = "".join(p.read_text() for p in stack.logs.glob("analyzer-*.log"))
-    _same(doc, reference, samples=False)
-    assert "database unavailable; retrying" in logs
+    _same(doc, reference)
+    assert "Traceback" not in logs
 
 
 def test_redacted_shipping_still_templates_and_finds_pii_in_paths_and_queries(capture: Path) -> None:
