@@ -472,6 +472,16 @@ def capture_workers(interface: str, *, workers: int, config: SensorConfig, bpf: 
     kernel would drop packets, which breaks many exchanges (gaps, missing responses) where this
     loses whole ones, counted. Setup errors raise ``LiveCaptureError`` here before any worker
     starts; a worker that fails later stops the capture and its error is raised at the end.
+
+    ``workers=1`` runs ``capture`` in this process, no fork; its records are ``to_dict()``
+    itself (tuples where the JSON has arrays).
+
+    What the hash cannot keep together (measured on veth, Linux 6.18): IPv6 fragments and IP
+    fragments inside a tunnel (DEFRAG reassembles the outer IPv4 only; a non-first fragment has
+    no ports); VXLAN/GENEVE, hashed on the outer UDP ports, when the encapsulator picks the
+    source port per direction (connections split, records tagged ``one_sided``). ERSPAN, and
+    VXLAN with one fixed source port, hash on outer headers only: all of it goes to one worker.
+    Ethernet-over-GRE is hashed on the inner flow. For such mirrors use one worker.
     """
     if not 1 <= workers <= MAX_WORKERS:
         raise LiveCaptureError(f"workers must be between 1 and {MAX_WORKERS}, not {workers}")
