@@ -16,8 +16,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from sensor import pcapio
-from sensor.config import SensorConfig
-from sensor.ship import DEFAULT_STREAM
+
+# Only the standard library and the sensor core here: shipping (asyncio, nats, zstandard) is
+# imported when --ship asks for it, so plain file runs start fast and small.
+from sensor.config import DEFAULT_STREAM, SensorConfig
 
 _DEFAULTS = SensorConfig()
 
@@ -81,14 +83,14 @@ def _config(args: argparse.Namespace) -> SensorConfig:
 
 
 def _check_shipping(args: argparse.Namespace) -> str | None:
-    from sensor.ship import valid_stream_name
-
     if args.workers < 1:
         return "--workers must be >= 1"
     if args.workers > 1 and not args.interface:
         return "--workers applies to live capture (--interface)"
     if not args.ship:
         return None
+    from sensor.ship import valid_stream_name
+
     scheme = args.ship.split("://", 1)[0].lower() if "://" in args.ship else ""
     if scheme not in ("nats", "tls", "http", "https"):
         return f"--ship {args.ship!r}: expected nats://HOST:PORT or http(s)://HOST/api/v1/ingest"
@@ -102,6 +104,8 @@ def _check_shipping(args: argparse.Namespace) -> str | None:
 
 
 def _redactor(args: argparse.Namespace) -> Any:
+    if not args.redact_bodies and args.keep_headers is None:
+        return None
     from sensor.ship import Redactor
 
     keep = None
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     state: dict[str, Any] = {"sensor": None, "done": {}, "started": time.monotonic()}
 
     def emit(record: dict[str, Any]) -> None:
-        if redact.active:
+        if redact is not None:
             record = redact(record)
         line = dumps(record)
         if out is not None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# JetStream stream shared by sensors and analyzers unless --stream / $APICENSUS_STREAM say otherwise.
+DEFAULT_STREAM = "apicensus"
+
 
 @dataclass(frozen=True, slots=True)
 class SensorConfig:

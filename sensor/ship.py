@@ -40,7 +40,6 @@ log = logging.getLogger("apicensus.sensor.ship")
 BATCH_CONTENT_TYPE = "application/x-ndjson"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
-DEFAULT_STREAM = "apicensus"
 # Decompressed batch bound on the receiving side: a batch is a few MB at most; more is a bomb.
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 REDACTED = "<redacted>"
