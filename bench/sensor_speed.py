@@ -131,6 +131,16 @@ def find_apicensus() -> str | None:
     return shutil.which("apicensus")
 
 
+def sensor_implementation(apicensus: str) -> str:
+    """Compiled (mypyc, see setup.py) or pure Python, as the sensor's own interpreter sees it."""
+    python = Path(apicensus).parent / "python"
+    if not python.exists():
+        return "unknown"
+    probe = subprocess.run([str(python), "-c", "import sensor._native as n; print(n.describe())"],
+                           capture_output=True, text=True, cwd=tempfile.gettempdir())
+    return probe.stdout.strip() or f"unknown ({probe.stderr.strip()[-200:]})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=150_000, help="minimum packets in the capture")
@@ -163,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"capture: {pcap} -- {packets} packets, {stats.exchanges} exchanges, {stats.connections} "
             f"connections, {stats.bytes / 1e6:.1f} MB (built in {build_seconds:.1f} s)"
         )
+        if apicensus:
+            print(f"sensor: {sensor_implementation(apicensus)}")
         results: dict[str, Result] = {}
         problems: list[str] = []
         sensor_failed = False

@@ -125,7 +125,7 @@ class Connection:
         self.sensor = sensor
         self.addr = (src, dst)  # side 0 is whoever sent the first packet we saw
         self.ports = (sport, dport)
-        self.halves = (
+        self.halves: tuple[HalfStream, ...] = (
             HalfStream(_Sink(self, 0), cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments),
             HalfStream(_Sink(self, 1), cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments),
         )
@@ -221,7 +221,7 @@ class Connection:
         self.sensor.forget(self)
         # Break the connection <-> sink <-> parser cycles so plain reference counting frees it:
         # the sensor runs with a relaxed cyclic GC (see ``relaxed_gc``).
-        self.halves = ()  # type: ignore[assignment]
+        self.halves = ()
         self.parsers = [None, None]
 
     # -- roles ---------------------------------------------------------------------------------
@@ -236,11 +236,14 @@ class Connection:
             hashlib.blake2b(f"{self.client_str}|{self.server_str}|{self.first_ts:.6f}".encode(),
                             digest_size=10).digest()
         ).decode("ascii")
-        common = dict(body_cap=cfg.body_cap, wire_cap=max(cfg.body_cap, 2 * 1024 * 1024),
-                      max_decoded=cfg.max_decoded_bytes, max_head=cfg.max_head_bytes,
-                      max_unrecognized=cfg.max_unrecognized_bytes)
-        self.parsers[side] = HttpParser(is_response=False, **common)
-        self.parsers[1 - side] = HttpParser(is_response=True, method_for_response=self._pair, **common)
+        wire_cap = max(cfg.body_cap, 2 * 1024 * 1024)
+        self.parsers[side] = HttpParser(
+            is_response=False, body_cap=cfg.body_cap, wire_cap=wire_cap, max_decoded=cfg.max_decoded_bytes,
+            max_head=cfg.max_head_bytes, max_unrecognized=cfg.max_unrecognized_bytes)
+        self.parsers[1 - side] = HttpParser(
+            is_response=True, method_for_response=self._pair, body_cap=cfg.body_cap, wire_cap=wire_cap,
+            max_decoded=cfg.max_decoded_bytes, max_head=cfg.max_head_bytes,
+            max_unrecognized=cfg.max_unrecognized_bytes)
 
     def first_data(self, side: int, data: bytes) -> None:
         """First bytes of one direction: decide roles if the handshake was missed, and drop
@@ -313,6 +316,7 @@ class Connection:
         return tx.req_head.method if tx.req_head else None
 
     def handle(self, side: int, events: list) -> None:
+        tx: _Tx | None
         if side == self.client:
             for ev in events:
                 if type(ev) is RequestHead:

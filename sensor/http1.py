@@ -556,6 +556,7 @@ class HttpParser:
         self._next_tags = []
         head_ts = self._head_ts if self._head_ts is not None else ts
         self._head_ts = None
+        head: RequestHead | ResponseHead | None
         if self.is_response:
             head = self._response_line(start, headers, head_ts, tags)
         else:
@@ -568,7 +569,8 @@ class HttpParser:
             method = self.method_for_response(head) if self.method_for_response else None
             frame = framing.response_framing(method, head.status, index)
         else:
-            frame = framing.request_framing(head.method, index)  # type: ignore[union-attr]
+            assert type(head) is RequestHead
+            frame = framing.request_framing(head.method, index)
         events.append(head)
         self.messages += 1
         if frame.conflicting_length:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
 
 
+@dataclass_transform(frozen_default=True)
 def frozen_record(cls: type[T]) -> type[T]:
     """``@dataclass(frozen=True, slots=True)`` with a faster ``__init__``.
 
@@ -32,7 +33,7 @@ def frozen_record(cls: type[T]) -> type[T]:
     exec(f"def __init__(self, {params}):\n{body}", namespace)  # noqa: S102 - generated from field names
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[misc,method-assign]
     return cls
 
 SCHEMA_VERSION = 1
