@@ -117,6 +117,7 @@ class Connection:
         "sensor", "addr", "ports", "halves", "parsers", "client", "syn_seen", "uid", "first_ts", "last_ts",
         "pending", "current_req", "current_resp", "resp_interim", "depth", "dead", "closed_sides",
         "gap_seen", "vlan", "client_str", "server_str", "seen_sides", "paired", "checked", "after_connect",
+        "sinks",
     )
 
     def __init__(self, sensor: Sensor, src: bytes, sport: int, dst: bytes, dport: int, ts: float,
@@ -125,9 +126,11 @@ class Connection:
         self.sensor = sensor
         self.addr = (src, dst)  # side 0 is whoever sent the first packet we saw
         self.ports = (sport, dport)
+        # The sinks are kept typed here too: the in-order fast path in ``packet`` calls them directly.
+        self.sinks: tuple[_Sink, ...] = (_Sink(self, 0), _Sink(self, 1))
         self.halves: tuple[HalfStream, ...] = (
-            HalfStream(_Sink(self, 0), cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments),
-            HalfStream(_Sink(self, 1), cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments),
+            HalfStream(self.sinks[0], cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments),
+            HalfStream(self.sinks[1], cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments),
         )
         self.parsers: list[HttpParser | None] = [None, None]
         self.client: int | None = None
@@ -174,7 +177,7 @@ class Connection:
                 # In-order segment, nothing held: HalfStream.segment's common case, inlined.
                 half.next_seq = (seq + len(payload)) & 0xFFFFFFFF
                 half.bytes_delivered += len(payload)
-                half.sink.data(payload, ts)
+                self.sinks[side].data(payload, ts)
             else:
                 half.segment(seq, payload, ts)
         if flags & (TH_FIN | TH_RST):
@@ -222,6 +225,7 @@ class Connection:
         # Break the connection <-> sink <-> parser cycles so plain reference counting frees it:
         # the sensor runs with a relaxed cyclic GC (see ``relaxed_gc``).
         self.halves = ()
+        self.sinks = ()
         self.parsers = [None, None]
 
     # -- roles ---------------------------------------------------------------------------------
@@ -596,11 +600,10 @@ def iter_exchanges(source: str | os.PathLike[str] | BinaryIO, config: SensorConf
     stream, owned = _open_source(source)
     error: pcapio.CaptureError | None = None
     try:
-        process = sensor.process
         try:
             with relaxed_gc():
                 for ts, linktype, frame in pcapio.open_capture(stream):
-                    process(ts, linktype, frame)
+                    sensor.process(ts, linktype, frame)  # a direct call once compiled (setup.py)
                     if out:
                         yield from out
                         out.clear()

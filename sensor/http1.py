@@ -129,6 +129,14 @@ def _valid_method(m: bytes) -> bool:
     return 0 < len(m) <= 32 and all(c in _TOKEN_CHARS for c in m)
 
 
+# Header lines seen before, parsed: API traffic repeats most of its lines verbatim (Accept,
+# Content-Type, Server, Host...). Only short lines are kept and the cache is emptied when full,
+# so it stays small (a few hundred KB at most).
+_LINE_CACHE: dict[str, tuple[tuple[str, str], str | None]] = {}
+_LINE_CACHE_MAX = 4096
+_LINE_CACHE_LINE = 256
+
+
 def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
     """Header block (latin-1 text, lines split by LF or CRLF) to ordered (name, value) pairs.
 
@@ -136,22 +144,39 @@ def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
     framing fields and whether any line was malformed (no colon, fold with nothing before it).
     """
     index: HeaderIndex = {}
-    folded = "\n " in text or "\n\t" in text or text[:1] in (" ", "\t")
-    if (not folded and text.count("\n") == text.count("\r\n") and " :" not in text and "\t:" not in text
-            and text[:1] != ":" and "\n:" not in text):
-        # Fast path for well-formed CRLF heads (checked above on the whole text: no folds, no
-        # empty or space-padded names); a line without a colon fails the unpacking below.
-        try:
-            fields = [(name, value.strip()) for name, value in [line.split(":", 1) for line in text.split("\r\n")]]
-        except ValueError:
-            pass
-        else:
-            for name, value in fields:
+    lines = text.split("\r\n")
+    if text.count("\n") == len(lines) - 1:
+        # Fast path for well-formed CRLF heads (no bare LF, checked above): every line has a
+        # colon and starts with neither a space, a tab (a fold) nor the colon (an empty name),
+        # and no name ends in a space or tab (nor does any " :" appear elsewhere in a line).
+        fields: list[tuple[str, str]] = []
+        cache = _LINE_CACHE
+        for line in lines:
+            entry = cache.get(line)
+            if entry is None:
+                first = line[:1]
+                colon = line.find(":")
+                if colon <= 0 or first == " " or first == "\t" or " :" in line or "\t:" in line:
+                    break
+                name = line[:colon]
+                key = None
                 if name[0] in "CcHhTt":  # the framing fields' initials: skip lower() for the rest
                     lname = name.lower()
                     if lname in FRAMING_FIELDS:
-                        index.setdefault(lname, []).append(value)
+                        key = lname
+                entry = ((name, line[colon + 1 :].strip()), key)
+                if len(line) <= _LINE_CACHE_LINE:
+                    if len(cache) >= _LINE_CACHE_MAX:
+                        cache.clear()
+                    cache[line] = entry
+            pair = entry[0]
+            fields.append(pair)
+            if entry[1] is not None:
+                index.setdefault(entry[1], []).append(pair[1])
+        else:
             return tuple(fields), index, False
+        index = {}
+    folded = "\n " in text or "\n\t" in text or text[:1] in (" ", "\t")
     headers: list[tuple[str, str]] = []
     bad = False
     for line in text.split("\n"):
