@@ -11,7 +11,8 @@ times, each as a subprocess and best of ``--repeat`` runs:
 Tools run round-robin so background load hits them alike. Wall-clock packets/s is the headline;
 packets per CPU-second (user + system from ``os.wait4``) is printed too because it barely moves
 when the cores are shared (``--judge cpu`` applies the floors to it).
-Peak RSS comes from ``os.wait4`` (the child's own ru_maxrss). Floors: the sensor at least 3x
+Peak RSS comes from ``os.wait4`` (the tool's own ru_maxrss, measured through a small launcher
+so that this process's memory does not leak into it; see ``LAUNCHER``). Floors: the sensor at least 3x
 tshark's packets/s and at least as fast as the bare dpkt loop. Exit status 0 when every floor
 that could be measured is met, 1 otherwise, 2 when the sensor could not be run.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -85,18 +87,39 @@ class Result:
         return self.packets / self.best_cpu_seconds
 
 
+# Tools are started through this small launcher rather than straight from the benchmark. Linux
+# keeps, in a process's ru_maxrss, the memory high-water mark of what it was before exec: a child
+# forked from this process (tens of MB, having generated the capture) would report at least that
+# much whatever it used itself. The launcher is tiny, forks the tool from its own small memory,
+# and reports the tool's own wall time, CPU time and peak RSS (os.wait4) to a file.
+LAUNCHER = """\
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump([seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status)], out)
+"""
+
+
 def run_measured(command: Sequence[str]) -> Run:
-    """Run ``command`` with stdout discarded; wall time and the child's peak RSS (os.wait4)."""
-    with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
-        # wait4 rather than proc.wait(): it also returns the rusage of exactly this child.
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is reaped
+    """Run ``command`` with stdout discarded: its wall time, CPU time and own peak RSS."""
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r", suffix=".json") as result:
+        proc = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, result.name, *command],
+                              stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, check=False)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, stderr)
+        try:
+            seconds, cpu_seconds, max_rss_kb, returncode = json.load(result)
+        except ValueError:  # the launcher itself failed
+            return Run(0.0, 0.0, 0, proc.returncode or 1, stderr)
+    return Run(seconds, cpu_seconds, max_rss_kb, returncode, stderr)
 
 
 def summarize(name: str, command: Sequence[str], runs: list[Run], packets: int) -> Result:
