@@ -529,7 +529,30 @@ class Analyzer:
 
     # ------------------------------------------------------------------------------ internals
 
-    def _aggregate(self, records: list[dict[str, Any]]) -> tuple[Any, ...]:
+    def infer_bodies(self, rec: dict[str, Any]) -> tuple[Any, ...]:
+        """(request headers, request content type, request fields, response content type,
+        response fields) of a record; malformed header lists become empty in the record.
+        Order-free: shared ingestion runs it before taking the inventory lock."""
+        req_headers = rec.get("request_headers") or ()
+        if not _headers_ok(req_headers):
+            req_headers = rec["request_headers"] = ()
+        resp_headers = rec.get("response_headers") or ()
+        if not _headers_ok(resp_headers):
+            rec["response_headers"] = ()
+            resp_headers = ()
+        req_ct = _header(req_headers, "content-type")
+        resp_ct = _header(resp_headers, "content-type")
+        return (
+            req_headers,
+            req_ct,
+            self._infer(req_ct, rec.get("request_body")),
+            resp_ct,
+            self._infer(resp_ct, rec.get("response_body")),
+        )
+
+    def _aggregate(
+        self, records: list[dict[str, Any]], inferred: list[tuple[Any, ...]] | None = None
+    ) -> tuple[Any, ...]:
         templater = self.templater
         prepared: list[tuple[Any, ...]] = []
         # Pass 1: parse, infer body schemas and let the templater see the whole batch before
@@ -562,16 +585,10 @@ class Analyzer:
                 rec["client"] = None
             if not isinstance(server, str):
                 rec["server"] = None
-            req_headers = rec.get("request_headers") or ()
-            if not _headers_ok(req_headers):
-                req_headers = rec["request_headers"] = ()
-            resp_headers = rec.get("response_headers") or ()
-            if not _headers_ok(resp_headers):
-                resp_headers = rec["response_headers"] = ()
-            req_ct = _header(req_headers, "content-type")
-            req_fields = self._infer(req_ct, rec.get("request_body"))
-            resp_ct = _header(resp_headers, "content-type")
-            resp_fields = self._infer(resp_ct, rec.get("response_body"))
+            if inferred is not None:
+                req_headers, req_ct, req_fields, resp_ct, resp_fields = inferred[index]
+            else:
+                req_headers, req_ct, req_fields, resp_ct, resp_fields = self.infer_bodies(rec)
             shape = None
             if resp_fields:
                 shape = shapes.get(resp_fields)
