@@ -68,6 +68,9 @@ def register(subparsers: Any) -> None:
                    help="exit after SECONDS with nothing to consume (batch jobs, tests)")
     w.add_argument("--ack-wait", type=float, default=30.0, metavar="SECONDS",
                    help="a batch taken by an analyzer that died is redelivered after this long (default 30)")
+    w.add_argument("--dedupe-days", type=float, default=None, metavar="DAYS",
+                   help="forget exchange uids counted more than DAYS ago, so the dedupe table stays bounded on "
+                   "a sensor that never stops (default: keep them; an exchange re-sent after that is counted again)")
     w.add_argument("--no-pii", action="store_true", help="skip PII detection")
     w.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on HOST:PORT/metrics")
     w.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
@@ -305,6 +308,9 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.idle_exit is not None and args.idle_exit <= 0:
         report_error("analyzer", "--idle-exit must be > 0")
         return 2
+    if args.dedupe_days is not None and args.dedupe_days <= 0:
+        report_error("analyzer", "--dedupe-days must be > 0")
+        return 2
     if args.ack_wait < 1:
         report_error("analyzer", "--ack-wait must be >= 1 second")
         return 2
@@ -321,7 +327,12 @@ def run_stream(args: argparse.Namespace) -> int:
             report_error("analyzer", f"cannot serve metrics on {args.metrics}: {exc}")
             return 2
     options = StreamOptions(
-        url=args.source, stream=args.stream, durable=args.durable, idle_exit=args.idle_exit, ack_wait=args.ack_wait
+        url=args.source,
+        stream=args.stream,
+        durable=args.durable,
+        idle_exit=args.idle_exit,
+        ack_wait=args.ack_wait,
+        dedupe_days=args.dedupe_days,
     )
     try:
         return run_worker(options, ingestor, counters)

@@ -308,6 +308,19 @@ class SharedIngestor:
             self._analyzer._load_spec_templates()
             self._new_specs = False
 
+    def prune_seen(self, days: float) -> int:
+        """Forget exchange uids counted more than ``days`` ago (bounded dedupe table)."""
+        from datetime import UTC, datetime, timedelta
+
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        total = 0
+        while True:
+            with make_session_factory(self.engine)() as session, session.begin():
+                pruned = crud.prune_seen_uids(session=session, older_than=cutoff)
+            total += pruned
+            if pruned < 50_000:
+                return total
+
     def recompute_verdicts(self) -> None:
         """Spec verdicts after new traffic, under the same lock as the writes."""
         from inventory_api.verdicts import recompute

@@ -46,6 +46,8 @@ class StreamOptions:
     ack_wait: float = 30.0
     wait_check: float = 3.0  # waiting this long for batch n, check it still exists
     verdict_interval: float = 5.0  # recompute spec verdicts at most this often when idle
+    dedupe_days: float | None = None  # forget exchange uids counted longer ago than this
+    prune_interval: float = 600.0
 
 
 @dataclass(slots=True)
@@ -73,6 +75,7 @@ class WorkerCounters:
             "database_errors": 0,
             "nats_errors": 0,
             "gaps_skipped": 0,
+            "uids_pruned": 0,
             "pending": 0,
             "batch_lag_seconds": 0.0,
             "stream_lag": 0,
@@ -93,6 +96,7 @@ class StreamWorker:
         self._first_seq = 1
         self._verdicts_dirty = False
         self._last_verdicts = 0.0
+        self._last_prune = 0.0
         self._db_backoff = 0.0
         self._waiting_since: float | None = None
         self._stop = asyncio.Event()
@@ -300,6 +304,16 @@ class StreamWorker:
 
     async def _idle_work(self, force: bool = False) -> None:
         now = time.monotonic()
+        if self.o.dedupe_days is not None and now - self._last_prune >= self.o.prune_interval:
+            self._last_prune = now
+            try:
+                pruned = await asyncio.to_thread(self.ingestor.prune_seen, self.o.dedupe_days)
+                self.counters.add("uids_pruned", pruned)
+                if pruned:
+                    log.info("dedupe window: forgot old exchange uids", extra={"fields": {"pruned": pruned}})
+            except SQLAlchemyError as exc:
+                self.counters.add("database_errors")
+                log.warning("pruning old uids failed; will retry", extra={"fields": {"error": str(exc)[:200]}})
         if self._verdicts_dirty and (force or now - self._last_verdicts >= self.o.verdict_interval):
             try:
                 await asyncio.to_thread(self.ingestor.recompute_verdicts)

@@ -138,11 +138,25 @@ def mark_seen(*, session: Session, uids: Iterable[str]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # The biggest insert of a batch (one row per exchange): one array parameter unnested
         # server-side instead of thousands of bound values.
-        source = select(func.unnest(bindparam("uids", type_=ARRAY(String))))
-        stmt = postgresql.insert(table).from_select(["uid"], source).on_conflict_do_nothing()
+        source = select(func.unnest(bindparam("uids", type_=ARRAY(String))), func.now())
+        stmt = postgresql.insert(table).from_select(["uid", "seen_at"], source).on_conflict_do_nothing()
         session.execute(stmt, {"uids": uid_list})
         return
-    _bulk(session, _insert(session, table).on_conflict_do_nothing(), [{"uid": uid} for uid in uid_list])
+    now = datetime.now(UTC)
+    _bulk(
+        session,
+        _insert(session, table).on_conflict_do_nothing(),
+        [{"uid": uid, "seen_at": now} for uid in uid_list],
+    )
+
+
+def prune_seen_uids(*, session: Session, older_than: datetime, limit: int = 50_000) -> int:
+    """Forget up to ``limit`` uids counted before ``older_than``; returns how many went.
+    Re-analysing those exchanges afterwards would count them again: callers choose the window."""
+    table = SeenExchange.__table__
+    victims = select(table.c.uid).where(table.c.seen_at < older_than).limit(limit).scalar_subquery()
+    result = session.execute(delete(table).where(table.c.uid.in_(victims)))
+    return int(result.rowcount or 0)
 
 
 def upsert_services(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:

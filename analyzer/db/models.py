@@ -220,6 +220,9 @@ class SeenExchange(Base):
     __tablename__ = "seen_exchanges"
 
     uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # When it was counted (NULL: before revision 0003). Stream analyzers with --dedupe-days
+    # forget uids older than that, bounding the table on a sensor that never stops.
+    seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
 
 
 class TemplaterState(Base):

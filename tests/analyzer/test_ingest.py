@@ -166,3 +166,19 @@ def test_writers_wait_while_a_batch_analyze_holds_the_inventory(new_engine: call
         released = time.monotonic()
     worker.join(10)
     assert finished and finished[0] >= released
+
+
+def test_old_uids_are_forgotten_only_past_the_dedupe_window(new_engine: callable) -> None:
+    from sqlalchemy import text
+
+    engine = new_engine()
+    ingestor = SharedIngestor(engine, SETTINGS)
+    ingestor.ingest([make_exchange(target=f"/a/{i}", uid=f"old{i}") for i in range(5)])
+    ingestor.ingest([make_exchange(target=f"/a/{i}", uid=f"new{i}") for i in range(3)])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE seen_exchanges SET seen_at = now() - interval '40 days' WHERE uid LIKE 'old%'"))
+    assert ingestor.prune_seen(30) == 5
+    assert ingestor.prune_seen(30) == 0
+    with engine.connect() as conn:
+        left = sorted(conn.execute(text("SELECT uid FROM seen_exchanges")).scalars())
+    assert left == ["new0", "new1", "new2"]
