@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
 
     def current() -> dict[str, Any]:
         values: dict[str, Any] = dict(state["done"])
+        if state.get("fd") is not None:
+            values["capture_bytes_read"] = values.get("capture_bytes_read", 0) + _position(state["fd"])
         sensor = state["sensor"]
         if sensor is not None:
             for k, v in sensor.stats().items():
@@ -242,6 +244,16 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+def _position(fd: int | None) -> int:
+    """Bytes of the capture file read so far (the OS file offset: safe from another thread)."""
+    if fd is None:
+        return 0
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return 0
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -270,7 +282,11 @@ def _read_files(paths: list[str], config: SensorConfig, emit: Any, state: dict[s
     for path in paths:
         holder: list[Sensor] = []
         try:
-            iterator = iter_exchanges(path, config, sensor_out=holder)
+            source: Any = path
+            if path != "-":
+                source = open(path, "rb")  # noqa: SIM115 - closed below; its fd tells how far we are
+                state["fd"] = source.fileno()
+            iterator = iter_exchanges(source, config, sensor_out=holder)
             for exchange in iterator:
                 if state["sensor"] is None and holder:
                     state["sensor"] = holder[0]
@@ -289,6 +305,12 @@ def _read_files(paths: list[str], config: SensorConfig, emit: Any, state: dict[s
             print(f"apicensus sensor: {path}: {exc} (read {n} packets up to the damage; "
                   "their exchanges were written)", file=sys.stderr)
             status = 1
+        finally:
+            if not isinstance(source, str):
+                state["done"]["capture_bytes_read"] = state["done"].get("capture_bytes_read", 0) + _position(
+                    state.pop("fd", None)
+                )
+                source.close()
         state["sensor"] = None
         if holder:
             for k, v in holder[0].stats().items():
