@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -25,6 +25,26 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def bounded_body(limit: int, what: str) -> Callable[[Request], Awaitable[bytes]]:
+    """A dependency reading the raw request body, refused (413 "<what> too large") above
+    ``limit`` bytes before it is all read."""
+
+    async def read(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{what} too large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{what} too large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return read
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

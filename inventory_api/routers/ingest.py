@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
-from inventory_api.deps import Principal, require
+from inventory_api.deps import Principal, bounded_body, require
 from inventory_api.schemas import IngestPublic, error_responses
 from inventory_api.security import Permission
 
@@ -27,20 +27,6 @@ Ingester = Annotated[Principal, Depends(require(Permission.INGEST))]
 MAX_INGEST_BYTES = 64 * 1024 * 1024
 _ENCODINGS = {"", "identity", "zstd", "gzip", "x-gzip"}
 _lock = threading.Lock()
-
-
-async def ingest_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_INGEST_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="batch too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_INGEST_BYTES:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="batch too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _ingestor(request: Request) -> Any:
@@ -70,7 +56,7 @@ def _ingestor(request: Request) -> Any:
 async def ingest(
     request: Request,
     _principal: Ingester,
-    data: Annotated[bytes, Depends(ingest_body)],
+    data: Annotated[bytes, Depends(bounded_body(MAX_INGEST_BYTES, "batch"))],
 ) -> IngestPublic:
     from sensor.ship import MAX_BATCH_BYTES, BatchFormatError, decode_batch
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import StringConstraints
 from sqlalchemy.exc import DataError
 
 from inventory_api import crud
-from inventory_api.deps import Principal, Reader, SessionDep, require
+from inventory_api.deps import Principal, Reader, SessionDep, bounded_body, require
 from inventory_api.schemas import NO_NUL, SpecImportPublic, SpecPublic, error_responses
 from inventory_api.security import Permission
 from inventory_api.specs import MAX_SPEC_BYTES, SpecError, parse_spec
@@ -19,21 +19,6 @@ router = APIRouter(prefix="/specs", tags=["specs"])
 
 Importer = Annotated[Principal, Depends(require(Permission.IMPORT_SPECS))]
 HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}$")]
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body, refused (413) above the size limit before it is all read."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_SPEC_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="document too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_SPEC_BYTES:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="document too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -51,7 +36,7 @@ async def raw_body(request: Request) -> bytes:
 def import_spec(
     _principal: Importer,
     session: SessionDep,
-    data: Annotated[bytes, Depends(raw_body)],
+    data: Annotated[bytes, Depends(bounded_body(MAX_SPEC_BYTES, "document"))],
     host: Annotated[
         HostName | None, Query(description="service host (default: the document's server)")
     ] = None,
