@@ -107,15 +107,18 @@ class StreamWorker:
     async def run(self) -> int:
         o = self.o
         last_activity = time.monotonic()
+        connected = False
         nc = js = psub = None
         try:
             while not self._stop.is_set():
                 if psub is None:
                     try:
                         nc, js, psub = await self._subscribe()
+                        connected = True
                     except Exception as exc:  # noqa: BLE001 - server down: retry, idle clock runs
                         self.counters.add("nats_errors")
-                        log.warning("cannot reach NATS; retrying", extra={"fields": {"url": o.url, "error": str(exc)}})
+                        reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                        log.warning("cannot reach NATS; retrying", extra={"fields": {"url": o.url, "error": reason}})
                         if o.idle_exit is not None and time.monotonic() - last_activity >= o.idle_exit:
                             break
                         await self._sleep(2.0)
@@ -147,6 +150,9 @@ class StreamWorker:
                         log.info("nothing to consume; exiting", extra={"fields": {"idle_exit": o.idle_exit}})
                         break
             await self._idle_work(force=True)
+            if not connected:
+                log.error("never reached NATS; exiting", extra={"fields": {"url": o.url}})
+                return 1
         finally:
             # Held batches were not applied: let another analyzer have them now.
             for held in self.held.values():
@@ -165,7 +171,11 @@ class StreamWorker:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         o = self.o
-        nc, js = await connect_jetstream(o.url, max_reconnect_attempts=-1, reconnect_time_wait=1.0)
+        # Reconnects forever once connected; the first connection is bounded here, so a server
+        # that is not up yet is retried by run() (with the idle clock running).
+        nc, js = await asyncio.wait_for(
+            connect_jetstream(o.url, max_reconnect_attempts=-1, reconnect_time_wait=1.0), timeout=5.0
+        )
         try:
             info = await ensure_stream(js, o.stream)
             # A stream deleted and created again restarts its sequences: progress is per instance.

@@ -59,7 +59,7 @@ def setup_logging(component: str, *, fmt: str | None = None, level: str = "info"
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Libraries that log per request or per reconnect attempt stay at warning.
-    for noisy in ("httpx", "httpcore", "nats", "asyncio", "presidio-analyzer"):
+    for noisy in ("httpx", "httpcore", "nats", "asyncio", "presidio-analyzer", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

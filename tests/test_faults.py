@@ -261,3 +261,17 @@ def test_redacted_shipping_still_templates_and_finds_pii_in_paths_and_queries(ca
     locations = {f["location"] for e in doc["endpoints"] for f in e["pii"]}
     assert locations and locations <= {"path", "query", "header"}, locations
     assert all(not e.get("response_fields") and not e.get("request_fields") for e in doc["endpoints"])
+
+
+def test_an_analyzer_started_before_nats_waits_for_it(capture: Path, reference: dict) -> None:
+    with LocalStack(service=False) as stack:
+        stack.stop_nats()
+        analyzer = stack.start_analyzer(idle_exit=30)
+        time.sleep(3.0)  # retrying meanwhile
+        assert analyzer.poll() is None
+        stack.start_nats()
+        stack.run_sensor("--pcap", str(capture), *SHIP)
+        _wait_progress(stack, _batches())
+        stack.stop_process(analyzer)
+        doc = _export(stack)
+    _same(doc, reference)

@@ -250,3 +250,20 @@ def test_templates_survive_a_new_process(tmp_path: Path, pg_url: str, exchange: 
     }
     assert set(eps) == {"/shop/items/{item}"}
     assert eps["/shop/items/{item}"]["hits"] == len(fruits) + 1
+
+
+def test_stream_analyzer_that_never_reaches_nats_exits_1_with_a_clear_log(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "apicensus_cli", "analyzer", "--from", f"nats://127.0.0.1:{port}",
+         "--db", f"sqlite:///{tmp_path / 'a.db'}", "--idle-exit", "1", "--no-pii"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "never reached NATS" in result.stderr and "Traceback" not in result.stderr
