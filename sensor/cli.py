@@ -203,18 +203,27 @@ def run(args: argparse.Namespace) -> int:
         if args.interface:
             from sensor.live import LiveCaptureError, capture_workers
 
+            last_log = [-1e9]
+
             def on_stats(stats: dict[str, Any]) -> None:
                 live_stats.clear()
                 live_stats.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
-                log.info("counters", extra={"fields": current()})
+                now = time.monotonic()
+                if now - last_log[0] >= args.stats_interval * 0.99:
+                    last_log[0] = now
+                    log.info("counters", extra={"fields": current()})
 
+            # Metrics are read between log lines: the workers report every 2 s when scraped.
+            interval = min(args.stats_interval, 2.0) if args.metrics else args.stats_interval
             try:
                 totals = capture_workers(args.interface, workers=args.workers, config=config, bpf=args.bpf,
                                          duration=args.duration, on_record=emit, on_stats=on_stats,
-                                         stats_interval=args.stats_interval)
+                                         stats_interval=interval)
             except LiveCaptureError as exc:
                 print(f"apicensus sensor: {exc}", file=sys.stderr)
                 return 2
+            if shipper is None:  # shipping logs its own final line below
+                log.info("final counters", extra={"fields": current()})
         else:
             status = _read_files(args.pcap, config, emit, state, totals)
     except KeyboardInterrupt:
