@@ -192,6 +192,13 @@ class StreamWorker:
                 filter_subject=subject_for(o.stream),
             )
             psub = await js.pull_subscribe(subject_for(o.stream), durable=o.durable, stream=o.stream, config=config)
+            # An existing durable consumer keeps the settings it was created with; the ack wait
+            # is editable, and the analyzer started last says what it should be.
+            current = await psub.consumer_info()
+            if current.config.ack_wait is not None and abs(float(current.config.ack_wait) - o.ack_wait) > 0.01:
+                await js.add_consumer(o.stream, current.config.evolve(ack_wait=o.ack_wait))
+                log.info("consumer ack wait updated", extra={"fields": {
+                    "durable": o.durable, "from": current.config.ack_wait, "to": o.ack_wait}})
         except BaseException:
             with contextlib.suppress(Exception):
                 await nc.close()

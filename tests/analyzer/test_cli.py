@@ -267,3 +267,42 @@ def test_stream_analyzer_that_never_reaches_nats_exits_1_with_a_clear_log(tmp_pa
     )
     assert result.returncode == 1
     assert "never reached NATS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_analyzer_started_last_sets_the_shared_consumers_ack_wait(tmp_path) -> None:
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+    import uuid
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError:
+        pytest.skip("NATS with JetStream is not running on 127.0.0.1:4222 (.ci/run starts it)")
+    stream = f"ackwait{uuid.uuid4().hex[:8]}"
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+
+    def analyzer(ack_wait: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "apicensus_cli", "analyzer", "--from", "nats://127.0.0.1:4222",
+             "--stream", stream, "--db", db, "--idle-exit", "1", "--no-pii", "--ack-wait", ack_wait],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+
+    async def ack_wait_and_cleanup() -> float:
+        import nats
+
+        nc = await nats.connect("nats://127.0.0.1:4222")
+        try:
+            js = nc.jetstream()
+            info = await js.consumer_info(stream, "apicensus-analyzer")
+            await js.delete_stream(stream)
+            return float(info.config.ack_wait)
+        finally:
+            await nc.close()
+
+    analyzer("3")
+    analyzer("7")
+    assert asyncio.run(ack_wait_and_cleanup()) == 7.0
