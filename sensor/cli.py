@@ -208,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
             def on_stats(stats: dict[str, Any]) -> None:
                 live_stats.clear()
                 live_stats.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
+                if len(stats.get("per_worker") or ()) > 1:  # served as {worker="N"} metrics
+                    live_stats["per_worker"] = stats["per_worker"]
                 now = time.monotonic()
                 if now - last_log[0] >= args.stats_interval * 0.99:
                     last_log[0] = now

@@ -111,15 +111,37 @@ class DictCollector:
             return
         for name in sorted(values):
             value = values[name]
+            if isinstance(value, list) and name.startswith("per_"):
+                yield from self._labelled(name.removeprefix("per_"), value)
+                continue
             if isinstance(value, bool):
                 value = int(value)
             if not isinstance(value, int | float):
                 continue
             metric = f"{self.prefix}_{_metric_name(name)}"
-            if any(name == g or name.endswith(g) for g in self.gauges):
+            if self._is_gauge(name):
                 yield GaugeMetricFamily(metric, f"{name} (gauge)", value=value)
             else:
                 yield CounterMetricFamily(metric, f"{name} (counter)", value=value)
+
+    def _is_gauge(self, name: str) -> bool:
+        return any(name == g or name.endswith(g) for g in self.gauges)
+
+    def _labelled(self, label: str, rows: list[Any]) -> Iterator[Any]:
+        """``per_worker: [{...}, {...}]`` -> ``<prefix>_worker_<name>{worker="0"}`` families."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        names = sorted({k for row in rows if isinstance(row, Mapping) for k, v in row.items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)})
+        for name in names:
+            metric = f"{self.prefix}_{label}_{_metric_name(name)}"
+            kind = GaugeMetricFamily if self._is_gauge(name) else CounterMetricFamily
+            family = kind(metric, f"{name} per {label}", labels=[label])
+            for index, row in enumerate(rows):
+                value = row.get(name) if isinstance(row, Mapping) else None
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    family.add_metric([str(index)], value)
+            yield family
 
 
 def _metric_name(name: str) -> str:

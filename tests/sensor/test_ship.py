@@ -242,3 +242,17 @@ def test_nats_transport_reports_an_unreachable_server() -> None:
             transport.send("b", 1, b"x")
     finally:
         transport.close()
+
+
+def test_metrics_exposition_with_per_worker_labels() -> None:
+    from sensor.obs import metrics_text
+
+    text = metrics_text("apicensus_sensor", lambda: {
+        "packets": 10, "spool_batches": 2, "destination_up": True, "note": "ignored",
+        "per_worker": [{"packets": 6, "kernel_drops": 0}, {"packets": 4, "kernel_drops": 1}],
+    }).decode()
+    assert "# TYPE apicensus_sensor_packets_total counter" in text and "apicensus_sensor_packets_total 10.0" in text
+    assert "# TYPE apicensus_sensor_spool_batches gauge" in text
+    assert "apicensus_sensor_destination_up 1.0" in text and "note" not in text
+    assert 'apicensus_sensor_worker_packets_total{worker="0"} 6.0' in text
+    assert 'apicensus_sensor_worker_kernel_drops_total{worker="1"} 1.0' in text
