@@ -54,10 +54,6 @@ class IngestResult:
     pii_findings: int = 0
     merges: int = 0
 
-    def add(self, other: IngestResult) -> None:
-        for name in self.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
 
 class InventoryLock:
     """The inventory lock around one transaction (see analyzer/db/locking.py)."""

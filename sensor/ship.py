@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -447,7 +447,6 @@ class ShipperStats:
     batches_spooled: int = 0
     last_batch_lag_s: float = 0.0  # first record queued -> destination acknowledged
     destination_up: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Shipper:
