@@ -191,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
             serve_metrics(args.metrics, "apicensus_sensor", current)
         except (OSError, ValueError) as exc:
             print(f"apicensus sensor: cannot serve metrics on {args.metrics}: {exc}", file=sys.stderr)
+            if shipper is not None:
+                shipper.close(timeout=0)
+            if out is not None and out is not sys.stdout.buffer:
+                out.close()
             return 2
     ticker = _StatsTicker(args.stats_interval, current, log) if shipper is not None and not args.interface else None
     status = 0

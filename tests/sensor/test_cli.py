@@ -72,3 +72,23 @@ def test_live_capture_without_privileges_is_a_clear_error() -> None:
     proc = run("--interface", "definitely-not-an-interface0", "--duration", "0.1")
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
     assert b"definitely-not-an-interface0" in proc.stderr
+
+
+def test_metrics_address_that_cannot_be_used_is_one_clear_line(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for address in (f"127.0.0.1:{port}", "127.0.0.1:99999"):
+            result = subprocess.run(
+                [sys.executable, "-m", "apicensus_cli", "sensor", "--pcap", str(repo / "sample_pcaps" / "keepalive-api.pcap"),
+                 "--metrics", address, "--ship", "nats://127.0.0.1:1", "--spool-dir", str(tmp_path / "spool")],
+                capture_output=True, text=True, timeout=60)
+            assert result.returncode == 2
+            assert "cannot serve metrics" in result.stderr and "Traceback" not in result.stderr
