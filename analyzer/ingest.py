@@ -32,7 +32,7 @@ from analyzer.db.locking import exclusive_inventory, file_lock, lock_file, lock_
 from analyzer.db.models import StreamProgress
 from analyzer.db.session import make_session_factory
 from analyzer.db.settings import AnalyzerSettings
-from analyzer.pipeline import Analyzer, ErrorSink, _PendingBatch, _pii_view, record_uid
+from analyzer.pipeline import Analyzer, ErrorSink, _pii_view, record_uid
 from analyzer.pipeline_pii import start_pii
 
 
@@ -245,24 +245,11 @@ class SharedIngestor:
         analyzer = self._analyzer
         stats = analyzer.stats
         before = (stats.skipped, stats.noise, stats.pii_findings, stats.merges)
-        services, endpoints, noise, merges, keys = analyzer._aggregate(fresh, inferred)
-        pending = _PendingBatch(
-            records=fresh,
-            uids={r["uid"] for r in fresh},
-            services=services,
-            endpoints=endpoints,
-            noise=noise,
-            merges=merges,
-            keys=keys,
-            pii=None,
-            pii_positions=None,
-            templater_state=orjson.dumps(analyzer.templater.to_state()),
-        )
+        pending = analyzer._aggregated(fresh, {r["uid"] for r in fresh}, inferred=inferred)
         if pii_results is not None:
             analyzer._add_pii(pending, pii_results)
-        analyzer._write(session, pending)  # saves the templater state: generation + 1
+        analyzer._store(session, pending)  # saves the templater state: generation + 1
         self._state_bytes = pending.templater_state
-        crud.mark_seen(session=session, uids=pending.uids)
         session.flush()
         self._generation = crud.templater_state_generation(session=session)
         skipped = stats.skipped - before[0]

@@ -477,20 +477,37 @@ class Analyzer:
         positions = None
         if len(fresh) != len(batch):
             positions = [i for i, r in enumerate(batch) if r["uid"] in unseen]
-        services, endpoints, noise, merges, keys = self._aggregate(fresh)
+        return self._aggregated(fresh, unseen, pii=pii, pii_positions=positions)
+
+    def _aggregated(
+        self,
+        records: list[dict[str, Any]],
+        uids: set[str],
+        *,
+        pii: PendingPii | None = None,
+        pii_positions: list[int] | None = None,
+        inferred: list[tuple[Any, ...]] | None = None,
+    ) -> _PendingBatch:
+        """Template and aggregate ``records`` (their uids: ``uids``) into a batch to store."""
+        services, endpoints, noise, merges, keys = self._aggregate(records, inferred)
         return _PendingBatch(
-            records=fresh,
-            uids=unseen,
+            records=records,
+            uids=uids,
             services=services,
             endpoints=endpoints,
             noise=noise,
             merges=merges,
             keys=keys,
             pii=pii,
-            pii_positions=positions,
+            pii_positions=pii_positions,
             # Serialised now: to_state() shares live dicts that the next batch keeps changing.
             templater_state=orjson.dumps(self.templater.to_state()),
         )
+
+    def _store(self, session: Any, batch: _PendingBatch) -> None:
+        """Write a batch's rows, the templater state and its uids in ``session``'s transaction."""
+        self._write(session, batch)
+        crud.mark_seen(session=session, uids=batch.uids)
 
     def _complete(self, batch: _PendingBatch) -> None:
         if batch.pii is not None and self._pii is not None:
@@ -499,8 +516,7 @@ class Analyzer:
                 results = [results[i] for i in batch.pii_positions]
             self._add_pii(batch, results)
         with session_scope(self.engine) as session:
-            self._write(session, batch)
-            crud.mark_seen(session=session, uids=batch.uids)
+            self._store(session, batch)
         self.stats.batches += 1
 
     def _add_pii(self, batch: _PendingBatch, results: list[Any]) -> None:
