@@ -24,31 +24,15 @@ import time
 import uuid
 from pathlib import Path
 
+from analyze_speed import drop_database, fresh_database  # bench/ is on sys.path when run as a script
 from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[1]
 APICENSUS = [sys.executable, "-m", "apicensus_cli"]
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-def fresh_database(name: str) -> str:
-    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_database(name: str) -> None:
-    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def applied(db: str) -> int:
-    engine = create_engine(db.replace("postgresql://", "postgresql+psycopg2://"))
+    engine = create_engine(db)
     try:
         with engine.connect() as conn:
             return int(conn.execute(text("SELECT coalesce(max(last_seq), 0) FROM stream_progress")).scalar() or 0)
@@ -59,9 +43,8 @@ def applied(db: str) -> int:
 
 
 def run_once(capture: Path, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    db_name = f"bench_scale_{uuid.uuid4().hex[:8]}"
     stream = f"bench{uuid.uuid4().hex[:8]}"
-    db = fresh_database(db_name)
+    db_name, db = fresh_database()  # the same throwaway databases as bench/analyze_speed.py
     env = {**os.environ, "PYTHONPATH": str(REPO), "APICENSUS_LOG_FORMAT": "json"}
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
