@@ -342,9 +342,7 @@ class HttpParser:
                         self._remaining = 0
                         if take > self.body_cap:
                             self._tag(TAG_BODY_CAPPED)
-                        tags = self._msg_tags
-                        self._msg_tags = None
-                        events.append(MessageEnd(Body(data, take, take), ts, tuple(tags) if tags else ()))
+                        events.append(MessageEnd(Body(data, take, take), ts, self._take_tags()))
                         self.state = START
                         continue
                     body = self._body = BodyCollector((), self.body_cap, self.body_cap, self.max_decoded)
@@ -534,7 +532,8 @@ class HttpParser:
                     "HTTP/1.1", "HTTP/1.0"):
                 return -1
             host = index.get("host")
-            head = RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, (), host[0] if host else None)
+            head = RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, (), host[0] if host else None,
+                               end + 4 - pos)
         events.append(head)
         self.messages += 1
         pos = end + 4
@@ -580,7 +579,8 @@ class HttpParser:
             return -1
         tags = [TAG_HTTP09, *self._next_tags] if self._next_tags else [TAG_HTTP09]
         self._next_tags = None
-        events.append(RequestHead(method, parts[1].decode("latin-1"), None, (), self._head_ts or ts, tuple(tags)))
+        events.append(RequestHead(method, parts[1].decode("latin-1"), None, (), self._head_ts or ts, tuple(tags),
+                                  None, nl + 1 - pos))
         events.append(MessageEnd(EMPTY_BODY, ts, ()))
         self._head_ts = None
         self.messages += 1
@@ -679,7 +679,7 @@ class HttpParser:
         if self.is_response:
             head = response_line(start, headers, head_ts, tags)
         else:
-            head = request_line(start, headers, index, head_ts, tags)
+            head = request_line(start, headers, index, head_ts, tags, head_end - pos)
         if head is None:
             self._next_tags = [t for t in tags if t in (TAG_RESYNC, TAG_PARSER_ERROR)] or None
             return False
@@ -705,15 +705,12 @@ class HttpParser:
             return True
         kind = frame.kind
         if kind is BodyKind.NONE:
-            tags_end = self._msg_tags
-            self._msg_tags = None
-            events.append(MessageEnd(EMPTY_BODY, ts, tuple(tags_end) if tags_end else ()))
+            events.append(MessageEnd(EMPTY_BODY, ts, self._take_tags()))
             self.state = START
             return True
         if kind is BodyKind.TUNNEL:
-            tags_end = self._msg_tags
-            self._msg_tags = None
-            events.append(MessageEnd(EMPTY_BODY, ts, (*tags_end, TAG_UPGRADE) if tags_end else (TAG_UPGRADE,)))
+            self._tag(TAG_UPGRADE)
+            events.append(MessageEnd(EMPTY_BODY, ts, self._take_tags()))
             self.state = TUNNEL
             return True
         if type(head) is ResponseHead and method is None and head.status is not None:
@@ -766,6 +763,12 @@ class HttpParser:
         else:
             self._end_message(ts, events, truncated=True)
             self._enter_resync()
+
+    def _take_tags(self) -> tuple[str, ...]:
+        """The message's tags so far, for its end event; the list is reset."""
+        tags = self._msg_tags
+        self._msg_tags = None
+        return tuple(tags) if tags else ()
 
     def _tag(self, tag: str) -> None:
         if self._msg_tags is None:

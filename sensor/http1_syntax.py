@@ -35,6 +35,7 @@ class RequestHead:
     ts: float
     tags: tuple[str, ...] = ()
     host: str | None = None  # first Host header value
+    size: int = 0  # bytes of the head on the wire (what holding it costs, roughly)
 
 
 @frozen_record
@@ -261,13 +262,14 @@ def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
     return tuple(headers), index, bad
 
 
-def request_line(start: str, headers: Headers, index: HeaderIndex, ts: float, tags: list[str]) -> RequestHead | None:
+def request_line(start: str, headers: Headers, index: HeaderIndex, ts: float, tags: list[str],
+                 size: int = 0) -> RequestHead | None:
     """The request head for start line ``start``, or None when it is not a request line."""
     host_values = index.get("host")
     host = host_values[0] if host_values else None
     parts = start.split(" ")
     if len(parts) == 3 and parts[0] in KNOWN_METHODS and parts[1] and parts[2] in ("HTTP/1.1", "HTTP/1.0"):
-        return RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, tuple(tags), host)
+        return RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, tuple(tags), host, size)
     parts = [p for p in _ASCII_SPACES.split(start) if p]
     if not parts:
         return None
@@ -304,7 +306,7 @@ def request_line(start: str, headers: Headers, index: HeaderIndex, ts: float, ta
         tags = [*tags, TAG_BAD_REQUEST_LINE]
     if bad_version:
         tags = [*tags, TAG_BAD_VERSION]
-    return RequestHead(method, target, version, headers, ts, tuple(tags), host)
+    return RequestHead(method, target, version, headers, ts, tuple(tags), host, size)
 
 
 def response_line(start: str, headers: Headers, ts: float, tags: list[str]) -> ResponseHead | None:
