@@ -165,8 +165,7 @@ def run(args: argparse.Namespace) -> int:
             record = redact(record)
         line = dumps(record)
         if out is not None:
-            out.write(line)
-            out.write(b"\n")
+            out.write(line + b"\n")  # one write: an interrupt never leaves half a line
         if shipper is not None:
             shipper.add(line)
 
@@ -328,7 +327,27 @@ def _read_files(paths: list[str], config: SensorConfig, emit: Any, state: dict[s
                 source.close()
         state["sensor"] = None
         if holder:
-            for k, v in holder[0].stats().items():
+            stats = holder[0].stats()
+            for k, v in stats.items():
                 totals[k] = totals.get(k, 0) + v
                 state["done"][k] = state["done"].get(k, 0) + v
+            if _report_anomalies(path, stats, holder[0].last_error):
+                status = max(status, 1)
     return status
+
+
+def _report_anomalies(path: str, stats: dict[str, int], last_error: str) -> bool:
+    """One line each for what would otherwise pass silently: link types we cannot decode (the
+    output would just be empty) and flows whose parser failed (contained, counted). True when
+    no packet of the file could be decoded at all."""
+    unknown = {int(k.rsplit("_", 1)[1]): v for k, v in stats.items()
+               if k.startswith("decode_unsupported_linktype_")}
+    if unknown:
+        which = ", ".join(f"{n} ({count} packets)" for n, count in sorted(unknown.items()))
+        print(f"apicensus sensor: {path}: link type {which} not supported: those packets were skipped "
+              "(supported: Ethernet, raw IP, Linux SLL/SLL2, null/loopback, 802.11, PPP, Cisco HDLC, NFLOG)",
+              file=sys.stderr)
+    if stats.get("flow_errors"):
+        print(f"apicensus sensor: {path}: {stats['flow_errors']} flows hit an internal error and were closed, "
+              f"their open exchanges tagged parser_error (last: {last_error}); please report it", file=sys.stderr)
+    return bool(unknown) and sum(unknown.values()) == stats.get("packets", 0)

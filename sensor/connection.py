@@ -46,7 +46,7 @@ from sensor.records import (
     Body,
     Exchange,
 )
-from sensor.tcp import HalfStream, seq_diff
+from sensor.tcp import NONE, HalfStream, seq_diff
 
 if TYPE_CHECKING:
     from sensor.engine import Sensor
@@ -147,22 +147,20 @@ class Connection:
         "sensor", "src", "dst", "sport", "dport", "halves", "parsers", "client", "syn_seen", "uid",
         "first_ts", "last_ts", "pending", "current_req", "current_resp", "resp_interim", "depth", "dead",
         "closed", "gaps", "vlan", "client_str", "server_str", "seen", "paired", "checked", "after_connect",
-        "sinks", "early", "held", "held_side", "held_ack", "held_bytes", "held_age", "buffered", "failed",
-        "gone",
+        "sinks", "early", "held", "held_side", "held_ack", "held_bytes", "held_age", "buffered", "taint",
+        "gone", "released_ts",
     )
 
     def __init__(self, sensor: Sensor, src: bytes, sport: int, dst: bytes, dport: int, ts: float,
                  vlan: tuple[int, ...]) -> None:
-        cfg = sensor.config
         self.sensor = sensor
         self.src, self.dst = src, dst  # side 0 is whoever sent the first packet we saw
         self.sport, self.dport = sport, dport
         # The sinks are kept typed here too: the in-order fast path in ``packet`` calls them directly.
         self.sinks: tuple[_Sink, ...] = (_Sink(self, 0), _Sink(self, 1))
-        self.halves: tuple[HalfStream, ...] = (
-            HalfStream(self.sinks[0], cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments, self),
-            HalfStream(self.sinks[1], cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments, self),
-        )
+        limits = sensor.limits
+        self.halves: tuple[HalfStream, ...] = (HalfStream(self.sinks[0], limits, self),
+                                               HalfStream(self.sinks[1], limits, self))
         self.parsers: list[HttpParser | None] = [None, None]  # made on each side's first data
         self.client = UNKNOWN
         self.syn_seen = False
@@ -194,8 +192,13 @@ class Connection:
         self.held_ack = 0
         self.held_bytes = 0
         self.held_age = 0
+        # While held segments are delivered: the time they were released. They follow what they
+        # acknowledge whatever the capture's timestamps say, so pairing compares with this.
+        self.released_ts = 0.0
         self.buffered = 0  # bytes accounted to the sensor's budget
-        self.failed = False  # an error was contained here: the exchanges still open say so
+        # Exchanges still to tag parser_error: all of them once an error was contained here; the
+        # first one of a connection that follows a failed one on the same 4-tuple.
+        self.taint = 0
         self.gone = False  # closed and forgotten
 
     # -- budget ------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ class Connection:
                     self._release(ts)
                 return
             self.held_age += 1
-        elif (payload and flags & TH_ACK and not self.dead and other.next_seq is not None and ack != other.next_seq
+        elif (payload and flags & TH_ACK and ack != other.next_seq and other.next_seq != NONE and not self.dead
               and self._answers_unseen(other, ack)):
             self.held_side = side
             self.held_ack = ack
@@ -240,7 +243,7 @@ class Connection:
         self._segment(side, seq, flags, payload, ts)
         if self.held is not None and not self.gone:
             awaited = self.halves[1 - self.held_side].next_seq
-            if (awaited is None or seq_diff(self.held_ack, awaited) <= 0 or self.held_age > HOLD_PACKETS
+            if (awaited == NONE or seq_diff(self.held_ack, awaited) <= 0 or self.held_age > HOLD_PACKETS
                     or flags & (TH_FIN | TH_RST)):
                 self._release(ts)  # what they answer has arrived, or will not
 
@@ -249,7 +252,7 @@ class Connection:
         other = self.halves[1 - side]
         if other.ooo:
             other.peer_ack(ack)
-        elif other.acked is None:
+        elif other.acked == NONE:
             other.acked = ack
 
     def _segment(self, side: int, seq: int, flags: int, payload: bytes, ts: float) -> None:
@@ -257,7 +260,7 @@ class Connection:
         half = self.halves[side]
         if payload and not self.dead:
             other = self.halves[1 - side]
-            if other.next_seq is None and other.pending:
+            if other.next_seq == NONE and other.pending:
                 other.settle()  # the peer's earlier bytes come first in the pairing
             if seq == half.next_seq and not half.ooo and not half.closed:
                 # In-order segment, nothing held: HalfStream.segment's common case, inlined.
@@ -271,9 +274,9 @@ class Connection:
                 self.close()
                 return
             half.fin(seq, len(payload))
-            if half.next_seq is None and half.pending:
+            if half.next_seq == NONE and half.pending:
                 half.settle()
-            if half.finished or half.next_seq is None:
+            if half.finished or half.next_seq == NONE:
                 self._end_side(side, ts)
 
     @staticmethod
@@ -282,13 +285,13 @@ class Connection:
 
         One byte ahead with nothing held is the other side's FIN (seen or still to come), not data.
         """
-        ahead = seq_diff(ack, other.next_seq)  # type: ignore[arg-type]
+        ahead = seq_diff(ack, other.next_seq)
         if ahead <= 0 or ahead > HOLD_WINDOW or other.closed:
             return False
         if ahead == 1 and not other.ooo:
             return False
-        return not (other.fin_seq is not None and seq_diff(ack, other.fin_seq) <= 1
-                    and seq_diff(other.fin_seq, other.next_seq) <= 0)  # type: ignore[arg-type]
+        return not (other.fin_seq != NONE and seq_diff(ack, other.fin_seq) <= 1
+                    and seq_diff(other.fin_seq, other.next_seq) <= 0)
 
     def _hold(self, seq: int, ack: int, flags: int, payload: bytes, ts: float) -> None:
         self.held.append((seq, ack, flags, payload, ts))  # type: ignore[union-attr]
@@ -305,13 +308,17 @@ class Connection:
             self.account(-self.held_bytes)
         self.held_bytes = 0
         other = self.halves[1 - side]
-        for seq, ack, flags, payload, seg_ts in held:
-            if self.gone:
-                return
-            if flags & TH_ACK:
-                self._catch_up(other, ack, seg_ts)
-                self.acked(side, ack)
-            self._segment(side, seq, flags, payload, seg_ts)
+        self.released_ts = ts
+        try:
+            for seq, ack, flags, payload, seg_ts in held:
+                if self.gone:
+                    return
+                if flags & TH_ACK:
+                    self._catch_up(other, ack, seg_ts)
+                    self.acked(side, ack)
+                self._segment(side, seq, flags, payload, seg_ts)
+        finally:
+            self.released_ts = 0.0
         if self.gone:
             return
         # The other side's segments after the answered bytes come next, and a FIN seen while
@@ -319,13 +326,13 @@ class Connection:
         other.drain()
         for s in (1 - side, side):
             half = self.halves[s] if not self.gone else None
-            if half is not None and half.fin_seq is not None and half.finished:
+            if half is not None and half.fin_seq != NONE and half.finished:
                 self._end_side(s, ts)
 
     def _catch_up(self, other: HalfStream, ack: int, ts: float) -> None:
         """Bring ``other`` up to ``ack``: held segments before it delivered, missing bytes a gap."""
-        if other.next_seq is not None and self._answers_unseen(other, ack):
-            if other.fin_seq is not None and seq_diff(ack, other.fin_seq) > 0:
+        if other.next_seq != NONE and self._answers_unseen(other, ack):
+            if other.fin_seq != NONE and seq_diff(ack, other.fin_seq) > 0:
                 ack = other.fin_seq
             other.skip_to(ack, ts)
 
@@ -476,17 +483,18 @@ class Connection:
             self.paired.append((tx, True))
             return tx.req_head.method if tx and tx.req_head else None
         client = self.client if self.client != UNKNOWN else 0
+        head_ts = max(head.ts, self.released_ts)
         if self.gaps & (1 << (1 - client)) and len(pending) > 1:
             # Responses were lost in a gap: answer the latest request sent before this response,
             # the ones before it got no (captured) response.
             idx = 0
             for i, tx in enumerate(pending):
-                if tx.req_head is not None and tx.req_head.ts <= head.ts:
+                if tx.req_head is not None and tx.req_head.ts <= head_ts:
                     idx = i
             for _ in range(idx):
                 self._finish(pending.pop(0))
         self.gaps &= ~(1 << (1 - client))
-        if pending and (pending[0].req_head is None or pending[0].req_head.ts <= head.ts):
+        if pending and (pending[0].req_head is None or pending[0].req_head.ts <= head_ts):
             tx = pending.pop(0)
         else:
             self.depth += 1
@@ -611,7 +619,7 @@ class Connection:
         req_end, resp_end = tx.req_end, tx.resp_end
         if (req is not None and resp is not None and req_end is not None and resp_end is not None
                 and not (req.tags or resp.tags or req_end.tags or resp_end.tags or req_end.trailers
-                         or resp_end.trailers or tx.interim or self.failed)
+                         or resp_end.trailers or tx.interim or self.taint)
                 and req.host and self.syn_seen and self.seen == 3):
             # The clean, common case: nothing to merge, built positionally (field order of Exchange).
             sensor.counters["exchanges"] += 1
@@ -640,7 +648,8 @@ class Connection:
             tags.append(TAG_MID_STREAM)
         if self.seen != 3:
             tags.append(TAG_ONE_SIDED)
-        if self.failed:
+        if self.taint:
+            self.taint -= 1
             tags.append(TAG_PARSER_ERROR)
         req_headers = req.headers if req else ()
         if req_end is not None and req_end.trailers:

@@ -23,6 +23,7 @@ from sensor.connection import Connection
 from sensor.decode import TH_ACK, TH_SYN, Decoder
 from sensor.interrupts import checkpoint
 from sensor.records import Exchange
+from sensor.tcp import NONE, Limits
 
 # Packets between two ``checkpoint`` calls in the file loop: each packet's work is bounded (see
 # the README's "Bounds"), so signals wait at most this many packets' work.
@@ -60,12 +61,17 @@ class Sensor:
         self.decoder = Decoder(self.config.max_fragment_sets, self.config.fragment_timeout,
                                self.config.max_fragment_bytes)
         self.flows: dict[tuple[bytes, int, bytes, int], Connection] = {}
+        cfg = self.config
+        self.limits = Limits(cfg.max_ooo_bytes, cfg.max_ooo_segments, cfg.midstream_settle_segments)
         self.counters: Counter[str] = Counter()
         self.packets = 0  # hot counter kept out of the Counter
         self._next_sweep = 0.0
         self.buffered = 0  # bytes held by all flows (Connection.account)
         self.over_budget = False
         self.last_error = ""  # the last error contained, "Type: message"
+        # 4-tuples whose connection failed lately: the next connection on one tags its first
+        # exchange parser_error (it starts where the failed one left off). Bounded.
+        self._failed_flows: dict[tuple[bytes, int, bytes, int], None] = {}
 
     # -- packets -----------------------------------------------------------------------------
     def process(self, ts: float, linktype: int, frame: bytes) -> None:
@@ -100,7 +106,7 @@ class Sensor:
                         pass
                     elif other.ooo:
                         other.peer_ack(ack)
-                    elif other.acked is None:
+                    elif other.acked == NONE:
                         other.acked = ack
                 elif (flags & TH_SYN and not flags & TH_ACK and conn.closed & (1 << side)
                       and not conn.halves[side].is_own_syn(seq)):
@@ -131,9 +137,14 @@ class Sensor:
         if len(self.flows) >= 2 * self.config.max_flows:
             self._evict_oldest()  # make room first, so the newcomer is never the one evicted
         conn = Connection(self, src, sport, dst, dport, ts, vlan)
-        self.flows[(src, sport, dst, dport)] = conn
+        key = (src, sport, dst, dport)
+        self.flows[key] = conn
         self.flows[(dst, dport, src, sport)] = conn
         self.counters["connections"] += 1
+        if self._failed_flows and (key in self._failed_flows or (dst, dport, src, sport) in self._failed_flows):
+            self._failed_flows.pop(key, None)
+            self._failed_flows.pop((dst, dport, src, sport), None)
+            conn.taint = 1
         try:
             conn.packet(0, seq, ack, flags, payload, ts)
         except OutputError:
@@ -144,7 +155,11 @@ class Sensor:
     # -- containment ---------------------------------------------------------------------------
     def _contain(self, conn: Connection, exc: Exception) -> None:
         self._record_error(exc)
-        conn.failed = True
+        conn.taint = 1 << 30
+        failed = self._failed_flows
+        if len(failed) >= 4096:
+            del failed[next(iter(failed))]
+        failed[(conn.src, conn.sport, conn.dst, conn.dport)] = None
         self._close_safely(conn)
 
     def _record_error(self, exc: Exception) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Protocol
 
 MOD = 1 << 32
+NONE = -1  # a sequence number not known yet (they are 0 .. 2^32-1): native ints, never boxed
 # Segments held past an acknowledged hole before it is declared lost. Captures reorder too
 # (SPAN ports merge sources), so one early ACK is not proof that bytes went missing.
 ACKED_HOLE_SEGMENTS = 3
@@ -42,32 +43,41 @@ class Budget(Protocol):
     def account(self, delta: int) -> None: ...
 
 
+class Limits:
+    """Bounds shared by all half-streams of a sensor (one object, not three ints per stream)."""
+
+    __slots__ = ("max_ooo_bytes", "max_ooo_segments", "settle_segments")
+
+    def __init__(self, max_ooo_bytes: int, max_ooo_segments: int, settle_segments: int) -> None:
+        self.max_ooo_bytes = max_ooo_bytes
+        self.max_ooo_segments = max_ooo_segments
+        self.settle_segments = settle_segments
+
+
 class HalfStream:
+    """``next_seq``, ``base``, ``acked`` and ``fin_seq`` are sequence numbers or ``NONE``."""
+
     __slots__ = (
         "sink", "next_seq", "ooo", "ooo_bytes", "fin_seq", "closed", "pending", "pending_bytes", "acked",
-        "max_ooo_bytes", "max_ooo_segments", "settle_segments", "syn_seen", "gap_bytes",
-        "bytes_delivered", "base", "budget",
+        "limits", "syn_seen", "gap_bytes", "bytes_delivered", "base", "budget",
     )
 
-    def __init__(self, sink: StreamSink, max_ooo_bytes: int, max_ooo_segments: int, settle_segments: int,
-                 budget: Budget | None = None) -> None:
+    def __init__(self, sink: StreamSink, limits: Limits, budget: Budget | None = None) -> None:
         self.sink = sink
-        self.next_seq: int | None = None
+        self.next_seq = NONE
         self.ooo: dict[int, tuple[bytes, float]] | None = None  # made on the first hole
         self.ooo_bytes = 0
-        self.fin_seq: int | None = None
+        self.fin_seq = NONE
         self.closed = False
         # Segments seen before the start point is known: (seq, payload, ts); made when needed
         self.pending: list[tuple[int, bytes, float]] | None = None
         self.pending_bytes = 0
-        self.acked: int | None = None  # highest sequence number the peer acknowledged
-        self.max_ooo_bytes = max_ooo_bytes
-        self.max_ooo_segments = max_ooo_segments
-        self.settle_segments = settle_segments
+        self.acked = NONE  # highest sequence number the peer acknowledged
+        self.limits = limits
         self.syn_seen = False
         self.gap_bytes = 0
         self.bytes_delivered = 0
-        self.base: int | None = None  # sequence number of the first stream byte, once known
+        self.base = NONE  # sequence number of the first stream byte, once known
         self.budget = budget
 
     # -- input -------------------------------------------------------------------------------
@@ -75,7 +85,7 @@ class HalfStream:
         if self.syn_seen:
             return
         self.syn_seen = True
-        if self.next_seq is None:
+        if self.next_seq == NONE:
             self.next_seq = self.base = (seq + 1) & 0xFFFFFFFF
             if self.pending:
                 self._replay_pending()
@@ -84,7 +94,7 @@ class HalfStream:
         if self.closed:
             return
         nxt = self.next_seq
-        if nxt is None:
+        if nxt == NONE:
             pending = self.pending
             if pending is None:
                 pending = self.pending = []
@@ -92,7 +102,7 @@ class HalfStream:
             self.pending_bytes += len(payload)
             if self.budget is not None:
                 self.budget.account(len(payload))
-            if len(pending) >= self.settle_segments:
+            if len(pending) >= self.limits.settle_segments:
                 self.settle()
             return
         if seq == nxt:
@@ -124,33 +134,33 @@ class HalfStream:
             ooo[seq] = (payload, ts)
             if self.budget is not None:
                 self.budget.account(delta)
-        if self.ooo_bytes > self.max_ooo_bytes or len(ooo) > self.max_ooo_segments:
+        limits = self.limits
+        if self.ooo_bytes > limits.max_ooo_bytes or len(ooo) > limits.max_ooo_segments:
             self._skip_hole(ts)
-        elif self.acked is not None and len(ooo) >= ACKED_HOLE_SEGMENTS and seq_diff(self.acked, nxt) > 0:
+        elif self.acked != NONE and len(ooo) >= ACKED_HOLE_SEGMENTS and seq_diff(self.acked, nxt) > 0:
             # The receiver acknowledged bytes we never saw, and more segments kept coming past
             # the hole: they were lost on the way to us, not merely reordered in the capture.
             self._skip_hole(ts)
 
     def peer_ack(self, ack: int) -> None:
         acked = self.acked
-        if acked is None or seq_diff(ack, acked) > 0:
+        if acked == NONE or seq_diff(ack, acked) > 0:
             self.acked = ack
             ooo = self.ooo
-            if (ooo is not None and len(ooo) >= ACKED_HOLE_SEGMENTS and self.next_seq is not None
+            if (ooo is not None and len(ooo) >= ACKED_HOLE_SEGMENTS and self.next_seq != NONE
                     and seq_diff(ack, self.next_seq) > 0):
                 self._skip_hole(None)
 
     def fin(self, seq: int, payload_len: int) -> None:
-        if self.fin_seq is None:
+        if self.fin_seq == NONE:
             self.fin_seq = (seq + payload_len) & 0xFFFFFFFF
 
     def skip_to(self, seq: int, ts: float) -> None:
         """The peer answered having received everything before ``seq``: what of it never reached
         us is a gap now (held segments in between are delivered in order), not worth waiting for."""
-        start = self.next_seq
-        if start is None or self.closed:
+        nxt = self.next_seq
+        if nxt == NONE or self.closed:
             return
-        nxt: int = start
         while seq_diff(seq, nxt) > 0:
             ooo = self.ooo
             stop = seq
@@ -159,7 +169,7 @@ class HalfStream:
                 if seq_diff(first, nxt) <= 0:
                     self._drain(seq)
                     moved = self.next_seq
-                    if moved is None or moved == nxt or self.closed:
+                    if moved == nxt or self.closed:
                         return  # nothing could be delivered: leave it to flush
                     nxt = moved
                     continue
@@ -171,16 +181,15 @@ class HalfStream:
             self.sink.gap(size, ts)
             if self.ooo:
                 self._drain(seq)  # what answers the held segments' successors waits for them
-            moved = self.next_seq
-            if moved is None or self.closed:
+            if self.closed:
                 return
-            nxt = moved
+            nxt = self.next_seq
 
     # -- settling and flushing ---------------------------------------------------------------
     def settle(self) -> None:
         """Pick the start of a stream whose SYN was not seen: its lowest pending sequence number."""
         pending = self.pending
-        if self.next_seq is not None or not pending:
+        if self.next_seq != NONE or not pending:
             return
         first = pending[0][0]
         start = min((p[0] for p in pending), key=lambda s: seq_diff(s, first))
@@ -198,7 +207,7 @@ class HalfStream:
 
     def flush(self) -> None:
         """End of stream: deliver everything held, with gaps for what never came."""
-        if self.next_seq is None:
+        if self.next_seq == NONE:
             self.settle()
         while self.ooo:
             self._skip_hole(None)
@@ -206,12 +215,12 @@ class HalfStream:
 
     def is_own_syn(self, seq: int) -> bool:
         """A SYN that opened this very stream (seen late in a shuffled capture), not a new one."""
-        return self.base is not None and ((seq + 1) & 0xFFFFFFFF) == self.base
+        return self.base != NONE and ((seq + 1) & 0xFFFFFFFF) == self.base
 
     @property
     def finished(self) -> bool:
         """All bytes up to the FIN were delivered."""
-        return self.fin_seq is not None and self.next_seq is not None and seq_diff(self.fin_seq, self.next_seq) <= 0
+        return self.fin_seq != NONE and self.next_seq != NONE and seq_diff(self.fin_seq, self.next_seq) <= 0
 
     @property
     def held_bytes(self) -> int:
@@ -221,7 +230,7 @@ class HalfStream:
     def _deliver(self, payload: bytes, ts: float) -> None:
         if not payload:
             return
-        self.next_seq = (self.next_seq + len(payload)) & 0xFFFFFFFF  # type: ignore[operator]
+        self.next_seq = (self.next_seq + len(payload)) & 0xFFFFFFFF
         self.bytes_delivered += len(payload)
         self.sink.data(payload, ts)
 
@@ -237,16 +246,16 @@ class HalfStream:
         if self.ooo and not self.closed:
             self._drain()
 
-    def _drain(self, until: int | None = None) -> None:
+    def _drain(self, until: int = NONE) -> None:
         """Deliver held segments from ``next_seq`` on while they connect; with ``until``, only
         those starting before it."""
         ooo = self.ooo
         while ooo:
             nxt = self.next_seq
-            if until is not None and seq_diff(until, nxt) <= 0:  # type: ignore[arg-type]
+            if until != NONE and seq_diff(until, nxt) <= 0:
                 return
             if nxt in ooo:
-                payload, ts = self._take(nxt)  # type: ignore[arg-type]
+                payload, ts = self._take(nxt)
                 self._deliver(payload, ts)
                 if self.closed:
                     return
@@ -254,14 +263,14 @@ class HalfStream:
             # An overlapping segment that starts before next_seq but reaches past it?
             found = None
             for seq in ooo:
-                rel = seq_diff(seq, nxt)  # type: ignore[arg-type]
+                rel = seq_diff(seq, nxt)
                 if rel <= 0:
                     found = seq
                     break
             if found is None:
                 return
             payload, ts = self._take(found)
-            rel = seq_diff(found, nxt)  # type: ignore[arg-type]
+            rel = seq_diff(found, nxt)
             if rel + len(payload) > 0:
                 self._deliver(payload[-rel:] if rel else payload, ts)
                 if self.closed:
@@ -270,7 +279,7 @@ class HalfStream:
     def _skip_hole(self, ts: float | None) -> None:
         """Declare the bytes up to the earliest held segment missing, then deliver onwards."""
         ooo = self.ooo
-        if not ooo or self.next_seq is None:
+        if not ooo or self.next_seq == NONE:
             return
         nxt = self.next_seq
         first = min(ooo, key=lambda s: seq_diff(s, nxt))
