@@ -21,7 +21,7 @@ from sensor import pcapio
 from sensor.config import SensorConfig
 from sensor.connection import Connection
 from sensor.decode import TH_ACK, TH_SYN, Decoder
-from sensor.interrupts import checkpoint
+from sensor.interrupts import SHUTDOWN_FLUSH_SECONDS, checkpoint, stop_requested
 from sensor.records import Exchange
 from sensor.tcp import NONE, Limits
 
@@ -276,7 +276,9 @@ def iter_exchanges(source: str | os.PathLike[str] | BinaryIO, config: SensorConf
     """Exchanges of a pcap/pcapng file, path ``-`` for stdin, or an open binary stream.
 
     A truncated or corrupt file yields everything up to the damage, then raises
-    ``pcapio.CaptureError`` (after flushing the connections still open).
+    ``pcapio.CaptureError`` (after flushing the connections still open). When a stop is requested
+    (``sensor.interrupts``: SIGTERM in ``apicensus sensor``) it ends early, flushing open
+    connections for at most ``SHUTDOWN_FLUSH_SECONDS``.
     """
     out: list[Exchange] = []
     sensor = Sensor(out.append, config)
@@ -284,6 +286,7 @@ def iter_exchanges(source: str | os.PathLike[str] | BinaryIO, config: SensorConf
         sensor_out.append(sensor)
     stream, owned = _open_source(source)
     error: pcapio.CaptureError | None = None
+    stopped = False
     try:
         try:
             with relaxed_gc():
@@ -293,13 +296,16 @@ def iter_exchanges(source: str | os.PathLike[str] | BinaryIO, config: SensorConf
                     n += 1
                     if n == CHECKPOINT_EVERY:
                         n = 0
-                        checkpoint()  # SIGTERM is honoured even when no exchange comes out
+                        checkpoint()  # signal handlers run even when no exchange comes out
+                        if stop_requested():
+                            stopped = True
+                            break
                     if out:
                         yield from out
                         out.clear()
         except pcapio.CaptureError as exc:
             error = exc
-        sensor.flush()
+        sensor.flush(time.monotonic() + SHUTDOWN_FLUSH_SECONDS if stopped or stop_requested() else None)
         yield from out
         out.clear()
     finally:

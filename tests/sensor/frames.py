@@ -4,7 +4,8 @@ sensor's decoder), and a pcap writer for captures made in a test."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tests.sensor.conftest import SAMPLES
@@ -53,3 +54,24 @@ def write_pcap(path: Path, frames: Iterable[bytes], linktype: int = 1) -> Path:
     capture.packets = list(frames)
     path.write_bytes(capture.pcap())
     return path
+
+
+def pcap_header(linktype: int = 1) -> bytes:
+    return QUIRKS.Capture(linktype).pcap()  # the global header alone: no packets yet
+
+
+def pcap_record(frame: bytes, usec: int) -> bytes:
+    return struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame
+
+
+def pathological_stream() -> Iterator[bytes]:
+    """Frames without end of the inputs issue 14 found, each on its own connection: a head that
+    never ends (the 64 KiB-bound hang), line noise a forward regex search backtracked over, and
+    heads and chunk sizes full of superscript digits. Sequence numbers keep increasing."""
+    hang, noise, digits = FrameFlow(45001), FrameFlow(45002), FrameFlow(45003)
+    yield from hang.handshake() + noise.handshake() + digits.handshake()
+    yield from hang.send(True, b"GET /hang HTTP/1.1\r\nHost: h\r\nX-Pad: ")
+    while True:
+        yield from hang.send(True, b"a" * 1460)
+        yield from noise.send(True, b"A " * 730)
+        yield from digits.send(True, b"POST /\xb2 HTTP/1.1\r\nContent-Length: \xb9\xb3\r\n\r\n3\xb2\r\n")
