@@ -20,12 +20,13 @@ raw node (nothing new below it) reuses its last result.
 from __future__ import annotations
 
 from analyzer.templating import rules
+from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.rules import Position, Values
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.trie import HostState, RawNode, TemplateNode
-from analyzer.templating.values import STRONG_TYPES, classify
+from analyzer.templating.values import STRONG_TYPES, classify, has_file_extension
 from analyzer.templating.vocabulary import is_reserved, route_base
 from analyzer.templating.wordparams import WordJudge
 
@@ -89,8 +90,17 @@ class Folder:
         vals = _values(raws)
         if not vals:
             return t
+        shaped = _shaped_groups(vals, self.vocab)
+        if shaped:
+            self._settle_word_cores(shaped, at)
+            vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
+            self._fold_shaped(t, raws, shaped, at)
         strong, words, literals = self._partition(vals)
-        if strong and self._strong_are_versions(strong, words, vals, at):
+        loose = rules.loose_literals(at, strong) if strong else []
+        if loose:
+            literals.extend(loose)
+            strong = [seg for seg in strong if seg not in loose]
+        if strong and self._strong_are_literals(strong, words, vals, at):
             literals.extend(strong)
             strong = []
         # A position proven a word parameter earlier (as of before this fold's own proof).
@@ -108,6 +118,41 @@ class Folder:
         for seg in literals:
             t.lits[seg] = self._fold(vals[seg], Position("lit", seg, at.pos + "/" + seg))
         return t
+
+    def _settle_word_cores(self, groups: _ShapedGroups, at: Position) -> None:
+        """Word values in a typed pattern ("dave81.json" in "{}.json") join it on the evidence that
+        makes whole-segment words parameters; the others stay whole segments."""
+        for pattern in list(groups.by_pattern):
+            segs = groups.by_pattern[pattern]
+            word: list[str] = []
+            typed: list[str] = []
+            for seg in segs:
+                shape = segment_shape(seg)
+                suffix = shape is not None and shape.kind == "suffix"
+                (word if suffix and shape is not None and not typed_core(shape) else typed).append(seg)
+            if not word:
+                continue
+            decision = self.judge.decide(word, groups.vals, at, typed)
+            self.learned.extend(decision.learned)
+            chosen = typed + decision.params
+            if chosen:
+                groups.by_pattern[pattern] = chosen
+            else:
+                del groups.by_pattern[pattern]
+            groups.members.difference_update(s for s in word if s not in decision.params)
+
+    def _fold_shaped(self, t: TemplateNode, raws: list[RawNode], groups: _ShapedGroups, at: Position) -> None:
+        """One child per in-segment pattern, its slot values parameters (see insegment)."""
+        t.shaped, t.stypes = {}, {}
+        for pattern, segs in groups.by_pattern.items():
+            key = SHAPED_STAR_PREFIX + pattern + "}"
+            t.stypes[pattern] = _slot_types(segs, groups.vals)
+            if len(segs) >= 3 or key in segs:
+                compact(raws, segs, key, slot_kinds=True)
+                merged = [r.children[key] for r in raws if key in r.children and r.children[key].tot_ok]
+            else:
+                merged = [c for seg in segs for c in groups.vals[seg]]
+            t.shaped[pattern] = self._fold(merged, Position("param", "", at.pos + "/" + pattern))
 
     def _partition(self, vals: Values) -> tuple[list[str], list[str], list[str]]:
         """(typed values, word-like values, literals for sure) at one position."""
@@ -128,10 +173,21 @@ class Folder:
                 literals.append(seg)
             else:
                 words.append(seg)
+        if words and any(classify(seg) == "file" for seg in strong):
+            # Files in one folder are alike whatever their names' length ("logo.png" beside
+            # "header-background.png").
+            files = [w for w in words if has_file_extension(w)]
+            strong.extend(files)
+            words = [w for w in words if w not in files]
         return strong, words, literals
 
-    @staticmethod
-    def _strong_are_versions(strong: list[str], words: list[str], vals: Values, at: Position) -> bool:
+    def _strong_are_literals(self, strong: list[str], words: list[str], vals: Values, at: Position) -> bool:
+        """Typed values that are not data: API versions, a constant root, one loose value."""
+        s = self.settings
+        if rules.constant_value(
+            strong, words, vals, min_requests=s.constant_min_requests, min_subpaths=s.constant_min_subpaths
+        ):
+            return True
         if at.api_root:
             return rules.numbers_are_versions(strong, vals)
         if at.after_literal and len(strong) == 1 and not words:
@@ -188,6 +244,67 @@ class Folder:
         return merged
 
 
+class _ShapedGroups:
+    """Values at one position that are in-segment patterns: pattern -> its concrete values."""
+
+    __slots__ = ("by_pattern", "members", "vals")
+
+    def __init__(self, vals: Values) -> None:
+        self.by_pattern: dict[str, list[str]] = {}
+        self.members: set[str] = set()
+        self.vals = vals
+
+    def __bool__(self) -> bool:
+        return bool(self.by_pattern)
+
+
+def _shaped_groups(vals: Values, vocab: frozenset[str]) -> _ShapedGroups:
+    groups = _ShapedGroups(vals)
+    extension: dict[str, list[str]] = {}
+    for seg in vals:
+        if seg.startswith(SHAPED_STAR_PREFIX) and seg not in (STAR, WSTAR):
+            groups.by_pattern.setdefault(seg[len(SHAPED_STAR_PREFIX) : -1], []).append(seg)
+            continue
+        shape = segment_shape(seg)
+        if shape is None:
+            continue
+        if shape.kind == "extension":
+            extension.setdefault(shape.pattern, []).append(seg)
+        elif shape.syntactic or not (is_reserved(seg) or route_base(seg) in vocab):
+            groups.by_pattern.setdefault(shape.pattern, []).append(seg)
+    for pattern, segs in extension.items():
+        # One file name with one extension is a literal ("/favicon.ico"); the same name in several
+        # formats is a parameter of the format ("thumbnail.{extension}").
+        if len(segs) >= 2 or pattern in groups.by_pattern:
+            groups.by_pattern.setdefault(pattern, []).extend(segs)
+    for segs in groups.by_pattern.values():
+        groups.members.update(segs)
+    return groups
+
+
+def _slot_types(segs: list[str], vals: Values) -> str:
+    """The type of each slot of a pattern's values, comma-separated."""
+    per_slot: list[dict[str, int]] = []
+    for seg in segs:
+        if seg.startswith(SHAPED_STAR_PREFIX):
+            for r in vals[seg]:
+                for joined, n in r.kinds.items():
+                    for i, typ in enumerate(joined.split(",")):
+                        _count(per_slot, i, typ, n)
+            continue
+        shape = segment_shape(seg)
+        assert shape is not None
+        for i, value in enumerate(shape.values):
+            _count(per_slot, i, classify(value), 1)
+    return ",".join(rules.group_type(types) for types in per_slot)
+
+
+def _count(per_slot: list[dict[str, int]], i: int, typ: str, n: int) -> None:
+    while len(per_slot) <= i:
+        per_slot.append({})
+    per_slot[i][typ] = per_slot[i].get(typ, 0) + n
+
+
 def _values(raws: list[RawNode]) -> Values:
     vals: Values = {}
     for r in raws:
@@ -210,13 +327,16 @@ def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
                     types[k] = types.get(k, 0) + v
         else:
             typ = classify(seg)
+            if typ == "word" and has_file_extension(seg):
+                typ = "file"  # a short file name beside longer ones ("logo.png")
             types[typ] = types.get(typ, 0) + 1
     return types
 
 
-def compact(raws: list[RawNode], values: list[str], key: str = STAR) -> None:
-    """Merge each parent's children named in values into its compaction child (see STAR)."""
-    keys = [s for s in values if s not in (STAR, WSTAR)]
+def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds: bool = False) -> None:
+    """Merge each parent's children named in values into its compaction child (see STAR). Its
+    kinds count the values' types (per slot of an in-segment pattern with slot_kinds)."""
+    keys = [s for s in values if s not in (STAR, WSTAR) and not s.startswith(SHAPED_STAR_PREFIX)]
     if not keys:
         return
     for r in raws:
@@ -228,6 +348,11 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR) -> None:
             if star is None:
                 star = r.children[key] = RawNode()
                 star.kinds = {}
-            typ = classify(seg)
+            typ = _slot_kind(seg) if slot_kinds else classify(seg)
             star.kinds[typ] = star.kinds.get(typ, 0) + 1
             star.absorb(child)
+
+
+def _slot_kind(seg: str) -> str:
+    shape = segment_shape(seg)
+    return ",".join(classify(v) for v in shape.values) if shape is not None else classify(seg)

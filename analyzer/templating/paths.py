@@ -28,6 +28,20 @@ def split_path(path: str) -> list[str]:
         # recursion and the trie stay bounded.
         segs = segs[: MAX_SEGMENTS - 1] + ["/".join(segs[MAX_SEGMENTS - 1 :])]
     if "{" in path:
-        # Keep concrete segments apart from the raw trie's compaction key (see STAR).
-        segs = ["%7B" + seg[1:-1] + "%7D" if seg in (STAR, WSTAR) else seg for seg in segs]
+        # Keep concrete segments apart from the raw trie's compaction keys ("{*}", "{w*}" and
+        # "{*<pattern>}", see STAR): a raw "{" is not valid in a path, so escape it there.
+        segs = [_escaped(seg) if seg.startswith(("{*", "{w*")) else seg for seg in segs]
     return segs
+
+
+def _escaped(seg: str) -> str:
+    return seg.replace("{", "%7B").replace("}", "%7D")
+
+
+_JUNK = re.compile(r"[\x00-\x20\x7f]")
+
+
+def is_junk_target(path: str) -> bool:
+    """A request target that is no path of an endpoint: whitespace or control characters in it
+    ("GET /uri afterspace"), or not origin-form ("*", "garbage")."""
+    return not path.startswith("/") or _JUNK.search(path) is not None

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyzer.templating.paths import STAR
+from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.trie import RawNode
-from analyzer.templating.values import classify, is_version
+from analyzer.templating.values import LOOSE_TYPES, classify, is_version
 from analyzer.templating.vocabulary import API_WORDS, is_plural_collection, route_base
 
 # Concrete value at one position -> its raw nodes (one per parent folded into the position).
@@ -93,3 +94,33 @@ def group_type(types: dict[str, int]) -> str:
     typ, n = max(sorted(types.items()), key=lambda kv: kv[1])
     # A clear majority names the type; mixed ids and slugs are plain strings.
     return typ if typ != "word" and n >= 0.9 * total else "string"
+
+
+def loose_literals(at: Position, strong: list[str]) -> list[str]:
+    """ "/generate_204", "/wp-comments-post.php", "/100MB.bin": values of a loosely typed shape
+    (code, file name) are literals unless several of one type share the position (two, three
+    right under an API root) or they follow a plural collection ("/skus/XK-20931")."""
+    if at.after_literal and is_plural_collection(at.prev_seg):
+        return []
+    by_type: dict[str, list[str]] = {}
+    for seg in strong:
+        if seg != STAR:
+            typ = classify(seg)
+            if typ in LOOSE_TYPES:
+                by_type.setdefault(typ, []).append(seg)
+    need = 3 if at.api_root else 2
+    return [seg for segs in by_type.values() if len(segs) < need for seg in segs]
+
+
+def constant_value(
+    strong: list[str], words: list[str], vals: Values, *, min_requests: int, min_subpaths: int
+) -> bool:
+    """A service root or an org/app segment ("/TripPinRESTierService/...", "/apps/5f3a.../..."):
+    the same value in every one of many requests, under many different sub-paths, is a literal,
+    whatever it looks like."""
+    if len(strong) != 1 or strong[0] == STAR or words or classify(strong[0]) in PII_TYPES:
+        return False  # (personal data is never a literal, however constant)
+    raws = vals[strong[0]]
+    requests = sum(r.tot_ok for r in raws)
+    subpaths = {seg for r in raws for seg, c in r.children.items() if c.tot_ok}
+    return requests >= min_requests and len(subpaths) >= min_subpaths

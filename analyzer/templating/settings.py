@@ -14,12 +14,27 @@ class TemplaterSettings:
     # ... or with at least this many values whose sub-trees / response shapes agree.
     min_distinct_structured: int = 3
     tail_ratio: float = 0.3
+    # ... and only while new values keep arriving: the share of the position's requests that
+    # brought a value seen once (Good-Turing's unseen mass) stays at least this. Route names
+    # saturate (every sibling seen again and again) while ids keep churning.
+    unseen_share: float = 0.2
+    busy_value: int = 10  # ... counting the requests of values seen at most this often
+    # Word values shaped like method names (camelCase "redeemCode", dotted "chat.postMessage")
+    # are operations: a position where at least this share of them are is not a parameter.
+    verb_share: float = 0.5
+    # One typed value at a position, in at least this many requests under at least this many
+    # sub-paths, is a constant (a service root, an org or app segment): a literal.
+    constant_min_requests: int = 50
+    constant_min_subpaths: int = 3
     # Fold schedule: fold a host inline once its observations grew by this fraction since its
     # last fold (and something new was seen): geometric, so total fold work is linear in traffic.
     rebuild_growth: float = 1.0
     # drain_merges() folds a host with new structure once it grew by this many observations / share.
     drain_min_obs: int = 64
     drain_growth: float = 0.25
+    consolidate_rounds: int = 3  # folds at most per host in consolidate()
+    # Key of the keyed hashes that replace PII path segments (privacy); empty: one per process.
+    pii_key: str = ""
     # Bounds.
     memo_limit: int = 200_000  # entries per match memo
     samples: int = 4  # sample paths kept per issued template, to tell merges from splits

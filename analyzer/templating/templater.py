@@ -27,15 +27,18 @@ from dataclasses import replace
 from typing import Any
 
 from analyzer.templating.fold import Folder
-from analyzer.templating.matcher import Marks, version_context, walk, walk_prefix
+from analyzer.templating.insegment import segment_shape, typed_core
+from analyzer.templating.matcher import Marks, ShapedMark, version_context, walk, walk_prefix
 from analyzer.templating.model import TemplateMatch, service_name, template_id
-from analyzer.templating.naming import render
-from analyzer.templating.paths import split_path
+from analyzer.templating.naming import SHAPED, render
+from analyzer.templating.paths import is_junk_target, split_path
+from analyzer.templating.privacy import Masker, masked_type
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.spec import SpecIndex
 from analyzer.templating.trie import MAX_SHAPES, METHOD_SEP, HostState, RawNode, TemplateNode
-from analyzer.templating.values import STRONG_TYPES, classify
+from analyzer.templating.values import LOOSE_TYPES, STRONG_TYPES, classify
+from analyzer.templating.vocabulary import is_plural_collection
 
 NOISE_STATUSES: frozenset[int] = frozenset({404, 410})
 STATE_FORMAT = 1
@@ -65,6 +68,7 @@ class Templater:
         self._end_cache: dict[tuple[str, str, TemplateNode], TemplateMatch] = {}  # by walk end node
         self._last_split: tuple[str, list[str]] = ("", [])  # observe() -> match() of one request
         self._render_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], TemplateMatch] = {}
+        self._masker = Masker(self.settings.pii_key)
 
     # Tunables as attributes (read-only views of the settings).
     @property
@@ -103,12 +107,15 @@ class Templater:
         if hs is None:
             hs = self._hosts[host] = HostState()
         hs.obs += 1
-        segs = split_path(path)
-        self._last_split = (path, segs)  # match() of the same path usually follows
-        if status in NOISE_STATUSES:
-            self._observe_noise(hs, path, segs)
+        if is_junk_target(path):
+            # A malformed request line is no endpoint: an unmatched-request statistic.
+            self._count_noise(hs, _noise_key(path, self._split(path)))
             return
-        hs.noise.pop(path, None)
+        segs = self._split(path)
+        if status in NOISE_STATUSES:
+            self._observe_noise(hs, _noise_key(path, segs), segs)
+            return
+        hs.noise.pop(_noise_key(path, segs), None)
         node, trail, new = self._insert(hs, segs)
         node.end += 1
         node.end_ok += 1
@@ -141,6 +148,7 @@ class Templater:
             self._memo.clear()
         self._memo[key] = (version, result)
         if result is not None and hs is not None:
+            path = _stored(path, self._split(path))  # samples are kept masked
             key2 = (method, result.template)
             samples = hs.issued.get(key2)
             if samples is None:
@@ -165,10 +173,30 @@ class Templater:
         return out
 
     def flush(self) -> None:
-        """Fold every host with pending observations now (e.g. before a report or shutdown)."""
+        """Fold every host with pending observations now (see also ``consolidate``)."""
         for host, hs in self._hosts.items():
             if hs.pending:
                 self._rebuild(host, hs)
+
+    def consolidate(self) -> list[Merge]:
+        """End of a batch analyze or a stream pause: every host folded to a fixed point, and the
+        merges since the last drain returned (storage re-homes them).
+
+        A fold carries evidence between positions (collection names, proven dictionaries), so a
+        host whose fold changed that evidence is folded again, fully, until nothing moves (at
+        most ``settings.consolidate_rounds`` folds): running the fold once more changes nothing,
+        whatever the batching was.
+        """
+        for host, hs in self._hosts.items():
+            if not hs.pending:
+                continue
+            for _ in range(self.settings.consolidate_rounds):
+                before = (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky))
+                self._rebuild(host, hs)
+                if (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky)) == before:
+                    break
+                hs.full_obs = 0  # the next fold ignores every cache
+        return self.drain_merges()
 
     def noise_stats(self, host: str) -> dict[str, int]:
         """Paths of this host that only ever got 404 (not endpoints), with request counts."""
@@ -206,7 +234,11 @@ class Templater:
         known = hs.raw.lookup(segs)
         if known is not None:
             known.end += 1
-        elif path in hs.noise or len(hs.noise) < self.settings.noise_limit:
+        else:
+            self._count_noise(hs, path)
+
+    def _count_noise(self, hs: HostState, path: str) -> None:
+        if path in hs.noise or len(hs.noise) < self.settings.noise_limit:
             hs.noise[path] = hs.noise.get(path, 0) + 1
 
     @staticmethod
@@ -245,8 +277,9 @@ class Templater:
         self, host: str, hs: HostState | None, method: str, path: str
     ) -> tuple[TemplateMatch | None, TemplateNode | None]:
         """The match and the tree node its walk ended on (None when it did not match whole)."""
-        last = self._last_split
-        segs = last[1] if last[0] == path else split_path(path)
+        if is_junk_target(path):
+            return None, None
+        segs = self._split(path)
         if self._specs.has(host):
             found = self._specs.match(host, segs, method)
             if found is not None:
@@ -273,7 +306,9 @@ class Templater:
             end = walk(hs.tree, segs, marks)
         # Only ever answered 404. Inside a typed parameter it is a real endpoint asked for a missing
         # object; anywhere else it is noise (a scanner probe).
-        if (end is None or any(m is not None and m.pwords for m in marks)) and self._only_404(hs, path, segs):
+        if (end is None or any(isinstance(m, TemplateNode) and m.pwords for m in marks)) and self._only_404(
+            hs, path, segs
+        ):
             return None, None
         if end is not None:
             hit = self._end_cache.get((host, method, end))
@@ -290,7 +325,7 @@ class Templater:
         return result, end
 
     def _only_404(self, hs: HostState, path: str, segs: list[str]) -> bool:
-        if path in hs.noise:
+        if _noise_key(path, segs) in hs.noise:
             return True
         raw = hs.raw.lookup(segs)
         return raw is not None and raw.end > 0 and raw.end_ok == 0
@@ -309,6 +344,15 @@ class Templater:
 
     # ------------------------------------------------------------------------------------------
     # Folding and re-homing
+
+    def _split(self, path: str) -> list[str]:
+        """A path's segments with PII values masked; memoised for the match() after observe()."""
+        last = self._last_split
+        if last[0] == path:
+            return last[1]
+        segs = self._masker.segments(split_path(path))
+        self._last_split = (path, segs)
+        return segs
 
     def _rebuild(self, host: str, hs: HostState) -> None:
         Folder(self.settings, self._sim, hs).run()
@@ -356,6 +400,19 @@ class Templater:
                     dest.append((p, e))
 
 
+def _stored(path: str, segs: list[str]) -> str:
+    """The path as the state may keep it: the path itself, or its masked form."""
+    return path if not segs or "{" not in "".join(segs) else "/" + "/".join(segs)
+
+
+def _noise_key(path: str, segs: list[str]) -> str:
+    """A 404-only path as the noise statistics keep it: PII values masked to their type alone
+    ("/lookup/{email}"), so the statistic needs no key to be looked up again."""
+    if not segs or "{" not in "".join(segs):
+        return path
+    return "/" + "/".join("{" + t + "}" if (t := masked_type(seg)) else seg for seg in segs)
+
+
 def _add_shape(node: RawNode, shape: str) -> bool:
     """Count a response shape at a node; True when a new shape on a known path (it can split a
     group)."""
@@ -376,14 +433,30 @@ def _segment_kinds(segs: list[str], marks: Marks) -> list[tuple[str, str]]:
     for i, seg in enumerate(segs):
         if i < len(marks):
             m = marks[i]
-            kinds.append(("", m.ptype) if m is not None else (seg, ""))
+            if m is None:
+                kinds.append((seg, ""))
+            elif isinstance(m, ShapedMark):
+                kinds.append((m.pattern, SHAPED + m.types))
+            else:
+                kinds.append(("", m.ptype))
+            continue
+        shape = segment_shape(seg)
+        if shape is not None and shape.kind != "extension" and typed_core(shape):
+            kinds.append((shape.pattern, SHAPED + ",".join(_value_type(v) for v in shape.values)))
             continue
         t = classify(seg)
-        if t in STRONG_TYPES and not version_context(segs, i, kinds):
+        if t in LOOSE_TYPES and not (i and is_plural_collection(segs[i - 1])):
+            kinds.append((seg, ""))  # one value of a loose shape is a literal until a fold says more
+        elif t in STRONG_TYPES and not version_context(segs, i, kinds):
             kinds.append(("", t))
         else:
             kinds.append((seg, ""))
     return kinds
+
+
+def _value_type(value: str) -> str:
+    t = classify(value)
+    return "string" if t == "word" else t
 
 
 def _host_state(hs: HostState) -> dict[str, Any]:

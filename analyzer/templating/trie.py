@@ -87,21 +87,29 @@ class RawNode:
 class TemplateNode:
     """One template position: literal children and at most one parameter child."""
 
-    __slots__ = ("lits", "param", "ptype", "pwords")
+    __slots__ = ("lits", "param", "ptype", "pwords", "shaped", "stypes")
 
     def __init__(self) -> None:
         self.lits: dict[str, TemplateNode] = {}
         self.param: TemplateNode | None = None
         self.ptype = "string"  # type of the parameter child's values
         self.pwords = False  # parameter absorbs word-like values (slugs), not only typed ids
+        # Children whose segment has parameters inside it, by pattern ("Products({})", "{}.json"),
+        # and the types of their slots ("integer", "string,string"). None when there are none.
+        self.shaped: dict[str, TemplateNode] | None = None
+        self.stypes: dict[str, str] | None = None
 
     def to_json(self) -> list[Any]:
-        return [
+        out = [
             {k: c.to_json() for k, c in self.lits.items()},
             self.param.to_json() if self.param is not None else None,
             self.ptype,
             self.pwords,
         ]
+        if self.shaped:
+            assert self.stypes is not None
+            out.append({k: [self.stypes[k], c.to_json()] for k, c in self.shaped.items()})
+        return out
 
     @classmethod
     def from_json(cls, data: list[Any]) -> TemplateNode:
@@ -110,6 +118,9 @@ class TemplateNode:
         t.param = cls.from_json(data[1]) if data[1] is not None else None
         t.ptype = str(data[2])
         t.pwords = bool(data[3])
+        if len(data) > 4 and data[4]:
+            t.shaped = {str(k): cls.from_json(v[1]) for k, v in data[4].items()}
+            t.stypes = {str(k): str(v[0]) for k, v in data[4].items()}
         return t
 
 

@@ -41,6 +41,7 @@ def is_plural_collection(seg: str) -> bool:
     return low.endswith("s") and not low.endswith("ss")
 
 
+_IES_WORDS = frozenset({"species", "series", "pies", "ties", "lies", "selfies", "smoothies", "goodies"})
 _IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman", "mice": "mouse"}
 
 
@@ -49,8 +50,11 @@ def singular(word: str) -> str:
     low = w.lower()
     if low in _IRREGULAR:
         return _IRREGULAR[low]
+    if low in ("series", "species", "news"):
+        return w
     if low.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"
+        # "movies", "cookies", "zombies" lose only the "s"; "categories", "policies" end in "y".
+        return w[:-1] if low[-4] in "vkb" or low in _IES_WORDS else w[:-3] + "y"
     if low.endswith(("sses", "xes", "ches", "shes", "zes")):
         return w[:-2]
     if low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(w) > 3:

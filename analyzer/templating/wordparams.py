@@ -17,11 +17,23 @@ by the first rule that holds:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
+from analyzer.templating.vocabulary import route_base
+
+_CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
+_DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
+
+
+def looks_like_method(word: str) -> bool:
+    """ "redeemCode", "bookTicker", "chat.postMessage", "users.list": an operation's name."""
+    base = route_base(word)
+    return bool(_CAMEL.fullmatch(base) or _DOTTED.fullmatch(base))
+
 
 # Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
 # segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
@@ -186,6 +198,8 @@ class WordJudge:
             or (len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * len(ev.words))
         ):
             return None
+        if not sticky and (not self._churning(candidate, counts, singles) or self._verbs(candidate)):
+            return None
         proof = not api_root and len(candidate) >= 2 * need_n
         # Right after an API root, a value answering on its own that never met the proven group
         # is a rarely used route ("/api/v1/purge" beside "/api/v1/{account}").
@@ -196,6 +210,18 @@ class WordJudge:
             top = max(counts[w] for w in best_members)
             return WordDecision(best_members + [w for w in extra + ev.neutral if counts[w] <= top], proof)
         return WordDecision(candidate, proof)
+
+    def _churning(self, candidate: list[str], counts: dict[str, int], singles: int) -> bool:
+        """New values keep arriving: ids and names churn, a set of routes saturates. (Requests to
+        busy values are left out: busy routes beside an id parameter must not hide its churn.)"""
+        cap = self.settings.busy_value
+        requests = sum(n for n in (counts[w] for w in candidate) if n <= cap)
+        return requests > 0 and singles >= self.settings.unseen_share * requests
+
+    def _verbs(self, candidate: list[str]) -> bool:
+        """Most values are shaped like method names: RPC operations, not data."""
+        verbs = sum(1 for w in candidate if looks_like_method(w))
+        return verbs >= self.settings.verb_share * len(candidate)
 
     def _alike_to_ids(self, ev: _Evidence, strong: list[str]) -> list[str]:
         """Beside typed ids, words are routes ("/orders/recent" next to "/orders/{id}") unless

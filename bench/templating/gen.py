@@ -394,10 +394,10 @@ class SpecIndex:
 
     def best(self, path: str) -> str | None:
         segs = path.split("/")
-        best_key: tuple[int, ...] | None = None
+        best_key: tuple[float, ...] | None = None
         best_tpl = None
         for tpl, compiled in self.by_len.get(len(segs), []):
-            key = []
+            key: list[float] = []
             for seg, c in zip(segs, compiled, strict=True):
                 if isinstance(c, str):
                     if c != seg:
@@ -406,7 +406,8 @@ class SpecIndex:
                 else:
                     if not seg or not c.fullmatch(seg):
                         break
-                    key.append(0)
+                    # In-segment literal text is more specific than a whole-segment parameter.
+                    key.append(len(c.pattern.replace("[^/]+?", "")) / 1000)
             else:
                 k = tuple(key)
                 if best_key is None or k > best_key:
