@@ -94,7 +94,7 @@ def test_wrong_or_missing_key_is_a_tag(tmp_path: Path) -> None:
 
 
 def test_session_inside_tls_reaches_the_next_parser(tmp_path: Path) -> None:
-    from sensor.proto.session import ProtoConfig, ProtoSession, ProtocolDetected
+    from sensor.proto.session import ProtocolDetected, ProtoConfig, ProtoSession
 
     wire, keylog, _ = _record(tmp_path, "1.2", "ECDHE-RSA-AES128-GCM-SHA256")
     session = ProtoSession(config=ProtoConfig(keylog=KeyLog.parse(keylog)), ports=(40000, 443))

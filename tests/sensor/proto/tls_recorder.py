@@ -8,6 +8,7 @@ writes ``wire.bin`` (records in arrival order: side byte, 4-byte length, bytes),
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import socket
@@ -71,10 +72,8 @@ def main(out: Path, version: str, cipher: str) -> None:
                 resp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
                 responses.append(resp)
                 tls.sendall(resp)
-            try:
+            with contextlib.suppress(OSError, ssl.SSLError):
                 tls.unwrap()
-            except (OSError, ssl.SSLError):
-                pass
 
     def pipe(src: socket.socket, dst: socket.socket, side: int) -> None:
         while True:
@@ -83,10 +82,8 @@ def main(out: Path, version: str, cipher: str) -> None:
             except OSError:
                 data = b""
             if not data:
-                try:
+                with contextlib.suppress(OSError):
                     dst.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
                 return
             with lock:
                 wire.append((side, data))
@@ -117,10 +114,8 @@ def main(out: Path, version: str, cipher: str) -> None:
                 got += tls.recv(4096)
             assert want
         negotiated = tls.cipher()
-        try:
+        with contextlib.suppress(OSError, ssl.SSLError):
             tls.unwrap()
-        except (OSError, ssl.SSLError):
-            pass
     for t in threads:
         t.join(20)
     with (out / "wire.bin").open("wb") as f:
