@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sensor.decode import TH_ACK, TH_FIN, TH_RST, TH_SYN
 from sensor.http1 import (
     START,
+    Event,
     HttpParser,
     MessageEnd,
     RequestHead,
@@ -105,7 +106,7 @@ class _Sink:
         if parser.state == START and not parser._buf and parser._head_ts is None and parser._next_tags is None \
                 and data[0] not in (13, 10):
             # One whole message in one segment, the usual case: straight to the parser's fast path.
-            events: list = []
+            events: list[Event] = []
             end = parser._fast_message(data, 0, len(data), ts, events)
             if end == len(data):
                 conn.handle(side, events)
@@ -507,7 +508,7 @@ class Connection:
         self.paired.append((tx, False))
         return tx.req_head.method if tx.req_head else None
 
-    def handle(self, side: int, events: list) -> None:
+    def handle(self, side: int, events: list[Event]) -> None:
         tx: _Tx | None
         if side == self.client:
             for ev in events:

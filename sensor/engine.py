@@ -20,7 +20,7 @@ from typing import BinaryIO
 from sensor import pcapio
 from sensor.config import SensorConfig
 from sensor.connection import Connection
-from sensor.decode import TH_ACK, TH_SYN, Decoder
+from sensor.decode import TH_ACK, TH_SYN, Decoder, Segment
 from sensor.interrupts import SHUTDOWN_FLUSH_SECONDS, checkpoint, stop_requested
 from sensor.records import Exchange
 from sensor.tcp import NONE, Limits
@@ -131,7 +131,7 @@ class Sensor:
         except BaseException as exc:
             raise OutputError(exc) from exc
 
-    def _open(self, ts: float, seg: tuple) -> None:
+    def _open(self, ts: float, seg: Segment) -> None:
         """Track a new connection whose first packet we see is ``seg`` (side 0 sent it)."""
         src, dst, sport, dport, seq, ack, flags, payload, vlan = seg
         if len(self.flows) >= 2 * self.config.max_flows:
