@@ -264,6 +264,13 @@ class HttpParser:
                 self._watchdog(n - pos, ts, events)
                 return
             state = self.state
+            if self._peek_body:  # a body (BODY_LENGTH, CHUNK_SIZE, BODY_CLOSE) of an unknown request's answer
+                peek = self._peek_next_status(buf, pos, n, ts, events)
+                if peek < 0:
+                    self._buf = buf[pos:]
+                    return
+                if peek > 0:
+                    continue
             if state == START:
                 limit = pos + self.max_head
                 if crlf < pos:
@@ -325,13 +332,6 @@ class HttpParser:
                     continue
                 pos = next_pos
             elif state == BODY_LENGTH:
-                if self._peek_body:
-                    peek = self._peek_next_status(buf, pos, n, ts, events)
-                    if peek < 0:
-                        self._buf = buf[pos:]
-                        return
-                    if peek > 0:
-                        continue
                 take = min(self._remaining, n - pos)
                 body = self._body
                 if body is None:
@@ -353,13 +353,6 @@ class HttpParser:
                     self._end_message(ts, events, truncated=False)
                     self.state = START
             elif state == CHUNK_SIZE:
-                if self._peek_body:
-                    peek = self._peek_next_status(buf, pos, n, ts, events)
-                    if peek < 0:
-                        self._buf = buf[pos:]
-                        return
-                    if peek > 0:
-                        continue
                 nl = buf.find(b"\n", pos, pos + MAX_CHUNK_LINE + 1)
                 if nl < 0:
                     if n - pos > MAX_CHUNK_LINE:
@@ -425,13 +418,6 @@ class HttpParser:
                     else:
                         self._trailers.append(line)
             elif state == BODY_CLOSE:
-                if self._peek_body:
-                    peek = self._peek_next_status(buf, pos, n, ts, events)
-                    if peek < 0:
-                        self._buf = buf[pos:]
-                        return
-                    if peek > 0:
-                        continue
                 self._body.feed(buf[pos:] if pos else buf)  # type: ignore[union-attr]
                 return
             elif state == HEAD_SKIP:

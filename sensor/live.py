@@ -134,6 +134,12 @@ def _prepare(interface: str, bpf: str) -> tuple[int, bytes]:
     if not Path(f"/sys/class/net/{interface}").exists():
         raise LiveCaptureError(f"no such network interface: {interface}")
     linktype = _linktype_of(interface)
+    arp = _arp_type(interface)
+    if arp not in (None, 1, ARPHRD_LOOPBACK, ARPHRD_NONE):  # 1: ARPHRD_ETHER
+        # Not silent: what such an interface hands a packet socket may not start with an
+        # Ethernet header, and the counters (decode_not_ip, decode_malformed) would be the only sign.
+        print(f"apicensus sensor: {interface} has link type {arp} (ARPHRD): its frames are read as Ethernet; "
+              "if nothing decodes, capture a mirror port or pipe tcpdump -w - into --pcap -", file=sys.stderr)
     return linktype, compile_bpf(bpf, linktype) if bpf else b""
 
 

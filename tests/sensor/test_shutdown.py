@@ -30,6 +30,13 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]  # every line whole JSON
 
 
+def _reap(proc: subprocess.Popen, done: threading.Event) -> None:
+    done.set()
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
 def _term_and_time(proc: subprocess.Popen) -> float:
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -81,10 +88,7 @@ def test_sigterm_during_a_pathological_capture_exits_within_a_second_with_output
         assert written[0] > 10_000  # and it is consuming: the pipe would have stopped the writer
         elapsed = _term_and_time(proc)
     finally:
-        done.set()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        _reap(proc, done)
     assert elapsed < 1.0, elapsed
     assert proc.returncode == 130, stderr.text()
     assert "Traceback" not in stderr.text()
@@ -174,10 +178,7 @@ def test_sigterm_during_live_capture_of_pathological_traffic(tmp_path: Path) -> 
         assert proc.poll() is None, stderr.text()
         elapsed = _term_and_time(proc)
     finally:
-        done.set()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        _reap(proc, done)
         server.shutdown()
         crash_server.close()
     assert elapsed < 1.0, elapsed
