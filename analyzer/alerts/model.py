@@ -337,7 +337,9 @@ _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:\d[ -]?){9,}(\d{4})\b"), r"****\1"),
     # Secret-looking tokens: 24+ characters mixing letters and digits (API keys, session ids).
     (
-        re.compile(r"\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])([A-Za-z0-9]{3})[A-Za-z0-9_-]{21,}\b"),
+        re.compile(
+            r"\b(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])([A-Za-z0-9]{3})[A-Za-z0-9_-]{21,}\b"
+        ),
         r"\1********",
     ),
 )

@@ -104,9 +104,10 @@ def fold(
     merged = dict(sources) or {previous.source_id: previous.count}
     merged[repeat.source_id] = max(merged.get(repeat.source_id, 0), repeat.count)
     if len(merged) > MAX_FOLD_SOURCES:
-        keep = sorted(merged.items(), key=lambda kv: -kv[1])[: MAX_FOLD_SOURCES - 1]
-        rest = sum(merged.values()) - sum(v for _, v in keep)
-        merged = dict(keep) | {"…": rest}
+        overflow = merged.pop("…", 0)
+        ranked = sorted(merged.items(), key=lambda kv: -kv[1])
+        keep, dropped = ranked[: MAX_FOLD_SOURCES - 1], ranked[MAX_FOLD_SOURCES - 1 :]
+        merged = dict(keep) | {"…": overflow + sum(v for _, v in dropped)}
     newer = repeat.last_seen >= previous.last_seen
     updated = replace(
         previous,

@@ -94,3 +94,39 @@ def change_alert(**overrides: Any) -> AlertEvent:
 @pytest.fixture
 def alerts() -> list[AlertEvent]:
     return [finding_alert(), threat_alert(), change_alert()]
+
+
+@pytest.fixture(scope="module")
+def pg_engine(pg_url: str):  # type: ignore[no-untyped-def]
+    from analyzer.alerts.outbox_sql import create_tables
+    from analyzer.db.session import make_engine
+
+    engine = make_engine(pg_url)
+    create_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def outbox(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+    """The same outbox contract on every backend: in memory, SQLite file, real PostgreSQL."""
+    from sqlalchemy import delete
+
+    from analyzer.alerts.outbox import InMemoryOutbox
+    from analyzer.alerts.outbox_sql import OUTBOX, STATUS, SqlOutbox, create_tables
+    from analyzer.db.session import make_engine
+
+    if request.param == "memory":
+        yield InMemoryOutbox()
+        return
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'alerts.db'}")
+        create_tables(engine)
+        yield SqlOutbox(engine)
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("pg_engine")
+    with engine.begin() as conn:
+        conn.execute(delete(OUTBOX))
+        conn.execute(delete(STATUS))
+    yield SqlOutbox(engine)
