@@ -169,8 +169,8 @@ class SyslogSender:
         d = self.destination
         assert d.host is not None and d.port is not None
         raw = socket.create_connection((d.host, d.port), timeout=d.timeout_seconds)
+        conn: socket.socket = raw
         try:
-            conn: socket.socket = raw
             if self._context is not None:
                 conn = self._context.wrap_socket(raw, server_hostname=d.tls_server_name or d.host)
             results: list[SendResult] = []
@@ -181,9 +181,28 @@ class SyslogSender:
                     failed = SendResult(ok=False, retryable=True, error=_describe(exc))
                     return results + [failed] * (len(messages) - len(results))
                 results.append(SendResult(ok=True))
+            _close_gracefully(conn, min(2.0, d.timeout_seconds))
             return results
         finally:
+            conn.close()
             raw.close()
+
+
+def _close_gracefully(conn: socket.socket, timeout: float) -> None:
+    """End the stream so the receiver reads everything: TLS close_notify, then our FIN, then wait
+    (bounded) for the receiver's EOF. Closing with unread data (a TLS 1.3 session ticket) would
+    make the kernel send a reset, and a reset can discard messages the receiver has not read."""
+    try:
+        conn.settimeout(timeout)
+        if isinstance(conn, ssl.SSLSocket):
+            conn = conn.unwrap()
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(4096):
+            pass
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        conn.close()
 
 
 def make_sender(destination: Destination) -> Sender:
