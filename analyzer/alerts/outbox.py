@@ -169,6 +169,23 @@ class InMemoryOutbox:
                 updates[key] = value
         self._stats[destination_id] = replace(current, **updates)
 
+    def _add_row(
+        self, destination_id: str, delivery: str, alert: AlertEvent, state: ItemState, now: datetime
+    ) -> None:
+        item_id = next(self._ids)
+        self._rows[item_id] = OutboxItem(
+            id=item_id,
+            destination_id=destination_id,
+            delivery_id=delivery,
+            dedup_key=alert.dedup_key,
+            alert=alert,
+            state=state,
+            attempts=0,
+            enqueued_at=now,
+            next_attempt_at=now,
+        )
+        self._by_delivery[(destination_id, delivery)] = item_id
+
     def enqueue(
         self,
         *,
@@ -199,19 +216,7 @@ class InMemoryOutbox:
                 del self._rows[victim.id]
                 del self._by_delivery[(victim.destination_id, victim.delivery_id)]
                 self._bump(destination_id, dropped_total=1)
-            item_id = next(self._ids)
-            self._rows[item_id] = OutboxItem(
-                id=item_id,
-                destination_id=destination_id,
-                delivery_id=key[1],
-                dedup_key=alert.dedup_key,
-                alert=alert,
-                state=ItemState.HELD if held else ItemState.QUEUED,
-                attempts=0,
-                enqueued_at=now,
-                next_attempt_at=now,
-            )
-            self._by_delivery[key] = item_id
+            self._add_row(destination_id, key[1], alert, ItemState.HELD if held else ItemState.QUEUED, now)
             return Enqueued.ENQUEUED
 
     def last_for_key(self, destination_id: str, dedup_key: str) -> OutboxItem | None:
@@ -271,19 +276,7 @@ class InMemoryOutbox:
                 row = self._rows.get(item_id)
                 if row is not None and row.state is ItemState.HELD:
                     self._rows[item_id] = replace(row, state=ItemState.DIGESTED, delivered_at=now)
-            item_id = next(self._ids)
-            self._rows[item_id] = OutboxItem(
-                id=item_id,
-                destination_id=destination_id,
-                delivery_id=key[1],
-                dedup_key=digest.dedup_key,
-                alert=digest,
-                state=ItemState.QUEUED,
-                attempts=0,
-                enqueued_at=now,
-                next_attempt_at=now,
-            )
-            self._by_delivery[key] = item_id
+            self._add_row(destination_id, key[1], digest, ItemState.QUEUED, now)
             return True
 
     def claim_due(

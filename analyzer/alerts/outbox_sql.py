@@ -164,6 +164,28 @@ class SqlOutbox:
         set_.update(others)
         conn.execute(stmt.on_conflict_do_update(index_elements=[STATUS.c.destination_id], set_=set_))
 
+    def _insert_row(
+        self, conn: Connection, destination_id: str, alert: AlertEvent, state: ItemState, now: datetime
+    ) -> bool:
+        """Insert one row unless its (destination, delivery id) exists; True when inserted."""
+        result = conn.execute(
+            self._insert(OUTBOX)
+            .values(
+                destination_id=destination_id,
+                delivery_id=make_delivery_id(destination_id, alert.uid),
+                dedup_key=alert.dedup_key[:512],
+                state=state.value,
+                severity=severity_rank(alert),
+                alert=alert.to_record(),
+                attempts=0,
+                folded=0,
+                enqueued_at=now,
+                next_attempt_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[OUTBOX.c.destination_id, OUTBOX.c.delivery_id])
+        )
+        return bool(result.rowcount == 1)
+
     def enqueue(
         self,
         *,
@@ -206,23 +228,10 @@ class SqlOutbox:
                 if victim is None or victim.severity > severity_rank(alert):
                     return Enqueued.REFUSED_FULL
                 conn.execute(delete(OUTBOX).where(OUTBOX.c.id == victim.id))
-            result = conn.execute(
-                self._insert(OUTBOX)
-                .values(
-                    destination_id=destination_id,
-                    delivery_id=delivery,
-                    dedup_key=alert.dedup_key[:512],
-                    state=(ItemState.HELD if held else ItemState.QUEUED).value,
-                    severity=severity_rank(alert),
-                    alert=alert.to_record(),
-                    attempts=0,
-                    folded=0,
-                    enqueued_at=now,
-                    next_attempt_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=[OUTBOX.c.destination_id, OUTBOX.c.delivery_id])
+            inserted = self._insert_row(
+                conn, destination_id, alert, ItemState.HELD if held else ItemState.QUEUED, now
             )
-            return Enqueued.ENQUEUED if result.rowcount == 1 else Enqueued.DUPLICATE
+            return Enqueued.ENQUEUED if inserted else Enqueued.DUPLICATE
 
     def last_for_key(self, destination_id: str, dedup_key: str) -> OutboxItem | None:
         with self.engine.connect() as conn:
@@ -299,23 +308,8 @@ class SqlOutbox:
     ) -> bool:
         now = _put(now)
         with self.engine.begin() as conn:
-            inserted = conn.execute(
-                self._insert(OUTBOX)
-                .values(
-                    destination_id=destination_id,
-                    delivery_id=make_delivery_id(destination_id, digest.uid),
-                    dedup_key=digest.dedup_key[:512],
-                    state=ItemState.QUEUED.value,
-                    severity=severity_rank(digest),
-                    alert=digest.to_record(),
-                    attempts=0,
-                    folded=0,
-                    enqueued_at=now,
-                    next_attempt_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=[OUTBOX.c.destination_id, OUTBOX.c.delivery_id])
-            ).rowcount
-            if inserted != 1:
+            inserted = self._insert_row(conn, destination_id, digest, ItemState.QUEUED, now)
+            if not inserted:
                 return False
             ids = list(held_ids)
             for start in range(0, len(ids), 500):
