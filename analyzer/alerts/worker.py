@@ -119,7 +119,15 @@ class DeliveryWorker:
                 ):
                     report.failed += 1
             return report
-        sender = self._sender(destination)
+        try:
+            sender = self._sender(destination)
+        except Exception as exc:  # e.g. a CA or client-certificate file that cannot be read
+            failure = SendResult(
+                ok=False, retryable=True, error=f"cannot set up {destination.kind.value}: {exc}"[:500]
+            )
+            for item in items:
+                self._record(item, failure, report)
+            return report
         batch_size = max(1, destination.max_batch)
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]

@@ -471,6 +471,19 @@ def test_concurrency_is_bounded(db: Callable[[], Engine]) -> None:
         receiver.close()
 
 
+def test_a_destination_that_cannot_be_set_up_keeps_its_rows_and_says_why(
+    db: Callable[[], Engine], tmp_path: Path
+) -> None:
+    outbox = SqlOutbox(db())
+    broken = webhook_destination("https://127.0.0.1:9", tls_ca_file=str(tmp_path / "missing-ca.pem"))
+    AlertDispatcher(outbox=outbox, destinations=[broken]).submit([threat_alert()])
+    worker = DeliveryWorker(outbox=outbox, destinations=[broken], settings=FAST)
+    worker.run_once()
+    worker.close()
+    status = outbox.status("hook")
+    assert status.queued == 1 and "cannot set up webhook" in (status.last_error or "")
+
+
 def test_a_removed_destination_fails_its_rows_with_a_reason(db: Callable[[], Engine]) -> None:
     outbox = SqlOutbox(db())
     gone = webhook_destination("http://127.0.0.1:9")
