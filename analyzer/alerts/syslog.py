@@ -87,7 +87,8 @@ def build_message(
     body = msg.encode("utf-8")
     if not msg.isascii():
         body = BOM + body
-    return head.encode("ascii") + b" " + body
+    # HEADER fields are ASCII by construction; PARAM-VALUEs are UTF-8 (RFC 5424 section 6.3.3).
+    return head.encode("utf-8") + b" " + body
 
 
 def frame_octet_counting(message: bytes) -> bytes:

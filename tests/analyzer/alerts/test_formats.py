@@ -242,3 +242,13 @@ def test_key_rotation_signs_with_both_secrets() -> None:
     assert headers[webhook.SIGNATURE_HEADER].count("v1=") == 2
     for secret in ("new-secret-0123456", "old-secret-0123456"):
         assert webhook.verify_signature(body, headers, secret=secret, now=100) == "d"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(min_size=1, max_size=60))
+def test_rfc5424_param_values_round_trip_any_text(value: str) -> None:
+    alert = replace(threat_alert(), type=value, subtype=None)
+    msg = parse_5424(syslog.build_message(alert, "m", delivery_id=value, facility=1, hostname=value, now=NOW))
+    params = msg.structured_data["apicensus@32473"]
+    assert params["id"] == value and params["type"] == value
+    assert all(33 <= ord(c) <= 126 for c in msg.hostname + msg.msgid)
