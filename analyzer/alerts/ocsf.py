@@ -17,6 +17,7 @@ the schema does not define. Everything APICensus-specific that has no OCSF attri
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from typing import Any
 
@@ -67,7 +68,9 @@ SEVERITY_IDS = {
 }
 
 
+@functools.cache
 def product_version() -> str:
+    # Cached: importlib.metadata scans the installed distributions on every call (about 1 ms).
     try:
         return importlib.metadata.version("apicensus")
     except importlib.metadata.PackageNotFoundError:

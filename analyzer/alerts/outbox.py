@@ -129,6 +129,10 @@ class Outbox(Protocol):
 
     def mark_delivered(self, item: OutboxItem, *, now: datetime) -> bool: ...
 
+    def mark_delivered_many(self, items: Sequence[OutboxItem], *, now: datetime) -> int:
+        """``mark_delivered`` for a whole sent batch in one transaction; returns how many were held."""
+        ...
+
     def mark_failed(
         self, item: OutboxItem, *, now: datetime, error: str, retry_at: datetime | None
     ) -> bool: ...
@@ -328,6 +332,9 @@ class InMemoryOutbox:
             )
             self._bump(row.destination_id, delivered_total=1, last_success_at=now)
             return True
+
+    def mark_delivered_many(self, items: Sequence[OutboxItem], *, now: datetime) -> int:
+        return sum(self.mark_delivered(item, now=now) for item in items)
 
     def mark_failed(self, item: OutboxItem, *, now: datetime, error: str, retry_at: datetime | None) -> bool:
         with self._lock:

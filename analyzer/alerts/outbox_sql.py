@@ -71,6 +71,7 @@ class AlertOutboxRow(AlertsBase):
         Index("ix_alert_outbox_due", "state", "next_attempt_at"),
         Index("ix_alert_outbox_key", "destination_id", "dedup_key", "enqueued_at"),
         Index("ix_alert_outbox_dest_state", "destination_id", "state"),
+        Index("ix_alert_outbox_dest_time", "destination_id", "enqueued_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -380,6 +381,23 @@ class SqlOutbox:
                 return False
             self._bump(conn, item.destination_id, delivered_total=1, last_success_at=now)
             return True
+
+    def mark_delivered_many(self, items: Sequence[OutboxItem], *, now: datetime) -> int:
+        now = _put(now)
+        done: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for item in items:
+                if self._transition(
+                    conn,
+                    item,
+                    state=ItemState.DELIVERED.value,
+                    attempts=OUTBOX.c.attempts + 1,
+                    delivered_at=now,
+                ):
+                    done[item.destination_id] = done.get(item.destination_id, 0) + 1
+            for destination_id, count in done.items():
+                self._bump(conn, destination_id, delivered_total=count, last_success_at=now)
+        return sum(done.values())
 
     def mark_failed(self, item: OutboxItem, *, now: datetime, error: str, retry_at: datetime | None) -> bool:
         now = _put(now)

@@ -143,8 +143,11 @@ class DeliveryWorker:
                 results = [
                     SendResult(ok=False, retryable=True, error=f"{exc.__class__.__name__}: {exc}"[:500])
                 ] * len(batch)
+            sent = [item for item, result in zip(batch, results, strict=True) if result.ok]
+            report.delivered += self.outbox.mark_delivered_many(sent, now=self.clock())
             for item, result in zip(batch, results, strict=True):
-                self._record(item, result, report)
+                if not result.ok:
+                    self._record(item, result, report)
             if any(not r.ok and r.retryable for r in results):
                 # The destination is failing: the rest of its rows wait for their own retry time.
                 for item in items[start + batch_size :]:

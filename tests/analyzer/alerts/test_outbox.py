@@ -176,3 +176,13 @@ def test_prune_keeps_pending_rows(outbox: Outbox) -> None:
 def test_status_of_an_unknown_destination_is_empty(outbox: Outbox) -> None:
     status = outbox.status("nobody")
     assert status.queued == 0 and status.last_success_at is None and status.oldest_pending_at is None
+
+
+def test_a_sent_batch_is_marked_in_one_call_and_stale_claims_are_skipped(outbox: Outbox) -> None:
+    for n in range(4):
+        outbox.enqueue(destination_id="a", alert=alert_n(n), now=NOW)
+    claimed = outbox.claim_due(now=NOW, limit=4, lease_seconds=30)
+    stale = replace(claimed[0], claim_token="not-the-holder")
+    assert outbox.mark_delivered_many([stale, *claimed[1:]], now=NOW) == 3
+    status = outbox.status("a")
+    assert status.delivered_total == 3 and status.sending == 1 and status.last_success_at == NOW
