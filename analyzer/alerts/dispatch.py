@@ -5,7 +5,8 @@ batch for findings/changes, the detection stage for threat events). For each ale
 destination whose rules accept it:
 
 1. a repeat of a dedup key enqueued within the destination's ``throttle_seconds`` is folded into
-   that row (``policy.fold``): no second message, the pending one carries the updated count;
+   that row (``policy.fold``): no second message, the pending one carries the updated count (a
+   row already sent, or summed up in a digest, only counts the repeat);
 2. otherwise, if the destination already took ``flood_limit`` alerts in the last
    ``flood_window_seconds``, the alert is *held*;
 3. otherwise it is queued for delivery.

@@ -228,9 +228,7 @@ class InMemoryOutbox:
             rows = [
                 r
                 for r in self._rows.values()
-                if r.destination_id == destination_id
-                and r.dedup_key == dedup_key
-                and r.state is not ItemState.DIGESTED
+                if r.destination_id == destination_id and r.dedup_key == dedup_key
             ]
             return max(rows, key=lambda r: (r.enqueued_at, r.id), default=None)
 

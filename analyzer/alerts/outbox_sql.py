@@ -241,7 +241,6 @@ class SqlOutbox:
                 .where(
                     OUTBOX.c.destination_id == destination_id,
                     OUTBOX.c.dedup_key == dedup_key[:512],
-                    OUTBOX.c.state != ItemState.DIGESTED.value,
                 )
                 .order_by(OUTBOX.c.enqueued_at.desc(), OUTBOX.c.id.desc())
                 .limit(1)

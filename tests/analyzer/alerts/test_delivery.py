@@ -576,3 +576,25 @@ def test_a_worker_process_restart(db: Callable[[], Engine], how: str) -> None:
         assert set(ids.values()) == {1}, "a delivery arrived twice after a clean restart"
     else:
         assert sum(ids.values()) - 80 <= 10  # at most one claim's worth in flight when killed
+
+
+def test_a_repeat_of_an_alert_summed_up_in_a_digest_is_not_sent_again(db: Callable[[], Engine]) -> None:
+    receiver = HttpReceiver()
+    clock = Clock()
+    try:
+        destination = webhook_destination(receiver.url, flood_limit=2, flood_window_seconds=60)
+        outbox = SqlOutbox(db())
+        dispatcher = AlertDispatcher(outbox=outbox, destinations=[destination], clock=clock)
+        worker = DeliveryWorker(outbox=outbox, destinations=[destination], settings=FAST, clock=clock)
+        batch = many_alerts(5)
+        dispatcher.submit(batch)  # 2 queued, 3 held
+        clock.advance(61)
+        drain(worker, clock)  # 2 alerts + 1 digest of 3
+        assert len(receiver.snapshot()) == 3
+        repeat = replace(batch[4], uid="repeat", count=batch[4].count + 1, source_id="ev4-next")
+        assert dispatcher.submit([repeat]).folded == 1
+        drain(worker, clock)
+        worker.close()
+        assert len(receiver.snapshot()) == 3
+    finally:
+        receiver.close()
