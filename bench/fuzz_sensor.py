@@ -106,7 +106,7 @@ INTERESTING = [0x00, 0x0A, 0x0D, 0x20, 0x3A, 0x7F, 0x80, 0xA0, 0xB2, 0xB3, 0xB9,
 
 
 def pcap_seeds() -> list[bytes]:
-    paths = sorted((REPO / "sample_pcaps").glob("*.pcap*")) + sorted((REPO / "sample_pcaps" / "corpus").glob("*.pcap*"))
+    paths = [p for folder in ("", "corpus", "quirks") for p in sorted((REPO / "sample_pcaps" / folder).glob("*.pcap*"))]
     return [p.read_bytes() for p in paths if p.stat().st_size <= MAX_SEED_PCAP]
 
 

@@ -1,4 +1,7 @@
-"""Write the small crafted captures ``quirks-*.pcap``: one HTTP oddity of real captures each.
+"""Write the small crafted captures ``quirks/quirks-*.pcap``: one HTTP oddity of real captures each.
+
+They live in their own folder so that ``sample_pcaps/*.pcap`` stays the realistic API traffic the
+analyzer and inventory tests (and the README's quick start) feed on.
 
 Deterministic (fixed addresses, sequence numbers and timestamps; no checksums), so the files are
 kept in the repository, golden-tested (tests/sensor/test_golden.py) and checked one by one
@@ -14,7 +17,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "quirks"
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_C_HDLC = 104

@@ -13,6 +13,7 @@ from sensor.records import Exchange
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_pcaps"
 CORPUS_COPIES = SAMPLES / "corpus"
+QUIRK_CAPTURES = SAMPLES / "quirks"
 
 
 def _shared_corpus() -> Path:

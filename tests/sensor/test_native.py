@@ -13,7 +13,8 @@ import pytest
 from sensor import _native
 
 REPO = Path(__file__).resolve().parents[2]
-CAPTURES = sorted((REPO / "sample_pcaps").glob("*.pcap")) + sorted((REPO / "sample_pcaps" / "corpus").glob("*.pcap*"))
+CAPTURES = (sorted((REPO / "sample_pcaps").glob("*.pcap")) + sorted((REPO / "sample_pcaps" / "corpus").glob("*.pcap*"))
+            + sorted((REPO / "sample_pcaps" / "quirks").glob("*.pcap")))
 
 
 def _sensor(env_extra: dict[str, str]) -> tuple[bytes, str]:

@@ -8,7 +8,7 @@ import pytest
 
 from sensor.engine import Sensor, iter_exchanges
 from sensor.records import Exchange
-from tests.sensor.conftest import SAMPLES
+from tests.sensor.conftest import QUIRK_CAPTURES, SAMPLES
 
 
 def _generator():
@@ -24,13 +24,13 @@ QUIRKS = _generator()
 
 def run(name: str) -> tuple[list[Exchange], dict[str, int]]:
     holder: list[Sensor] = []
-    exchanges = list(iter_exchanges(SAMPLES / name, sensor_out=holder))
+    exchanges = list(iter_exchanges(QUIRK_CAPTURES / name, sensor_out=holder))
     return exchanges, holder[0].stats()
 
 
 @pytest.mark.parametrize("name", sorted(QUIRKS.CAPTURES))
 def test_committed_capture_is_what_the_generator_writes(name: str) -> None:
-    assert (SAMPLES / name).read_bytes() == QUIRKS.CAPTURES[name]().pcap()
+    assert (QUIRK_CAPTURES / name).read_bytes() == QUIRKS.CAPTURES[name]().pcap()
 
 
 def test_tcp_fast_open_data_in_the_syn_is_kept() -> None:
