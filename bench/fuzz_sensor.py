@@ -321,7 +321,19 @@ def worker(seed: int, start: int, stop: int) -> None:
         case = make_case(seed, index, seeds)
         print(json.dumps({"started": index}), flush=True)
         print(json.dumps(run_case(case)), flush=True)
-    print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+    print(json.dumps({"rss_mb": peak_rss_mb()}), flush=True)
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ``ru_maxrss``: across fork and exec Linux carries the
+    parent's peak into it (a worker of a big test process would report the test process)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass

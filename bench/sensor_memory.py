@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import gc, importlib.util, json, resource, sys, tracemalloc
+import gc, importlib.util, json, sys, tracemalloc
 sys.path.insert(0, sys.argv[1])
 from sensor import _native, pcapio
 from sensor.config import SensorConfig
@@ -57,7 +57,11 @@ def frames(i):
 
 out = []
 sensor = Sensor(out.append, SensorConfig(max_flows=max(200_000, flows + 20_000)))
-rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_mb():  # this process's own peak (ru_maxrss would carry the parent's across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+rss_start = hwm_mb()
 def run(start, count):
     for i in range(start, start + count):
         for frame in frames(i):
@@ -79,8 +83,7 @@ gc.collect()
 stats = sensor.stats()
 print(json.dumps({"native": _native.describe(), "per_flow": per_flow, "flows_open": stats["flows_open"],
                   "buffered_mb": sensor.buffered / 2**20, "memory_evictions": stats.get("memory_evictions", 0),
-                  "rss_start_mb": rss_start / 1024,
-                  "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_start_mb": rss_start, "rss_peak_mb": hwm_mb()}))
 """
 
 
