@@ -295,8 +295,8 @@ def run_stream(args: argparse.Namespace) -> int:
     from analyzer.db.settings import AnalyzerSettings
     from analyzer.ingest import SharedIngestor
     from analyzer.stream import StreamOptions, WorkerCounters, run_worker
-    from sensor.obs import serve_metrics, setup_logging
-    from sensor.ship import valid_stream_name
+    from sensor.plumbing.obs import serve_metrics, setup_logging
+    from sensor.plumbing.wire import valid_stream_name
 
     setup_logging("analyzer", level=args.log_level)
     if not args.source.lower().startswith(("nats://", "tls://")):

@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Prometheus metrics (counts only, no inventory content): served without a key."""
-        from sensor.obs import metrics_text
+        from sensor.plumbing.obs import metrics_text
 
         def source() -> dict[str, Any]:
             values: dict[str, Any] = dict(app.state.counters)

@@ -77,7 +77,8 @@ def _open_db(command: str, url: str) -> Any:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from inventory_api.settings import ApiSettings, parse_bind
+    from inventory_api.settings import ApiSettings
+    from sensor.plumbing.bind import parse_bind
 
     overrides: dict[str, Any] = {"database_url": args.db}
     if args.bind:
@@ -99,7 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inventory_api.app import create_app
-    from sensor.obs import setup_logging
+    from sensor.plumbing.obs import setup_logging
 
     # uvicorn's own loggers propagate to ours: one JSON line per event ($APICENSUS_LOG_FORMAT=text for a terminal).
     setup_logging("inventory", level=args.log_level)

@@ -95,17 +95,6 @@ def test_keys_create_rejects_an_unknown_role(pg_url: str) -> None:
     assert exc.value.code == 2
 
 
-def test_bind_parsing() -> None:
-    from inventory_api.settings import parse_bind
-
-    assert parse_bind("127.0.0.1:8080") == ("127.0.0.1", 8080)
-    assert parse_bind("[::1]:9000") == ("::1", 9000)
-    assert parse_bind(":8000") == ("0.0.0.0", 8000)
-    for bad in ("localhost", "host:0", "host:70000", "::1:80", "h:x"):
-        with pytest.raises(ValueError):
-            parse_bind(bad)
-
-
 def test_serve_with_a_bad_bind_exits_2(pg_url: str) -> None:
     assert cli("serve", "--db", pg_url, "--bind", "nope")[0] == 2
 
