@@ -232,7 +232,7 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
         )
         # Spec verdicts (documented / shadow / zombie / orphan) follow the new traffic.
         from analyzer.db.locking import exclusive_inventory
-        from inventory_api.verdicts import recompute_database
+        from analyzer.inventory.verdicts import recompute_database
 
         with exclusive_inventory(engine):  # stream analyzers recompute verdicts too
             recompute_database(engine)
@@ -390,13 +390,11 @@ def run_export(args: argparse.Namespace) -> int:
     if engine is None:
         return 2
     try:
-        from inventory_api.db import prepare_database
-        from inventory_api.verdicts import add_to_export
+        from analyzer.inventory.verdicts import add_to_export
 
-        prepare_database(engine)  # the verdict table lives in the inventory API's schema
         with session_scope(engine) as session:
             if args.format == "openapi":
-                from inventory_api.openapi_export import build_openapi
+                from analyzer.inventory.openapi_export import build_openapi
 
                 document = build_openapi(session=session, host=args.host.lower())
             else:

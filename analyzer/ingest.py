@@ -76,11 +76,11 @@ class InventoryLock:
 
 
 def prepare_shared(engine: Engine) -> None:
-    """Both schemas, migrated by one process at a time (analyzers may start together)."""
-    from inventory_api.db import prepare_database
+    """The schema, migrated by one process at a time (analyzers may start together)."""
+    from analyzer.db.session import run_migrations
 
     with exclusive_inventory(engine):
-        prepare_database(engine)
+        run_migrations(engine)
 
 
 class SharedIngestor:
@@ -306,7 +306,7 @@ class SharedIngestor:
 
     def recompute_verdicts(self) -> None:
         """Spec verdicts after new traffic, under the same lock as the writes."""
-        from inventory_api.verdicts import recompute
+        from analyzer.inventory.verdicts import recompute
 
         with self.lock.session(self.engine) as session:
             recompute(session)

@@ -27,7 +27,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The inventory service on ``settings.database_url`` (schema prepared beforehand, see
-    ``inventory_api.db.prepare_database``). Nothing but ``/health`` answers without a key."""
+    ``analyzer.db.session.run_migrations``). Nothing but ``/health`` answers without a key."""
     settings = settings or ApiSettings.from_env()
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not settings.database_url.startswith("sqlite"):

@@ -69,11 +69,10 @@ def register(subparsers: Any) -> None:
 
 
 def _open_db(command: str, url: str) -> Any:
-    """Engine on a prepared database (analyzer schema + API tables), or None after saying why."""
+    """Engine on a migrated database (the one schema), or None after saying why."""
     from analyzer.cli import open_db
-    from inventory_api.db import prepare_database
 
-    return open_db(command, url, prepare_database)
+    return open_db(command, url)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -176,9 +175,8 @@ def run_spec_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from analyzer.db.session import make_session_factory
-    from inventory_api import crud
+    from analyzer.inventory.specs import SpecError, import_specs, parse_spec
     from inventory_api.settings import ApiSettings
-    from inventory_api.specs import SpecError, parse_spec
 
     parsed = []
     failed = False
@@ -203,7 +201,7 @@ def run_spec_import(args: argparse.Namespace) -> int:
         return 2
     try:
         with make_session_factory(engine)() as session:
-            results = crud.import_specs(session=session, specs=parsed, host=args.host)
+            results = import_specs(session=session, specs=parsed, host=args.host)
     finally:
         engine.dispose()
     for (_spec, name), result in zip(parsed, results, strict=True):

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, case, exists, func, literal, null,
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import (
+    ApiKey,
     ApiSpec,
     Endpoint,
     EndpointAuth,
@@ -23,11 +24,12 @@ from analyzer.db.models import (
     EndpointParam,
     EndpointPeer,
     EndpointStatus,
+    EndpointVerdict,
     PiiFinding,
     Service,
     SpecOperation,
 )
-from inventory_api.models import ApiKey, EndpointVerdict
+from analyzer.inventory.samples import shown
 from inventory_api.pagination import (
     InvalidPageRequest,
     SortColumn,
@@ -38,9 +40,7 @@ from inventory_api.pagination import (
     order_by,
 )
 from inventory_api.schemas import ApiKeyCreate, OwnershipUpdate
-from inventory_api.security import display_prefix, generate_key, hash_key, key_matches, mask_fully
-from inventory_api.specs import ImportResult, ParsedSpec, import_spec, with_counts
-from inventory_api.verdicts import recompute
+from inventory_api.security import display_prefix, generate_key, hash_key, key_matches
 
 # --- API keys -------------------------------------------------------------------------------
 
@@ -427,7 +427,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
                 "location": p.location,
                 "field": p.field,
                 "count": p.count,
-                "sample": p.sample if full_samples else mask_fully(p.sample),
+                "sample": shown(p.sample, full_samples=full_samples),
                 "first_seen": _utc(p.first_seen),
                 "last_seen": _utc(p.last_seen),
             }
@@ -483,23 +483,6 @@ def update_endpoint(
 
 
 # --- OpenAPI specs ----------------------------------------------------------------------------
-
-
-def import_specs(
-    *, session: Session, specs: Sequence[tuple[ParsedSpec, str | None]], host: str | None
-) -> list[ImportResult]:
-    """Import parsed documents in one transaction: all of them, or (on any error) none."""
-    try:
-        results = [
-            import_spec(session=session, spec=spec, host=host, source=source) for spec, source in specs
-        ]
-        recompute(session)
-        results = [with_counts(session, result) for result in results]
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return results
 
 
 def list_specs(*, session: Session) -> list[dict[str, Any]]:

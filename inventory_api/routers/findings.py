@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from analyzer.inventory.findings import build_findings
 from inventory_api.deps import Reader, SessionDep
-from inventory_api.findings import build_findings
 from inventory_api.schemas import NO_NUL
 from inventory_api.security import Permission
 

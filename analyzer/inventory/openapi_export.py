@@ -26,10 +26,10 @@ from analyzer.db.models import (
     EndpointParam,
     EndpointPeer,
     EndpointStatus,
+    EndpointVerdict,
     PiiFinding,
     Service,
 )
-from inventory_api.models import EndpointVerdict
 
 OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")

@@ -31,8 +31,14 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import ApiSpec, Endpoint, EndpointResponseHeader, Service, SpecOperation
-from inventory_api.models import EndpointVerdict
+from analyzer.db.models import (
+    ApiSpec,
+    Endpoint,
+    EndpointResponseHeader,
+    EndpointVerdict,
+    Service,
+    SpecOperation,
+)
 
 _PARAM = re.compile(r"\{[^{}/]*\}")
 _VERSION = re.compile(r"[vV](\d+)")
@@ -318,10 +324,9 @@ def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def recompute_database(engine: Engine) -> RecomputeResult:
     """Prepare the API's tables if needed, then :func:`recompute` in one transaction."""
-    from analyzer.db.session import make_session_factory
-    from inventory_api.db import prepare_database
+    from analyzer.db.session import make_session_factory, run_migrations
 
-    prepare_database(engine)
+    run_migrations(engine)
     with make_session_factory(engine)() as session:
         result = recompute(session)
         session.commit()

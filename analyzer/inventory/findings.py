@@ -25,9 +25,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import Endpoint, PiiFinding, Service
-from inventory_api.models import EndpointVerdict
-from inventory_api.security import mask_fully
+from analyzer.db.models import Endpoint, EndpointVerdict, PiiFinding, Service
+from analyzer.inventory.samples import shown
 
 SEVERITIES = ("critical", "high", "medium", "low")
 KINDS = ("pii_unauthenticated", "credentials_in_url", "pii_in_url", "shadow_pii", "zombie_traffic")
@@ -90,7 +89,7 @@ def build_findings(
                 "location": p.location,
                 "field": p.field,
                 "count": p.count,
-                "sample": p.sample if full_samples else mask_fully(p.sample),
+                "sample": shown(p.sample, full_samples=full_samples),
             }
             for p in rows
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -203,8 +204,8 @@ class ImportResult:
 def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source: str | None) -> ImportResult:
     """Store one parsed document and its operations (no commit here).
 
-    Matching to observed endpoints is :func:`inventory_api.verdicts.recompute`, run by the caller
-    after every import (and after every analysis); the counts here are filled in from it.
+    Matching to observed endpoints is :func:`analyzer.inventory.verdicts.recompute`, run by
+    :func:`import_specs` after every import (and after every analysis); the counts here are filled in from it.
     """
     target = _host_of(host) if host else (spec.hosts[0] if spec.hosts else None)
     service_id = None if target is None else session.scalar(select(Service.id).where(Service.host == target))
@@ -255,3 +256,22 @@ def with_counts(session: Session, result: ImportResult) -> ImportResult:
         orphans=counts.get("orphan", 0),
         deprecated_seen=counts.get("zombie", 0),
     )
+
+
+def import_specs(
+    *, session: Session, specs: Sequence[tuple[ParsedSpec, str | None]], host: str | None
+) -> list[ImportResult]:
+    """Import parsed documents in one transaction: all of them, or (on any error) none."""
+    from analyzer.inventory.verdicts import recompute
+
+    try:
+        results = [
+            import_spec(session=session, spec=spec, host=host, source=source) for spec, source in specs
+        ]
+        recompute(session)
+        results = [with_counts(session, result) for result in results]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return results
