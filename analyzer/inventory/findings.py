@@ -1,5 +1,11 @@
 """Actionable findings: one list across the inventory, each item linked to its endpoint.
 
+Every finding comes from a rule in :data:`RULES`: its ``kind``, default ``severity``, a one-line
+``when``, and ``applies(endpoint) -> Hit | None``, which returns the evidence (PII rows), the title
+and, where the rule grades it, a severity of its own. The API's kinds (``?kind=``), their order
+and the severity counts are read from that list, so a new rule is one entry here: a function and a
+``FindingRule`` line (threat detectors and posture checks are meant to be rules of the same shape).
+
 | kind | when | severity |
 |---|---|---|
 | ``pii_unauthenticated`` | PII in responses of an endpoint that served a 2xx without credentials | critical |
@@ -18,7 +24,8 @@ do not make a shadow endpoint a PII carrier.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,11 +36,101 @@ from analyzer.db.models import Endpoint, EndpointVerdict, PiiFinding, Service
 from analyzer.inventory.samples import shown
 
 SEVERITIES = ("critical", "high", "medium", "low")
-KINDS = ("pii_unauthenticated", "credentials_in_url", "pii_in_url", "shadow_pii", "zombie_traffic")
 URL_LOCATIONS = ("path", "query")
 BODY_LOCATIONS = ("request", "response")
 CREDENTIAL_TYPES = frozenset({"CREDENTIAL", "API_KEY", "PASSWORD", "SECRET", "TOKEN", "JWT"})
 STALE_AFTER = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointFacts:
+    """What a rule sees of one observed endpoint: its counters, verdicts and stored PII rows."""
+
+    id: int
+    host: str
+    method: str
+    path_template: str
+    hits: int
+    last_seen: datetime
+    unauthenticated_2xx: int
+    shadow: bool
+    zombie: bool
+    zombie_reasons: tuple[dict[str, str], ...]
+    pii: tuple[PiiFinding, ...]
+    now: datetime  # the newest observation in the inventory
+
+    @property
+    def where(self) -> str:
+        return f"{self.method} {self.host}{self.path_template}"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    title: str
+    evidence: tuple[PiiFinding, ...] = ()
+    severity: str | None = None  # None: the rule's own
+    extra: dict[str, Any] = field(default_factory=dict)  # more fields of the item (zombie_reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRule:
+    kind: str
+    severity: str
+    when: str
+    applies: Callable[[EndpointFacts], Hit | None]
+
+
+def _pii_unauthenticated(ep: EndpointFacts) -> Hit | None:
+    served = tuple(p for p in ep.pii if p.location == "response")
+    if ep.unauthenticated_2xx <= 0 or not served:
+        return None
+    return Hit(f"{ep.where} served PII without authentication ({ep.unauthenticated_2xx} responses)", served)
+
+
+def _in_url(ep: EndpointFacts, *, credentials: bool) -> tuple[PiiFinding, ...]:
+    return tuple(p for p in ep.pii if p.location in URL_LOCATIONS and (p.type in CREDENTIAL_TYPES) == credentials)
+
+
+def _credentials_in_url(ep: EndpointFacts) -> Hit | None:
+    rows = _in_url(ep, credentials=True)
+    return Hit(f"{ep.where} carries credentials in its URL", rows) if rows else None
+
+
+def _pii_in_url(ep: EndpointFacts) -> Hit | None:
+    rows = _in_url(ep, credentials=False)
+    return Hit(f"{ep.where} carries PII in its URL", rows) if rows else None
+
+
+def _shadow_pii(ep: EndpointFacts) -> Hit | None:
+    carried = tuple(p for p in ep.pii if p.location in BODY_LOCATIONS + URL_LOCATIONS)
+    if not ep.shadow or not carried:
+        return None
+    return Hit(f"{ep.where} is undocumented and carries PII", carried)
+
+
+def _zombie_traffic(ep: EndpointFacts) -> Hit | None:
+    if not ep.zombie or ep.hits <= 0:
+        return None
+    last = _utc(ep.last_seen)
+    reasons = list(ep.zombie_reasons)
+    return Hit(
+        f"{ep.where} is a zombie ({', '.join(r['reason'] for r in reasons)}) and still receives traffic "
+        f"({ep.hits} requests, last {last.isoformat()})",
+        severity="low" if ep.now - last > STALE_AFTER else None,
+        extra={"zombie_reasons": reasons},
+    )
+
+
+RULES: tuple[FindingRule, ...] = (
+    FindingRule("pii_unauthenticated", "critical",
+                "PII in responses of an endpoint that served a 2xx without credentials", _pii_unauthenticated),
+    FindingRule("credentials_in_url", "critical", "credentials in the path or the query string", _credentials_in_url),
+    FindingRule("pii_in_url", "high", "other PII in the path or the query string", _pii_in_url),
+    FindingRule("shadow_pii", "high", "an undocumented endpoint carries PII in bodies, path or query", _shadow_pii),
+    FindingRule("zombie_traffic", "medium",
+                "a zombie endpoint still receives traffic (low when unseen for 30 days)", _zombie_traffic),
+)
+KINDS: tuple[str, ...] = tuple(rule.kind for rule in RULES)
 
 
 def _utc(value: datetime) -> datetime:
@@ -82,79 +179,33 @@ def build_findings(
         if finding.endpoint_id in endpoints:
             pii[finding.endpoint_id].append(finding)
 
-    def evidence(rows: list[PiiFinding]) -> list[dict[str, Any]]:
-        return [
-            {
-                "type": p.type,
-                "location": p.location,
-                "field": p.field,
-                "count": p.count,
-                "sample": shown(p.sample, full_samples=full_samples),
-            }
-            for p in rows
-        ]
-
     items: list[dict[str, Any]] = []
-
-    def add(kind: str, severity: str, ep: Any, title: str, rows: list[PiiFinding], **extra: Any) -> None:
-        items.append(
-            {
-                "id": f"{kind}:{ep.id}",
-                "kind": kind,
-                "severity": severity,
-                "title": title,
-                "endpoint": {
-                    "id": ep.id,
-                    "host": ep.host,
-                    "method": ep.method,
-                    "path_template": ep.path_template,
-                },
-                "pii_types": sorted({p.type for p in rows}),
-                "evidence": evidence(rows),
-                **extra,
-            }
-        )
-
-    for eid, ep in endpoints.items():
-        rows = pii.get(eid, [])
-        where = f"{ep.method} {ep.host}{ep.path_template}"
-        served = [p for p in rows if p.location == "response"]
-        if ep.unauthenticated_2xx > 0 and served:
-            add(
-                "pii_unauthenticated",
-                "critical",
-                ep,
-                f"{where} served PII without authentication ({ep.unauthenticated_2xx} responses)",
-                served,
-            )
-        in_url = [p for p in rows if p.location in URL_LOCATIONS]
-        secrets = [p for p in in_url if p.type in CREDENTIAL_TYPES]
-        if secrets:
-            add("credentials_in_url", "critical", ep, f"{where} carries credentials in its URL", secrets)
-        personal = [p for p in in_url if p.type not in CREDENTIAL_TYPES]
-        if personal:
-            add("pii_in_url", "high", ep, f"{where} carries PII in its URL", personal)
-        carried = [p for p in rows if p.location in BODY_LOCATIONS + URL_LOCATIONS]
-        if ep.shadow and carried:
-            add("shadow_pii", "high", ep, f"{where} is undocumented and carries PII", carried)
-        if ep.zombie and ep.hits > 0:
-            stale = now - _utc(ep.last_seen) > STALE_AFTER
-            reasons = ep.zombie_reasons or []
-            add(
-                "zombie_traffic",
-                "low" if stale else "medium",
-                ep,
-                f"{where} is a zombie ({', '.join(r['reason'] for r in reasons)}) and still receives traffic "
-                f"({ep.hits} requests, last {_utc(ep.last_seen).isoformat()})",
-                [],
-                zombie_reasons=reasons,
-            )
     wanted_sev, wanted_kind = set(severities), set(kinds)
-    items = [
-        i
-        for i in items
-        if (not wanted_sev or i["severity"] in wanted_sev) and (not wanted_kind or i["kind"] in wanted_kind)
-    ]
+    for eid, row in endpoints.items():
+        facts = EndpointFacts(
+            id=eid,
+            host=row.host,
+            method=row.method,
+            path_template=row.path_template,
+            hits=row.hits,
+            last_seen=row.last_seen,
+            unauthenticated_2xx=row.unauthenticated_2xx,
+            shadow=bool(row.shadow),
+            zombie=bool(row.zombie),
+            zombie_reasons=tuple(row.zombie_reasons or ()),
+            pii=tuple(pii.get(eid, ())),
+            now=now,
+        )
+        for rule in RULES:
+            if wanted_kind and rule.kind not in wanted_kind:
+                continue
+            hit = rule.applies(facts)
+            if hit is None:
+                continue
+            severity = hit.severity or rule.severity
+            if wanted_sev and severity not in wanted_sev:
+                continue
+            items.append(_item(rule.kind, severity, facts, hit, full_samples=full_samples))
     items.sort(
         key=lambda i: (
             SEVERITIES.index(i["severity"]),
@@ -165,3 +216,33 @@ def build_findings(
         )
     )
     return items
+
+
+def _item(kind: str, severity: str, ep: EndpointFacts, hit: Hit, *, full_samples: bool) -> dict[str, Any]:
+    return {
+        "id": f"{kind}:{ep.id}",
+        "kind": kind,
+        "severity": severity,
+        "title": hit.title,
+        "endpoint": {"id": ep.id, "host": ep.host, "method": ep.method, "path_template": ep.path_template},
+        "pii_types": sorted({p.type for p in hit.evidence}),
+        "evidence": [
+            {
+                "type": p.type,
+                "location": p.location,
+                "field": p.field,
+                "count": p.count,
+                "sample": shown(p.sample, full_samples=full_samples),
+            }
+            for p in hit.evidence
+        ],
+        **hit.extra,
+    }
+
+
+def severity_counts(items: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Items per severity, every severity listed (the API's ``counts``)."""
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for item in items:
+        counts[item["severity"]] += 1
+    return counts
