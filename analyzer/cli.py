@@ -176,7 +176,7 @@ def guarded(command: str, func: Any) -> Any:
 def run_analyze(args: argparse.Namespace) -> int:
     # Standard library only until the PII worker is forked (see below).
     from analyzer.db.settings import AnalyzerSettings
-    from analyzer.pipeline_pii import start_pii
+    from analyzer.pipeline.pii import start_pii
 
     if args.batch_size is not None and args.batch_size < 1:
         report_error("analyze", "--batch-size must be >= 1")
