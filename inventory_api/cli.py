@@ -211,4 +211,9 @@ def run_spec_import(args: argparse.Namespace) -> int:
             f"{result.operations} operations, {result.matched} observed, {result.orphans} never seen, "
             f"{result.deprecated_seen} deprecated but seen"
         )
+        if result.warning_count:
+            report_error(
+                "spec import",
+                f"{name}: {result.warning_count} validation warnings (imported anyway), e.g. {result.warnings[0]}",
+            )
     return 0

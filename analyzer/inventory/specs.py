@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import ApiSpec, Service, SpecOperation
+from analyzer.inventory.spec_validation import validate_structure
 
 MAX_SPEC_BYTES = 20 * 1024 * 1024
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -42,6 +43,9 @@ class ParsedSpec:
     hosts: list[str]
     operations: list[Operation]
     document: dict[str, Any] = field(repr=False)
+    # What openapi-spec-validator found outside the import's skeleton (spec_validation.py).
+    warnings: tuple[str, ...] = ()
+    warning_count: int = 0
 
 
 def load_document(data: bytes, *, source: str = "document") -> dict[str, Any]:
@@ -176,6 +180,10 @@ def parse_spec(data: bytes, *, source: str = "document") -> ParsedSpec:
                 raise SpecError(f"{source}: {method.upper()} {path}: 'deprecated' must be true or false")
             for base in bases:
                 operations.append(Operation(method.upper(), (base + path) or "/", deprecated))
+    checked = validate_structure(document)
+    if checked.errors:
+        more = f" (and {len(checked.errors) - 1} more)" if len(checked.errors) > 1 else ""
+        raise SpecError(f"{source}: not a valid OpenAPI {version} document: {checked.errors[0]}{more}")
     version_field = info.get("version")
     return ParsedSpec(
         title=info["title"].strip()[:255],
@@ -184,6 +192,8 @@ def parse_spec(data: bytes, *, source: str = "document") -> ParsedSpec:
         hosts=hosts,
         operations=list(dict.fromkeys(operations)),
         document=document,
+        warnings=checked.warnings,
+        warning_count=checked.warning_count,
     )
 
 
@@ -199,6 +209,8 @@ class ImportResult:
     matched: int
     orphans: int
     deprecated_seen: int
+    warnings: tuple[str, ...] = ()  # the document's validation warnings (the first few)
+    warning_count: int = 0
 
 
 def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source: str | None) -> ImportResult:
@@ -236,6 +248,8 @@ def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source:
         matched=0,
         orphans=0,
         deprecated_seen=0,
+        warnings=spec.warnings,
+        warning_count=spec.warning_count,
     )
 
 
