@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from analyzer.db import crud
 from analyzer.db.locking import exclusive_inventory, file_lock, lock_file, lock_transaction
-from analyzer.db.models import StreamProgress
+from analyzer.db.models import StreamProgress, core_table
 from analyzer.db.session import make_session_factory
 from analyzer.db.settings import AnalyzerSettings
 from analyzer.observation import Observation, ObservationError, from_record
@@ -173,7 +173,7 @@ class SharedIngestor:
         """
         done: list[int] = []
         with self._transaction() as session:
-            table = StreamProgress.__table__
+            table = core_table(StreamProgress)
             last = session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
             start = last
             if last is None:
@@ -192,19 +192,19 @@ class SharedIngestor:
     def skip_to(self, stream: str, seq: int) -> None:
         """Declare every sequence below ``seq`` done (they no longer exist in the stream)."""
         with self._transaction() as session:
-            table = StreamProgress.__table__
+            table = core_table(StreamProgress)
             last = session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
             if last is None or last < seq - 1:
                 self._set_progress(session, stream, seq - 1, insert=last is None)
 
     def progress(self, stream: str) -> int | None:
         with make_session_factory(self.engine)() as session:
-            table = StreamProgress.__table__
+            table = core_table(StreamProgress)
             return session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
 
     @staticmethod
     def _set_progress(session: Session, stream: str, last: int, *, insert: bool) -> None:
-        table = StreamProgress.__table__
+        table = core_table(StreamProgress)
         if insert:
             session.execute(table.insert().values(stream=stream, last_seq=last))
         else:

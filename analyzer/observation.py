@@ -185,7 +185,7 @@ def _read(record: Mapping[str, Any], uid: str) -> Observation:
         version=text("version"),
         reason=text("reason"),
         response_version=text("response_version"),
-        trans_depth=get("trans_depth") if type(get("trans_depth")) is int else 1,
+        trans_depth=_int(get("trans_depth"), 1),
         interim_statuses=_ints(get("interim_statuses")),
         vlan=_ints(get("vlan")),
         tags=tuple(t for t in get("tags") or () if type(t) is str) if type(get("tags")) in _SEQUENCES else (),
@@ -211,6 +211,10 @@ def _timestamp(ts: Any, response_ts: Any, bad: list[str]) -> float:
 
 def _optional_time(value: Any) -> float | None:
     return float(value) if _number(value) and 0.0 <= value < MAX_TS else None
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _ints(value: Any) -> tuple[int, ...]:
@@ -257,7 +261,7 @@ def _body(value: Any, name: str, bad: list[str]) -> Body:
         data=raw,
         length=length if type(length) is int else len(raw),
         wire_length=wire if type(wire) is int else 0,
-        content_encoding=tuple(e for e in encoding if type(e) is str) if type(encoding) in _SEQUENCES else (),
+        content_encoding=tuple(e for e in encoding if type(e) is str) if isinstance(encoding, list | tuple) else (),
     )
 
 

@@ -192,7 +192,7 @@ def list_services(
     return Page([_service_dict(row) for row in rows], next_cursor)
 
 
-def _service_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _service_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "host": row["host"],
@@ -333,7 +333,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _endpoint_dict(row: Mapping[str, Any], pii_types: list[str]) -> dict[str, Any]:
+def _endpoint_dict(row: Mapping[Any, Any], pii_types: list[str]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "service_id": row["service_id"],

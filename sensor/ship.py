@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import contextlib
 import logging
 import os
@@ -155,7 +156,7 @@ class Spool:
         with self._lock:
             return sum(b.count for b in self._items)
 
-    def push(self, batch_id: str, count: int, payload: bytes, *, order: int | None = None) -> None:
+    def push(self, batch_id: str, count: int, payload: builtins.bytes, *, order: int | None = None) -> None:
         """Add a batch. ``order`` (the shipper's batch number in this run) keeps the spool in
         the order batches were made, whichever path reached the disk first: a batch whose send
         failed is older than the ones queued meanwhile, and must stay ahead of them."""
@@ -200,7 +201,7 @@ class Spool:
             oldest.count,
         )
 
-    def peek(self) -> tuple[SpooledBatch, bytes] | None:
+    def peek(self) -> tuple[SpooledBatch, builtins.bytes] | None:
         with self._lock:
             while self._items:
                 item = self._items[0]

@@ -9,7 +9,7 @@ never written by the analyzer, so re-analysis keeps what people (or the inventor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -52,6 +53,11 @@ MAX_PATH_CHARS = 1000
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def core_table(model: type[Base]) -> Table:
+    """A model's Core table (SQLAlchemy types ``__table__`` as any FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class OwnershipMixin:

@@ -38,6 +38,7 @@ from analyzer.db.models import (
     EndpointVerdict,
     Service,
     SpecOperation,
+    core_table,
 )
 
 _PARAM = re.compile(r"\{[^{}/]*\}")
@@ -171,8 +172,9 @@ def recompute(session: Session) -> RecomputeResult:
         )
     ):
         docs_by_spec[spec_id].append(_compile(op_id, spec_id, method, path, bool(deprecated)))
-        if host is None and spec_meta[spec_id][1] is not None:
-            host = hosts.get(spec_meta[spec_id][1])
+        spec_service = spec_meta[spec_id][1]
+        if host is None and spec_service is not None:
+            host = hosts.get(spec_service)
         if host is not None:
             host_of_spec.setdefault(spec_id, host)
     # A spec imported before its host was seen gets linked to the service now.
@@ -266,15 +268,15 @@ def recompute(session: Session) -> RecomputeResult:
                         if d is not None:
                             index_matches.setdefault(d.op_id, eid)
                 for doc in docs_by_spec[spec_id]:
-                    eid = index_matches.get(doc.op_id)
-                    verdict = "orphan" if eid is None else ("zombie" if doc.deprecated else "observed")
-                    if spec_id in latest_set and eid is None:
+                    matched = index_matches.get(doc.op_id)
+                    verdict = "orphan" if matched is None else ("zombie" if doc.deprecated else "observed")
+                    if spec_id in latest_set and matched is None:
                         result.orphans += 1
-                    op_updates.append({"op_id": doc.op_id, "eid": eid, "verdict": verdict})
+                    op_updates.append({"op_id": doc.op_id, "eid": matched, "verdict": verdict})
 
     _write_verdicts(session, verdict_rows)
     # Only what changed is written: re-analysis of unchanged traffic rewrites nothing.
-    ops = SpecOperation.__table__
+    ops = core_table(SpecOperation)
     current_ops = {
         op_id: (eid, verdict)
         for op_id, eid, verdict in session.execute(select(ops.c.id, ops.c.endpoint_id, ops.c.verdict)).all()
@@ -296,7 +298,7 @@ _COLUMNS = ("documented", "shadow", "zombie", "zombie_reasons", "spec_operation_
 def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Replace the rows that changed (and drop those of vanished endpoints), then bring the
     one-word ``endpoints.spec_verdict`` in line in one set-based UPDATE of the differing rows."""
-    table = EndpointVerdict.__table__
+    table = core_table(EndpointVerdict)
     current = {
         row[0]: tuple(row[1:])
         for row in session.execute(select(table.c.endpoint_id, *(table.c[c] for c in _COLUMNS))).all()
@@ -309,7 +311,7 @@ def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(delete(table).where(table.c.endpoint_id.in_(gone[start : start + 10_000])))
     if changed:
         session.execute(insert(table), changed)
-    ep = Endpoint.__table__
+    ep = core_table(Endpoint)
     word = case(
         (table.c.zombie, literal("zombie")),
         (table.c.documented, literal("documented")),

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 import orjson
 
@@ -99,7 +99,7 @@ def read_observations(
         if kind == "jsonl":
             yield from _read_jsonl(source, stream, on_error)
         elif kind == "pcap":
-            yield from _read_pcap(source, stream, on_error, sensor_config)
+            yield from _read_pcap(source, cast(BinaryIO, stream), on_error, sensor_config)
         elif not stream.peek(1):
             on_error(f"{source}: empty file")
         else:
@@ -134,7 +134,7 @@ def _read_jsonl(source: str, stream: IO[bytes], on_error: ErrorSink) -> Iterator
         on_error(f"{source}: {bad} unusable lines skipped in total")
 
 
-def _read_pcap(source: str, stream: IO[bytes], on_error: ErrorSink, config: Any) -> Iterator[Observation]:
+def _read_pcap(source: str, stream: BinaryIO, on_error: ErrorSink, config: Any) -> Iterator[Observation]:
     try:
         from sensor.engine import iter_exchanges
     except ImportError as exc:

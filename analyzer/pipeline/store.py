@@ -217,6 +217,7 @@ def load_spec_templates(engine: Engine, templater: Any) -> None:
         ).all()
     by_host: dict[str, list[tuple[str, str]]] = {}
     for host, method, template in rows:
-        by_host.setdefault(host, []).append((method, template))
+        if host is not None:
+            by_host.setdefault(host, []).append((method, template))
     for host, operations in by_host.items():
         templater.load_spec(host, operations)

@@ -145,7 +145,7 @@ def serve_metrics(bind: str, prefix: str, source: Callable[[], Mapping[str, Any]
 
     host, port = parse_bind(bind, allow_port_zero=True)
     registry = CollectorRegistry()
-    registry.register(DictCollector(prefix, source))  # type: ignore[arg-type]
+    registry.register(DictCollector(prefix, source))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server
 
@@ -155,5 +155,5 @@ def metrics_text(prefix: str, source: Callable[[], Mapping[str, Any]]) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
-    registry.register(DictCollector(prefix, source))  # type: ignore[arg-type]
+    registry.register(DictCollector(prefix, source))
     return generate_latest(registry)
