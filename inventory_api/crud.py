@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, exists, func, literal, null, select
 from sqlalchemy.orm import Session
 
+from analyzer.db.crud import dominant_type
 from analyzer.db.models import (
     ApiKey,
     ApiSpec,
@@ -358,12 +359,6 @@ def _endpoint_dict(row: Mapping[Any, Any], pii_types: list[str]) -> dict[str, An
     }
 
 
-def _dominant(types: Mapping[str, int]) -> str:
-    # The most frequent non-null type; "null" only when nothing else was seen (as the export does).
-    ranked = sorted(types.items(), key=lambda kv: (kv[0] == "null", -kv[1], kv[0]))
-    return ranked[0][0] if ranked else "unknown"
-
-
 def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: bool) -> dict[str, Any] | None:
     """Everything known about one endpoint; PII samples fully masked unless ``full_samples``."""
     row = session.execute(_endpoint_select(Endpoint.id).where(Endpoint.id == endpoint_id)).mappings().first()
@@ -386,7 +381,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
             {
                 "name": name,
                 "location": location,
-                "type": _dominant(types),
+                "type": dominant_type(types),
                 "types": types,
                 "count": count,
                 "presence": round(count / hits, 4) if hits else 0.0,
@@ -402,7 +397,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
         bodies.setdefault(part, []).append(
             {
                 "path": path,
-                "type": _dominant(types),
+                "type": dominant_type(types),
                 "types": types,
                 "count": count,
                 "presence": round(count / denominator, 4) if denominator else 0.0,

@@ -315,8 +315,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _dominant(types: Mapping[str, int]) -> str:
-    # The most frequent non-null type; "null" only when nothing else was seen.
+def dominant_type(types: Mapping[str, int]) -> str:
+    """The most frequent non-null type of a field or parameter; "null" only when nothing else was seen."""
     ranked = sorted(types.items(), key=lambda kv: (kv[0] == "null", -kv[1], kv[0]))
     return ranked[0][0] if ranked else "unknown"
 
@@ -393,7 +393,7 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
             {
                 "name": name,
                 "in": location,
-                "type": _dominant(types),
+                "type": dominant_type(types),
                 "types": types,
                 "count": count,
                 "presence": round(count / target["hits"], 4) if target["hits"] else 0.0,
@@ -411,7 +411,7 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
         # presence is capped at 1.
         count = min(sum(types.values()), bodies) if bodies else sum(types.values())
         endpoint[f"{part}_body"][path] = {
-            "type": _dominant(types),
+            "type": dominant_type(types),
             "types": types,
             "count": count,
             "presence": round(count / bodies, 4) if bodies else 0.0,

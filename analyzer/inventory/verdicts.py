@@ -44,6 +44,15 @@ from analyzer.db.models import (
 _PARAM = re.compile(r"\{[^{}/]*\}")
 _VERSION = re.compile(r"[vV](\d+)")
 SUNSET_HEADERS = ("deprecation", "sunset")
+# What matching reads of a documented operation.
+_OPERATION_COLUMNS = (
+    SpecOperation.id,
+    SpecOperation.spec_id,
+    SpecOperation.host,
+    SpecOperation.method,
+    SpecOperation.path_template,
+    SpecOperation.deprecated,
+)
 
 
 def _segments(path: str) -> tuple[str, ...]:
@@ -162,14 +171,7 @@ def recompute(session: Session) -> RecomputeResult:
     docs_by_spec: dict[int, list[_Doc]] = defaultdict(list)
     host_of_spec: dict[int, str] = {}
     for op_id, spec_id, host, method, path, deprecated in session.execute(
-        select(
-            SpecOperation.id,
-            SpecOperation.spec_id,
-            SpecOperation.host,
-            SpecOperation.method,
-            SpecOperation.path_template,
-            SpecOperation.deprecated,
-        )
+        select(*_OPERATION_COLUMNS)
     ):
         docs_by_spec[spec_id].append(_compile(op_id, spec_id, method, path, bool(deprecated)))
         spec_service = spec_meta[spec_id][1]
@@ -349,14 +351,7 @@ def latest_orphans(session: Session) -> list[dict[str, Any]]:
     if not ids:
         return []
     rows = session.execute(
-        select(
-            SpecOperation.id,
-            SpecOperation.spec_id,
-            SpecOperation.host,
-            SpecOperation.method,
-            SpecOperation.path_template,
-            SpecOperation.deprecated,
-        )
+        select(*_OPERATION_COLUMNS)
         .where(SpecOperation.spec_id.in_(ids), SpecOperation.verdict == "orphan")
         .order_by(SpecOperation.host, SpecOperation.path_template, SpecOperation.method, SpecOperation.id)
     ).mappings()
