@@ -253,7 +253,7 @@ class SharedIngestor:
             outcome = add_pii(batch, [pii_results[i] for i in kept])
             result.pii_findings += outcome.findings
         # Saves the templater state: generation + 1.
-        result.merges += store_batch(session, batch, (o.uid for o in fresh))
+        result.merges += store_batch(session, batch, (o.uid for o in fresh)).merges
         self._state_bytes = batch.templater_state
         session.flush()
         self._generation = crud.templater_state_generation(session=session)

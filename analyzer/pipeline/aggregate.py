@@ -70,6 +70,8 @@ class Aggregate:
     keys: list[EndpointKey | None]  # per item: its endpoint, None when it was noise
     matches: list[Any]  # per item: the templater's TemplateMatch, None for noise
     templater_state: bytes  # JSON of Templater.to_state() after this batch
+    # Per item: its PII findings (or the detector's error), once add_pii has them.
+    pii_results: Sequence[list[PiiHit] | str] | None = None
     analysed: int = 0
     noise_count: int = 0
 
@@ -174,6 +176,7 @@ def add_pii(batch: Aggregate, results: Sequence[list[PiiHit] | str]) -> PiiOutco
     """Count each item's PII results (its findings, or the detector's error message) into its
     endpoint; noise has no endpoint to attach findings to."""
     outcome = PiiOutcome()
+    batch.pii_results = results
     for item, key, result in zip(batch.items, batch.keys, results, strict=True):
         if key is None:
             continue

@@ -200,7 +200,7 @@ class Analyzer:
                     self.on_error(f"PII detection failed on exchange {outcome.first_error}")
                 self.stats.pii_errors += outcome.errors
         with session_scope(self.engine) as session:
-            self.stats.merges += store_batch(session, batch.aggregate, batch.uids)
+            self.stats.merges += store_batch(session, batch.aggregate, batch.uids).merges
         self.stats.batches += 1
 
 

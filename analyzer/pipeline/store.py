@@ -5,14 +5,18 @@ templater state as of the batch, and the batch's exchange uids (so a re-run coun
 
 Also the templater's load from the stored state and the imported specs that guide it.
 
-A later stage with tables of its own (threat events, change history) writes them from here,
-after the endpoint ids are known (:func:`store_batch` has them), in the same transaction.
+A later stage with tables of its own (threat events, change history) writes them right after
+:func:`store_batch`, in the same transaction, with the endpoint ids it returns
+(:class:`Stored`): run.py's ``Analyzer._complete`` and ingest.py's ``_write_locked`` are the two
+call sites, the one place each for such a consumer (it reads ``Aggregate.items``, ``matches`` and
+``pii_results``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,22 +39,28 @@ from analyzer.db.models import (
 )
 from analyzer.db.session import session_scope
 from analyzer.observation import clean_text
-from analyzer.pipeline.aggregate import Aggregate
+from analyzer.pipeline.aggregate import Aggregate, EndpointKey
 
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def store_batch(session: Session, batch: Aggregate, uids: Iterable[str]) -> int:
-    """Write ``batch`` and mark ``uids`` seen, in ``session``'s transaction; returns the number
-    of templater merges that re-homed stored endpoints."""
-    merged = _write(session, batch)
+@dataclass(frozen=True, slots=True)
+class Stored:
+    merges: int  # templater merges that re-homed stored endpoints
+    # The batch's endpoints as stored (before merges re-homed any), for rows of later stages.
+    endpoint_ids: dict[EndpointKey, int]
+
+
+def store_batch(session: Session, batch: Aggregate, uids: Iterable[str]) -> Stored:
+    """Write ``batch`` and mark ``uids`` seen, in ``session``'s transaction."""
+    stored = _write(session, batch)
     crud.mark_seen(session=session, uids=uids)
-    return merged
+    return stored
 
 
-def _write(session: Session, batch: Aggregate) -> int:
+def _write(session: Session, batch: Aggregate) -> Stored:
     services, endpoints, noise, merges = batch.services, batch.endpoints, batch.noise, batch.merges
     service_ids = crud.upsert_services(
         session=session,
@@ -176,7 +186,9 @@ def _write(session: Session, batch: Aggregate) -> int:
     # The state as of this batch (the next one may already be observed): a crash after this
     # commit resumes with templates and counts that agree.
     crud.save_templater_state(session=session, state=batch.templater_state)
-    return merged
+    ids = {(host, method, template): endpoint_ids[(service_ids[host], method, template)]
+           for host, method, template in endpoints}
+    return Stored(merges=merged, endpoint_ids=ids)
 
 
 # ------------------------------------------------------------------------------ the templater

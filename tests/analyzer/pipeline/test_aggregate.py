@@ -68,6 +68,7 @@ def test_pii_results_attach_to_their_exchanges_endpoint() -> None:
     results = [[("EMAIL_ADDRESS", "response", "email", "a***@b.c")] for _ in batch.items]
     results[0] = "ValueError: broken"
     outcome = add_pii(batch, results)
+    assert batch.pii_results is results  # per exchange, for a later per-exchange consumer
     assert outcome.findings == 11 and outcome.errors == 1 and "broken" in (outcome.first_error or "")
     agg = batch.endpoints[("api.example.com", "GET", "/api/users/{userId}")]
     assert agg.pii[("EMAIL_ADDRESS", "response", "email")][0] == 11  # noise exchanges attach to nothing
