@@ -80,7 +80,8 @@ def _worker_chunk(slot: int, records: list[dict[str, Any]] | bytes) -> list[Resu
     if isinstance(records, bytes):
         import orjson
 
-        records = orjson.loads(records)
+        decoded: list[dict[str, Any]] = orjson.loads(records)
+        return [detect(detector, r) for r in decoded]
     return [detect(detector, r) for r in records]
 
 
