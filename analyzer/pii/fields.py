@@ -13,60 +13,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Types the FieldContextRecognizer can establish from the field name alone.
-FIELD_ONLY_TYPES = frozenset({"PERSON", "LOCATION", "CREDENTIAL", "PHONE_NUMBER"})
+from analyzer.pii.entities import FIELD_ONLY_TYPES, SPECS
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
-# (type, pattern on the compacted leaf name). Order matters only for readability: every match is kept.
-_POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("EMAIL_ADDRESS", re.compile(r"e?mail(addr(ess)?)?s?$|^email")),
-    (
-        "PHONE_NUMBER",
-        re.compile(
-            r"phone|mobile|^(tel|cell|fax|msisdn)$|telephone|(tel|cell|fax)(no|num|number)?$|msisdn|whatsapp|contactnumber"
-        ),
-    ),
-    (
-        "CREDIT_CARD",
-        re.compile(
-            r"card(no|num|number)$|^(card|pan|ccn|ccnum|ccnumber)$|creditcard|cardpan|primaryaccountnumber"
-        ),
-    ),
-    ("US_SSN", re.compile(r"ssn|socialsecurity")),
-    ("IBAN_CODE", re.compile(r"iban")),
-    (
-        "CN_RESIDENT_ID",
-        re.compile(
-            r"idcard|^id(no|number|num)$|identity(card|no|number)|residentid|nationalid|shenfenzheng|^sfz|citizenid|cert(ificate)?(no|number)"
-        ),
-    ),
-    (
-        "PERSON",
-        re.compile(
-            r"holder$|^(full|first|last|given|family|middle|real|legal|contact|customer|recipient|sender|patient|card|account|billing|shipping|display|nick)?name$|surname|maidenname|^(mothersmaiden|maiden)$"
-        ),
-    ),
-    (
-        "LOCATION",
-        re.compile(
-            r"address(line\d?|\d)?$|^addr(ess)?\d?$|street|^(city|town|zip|zipcode|postcode|postalcode|province|county|state|region)$"
-        ),
-    ),
-    ("DATE_OF_BIRTH", re.compile(r"^dob$|birth|^bday$|^born")),
-    (
-        "IP_ADDRESS",
-        re.compile(
-            r"^ip$|ipaddr|ipaddress|(client|remote|real|source|src|user|origin)ip$|forwardedfor|remoteaddr"
-        ),
-    ),
-    (
-        "CREDENTIAL",
-        re.compile(
-            r"(password|passwd|pwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|authorization|^auth|credentials?|sessionid|sessid|bearer|cookie)s?$"
-        ),
-    ),
+# (type, pattern on the compacted leaf name), from the registry: every match is kept.
+_POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (spec.type, spec.field_names) for spec in SPECS if spec.field_names is not None
 )
 
 # Tokens that are handles to other objects rather than secrets.
@@ -196,15 +150,8 @@ def split_field(field: str) -> tuple[str, str]:
 
 
 # Chinese field names ("手机号", "收货地址", "订单号"): APIs serving CN users often use them as keys.
-_CJK_POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("PHONE_NUMBER", re.compile("手机|电话|联系方式")),
-    ("PERSON", re.compile("姓名|收货人|联系人|持卡人|户名|名字|收件人")),
-    ("LOCATION", re.compile("地址|住址")),
-    ("CN_RESIDENT_ID", re.compile("身份证|证件号")),
-    ("DATE_OF_BIRTH", re.compile("生日|出生")),
-    ("CREDENTIAL", re.compile("密码|令牌|口令")),
-    ("EMAIL_ADDRESS", re.compile("邮箱|邮件")),
-    ("CREDIT_CARD", re.compile("卡号|银行卡")),
+_CJK_POSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (spec.type, spec.field_names_cjk) for spec in SPECS if spec.field_names_cjk is not None
 )
 _CJK_NEGATIVE = re.compile("订单|单号|编号|时间|金额|日期|流水|数量|价格|序号|版本")
 # "ip_address", "email_address", "mac_address" are addresses of another kind: not LOCATION.
