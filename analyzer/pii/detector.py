@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,10 +33,20 @@ import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerRegistry
 
 from analyzer.pii.entities import SPECS, EntitySpec, field_only_hits
-from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, cookie_context, field_context
+from analyzer.pii.fields import (
+    NO_CONTEXT,
+    FieldContext,
+    context_for,
+    cookie_context,
+    field_context,
+    resource_noun,
+    url_context,
+)
 from analyzer.pii.flatten import JsonNumber, flatten_body
 from analyzer.pii.headers import SKIP_HEADERS as _SKIP_HEADERS
 from analyzer.pii.masking import mask
+from analyzer.pii.population import Collector, Population, population_shapes
+from analyzer.pii.population import endpoint_key as _endpoint_key
 from analyzer.pii.recognizers import build_registry
 
 # Scanning a 1 MB base64 blob char by char buys nothing; PII sits in the first few KB of a value.
@@ -97,6 +107,20 @@ def _context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
 def _near_context(text: str, start: int, words: Iterable[str]) -> bool:
     window = text[max(0, start - CONTEXT_WINDOW) : start].lower()
     return _context_regex(tuple(words)).search(window) is not None
+
+
+# The name labelling a value inside text: 'oauth_nonce="', '"order_id": "', '<d:Version>', 'ver='.
+_LABEL = re.compile(r"([A-Za-z_][\w-]{0,40})[\"']?\s{0,2}(?:[:=]|>)\s{0,2}[\"']?$")
+
+
+def _label_before(text: str, start: int) -> FieldContext | None:
+    """The field context of the name labelling the match at ``start`` (key=value, "key": value,
+    <Key>value), or None when nothing labels it."""
+    match = _LABEL.search(text, max(0, start - 48), start)
+    if match is None:
+        return None
+    ctx = context_for("", match.group(1))
+    return ctx if ctx.negative or ctx.types else None
 
 
 def _has_any(value: str, chars: str) -> bool:
@@ -240,8 +264,15 @@ class PiiDetector:
         }
         self._cache: dict[tuple[FieldContext, str], tuple[Hit, ...]] = {}
         self._field_cache: dict[str, FieldContext] = {}
-        # Body field path -> (context of a string value, context of a bare JSON number value).
-        self._body_ctx: dict[str, tuple[FieldContext, FieldContext]] = {}
+        # Resource noun -> body field path -> (context of a string value, of a bare JSON number).
+        self._body_ctx: dict[str, dict[str, tuple[FieldContext, FieldContext]]] = {}
+        # Endpoint key -> the resource noun its bodies' wrapper fields take as parent.
+        self._nouns: dict[str, str] = {}
+        self._shapes = population_shapes(specs)
+        self._population_types = frozenset(s.type for s in specs if s.population is not None)
+        # Lengths of values any population rule collects: the inline gate before ``collect``.
+        self._collect_min = min((s.population.min_len for s in specs if s.population), default=1)
+        self._collect_max = max((s.population.max_len for s in specs if s.population), default=0)
         # JSON object keys already seen to be names, not data (see ``_key_mapper``).
         self._key_names: dict[str, str] = {}
 
@@ -262,18 +293,33 @@ class PiiDetector:
             return cached
         best: dict[str, tuple[float, int, int]] = {}
         if ctx.field_only:
-            for pii_type, score in field_only_hits(value, ctx.types):
+            for pii_type, score in field_only_hits(value, ctx.types, ctx.weak):
                 if score >= self.score_threshold:
                     best[pii_type] = (score, 0, len(value))
+        established = frozenset(best)  # by the field name: no recognizer can add to them
         for recognizer, spec in self._candidates(value, ctx).items():
+            if spec.type in established:
+                continue
             for pii_type, score, start, end in self._run(recognizer, value):
-                if spec.id_lookalike and (
-                    ctx.negative or (score < 1.0 and _NEGATIVE_TEXT.search(value, max(0, start - 24), start))
-                ):
-                    continue
+                hinted = pii_type in ctx.types
+                if spec.id_lookalike:
+                    if ctx.negative:
+                        continue
+                    if start > 0 or end < len(value):  # inside text: what labels the match there?
+                        label = _label_before(value, start)
+                        if label is not None:
+                            if label.negative:
+                                continue  # 'oauth_nonce="4916...', '<d:Version>1.1.23.0'
+                            hinted = hinted or pii_type in label.types
+                        if (
+                            score < 1.0
+                            and not hinted
+                            and _NEGATIVE_TEXT.search(value, max(0, start - 24), start)
+                        ):
+                            continue
                 if spec.reject is not None and spec.reject(value, start, end, ctx):
                     continue
-                if pii_type in ctx.types or (
+                if hinted or (
                     score < self.score_threshold and _near_context(value, start, recognizer.context)
                 ):
                     score = max(min(score + CONTEXT_BOOST, 1.0), CONTEXT_FLOOR)
@@ -409,15 +455,66 @@ class PiiDetector:
         hits = self._scan(value, self._context(field) if field else NO_CONTEXT)
         return sorted(((t, score) for t, score, _ in hits), key=lambda item: (-item[1], item[0]))
 
-    # -- one exchange ----------------------------------------------------------------------------
+    # -- exchanges -------------------------------------------------------------------------------
 
-    def detect_exchange(self, record: dict[str, Any]) -> list[PiiFinding]:
+    def detect_exchange(self, record: dict[str, Any], *, template: str | None = None) -> list[PiiFinding]:
         """All PII of one exchange record (``Exchange.to_dict()`` form), one finding per
-        (type, location, field) with the number of values hit and the first masked sample."""
+        (type, location, field) with the number of values hit and the first masked sample.
+
+        ``template`` (the endpoint's path template, when the caller knows it) names the resource
+        better than the concrete path (``/users/{username}`` rather than ``/users/alice``)."""
+        return self.detect_batch([record], templates=None if template is None else [template])[0]
+
+    def detect_batch(
+        self, records: Sequence[dict[str, Any]], *, templates: Sequence[str | None] | None = None
+    ) -> list[list[PiiFinding]]:
+        """Findings of each record (as ``detect_exchange``), judged together: a field whose values
+        across the batch are a counter, mostly fail Luhn or hold versions (``EntitySpec.population``)
+        is an id or version field, and its card / phone / IP findings are dropped in every record."""
+        if templates is not None and len(templates) != len(records):
+            raise ValueError("templates must have one entry per record")
+        population = Population(self._shapes)
+        per_record: list[tuple[str, dict[tuple[str, str, str], list[Any]]]] = []
+        nouns = self._nouns
+        for i, record in enumerate(records):
+            target = record.get("target") or ""
+            path, query = _split_target(target) if isinstance(target, str) else ("", "")
+            template = templates[i] if templates is not None else None
+            endpoint = _endpoint_key(template or path)
+            resource = nouns.get(endpoint)
+            if resource is None:
+                # The noun of the endpoint key is the path's: its ids are "{}" there already.
+                resource = resource_noun(endpoint)
+                if len(nouns) < CACHE_LIMIT:
+                    nouns[endpoint] = resource
+            found = self._detect(record, path, query, resource, population.sink(endpoint))
+            per_record.append((endpoint, found))
+        vetoed = (
+            population.vetoed(
+                (self._spec_of[t], endpoint, loc, f)
+                for endpoint, found in per_record
+                for (t, loc, f) in found
+                if t in self._population_types
+            )
+            if population
+            else ()
+        )
+        return [
+            [
+                PiiFinding(type=t, location=loc, field=f, sample=sample, count=count)
+                for (t, loc, f), (sample, count) in found.items()
+                if not vetoed or (t, endpoint, loc, f) not in vetoed
+            ]
+            for endpoint, found in per_record
+        ]
+
+    def _detect(
+        self, record: dict[str, Any], path: str, query: str, resource: str, collect: Collector
+    ) -> dict[tuple[str, str, str], list[Any]]:
         found: dict[tuple[str, str, str], list[Any]] = {}
 
-        def add(location: str, field: str, value: str, ctx: FieldContext) -> None:
-            for pii_type, _, sample in self._scan(value, ctx):
+        def note(location: str, field: str, hits: tuple[Hit, ...]) -> None:
+            for pii_type, _, sample in hits:
                 key = (pii_type, location, field)
                 entry = found.get(key)
                 if entry is None:
@@ -425,13 +522,22 @@ class PiiDetector:
                 else:
                     entry[1] += 1
 
-        target = record.get("target") or ""
-        if target:
-            path, query = _split_target(target)
-            self._scan_path(path, add)
-            if query:
-                for name, value in parse_qsl(query, keep_blank_values=False):
-                    add("query", name, value, self._context(name))
+        cmin, cmax = self._collect_min, self._collect_max
+
+        def add(location: str, field: str, value: str, ctx: FieldContext) -> None:
+            if value[:1].isdigit() and cmin <= len(value) <= cmax:
+                collect(location, field, value)
+            hits = self._scan(value, ctx)
+            if hits:
+                note(location, field, hits)
+
+        if path:
+            self._scan_path(path, note, collect)
+        if query:
+            for name, value in parse_qsl(query, keep_blank_values=False):
+                # The URL flavour of a context differs only on bare numbers: elsewhere the body's
+                # context is used, which shares the decision cache with the same values in bodies.
+                add("query", name, value, url_context(name) if value.isdigit() else self._context(name))
 
         request_headers = record.get("request_headers") or []
         response_headers = record.get("response_headers") or []
@@ -449,7 +555,12 @@ class PiiDetector:
                     add("header", name, value, context_for("", name))
 
         cache = self._cache
-        body_ctx = self._body_ctx
+        # Body field contexts depend on the resource only for fields whose parent says nothing.
+        body_ctx = self._body_ctx.get(resource)
+        if body_ctx is None:
+            body_ctx = {}
+            if len(self._body_ctx) < 4096:
+                self._body_ctx[resource] = body_ctx
         for location, body, headers in (
             ("request", record.get("request_body"), request_headers),
             ("response", record.get("response_body"), response_headers),
@@ -463,7 +574,7 @@ class PiiDetector:
                 # (context of a string, context of a bare JSON number) under this field path.
                 contexts = body_ctx.get(field)
                 if contexts is None:
-                    ctx = self._context(field) if field else NO_CONTEXT
+                    ctx = field_context(field, resource) if field else NO_CONTEXT
                     # A bare JSON number under a name that says nothing is a counter, id or
                     # timestamp far more often than a phone ("gc_num": 13312343059).
                     contexts = (ctx, ctx if ctx.types else NUMBER_CONTEXT)
@@ -472,34 +583,34 @@ class PiiDetector:
                 ctx = contexts[1] if type(value) is JsonNumber else contexts[0]
                 if not ctx.types and (len(value) < 6 or (ctx.negative and value.isdigit())):
                     continue  # no hits, see ``_scan``
+                # What population rules read: strings starting with a digit, of their lengths.
+                if value[:1].isdigit() and cmin <= len(value) <= cmax and type(value) is not JsonNumber:
+                    collect(location, field, value)
                 # The decision cache inline (``_scan`` does the same lookup): most values hit it.
                 hits = cache.get((ctx, value)) if len(value) <= MAX_CACHED_VALUE else None
                 if hits is None:
                     hits = self._scan(value, ctx)
-                for pii_type, _, sample in hits:
-                    key = (pii_type, location, field)
-                    entry = found.get(key)
-                    if entry is None:
-                        found[key] = [sample, 1]
-                    else:
-                        entry[1] += 1
+                if hits:
+                    note(location, field, hits)
             for data_key in dict.fromkeys(dynamic_keys):  # data used as a map key: scanned as a value
                 add(location, DYNAMIC_KEY, data_key, NO_CONTEXT)
+        return found
 
-        return [
-            PiiFinding(type=t, location=loc, field=f, sample=sample, count=count)
-            for (t, loc, f), (sample, count) in found.items()
-        ]
-
-    def _scan_path(self, path: str, add: Any) -> None:
+    def _scan_path(
+        self,
+        path: str,
+        note: Callable[[str, str, tuple[Hit, ...]], None],
+        collect: Collector,
+    ) -> None:
         segments = path.split("/")
         for index, raw in enumerate(segments):
             if not raw or (raw.isalpha() and len(raw) < 40):
                 continue  # a plain word ("users", "orders") carries no pattern-shaped PII
             segment = unquote(raw)
             previous = unquote(segments[index - 1]) if index > 1 else ""
-            hits = self._scan(segment, context_for("", previous) if previous else NO_CONTEXT)
-            if not hits:
+            hits = self._scan(segment, url_context(previous) if segment.isdigit() else context_for("", previous))
+            numeric = segment[:1].isdigit()
+            if not hits and not numeric:
                 continue
             # Other variable-looking segments are templated too, so the field is stable across
             # exchanges of one endpoint ("/users/{2}/phones/{4}" rather than one field per user).
@@ -511,10 +622,13 @@ class PiiDetector:
                 else s
                 for j, s in enumerate(segments[1 : index + 1], start=1)
             )
-            add("path", field, segment, context_for("", previous) if previous else NO_CONTEXT)
+            if numeric and self._collect_min <= len(segment) <= self._collect_max:
+                collect("path", field, segment)
+            if hits:
+                note("path", field, hits)
 
     @staticmethod
-    def _scan_cookie(name: str, value: str, add: Any) -> None:
+    def _scan_cookie(name: str, value: str, add: Callable[[str, str, str, FieldContext], None]) -> None:
         pairs = value.split(";", 1)[:1] if name == "set-cookie" else value.split(";")
         for pair in pairs:
             cookie_name, sep, cookie_value = pair.strip().partition("=")

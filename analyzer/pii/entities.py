@@ -15,12 +15,13 @@ field-name patterns from here and the templater's ``classify`` may import it che
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analyzer.pii import masking
-from analyzer.pii.validators import cn_id_valid, luhn_ok
+from analyzer.pii.names import looks_like_person
+from analyzer.pii.validators import card_number_ok, cn_id_valid
 
 if TYPE_CHECKING:
     from analyzer.pii.fields import FieldContext
@@ -30,8 +31,22 @@ if TYPE_CHECKING:
 NumberScreen = Callable[[str, str, frozenset[str], bool], bool]
 # Post-match veto: (value, match start, match end, field context) -> drop this match?
 Reject = Callable[[str, int, int, "FieldContext"], bool]
-# Field-only evidence: a value under a name hinting the entity -> score, or None when it cannot be one.
-FieldValue = Callable[[str], "float | None"]
+# Field-only evidence: (a value under a name hinting the entity, whether the name only suggests it)
+# -> score, or None when it cannot be one.
+FieldValue = Callable[[str, bool], "float | None"]
+# Population veto: the values one field took across a batch (of the shapes ``Population.shape``
+# collects) -> True when they show the field holds ids or versions, not this entity.
+PopulationRule = Callable[[Collection[str]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """Which values of a field to collect across a batch, and what they must not look like."""
+
+    shape: re.Pattern[str]  # fullmatch on a value: collected
+    veto: PopulationRule
+    min_len: int = 1  # length gates in front of the shape (values are collected often)
+    max_len: int = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +70,15 @@ class EntitySpec:
     screen: Screen
     masker: Callable[[str], str]
     field_names: re.Pattern[str] | None = None  # on the compacted leaf name ("billingaddress")
+    # Names that only suggest the entity ("displayname", "author"): the value must look like it too.
+    weak_field_names: re.Pattern[str] | None = None
     field_names_cjk: re.Pattern[str] | None = None  # Chinese keys ("手机号", "收货地址")
     field_value: FieldValue | None = None  # set when a field name alone can establish the entity
     secret: bool = False  # a credential: samples hide even its length
     # A number look-alike: vetoed under id-like names ("order_id") and after "order"/"ref" in text.
     id_lookalike: bool = False
     reject: Reject | None = None
+    population: Population | None = None
 
 
 # -- pre-screens ----------------------------------------------------------------------------------
@@ -81,7 +99,10 @@ _SCREEN_STREET = re.compile(
     r"|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
     r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
 )
-_SCREEN_PERSON = re.compile(r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s")
+_SCREEN_PERSON = re.compile(
+    r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s"
+    r"|(?<![\w@/.-])[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ'’]+\s+(?:[A-Z]\.\s+)?[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ]"
+)
 _SCREEN_DOB = re.compile(r"(?i)birth|born|\bdob\b|生日|出生")
 
 # Digit runs that are dates or dotted quads: never phone numbers, whatever libphonenumber thinks.
@@ -102,8 +123,8 @@ def _phone_run(text: str, digits: str, hinted: frozenset[str], free_text: bool) 
 
 
 def _card_run(text: str, digits: str, hinted: frozenset[str], free_text: bool) -> bool:
-    # The checksum presidio's validator would check, for a few additions instead of a recognizer run.
-    return 12 <= len(digits) <= 19 and luhn_ok(digits)
+    # What the recognizer's validator checks (issuer range, length, Luhn), for a few additions.
+    return card_number_ok(digits)
 
 
 def _ssn_run(text: str, digits: str, hinted: frozenset[str], free_text: bool) -> bool:
@@ -120,16 +141,38 @@ def _cn_id_run(text: str, digits: str, hinted: frozenset[str], free_text: bool) 
 
 
 def _person_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
-    return ctx.organisation  # "Mr. Steak" under "company" is a business name
+    # "Mr. Steak" under "company" is a business name; "Karma Police" under "track.name" a title;
+    # a name-like run inside an address, e-mail or credential field is part of that.
+    return ctx.organisation or ctx.thing or (bool(ctx.types) and "PERSON" not in ctx.types)
 
 
 def _card_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
-    return start > 0 and value[start - 1] == "+"  # "+4917468711115" is a phone that passes Luhn
+    if start > 0 and value[start - 1] == "+":
+        return True  # "+4917468711115" is a phone that passes Luhn
+    # A bare card-length number in a URL is an id ("/files/4532015112830366", "?rev=..."):
+    # cards travel in bodies, or in URLs under a name that says so.
+    return ctx.in_url and "CREDIT_CARD" not in ctx.types and value.isdigit()
+
+
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:\bv|\bversion|\bver|\brelease|\bbuild|\bfirmware|\bfw|\brev)[\s.:=_-]{0,3}$"
+)
 
 
 def _ip_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
+    before = value[max(0, start - 16) : start]
     # The host of a URL (Referer, links) is a server, not a person's address.
-    return value[max(0, start - 3) : start] == "://"
+    if before.endswith("://"):
+        return True
+    # A run cut out of a longer dotted number: "2024.10.24.16.53.42", "10.2.4.1.7".
+    if before[-2:-1].isdigit() and before.endswith("."):
+        return True
+    if value[end : end + 1] == "." and value[end + 1 : end + 2].isdigit():
+        return True
+    # A version: "UpdateAgent/4.2.10.3", "Microsoft.CSharp:4.5.1.2", "v1.2.3.4", "version 1.1.23.0".
+    if before[-1:] in ("/", ":") and before[-2:-1].isalpha():
+        return True
+    return _VERSION_BEFORE.search(before) is not None
 
 
 # -- field-only evidence --------------------------------------------------------------------------
@@ -139,30 +182,75 @@ _PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{6,22}(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
 _NOT_POSTAL = re.compile(r"[a-z][a-z0-9+.-]*:(?!\s)|[^@\s]+@[^@\s]+$|\+?\d{9,}$|.*://", re.IGNORECASE)
 
 
-def _person_value(value: str) -> float | None:
+def _person_value(value: str, weak: bool) -> float | None:
+    if weak:  # "displayName", "author", a customer's "name": the value must look like a person's name
+        return 0.85 if looks_like_person(value) else None
     return 0.85 if 2 <= len(value) <= 70 and _NAME.fullmatch(value) else None
 
 
-def _location_value(value: str) -> float | None:
+# Network addresses under "address"-like names: IPs (with port or prefix length), host names,
+# host:port, MAC addresses, hex ids. A postal address has words or digits with spaces or commas.
+_NETWORK_VALUE = re.compile(
+    r"\[?[0-9A-Fa-f:.]*[:.][0-9A-Fa-f:.]*\]?(?:/\d{1,3})?(?::\d{1,5})?"
+    r"|(?=[^\s,]*\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d{1,5})?"
+    r"|[\w.-]+:\d{2,5}"
+    r"|(?:0x)?[0-9a-fA-F]{16,}"
+)
+
+
+def _location_value(value: str, weak: bool) -> float | None:
     if (
         len(value) >= 2
         and any(ch.isalnum() for ch in value)
         and value.count("\n") < 8
         # "address" fields also carry SIP/mail URIs and phone numbers: those are not postal.
         and not _NOT_POSTAL.match(value)
+        and not _NETWORK_VALUE.fullmatch(value)
     ):
         return 0.8
     return None
 
 
-def _credential_value(value: str) -> float | None:
+def _credential_value(value: str, weak: bool) -> float | None:
     return 0.85 if len(value) >= 4 and "\n" not in value else None
 
 
-def _phone_value(value: str) -> float | None:
+def _phone_value(value: str, weak: bool) -> float | None:
     if _PHONE_LIKE.fullmatch(value) and sum(ch.isdigit() for ch in value) >= 6:
         return 0.7
     return None
+
+
+# -- population vetoes ----------------------------------------------------------------------------
+
+
+def _counter(values: Collection[str]) -> bool:
+    """Distinct numbers all within a small span: a counter or an allocated block of ids."""
+    numbers = sorted({int(v) for v in values if v.isdigit()})
+    return len(numbers) >= 3 and numbers[-1] - numbers[0] < 1000 * len(numbers)
+
+
+def _not_cards(values: Collection[str]) -> bool:
+    # Real card numbers all pass Luhn (and an issuer range); random ids of card length pass one
+    # time in ten. Sequential invoice numbers are a counter.
+    digits = {v.replace(" ", "").replace("-", "") for v in values}
+    if _counter(digits):
+        return True
+    return len(digits) >= 5 and sum(card_number_ok(d) for d in digits) < 0.6 * len(digits)
+
+
+def _versions(values: Collection[str]) -> bool:
+    # A field of dotted numbers where some have 2, 3 or 5+ parts, or parts over 255: versions.
+    for value in values:
+        parts = value.split(".")
+        if len(parts) != 4 or any(len(p) > 3 or int(p) > 255 for p in parts):
+            return True
+    return False
+
+
+_CARD_SHAPED = re.compile(r"\d[\d -]{10,21}\d")
+_DOTTED = re.compile(r"\d{1,9}(?:\.\d{1,9}){1,7}")
+_PHONE_DIGITS = re.compile(r"1[3-9]\d{9}")
 
 
 # -- the registry ---------------------------------------------------------------------------------
@@ -187,6 +275,7 @@ SPECS: tuple[EntitySpec, ...] = (
         field_names_cjk=re.compile("手机|电话|联系方式"),
         field_value=_phone_value,
         id_lookalike=True,
+        population=Population(_PHONE_DIGITS, _counter, min_len=11, max_len=11),
     ),
     EntitySpec(
         type="CREDIT_CARD",
@@ -199,6 +288,7 @@ SPECS: tuple[EntitySpec, ...] = (
         field_names_cjk=re.compile("卡号|银行卡"),
         id_lookalike=True,
         reject=_card_reject,
+        population=Population(_CARD_SHAPED, _not_cards, min_len=12, max_len=23),
     ),
     EntitySpec(
         type="US_SSN",
@@ -228,11 +318,23 @@ SPECS: tuple[EntitySpec, ...] = (
     ),
     EntitySpec(
         type="PERSON",
-        recognizers=("PersonTextRecognizer",),
-        screen=Screen(min_len=8, needs=" ", pattern=_SCREEN_PERSON),
+        recognizers=("PersonTextRecognizer", "FullNameRecognizer"),
+        screen=Screen(min_len=5, needs=" ", pattern=_SCREEN_PERSON),
         masker=masking.mask_person,
         field_names=re.compile(
-            r"holder$|^(full|first|last|given|family|middle|real|legal|contact|customer|recipient|sender|patient|card|account|billing|shipping|display|nick)?name$|surname|maidenname|^(mothersmaiden|maiden)$"
+            r"holder$|^(full|first|last|given|family|middle|real|legal|holder|maiden|sur|fore|birth)name$"
+            r"|surname|maidenname|^(mothersmaiden|maiden|forenames?|givennames?)$"
+        ),
+        weak_field_names=re.compile(
+            r"^(display|nick|contact|customer|recipient|sender|patient|card|account|billing|shipping|owner|user"
+            r"|member|profile|author|screen|public|preferred|person|employee|client)name$"
+            r"|^(author|assignee|reporter|creator|organi[sz]er|attendee|participant|contributor|editor|reviewer"
+            r"|approver|requester|requestor|signer|patient|customer|employee|doctor|physician|nurse|teacher|student"
+            r"|passenger|driver|guest|member|person|cardholder|accountholder|beneficiary|payee|payer|shopper|buyer"
+            r"|seller|consignee|submitter|owner|contact|recipient|sender|speaker|instructor|candidate|applicant"
+            r"|practitioner)s?$"
+            r"|(created|updated|modified|submitted|requested|approved|assigned|owned|reviewed|signed|written"
+            r"|authored|edited|closed|resolved|uploaded|posted|sent)by$|author$"
         ),
         field_names_cjk=re.compile("姓名|收货人|联系人|持卡人|户名|名字|收件人"),
         field_value=_person_value,
@@ -268,6 +370,7 @@ SPECS: tuple[EntitySpec, ...] = (
         ),
         id_lookalike=True,
         reject=_ip_reject,
+        population=Population(_DOTTED, _versions, min_len=7, max_len=40),
     ),
     EntitySpec(
         type="CREDENTIAL",
@@ -320,17 +423,20 @@ _PLACEHOLDERS = frozenset(
 _MASKED = re.compile(r"[*•xX#.\-_ ]+")
 
 
-def field_only_hits(value: str, hinted: frozenset[str]) -> list[tuple[str, float]]:
+def field_only_hits(
+    value: str, hinted: frozenset[str], weak: frozenset[str] = frozenset()
+) -> list[tuple[str, float]]:
     """(type, score) of each field-only entity the field name hints and ``value`` can be: the
     evidence is the name ("holder": "Wei Zhang"), the value only has to fit (a name-shaped string,
-    not a placeholder or an already masked value)."""
+    not a placeholder or an already masked value); under a name that only suggests the type
+    (``weak``: "displayName") it has to look like one."""
     value = value.strip().strip("\ufeff\u200b")  # BOMs / zero-width spaces from pasted data
     if not value or len(value) > 1024 or value.lower() in _PLACEHOLDERS or _MASKED.fullmatch(value):
         return []
     out: list[tuple[str, float]] = []
     for spec in SPECS:
         if spec.field_value is not None and spec.type in hinted:
-            score = spec.field_value(value)
+            score = spec.field_value(value, spec.type in weak)
             if score is not None:
                 out.append((spec.type, score))
     return out

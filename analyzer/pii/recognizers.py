@@ -11,8 +11,6 @@ snapshot.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -20,8 +18,14 @@ from functools import lru_cache
 
 import phonenumbers
 import regex
-import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerRegistry
+from presidio_analyzer import (
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
+from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -31,11 +35,19 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from analyzer.pii.entities import SPECS, EntitySpec
-from analyzer.pii.validators import cn_id_valid
+from analyzer.pii.names import find_full_names
+from analyzer.pii.validators import (
+    JWT,
+    PROVIDER_KEY,
+    card_iin_ok,
+    cn_id_valid,
+    email_domain_ok,
+    jwt_header_ok,
+    offline_tld_extract,
+)
 
-# No suffix_list_urls and no cache_dir: tldextract never fetches the Public Suffix List (its default
-# does, on first use) and never writes a cache; it uses the snapshot shipped inside the wheel.
-OFFLINE_TLD_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+# The e-mail recognizer's suffix list: the snapshot inside the tldextract wheel, never fetched.
+OFFLINE_TLD_EXTRACT = offline_tld_extract()
 
 # Case-sensitive flags for recognizers whose patterns rely on capitalisation (street names).
 _CASE_SENSITIVE = regex.DOTALL | regex.MULTILINE
@@ -45,15 +57,7 @@ class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer, validating the domain against the offline suffix list."""
 
     def validate_result(self, pattern_text: str) -> bool:
-        return _email_domain_ok(pattern_text.rpartition("@")[2])
-
-
-@lru_cache(maxsize=4096)
-def _email_domain_ok(domain: str) -> bool:
-    """The suffix-list verdict on an e-mail domain, cached: addresses are mostly unique, their
-    domains few, and the pinned snapshot makes the verdict a pure function of the domain."""
-    result = OFFLINE_TLD_EXTRACT(domain)
-    return bool(result.suffix) and bool(result.domain)
+        return email_domain_ok(pattern_text.rpartition("@")[2])
 
 
 class CardRecognizer(CreditCardRecognizer):
@@ -77,6 +81,14 @@ class CardRecognizer(CreditCardRecognizer):
 
     def __init__(self) -> None:
         super().__init__(patterns=self.PATTERNS)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        # Presidio checks Luhn only; a number outside every issuer's range and lengths is no card
+        # ("1234 5678 1234 5670", 16-digit ids starting 7, 8, 9 or 20).
+        digits = "".join(ch for ch in pattern_text if ch.isdigit())
+        if not card_iin_ok(digits):
+            return False
+        return bool(super().validate_result(pattern_text))
 
 
 class SsnRecognizer(UsSsnRecognizer):
@@ -214,13 +226,8 @@ class CredentialRecognizer(PatternRecognizer):
     """Secrets recognisable by shape: JWTs, provider API keys, bearer tokens, ``password=...`` pairs."""
 
     PATTERNS = [
-        Pattern("JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}", 0.6),
-        Pattern(
-            "provider key",
-            r"\b(?:(?:sk|pk|rk)_(?:live|test)_[0-9A-Za-z]{16,}|gh[pousr]_[0-9A-Za-z]{30,}|github_pat_\w{30,}|"
-            r"AKIA[0-9A-Z]{16}|xox[abprs]-[\w-]{10,}|AIza[\w-]{35}|glpat-[\w-]{20}|SG\.[\w-]{16,}\.[\w-]{16,})",
-            0.9,
-        ),
+        Pattern("JWT", JWT, 0.6),
+        Pattern("provider key", PROVIDER_KEY, 0.9),
         Pattern("bearer / basic", r"(?i)\b(?:bearer|basic|token)\s+[\w\-.~+/]{12,}=*", 0.8),
         # Prose: "password Qr7!dke#39", "her password is !PurpleSky77", "login a@b.com / W!nter2024".
         # The secret must hold a digit or symbol, so "password reset" or "password policy" do not fire.
@@ -249,13 +256,7 @@ class CredentialRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool | None:
         if pattern_text.startswith("eyJ"):
-            # A JWT's first segment is base64url JSON with an "alg": proves it is a token, not noise.
-            head = pattern_text.split(".", 1)[0]
-            try:
-                decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
-            except (binascii.Error, ValueError):
-                return False
-            return b'"alg"' in decoded
+            return jwt_header_ok(pattern_text)
         return None
 
 
@@ -370,6 +371,31 @@ class PersonTextRecognizer(PatternRecognizer):
         )
 
 
+class FullNameRecognizer(EntityRecognizer):
+    """Full names in free text without an NER model: a given name and a surname from the name
+    lists ("... reported by Chris Sanders"), see ``names.find_full_names``. Pairs of words overlap
+    ("Thanks Chris Sanders"), which a regex pattern's non-overlapping matches would miss, hence a
+    recognizer of its own rather than a PatternRecognizer."""
+
+    SCORE = 0.6
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="FullNameRecognizer", supported_language="en")
+
+    def load(self) -> None:  # the name lists load on first use (names.name_lists)
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities:
+            return []
+        return [
+            RecognizerResult(entity_type="PERSON", start=start, end=end, score=self.SCORE)
+            for start, end in find_full_names(text)
+        ]
+
+
 # Recognizers by the name an :class:`~analyzer.pii.entities.EntitySpec` gives them.
 RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "OfflineEmailRecognizer": OfflineEmailRecognizer,
@@ -383,6 +409,7 @@ RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "DateOfBirthRecognizer": DateOfBirthRecognizer,
     "StreetAddressRecognizer": StreetAddressRecognizer,
     "PersonTextRecognizer": PersonTextRecognizer,
+    "FullNameRecognizer": FullNameRecognizer,
 }
 
 
