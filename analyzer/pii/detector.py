@@ -34,6 +34,7 @@ from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, Reco
 
 from analyzer.pii.entities import SPECS, EntitySpec, field_only_hits
 from analyzer.pii.fields import (
+    NEGATIVE_CONTEXT,
     NO_CONTEXT,
     FieldContext,
     context_for,
@@ -66,7 +67,7 @@ _DATA_KEY = re.compile(r"@|\d{6}|[0-9a-fA-F]{16}")
 DYNAMIC_KEY = "{key}"
 
 # Context of an unnamed JSON number: vetoes the numeric types like a negative field name does.
-NUMBER_CONTEXT = FieldContext(frozenset(), True)
+NUMBER_CONTEXT = NEGATIVE_CONTEXT
 
 # Not glued to letters, dots or dashes: a digit run inside a UUID, hex id or version is no number.
 _SCREEN_NUM = re.compile(r"(?<![\w.-])[+(]?\d[\d\s().-]{5,}\d[Xx]?(?![\w-]|\.\d)")
@@ -296,9 +297,9 @@ class PiiDetector:
             for pii_type, score in field_only_hits(value, ctx.types, ctx.weak):
                 if score >= self.score_threshold:
                     best[pii_type] = (score, 0, len(value))
-        established = frozenset(best)  # by the field name: no recognizer can add to them
+        established = tuple(best)  # by the field name: no recognizer can add to them
         for recognizer, spec in self._candidates(value, ctx).items():
-            if spec.type in established:
+            if established and spec.type in established:
                 continue
             for pii_type, score, start, end in self._run(recognizer, value):
                 hinted = pii_type in ctx.types
@@ -609,7 +610,8 @@ class PiiDetector:
             segment = unquote(raw)
             previous = unquote(segments[index - 1]) if index > 1 else ""
             hits = self._scan(segment, url_context(previous) if segment.isdigit() else context_for("", previous))
-            numeric = segment[:1].isdigit()
+            # A number the population rules read (card-, phone- or version-length), or a hit.
+            numeric = segment[:1].isdigit() and self._collect_min <= len(segment) <= self._collect_max
             if not hits and not numeric:
                 continue
             # Other variable-looking segments are templated too, so the field is stable across
@@ -622,7 +624,7 @@ class PiiDetector:
                 else s
                 for j, s in enumerate(segments[1 : index + 1], start=1)
             )
-            if numeric and self._collect_min <= len(segment) <= self._collect_max:
+            if numeric:
                 collect("path", field, segment)
             if hits:
                 note("path", field, hits)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from analyzer.pii import masking
@@ -45,8 +46,9 @@ class Population:
 
     shape: re.Pattern[str]  # fullmatch on a value: collected
     veto: PopulationRule
-    min_len: int = 1  # length gates in front of the shape (values are collected often)
+    min_len: int = 1  # length and character gates in front of the shape (collection is frequent)
     max_len: int = 40
+    needs: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +372,7 @@ SPECS: tuple[EntitySpec, ...] = (
         ),
         id_lookalike=True,
         reject=_ip_reject,
-        population=Population(_DOTTED, _versions, min_len=7, max_len=40),
+        population=Population(_DOTTED, _versions, min_len=7, max_len=40, needs="."),
     ),
     EntitySpec(
         type="CREDENTIAL",
@@ -434,9 +436,14 @@ def field_only_hits(
     if not value or len(value) > 1024 or value.lower() in _PLACEHOLDERS or _MASKED.fullmatch(value):
         return []
     out: list[tuple[str, float]] = []
-    for spec in SPECS:
-        if spec.field_value is not None and spec.type in hinted:
-            score = spec.field_value(value, spec.type in weak)
-            if score is not None:
-                out.append((spec.type, score))
+    for pii_type, field_value in _field_rules(hinted):
+        score = field_value(value, pii_type in weak)
+        if score is not None:
+            out.append((pii_type, score))
     return out
+
+
+@lru_cache(maxsize=256)
+def _field_rules(hinted: frozenset[str]) -> tuple[tuple[str, FieldValue], ...]:
+    """The field-only rules of the hinted types, in registry order (few distinct hint sets)."""
+    return tuple((s.type, s.field_value) for s in SPECS if s.field_value is not None and s.type in hinted)

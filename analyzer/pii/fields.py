@@ -287,16 +287,7 @@ def context_for(parent: str, leaf: str, in_url: bool = False) -> FieldContext:
     negative = not hinted and _is_negative(words, compact)
     organisation = not hinted and any(word in _ORG_WORDS for word in words)
     thing = "PERSON" not in hinted and compact in _THING_LEAVES
-    if not hinted and not negative and not organisation and not thing:
-        return URL_CONTEXT if in_url else NO_CONTEXT
-    return FieldContext(
-        frozenset(hinted),
-        negative,
-        organisation=organisation,
-        weak=frozenset(weak),
-        thing=thing,
-        in_url=in_url,
-    )
+    return _interned(frozenset(hinted), negative, organisation, frozenset(weak), thing, in_url)
 
 
 _ORG_WORDS = frozenset(
@@ -323,6 +314,8 @@ _ORG_WORDS = frozenset(
 
 # Cookie names that hold a session or auth secret ("sessionid", "PHPSESSID", "connect.sid", "jwt").
 _SECRET_COOKIE = re.compile(r"sess|sid$|token|auth|jwt|remember|login|apikey|secret", re.IGNORECASE)
+# What the name of an id, a time or a count gives (also: an unnamed JSON number).
+NEGATIVE_CONTEXT = _interned(frozenset(), True, False, frozenset(), False, False)
 CREDENTIAL_CONTEXT = _interned(frozenset({"CREDENTIAL"}), False, False, frozenset(), False, False)
 
 

@@ -24,25 +24,29 @@ Collector = Callable[[str, str, str], None]
 MAX_VALUES = 256
 
 # A segment holding a digit, "@", "%" or "{" (a template's parameter), or over 32 characters;
-# not a version segment ("v1", "v2.0").
-_VARIABLE_SEGMENT = re.compile(
-    r"(?<![^/])(?!v\d+(?:\.\d+)*(?![^/]))[^/]*[\d@{%][^/]*|(?<![^/])[^/]{33,}"
-)
+# not a version segment ("v1", "v2.0"). Anchored on the "/" so most positions fail at once.
+_VARIABLE_SEGMENT = re.compile(r"/(?:(?!v\d+(?:\.\d+)*(?:/|$))[^/]*[\d@{%][^/]*|[^/]{33,})")
 
 
 def endpoint_key(path: str) -> str:
     """A path with its variable-looking segments as ``{}``: the same key for every exchange of
     one endpoint (``/api/v2/files/{}/content``), from a concrete path or a template."""
-    return _VARIABLE_SEGMENT.sub("{}", path)
+    return _VARIABLE_SEGMENT.sub("/{}", path)
 
 
-# (type, min length, max length, fullmatch of the shape) per spec with a population rule.
-Shapes = tuple[tuple[str, int, int, Callable[[str], object]], ...]
+# (type, min length, max length, a character the value must hold, fullmatch of the shape).
+Shapes = tuple[tuple[str, int, int, str, Callable[[str], object]], ...]
 
 
 def population_shapes(specs: Iterable[EntitySpec]) -> Shapes:
     return tuple(
-        (spec.type, spec.population.min_len, spec.population.max_len, spec.population.shape.fullmatch)
+        (
+            spec.type,
+            spec.population.min_len,
+            spec.population.max_len,
+            spec.population.needs,
+            spec.population.shape.fullmatch,
+        )
         for spec in specs
         if spec.population is not None
     )
@@ -61,8 +65,8 @@ class Population:
 
         def collect(location: str, field: str, value: str) -> None:
             n = len(value)
-            for pii_type, min_len, max_len, fullmatch in shapes:
-                if min_len <= n <= max_len and fullmatch(value):
+            for pii_type, min_len, max_len, needs, fullmatch in shapes:
+                if min_len <= n <= max_len and needs in value and fullmatch(value):
                     key = (pii_type, endpoint, location, field)
                     seen = values.get(key)
                     if seen is None:

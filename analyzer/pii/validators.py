@@ -86,17 +86,25 @@ _IIN_RANGES: tuple[tuple[int, int, tuple[int, ...]], ...] = (
 )
 
 
+def _iin_table() -> dict[int, frozenset[int]]:
+    """Card length -> the four-digit prefixes issuers use at that length (a set lookup per number)."""
+    table: dict[int, set[int]] = {}
+    for low, high, lengths in _IIN_RANGES:
+        scale = 10 ** (4 - len(str(low)))
+        for length in lengths:
+            table.setdefault(length, set()).update(range(low * scale, (high + 1) * scale))
+    return {length: frozenset(prefixes) for length, prefixes in table.items()}
+
+
+_IIN_BY_LENGTH = _iin_table()
+
+
 def card_iin_ok(digits: str) -> bool:
     """The digits start with a card issuer's range and have one of its lengths."""
-    n = len(digits)
     if digits[:1] == "0":
-        return digits[:4] == "0604" and 12 <= n <= 19
-    for low, high, lengths in _IIN_RANGES:
-        if n in lengths:
-            width = len(str(low))
-            if low <= int(digits[:width]) <= high:
-                return True
-    return False
+        return digits[:4] == "0604" and 12 <= len(digits) <= 19
+    prefixes = _IIN_BY_LENGTH.get(len(digits))
+    return prefixes is not None and digits[:4].isdigit() and int(digits[:4]) in prefixes
 
 
 def card_number_ok(digits: str) -> bool:
