@@ -176,7 +176,7 @@ def guarded(command: str, func: Any) -> Any:
 def run_analyze(args: argparse.Namespace) -> int:
     # Standard library only until the PII worker is forked (see below).
     from analyzer.db.settings import AnalyzerSettings
-    from analyzer.pipeline_pii import start_pii
+    from analyzer.pipeline.pii import start_pii
 
     if args.batch_size is not None and args.batch_size < 1:
         report_error("analyze", "--batch-size must be >= 1")
@@ -232,7 +232,7 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
         )
         # Spec verdicts (documented / shadow / zombie / orphan) follow the new traffic.
         from analyzer.db.locking import exclusive_inventory
-        from inventory_api.verdicts import recompute_database
+        from analyzer.inventory.verdicts import recompute_database
 
         with exclusive_inventory(engine):  # stream analyzers recompute verdicts too
             recompute_database(engine)
@@ -295,8 +295,8 @@ def run_stream(args: argparse.Namespace) -> int:
     from analyzer.db.settings import AnalyzerSettings
     from analyzer.ingest import SharedIngestor
     from analyzer.stream import StreamOptions, WorkerCounters, run_worker
-    from sensor.obs import serve_metrics, setup_logging
-    from sensor.ship import valid_stream_name
+    from sensor.plumbing.obs import serve_metrics, setup_logging
+    from sensor.plumbing.wire import valid_stream_name
 
     setup_logging("analyzer", level=args.log_level)
     if not args.source.lower().startswith(("nats://", "tls://")):
@@ -390,13 +390,11 @@ def run_export(args: argparse.Namespace) -> int:
     if engine is None:
         return 2
     try:
-        from inventory_api.db import prepare_database
-        from inventory_api.verdicts import add_to_export
+        from analyzer.inventory.verdicts import add_to_export
 
-        prepare_database(engine)  # the verdict table lives in the inventory API's schema
         with session_scope(engine) as session:
             if args.format == "openapi":
-                from inventory_api.openapi_export import build_openapi
+                from analyzer.inventory.openapi_export import build_openapi
 
                 document = build_openapi(session=session, host=args.host.lower())
             else:

@@ -29,19 +29,23 @@ from sqlalchemy.orm import Session
 
 from analyzer.db import crud
 from analyzer.db.locking import exclusive_inventory, file_lock, lock_file, lock_transaction
-from analyzer.db.models import StreamProgress
+from analyzer.db.models import StreamProgress, core_table
 from analyzer.db.session import make_session_factory
 from analyzer.db.settings import AnalyzerSettings
-from analyzer.pipeline import Analyzer, ErrorSink, _pii_view, record_uid
-from analyzer.pipeline_pii import start_pii
+from analyzer.observation import Observation, ObservationError, from_record
+from analyzer.pipeline.aggregate import add_pii, aggregate
+from analyzer.pipeline.inputs import ErrorSink
+from analyzer.pipeline.normalise import Normalised, normalise, pii_view
+from analyzer.pipeline.pii import start_pii
+from analyzer.pipeline.store import load_spec_templates, store_batch
 
 
 @dataclass(slots=True)
 class PreparedBatch:
-    records: list[dict[str, Any]]  # not yet analysed as of prepare()
+    records: list[Observation]  # the batch's records not yet analysed as of prepare()
+    items: list[Normalised | None]  # normalise() of each (None: no request line)
     pii_results: list[Any] | None
     result: IngestResult
-    inferred: list[tuple[Any, ...]] | None = None  # Analyzer.infer_bodies per record
 
 
 @dataclass(slots=True)
@@ -49,7 +53,8 @@ class IngestResult:
     received: int = 0  # records handed in
     new: int = 0  # counted into the inventory now
     duplicates: int = 0  # already analysed (redelivery, replay) or repeated within the call
-    skipped: int = 0  # no request line
+    skipped: int = 0  # no request line, or not a readable record (rejected counts those too)
+    rejected: int = 0  # not an exchange record, or one of an unknown schema
     noise: int = 0
     pii_findings: int = 0
     merges: int = 0
@@ -76,11 +81,11 @@ class InventoryLock:
 
 
 def prepare_shared(engine: Engine) -> None:
-    """Both schemas, migrated by one process at a time (analyzers may start together)."""
-    from inventory_api.db import prepare_database
+    """The schema, migrated by one process at a time (analyzers may start together)."""
+    from analyzer.db.session import run_migrations
 
     with exclusive_inventory(engine):
-        prepare_database(engine)
+        run_migrations(engine)
 
 
 class SharedIngestor:
@@ -99,7 +104,8 @@ class SharedIngestor:
         self.lock = InventoryLock(engine)
         # PII in this process: scaling out is by more analyzer processes, each one busy on its own.
         self._pii = start_pii(replace(settings, pii_workers=0), detector=detector) if settings.pii_enabled else None
-        self._analyzer = Analyzer(engine, replace(settings, pii_enabled=False), on_error=on_error)
+        self.on_error = on_error
+        self.templater: Any = None  # rebuilt from the stored state for every batch
         # Unknown until the first locked read: forces a reload of whatever is stored then.
         self._generation = -1
         self._spec_mark: tuple[int, int] | None = None
@@ -109,44 +115,45 @@ class SharedIngestor:
         self._state_bytes: bytes | None = None
         self._mutex = threading.Lock()
 
-    @property
-    def templater(self) -> Any:
-        return self._analyzer.templater
-
     def close(self) -> None:
         if self._pii is not None:
             self._pii.close()
             self._pii = None
 
     def prepare(self, records: list[dict[str, Any]]) -> PreparedBatch:
-        """Everything order-free, done outside the lock: uids, redelivery skip, PII detection."""
+        """Everything order-free, done outside the lock: validation, uids, redelivery skip,
+        PII detection, normalisation (body schemas included)."""
         result = IngestResult(received=len(records))
-        batch: list[dict[str, Any]] = []
+        batch: list[Observation] = []
         uids: set[str] = set()
+        first_error: str | None = None
         for record in records:
-            if not isinstance(record, dict):
+            try:
+                obs = from_record(record)
+            except ObservationError as exc:
                 result.skipped += 1
+                result.rejected += 1
+                first_error = first_error or str(exc)
                 continue
-            uid = record_uid(record)
-            if uid in uids:
+            if obs.uid in uids:
                 result.duplicates += 1
                 continue
-            record["uid"] = uid
-            uids.add(uid)
-            batch.append(record)
+            uids.add(obs.uid)
+            batch.append(obs)
+        if first_error is not None and self.on_error is not None:
+            self.on_error(f"{result.rejected} records skipped: {first_error}")
         if batch:
             with make_session_factory(self.engine)() as session:
-                unseen = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batch])
-            fresh = [r for r in batch if r["uid"] in unseen]
+                unseen = crud.filter_unseen_uids(session=session, uids=[o.uid for o in batch])
+            fresh = [o for o in batch if o.uid in unseen]
             result.duplicates += len(batch) - len(fresh)
             batch = fresh
         pii_results = None
         if batch and self._pii is not None:
             with self._mutex:  # the detector is not shared between threads
-                pii_results = self._pii.collect(self._pii.submit([_pii_view(r) for r in batch]))
-        # Body schemas too (parsing JSON bodies is a sixth of the serialised work otherwise).
-        inferred = [self._analyzer.infer_bodies(r) for r in batch]
-        return PreparedBatch(records=batch, pii_results=pii_results, result=result, inferred=inferred)
+                pii_results = self._pii.collect(self._pii.submit([pii_view(o) for o in batch]))
+        items = [normalise(o, self.settings) for o in batch]
+        return PreparedBatch(records=batch, items=items, pii_results=pii_results, result=result)
 
     def ingest(self, records: list[dict[str, Any]]) -> IngestResult:
         """Prepare and apply one batch (the HTTP ingest route: arrival order is the order)."""
@@ -166,7 +173,7 @@ class SharedIngestor:
         """
         done: list[int] = []
         with self._transaction() as session:
-            table = StreamProgress.__table__
+            table = core_table(StreamProgress)
             last = session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
             start = last
             if last is None:
@@ -185,19 +192,19 @@ class SharedIngestor:
     def skip_to(self, stream: str, seq: int) -> None:
         """Declare every sequence below ``seq`` done (they no longer exist in the stream)."""
         with self._transaction() as session:
-            table = StreamProgress.__table__
+            table = core_table(StreamProgress)
             last = session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
             if last is None or last < seq - 1:
                 self._set_progress(session, stream, seq - 1, insert=last is None)
 
     def progress(self, stream: str) -> int | None:
         with make_session_factory(self.engine)() as session:
-            table = StreamProgress.__table__
+            table = core_table(StreamProgress)
             return session.scalar(select(table.c.last_seq).where(table.c.stream == stream))
 
     @staticmethod
     def _set_progress(session: Session, stream: str, last: int, *, insert: bool) -> None:
-        table = StreamProgress.__table__
+        table = core_table(StreamProgress)
         if insert:
             session.execute(table.insert().values(stream=stream, last_seq=last))
         else:
@@ -216,47 +223,43 @@ class SharedIngestor:
                 raise
 
     def _apply(self, session: Session, prepared: PreparedBatch) -> None:
-        fresh, pii_results, result = prepared.records, prepared.pii_results, prepared.result
-        inferred = prepared.inferred
+        fresh, items, pii_results = prepared.records, prepared.items, prepared.pii_results
         if not fresh:
             return
         # Again under the lock: another analyzer may have written some since prepare().
-        still = crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in fresh])
+        still = crud.filter_unseen_uids(session=session, uids=[o.uid for o in fresh])
         if len(still) != len(fresh):
-            keep = [i for i, r in enumerate(fresh) if r["uid"] in still]
-            result.duplicates += len(fresh) - len(keep)
+            keep = [i for i, o in enumerate(fresh) if o.uid in still]
+            prepared.result.duplicates += len(fresh) - len(keep)
             fresh = [fresh[i] for i in keep]
+            items = [items[i] for i in keep]
             if pii_results is not None:
                 pii_results = [pii_results[i] for i in keep]
-            if inferred is not None:
-                inferred = [inferred[i] for i in keep]
         if fresh:
-            self._write_locked(session, fresh, pii_results, result, inferred)
+            self._write_locked(session, fresh, items, pii_results, prepared.result)
 
     def _write_locked(
         self,
         session: Session,
-        fresh: list[dict[str, Any]],
+        fresh: list[Observation],
+        items: list[Normalised | None],
         pii_results: list[Any] | None,
         result: IngestResult,
-        inferred: list[tuple[Any, ...]] | None = None,
     ) -> None:
         self._fresh_templater()
-        analyzer = self._analyzer
-        stats = analyzer.stats
-        before = (stats.skipped, stats.noise, stats.pii_findings, stats.merges)
-        pending = analyzer._aggregated(fresh, {r["uid"] for r in fresh}, inferred=inferred)
+        kept = [i for i, item in enumerate(items) if item is not None]
+        batch = aggregate([item for item in items if item is not None], self.templater)
         if pii_results is not None:
-            analyzer._add_pii(pending, pii_results)
-        analyzer._store(session, pending)  # saves the templater state: generation + 1
-        self._state_bytes = pending.templater_state
+            outcome = add_pii(batch, [pii_results[i] for i in kept])
+            result.pii_findings += outcome.findings
+        # Saves the templater state: generation + 1.
+        result.merges += store_batch(session, batch, (o.uid for o in fresh)).merges
+        self._state_bytes = batch.templater_state
         session.flush()
         self._generation = crud.templater_state_generation(session=session)
-        skipped = stats.skipped - before[0]
+        skipped = len(items) - len(kept)
         result.skipped += skipped
-        result.noise += stats.noise - before[1]
-        result.pii_findings += stats.pii_findings - before[2]
-        result.merges += stats.merges - before[3]
+        result.noise += batch.noise_count
         result.new += len(fresh) - skipped
 
     def _sync_templater(self, session: Session) -> None:
@@ -286,9 +289,9 @@ class SharedIngestor:
         from analyzer.templating import Templater
 
         state = orjson.loads(self._state_bytes) if self._state_bytes else None
-        self._analyzer.templater = Templater.from_state(state) if state else Templater()
+        self.templater = Templater.from_state(state) if state else Templater()
         if self._new_specs or state is None:
-            self._analyzer._load_spec_templates()
+            load_spec_templates(self.engine, self.templater)
             self._new_specs = False
 
     def prune_seen(self, days: float) -> int:
@@ -306,7 +309,7 @@ class SharedIngestor:
 
     def recompute_verdicts(self) -> None:
         """Spec verdicts after new traffic, under the same lock as the writes."""
-        from inventory_api.verdicts import recompute
+        from analyzer.inventory.verdicts import recompute
 
         with self.lock.session(self.engine) as session:
             recompute(session)

@@ -137,9 +137,10 @@ class _Walker:
                 counts[tag] = counts.get(tag, 0) + 1
         seen: dict[str, int] = {}
         for child in children:
-            if not isinstance(child.tag, str):  # comments, processing instructions
+            raw_tag: object = child.tag  # a function for comments and processing instructions
+            if not isinstance(raw_tag, str):
                 continue
-            tag = _local(child.tag)
+            tag = _local(raw_tag)
             n = seen.get(tag, 0)
             if n >= self.max_items or len(self.fields) >= self.max_fields:
                 continue

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from analyzer.ingest import IngestResult, PreparedBatch, SharedIngestor
-from sensor.ship import BatchFormatError, connect_jetstream, decode_batch, ensure_stream, subject_for
+from sensor.plumbing.wire import BatchFormatError, connect_jetstream, decode_batch, ensure_stream, subject_for
 
 log = logging.getLogger("apicensus.analyzer.stream")
 

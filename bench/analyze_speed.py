@@ -8,7 +8,7 @@ Steps, each timed as a subprocess (wall clock, and CPU = user + system of the pr
 children from ``os.wait4``), best of ``--repeat``, tools interleaved so background load hits
 them alike:
 
-1. build the capture with ``sensor.synth.generate_api_traffic`` (or reuse ``--capture``);
+1. build the capture with ``devtools.synth.generate_api_traffic`` (or reuse ``--capture``);
    without the synth module, fall back to a JSONL of generated records (no pcap/tshark rows);
 2. ``apicensus sensor --pcap CAPTURE --output CAPTURE.jsonl``;
 3. ``apicensus analyze CAPTURE.jsonl --db postgresql://...`` into a fresh database;
@@ -169,9 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if capture is None:
             try:
-                from sensor.synth import generate_api_traffic
+                from devtools.synth import generate_api_traffic
             except ImportError:
-                print("sensor.synth not available: generating JSONL directly (no capture / tshark rows)")
+                print("devtools.synth not available: generating JSONL directly (no capture / tshark rows)")
                 fallback_jsonl(jsonl, args.exchanges)
             else:
                 capture = workdir / "capture.pcap"

@@ -6,7 +6,7 @@ the real service (``apicensus serve`` in a subprocess, one uvicorn worker).
 Steps:
 
 1. a fresh database (dropped afterwards unless ``--keep``), schema from both Alembic chains
-   (``inventory_api.db.prepare_database``: the analyzer's, then the API's, including its indexes);
+   (``analyzer.db.session.run_migrations``: the one chain, including the catalog's indexes);
 2. services, endpoints and PII findings bulk-loaded with COPY into the models' tables
    (columns named from the SQLAlchemy models), then ANALYZE; one admin key through the real CRUD;
 3. ``apicensus serve`` on a free port; each query warmed up, then sent ``--requests`` times in
@@ -114,9 +114,8 @@ def build_inventory(url: str, *, endpoints: int, services: int, seed: int) -> di
     from sqlalchemy import text
 
     from analyzer.db.models import Endpoint, PiiFinding, Service
-    from analyzer.db.session import make_engine, make_session_factory
+    from analyzer.db.session import make_engine, make_session_factory, run_migrations
     from inventory_api import crud
-    from inventory_api.db import prepare_database
     from inventory_api.schemas import ApiKeyCreate
     from inventory_api.security import Role
 
@@ -124,7 +123,7 @@ def build_inventory(url: str, *, endpoints: int, services: int, seed: int) -> di
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=90)
     engine = make_engine(url)
-    prepare_database(engine)
+    run_migrations(engine)
     hosts = [f"svc{i:04d}.{rng.choice(('corp', 'internal', 'shop', 'pay'))}.example" for i in range(services)]
 
     ep_rows: list[tuple[Any, ...]] = []

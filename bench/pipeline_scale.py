@@ -120,7 +120,7 @@ def main() -> int:
     ap.add_argument("--no-pii", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    from sensor.synth import generate_api_traffic
+    from devtools.synth import generate_api_traffic
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         workdir = Path(tmp)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.proto_traffic --messages 10000 --pcap /tmp/proto.pcap [--truth T.json]
 
 Writes a pcap (real HTTP/2 from the ``h2`` library, hand-made WebSocket frames, TCP segments at
-a 1460-byte MSS via ``sensor.synth.TcpFlow``) and scores ``sensor.proto``'s reading of it in the
+a 1460-byte MSS via ``devtools.synth.TcpFlow``) and scores ``sensor.proto``'s reading of it in the
 same run: recall of gRPC calls with endpoint and status right, GraphQL operations with the
 operation label right, and WebSocket messages with direction and payload right. Phase 2's floor
 is >= 99.5% for each.
@@ -24,11 +24,11 @@ import h2.config
 import h2.connection
 
 from analyzer.protocols.graphql import extract_operations
+from devtools.synth import PcapWriter, TcpFlow
 from sensor.proto.grpc import grpc_call
 from sensor.proto.h2 import H2Exchange
 from sensor.proto.replay import iter_events
 from sensor.proto.websocket import WsMessage
-from sensor.synth import PcapWriter, TcpFlow
 
 SERVICES = [("shop.v1.Orders", ["Get", "List", "Create"]), ("auth.Tokens", ["Issue", "Revoke"]),
             ("geo.v2.Places", ["Search"])]

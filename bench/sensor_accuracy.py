@@ -1,6 +1,6 @@
 """Sensor accuracy benchmark: synthetic capture with known truth -> ``apicensus sensor`` -> score.
 
-Builds a ~20,000-exchange capture with sensor/synth.py (keep-alive, reordering, retransmission,
+Builds a ~20,000-exchange capture with devtools/synth.py (keep-alive, reordering, retransmission,
 pipelining, VLAN/QinQ, IPv6, chunked and gzip bodies), runs the sensor CLI on it and compares
 its JSON lines with the ground truth:
 
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere: make `sensor` importable
     sys.path.insert(0, str(REPO))
 
-from sensor.synth import (  # noqa: E402 - needs the sys.path line above
+from devtools.synth import (  # noqa: E402 - needs the sys.path line above
     GenerationStats,
     TruthExchange,
     generate_api_traffic,

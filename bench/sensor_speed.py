@@ -1,6 +1,6 @@
 """Sensor speed benchmark: packets/s and peak RSS of the sensor against tshark and a dpkt loop.
 
-Builds a synthetic HTTP API capture (sensor/synth.py, default ~150k packets), then in one run
+Builds a synthetic HTTP API capture (devtools/synth.py, default ~150k packets), then in one run
 times, each as a subprocess and best of ``--repeat`` runs:
 
 (a) ``apicensus sensor --pcap FILE --output /dev/null`` -- our sensor, end to end;
@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere: make `sensor` importable
     sys.path.insert(0, str(REPO))
 
-from sensor.synth import GenerationStats, generate_api_traffic  # noqa: E402 - needs the sys.path line above
+from devtools.synth import GenerationStats, generate_api_traffic  # noqa: E402 - needs the sys.path line above
 
 TSHARK_FLOOR = 3.0  # sensor packets/s >= 3x tshark
 DPKT_FLOOR = 1.0  # sensor packets/s >= bare dpkt decode loop

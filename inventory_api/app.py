@@ -27,7 +27,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The inventory service on ``settings.database_url`` (schema prepared beforehand, see
-    ``inventory_api.db.prepare_database``). Nothing but ``/health`` answers without a key."""
+    ``analyzer.db.session.run_migrations``). Nothing but ``/health`` answers without a key."""
     settings = settings or ApiSettings.from_env()
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not settings.database_url.startswith("sqlite"):
@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Prometheus metrics (counts only, no inventory content): served without a key."""
-        from sensor.obs import metrics_text
+        from sensor.plumbing.obs import metrics_text
 
         def source() -> dict[str, Any]:
             values: dict[str, Any] = dict(app.state.counters)

@@ -69,15 +69,15 @@ def register(subparsers: Any) -> None:
 
 
 def _open_db(command: str, url: str) -> Any:
-    """Engine on a prepared database (analyzer schema + API tables), or None after saying why."""
+    """Engine on a migrated database (the one schema), or None after saying why."""
     from analyzer.cli import open_db
-    from inventory_api.db import prepare_database
 
-    return open_db(command, url, prepare_database)
+    return open_db(command, url)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from inventory_api.settings import ApiSettings, parse_bind
+    from inventory_api.settings import ApiSettings
+    from sensor.plumbing.bind import parse_bind
 
     overrides: dict[str, Any] = {"database_url": args.db}
     if args.bind:
@@ -99,7 +99,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inventory_api.app import create_app
-    from sensor.obs import setup_logging
+    from sensor.plumbing.obs import setup_logging
 
     # uvicorn's own loggers propagate to ours: one JSON line per event ($APICENSUS_LOG_FORMAT=text for a terminal).
     setup_logging("inventory", level=args.log_level)
@@ -175,9 +175,8 @@ def run_spec_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from analyzer.db.session import make_session_factory
-    from inventory_api import crud
+    from analyzer.inventory.specs import SpecError, import_specs, parse_spec
     from inventory_api.settings import ApiSettings
-    from inventory_api.specs import SpecError, parse_spec
 
     parsed = []
     failed = False
@@ -202,7 +201,7 @@ def run_spec_import(args: argparse.Namespace) -> int:
         return 2
     try:
         with make_session_factory(engine)() as session:
-            results = crud.import_specs(session=session, specs=parsed, host=args.host)
+            results = import_specs(session=session, specs=parsed, host=args.host)
     finally:
         engine.dispose()
     for (_spec, name), result in zip(parsed, results, strict=True):
@@ -212,4 +211,9 @@ def run_spec_import(args: argparse.Namespace) -> int:
             f"{result.operations} operations, {result.matched} observed, {result.orphans} never seen, "
             f"{result.deprecated_seen} deprecated but seen"
         )
+        if result.warning_count:
+            report_error(
+                "spec import",
+                f"{name}: {result.warning_count} validation warnings (imported anyway), e.g. {result.warnings[0]}",
+            )
     return 0

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, exists, func, literal, null, select
 from sqlalchemy.orm import Session
 
+from analyzer.db.crud import dominant_type
 from analyzer.db.models import (
+    ApiKey,
     ApiSpec,
     Endpoint,
     EndpointAuth,
@@ -23,11 +25,12 @@ from analyzer.db.models import (
     EndpointParam,
     EndpointPeer,
     EndpointStatus,
+    EndpointVerdict,
     PiiFinding,
     Service,
     SpecOperation,
 )
-from inventory_api.models import ApiKey, EndpointVerdict
+from analyzer.inventory.samples import shown
 from inventory_api.pagination import (
     InvalidPageRequest,
     SortColumn,
@@ -38,9 +41,7 @@ from inventory_api.pagination import (
     order_by,
 )
 from inventory_api.schemas import ApiKeyCreate, OwnershipUpdate
-from inventory_api.security import display_prefix, generate_key, hash_key, key_matches, mask_fully
-from inventory_api.specs import ImportResult, ParsedSpec, import_spec, with_counts
-from inventory_api.verdicts import recompute
+from inventory_api.security import display_prefix, generate_key, hash_key, key_matches
 
 # --- API keys -------------------------------------------------------------------------------
 
@@ -192,7 +193,7 @@ def list_services(
     return Page([_service_dict(row) for row in rows], next_cursor)
 
 
-def _service_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _service_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "host": row["host"],
@@ -333,7 +334,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _endpoint_dict(row: Mapping[str, Any], pii_types: list[str]) -> dict[str, Any]:
+def _endpoint_dict(row: Mapping[Any, Any], pii_types: list[str]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "service_id": row["service_id"],
@@ -358,12 +359,6 @@ def _endpoint_dict(row: Mapping[str, Any], pii_types: list[str]) -> dict[str, An
     }
 
 
-def _dominant(types: Mapping[str, int]) -> str:
-    # The most frequent non-null type; "null" only when nothing else was seen (as the export does).
-    ranked = sorted(types.items(), key=lambda kv: (kv[0] == "null", -kv[1], kv[0]))
-    return ranked[0][0] if ranked else "unknown"
-
-
 def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: bool) -> dict[str, Any] | None:
     """Everything known about one endpoint; PII samples fully masked unless ``full_samples``."""
     row = session.execute(_endpoint_select(Endpoint.id).where(Endpoint.id == endpoint_id)).mappings().first()
@@ -386,7 +381,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
             {
                 "name": name,
                 "location": location,
-                "type": _dominant(types),
+                "type": dominant_type(types),
                 "types": types,
                 "count": count,
                 "presence": round(count / hits, 4) if hits else 0.0,
@@ -402,7 +397,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
         bodies.setdefault(part, []).append(
             {
                 "path": path,
-                "type": _dominant(types),
+                "type": dominant_type(types),
                 "types": types,
                 "count": count,
                 "presence": round(count / denominator, 4) if denominator else 0.0,
@@ -427,7 +422,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
                 "location": p.location,
                 "field": p.field,
                 "count": p.count,
-                "sample": p.sample if full_samples else mask_fully(p.sample),
+                "sample": shown(p.sample, full_samples=full_samples),
                 "first_seen": _utc(p.first_seen),
                 "last_seen": _utc(p.last_seen),
             }
@@ -483,23 +478,6 @@ def update_endpoint(
 
 
 # --- OpenAPI specs ----------------------------------------------------------------------------
-
-
-def import_specs(
-    *, session: Session, specs: Sequence[tuple[ParsedSpec, str | None]], host: str | None
-) -> list[ImportResult]:
-    """Import parsed documents in one transaction: all of them, or (on any error) none."""
-    try:
-        results = [
-            import_spec(session=session, spec=spec, host=host, source=source) for spec, source in specs
-        ]
-        recompute(session)
-        results = [with_counts(session, result) for result in results]
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return results
 
 
 def list_specs(*, session: Session) -> list[dict[str, Any]]:

@@ -237,6 +237,9 @@ class SpecImportPublic(BaseModel):
     matched: int
     orphans: int
     deprecated_seen: int
+    # openapi-spec-validator's findings outside what the import reads (the first 20): imported anyway.
+    warnings: list[str] = []
+    warning_count: int = 0
 
 
 class SpecPublic(BaseModel):

@@ -53,10 +53,3 @@ def key_matches(key: str, stored_hash: str) -> bool:
 
 def display_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 6]
-
-
-def mask_fully(sample: str | None) -> str | None:
-    """Every letter and digit of an (already masked) sample hidden: shape and punctuation only."""
-    if sample is None:
-        return None
-    return "".join("*" if ch.isalnum() else ch for ch in sample)

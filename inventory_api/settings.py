@@ -6,28 +6,11 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sensor.plumbing.bind import parse_bind
+
 DEFAULT_DATABASE_URL = "sqlite:///apicensus.db"  # the analyzer's default: same inventory
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-def parse_bind(value: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (all interfaces) -> (host, port); ValueError if not."""
-    text = value.strip()
-    if text.startswith("["):
-        host, sep, port_text = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"expected [IPv6]:PORT, got {value!r}")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"expected HOST:PORT, got {value!r}")
-        if ":" in host:
-            raise ValueError(f"an IPv6 address needs brackets: [{host}]:{port_text}")
-    host = host or "0.0.0.0"
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"invalid port {port_text!r} in {value!r}")
-    return host, int(port_text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Alembic environment: migrations for the analyzer database (PostgreSQL and SQLite)."""
+"""Alembic environment: the one chain of migrations for the whole inventory database (the
+analyzer's tables and the inventory service's), on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from analyzer.db.models import Base
+from analyzer.db.models import Base, include_in_schema_comparison
 from analyzer.db.settings import DEFAULT_DATABASE_URL
 
 config = context.config
@@ -35,6 +36,7 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_in_schema_comparison,
     )
     with context.begin_transaction():
         context.run_migrations()

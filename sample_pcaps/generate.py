@@ -5,7 +5,7 @@ outputs are kept in the repository and golden tests can compare against them.
 
     .venv/bin/python sample_pcaps/generate.py
 
-Truth format (sensor.synth.write_truth_json)::
+Truth format (devtools.synth.write_truth_json)::
 
     {"meta": {"pcap": ..., "seed": ..., "params": {...}, "packets": ...},
      "exchanges": [{"client", "server", "method", "host", "target", "status", "complete"}, ...]}
@@ -25,7 +25,7 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: make `sensor` importable
     sys.path.insert(0, str(REPO))
 
-from sensor.synth import GenerationStats, generate_api_traffic, write_truth_json  # noqa: E402 - needs sys.path
+from devtools.synth import GenerationStats, generate_api_traffic, write_truth_json  # noqa: E402 - needs sys.path
 
 MAX_BYTES = 200 * 1024
 

@@ -20,6 +20,8 @@ import importlib.util
 import json
 import os
 import sys
+import types
+from collections.abc import Sequence
 from pathlib import Path
 
 PACKAGE = "sensor"
@@ -63,7 +65,9 @@ def _compiled_usable() -> tuple[bool, str]:
 class _SourcesFirst(importlib.abc.MetaPathFinder):
     """Import the hot modules from their ``.py`` files even where an extension module sits beside."""
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001, ANN201 - importlib protocol
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         package, _, name = fullname.rpartition(".")
         if package != PACKAGE or name not in HOT_MODULES:
             return None

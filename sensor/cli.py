@@ -89,7 +89,7 @@ def _check_shipping(args: argparse.Namespace) -> str | None:
         return "--workers applies to live capture (--interface)"
     if not args.ship:
         return None
-    from sensor.ship import valid_stream_name
+    from sensor.plumbing.wire import valid_stream_name
 
     scheme = args.ship.split("://", 1)[0].lower() if "://" in args.ship else ""
     if scheme not in ("nats", "tls", "http", "https"):
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     long_running = bool(args.ship or args.interface or args.metrics)
     if long_running:
-        from sensor.obs import setup_logging
+        from sensor.plumbing.obs import setup_logging
 
         setup_logging("sensor")
     log = logging.getLogger("apicensus.sensor")
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         return values
 
     if args.metrics:
-        from sensor.obs import serve_metrics
+        from sensor.plumbing.obs import serve_metrics
 
         try:
             serve_metrics(args.metrics, "apicensus_sensor", current)

@@ -23,7 +23,7 @@ def frozen_record(cls: type[T]) -> type[T]:
     through ``object.__setattr__`` per field; writing the slots through their descriptors is about
     twice as fast and keeps every guarantee (instances still refuse assignment).
     """
-    cls = dataclass(frozen=True, slots=True)(cls)  # type: ignore[assignment]
+    cls = dataclass(frozen=True, slots=True)(cls)
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}  # type: ignore[arg-type]
     params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
@@ -33,7 +33,7 @@ def frozen_record(cls: type[T]) -> type[T]:
     exec(f"def __init__(self, {params}):\n{body}", namespace)  # noqa: S102 - generated from field names
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc,method-assign]
+    cls.__init__ = init  # type: ignore[method-assign]
     return cls
 
 SCHEMA_VERSION = 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import contextlib
 import logging
 import os
@@ -26,77 +27,22 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-import zstandard
+from sensor.plumbing.wire import (
+    BATCH_CONTENT_TYPE,
+    connect_jetstream,
+    encode_batch,
+    ensure_stream,
+    subject_for,
+)
 
 log = logging.getLogger("apicensus.sensor.ship")
 
-BATCH_CONTENT_TYPE = "application/x-ndjson"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-GZIP_MAGIC = b"\x1f\x8b"
-# Decompressed batch bound on the receiving side: a batch is a few MB at most; more is a bomb.
-MAX_BATCH_BYTES = 256 * 1024 * 1024
 REDACTED = "<redacted>"
-
-
-def subject_for(stream: str) -> str:
-    return f"{stream}.exchanges"
-
-
-def valid_stream_name(name: str) -> bool:
-    # JetStream stream names: no whitespace, '.', '*', '>', path separators.
-    return bool(name) and not any(c in name for c in " \t\r\n.*>/\\") and len(name) <= 200
-
-
-# ------------------------------------------------------------------------------- batch format
-
-
-def encode_batch(lines: Iterable[bytes]) -> bytes:
-    """JSON lines (one record each, no newline inside) -> one zstd frame."""
-    return zstandard.ZstdCompressor(level=3).compress(b"\n".join(lines) + b"\n")
-
-
-class BatchFormatError(ValueError):
-    """A shipped batch that cannot be read (bad compression, not JSON lines, too big)."""
-
-
-def decode_batch(payload: bytes, *, limit: int = MAX_BATCH_BYTES) -> list[dict[str, Any]]:
-    """A batch as shipped (zstd, gzip or plain JSON lines) -> records. Lines that are not JSON
-    objects are skipped; a payload that cannot be decompressed raises BatchFormatError."""
-    data = payload
-    try:
-        if payload[:4] == ZSTD_MAGIC:
-            reader = zstandard.ZstdDecompressor().stream_reader(payload)
-            data = reader.read(limit + 1)
-        elif payload[:2] == GZIP_MAGIC:
-            import gzip
-            import io
-
-            with gzip.GzipFile(fileobj=io.BytesIO(payload)) as gz:
-                data = gz.read(limit + 1)
-    except (zstandard.ZstdError, OSError, EOFError) as exc:
-        raise BatchFormatError(f"batch cannot be decompressed: {exc}") from exc
-    if len(data) > limit:
-        raise BatchFormatError(f"batch larger than {limit} bytes decompressed")
-    records = []
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    if not records and data.strip():
-        raise BatchFormatError("batch holds no JSON exchange records")
-    return records
 
 
 # ---------------------------------------------------------------------------------- redaction
@@ -210,7 +156,7 @@ class Spool:
         with self._lock:
             return sum(b.count for b in self._items)
 
-    def push(self, batch_id: str, count: int, payload: bytes, *, order: int | None = None) -> None:
+    def push(self, batch_id: str, count: int, payload: builtins.bytes, *, order: int | None = None) -> None:
         """Add a batch. ``order`` (the shipper's batch number in this run) keeps the spool in
         the order batches were made, whichever path reached the disk first: a batch whose send
         failed is older than the ones queued meanwhile, and must stay ahead of them."""
@@ -255,7 +201,7 @@ class Spool:
             oldest.count,
         )
 
-    def peek(self) -> tuple[SpooledBatch, bytes] | None:
+    def peek(self) -> tuple[SpooledBatch, builtins.bytes] | None:
         with self._lock:
             while self._items:
                 item = self._items[0]
@@ -379,49 +325,6 @@ class NatsTransport:
             self._loop.run_until_complete(self._drop_connection())
         finally:
             self._loop.close()
-
-
-async def connect_jetstream(url: str, *, timeout: float = 5.0, **options: Any) -> tuple[Any, Any]:
-    """A NATS connection and its JetStream context; raises when no server answers."""
-    import nats
-
-    async def _quiet(_exc: Exception) -> None:  # reconnect noise: failures surface as send errors
-        return None
-
-    servers = [u.strip() for u in url.split(",") if u.strip()]
-    nc = await nats.connect(
-        servers=servers,
-        connect_timeout=timeout,
-        allow_reconnect=options.pop("allow_reconnect", True),
-        max_reconnect_attempts=options.pop("max_reconnect_attempts", 3),
-        reconnect_time_wait=options.pop("reconnect_time_wait", 0.5),
-        error_cb=options.pop("error_cb", _quiet),
-        **options,
-    )
-    return nc, nc.jetstream(timeout=timeout)
-
-
-async def ensure_stream(js: Any, stream: str, *, max_bytes: int = -1) -> Any:
-    """The stream's info, creating it first when it does not exist."""
-    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-    from nats.js.errors import NotFoundError
-
-    try:
-        return await js.stream_info(stream)
-    except NotFoundError:
-        pass
-    config = StreamConfig(
-        name=stream,
-        subjects=[f"{stream}.>"],
-        retention=RetentionPolicy.WORK_QUEUE,
-        discard=DiscardPolicy.NEW,
-        storage=StorageType.FILE,
-        max_bytes=max_bytes,
-        duplicate_window=300.0,
-    )
-    with contextlib.suppress(Exception):  # created meanwhile by another sensor or analyzer
-        await js.add_stream(config)
-    return await js.stream_info(stream)
 
 
 def make_transport(url: str, *, stream: str, key: str | None) -> HttpTransport | NatsTransport:

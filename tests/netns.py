@@ -325,7 +325,7 @@ def write_crafted_capture(path: str | os.PathLike[str], connections: int = 16) -
     """A pcap of one-exchange HTTP connections, in turn untagged, 802.1Q (VLAN 100), QinQ
     (200, 300) and untagged with the request and the response each sent as three IPv4
     fragments: frames to send through a veth as a trunk or mirror port would carry them."""
-    from sensor.synth import PcapWriter, TcpFlow
+    from devtools.synth import PcapWriter, TcpFlow
 
     kinds: list[tuple[tuple[int, ...], bool]] = [((), False), ((100,), False), ((200, 300), False), ((), True)]
     ts = time.time()

@@ -36,7 +36,7 @@ SHIP = ("--ship-batch", str(BATCH), "--ship-wait", "3600", "--ship-timeout", "90
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sensor.synth import generate_api_traffic
+    from devtools.synth import generate_api_traffic
 
     path = tmp_path_factory.mktemp("faults") / "api.pcap"
     generate_api_traffic(str(path), exchanges=EXCHANGES, seed=4242)

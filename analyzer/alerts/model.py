@@ -420,7 +420,7 @@ def alert_from_finding(
     detected_at: datetime | None = None,
     url: str | None = None,
 ) -> AlertEvent:
-    """An alert from one ``GET /api/v1/findings`` item (``inventory_api/findings.py`` shape).
+    """An alert from one ``GET /api/v1/findings`` item (``analyzer/inventory/findings.py`` shape).
 
     Findings carry no ownership; the caller joins the service's owner/team (``service``).
     """

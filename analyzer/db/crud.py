@@ -9,11 +9,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import ARRAY, ColumnElement, String, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import (
@@ -32,6 +33,7 @@ from analyzer.db.models import (
     Service,
     SpecOperation,
     TemplaterState,
+    core_table,
 )
 
 TEMPLATER_STATE_ID = 1
@@ -80,7 +82,8 @@ def _insert(session: Session, table: Table) -> Any:
 def _merge_expr(session: Session, how: str, current: Any, incoming: Any) -> ColumnElement[Any]:
     is_pg = session.get_bind().dialect.name == "postgresql"
     if how == "add":
-        return current + incoming
+        added: ColumnElement[Any] = current + incoming
+        return added
     if how == "least":
         # SQLite's two-argument min()/max() are the scalar LEAST/GREATEST.
         return func.least(current, incoming) if is_pg else func.min(current, incoming)
@@ -115,7 +118,7 @@ def filter_unseen_uids(*, session: Session, uids: Sequence[str]) -> set[str]:
     """The subset of ``uids`` not yet analysed."""
     if not uids:
         return set()
-    table = SeenExchange.__table__
+    table = core_table(SeenExchange)
     seen: set[str] = set()
     if session.get_bind().dialect.name == "postgresql":
         # One array parameter: compiling an IN list of thousands of bound values costs more
@@ -134,7 +137,7 @@ def mark_seen(*, session: Session, uids: Iterable[str]) -> None:
     uid_list = list(uids)
     if not uid_list:
         return
-    table = SeenExchange.__table__
+    table = core_table(SeenExchange)
     if session.get_bind().dialect.name == "postgresql":
         # The biggest insert of a batch (one row per exchange): one array parameter unnested
         # server-side instead of thousands of bound values.
@@ -153,9 +156,9 @@ def mark_seen(*, session: Session, uids: Iterable[str]) -> None:
 def prune_seen_uids(*, session: Session, older_than: datetime, limit: int = 50_000) -> int:
     """Forget up to ``limit`` uids counted before ``older_than``; returns how many went.
     Re-analysing those exchanges afterwards would count them again: callers choose the window."""
-    table = SeenExchange.__table__
+    table = core_table(SeenExchange)
     victims = select(table.c.uid).where(table.c.seen_at < older_than).limit(limit).scalar_subquery()
-    result = session.execute(delete(table).where(table.c.uid.in_(victims)))
+    result = cast(CursorResult[Any], session.execute(delete(table).where(table.c.uid.in_(victims))))
     return int(result.rowcount or 0)
 
 
@@ -163,7 +166,7 @@ def upsert_services(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> d
     """Rows: host, hits, first_seen, last_seen. Returns host -> service id."""
     if not rows:
         return {}
-    table = Service.__table__
+    table = core_table(Service)
     stmt = _upsert(session, table, keys=("host",), merge=_SERVICE_MERGE).returning(table.c.id, table.c.host)
     return {host: sid for sid, host in session.execute(stmt, list(rows))}
 
@@ -174,7 +177,7 @@ def upsert_endpoints(
     """Rows: service_id, method, path_template + counters. Returns key -> endpoint id."""
     if not rows:
         return {}
-    table = Endpoint.__table__
+    table = core_table(Endpoint)
     stmt = _upsert(
         session, table, keys=("service_id", "method", "path_template"), merge=_ENDPOINT_MERGE
     ).returning(table.c.id, table.c.service_id, table.c.method, table.c.path_template)
@@ -188,7 +191,7 @@ def upsert_endpoint_children(
     for model, keys, merge in _CHILD_TABLES:
         rows = rows_by_model.get(model)
         if rows:
-            stmt = _upsert(session, model.__table__, keys=("endpoint_id", *keys), merge=merge)
+            stmt = _upsert(session, core_table(model), keys=("endpoint_id", *keys), merge=merge)
             _bulk(session, stmt, rows)
 
 
@@ -196,7 +199,7 @@ def upsert_noise(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None
     if rows:
         stmt = _upsert(
             session,
-            NoisePath.__table__,
+            core_table(NoisePath),
             keys=("host", "method", "path", "status"),
             merge={"count": "add", "first_seen": "least", "last_seen": "greatest"},
         )
@@ -216,7 +219,7 @@ def rehome_endpoint(
     service_id = session.scalar(select(Service.id).where(Service.host == host))
     if service_id is None:
         return False
-    ep = Endpoint.__table__
+    ep = core_table(Endpoint)
     key = (ep.c.service_id == service_id) & (ep.c.method == method)
     old_id = session.scalar(select(ep.c.id).where(key & (ep.c.path_template == old_template)))
     if old_id is None:
@@ -238,7 +241,7 @@ def rehome_endpoint(
         values[col] = func.coalesce(ep.c[col], select(old.c[col]).where(old.c.id == old_id).scalar_subquery())
     session.execute(update(ep).where(ep.c.id == new_id).values(**values))
     for model, keys, merge in _CHILD_TABLES:
-        table = model.__table__
+        table = core_table(model)
         cols = ["endpoint_id", *keys, *merge]
         source = select(
             func.cast(new_id, table.c.endpoint_id.type).label("endpoint_id"),
@@ -249,7 +252,7 @@ def rehome_endpoint(
             index_elements=["endpoint_id", *keys], set_=_conflict_set(session, table, ins, merge)
         )
         session.execute(ins)
-    so = SpecOperation.__table__
+    so = core_table(SpecOperation)
     session.execute(update(so).where(so.c.endpoint_id == old_id).values(endpoint_id=new_id))
     session.execute(delete(ep).where(ep.c.id == old_id))
     return True
@@ -268,7 +271,7 @@ def load_templater_state(*, session: Session) -> dict[str, Any] | None:
 
 def save_templater_state(*, session: Session, state: dict[str, Any] | bytes) -> None:
     """Store ``Templater.to_state()``, given as a dict or already serialised to JSON bytes."""
-    table = TemplaterState.__table__
+    table = core_table(TemplaterState)
     # Level 1: the state is rewritten every batch, so speed matters more than the last bytes.
     blob = zlib.compress(state if isinstance(state, bytes) else orjson.dumps(state), 1)
     stmt = _insert(session, table)
@@ -312,15 +315,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _dominant(types: Mapping[str, int]) -> str:
-    # The most frequent non-null type; "null" only when nothing else was seen.
+def dominant_type(types: Mapping[str, int]) -> str:
+    """The most frequent non-null type of a field or parameter; "null" only when nothing else was seen."""
     ranked = sorted(types.items(), key=lambda kv: (kv[0] == "null", -kv[1], kv[0]))
     return ranked[0][0] if ranked else "unknown"
 
 
 def export_inventory(*, session: Session) -> dict[str, Any]:
     """The whole inventory as plain JSON-able data (``apicensus export --format json``)."""
-    ep, svc = Endpoint.__table__, Service.__table__
+    ep, svc = core_table(Endpoint), core_table(Service)
     by_endpoint: dict[int, dict[str, Any]] = {}
     rows = session.execute(
         select(ep, svc.c.host)
@@ -362,7 +365,7 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
         }
 
     def each(model: type[Any]) -> Iterable[tuple[dict[str, Any], Any]]:
-        table = model.__table__
+        table = core_table(model)
         for child in session.execute(select(table)).mappings():
             target = by_endpoint.get(child["endpoint_id"])
             if target is not None:
@@ -390,7 +393,7 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
             {
                 "name": name,
                 "in": location,
-                "type": _dominant(types),
+                "type": dominant_type(types),
                 "types": types,
                 "count": count,
                 "presence": round(count / target["hits"], 4) if target["hits"] else 0.0,
@@ -408,7 +411,7 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
         # presence is capped at 1.
         count = min(sum(types.values()), bodies) if bodies else sum(types.values())
         endpoint[f"{part}_body"][path] = {
-            "type": _dominant(types),
+            "type": dominant_type(types),
             "types": types,
             "count": count,
             "presence": round(count / bodies, 4) if bodies else 0.0,
@@ -452,7 +455,7 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
             "last_seen": _iso(row["last_seen"]),
         }
         for row in session.execute(
-            select(NoisePath.__table__)
+            select(core_table(NoisePath))
             .order_by(NoisePath.count.desc(), NoisePath.host, NoisePath.path)
             .limit(1000)
         ).mappings()

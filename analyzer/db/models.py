@@ -9,11 +9,12 @@ never written by the analyzer, so re-analysis keeps what people (or the inventor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -30,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -51,6 +53,11 @@ MAX_PATH_CHARS = 1000
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def core_table(model: type[Base]) -> Table:
+    """A model's Core table (SQLAlchemy types ``__table__`` as any FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class OwnershipMixin:
@@ -78,7 +85,18 @@ class Service(OwnershipMixin, Base):
 
 class Endpoint(OwnershipMixin, Base):
     __tablename__ = "endpoints"
-    __table_args__ = (UniqueConstraint("service_id", "method", "path_template"),)
+    __table_args__ = (
+        UniqueConstraint("service_id", "method", "path_template"),
+        # The catalog's keyset pages (GET /api/v1/endpoints?sort=...): each (sort key, id) index
+        # matches the order and the cursor predicate, so a page reads ~limit rows in order
+        # (bench/api_latency.py). PostgreSQL also gets a trigram index for ``q`` (migration 0004).
+        Index("ix_api_endpoints_path_id", "path_template", "id"),
+        Index("ix_api_endpoints_method_id", "method", "id"),
+        Index("ix_api_endpoints_hits_id", "hits", "id"),
+        Index("ix_api_endpoints_first_seen_id", "first_seen", "id"),
+        Index("ix_api_endpoints_last_seen_id", "last_seen", "id"),
+        Index("ix_api_endpoints_service_path_id", "service_id", "path_template", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
@@ -189,6 +207,11 @@ class PiiFinding(Base):
     """Aggregated PII: never the raw value, only the detector's masked sample."""
 
     __tablename__ = "pii_findings"
+    __table_args__ = (
+        # The catalog's pii_type / pii_location filters.
+        Index("ix_api_pii_findings_type_location", "type", "location", "endpoint_id"),
+        Index("ix_api_pii_findings_location", "location", "endpoint_id"),
+    )
 
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
     type: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -284,3 +307,48 @@ class SpecOperation(Base):
         ForeignKey("endpoints.id", ondelete="SET NULL"), default=None
     )
     verdict: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class EndpointVerdict(Base):
+    """Spec verdicts of one observed endpoint, rewritten by ``analyzer.inventory.verdicts.recompute``.
+
+    No foreign key (as created by the release that kept this table in a chain of its own): every
+    recompute replaces all rows, so a deleted endpoint's row does not outlive the next one.
+    """
+
+    __tablename__ = "endpoint_verdicts"
+
+    endpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    documented: Mapped[bool] = mapped_column(Boolean)
+    shadow: Mapped[bool] = mapped_column(Boolean)
+    zombie: Mapped[bool] = mapped_column(Boolean)
+    # [{"reason": "deprecated" | "superseded" | "removed" | "sunset_header", "detail": str}]
+    zombie_reasons: Mapped[list[dict[str, str]] | None] = mapped_column(JsonType, default=None)
+    spec_operation_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class ApiKey(Base):
+    """A key of the inventory service: only the SHA-256 of the secret is stored, never the secret
+    (generation, hashing and roles: ``inventory_api.security``)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    role: Mapped[str] = mapped_column(String(16))
+    # The first characters of the key, to tell keys apart in listings and logs.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+# Made by migration 0004 on PostgreSQL where pg_trgm exists; not a model index (SQLite has none).
+DIALECT_ONLY_INDEXES = frozenset({"ix_api_endpoints_path_trgm"})
+
+
+def include_in_schema_comparison(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic ``include_object``: what autogenerate and the drift test compare with the models."""
+    return not (type_ == "index" and name in DIALECT_ONLY_INDEXES)

@@ -5,14 +5,17 @@ exchange. So every value goes through three cheap gates first:
 
 1. the field name's context (cached per name): says PERSON/LOCATION/CREDENTIAL outright and
    vetoes weak numeric matches under ``order_id``-like names;
-2. one combined pre-screen regex whose named groups say which recognizers could possibly match
-   (no ``@`` -> no e-mail recognizer; no 7+ digit run -> no phone/card/SSN/CN-id recognizer);
+2. each entity spec's pre-screen (``entities.SPECS``: O(1) character and length gates, then one
+   regex, or a digit-run rule for the number entities) says which recognizers could possibly
+   match (no ``@`` -> no e-mail recognizer; no 7+ digit run -> no phone/card/SSN/CN-id recognizer);
 3. a decision cache keyed by (field context, value): headers, tokens and enum-like values repeat
    across a capture, and the verdict depends on nothing else.
 
 Only values that pass gate 2 run the selected presidio recognizers' ``analyze`` (their patterns
 and validators), then get presidio-style context scoring: a matching field name, or one of the
-recognizer's context words just before the match in free text, lifts a weak pattern score.
+recognizer's context words just before the match in free text, lifts a weak pattern score. The
+detector has no per-entity code: it iterates the specs, and refuses a registry holding a
+recognizer that no spec claims (it would never run).
 """
 
 from __future__ import annotations
@@ -20,20 +23,32 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import regex
-from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRegistry
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerRegistry
 
-from analyzer.pii.fields import NO_CONTEXT, FieldContext, context_for, cookie_context, field_context
+from analyzer.pii.entities import SPECS, EntitySpec, field_only_hits
+from analyzer.pii.fields import (
+    NEGATIVE_CONTEXT,
+    NO_CONTEXT,
+    FieldContext,
+    context_for,
+    cookie_context,
+    field_context,
+    resource_noun,
+    url_context,
+)
 from analyzer.pii.flatten import JsonNumber, flatten_body
 from analyzer.pii.headers import SKIP_HEADERS as _SKIP_HEADERS
 from analyzer.pii.masking import mask
-from analyzer.pii.recognizers import FieldContextRecognizer, build_registry, cn_id_valid, luhn_ok
+from analyzer.pii.population import Collector, Population, population_shapes
+from analyzer.pii.population import endpoint_key as _endpoint_key
+from analyzer.pii.recognizers import build_registry
 
 # Scanning a 1 MB base64 blob char by char buys nothing; PII sits in the first few KB of a value.
 MAX_VALUE_CHARS = 8192
@@ -52,46 +67,15 @@ _DATA_KEY = re.compile(r"@|\d{6}|[0-9a-fA-F]{16}")
 DYNAMIC_KEY = "{key}"
 
 # Context of an unnamed JSON number: vetoes the numeric types like a negative field name does.
-NUMBER_CONTEXT = FieldContext(frozenset(), True)
+NUMBER_CONTEXT = NEGATIVE_CONTEXT
 
-# Types a negative field name ("order_id", "created_at", "version") vetoes: look-alike numbers.
-NUMERIC_TYPES = frozenset(
-    {"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "CN_RESIDENT_ID", "IP_ADDRESS", "DATE_OF_BIRTH"}
-)
-
-# Pre-screen: one cheap regex per recognizer family, each behind an O(1) gate (a character that
-# must be present, a minimum length), so a typical short value ("click", "2024-07-18", "1.2.3")
-# costs well under a microsecond. Only a family whose screen matches runs its presidio recognizer.
-_SCREEN_EMAIL = re.compile(r"@[\w-]+\.")
-_SCREEN_TOKEN = re.compile(
-    r"eyJ[\w-]{10}|[spr]k_(?:live|test)_|gh[pousr]_|github_pat_|AKIA|xox[abprs]-|AIza|glpat-|SG\.[\w-]{16}"
-    r"|[Bb]earer\s|[Bb]asic\s|[Tt]oken\s\S{12}"
-    r"|(?:[Pp]ass(?:word|wd|phrase)?|pwd|[Ss]ecret|api[_-]?key|(?:access|auth|refresh)[_-]?token)\s*[=:]"
-    r"|(?:password|passwd|passcode|pwd)\s+\S|@[\w.-]+\s+/\s+\S",
-    re.IGNORECASE,
-)
-_SCREEN_IP = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:")
-# Upper-case only: hex ids and UUIDs (lower-case) are the commonest near-miss for a loose IBAN screen.
-_SCREEN_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2}")
 # Not glued to letters, dots or dashes: a digit run inside a UUID, hex id or version is no number.
 _SCREEN_NUM = re.compile(r"(?<![\w.-])[+(]?\d[\d\s().-]{5,}\d[Xx]?(?![\w-]|\.\d)")
-# Digit runs that are dates or dotted quads: never phone numbers, whatever libphonenumber thinks.
-_NOT_PHONE = re.compile(
-    r"\d{1,3}(?:\.\d{1,3}){3}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}"
-)
-_SSN_SHAPE = re.compile(r"\d{3}([- .])\d{2}\1\d{4}")
-_SCREEN_STREET = re.compile(
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Square|Parkway"
-    r"|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
-    r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
-)
-_SCREEN_PERSON = re.compile(r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s")
 _NON_DIGIT = re.compile(r"\D")
 
 # In free text, "order 13812345678" or "ref #110105..." is an identifier, whatever its shape: the
 # words just before an unvalidated numeric match veto it (presidio has no negative context).
 _NEGATIVE_TEXT = re.compile(r"(?i)\b(?:order|invoice|ref|reference|tracking|ticket|sku|id|no)\b[\s#:.no-]*$")
-_DOB_WORDS = re.compile(r"(?i)birth|born|\bdob\b|生日|出生")
 
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 _VERSION_SEGMENT = re.compile(r"v\d+(?:\.\d+)*")
@@ -126,6 +110,27 @@ def _near_context(text: str, start: int, words: Iterable[str]) -> bool:
     return _context_regex(tuple(words)).search(window) is not None
 
 
+# The name labelling a value inside text: 'oauth_nonce="', '"order_id": "', '<d:Version>', 'ver='.
+_LABEL = re.compile(r"([A-Za-z_][\w-]{0,40})[\"']?\s{0,2}(?:[:=]|>)\s{0,2}[\"']?$")
+
+
+def _label_before(text: str, start: int) -> FieldContext | None:
+    """The field context of the name labelling the match at ``start`` (key=value, "key": value,
+    <Key>value), or None when nothing labels it."""
+    match = _LABEL.search(text, max(0, start - 48), start)
+    if match is None:
+        return None
+    ctx = context_for("", match.group(1))
+    return ctx if ctx.negative or ctx.types else None
+
+
+def _has_any(value: str, chars: str) -> bool:
+    """The screen's character gate: ``chars`` empty, or one of them in ``value``."""
+    if not chars or chars[0] in value:
+        return True
+    return len(chars) > 1 and any(ch in value for ch in chars[1:])
+
+
 def _body_bytes(body: Any) -> bytes:
     if not isinstance(body, dict):
         return b""
@@ -156,41 +161,119 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query
 
 
-class PiiDetector:
-    """Detects PII types in exchange records; see the module docstring for the fast path."""
+class UnclaimedRecognizerError(ValueError):
+    """A registry holds a recognizer that no entity spec names (it would never run), or a spec
+    names a recognizer the registry lacks."""
 
-    def __init__(self, *, score_threshold: float = 0.5, registry: RecognizerRegistry | None = None) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Selected:
+    """One entity spec with its recognizers, as the detector's gates use it."""
+
+    spec: EntitySpec
+    recognizers: tuple[EntityRecognizer, ...]
+
+
+def _name(recognizer: EntityRecognizer) -> str:
+    # presidio assigns ``name`` in __init__ through a branch mypy cannot type from outside.
+    return str(recognizer.name)  # type: ignore[has-type]
+
+
+def _patterns(recognizer: PatternRecognizer) -> list[Pattern]:
+    return list(recognizer.patterns)  # type: ignore[has-type]  # as ``_name``
+
+
+Pairs = tuple[tuple[EntityRecognizer, EntitySpec], ...]
+Gate = tuple[str, int, str, Callable[[str], object], bool, Pairs]
+
+
+def _never(value: str) -> bool:
+    return False  # a hinted-only screen: the field name is the only way in
+
+
+def _pairs(selected: _Selected) -> Pairs:
+    return tuple((recognizer, selected.spec) for recognizer in selected.recognizers)
+
+
+def _gate(selected: _Selected) -> Gate:
+    spec, screen = selected.spec, selected.spec.screen
+    search: Callable[[str], object] = screen.pattern.search if screen.pattern is not None else _never
+    return (spec.type, screen.min_len, screen.needs, search, spec.id_lookalike, _pairs(selected))
+
+
+def _claim(specs: Iterable[EntitySpec], registry: RecognizerRegistry) -> tuple[_Selected, ...]:
+    by_name = {_name(r): r for r in registry.recognizers}
+    selected: list[_Selected] = []
+    claimed: set[str] = set()
+    for spec in specs:
+        missing = [name for name in spec.recognizers if name not in by_name]
+        if missing:
+            raise UnclaimedRecognizerError(
+                f"entity {spec.type} names recognizers the registry lacks: {missing}"
+            )
+        claimed.update(spec.recognizers)
+        selected.append(_Selected(spec, tuple(by_name[name] for name in spec.recognizers)))
+    unclaimed = sorted(set(by_name) - claimed)
+    if unclaimed:
+        raise UnclaimedRecognizerError(
+            f"recognizers {unclaimed} belong to no entity spec, so they would never run: "
+            "add an EntitySpec for each to analyzer.pii.entities.SPECS"
+        )
+    return tuple(selected)
+
+
+class PiiDetector:
+    """Detects PII types in exchange records; see the module docstring for the fast path.
+
+    Iterates the entity registry (``entities.SPECS``): each spec's screen selects its recognizers,
+    its field names and field-only rule give context, its vetoes and masker apply to its matches.
+    """
+
+    def __init__(
+        self,
+        *,
+        score_threshold: float = 0.5,
+        registry: RecognizerRegistry | None = None,
+        specs: tuple[EntitySpec, ...] = SPECS,
+    ) -> None:
         self.score_threshold = score_threshold
-        self.registry = registry or build_registry()
-        self._by_name: dict[str, EntityRecognizer] = {r.name: r for r in self.registry.recognizers}
-        # A registry without some recognizer (a caller's custom one) just never selects it.
-        get = self._by_name.get
-        self._email, self._credential, self._ip, self._iban, self._street = (
-            get("OfflineEmailRecognizer"),
-            get("CredentialRecognizer"),
-            get("IpRecognizer"),
-            get("IbanRecognizer"),
-            get("StreetAddressRecognizer"),
+        self.specs = specs
+        self.registry = registry or build_registry(specs)
+        selected = _claim(specs, self.registry)
+        self._spec_of: dict[str, EntitySpec] = {s.spec.type: s.spec for s in selected}
+        # The gates, from the specs: hinted by the field name; text screens (O(1) gates + one regex);
+        # digit-run screens for the number look-alikes.
+        # The gates, from the specs, flattened into tuples the hot loop unpacks without attribute
+        # lookups: (type, min length, characters one of which must occur, regex search, skipped
+        # under a negative name, (recognizer, spec) pairs to select).
+        self._hinted = tuple(_gate(s) for s in selected if s.spec.screen.hinted)
+        self._text = tuple(
+            _gate(s) for s in selected if s.spec.screen.pattern is not None and not s.spec.screen.hinted
         )
-        self._person_text = get("PersonTextRecognizer")
-        self._phone, self._card, self._ssn, self._cn_id = (
-            get("PhoneNumberRecognizer"),
-            get("CardRecognizer"),
-            get("SsnRecognizer"),
-            get("CnResidentIdRecognizer"),
+        self._numbers = tuple(
+            (s.spec.screen.number, _pairs(s)) for s in selected if s.spec.screen.number is not None
         )
-        self._dob = self._by_name.get("DateOfBirthRecognizer")
+        self._all_numbers = tuple(pair for _, pairs in self._numbers for pair in pairs)
         # Patterns of every PatternRecognizer that uses presidio's stock analyze, compiled once
         # with that recognizer's own flags (the ``regex`` module, as presidio does).
         self._compiled: dict[str, list[tuple[regex.Pattern[str], float]]] = {
-            r.name: [(regex.compile(p.regex, flags=r.global_regex_flags or 0), p.score) for p in r.patterns]
+            _name(r): [
+                (regex.compile(p.regex, flags=r.global_regex_flags or 0), p.score) for p in _patterns(r)
+            ]
             for r in self.registry.recognizers
             if isinstance(r, PatternRecognizer) and type(r).analyze is PatternRecognizer.analyze
         }
         self._cache: dict[tuple[FieldContext, str], tuple[Hit, ...]] = {}
         self._field_cache: dict[str, FieldContext] = {}
-        # Body field path -> (context of a string value, context of a bare JSON number value).
-        self._body_ctx: dict[str, tuple[FieldContext, FieldContext]] = {}
+        # Resource noun -> body field path -> (context of a string value, of a bare JSON number).
+        self._body_ctx: dict[str, dict[str, tuple[FieldContext, FieldContext]]] = {}
+        # Endpoint key -> the resource noun its bodies' wrapper fields take as parent.
+        self._nouns: dict[str, str] = {}
+        self._shapes = population_shapes(specs)
+        self._population_types = frozenset(s.type for s in specs if s.population is not None)
+        # Lengths of values any population rule collects: the inline gate before ``collect``.
+        self._collect_min = min((s.population.min_len for s in specs if s.population), default=1)
+        self._collect_max = max((s.population.max_len for s in specs if s.population), default=0)
         # JSON object keys already seen to be names, not data (see ``_key_mapper``).
         self._key_names: dict[str, str] = {}
 
@@ -211,25 +294,33 @@ class PiiDetector:
             return cached
         best: dict[str, tuple[float, int, int]] = {}
         if ctx.field_only:
-            for pii_type, score in FieldContextRecognizer.analyze_field(value, ctx.types):
+            for pii_type, score in field_only_hits(value, ctx.types, ctx.weak):
                 if score >= self.score_threshold:
                     best[pii_type] = (score, 0, len(value))
-        recognizers = self._candidates(value, ctx)
-        recognizers.discard(None)
-        for recognizer in recognizers:
-            assert recognizer is not None
+        established = tuple(best)  # by the field name: no recognizer can add to them
+        for recognizer, spec in self._candidates(value, ctx).items():
+            if established and spec.type in established:
+                continue
             for pii_type, score, start, end in self._run(recognizer, value):
-                if pii_type in NUMERIC_TYPES and (
-                    ctx.negative or (score < 1.0 and _NEGATIVE_TEXT.search(value, max(0, start - 24), start))
-                ):
+                hinted = pii_type in ctx.types
+                if spec.id_lookalike:
+                    if ctx.negative:
+                        continue
+                    if start > 0 or end < len(value):  # inside text: what labels the match there?
+                        label = _label_before(value, start)
+                        if label is not None:
+                            if label.negative:
+                                continue  # 'oauth_nonce="4916...', '<d:Version>1.1.23.0'
+                            hinted = hinted or pii_type in label.types
+                        if (
+                            score < 1.0
+                            and not hinted
+                            and _NEGATIVE_TEXT.search(value, max(0, start - 24), start)
+                        ):
+                            continue
+                if spec.reject is not None and spec.reject(value, start, end, ctx):
                     continue
-                if pii_type == "PERSON" and ctx.organisation:
-                    continue  # "Mr. Steak" under "company" is a business name
-                if pii_type == "CREDIT_CARD" and start and value[start - 1] == "+":
-                    continue  # "+4917468711115" is a phone number that happens to pass Luhn
-                if pii_type == "IP_ADDRESS" and value[max(0, start - 3) : start] == "://":
-                    continue  # the host of a URL (Referer, links) is a server, not a person's address
-                if pii_type in ctx.types or (
+                if hinted or (
                     score < self.score_threshold and _near_context(value, start, recognizer.context)
                 ):
                     score = max(min(score + CONTEXT_BOOST, 1.0), CONTEXT_FLOOR)
@@ -250,11 +341,11 @@ class PiiDetector:
         pattern score; ``invalidate_result`` drops) minus the per-match explanation objects, which
         cost more than the matching itself. Recognizers with their own ``analyze`` (IBAN) run as is.
         """
-        compiled = self._compiled.get(recognizer.name)
+        compiled = self._compiled.get(_name(recognizer))
         if compiled is None:
             return [
                 (r.entity_type, r.score, r.start, r.end)
-                for r in recognizer.analyze(text, recognizer.supported_entities, None)
+                for r in recognizer.analyze(text, recognizer.supported_entities, None)  # type: ignore[arg-type]
                 if r.score > EntityRecognizer.MIN_SCORE
             ]
         assert isinstance(recognizer, PatternRecognizer)
@@ -274,74 +365,64 @@ class PiiDetector:
                 out.append((entity, EntityRecognizer.MAX_SCORE if verdict else base_score, start, end))
         return out
 
-    def _candidates(self, value: str, ctx: FieldContext) -> set[EntityRecognizer | None]:
-        """Recognizers that could match ``value``; empty for the vast majority of values."""
-        out: set[EntityRecognizer | None] = set()
+    def _candidates(self, value: str, ctx: FieldContext) -> dict[EntityRecognizer, EntitySpec]:
+        """Recognizers (with their spec) that could match ``value``: the specs' screens decide,
+        and for the vast majority of values none passes."""
+        out: dict[EntityRecognizer, EntitySpec] = {}
         n = len(value)
-        if self._dob is not None and (
-            "DATE_OF_BIRTH" in ctx.types or (n >= 12 and " " in value and _DOB_WORDS.search(value))
-        ):
-            out.add(self._dob)
+        negative = ctx.negative
+        for pii_type, min_len, needs, search, _, pairs in self._hinted:
+            if pii_type in ctx.types or (n >= min_len and _has_any(value, needs) and search(value)):
+                for recognizer, spec in pairs:
+                    out[recognizer] = spec
         if n < 6:  # nothing we detect is shorter ("a@b.co", "1.1.1.1", an 11-digit mobile)
             return out
         if value.isdigit():  # ids, epochs, counts: the commonest non-text value
-            if not ctx.negative:
-                out.update(self._numeric_recognizers(value, value, ctx, free_text=False))
+            if not negative:
+                self._number_candidates(value, value, ctx, out, free_text=False)
             return out
-        if "@" in value and _SCREEN_EMAIL.search(value):
-            out.add(self._email)
-        if n >= 12 and _SCREEN_TOKEN.search(value):
-            out.add(self._credential)
-        if not ctx.negative:
-            if ("." in value or ":" in value) and _SCREEN_IP.search(value):
-                out.add(self._ip)
+        for _, min_len, needs, search, skip_negative, pairs in self._text:
+            if n < min_len or (skip_negative and negative):
+                continue
+            if needs:
+                for ch in needs:
+                    if ch in value:
+                        break
+                else:
+                    continue
+            if search(value):
+                for recognizer, spec in pairs:
+                    out[recognizer] = spec
+        if not negative and self._numbers:
             for match in _SCREEN_NUM.finditer(value):
                 text = match.group()
-                out.update(
-                    self._numeric_recognizers(text, _NON_DIGIT.sub("", text), ctx, free_text=len(text) < n)
-                )
-        if n >= 15 and _SCREEN_IBAN.search(value):
-            out.add(self._iban)
-        if n >= 8 and " " in value:
-            if _SCREEN_STREET.search(value):
-                out.add(self._street)
-            if _SCREEN_PERSON.search(value):
-                out.add(self._person_text)
+                self._number_candidates(text, _NON_DIGIT.sub("", text), ctx, out, free_text=len(text) < n)
         return out
 
-    def _numeric_recognizers(
-        self, text: str, digits: str, ctx: FieldContext, *, free_text: bool
-    ) -> list[EntityRecognizer | None]:
-        """Numeric recognizers worth running on a digit run, picked by its digit count.
-
-        A 10-digit epoch cannot be a card, a 16-digit number cannot be a phone; card and CN-id
-        candidates must pass their checksum first (the same check presidio's validator makes),
-        which rejects ~90% of look-alikes for the price of a few additions instead of a full
-        recognizer run.
-        """
-        phone, card, ssn, cn_id = self._phone, self._card, self._ssn, self._cn_id
-        count = len(digits)
-        bare = text.isdigit()
-        if count > 19 and not bare:
+    def _number_candidates(
+        self,
+        text: str,
+        digits: str,
+        ctx: FieldContext,
+        out: dict[EntityRecognizer, EntitySpec],
+        *,
+        free_text: bool,
+    ) -> None:
+        """Number entities worth running on a digit run, each spec's digit screen deciding by the
+        run's digit count and checksum: a 10-digit epoch cannot be a card, a 16-digit number
+        cannot be a phone, and a Luhn or GB 11643 pre-check rejects ~90% of look-alikes for the
+        price of a few additions instead of a full recognizer run."""
+        if len(digits) > 19 and not text.isdigit():
             # Several numbers run together in free text ("4111 1111 1111 1111 12 27"): the run's
-            # digit count says nothing, so let every numeric recognizer look.
-            return [phone, card, ssn, cn_id]
-        out: list[EntityRecognizer | None] = []
-        # A bare digit run is a phone only as an 11-digit CN mobile (13 with "86") or "00..." dialling.
-        if (
-            7 <= count <= 15
-            and (not bare or count in (11, 13) or text.startswith("00") or "PHONE_NUMBER" in ctx.types)
-            and not _NOT_PHONE.fullmatch(text)
-        ):
-            out.append(phone)
-        if 12 <= count <= 19 and luhn_ok(digits):
-            out.append(card)
-        # A bare 9-digit number is an SSN only with context (field name or words in free text).
-        if count == 9 and ("US_SSN" in ctx.types or free_text or _SSN_SHAPE.fullmatch(text)):
-            out.append(ssn)
-        if count == 17 or (count == 18 and cn_id_valid(digits)):
-            out.append(cn_id)
-        return out
+            # digit count says nothing, so let every number recognizer look.
+            for recognizer, spec in self._all_numbers:
+                out[recognizer] = spec
+            return
+        hinted = ctx.types
+        for number, pairs in self._numbers:
+            if number(text, digits, hinted, free_text):
+                for recognizer, spec in pairs:
+                    out[recognizer] = spec
 
     def _key_mapper(self, sink: list[str]) -> Callable[[str], str]:
         """JSON key renamer: keys that are data (an e-mail, a phone or id number, a long hex
@@ -375,15 +456,66 @@ class PiiDetector:
         hits = self._scan(value, self._context(field) if field else NO_CONTEXT)
         return sorted(((t, score) for t, score, _ in hits), key=lambda item: (-item[1], item[0]))
 
-    # -- one exchange ----------------------------------------------------------------------------
+    # -- exchanges -------------------------------------------------------------------------------
 
-    def detect_exchange(self, record: dict[str, Any]) -> list[PiiFinding]:
+    def detect_exchange(self, record: dict[str, Any], *, template: str | None = None) -> list[PiiFinding]:
         """All PII of one exchange record (``Exchange.to_dict()`` form), one finding per
-        (type, location, field) with the number of values hit and the first masked sample."""
+        (type, location, field) with the number of values hit and the first masked sample.
+
+        ``template`` (the endpoint's path template, when the caller knows it) names the resource
+        better than the concrete path (``/users/{username}`` rather than ``/users/alice``)."""
+        return self.detect_batch([record], templates=None if template is None else [template])[0]
+
+    def detect_batch(
+        self, records: Sequence[dict[str, Any]], *, templates: Sequence[str | None] | None = None
+    ) -> list[list[PiiFinding]]:
+        """Findings of each record (as ``detect_exchange``), judged together: a field whose values
+        across the batch are a counter, mostly fail Luhn or hold versions (``EntitySpec.population``)
+        is an id or version field, and its card / phone / IP findings are dropped in every record."""
+        if templates is not None and len(templates) != len(records):
+            raise ValueError("templates must have one entry per record")
+        population = Population(self._shapes)
+        per_record: list[tuple[str, dict[tuple[str, str, str], list[Any]]]] = []
+        nouns = self._nouns
+        for i, record in enumerate(records):
+            target = record.get("target") or ""
+            path, query = _split_target(target) if isinstance(target, str) else ("", "")
+            template = templates[i] if templates is not None else None
+            endpoint = _endpoint_key(template or path)
+            resource = nouns.get(endpoint)
+            if resource is None:
+                # The noun of the endpoint key is the path's: its ids are "{}" there already.
+                resource = resource_noun(endpoint)
+                if len(nouns) < CACHE_LIMIT:
+                    nouns[endpoint] = resource
+            found = self._detect(record, path, query, resource, population.sink(endpoint))
+            per_record.append((endpoint, found))
+        vetoed = (
+            population.vetoed(
+                (self._spec_of[t], endpoint, loc, f)
+                for endpoint, found in per_record
+                for (t, loc, f) in found
+                if t in self._population_types
+            )
+            if population
+            else ()
+        )
+        return [
+            [
+                PiiFinding(type=t, location=loc, field=f, sample=sample, count=count)
+                for (t, loc, f), (sample, count) in found.items()
+                if not vetoed or (t, endpoint, loc, f) not in vetoed
+            ]
+            for endpoint, found in per_record
+        ]
+
+    def _detect(
+        self, record: dict[str, Any], path: str, query: str, resource: str, collect: Collector
+    ) -> dict[tuple[str, str, str], list[Any]]:
         found: dict[tuple[str, str, str], list[Any]] = {}
 
-        def add(location: str, field: str, value: str, ctx: FieldContext) -> None:
-            for pii_type, _, sample in self._scan(value, ctx):
+        def note(location: str, field: str, hits: tuple[Hit, ...]) -> None:
+            for pii_type, _, sample in hits:
                 key = (pii_type, location, field)
                 entry = found.get(key)
                 if entry is None:
@@ -391,13 +523,22 @@ class PiiDetector:
                 else:
                     entry[1] += 1
 
-        target = record.get("target") or ""
-        if target:
-            path, query = _split_target(target)
-            self._scan_path(path, add)
-            if query:
-                for name, value in parse_qsl(query, keep_blank_values=False):
-                    add("query", name, value, self._context(name))
+        cmin, cmax = self._collect_min, self._collect_max
+
+        def add(location: str, field: str, value: str, ctx: FieldContext) -> None:
+            if value[:1].isdigit() and cmin <= len(value) <= cmax:
+                collect(location, field, value)
+            hits = self._scan(value, ctx)
+            if hits:
+                note(location, field, hits)
+
+        if path:
+            self._scan_path(path, note, collect)
+        if query:
+            for name, value in parse_qsl(query, keep_blank_values=False):
+                # The URL flavour of a context differs only on bare numbers: elsewhere the body's
+                # context is used, which shares the decision cache with the same values in bodies.
+                add("query", name, value, url_context(name) if value.isdigit() else self._context(name))
 
         request_headers = record.get("request_headers") or []
         response_headers = record.get("response_headers") or []
@@ -415,7 +556,12 @@ class PiiDetector:
                     add("header", name, value, context_for("", name))
 
         cache = self._cache
-        body_ctx = self._body_ctx
+        # Body field contexts depend on the resource only for fields whose parent says nothing.
+        body_ctx = self._body_ctx.get(resource)
+        if body_ctx is None:
+            body_ctx = {}
+            if len(self._body_ctx) < 4096:
+                self._body_ctx[resource] = body_ctx
         for location, body, headers in (
             ("request", record.get("request_body"), request_headers),
             ("response", record.get("response_body"), response_headers),
@@ -429,7 +575,7 @@ class PiiDetector:
                 # (context of a string, context of a bare JSON number) under this field path.
                 contexts = body_ctx.get(field)
                 if contexts is None:
-                    ctx = self._context(field) if field else NO_CONTEXT
+                    ctx = field_context(field, resource) if field else NO_CONTEXT
                     # A bare JSON number under a name that says nothing is a counter, id or
                     # timestamp far more often than a phone ("gc_num": 13312343059).
                     contexts = (ctx, ctx if ctx.types else NUMBER_CONTEXT)
@@ -438,34 +584,35 @@ class PiiDetector:
                 ctx = contexts[1] if type(value) is JsonNumber else contexts[0]
                 if not ctx.types and (len(value) < 6 or (ctx.negative and value.isdigit())):
                     continue  # no hits, see ``_scan``
+                # What population rules read: strings starting with a digit, of their lengths.
+                if value[:1].isdigit() and cmin <= len(value) <= cmax and type(value) is not JsonNumber:
+                    collect(location, field, value)
                 # The decision cache inline (``_scan`` does the same lookup): most values hit it.
                 hits = cache.get((ctx, value)) if len(value) <= MAX_CACHED_VALUE else None
                 if hits is None:
                     hits = self._scan(value, ctx)
-                for pii_type, _, sample in hits:
-                    key = (pii_type, location, field)
-                    entry = found.get(key)
-                    if entry is None:
-                        found[key] = [sample, 1]
-                    else:
-                        entry[1] += 1
-            for key in dict.fromkeys(dynamic_keys):  # data used as a map key: scanned as a value
-                add(location, DYNAMIC_KEY, key, NO_CONTEXT)
+                if hits:
+                    note(location, field, hits)
+            for data_key in dict.fromkeys(dynamic_keys):  # data used as a map key: scanned as a value
+                add(location, DYNAMIC_KEY, data_key, NO_CONTEXT)
+        return found
 
-        return [
-            PiiFinding(type=t, location=loc, field=f, sample=sample, count=count)
-            for (t, loc, f), (sample, count) in found.items()
-        ]
-
-    def _scan_path(self, path: str, add: Any) -> None:
+    def _scan_path(
+        self,
+        path: str,
+        note: Callable[[str, str, tuple[Hit, ...]], None],
+        collect: Collector,
+    ) -> None:
         segments = path.split("/")
         for index, raw in enumerate(segments):
             if not raw or (raw.isalpha() and len(raw) < 40):
                 continue  # a plain word ("users", "orders") carries no pattern-shaped PII
             segment = unquote(raw)
             previous = unquote(segments[index - 1]) if index > 1 else ""
-            hits = self._scan(segment, context_for("", previous) if previous else NO_CONTEXT)
-            if not hits:
+            hits = self._scan(segment, url_context(previous) if segment.isdigit() else context_for("", previous))
+            # A number the population rules read (card-, phone- or version-length), or a hit.
+            numeric = segment[:1].isdigit() and self._collect_min <= len(segment) <= self._collect_max
+            if not hits and not numeric:
                 continue
             # Other variable-looking segments are templated too, so the field is stable across
             # exchanges of one endpoint ("/users/{2}/phones/{4}" rather than one field per user).
@@ -477,10 +624,13 @@ class PiiDetector:
                 else s
                 for j, s in enumerate(segments[1 : index + 1], start=1)
             )
-            add("path", field, segment, context_for("", previous) if previous else NO_CONTEXT)
+            if numeric:
+                collect("path", field, segment)
+            if hits:
+                note("path", field, hits)
 
     @staticmethod
-    def _scan_cookie(name: str, value: str, add: Any) -> None:
+    def _scan_cookie(name: str, value: str, add: Callable[[str, str, str, FieldContext], None]) -> None:
         pairs = value.split(";", 1)[:1] if name == "set-cookie" else value.split(";")
         for pair in pairs:
             cookie_name, sep, cookie_value = pair.strip().partition("=")

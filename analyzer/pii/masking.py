@@ -22,7 +22,7 @@ def _filler(value: str) -> str:
     return "###" if "*" in value else "***"
 
 
-def _mask_email(value: str) -> str:
+def mask_email(value: str) -> str:
     local, _, domain = value.rpartition("@")
     if not local:
         return _mask_default(value)
@@ -49,7 +49,7 @@ def _keep_tail_digits(value: str, keep: int) -> str:
     return "".join(out)
 
 
-def _mask_phone(value: str) -> str:
+def mask_phone(value: str) -> str:
     digits = "".join(ch for ch in value if ch.isdigit())
     compact = value.strip()
     # Chinese mobile (optionally +86): keep the carrier prefix and last four, the common
@@ -71,24 +71,24 @@ def _mask_phone(value: str) -> str:
     return _keep_tail_digits(value, 4)
 
 
-def _mask_card(value: str) -> str:
+def mask_card(value: str) -> str:
     digits = "".join(ch for ch in value if ch.isdigit())
     return "****-****-****-" + digits[-4:] if len(digits) >= 12 else "****"
 
 
-def _mask_ssn(value: str) -> str:
+def mask_ssn(value: str) -> str:
     digits = "".join(ch for ch in value if ch.isdigit())
     return "***-**-" + digits[-4:] if len(digits) == 9 else "***-**-****"
 
 
-def _mask_iban(value: str) -> str:
+def mask_iban(value: str) -> str:
     compact = value.replace(" ", "").upper()
     if len(compact) < 12:
         return "****"
     return compact[:2] + "*" * (len(compact) - 6) + compact[-4:]
 
 
-def _mask_cn_id(value: str) -> str:
+def mask_cn_id(value: str) -> str:
     compact = value.strip()
     if len(compact) != 18:
         return "*" * 18
@@ -109,7 +109,7 @@ def _mask_words(value: str) -> str:
     return " ".join(out[:8]) + (" …" if len(out) > 8 else "")
 
 
-def _mask_cjk_or_words(value: str) -> str:
+def mask_person(value: str) -> str:
     stripped = value.strip()
     if stripped and " " not in stripped and not stripped.isascii():
         # CJK names have no spaces: keep the family name character only ("张*").
@@ -117,11 +117,15 @@ def _mask_cjk_or_words(value: str) -> str:
     return _mask_words(stripped)
 
 
-def _mask_date(value: str) -> str:
+def mask_location(value: str) -> str:
+    return _mask_words(value)
+
+
+def mask_date(value: str) -> str:
     return _DIGIT.sub("*", value)
 
 
-def _mask_ip(value: str) -> str:
+def mask_ip(value: str) -> str:
     if ":" in value and "." not in value:
         groups = value.split(":")
         return groups[0] + ":****:…"
@@ -131,7 +135,7 @@ def _mask_ip(value: str) -> str:
     return "***"
 
 
-def _mask_credential(value: str) -> str:
+def mask_credential(value: str) -> str:
     # Fixed-length output hides the secret's length; a few leading characters of a long token
     # identify its kind ("eyJ" JWT, "sk_" Stripe, "ghp" GitHub) without weakening it.
     if len(value) >= 16:
@@ -145,26 +149,19 @@ def _mask_default(value: str) -> str:
     return value[:1] + "***"
 
 
-_MASKERS: dict[str, Callable[[str], str]] = {
-    "EMAIL_ADDRESS": _mask_email,
-    "PHONE_NUMBER": _mask_phone,
-    "CREDIT_CARD": _mask_card,
-    "US_SSN": _mask_ssn,
-    "IBAN_CODE": _mask_iban,
-    "CN_RESIDENT_ID": _mask_cn_id,
-    "PERSON": _mask_cjk_or_words,
-    "LOCATION": _mask_words,
-    "DATE_OF_BIRTH": _mask_date,
-    "IP_ADDRESS": _mask_ip,
-    "CREDENTIAL": _mask_credential,
-}
+def _masker(pii_type: str) -> Callable[[str], str]:
+    # The registry names each entity's masker; imported here, not at the top: it imports this module.
+    from analyzer.pii.entities import SPEC_BY_TYPE
+
+    spec = SPEC_BY_TYPE.get(pii_type)
+    return spec.masker if spec is not None else _mask_default
 
 
 def mask(pii_type: str, value: str) -> str:
     """Masked sample of ``value`` detected as ``pii_type``; never contains ``value`` itself."""
     if not value:
         return ""
-    masker = _MASKERS.get(pii_type, _mask_default)
+    masker = _masker(pii_type)
     try:
         out = masker(value)
     except (IndexError, ValueError):

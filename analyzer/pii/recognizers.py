@@ -2,23 +2,22 @@
 
 Presidio's own recognizers are reused where they already validate properly (credit card Luhn,
 IBAN mod-97, SSN area/group rules, IP via ``ipaddress``); the rest (CN resident id, phones incl.
-Chinese mobiles, credentials, dates of birth, street addresses, field-context PERSON/LOCATION) are
-written in the same style. Nothing here loads an NLP model or touches the network: ``nlp_artifacts``
+Chinese mobiles, credentials, dates of birth, street addresses, names in prose) are written in the
+same style. Each is named by one entity spec in ``entities.py``; ``build_registry`` builds what the
+specs name. Nothing here loads an NLP model or touches the network: ``nlp_artifacts``
 is always None, and e-mail validation uses a tldextract instance pinned to its bundled suffix-list
 snapshot.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
+from collections.abc import Callable, Iterable
 from datetime import date
 from functools import lru_cache
 
 import phonenumbers
 import regex
-import tldextract
 from presidio_analyzer import (
     EntityRecognizer,
     Pattern,
@@ -35,9 +34,20 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
-# No suffix_list_urls and no cache_dir: tldextract never fetches the Public Suffix List (its default
-# does, on first use) and never writes a cache; it uses the snapshot shipped inside the wheel.
-OFFLINE_TLD_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+from analyzer.pii.entities import SPECS, EntitySpec
+from analyzer.pii.names import find_full_names
+from analyzer.pii.validators import (
+    JWT,
+    PROVIDER_KEY,
+    card_iin_ok,
+    cn_id_valid,
+    email_domain_ok,
+    jwt_header_ok,
+    offline_tld_extract,
+)
+
+# The e-mail recognizer's suffix list: the snapshot inside the tldextract wheel, never fetched.
+OFFLINE_TLD_EXTRACT = offline_tld_extract()
 
 # Case-sensitive flags for recognizers whose patterns rely on capitalisation (street names).
 _CASE_SENSITIVE = regex.DOTALL | regex.MULTILINE
@@ -47,15 +57,7 @@ class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer, validating the domain against the offline suffix list."""
 
     def validate_result(self, pattern_text: str) -> bool:
-        return _email_domain_ok(pattern_text.rpartition("@")[2])
-
-
-@lru_cache(maxsize=4096)
-def _email_domain_ok(domain: str) -> bool:
-    """The suffix-list verdict on an e-mail domain, cached: addresses are mostly unique, their
-    domains few, and the pinned snapshot makes the verdict a pure function of the domain."""
-    result = OFFLINE_TLD_EXTRACT(domain)
-    return bool(result.suffix) and bool(result.domain)
+        return email_domain_ok(pattern_text.rpartition("@")[2])
 
 
 class CardRecognizer(CreditCardRecognizer):
@@ -80,16 +82,13 @@ class CardRecognizer(CreditCardRecognizer):
     def __init__(self) -> None:
         super().__init__(patterns=self.PATTERNS)
 
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn check over a digit string (the pre-screen's cheap version of presidio's validator)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i & 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    def validate_result(self, pattern_text: str) -> bool:
+        # Presidio checks Luhn only; a number outside every issuer's range and lengths is no card
+        # ("1234 5678 1234 5670", 16-digit ids starting 7, 8, 9 or 20).
+        digits = "".join(ch for ch in pattern_text if ch.isdigit())
+        if not card_iin_ok(digits):
+            return False
+        return bool(super().validate_result(pattern_text))
 
 
 class SsnRecognizer(UsSsnRecognizer):
@@ -99,25 +98,6 @@ class SsnRecognizer(UsSsnRecognizer):
     def invalidate_result(self, pattern_text: str) -> bool:
         digits = "".join(ch for ch in pattern_text if ch.isdigit())
         return digits[:1] == "9" or bool(super().invalidate_result(pattern_text))
-
-
-_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CN_ID_CHECK = "10X98765432"
-
-
-def cn_id_valid(value: str) -> bool:
-    """GB 11643-1999: ISO 7064 MOD 11-2 check character plus a real birth date."""
-    value = value.upper()
-    if len(value) != 18 or not value[:17].isdigit():
-        return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _CN_ID_WEIGHTS, strict=True))
-    if _CN_ID_CHECK[total % 11] != value[17]:
-        return False
-    try:
-        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return False
-    return date(1900, 1, 1) <= born <= date.today()
 
 
 class CnResidentIdRecognizer(PatternRecognizer):
@@ -246,13 +226,8 @@ class CredentialRecognizer(PatternRecognizer):
     """Secrets recognisable by shape: JWTs, provider API keys, bearer tokens, ``password=...`` pairs."""
 
     PATTERNS = [
-        Pattern("JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}", 0.6),
-        Pattern(
-            "provider key",
-            r"\b(?:(?:sk|pk|rk)_(?:live|test)_[0-9A-Za-z]{16,}|gh[pousr]_[0-9A-Za-z]{30,}|github_pat_\w{30,}|"
-            r"AKIA[0-9A-Z]{16}|xox[abprs]-[\w-]{10,}|AIza[\w-]{35}|glpat-[\w-]{20}|SG\.[\w-]{16,}\.[\w-]{16,})",
-            0.9,
-        ),
+        Pattern("JWT", JWT, 0.6),
+        Pattern("provider key", PROVIDER_KEY, 0.9),
         Pattern("bearer / basic", r"(?i)\b(?:bearer|basic|token)\s+[\w\-.~+/]{12,}=*", 0.8),
         # Prose: "password Qr7!dke#39", "her password is !PurpleSky77", "login a@b.com / W!nter2024".
         # The secret must hold a digit or symbol, so "password reset" or "password policy" do not fire.
@@ -281,13 +256,7 @@ class CredentialRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool | None:
         if pattern_text.startswith("eyJ"):
-            # A JWT's first segment is base64url JSON with an "alg": proves it is a token, not noise.
-            head = pattern_text.split(".", 1)[0]
-            try:
-                decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
-            except (binascii.Error, ValueError):
-                return False
-            return b'"alg"' in decoded
+            return jwt_header_ok(pattern_text)
         return None
 
 
@@ -402,117 +371,52 @@ class PersonTextRecognizer(PatternRecognizer):
         )
 
 
-_PLACEHOLDERS = frozenset(
-    [
-        "null",
-        "none",
-        "nil",
-        "undefined",
-        "n/a",
-        "na",
-        "unknown",
-        "anonymous",
-        "test",
-        "string",
-        "true",
-        "false",
-        "redacted",
-        "hidden",
-        "masked",
-        "xxx",
-        "example",
-        "sample",
-        "default",
-        "empty",
-    ]
-)
-_NAME = re.compile(r"[^\W\d_][^\W\d_'’.\-]*(?:[ '’.\-]+[^\W\d_][^\W\d_'’.\-]*){0,4}\.?")
-_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{6,22}(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
-_NOT_POSTAL = re.compile(r"[a-z][a-z0-9+.-]*:(?!\s)|[^@\s]+@[^@\s]+$|\+?\d{9,}$|.*://", re.IGNORECASE)
-_MASKED = re.compile(r"[*•xX#.\-_ ]+")
+class FullNameRecognizer(EntityRecognizer):
+    """Full names in free text without an NER model: a given name and a surname from the name
+    lists ("... reported by Chris Sanders"), see ``names.find_full_names``. Pairs of words overlap
+    ("Thanks Chris Sanders"), which a regex pattern's non-overlapping matches would miss, hence a
+    recognizer of its own rather than a PatternRecognizer."""
 
-
-class FieldContextRecognizer(EntityRecognizer):
-    """Types that a value's *field name* establishes: PERSON, LOCATION, CREDENTIAL, PHONE_NUMBER.
-
-    Presidio's context enhancement works on words around a match in text; API payloads put the
-    context in the key instead. ``analyze`` therefore expects text of the form ``field: value``
-    (handy for tests and for running through AnalyzerEngine); the detector's fast path calls
-    :meth:`analyze_field` with the field's pre-computed hints instead.
-    """
-
-    ENTITIES = ["PERSON", "LOCATION", "CREDENTIAL", "PHONE_NUMBER"]
+    SCORE = 0.6
 
     def __init__(self) -> None:
-        super().__init__(
-            supported_entities=list(self.ENTITIES), name="FieldContextRecognizer", supported_language="en"
-        )
+        super().__init__(supported_entities=["PERSON"], name="FullNameRecognizer", supported_language="en")
 
-    def load(self) -> None:  # nothing to load: no model, no lists
+    def load(self) -> None:  # the name lists load on first use (names.name_lists)
         return None
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        from analyzer.pii.fields import field_context  # local: fields imports nothing from here
-
-        field, sep, value = text.partition(":")
-        if not sep:
+        if "PERSON" not in entities:
             return []
-        value = value.strip()
-        start = len(text) - len(text.lstrip()) + len(field) + 1
-        start = text.index(value, start) if value else start
-        hints = field_context(field.strip()).types
         return [
-            RecognizerResult(entity_type=t, start=start, end=start + len(value), score=s)
-            for t, s in self.analyze_field(value, hints)
-            if t in entities
+            RecognizerResult(entity_type="PERSON", start=start, end=end, score=self.SCORE)
+            for start, end in find_full_names(text)
         ]
 
-    @staticmethod
-    def analyze_field(value: str, hints: frozenset[str]) -> list[tuple[str, float]]:
-        value = value.strip().strip("\ufeff\u200b")  # BOMs / zero-width spaces from pasted data
-        if not value or len(value) > 1024 or value.lower() in _PLACEHOLDERS or _MASKED.fullmatch(value):
-            return []
-        out: list[tuple[str, float]] = []
-        if "PERSON" in hints and 2 <= len(value) <= 70 and _NAME.fullmatch(value):
-            out.append(("PERSON", 0.85))
-        if (
-            "LOCATION" in hints
-            and len(value) >= 2
-            and any(ch.isalnum() for ch in value)
-            and value.count("\n") < 8
-            # "address" fields also carry SIP/mail URIs and phone numbers: those are not postal.
-            and not _NOT_POSTAL.match(value)
-        ):
-            out.append(("LOCATION", 0.8))
-        if "CREDENTIAL" in hints and len(value) >= 4 and "\n" not in value:
-            out.append(("CREDENTIAL", 0.85))
-        if (
-            "PHONE_NUMBER" in hints
-            and _PHONE_LIKE.fullmatch(value)
-            and sum(ch.isdigit() for ch in value) >= 6
-        ):
-            out.append(("PHONE_NUMBER", 0.7))
-        return out
+
+# Recognizers by the name an :class:`~analyzer.pii.entities.EntitySpec` gives them.
+RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
+    "OfflineEmailRecognizer": OfflineEmailRecognizer,
+    "PhoneNumberRecognizer": PhoneNumberRecognizer,
+    "CardRecognizer": CardRecognizer,
+    "SsnRecognizer": SsnRecognizer,
+    "IbanRecognizer": IbanRecognizer,
+    "IpRecognizer": IpRecognizer,
+    "CnResidentIdRecognizer": CnResidentIdRecognizer,
+    "CredentialRecognizer": CredentialRecognizer,
+    "DateOfBirthRecognizer": DateOfBirthRecognizer,
+    "StreetAddressRecognizer": StreetAddressRecognizer,
+    "PersonTextRecognizer": PersonTextRecognizer,
+    "FullNameRecognizer": FullNameRecognizer,
+}
 
 
-def build_registry() -> RecognizerRegistry:
-    """The registry the detector runs: one recognizer per entity, no NLP-engine recognizers."""
+def build_registry(specs: Iterable[EntitySpec] = SPECS) -> RecognizerRegistry:
+    """The registry the detector runs: the recognizers the entity specs name, no NLP-engine ones."""
     registry = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in (
-        OfflineEmailRecognizer(),
-        PhoneNumberRecognizer(),
-        CardRecognizer(),
-        SsnRecognizer(),
-        IbanRecognizer(),
-        IpRecognizer(),
-        CnResidentIdRecognizer(),
-        CredentialRecognizer(),
-        DateOfBirthRecognizer(),
-        StreetAddressRecognizer(),
-        PersonTextRecognizer(),
-        FieldContextRecognizer(),
-    ):
-        registry.add_recognizer(recognizer)
+    for spec in specs:
+        for name in spec.recognizers:
+            registry.add_recognizer(RECOGNIZERS[name]())
     return registry

@@ -54,6 +54,19 @@ class Scoreboard:
                 counts.fn += 1
                 self.errors.append(("FN", item))
 
+    def merged(self, other: Scoreboard) -> Scoreboard:
+        """Both boards' counts added up (the items of two sets never collide)."""
+        out = Scoreboard()
+        for board in (self, other):
+            out.overall.tp += board.overall.tp
+            out.overall.fp += board.overall.fp
+            out.overall.fn += board.overall.fn
+            for pii_type, c in board.per_type.items():
+                mine = out.per_type[pii_type]
+                mine.tp, mine.fp, mine.fn = mine.tp + c.tp, mine.fp + c.fp, mine.fn + c.fn
+            out.errors.extend(board.errors)
+        return out
+
     def table(self, title: str) -> str:
         lines = [title, f"  {'type':<16} {'P':>6} {'R':>6} {'F1':>6} {'tp':>6} {'fp':>5} {'fn':>5}"]
         for pii_type in sorted(self.per_type):

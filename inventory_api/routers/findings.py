@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from analyzer.inventory.findings import KINDS, SEVERITIES, build_findings, severity_counts
 from inventory_api.deps import Reader, SessionDep
-from inventory_api.findings import build_findings
 from inventory_api.schemas import NO_NUL
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/findings", tags=["findings"])
 
-Severity = Literal["critical", "high", "medium", "low"]
-Kind = Literal["pii_unauthenticated", "credentials_in_url", "pii_in_url", "shadow_pii", "zombie_traffic"]
+# The query's choices come from the rules (analyzer.inventory.findings.RULES): a new rule is
+# listed, validated and counted here without touching this router.
+Severity = StrEnum("Severity", {s: s for s in SEVERITIES})  # type: ignore[misc]
+Kind = StrEnum("Kind", {k: k for k in KINDS})  # type: ignore[misc]
 
 
 @router.get("")
@@ -22,8 +25,8 @@ def list_findings(
     principal: Reader,
     session: SessionDep,
     request: Request,
-    severity: Annotated[list[Severity] | None, Query(max_length=4)] = None,
-    kind: Annotated[list[Kind] | None, Query(max_length=5)] = None,
+    severity: Annotated[list[Severity] | None, Query(max_length=len(SEVERITIES))] = None,
+    kind: Annotated[list[Kind] | None, Query(max_length=len(KINDS))] = None,
     service: Annotated[
         str | None, Query(min_length=1, max_length=1000, pattern=NO_NUL, description="service host")
     ] = None,
@@ -31,14 +34,11 @@ def list_findings(
     items = build_findings(
         session=session,
         full_samples=principal.can(Permission.READ_SAMPLES),
-        severities=severity or (),
-        kinds=kind or (),
+        severities=[s.value for s in severity or ()],
+        kinds=[k.value for k in kind or ()],
         host=service,
     )
     for item in items:
         endpoint = item["endpoint"]
         endpoint["url"] = str(request.url_for("get_endpoint", endpoint_id=endpoint["id"]))
-    counts = {s: 0 for s in ("critical", "high", "medium", "low")}
-    for item in items:
-        counts[item["severity"]] += 1
-    return {"items": items, "counts": counts}
+    return {"items": items, "counts": severity_counts(items)}

@@ -23,7 +23,7 @@ from inventory_api.security import Permission
 router = APIRouter(tags=["ingest"])
 
 Ingester = Annotated[Principal, Depends(require(Permission.INGEST))]
-# Compressed body limit; the decoded batch has its own bound (sensor.ship.MAX_BATCH_BYTES).
+# Compressed body limit; the decoded batch has its own bound (sensor.plumbing.wire.MAX_BATCH_BYTES).
 MAX_INGEST_BYTES = 64 * 1024 * 1024
 _ENCODINGS = {"", "identity", "zstd", "gzip", "x-gzip"}
 _lock = threading.Lock()
@@ -58,7 +58,7 @@ async def ingest(
     _principal: Ingester,
     data: Annotated[bytes, Depends(bounded_body(MAX_INGEST_BYTES, "batch"))],
 ) -> IngestPublic:
-    from sensor.ship import MAX_BATCH_BYTES, BatchFormatError, decode_batch
+    from sensor.plumbing import wire
 
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding not in _ENCODINGS:
@@ -66,8 +66,8 @@ async def ingest(
     if not data.strip():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send JSON lines of exchange records")
     try:
-        records = decode_batch(data, limit=MAX_BATCH_BYTES)
-    except BatchFormatError as exc:
+        records = wire.decode_batch(data, limit=wire.MAX_BATCH_BYTES)
+    except wire.BatchFormatError as exc:
         code = status.HTTP_413_CONTENT_TOO_LARGE if "larger than" in str(exc) else status.HTTP_400_BAD_REQUEST
         raise HTTPException(code, detail=str(exc)) from exc
     counters = request.app.state.counters

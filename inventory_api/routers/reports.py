@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from inventory_api import reports
+from analyzer.inventory import reports
 from inventory_api.deps import Reader, SessionDep
 from inventory_api.security import Permission
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from analyzer.inventory.openapi_export import build_openapi
 from inventory_api import crud
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
-from inventory_api.openapi_export import build_openapi
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.schemas import (
     NO_NUL,

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import StringConstraints
 from sqlalchemy.exc import DataError
 
+from analyzer.inventory.specs import MAX_SPEC_BYTES, SpecError, import_specs, parse_spec
 from inventory_api import crud
 from inventory_api.deps import Principal, Reader, SessionDep, bounded_body, require
 from inventory_api.schemas import NO_NUL, SpecImportPublic, SpecPublic, error_responses
 from inventory_api.security import Permission
-from inventory_api.specs import MAX_SPEC_BYTES, SpecError, parse_spec
 
 router = APIRouter(prefix="/specs", tags=["specs"])
 
@@ -51,7 +51,7 @@ def import_spec(
     except SpecError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     try:
-        (result,) = crud.import_specs(session=session, specs=[(spec, name)], host=host)
+        (result,) = import_specs(session=session, specs=[(spec, name)], host=host)
     except DataError as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
         reason = str(exc.orig).strip().splitlines()[0]
         raise HTTPException(422, detail=f"the document cannot be stored: {reason}") from exc

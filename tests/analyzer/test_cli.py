@@ -196,7 +196,7 @@ def test_cli_module_import_stays_light() -> None:
 
 
 def test_analyze_pcap_through_the_sensor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    synth = pytest.importorskip("sensor.synth")
+    synth = pytest.importorskip("devtools.synth")
     pcap = tmp_path / "api.pcap"
     synth.generate_api_traffic(str(pcap), exchanges=300, seed=3)
     db = f"sqlite:///{tmp_path}/pcap.db"

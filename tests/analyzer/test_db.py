@@ -51,8 +51,11 @@ def test_migrations_match_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from analyzer.db.models import include_in_schema_comparison
+
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_in_schema_comparison})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

@@ -14,7 +14,8 @@ from analyzer.db import crud
 from analyzer.db.models import Endpoint, EndpointStatus, NoisePath, Service, TemplaterState
 from analyzer.db.session import make_engine, run_migrations, session_scope
 from analyzer.db.settings import AnalyzerSettings
-from analyzer.pipeline import Analyzer, service_name, split_target
+from analyzer.observation import service_name, split_target
+from analyzer.pipeline import Analyzer
 
 Make = Callable[..., dict[str, Any]]
 
@@ -464,7 +465,7 @@ def test_pii_worker_process_gives_the_same_findings(engine: Engine, exchange: Ma
 def test_unavailable_pii_detector_is_reported_not_fatal(
     engine: Engine, exchange: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer import pipeline_pii
+    from analyzer.pipeline import pii as pipeline_pii
 
     def broken() -> Any:
         raise ImportError("presidio_analyzer is not installed")

@@ -41,11 +41,10 @@ def cli(*argv: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def engine(pg_url: str) -> Iterator[Engine]:
-    from analyzer.db.session import make_engine
-    from inventory_api.db import prepare_database
+    from analyzer.db.session import make_engine, run_migrations
 
     eng = make_engine(pg_url)
-    prepare_database(eng)
+    run_migrations(eng)
     yield eng
     eng.dispose()
 

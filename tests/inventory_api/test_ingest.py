@@ -7,7 +7,7 @@ import gzip
 import orjson
 import pytest
 
-from sensor.ship import encode_batch
+from sensor.plumbing.wire import encode_batch
 from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, auth
 
 
@@ -74,12 +74,12 @@ def test_bad_batches_get_a_clear_error(
 
 
 def test_decompression_bomb_is_refused(client: TestClient, keys: dict[str, str]) -> None:
-    import sensor.ship
+    import sensor.plumbing.wire
 
     bomb = encode_batch([b'{"method": "GET", "target": "/' + b"a" * 300_000 + b'"}'])
-    original = sensor.ship.MAX_BATCH_BYTES
-    sensor.ship.MAX_BATCH_BYTES = 100_000
+    original = sensor.plumbing.wire.MAX_BATCH_BYTES
+    sensor.plumbing.wire.MAX_BATCH_BYTES = 100_000
     try:
         assert _post(client, keys["sensor"], bomb).status_code == 413
     finally:
-        sensor.ship.MAX_BATCH_BYTES = original
+        sensor.plumbing.wire.MAX_BATCH_BYTES = original

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from analyzer.db.models import Endpoint, PiiFinding, Service
-from inventory_api.security import mask_fully
+from analyzer.inventory.samples import mask_fully
 from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, auth
 
 URL = "/api/v1/reports/pii"

@@ -35,34 +35,33 @@ def test_openapi_schema_behind_a_key(client: TestClient, keys: dict[str, str]) -
     assert "/api/v1/endpoints/{endpoint_id}" in response.json()["paths"]
 
 
-def test_schema_prepared_alongside_the_analyzer(engine: Engine) -> None:
+def test_schema_prepared_by_the_one_chain(engine: Engine) -> None:
     from analyzer.db.models import SCHEMA_REVISION
-    from analyzer.db.session import current_revision
-    from inventory_api.db import api_current_revision, prepare_database
-    from inventory_api.models import API_SCHEMA_REVISION
+    from analyzer.db.session import current_revision, run_migrations
 
-    prepare_database(engine)  # idempotent
-    assert current_revision(engine) == SCHEMA_REVISION  # the analyzer's chain is untouched
-    assert api_current_revision(engine) == API_SCHEMA_REVISION
-    assert "api_keys" in inspect(engine).get_table_names()
+    run_migrations(engine)  # idempotent
+    assert current_revision(engine) == SCHEMA_REVISION
+    tables = set(inspect(engine).get_table_names())
+    assert {"api_keys", "endpoint_verdicts"} <= tables
+    assert "inventory_api_alembic_version" not in tables  # release 0.1's second chain is gone
 
 
-def test_api_migrations_match_models(engine: Engine) -> None:
+def test_api_tables_match_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from inventory_api.models import ApiBase, include_api_object
+    from analyzer.db.models import Base, include_in_schema_comparison
 
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_object": include_api_object})
-        assert compare_metadata(context, ApiBase.metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_object": include_in_schema_comparison})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_keys_create_prints_the_key_alone_and_stores_only_its_hash(
     pg_url: str, engine: Engine, client: TestClient
 ) -> None:
+    from analyzer.db.models import ApiKey
     from analyzer.db.session import make_session_factory
-    from inventory_api.models import ApiKey
     from inventory_api.security import hash_key
 
     code, out = cli("keys", "create", "--role", "analyst", "--db", pg_url)
@@ -93,17 +92,6 @@ def test_keys_create_rejects_an_unknown_role(pg_url: str) -> None:
     with pytest.raises(SystemExit) as exc:
         cli("keys", "create", "--role", "root", "--db", pg_url)
     assert exc.value.code == 2
-
-
-def test_bind_parsing() -> None:
-    from inventory_api.settings import parse_bind
-
-    assert parse_bind("127.0.0.1:8080") == ("127.0.0.1", 8080)
-    assert parse_bind("[::1]:9000") == ("::1", 9000)
-    assert parse_bind(":8000") == ("0.0.0.0", 8000)
-    for bad in ("localhost", "host:0", "host:70000", "::1:80", "h:x"):
-        with pytest.raises(ValueError):
-            parse_bind(bad)
 
 
 def test_serve_with_a_bad_bind_exits_2(pg_url: str) -> None:

@@ -266,3 +266,34 @@ def test_document_is_stored(
     with engine.connect() as conn:
         stored = conn.scalar(select(ApiSpec.document).where(ApiSpec.id == body["spec_id"]))
     assert stored == BILLING_SWAGGER
+
+
+STRUCTURALLY_INVALID = {
+    "openapi": "3.0.3",
+    "info": {"title": "Broken", "version": "1"},
+    "paths": {"/things": {"get": {"parameters": [{"in": "query"}], "responses": {"200": {"description": "ok"}}}}},
+}
+
+
+def test_a_structurally_invalid_document_is_refused_by_the_api_and_the_cli(
+    client: TestClient, keys: dict[str, str], engine: Engine, tmp_path: Path, pg_url: str
+) -> None:
+    before = spec_rows(engine)
+    response = client.post("/api/v1/specs", json=STRUCTURALLY_INVALID, headers=auth(keys["admin"]))
+    assert response.status_code == 422
+    assert "not a valid OpenAPI 3.0.3 document" in response.json()["detail"]
+    assert "/paths/~1things/get/parameters/0" in response.json()["detail"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(STRUCTURALLY_INVALID))
+    code, out, err = _run("spec", "import", str(path), "--db", pg_url)
+    assert code == 2 and out == "" and "not a valid OpenAPI 3.0.3 document" in err and "nothing imported" in err
+    assert spec_rows(engine) == before
+
+
+def test_deviations_are_imported_with_warnings(client: TestClient, keys: dict[str, str]) -> None:
+    lax = {"openapi": "3.0.3", "info": {"title": "Lax", "logo": {"url": "x"}},
+           "paths": {"/lax": {"get": {"responses": {}}}}}
+    response = client.post("/api/v1/specs", json=lax, headers=auth(keys["admin"]), params={"host": "lax.example"})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["operations"] == 1 and body["warning_count"] >= 2 and body["warnings"]

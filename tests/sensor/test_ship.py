@@ -15,16 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sensor.ship import (
-    BatchFormatError,
-    HttpTransport,
-    NatsTransport,
-    Redactor,
-    Shipper,
-    Spool,
-    decode_batch,
-    encode_batch,
-)
+from sensor.plumbing.wire import BatchFormatError, decode_batch, encode_batch
+from sensor.ship import HttpTransport, NatsTransport, Redactor, Shipper, Spool
 
 
 def _record(i: int) -> dict:
@@ -245,7 +237,7 @@ def test_nats_transport_reports_an_unreachable_server() -> None:
 
 
 def test_metrics_exposition_with_per_worker_labels() -> None:
-    from sensor.obs import metrics_text
+    from sensor.plumbing.obs import metrics_text
 
     text = metrics_text("apicensus_sensor", lambda: {
         "packets": 10, "spool_batches": 2, "destination_up": True, "note": "ignored",

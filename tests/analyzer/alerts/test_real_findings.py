@@ -23,7 +23,7 @@ RAW = ("jane.doe@example.com", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWD
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
     from analyzer.db.session import make_engine, make_session_factory
-    from inventory_api.findings import build_findings
+    from analyzer.inventory.findings import build_findings
 
     tmp = tmp_path_factory.mktemp("real")
     url = f"sqlite:///{tmp / 'inventory.db'}"

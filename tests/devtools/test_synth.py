@@ -1,4 +1,4 @@
-"""Tests of the synthetic traffic generator itself (sensor/synth.py).
+"""Tests of the synthetic traffic generator itself (devtools/synth.py).
 
 The generator is the yardstick for the sensor's accuracy benchmark, so it is checked against an
 independent decoder (dpkt) and independent checksum/reassembly code: if these pass, a sensor
@@ -17,7 +17,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from sensor.synth import (
+from devtools.synth import (
     GenerationStats,
     PcapWriter,
     TcpFlow,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import ApiSpec, Service, SpecOperation
+from analyzer.inventory.spec_validation import validate_structure
 
 MAX_SPEC_BYTES = 20 * 1024 * 1024
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -41,6 +43,9 @@ class ParsedSpec:
     hosts: list[str]
     operations: list[Operation]
     document: dict[str, Any] = field(repr=False)
+    # What openapi-spec-validator found outside the import's skeleton (spec_validation.py).
+    warnings: tuple[str, ...] = ()
+    warning_count: int = 0
 
 
 def load_document(data: bytes, *, source: str = "document") -> dict[str, Any]:
@@ -175,6 +180,10 @@ def parse_spec(data: bytes, *, source: str = "document") -> ParsedSpec:
                 raise SpecError(f"{source}: {method.upper()} {path}: 'deprecated' must be true or false")
             for base in bases:
                 operations.append(Operation(method.upper(), (base + path) or "/", deprecated))
+    checked = validate_structure(document)
+    if checked.errors:
+        more = f" (and {len(checked.errors) - 1} more)" if len(checked.errors) > 1 else ""
+        raise SpecError(f"{source}: not a valid OpenAPI {version} document: {checked.errors[0]}{more}")
     version_field = info.get("version")
     return ParsedSpec(
         title=info["title"].strip()[:255],
@@ -183,6 +192,8 @@ def parse_spec(data: bytes, *, source: str = "document") -> ParsedSpec:
         hosts=hosts,
         operations=list(dict.fromkeys(operations)),
         document=document,
+        warnings=checked.warnings,
+        warning_count=checked.warning_count,
     )
 
 
@@ -198,13 +209,15 @@ class ImportResult:
     matched: int
     orphans: int
     deprecated_seen: int
+    warnings: tuple[str, ...] = ()  # the document's validation warnings (the first few)
+    warning_count: int = 0
 
 
 def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source: str | None) -> ImportResult:
     """Store one parsed document and its operations (no commit here).
 
-    Matching to observed endpoints is :func:`inventory_api.verdicts.recompute`, run by the caller
-    after every import (and after every analysis); the counts here are filled in from it.
+    Matching to observed endpoints is :func:`analyzer.inventory.verdicts.recompute`, run by
+    :func:`import_specs` after every import (and after every analysis); the counts here are filled in from it.
     """
     target = _host_of(host) if host else (spec.hosts[0] if spec.hosts else None)
     service_id = None if target is None else session.scalar(select(Service.id).where(Service.host == target))
@@ -235,6 +248,8 @@ def import_spec(*, session: Session, spec: ParsedSpec, host: str | None, source:
         matched=0,
         orphans=0,
         deprecated_seen=0,
+        warnings=spec.warnings,
+        warning_count=spec.warning_count,
     )
 
 
@@ -255,3 +270,22 @@ def with_counts(session: Session, result: ImportResult) -> ImportResult:
         orphans=counts.get("orphan", 0),
         deprecated_seen=counts.get("zombie", 0),
     )
+
+
+def import_specs(
+    *, session: Session, specs: Sequence[tuple[ParsedSpec, str | None]], host: str | None
+) -> list[ImportResult]:
+    """Import parsed documents in one transaction: all of them, or (on any error) none."""
+    from analyzer.inventory.verdicts import recompute
+
+    try:
+        results = [
+            import_spec(session=session, spec=spec, host=host, source=source) for spec, source in specs
+        ]
+        recompute(session)
+        results = [with_counts(session, result) for result in results]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return results

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import Endpoint, PiiFinding, Service
-from inventory_api.security import mask_fully
+from analyzer.inventory.samples import shown
 
 CSV_COLUMNS = ("service", "endpoint", "method", "location", "type", "field", "count", "masked_sample")
 # A page that can load nothing: styles inline, images only as data: URIs.
@@ -90,7 +90,7 @@ def load_findings(*, session: Session, full_samples: bool) -> list[FindingRow]:
             type=typ,
             field=field,
             count=int(count or 0),
-            sample=sample if full_samples else mask_fully(sample),
+            sample=shown(sample, full_samples=full_samples),
             first_seen=_utc(first),
             last_seen=_utc(last),
         )

@@ -31,12 +31,28 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import ApiSpec, Endpoint, EndpointResponseHeader, Service, SpecOperation
-from inventory_api.models import EndpointVerdict
+from analyzer.db.models import (
+    ApiSpec,
+    Endpoint,
+    EndpointResponseHeader,
+    EndpointVerdict,
+    Service,
+    SpecOperation,
+    core_table,
+)
 
 _PARAM = re.compile(r"\{[^{}/]*\}")
 _VERSION = re.compile(r"[vV](\d+)")
 SUNSET_HEADERS = ("deprecation", "sunset")
+# What matching reads of a documented operation.
+_OPERATION_COLUMNS = (
+    SpecOperation.id,
+    SpecOperation.spec_id,
+    SpecOperation.host,
+    SpecOperation.method,
+    SpecOperation.path_template,
+    SpecOperation.deprecated,
+)
 
 
 def _segments(path: str) -> tuple[str, ...]:
@@ -155,18 +171,12 @@ def recompute(session: Session) -> RecomputeResult:
     docs_by_spec: dict[int, list[_Doc]] = defaultdict(list)
     host_of_spec: dict[int, str] = {}
     for op_id, spec_id, host, method, path, deprecated in session.execute(
-        select(
-            SpecOperation.id,
-            SpecOperation.spec_id,
-            SpecOperation.host,
-            SpecOperation.method,
-            SpecOperation.path_template,
-            SpecOperation.deprecated,
-        )
+        select(*_OPERATION_COLUMNS)
     ):
         docs_by_spec[spec_id].append(_compile(op_id, spec_id, method, path, bool(deprecated)))
-        if host is None and spec_meta[spec_id][1] is not None:
-            host = hosts.get(spec_meta[spec_id][1])
+        spec_service = spec_meta[spec_id][1]
+        if host is None and spec_service is not None:
+            host = hosts.get(spec_service)
         if host is not None:
             host_of_spec.setdefault(spec_id, host)
     # A spec imported before its host was seen gets linked to the service now.
@@ -260,15 +270,15 @@ def recompute(session: Session) -> RecomputeResult:
                         if d is not None:
                             index_matches.setdefault(d.op_id, eid)
                 for doc in docs_by_spec[spec_id]:
-                    eid = index_matches.get(doc.op_id)
-                    verdict = "orphan" if eid is None else ("zombie" if doc.deprecated else "observed")
-                    if spec_id in latest_set and eid is None:
+                    matched = index_matches.get(doc.op_id)
+                    verdict = "orphan" if matched is None else ("zombie" if doc.deprecated else "observed")
+                    if spec_id in latest_set and matched is None:
                         result.orphans += 1
-                    op_updates.append({"op_id": doc.op_id, "eid": eid, "verdict": verdict})
+                    op_updates.append({"op_id": doc.op_id, "eid": matched, "verdict": verdict})
 
     _write_verdicts(session, verdict_rows)
     # Only what changed is written: re-analysis of unchanged traffic rewrites nothing.
-    ops = SpecOperation.__table__
+    ops = core_table(SpecOperation)
     current_ops = {
         op_id: (eid, verdict)
         for op_id, eid, verdict in session.execute(select(ops.c.id, ops.c.endpoint_id, ops.c.verdict)).all()
@@ -290,7 +300,7 @@ _COLUMNS = ("documented", "shadow", "zombie", "zombie_reasons", "spec_operation_
 def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Replace the rows that changed (and drop those of vanished endpoints), then bring the
     one-word ``endpoints.spec_verdict`` in line in one set-based UPDATE of the differing rows."""
-    table = EndpointVerdict.__table__
+    table = core_table(EndpointVerdict)
     current = {
         row[0]: tuple(row[1:])
         for row in session.execute(select(table.c.endpoint_id, *(table.c[c] for c in _COLUMNS))).all()
@@ -303,7 +313,7 @@ def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(delete(table).where(table.c.endpoint_id.in_(gone[start : start + 10_000])))
     if changed:
         session.execute(insert(table), changed)
-    ep = Endpoint.__table__
+    ep = core_table(Endpoint)
     word = case(
         (table.c.zombie, literal("zombie")),
         (table.c.documented, literal("documented")),
@@ -318,10 +328,9 @@ def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def recompute_database(engine: Engine) -> RecomputeResult:
     """Prepare the API's tables if needed, then :func:`recompute` in one transaction."""
-    from analyzer.db.session import make_session_factory
-    from inventory_api.db import prepare_database
+    from analyzer.db.session import make_session_factory, run_migrations
 
-    prepare_database(engine)
+    run_migrations(engine)
     with make_session_factory(engine)() as session:
         result = recompute(session)
         session.commit()
@@ -342,14 +351,7 @@ def latest_orphans(session: Session) -> list[dict[str, Any]]:
     if not ids:
         return []
     rows = session.execute(
-        select(
-            SpecOperation.id,
-            SpecOperation.spec_id,
-            SpecOperation.host,
-            SpecOperation.method,
-            SpecOperation.path_template,
-            SpecOperation.deprecated,
-        )
+        select(*_OPERATION_COLUMNS)
         .where(SpecOperation.spec_id.in_(ids), SpecOperation.verdict == "orphan")
         .order_by(SpecOperation.host, SpecOperation.path_template, SpecOperation.method, SpecOperation.id)
     ).mappings()

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from sensor.plumbing.bind import parse_bind
+
 LOG_FORMAT_ENV = "APICENSUS_LOG_FORMAT"
 
 
@@ -61,18 +63,6 @@ def setup_logging(component: str, *, fmt: str | None = None, level: str = "info"
     # Libraries that log per request or per reconnect attempt stay at warning.
     for noisy in ("httpx", "httpcore", "nats", "asyncio", "presidio-analyzer", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-def parse_bind(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """``HOST:PORT``, ``:PORT`` or ``PORT`` -> (host, port); ValueError when unusable."""
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = "", value
-    host = host.strip("[]") or default_host
-    number = int(port)
-    if not 0 <= number <= 65535:
-        raise ValueError(f"port out of range: {value}")
-    return host, number
 
 
 # Metric kinds for names that are not counters (everything else is a monotonic counter).
@@ -153,9 +143,9 @@ def serve_metrics(bind: str, prefix: str, source: Callable[[], Mapping[str, Any]
     """Serve ``/metrics`` on ``bind`` from a background thread; returns the server."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    host, port = parse_bind(bind)
+    host, port = parse_bind(bind, allow_port_zero=True)
     registry = CollectorRegistry()
-    registry.register(DictCollector(prefix, source))  # type: ignore[arg-type]
+    registry.register(DictCollector(prefix, source))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server
 
@@ -165,5 +155,5 @@ def metrics_text(prefix: str, source: Callable[[], Mapping[str, Any]]) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
-    registry.register(DictCollector(prefix, source))  # type: ignore[arg-type]
+    registry.register(DictCollector(prefix, source))
     return generate_latest(registry)

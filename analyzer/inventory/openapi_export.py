@@ -26,10 +26,10 @@ from analyzer.db.models import (
     EndpointParam,
     EndpointPeer,
     EndpointStatus,
+    EndpointVerdict,
     PiiFinding,
     Service,
 )
-from inventory_api.models import EndpointVerdict
 
 OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
@@ -198,12 +198,12 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
         # template parameter at that position gets the annotation.
         segments = ep.path_template.split("/")
         path_pii: dict[str, set[str]] = defaultdict(set)
-        for (location, fld), types in pii_at.items():
+        for (location, fld), pii_types in pii_at.items():
             position = fld.count("/")
             if location == "path" and position < len(segments):
                 match = _PATH_PARAM.fullmatch(segments[position])
                 if match:
-                    path_pii[match.group(1)] |= types
+                    path_pii[match.group(1)] |= pii_types
         parameters: list[dict[str, Any]] = []
         for name in dict.fromkeys(_PATH_PARAM.findall(ep.path_template)):
             param: dict[str, Any] = {
@@ -212,9 +212,9 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
                 "required": True,
                 "schema": _schema_of(typed.get(("path", name), {"string": 1})) or {"type": "string"},
             }
-            found = path_pii.get(name)
-            if found:
-                param["x-pii"] = sorted(found)
+            path_types = path_pii.get(name)
+            if path_types:
+                param["x-pii"] = sorted(path_types)
             parameters.append(param)
         for (location, name), types in sorted(typed.items()):
             if location != "query":
@@ -236,9 +236,9 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
             if f.part in roots:
                 node = roots[f.part].at(f.path)
                 node.types[f.type] = node.types.get(f.type, 0) + f.count
-        for (location, fld), types in pii_at.items():
+        for (location, fld), pii_types in pii_at.items():
             if location in roots:
-                roots[location].at(fld).pii |= types
+                roots[location].at(fld).pii |= pii_types
         content_types: dict[str, dict[str, int]] = {"request": {}, "response": {}}
         for ct in cts[ep.id]:
             content_types.setdefault(ct.part, {})[ct.content_type] = ct.count
@@ -260,7 +260,7 @@ def build_openapi(*, session: Session, host: str) -> dict[str, Any] | None:
         operation["responses"] = responses
         # Security: the credential kinds seen; "none" makes it optional ({}).
         kinds = {a.scheme for a in auths[ep.id]}
-        security = [{k: []} for k in sorted(kinds) if k in _SCHEMES]
+        security: list[dict[str, list[str]]] = [{k: []} for k in sorted(kinds) if k in _SCHEMES]
         used_schemes |= {k for k in kinds if k in _SCHEMES}
         if security and "none" in kinds:
             security.append({})

@@ -38,14 +38,28 @@ _STEAL_AFTER_WAITING_S = 3.0
 _shared: dict[str, Any] = {}
 
 
+def _as_result(findings: Any) -> Result:
+    return [
+        (str(f.type), str(f.location), str(f.field or ""), None if f.sample is None else str(f.sample))
+        for f in findings
+    ]
+
+
 def detect(detector: Any, record: dict[str, Any]) -> Result:
     try:
-        return [
-            (str(f.type), str(f.location), str(f.field or ""), None if f.sample is None else str(f.sample))
-            for f in detector.detect_exchange(record)
-        ]
+        return _as_result(detector.detect_exchange(record))
     except Exception as exc:  # noqa: BLE001 - one odd exchange must not stop the run
         return f"{type(exc).__name__}: {exc}"
+
+
+def detect_chunk(detector: Any, records: list[dict[str, Any]]) -> list[Result]:
+    """Findings of a chunk judged together (``PiiDetector.detect_batch``: a field whose values
+    across the chunk are a counter or versions is an id field); when the batch call fails, each
+    record on its own, so one odd exchange costs only its own findings."""
+    try:
+        return [_as_result(found) for found in detector.detect_batch(records)]
+    except Exception:  # noqa: BLE001 - fall back record by record, reporting the culprit
+        return [detect(detector, r) for r in records]
 
 
 def _claim(claims: Any, slot: int) -> bool:
@@ -80,8 +94,9 @@ def _worker_chunk(slot: int, records: list[dict[str, Any]] | bytes) -> list[Resu
     if isinstance(records, bytes):
         import orjson
 
-        records = orjson.loads(records)
-    return [detect(detector, r) for r in records]
+        decoded: list[dict[str, Any]] = orjson.loads(records)
+        return detect_chunk(detector, decoded)
+    return detect_chunk(detector, records)
 
 
 def _payload(records: list[dict[str, Any]]) -> list[dict[str, Any]] | bytes:
@@ -207,7 +222,7 @@ class PiiScheduler:
             )
             return
         detector = self.detector
-        results[chunk.start : chunk.start + len(chunk.records)] = [detect(detector, r) for r in chunk.records]
+        results[chunk.start : chunk.start + len(chunk.records)] = detect_chunk(detector, chunk.records)
 
     def close(self) -> None:
         """Stop the worker. Every submitted batch has been collected by now, so whatever it is

@@ -1,0 +1,235 @@
+"""Person names without an NER model: given-name and surname lists, and the tests built on them.
+
+The lists are Faker's person providers for all its locales (about 30,000 given names and 28,000
+surnames, census- and registry-derived, MIT licence), read from the installed package on first
+use (~0.3 s, once per process; nothing is downloaded). They answer two questions:
+
+* does a value under a name that only *suggests* a person (``displayName``, ``author``, the bare
+  ``name`` of ``/customers/{id}``) look like a person's name? (:func:`looks_like_person`)
+* where in free text is a full name ("... reported by Chris Sanders")? (:func:`find_full_names`):
+  a capitalised given name followed by a capitalised surname, both on the lists.
+
+A vocabulary of words that occur in the names of things (apps, teams, companies, places:
+"Billing Portal", "Platform Team", "Acme Corp") vetoes both. Without Faker the lists are empty:
+suggested names then need two capitalised words and free text finds no names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def wordset(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text``: long word lists stay readable in the source."""
+    return frozenset(text.split())
+
+
+# Words in the names of things, never of people (compared case-folded, accents stripped). Words
+# that are also common surnames (Park, King, West, Church, Lake) are deliberately absent.
+NON_PERSON_WORDS = wordset(
+    """
+    app apps application applications service services api apis gateway portal platform system systems
+    server servers bot bots team teams group groups project projects repo repository store shop market
+    markets bank inc llc ltd corp co company gmbh ag sa plc holdings partners solutions technologies tech
+    labs lab studio studios media news network networks cloud data sync tools tool integration integrations
+    webhook webhooks mobile web ios android desktop admin administrator administrators support sales
+    marketing billing finance ops devops dev prod production staging test tests testing demo default
+    internal external public private global international university college school hospital clinic
+    center centre foundation association institute department office agency council committee club
+    society hotel restaurant cafe airport station street road avenue city county river release notes
+    version update report reports dashboard console manager monitor engine worker job queue pipeline
+    cluster node database storage bucket account accounts key keys token user users product products
+    order orders invoice payment payments plan pro plus premium basic free enterprise business home
+    series edition collection channel room chat general everyone unknown anonymous root the of and for
+    official bundle package library framework sdk plugin extension module feature issue ticket board
+    monday tuesday wednesday thursday friday saturday sunday january february march april may june july
+    august september october november december christmas easter black cyber
+    """
+)
+
+# Street types: after a capitalised word they make a street ("Park Lane", "Lincoln Ave"), not a surname.
+STREET_TYPES = wordset(
+    """street st avenue ave road rd boulevard blvd lane ln drive dr way court ct place pl terrace square sq
+    parkway pkwy highway hwy circle cir trail close crescent row gardens strasse straße str allee weg"""
+)
+
+# Lower-case particles inside names ("Ludwig van Beethoven", "Maria de la Cruz").
+_PARTICLES = wordset("de da di du del della der den van von la le bin ibn al el dos das do")
+_CJK_NAME = re.compile(r"[\u3400-\u9fff]{2,4}")
+_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-])*\.?")
+_UPPER_START = re.compile(r"[^\W\d_]")
+
+
+def fold(word: str) -> str:
+    """Case-folded, accents stripped: "Björn" and "BJORN" both become "bjorn"."""
+    if word.isascii():
+        return word.lower()
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class NameLists:
+    given: frozenset[str]
+    surnames: frozenset[str]
+    common_words: frozenset[str]  # everyday English words ("will", "grace", "mark"): weak evidence
+    places: frozenset[str]  # countries and US states: "Austin Texas" is no person
+    street_suffixes: frozenset[str]  # "Creek", "Loop", "Hill": streets when no surname or near a number
+
+
+def _provider_names(provider: type, attrs: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for attr in attrs:
+        for klass in provider.__mro__:
+            value = klass.__dict__.get(attr)
+            if value is not None:
+                if isinstance(value, (tuple, list, dict, set, frozenset)):
+                    out.update(str(name) for name in value)
+                break
+    return out
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> NameLists:
+    """Faker's lists, folded; empty when Faker is not installed."""
+    try:
+        person = importlib.import_module("faker.providers.person")
+        lorem = importlib.import_module("faker.providers.lorem.en_US")
+        address = importlib.import_module("faker.providers.address.en_US")
+    except ImportError:
+        return NameLists(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
+    given: set[str] = set()
+    surnames: set[str] = set()
+    for info in pkgutil.iter_modules(person.__path__):
+        try:
+            provider = importlib.import_module(f"{person.__name__}.{info.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        given |= _provider_names(
+            provider, ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
+        )
+        surnames |= _provider_names(provider, ("last_names",))
+    places = _provider_names(address.Provider, ("countries", "states"))
+    return NameLists(
+        given=frozenset(fold(n) for n in given if n and " " not in n),
+        surnames=frozenset(fold(n) for n in surnames if n and " " not in n),
+        common_words=frozenset(fold(w) for w in lorem.Provider.word_list),
+        places=frozenset(fold(p) for p in places if " " not in p),
+        street_suffixes=frozenset(fold(w) for w in _provider_names(address.Provider, ("street_suffixes",))),
+    )
+
+
+def _capitalised(token: str) -> bool:
+    """Starts with an upper-case (or caseless) letter: "Wei", "O'Brien", "张"; not "wei"."""
+    return not token[0].islower()
+
+
+def looks_like_person(value: str) -> bool:
+    """A value under a name that only suggests a person: a CJK name, or 1-4 capitalised words
+    with no digit and no word of a thing's name, at least one of them on the name lists (a single
+    word must be a given name that is not an everyday word). "Eugen Rochko", "Wei Zhang", "Chris"
+    pass; "cba", "Billing Portal", "Acme Widgets", "admin", "Default" do not."""
+    value = value.strip()
+    if not value or len(value) > 70 or any(ch.isdigit() for ch in value):
+        return False
+    if _CJK_NAME.fullmatch(value):
+        return True
+    tokens = value.split()
+    if not 1 <= len(tokens) <= 4 or not all(_TOKEN.fullmatch(t) for t in tokens):
+        return False
+    folded = [fold(t.rstrip(".")) for t in tokens]
+    if any(f in NON_PERSON_WORDS for f in folded):
+        return False
+    if not all(_capitalised(t) or f in _PARTICLES for t, f in zip(tokens, folded, strict=True)):
+        return False
+    lists = name_lists()
+    if not lists.given:  # no lists: two capitalised words are the best evidence left
+        return len(tokens) >= 2
+    if len(tokens) == 1:
+        return folded[0] in lists.given and folded[0] not in lists.common_words
+    named = [f for f in folded if f in lists.given or f in lists.surnames]
+    return bool(named) and not all(f in lists.common_words for f in folded if f not in _PARTICLES)
+
+
+# A capitalised word with at least one lower-case letter ("Chris", "McDonald", "O'Brien"; not "NASA").
+_NAME_WORD = re.compile(r"(?<![\w@/.#$%&*+=-])[^\W\d_][^\W\d_'’-]*[^\W\d_A-Z](?![\w@])")
+_BETWEEN = re.compile(r"[ \t]+(?:[A-Z]\.[ \t]+)?")
+# A house number next to the pair makes it a street named after a person: "83 Dora Creek",
+# "Joaquin Suarez 2906", "Victor Hugo u. 49".
+_NUMBER_BEFORE = re.compile(r"\d[ \t,]*$")
+_NUMBER_AFTER = re.compile(r"[ \t]+(?:[a-zäöüß]{1,3}\.?[ \t]*)?\d{1,5}\b")
+_ADDRESS_NEAR = re.compile(r"\d|\b(?:Apt|Suite|Unit|Box)\b")
+_NEXT_WORD = re.compile(r"[ \t]+([^\W\d_][\w'’-]*|&)")
+_PREVIOUS_WORD = re.compile(r"([^\W\d_]+)\.?[ \t]+$")
+# Words before a name that are not given names: titles of nobility, street and place prefixes.
+NOT_GIVEN = wordset(
+    """princess prince queen king lord lady sir dame duke duchess saint san santa sankt st fort mount port cape
+    rua rue via calle avenida av viale piazza plaza strada camino carrer chemin largo travessa rodovia estrada
+    ulica ul utca cite ibn"""
+)
+# Business words: "Russell Investments", "Rand Corporation", "Boston Consulting".
+BUSINESS_WORDS = wordset(
+    """investments investment corporation corp consulting capital orchestra associates bros brothers industries
+    enterprises ventures realty insurance motors airlines airways foods pharma pharmaceuticals energy logistics
+    services stores center centre partners holdings group trust fund foundation records entertainment
+    productions publishing press hotels resorts construction"""
+)
+
+
+def find_full_names(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each "Given Surname" in free text: a capitalised given name from the lists,
+    optionally a middle initial, then a capitalised surname, from the lists or, after a given
+    name that is no everyday word, any capitalised word that is no everyday word or place.
+
+    Not names: everyday words on both sides ("Will Power"), words of things' names ("Victoria
+    Street", "Billing Portal"), streets and places named after people (a house number next to the
+    pair, a street type or prefix: "Rua Ana Caciola 1159", "83 Dora Creek", "Marina Fort"),
+    companies ("Rand Corporation", "Boston Consulting Group": a capitalised non-surname follows),
+    titles ("Princess Royal")."""
+    lists = name_lists()
+    if not lists.given:
+        return []
+    words = [m for m in _NAME_WORD.finditer(text) if _capitalised(m.group())]
+    out: list[tuple[int, int]] = []
+    for first, second in zip(words, words[1:], strict=False):
+        start, end = first.start(), second.end()
+        if not _BETWEEN.fullmatch(text, first.end(), second.start()):
+            continue
+        a, b = fold(first.group()), fold(second.group())
+        if a not in lists.given or a in NOT_GIVEN or a in NON_PERSON_WORDS:
+            continue
+        if b in NON_PERSON_WORDS or b in BUSINESS_WORDS or b in lists.places or b.endswith(("'s", "’s")):
+            continue
+        if b in STREET_TYPES or (
+            b in lists.street_suffixes
+            and (b not in lists.surnames or _ADDRESS_NEAR.search(text, max(0, start - 16), min(len(text), end + 16)))
+        ):
+            continue  # "Park Lane", "Inna Loop", "224 Forrest Hill Road"
+        common_a, common_b = a in lists.common_words, b in lists.common_words
+        if b in lists.surnames:
+            if common_a and common_b:
+                continue
+        elif common_a or common_b:
+            continue
+        if _NUMBER_BEFORE.search(text, max(0, start - 8), start) or _NUMBER_AFTER.match(text, end):
+            continue
+        previous = _PREVIOUS_WORD.search(text, max(0, start - 16), start)
+        if previous is not None and (fold(previous.group(1)) in NOT_GIVEN or fold(previous.group(1)) in _PARTICLES):
+            continue  # "40 rue Victor Hugo", "Cite El Farik"
+        following = _NEXT_WORD.match(text, end)
+        if following is not None:
+            nxt = following.group(1)
+            if nxt == "&":
+                continue  # "William Wanamaker & Sons"
+            if _capitalised(nxt) and (fold(nxt) not in lists.surnames or fold(nxt) in BUSINESS_WORDS):
+                continue  # a longer proper noun: "Red Robin Stores", "Boston Consulting Group"
+        if out and out[-1][1] > start:
+            continue  # "Mary Ann Smith": the first pair already covers the name
+        out.append((start, end))
+    return out

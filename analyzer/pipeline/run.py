@@ -1,0 +1,237 @@
+"""The batch pipeline: ``apicensus analyze`` and every embedded use of the stages.
+
+Observations (from :mod:`analyzer.pipeline.inputs`, or records handed to :meth:`Analyzer.feed`)
+are read in batches. Per batch, exchanges whose uid is already in the database are dropped
+(re-analysis is idempotent), the rest go through the stages (normalise -> aggregate -> store) and
+are written in one transaction together with the templater state and the batch's uids, so a
+crash mid-run leaves the database consistent and a re-run completes it without double counting.
+
+Two cores are kept busy: PII detection (the costliest step) runs in a forked helper process
+(:mod:`analyzer.pipeline.pii`) while this process reads and aggregates the next batch, so one
+batch is always aggregated but unwritten; its uids are excluded from the next batch like stored
+ones. Templater merges are applied after the batch's own rows are written, so they re-home counts
+of earlier batches and of this one alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from analyzer.db import crud
+from analyzer.db.session import session_scope
+from analyzer.db.settings import AnalyzerSettings
+from analyzer.observation import Observation, ObservationError, from_record
+from analyzer.pipeline.aggregate import Aggregate, add_pii, aggregate
+from analyzer.pipeline.inputs import ErrorSink, InputProgress, read_observations
+from analyzer.pipeline.normalise import normalise, pii_view
+from analyzer.pipeline.pii import PendingPii, PiiScheduler, start_pii
+from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch
+
+_FIRST_BATCH = 1000
+
+
+@dataclass(slots=True)
+class _PendingBatch:
+    aggregate: Aggregate
+    uids: set[str]
+    pii: PendingPii | None
+    # Positions of the batch's exchanges as fed (and submitted to PII detection), when some
+    # already in the database were dropped; None when every one is fresh.
+    pii_positions: list[int] | None
+
+
+@dataclass(slots=True)
+class RunStats:
+    records: int = 0  # read from the inputs
+    duplicates: int = 0  # already in the database (or repeated within the run)
+    analysed: int = 0  # counted into endpoints
+    noise: int = 0  # classed as noise by the templater
+    skipped: int = 0  # no request line (response-only), nothing to inventory
+    rejected: int = 0  # records of an unknown schema (reported, not analysed)
+    pii_findings: int = 0
+    pii_errors: int = 0  # exchanges the PII detector failed on (reported once, run goes on)
+    merges: int = 0
+    batches: int = 0
+
+
+class Analyzer:
+    """Feeds observations into the database in batches. Not thread-safe; one per process and DB."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AnalyzerSettings,
+        *,
+        templater: Any = None,
+        detector: Any = None,
+        pii: PiiScheduler | None = None,
+        on_error: ErrorSink | None = None,
+    ) -> None:
+        self.engine = engine
+        self.on_error = on_error
+        self.settings = settings
+        self.stats = RunStats()
+        # One batch is kept aggregated but unwritten while the next one is read, so PII detection
+        # of a batch (in the helper process) overlaps reading and aggregating the next.
+        self._pending: _PendingBatch | None = None
+        self._batch: list[Observation] = []
+        self._batch_uids: set[str] = set()
+        # PII detection of the batch being filled: chunks go to the worker as they fill.
+        self._batch_pii: PendingPii | None = None
+        self._pii_chunk: list[dict[str, Any]] = []
+        # Batches ramp up (1000, 2000, ... batch_size): the PII worker gets its first work about
+        # when it has loaded its detector instead of idling until a full batch was read.
+        self._batch_limit = min(_FIRST_BATCH, settings.batch_size)
+        # Forked before the first database use here unless the caller started it even earlier
+        # (the CLI does, so presidio loads in the worker while the main process migrates).
+        self._pii: PiiScheduler | None = None
+        if settings.pii_enabled:
+            self._pii = pii if pii is not None else start_pii(settings, detector=detector, engine=engine)
+        self.templater = templater if templater is not None else load_templater(engine, on_error)
+        load_spec_templates(engine, self.templater)
+
+    def feed(
+        self,
+        observations: Iterable[Observation | Mapping[str, Any]],
+        on_progress: Callable[[RunStats], None] | None = None,
+    ) -> None:
+        """Observations, or records in the sensor's JSON form (validated here, once)."""
+        stats = self.stats
+        for item in observations:
+            stats.records += 1
+            if on_progress is not None and not stats.records & 0xFF:
+                on_progress(stats)
+            if isinstance(item, Observation):
+                obs = item
+            else:
+                try:
+                    obs = from_record(item)
+                except ObservationError as exc:
+                    stats.rejected += 1
+                    if stats.rejected == 1 and self.on_error is not None:
+                        self.on_error(f"record skipped: {exc}")
+                    continue
+            if obs.uid in self._batch_uids:
+                stats.duplicates += 1
+                continue
+            self._batch_uids.add(obs.uid)
+            self._batch.append(obs)
+            if self._pii is not None:
+                self._pii_chunk.append(pii_view(obs))
+                if len(self._pii_chunk) >= self._pii.chunk_size:
+                    self._submit_pii_chunk()
+            if len(self._batch) >= self._batch_limit:
+                self._advance()
+                self._batch_limit = min(self._batch_limit * 2, self.settings.batch_size)
+
+    def flush(self) -> None:
+        """Analyse and write everything fed so far (each batch in one transaction)."""
+        self._advance()
+        self._advance()
+
+    def close(self) -> None:
+        """Stop the PII helper process (call after ``flush``, or after an error)."""
+        if self._pii is not None:
+            self._pii.close()
+            self._pii = None
+
+    def _submit_pii_chunk(self) -> None:
+        assert self._pii is not None
+        if self._batch_pii is None:
+            self._batch_pii = self._pii.begin()
+        self._pii.add(self._batch_pii, self._pii_chunk)
+        self._pii_chunk = []
+
+    def _advance(self) -> None:
+        """Aggregate the batch being filled (PII submitted) and write the one before it."""
+        if self._pii_chunk:
+            self._submit_pii_chunk()
+        batch, self._batch, self._batch_uids = self._batch, [], set()
+        pii, self._batch_pii = self._batch_pii, None
+        prepared = self._prepare(batch, pii) if batch else None
+        previous, self._pending = self._pending, prepared
+        if previous is not None:
+            self._complete(previous)
+
+    def _prepare(self, batch: list[Observation], pii: PendingPii | None) -> _PendingBatch | None:
+        with session_scope(self.engine) as session:
+            unseen = crud.filter_unseen_uids(session=session, uids=[o.uid for o in batch])
+        if self._pending is not None:  # not written yet, so not in the database either
+            unseen -= self._pending.uids
+        positions = [i for i, o in enumerate(batch) if o.uid in unseen]
+        self.stats.duplicates += len(batch) - len(positions)
+        if not positions:
+            if pii is not None and self._pii is not None:
+                self._pii.discard(pii)
+            return None
+        # Exchanges without a request line are marked seen but counted nowhere.
+        items = []
+        kept: list[int] = []
+        for position in positions:
+            item = normalise(batch[position], self.settings)
+            if item is None:
+                self.stats.skipped += 1
+            else:
+                items.append(item)
+                kept.append(position)
+        agg = aggregate(items, self.templater)
+        self.stats.analysed += agg.analysed
+        self.stats.noise += agg.noise_count
+        return _PendingBatch(
+            aggregate=agg,
+            uids=unseen,
+            pii=pii,
+            pii_positions=None if len(kept) == len(batch) else kept,
+        )
+
+    def _complete(self, batch: _PendingBatch) -> None:
+        if batch.pii is not None and self._pii is not None:
+            results = self._pii.collect(batch.pii)
+            if batch.pii_positions is not None:
+                results = [results[i] for i in batch.pii_positions]
+            outcome = add_pii(batch.aggregate, results)
+            self.stats.pii_findings += outcome.findings
+            if outcome.errors:
+                if not self.stats.pii_errors and self.on_error is not None:
+                    self.on_error(f"PII detection failed on exchange {outcome.first_error}")
+                self.stats.pii_errors += outcome.errors
+        with session_scope(self.engine) as session:
+            self.stats.merges += store_batch(session, batch.aggregate, batch.uids).merges
+        self.stats.batches += 1
+
+
+def analyze(
+    sources: Iterable[str],
+    *,
+    engine: Engine,
+    settings: AnalyzerSettings,
+    on_error: ErrorSink,
+    progress: InputProgress | None = None,
+    on_progress: Callable[[RunStats], None] | None = None,
+    templater: Any = None,
+    detector: Any = None,
+    pii: PiiScheduler | None = None,
+) -> RunStats:
+    """Analyse every source into the database; returns this run's statistics.
+
+    The run holds the inventory lock throughout (analyzer/db/locking.py): it keeps the templater
+    in memory between batches, so stream analyzers on the same database wait, then reload the
+    state this run leaves, instead of either side overwriting the other's templates.
+    """
+    from analyzer.db.locking import exclusive_inventory
+
+    with exclusive_inventory(engine):
+        analyzer = Analyzer(engine, settings, templater=templater, detector=detector, pii=pii, on_error=on_error)
+        try:
+            for source in sources:
+                analyzer.feed(read_observations(source, on_error=on_error, progress=progress), on_progress)
+            analyzer.flush()
+        finally:
+            analyzer.close()
+    if analyzer.stats.pii_errors > 1:
+        on_error(f"PII detection failed on {analyzer.stats.pii_errors} exchanges in total")
+    return analyzer.stats

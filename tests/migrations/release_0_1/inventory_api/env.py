@@ -1,0 +1,17 @@
+"""Frozen release-0.1 Alembic environment (inventory_api chain): upgrades only, on a connection handed
+in through ``config.attributes["connection"]``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+config = context.config
+connection = config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=None,
+    version_table="inventory_api_alembic_version",
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()
