@@ -49,6 +49,7 @@ from sensor.records import (
     EMPTY_BODY,
     TAG_BAD_FRAMING,
     TAG_BAD_HEADER,
+    TAG_BAD_REQUEST_LINE,
     TAG_BODY_CAPPED,
     TAG_CLOSE_DELIMITED,
     TAG_CONFLICTING_LENGTH,
@@ -666,6 +667,9 @@ class HttpParser:
             head = response_line(start, headers, head_ts, tags)
         else:
             head = request_line(start, headers, index, head_ts, tags, head_end - pos)
+            if (head is not None and TAG_BAD_REQUEST_LINE in head.tags
+                    and find_request_start(buf, pos + 1, min(len(buf), head_end + 2)) >= 0):
+                head = None  # "CONNECT" alone, then a whole request line: the garbage is the first
         if head is None:
             self._next_tags = [t for t in tags if t in (TAG_RESYNC, TAG_PARSER_ERROR)] or None
             return False

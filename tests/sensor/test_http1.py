@@ -219,6 +219,16 @@ def test_malformed_request_lines_are_recorded_with_a_tag() -> None:
         assert "bad_request_line" in msgs[0][0][5]
 
 
+def test_a_bare_method_line_before_a_request_line_is_garbage() -> None:
+    """Found by Hypothesis: "CONNECT" alone, then a whole request: the request is the request."""
+    for prefix in (b"CONNECT", b"GET", b"POST  "):
+        msgs = messages(parse(prefix + b"\r\nGET /found HTTP/1.1\r\nHost: h\r\n\r\n"))
+        assert [(m[0][1], m[0][2]) for m in msgs] == [("GET", "/found")], prefix
+    # Alone, a malformed line with a standard method is still a request (servers answer it).
+    msgs = messages(parse(b"GET\r\nHost: h\r\n\r\n"))
+    assert msgs[0][0][1:3] == ("GET", "") and "bad_request_line" in msgs[0][0][5]
+
+
 def test_other_protocols_are_not_requests() -> None:
     for data in (b"EHLO mail.example\r\nMAIL FROM:<a@b>\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
                  b"OPTIONS sip:x@y SIP/2.0\r\nVia: z\r\n\r\n"):
