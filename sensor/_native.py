@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 PACKAGE = "sensor"
-HOT_MODULES = ("pcapio", "decode", "tcp", "framing", "http1", "engine")
+HOT_MODULES = ("pcapio", "decode", "tcp", "framing", "http1_syntax", "http1", "connection", "engine")
 GROUP = "_hot__mypyc"  # mypyc's shared library holding the code of all of them
 MANIFEST = "_compiled.json"
 PURE_ENV = "APICENSUS_PURE_PYTHON"

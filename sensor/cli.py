@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from sensor import pcapio
+from sensor import interrupts, pcapio
 
 # Only the standard library and the sensor core here: shipping (asyncio, nats, zstandard) is
 # imported when --ship asks for it, so plain file runs start fast and small.
@@ -165,8 +165,7 @@ def run(args: argparse.Namespace) -> int:
             record = redact(record)
         line = dumps(record)
         if out is not None:
-            out.write(line)
-            out.write(b"\n")
+            out.write(line + b"\n")  # one write: an interrupt never leaves half a line
         if shipper is not None:
             shipper.add(line)
 
@@ -199,10 +198,14 @@ def run(args: argparse.Namespace) -> int:
     ticker = _StatsTicker(args.stats_interval, current, log) if shipper is not None and not args.interface else None
     status = 0
     totals: dict[str, int] = {}
-    previous_term = signal.getsignal(signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     if not args.interface:
-        # Reading files: SIGTERM ends the run like Ctrl-C, so queued batches reach the spool.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        # Reading files: SIGTERM or Ctrl-C stops within a second: the exchanges so far and those
+        # of the connections flushed in SHUTDOWN_FLUSH_SECONDS are written, queued batches go to
+        # the spool. A second signal stops at once. (Live capture has its own handlers.)
+        interrupts.reset()
+        for sig in previous:
+            signal.signal(sig, interrupts.request_stop)
     try:
         if args.interface:
             from sensor.live import LiveCaptureError, capture_workers
@@ -232,10 +235,13 @@ def run(args: argparse.Namespace) -> int:
                 log.info("final counters", extra={"fields": current()})
         else:
             status = _read_files(args.pcap, config, emit, state, totals)
+            if interrupts.stop_requested():
+                status = 130
     except KeyboardInterrupt:
         status = 130
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if ticker is not None:
             ticker.stop()
         if out is not None:
@@ -243,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
             if out is not sys.stdout.buffer:
                 out.close()
         if shipper is not None:
-            left = shipper.close(timeout=args.ship_timeout)
+            # Stopped by a signal: batches not delivered at once wait in the spool for the next start.
+            left = shipper.close(timeout=0.2 if status == 130 else args.ship_timeout)
             summary = current()
             if left:
                 log.warning("destination unreachable: batches left in the spool for the next start",
@@ -269,10 +276,6 @@ def _position(fd: int | None) -> int:
         return 0
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 class _StatsTicker:
     """Counters as a log line every ``interval`` seconds while files are read and shipped."""
 
@@ -295,6 +298,8 @@ def _read_files(paths: list[str], config: SensorConfig, emit: Any, state: dict[s
 
     status = 0
     for path in paths:
+        if interrupts.stop_requested():
+            break
         holder: list[Sensor] = []
         try:
             source: Any = path
@@ -328,7 +333,27 @@ def _read_files(paths: list[str], config: SensorConfig, emit: Any, state: dict[s
                 source.close()
         state["sensor"] = None
         if holder:
-            for k, v in holder[0].stats().items():
+            stats = holder[0].stats()
+            for k, v in stats.items():
                 totals[k] = totals.get(k, 0) + v
                 state["done"][k] = state["done"].get(k, 0) + v
+            if _report_anomalies(path, stats, holder[0].last_error):
+                status = max(status, 1)
     return status
+
+
+def _report_anomalies(path: str, stats: dict[str, int], last_error: str) -> bool:
+    """One line each for what would otherwise pass silently: link types we cannot decode (the
+    output would just be empty) and flows whose parser failed (contained, counted). True when
+    no packet of the file could be decoded at all."""
+    unknown = {int(k.rsplit("_", 1)[1]): v for k, v in stats.items()
+               if k.startswith("decode_unsupported_linktype_")}
+    if unknown:
+        which = ", ".join(f"{n} ({count} packets)" for n, count in sorted(unknown.items()))
+        print(f"apicensus sensor: {path}: link type {which} not supported: those packets were skipped "
+              "(supported: Ethernet, raw IP, Linux SLL/SLL2, null/loopback, 802.11, PPP, Cisco HDLC, NFLOG)",
+              file=sys.stderr)
+    if stats.get("flow_errors"):
+        print(f"apicensus sensor: {path}: {stats['flow_errors']} flows hit an internal error and were closed, "
+              f"their open exchanges tagged parser_error (last: {last_error}); please report it", file=sys.stderr)
+    return bool(unknown) and sum(unknown.values()) == stats.get("packets", 0)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 # JetStream stream shared by sensors and analyzers unless --stream / $APICENSUS_STREAM say otherwise.
 DEFAULT_STREAM = "apicensus"
+# Bytes an open flow costs at most, its waiting request's head included (measured with tracemalloc:
+# README, "Memory"; tests/sensor/test_engine.py holds the sensor to it). max_flows and
+# max_buffered_bytes below are chosen from it so that a sensor fits in 1 GB.
+FLOW_BYTES_BOUND = 3072
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +34,13 @@ class SensorConfig:
     max_pending_requests: int = 1024
     # Bytes scanned for an HTTP message start on a connection that never showed one.
     max_unrecognized_bytes: int = 256 * 1024
-    # IPv4/IPv6 fragment reassembly bounds.
+    # Bytes held by all flows together (out-of-order segments, partial heads and bodies, requests
+    # waiting for their answer): past it the flows holding most are closed, their exchanges
+    # emitted. With max_flows this bounds the sensor's memory (README, "Memory").
+    max_buffered_bytes: int = 192 * 1024 * 1024
+    # IPv4/IPv6 fragment reassembly bounds: sets in progress, their bytes together, their age.
     max_fragment_sets: int = 4096
+    max_fragment_bytes: int = 32 * 1024 * 1024
     fragment_timeout: float = 30.0
     # How often (capture seconds) idle flows are swept.
     sweep_interval: float = 5.0

@@ -1,8 +1,10 @@
 """Link-layer to TCP segment decoding, through the encapsulations seen on SPAN/TAP and cloud mirrors.
 
-Ethernet, 802.1Q / QinQ, MPLS, PPPoE, Linux SLL / SLL2, raw IP, null/loopback, 802.11 (plain and
-radiotap), GRE (with ERSPAN I/II/III and transparent Ethernet), VXLAN, GENEVE, Teredo, IP-in-IP,
-IPv6 extension headers, and IPv4 / IPv6 fragments (reassembled, bounded).
+Ethernet, 802.1Q / QinQ, MPLS, PPPoE, PPP, Cisco HDLC, Linux SLL / SLL2, NFLOG, raw IP,
+null/loopback, 802.11 (plain and radiotap), GRE (with ERSPAN I/II/III and transparent Ethernet),
+VXLAN, GENEVE, Teredo, IP-in-IP, IPv6 extension headers, and IPv4 / IPv6 fragments (reassembled,
+bounded in sets, bytes and age). A link type not listed is counted per type
+(``unsupported_linktype_<n>``) so the operator is told, not left with an empty output.
 
 Hand-written with ``struct.unpack_from`` over the frame instead of dpkt objects: the sensor only
 needs a handful of fields per packet and building dpkt's object tree costs most of the time. A
@@ -38,13 +40,16 @@ MAX_DEPTH = 8  # nested encapsulations beyond this are treated as malformed
 class Decoder:
     """Stateful only for fragment reassembly; everything else is a pure function of the frame."""
 
-    __slots__ = ("counters", "_frags", "_max_frag_sets", "_frag_timeout", "now")
+    __slots__ = ("counters", "_frags", "_max_frag_sets", "_frag_timeout", "now", "_max_frag_bytes", "_frag_bytes")
 
-    def __init__(self, max_fragment_sets: int = 4096, fragment_timeout: float = 30.0) -> None:
+    def __init__(self, max_fragment_sets: int = 4096, fragment_timeout: float = 30.0,
+                 max_fragment_bytes: int = 32 * 1024 * 1024) -> None:
         self.counters: Counter[str] = Counter()
-        # key -> (first seen ts, {offset: bytes}, total length or -1, header info)
+        # key -> [first seen ts, {offset: bytes}, total length or -1, bytes held]
         self._frags: OrderedDict[tuple, list] = OrderedDict()
         self._max_frag_sets = max_fragment_sets
+        self._max_frag_bytes = max_fragment_bytes
+        self._frag_bytes = 0
         self._frag_timeout = fragment_timeout
         self.now = 0.0
 
@@ -101,10 +106,18 @@ class Decoder:
             if linktype == pcapio.LINKTYPE_IEEE802_11_RADIOTAP:
                 (rt_len,) = struct.unpack_from("<H", frame, 2)
                 return self._wlan(frame, rt_len)
+            if linktype == pcapio.LINKTYPE_C_HDLC:
+                # Address (0x0F unicast, 0x8F broadcast), control, then an Ethertype.
+                return self._ethertype(_u16(frame, 2)[0], frame, 4, (), 0)
+            if linktype == pcapio.LINKTYPE_NFLOG:
+                return self._nflog(frame)
+            if linktype in (pcapio.LINKTYPE_PPP, pcapio.LINKTYPE_PPP_HDLC):
+                return self._ppp(frame)
         except (struct.error, IndexError, ValueError):
             self.counters["malformed"] += 1
             return None
         self.counters["unsupported_linktype"] += 1
+        self.counters[f"unsupported_linktype_{linktype}"] += 1
         return None
 
     # -- link layers -------------------------------------------------------------------------
@@ -184,6 +197,46 @@ class Decoder:
             self.counters["not_ip"] += 1
             return None
         return self._ethertype(_u16(frame, llc + 6)[0], frame, llc + 8, (), 0)
+
+    def _nflog(self, frame: bytes) -> Segment | None:
+        """NFLOG: family, version, resource id, then TLVs (length and type in the capturing
+        host's byte order, lengths counting the 4-byte TLV header, padded to 4); type 9 is the
+        packet from its network header on."""
+        family = frame[0]
+        off = 4
+        end = len(frame)
+        order = "<"
+        if end >= 8:
+            (first,) = struct.unpack_from("<H", frame, 4)
+            if first < 4 or first > end - 4:
+                order = ">"  # written on a big-endian host
+        while off + 4 <= end:
+            length, tlv_type = struct.unpack_from(order + "HH", frame, off)
+            if length < 4 or off + length > end:
+                break
+            if tlv_type == 9:  # NFULA_PAYLOAD
+                if family == 2:
+                    return self._ipv4(frame[off + 4 : off + length], 0, ())
+                if family == 10:
+                    return self._ipv6(frame[off + 4 : off + length], 0, (), 0)
+                return self._ip_by_nibble(frame[off + 4 : off + length], 0, (), 0)
+            off += (length + 3) & ~3
+        self.counters["not_ip"] += 1
+        return None
+
+    def _ppp(self, frame: bytes) -> Segment | None:
+        off = 2 if frame[:2] == b"\xff\x03" else 0  # address and control, when not compressed away
+        if frame[off] & 1:  # protocol-field compression: a one-byte protocol
+            ppp, body = frame[off], off + 1
+        else:
+            (ppp,) = _u16(frame, off)
+            body = off + 2
+        if ppp == 0x0021:
+            return self._ipv4(frame, body, ())
+        if ppp == 0x0057:
+            return self._ipv6(frame, body, (), 0)
+        self.counters["not_ip"] += 1
+        return None
 
     # -- network layer -----------------------------------------------------------------------
     def _ip_by_nibble(self, frame: bytes, off: int, vlan: tuple[int, ...], depth: int) -> Segment | None:
@@ -346,10 +399,17 @@ class Decoder:
         entry = self._frags.get(key)
         if entry is None:
             self._expire_fragments()
-            entry = [self.now, {}, -1]
+            entry = [self.now, {}, -1, 0]
             self._frags[key] = entry
         pieces: dict[int, bytes] = entry[1]
-        pieces.setdefault(offset, data)  # first copy wins for overlapping duplicates
+        if offset not in pieces:  # first copy wins for overlapping duplicates
+            pieces[offset] = data
+            entry[3] += len(data)
+            self._frag_bytes += len(data)
+            if self._frag_bytes > self._max_frag_bytes:
+                self._expire_fragments()
+                if key not in self._frags:
+                    return None  # this set was the oldest: dropped with the others
         if not more:
             entry[2] = offset + len(data)
         total = entry[2]
@@ -364,6 +424,7 @@ class Decoder:
         if covered < total:
             return None
         del self._frags[key]
+        self._frag_bytes -= entry[3]
         out = bytearray(total)
         for start in sorted(pieces, reverse=True):  # lower offsets written last: first copy wins
             chunk = pieces[start][: max(0, total - start)]
@@ -375,7 +436,9 @@ class Decoder:
         frags = self._frags
         while frags:
             key, entry = next(iter(frags.items()))
-            if len(frags) < self._max_frag_sets and self.now - entry[0] < self._frag_timeout:
+            if (len(frags) < self._max_frag_sets and self._frag_bytes <= self._max_frag_bytes
+                    and self.now - entry[0] < self._frag_timeout):
                 break
             del frags[key]
+            self._frag_bytes -= entry[3]
             self.counters["fragments_expired"] += 1

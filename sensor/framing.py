@@ -29,6 +29,18 @@ FRAMING_FIELDS = frozenset(("content-length", "transfer-encoding", "content-enco
 HeaderIndex = dict[str, list[str]]
 
 
+def ascii_decimal(text: str, max_digits: int = 18) -> int:
+    """``text`` as a decimal number of 1..``max_digits`` ASCII digits, else -1.
+
+    ``str.isdigit`` alone is not enough: it accepts the superscripts ``²³¹`` (bytes 0xB2, 0xB3,
+    0xB9 decoded as latin-1) and other Unicode digits, which ``int`` then refuses or reads as
+    numbers no HTTP peer meant; ``int`` alone accepts signs, spaces and underscores.
+    """
+    if 0 < len(text) <= max_digits and text.isdigit() and text.isascii():
+        return int(text)
+    return -1
+
+
 def transfer_codings(index: HeaderIndex) -> list[str]:
     out: list[str] = []
     for value in index.get("transfer-encoding", ()):
@@ -41,16 +53,19 @@ def content_length(index: HeaderIndex) -> tuple[int | None, bool, bool]:
     raw = index.get("content-length")
     if not raw:
         return None, False, False
-    if len(raw) == 1 and raw[0].isdigit() and len(raw[0]) <= 18:
-        return int(raw[0]), False, False  # the common case
+    if len(raw) == 1:
+        single = ascii_decimal(raw[0])
+        if single >= 0:
+            return single, False, False  # the common case
     values: list[str] = []
     for value in raw:
-        values.extend(v.strip() for v in value.split(","))
+        values.extend(v.strip(" \t") for v in value.split(","))
     lengths: list[int] = []
     invalid = False
     for v in values:
-        if v.isdigit() and len(v) <= 18:
-            lengths.append(int(v))
+        number = ascii_decimal(v)
+        if number >= 0:
+            lengths.append(number)
         else:
             invalid = True
     if not lengths:

@@ -6,210 +6,95 @@ events. No sockets, files or clocks inside: the caller passes the capture timest
 Anomalies are recorded on the messages as tags (gap, truncated body, resync after garbage, bad
 framing); nothing in the input can make this raise anything but ``HttpParseError``, and even
 that is reserved for API misuse: garbage is skipped and counted.
+
+Work is bounded by construction, so no input can stall a sensor: every search is linear and
+looks at most ``max_head`` bytes (plus the data just fed) ahead; a head that does not end within
+``max_head`` bytes is ended there (``head_too_large``), its rest skipped; numbers are ASCII only;
+and a step budget (the watchdog, ``WORK_PER_BYTE``) ends the message and skips the rest of a
+feed should the state machine ever stop consuming input.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from sensor import framing
 from sensor.content import BodyCollector, parse_content_encoding
-from sensor.framing import FRAMING_FIELDS, BodyKind, HeaderIndex
+from sensor.framing import BodyKind, Framing, HeaderIndex, ascii_decimal
+from sensor.http1_syntax import (
+    KNOWN_METHODS,
+    MAX_CHUNK_LINE,
+    MAX_TARGET,
+    METHOD_PREFIX,
+    RESPONSE_START,
+    TOKEN_CHARS,
+    Event,
+    Headers,
+    HttpParseError,
+    MessageEnd,
+    RequestHead,
+    ResponseHead,
+    Skipped,
+    chunk_size,
+    could_be_status_line,
+    find_request_start,
+    line_start,
+    looks_like_request,
+    looks_like_response,
+    parse_headers,
+    request_line,
+    response_line,
+)
 from sensor.records import (
     EMPTY_BODY,
     TAG_BAD_FRAMING,
+    TAG_BAD_HEADER,
     TAG_BAD_REQUEST_LINE,
-    TAG_BAD_STATUS,
     TAG_BODY_CAPPED,
     TAG_CLOSE_DELIMITED,
     TAG_CONFLICTING_LENGTH,
     TAG_GAP,
+    TAG_HEAD_TOO_LARGE,
     TAG_HTTP09,
+    TAG_PARSER_ERROR,
     TAG_RESYNC,
     TAG_TRUNCATED_BODY,
     TAG_UPGRADE,
     Body,
-    frozen_record,
 )
 
-Headers = tuple[tuple[str, str], ...]
+__all__ = [
+    "Event", "Headers", "HttpParseError", "HttpParser", "MessageEnd", "RequestHead", "ResponseHead", "Skipped",
+    "find_request_start", "looks_like_request", "looks_like_response", "parse_headers",
+]
 
+# States. TUNNEL and DEAD last: ``state >= TUNNEL`` means nothing more is parsed.
+(START, BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, BODY_CLOSE, HEAD_SKIP, RESYNC, TUNNEL,
+ DEAD) = range(11)
+_IN_BODY = (BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, BODY_CLOSE)
 
-class HttpParseError(Exception):
-    """The only exception this module raises."""
-
-
-@frozen_record
-class RequestHead:
-    method: str
-    target: str
-    version: str | None
-    headers: Headers
-    ts: float
-    tags: tuple[str, ...] = ()
-    host: str | None = None  # first Host header value
-
-
-@frozen_record
-class ResponseHead:
-    version: str
-    status: int | None
-    reason: str
-    headers: Headers
-    ts: float
-    tags: tuple[str, ...] = ()
-
-
-@frozen_record
-class MessageEnd:
-    body: Body
-    ts: float
-    tags: tuple[str, ...] = ()
-    trailers: Headers = ()  # chunked trailer fields, in order
-
-
-@frozen_record
-class Skipped:
-    """Bytes that were not HTTP (garbage before a resync, tunnel payload, a gap)."""
-
-    size: int
-    ts: float
-    reason: str
-
-
-Event = RequestHead | ResponseHead | MessageEnd | Skipped
-
-# States
-START, BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, BODY_CLOSE, RESYNC, TUNNEL, DEAD = range(10)
-
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-REQUEST_START = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} [^\s][^\r\n]{0,16383} HTTP/[0-9]\.[0-9]\r?\n")
-RESPONSE_START = re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}[ \r\n]")
-_METHOD_PREFIX = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} ")
-_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
-_OTHER_PROTOCOL = re.compile(r" (?!HTTP/)[A-Z]+/[0-9]\.[0-9]$")  # "SIP/2.0", "RTSP/1.0"
-KNOWN_METHODS = frozenset((
-    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND",
-    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
-))
-MAX_CHUNK_LINE = 4096
-
-
-_FIRST_TOKEN = re.compile(rb"[^ \t\r\n]{1,40}")
-_REQUEST_LINE_STRICT = re.compile(rb"[A-Z][A-Za-z0-9_\-]{0,31} [^\r\n]* HTTP/1\.[0-9]\r?\n")
-
-
-def looks_like_request(data: bytes) -> bool:
-    """Could these be the first bytes of an HTTP/1 request stream?
-
-    A well-formed request line with an HTTP/1.x version, or (line not complete yet, or
-    malformed) one of the standard methods. Other line protocols (SMTP ``EHLO``, IRC, FTP,
-    SIP ``OPTIONS sip:... SIP/2.0``, the HTTP/2 preface) are refused.
-    """
-    if _REQUEST_LINE_STRICT.match(data):
-        return True
-    token = _FIRST_TOKEN.match(data)
-    method = token.group(0).decode("latin-1") if token else ""
-    if method not in KNOWN_METHODS:
-        glued = method.find("HTTP/")  # "OPTIONSHTTP/1.1"
-        return glued > 0 and method[:glued] in KNOWN_METHODS
-    nl = data.find(b"\n")
-    line = data[: nl if nl >= 0 else 512]
-    if b"HTTP/" in line:
-        return b"HTTP/1." in line or b"HTTP/0." in line
-    return not re.search(rb" [A-Z]+/[0-9]\.[0-9]", line)  # another protocol's version token
-
-
-def looks_like_response(data: bytes) -> bool:
-    return data[:5] == b"HTTP/"
-
-
-def _valid_method(m: bytes) -> bool:
-    return 0 < len(m) <= 32 and all(c in _TOKEN_CHARS for c in m)
-
-
-# Header lines seen before, parsed: API traffic repeats most of its lines verbatim (Accept,
-# Content-Type, Server, Host...). Only short lines are kept and the cache is emptied when full,
-# so it stays small (a few hundred KB at most).
-_LINE_CACHE: dict[str, tuple[tuple[str, str], str | None]] = {}
-_LINE_CACHE_MAX = 4096
-_LINE_CACHE_LINE = 256
-
-
-def parse_headers(text: str) -> tuple[Headers, HeaderIndex, bool]:
-    """Header block (latin-1 text, lines split by LF or CRLF) to ordered (name, value) pairs.
-
-    Repeated names are kept; obs-fold continuation lines are unfolded. Also returns the index of
-    framing fields and whether any line was malformed (no colon, fold with nothing before it).
-    """
-    index: HeaderIndex = {}
-    lines = text.split("\r\n")
-    if text.count("\n") == len(lines) - 1:
-        # Fast path for well-formed CRLF heads (no bare LF, checked above): every line has a
-        # colon and starts with neither a space, a tab (a fold) nor the colon (an empty name),
-        # and no name ends in a space or tab (nor does any " :" appear elsewhere in a line).
-        fields: list[tuple[str, str]] = []
-        cache = _LINE_CACHE
-        for line in lines:
-            entry = cache.get(line)
-            if entry is None:
-                first = line[:1]
-                colon = line.find(":")
-                if colon <= 0 or first == " " or first == "\t" or " :" in line or "\t:" in line:
-                    break
-                name = line[:colon]
-                key = None
-                if name[0] in "CcHhTt":  # the framing fields' initials: skip lower() for the rest
-                    lname = name.lower()
-                    if lname in FRAMING_FIELDS:
-                        key = lname
-                entry = ((name, line[colon + 1 :].strip()), key)
-                if len(line) <= _LINE_CACHE_LINE:
-                    if len(cache) >= _LINE_CACHE_MAX:
-                        cache.clear()
-                    cache[line] = entry
-            pair = entry[0]
-            fields.append(pair)
-            if entry[1] is not None:
-                index.setdefault(entry[1], []).append(pair[1])
-        else:
-            return tuple(fields), index, False
-        index = {}
-    folded = "\n " in text or "\n\t" in text or text[:1] in (" ", "\t")
-    headers: list[tuple[str, str]] = []
-    bad = False
-    for line in text.split("\n"):
-        if folded and line[:1] in (" ", "\t"):
-            if headers and line.strip():
-                name, value = headers[-1]
-                headers[-1] = (name, (value + " " + line.strip()).strip())
-            elif line.strip():
-                bad = True
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            if line.strip():
-                bad = True
-            continue
-        name = name.strip()
-        if not name:
-            bad = True
-            continue
-        headers.append((name, value.strip()))
-    for name, value in headers:
-        lname = name.lower()
-        if lname in FRAMING_FIELDS:
-            index.setdefault(lname, []).append(value)
-    return tuple(headers), index, bad
-
+# The watchdog: loop iterations allowed per feed, per byte fed (plus a constant). Every state
+# either consumes input or makes one of a few bounded transitions, so 3 per byte is never reached
+# by a correct parser; exceeding it means a bug, which then costs one feed, not the sensor.
+WORK_PER_BYTE = 3
+WORK_BASE = 16
 
 class HttpParser:
     """One direction: ``is_response`` selects the message grammar.
 
     ``method_for_response`` is asked, when a final response head is parsed, for the method of the
     request it answers (HEAD and CONNECT change response framing); the connection pairs there.
+    ``http09_answer`` is asked when a response does not start with a status line: True when the
+    request it answers was an HTTP/0.9 simple request, whose answer is the raw body until close.
     """
+
+    __slots__ = (
+        "is_response", "body_cap", "wire_cap", "max_decoded", "max_head", "max_unrecognized",
+        "method_for_response", "http09_answer", "state", "_buf", "_head_ts", "_remaining", "_body",
+        "_msg_tags", "_next_tags", "_trailers", "_trailer_bytes", "messages", "skipped_bytes",
+        "_unrecognized", "_resync_skipped", "_parsed_block", "_deferred", "_peek_body", "watchdog_trips",
+        "_scanned", "_scanned_len",
+    )
 
     def __init__(
         self,
@@ -221,6 +106,7 @@ class HttpParser:
         max_head: int = 64 * 1024,
         max_unrecognized: int = 256 * 1024,
         method_for_response: Callable[[ResponseHead], str | None] | None = None,
+        http09_answer: Callable[[], bool] | None = None,
         start_in_resync: bool = False,
     ) -> None:
         self.is_response = is_response
@@ -230,28 +116,46 @@ class HttpParser:
         self.max_head = max_head
         self.max_unrecognized = max_unrecognized
         self.method_for_response = method_for_response
+        self.http09_answer = http09_answer
         self.state = RESYNC if start_in_resync else START
         self._buf = b""
         self._head_ts: float | None = None  # ts of the first byte of the message being buffered
         self._remaining = 0
         self._body: BodyCollector | None = None
-        self._msg_tags: list[str] = []
-        self._next_tags: list[str] = []  # tags for the next message (e.g. resync)
-        self._trailers: list[bytes] = []
+        # Tag lists are made when a first tag is added: most messages have none.
+        self._msg_tags: list[str] | None = None
+        self._next_tags: list[str] | None = None  # tags for the next message (e.g. resync)
+        self._trailers: list[bytes] | None = None
+        self._trailer_bytes = 0
         self.messages = 0
         self.skipped_bytes = 0
         self._unrecognized = 0
         self._resync_skipped = 0
         self._parsed_block: tuple[str, Headers, HeaderIndex, bool] | None = None
+        # After an oversized head: its framing and content codings, applied once its end is found.
+        self._deferred: tuple[Framing, tuple[str, ...]] | None = None
+        # A response whose request is unknown: look whether its "body" is the next status line.
+        self._peek_body = False
+        self.watchdog_trips = 0
+        # A buffered partial head of ``_scanned_len`` bytes holds no head end before ``_scanned``.
+        self._scanned = 0
+        self._scanned_len = 0
 
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes, ts: float) -> list[Event]:
         if self.state >= TUNNEL:  # TUNNEL or DEAD: nothing more to parse here
             return []
         events: list[Event] = []
-        buf = self._buf + data if self._buf else data
-        self._buf = b""
-        self._run(buf, ts, events)
+        scanned = 0
+        if self._buf:
+            # A partial head searched before: its bytes need no second look for the head's end.
+            if self.state == START and len(self._buf) == self._scanned_len:
+                scanned = self._scanned
+            buf = self._buf + data
+            self._buf = b""
+        else:
+            buf = data
+        self._run(buf, ts, events, scanned)
         return events
 
     def feed_gap(self, size: int, ts: float) -> list[Event]:
@@ -260,8 +164,9 @@ class HttpParser:
         state = self.state
         if state >= TUNNEL:
             return events
+        self._peek_body = False
         if state == BODY_LENGTH:
-            self._msg_tags.append(TAG_GAP)
+            self._tag(TAG_GAP)
             if size < self._remaining:
                 self._remaining -= size
                 return events
@@ -272,12 +177,21 @@ class HttpParser:
                 self.state = START
             return events
         if state == BODY_CLOSE:
-            self._msg_tags.append(TAG_GAP)
+            self._tag(TAG_GAP)
             return events
         if state in (CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS):
-            self._msg_tags.append(TAG_GAP)
+            self._tag(TAG_GAP)
             self._end_message(ts, events, truncated=True)
             self._buf = b""
+            self._enter_resync()
+            return events
+        if state == HEAD_SKIP:
+            # The end of the oversized head may have been in the gap: end the message, resync.
+            self._buf = b""
+            if self._deferred is not None:
+                self._deferred = None
+                self._tag(TAG_GAP)
+                self._end_message(ts, events, truncated=True)
             self._enter_resync()
             return events
         # START with a partial head buffered, or RESYNC: the head is lost.
@@ -295,16 +209,26 @@ class HttpParser:
         state = self.state
         if state == BODY_CLOSE:
             self._end_message(ts, events, truncated=False)
-        elif state in (BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS):
+        elif state in _IN_BODY:
             self._end_message(ts, events, truncated=True)
+        elif state == HEAD_SKIP:
+            if self._deferred is not None:
+                self._deferred = None
+                self._end_message(ts, events, truncated=True)
         elif self._buf and state == START:
             # An unterminated head at end of stream: emit it if its start line parses, so a
             # request whose capture was cut short is still reported.
             buf = self._buf
             self._buf = b""
-            self._parse_head(buf, 0, len(buf), ts, events)
-            if self.state in (BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, BODY_CLOSE):
-                self._end_message(ts, events, truncated=self.state != BODY_CLOSE)
+            if self.is_response and self.http09_answer is not None and not could_be_status_line(
+                    buf.lstrip(b"\r\n")) and self.http09_answer():
+                self._http09_response(ts, events)
+                self._body.feed(buf)  # type: ignore[union-attr]
+                self._end_message(ts, events, truncated=False)
+            elif len(buf) <= self.max_head:
+                self._parse_head(buf, 0, len(buf), ts, events)
+                if self.state in _IN_BODY:
+                    self._end_message(ts, events, truncated=self.state != BODY_CLOSE)
         self.state = DEAD
         self._buf = b""
         return events
@@ -320,41 +244,86 @@ class HttpParser:
         self.state = TUNNEL
         self._buf = b""
 
+    def head_in_progress(self) -> bool:
+        """Bytes of a message head have arrived, its end not yet."""
+        return self.state == START and len(self._buf) > 0
+
     # -- the state machine -------------------------------------------------------------------
-    def _run(self, buf: bytes, ts: float, events: list[Event]) -> None:
+    def _run(self, buf: bytes, ts: float, events: list[Event], scanned: int = 0) -> None:
         pos = 0
         n = len(buf)
+        budget = WORK_PER_BYTE * n + WORK_BASE
+        # Head-end searches, memoized: ``crlf`` is the first "\r\n\r\n" at or after the last
+        # position searched from, or -1 when there is none before ``crlf_to`` (likewise ``lflf``
+        # for "\n\n"). Many small messages in one feed then cost one scan, not one window
+        # each, and a head arriving in many segments is searched once (``scanned``).
+        crlf = lflf = -1
+        crlf_to = lflf_to = scanned
         while pos < n:
+            budget -= 1
+            if budget < 0:
+                self._watchdog(n - pos, ts, events)
+                return
             state = self.state
+            if self._peek_body:  # a body (BODY_LENGTH, CHUNK_SIZE, BODY_CLOSE) of an unknown request's answer
+                peek = self._peek_next_status(buf, pos, n, ts, events)
+                if peek < 0:
+                    self._buf = buf[pos:]
+                    return
+                if peek > 0:
+                    continue
             if state == START:
-                if self._head_ts is None and not self._next_tags and buf[pos] not in (13, 10):
-                    fast = self._fast_message(buf, pos, n, ts, events)
+                limit = pos + self.max_head
+                if crlf < pos:
+                    if crlf >= 0:
+                        crlf, crlf_to = -1, pos
+                    if crlf_to < limit + 4 and crlf_to < n:
+                        crlf = buf.find(b"\r\n\r\n", max(pos, crlf_to - 3), limit + 4)
+                        crlf_to = min(n, limit + 4)
+                if lflf < pos:
+                    if lflf >= 0:
+                        lflf, lflf_to = -1, pos
+                    if lflf_to < limit + 2 and lflf_to < n:
+                        lflf = buf.find(b"\n\n", max(pos, lflf_to - 1), limit + 2)
+                        lflf_to = min(n, limit + 2)
+                end = crlf if 0 <= crlf <= limit else -1
+                lf = lflf if 0 <= lflf <= limit and (end < 0 or lflf + 2 <= end) else -1
+                c = buf[pos]
+                if self._head_ts is None and self._next_tags is None and c != 13 and c != 10:
+                    fast = self._fast_message(buf, pos, n, ts, events, end if lf < 0 else -1)
                     if fast >= 0:
                         pos = fast
                         continue
-                if not self._head_ts and buf[pos] in (13, 10):
+                if self._head_ts is None and (c == 13 or c == 10):
                     # Blank lines between messages (a stray CRLF after a body) are not a message.
                     while pos < n and buf[pos] in (13, 10):
                         pos += 1
-                    if pos >= n:
-                        return
+                    continue
+                if (self.is_response and self._head_ts is None and self.http09_answer is not None
+                        and not could_be_status_line(buf[pos : pos + 5]) and self.http09_answer()):
+                    self._http09_response(ts, events)
+                    continue
                 if self._head_ts is None:
                     self._head_ts = ts
-                end = buf.find(b"\r\n\r\n", pos)
-                lf = buf.find(b"\n\n", pos, end if end >= 0 else n)
                 if lf >= 0:
                     head_end, next_pos = lf, lf + 2
                 elif end >= 0:
                     head_end, next_pos = end, end + 4
                 else:
-                    if n - pos > self.max_head or self._first_line_is_garbage(buf, pos, n):
+                    if self._first_line_is_garbage(buf, pos, n):
                         self._enter_resync()
                         continue
-                    # HTTP/0.9 simple request: one line, no version, no headers.
-                    if not self.is_response and self._http09(buf, pos, n, ts, events):
-                        pos = n
+                    if not self.is_response:
+                        after = self._http09(buf, pos, ts, events)
+                        if after >= 0:
+                            pos = after
+                            continue
+                    if n - pos > self.max_head:
+                        pos = self._oversized_head(buf, pos, ts, events)
                         continue
                     self._buf = buf[pos:]
+                    self._scanned_len = n - pos
+                    self._scanned = max(0, min(crlf_to, lflf_to) - pos)
                     return
                 if not self._parse_head(buf, pos, head_end, ts, events):
                     # Not a message head after all: skip a byte so the search moves on.
@@ -372,11 +341,9 @@ class HttpParser:
                         data = buf[pos : pos + min(take, self.body_cap)]
                         pos += take
                         self._remaining = 0
-                        tags = self._msg_tags
-                        self._msg_tags = []
                         if take > self.body_cap:
-                            tags.append(TAG_BODY_CAPPED)
-                        events.append(MessageEnd(Body(data, take, take), ts, tuple(tags) if tags else ()))
+                            self._tag(TAG_BODY_CAPPED)
+                        events.append(MessageEnd(Body(data, take, take), ts, self._take_tags()))
                         self.state = START
                         continue
                     body = self._body = BodyCollector((), self.body_cap, self.body_cap, self.max_decoded)
@@ -387,26 +354,25 @@ class HttpParser:
                     self._end_message(ts, events, truncated=False)
                     self.state = START
             elif state == CHUNK_SIZE:
-                nl = buf.find(b"\n", pos)
+                nl = buf.find(b"\n", pos, pos + MAX_CHUNK_LINE + 1)
                 if nl < 0:
                     if n - pos > MAX_CHUNK_LINE:
                         self._bad_chunking(ts, events)
                         continue
                     self._buf = buf[pos:]
                     return
-                line = buf[pos:nl].split(b";", 1)[0].strip()
-                try:
-                    size = int(line, 16)
-                    if not line or size < 0 or line[:1] in (b"+", b"-"):
-                        raise ValueError
-                except ValueError:
+                size, sloppy = chunk_size(buf, pos, nl)
+                if sloppy:
+                    self._tag(TAG_BAD_FRAMING)  # "f,": read as its leading hex digits
+                if size < 0:
                     self._bad_chunking(ts, events)
                     pos = nl + 1 if self.state == BODY_CLOSE else pos
                     continue
                 pos = nl + 1
                 if size == 0:
                     self.state = TRAILERS
-                    self._trailers = []
+                    self._trailers = None
+                    self._trailer_bytes = 0
                 else:
                     self._remaining = size
                     self.state = CHUNK_DATA
@@ -426,14 +392,18 @@ class HttpParser:
                     self._buf = buf[pos:]
                     return
                 else:
-                    self._msg_tags.append(TAG_BAD_FRAMING)  # missing CRLF: tolerate
+                    self._tag(TAG_BAD_FRAMING)  # missing CRLF: tolerate
                 self.state = CHUNK_SIZE
             elif state == TRAILERS:
-                nl = buf.find(b"\n", pos)
+                room = self.max_head - self._trailer_bytes
+                nl = buf.find(b"\n", pos, pos + room + 1)
                 if nl < 0:
-                    if n - pos > self.max_head:
+                    if n - pos > room:
+                        # A trailer block without end: end the message, skip to its blank line.
+                        self._tag(TAG_HEAD_TOO_LARGE)
                         self._end_message(ts, events, truncated=False)
-                        self._enter_resync()
+                        self._deferred = None
+                        self.state = HEAD_SKIP
                         continue
                     self._buf = buf[pos:]
                     return
@@ -443,10 +413,16 @@ class HttpParser:
                     self._end_message(ts, events, truncated=False)
                     self.state = START
                 else:
-                    self._trailers.append(line)
+                    self._trailer_bytes += len(line) + 1
+                    if self._trailers is None:
+                        self._trailers = [line]
+                    else:
+                        self._trailers.append(line)
             elif state == BODY_CLOSE:
                 self._body.feed(buf[pos:] if pos else buf)  # type: ignore[union-attr]
                 return
+            elif state == HEAD_SKIP:
+                pos = self._skip_head(buf, pos, n, ts, events)
             elif state == RESYNC:
                 pos = self._resync(buf, pos, n, ts, events)
                 if self.state == RESYNC:
@@ -454,14 +430,34 @@ class HttpParser:
             else:  # TUNNEL / DEAD
                 return
 
-    def _fast_message(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> int:
+    def _watchdog(self, left: int, ts: float, events: list[Event]) -> None:
+        """The step budget ran out: end the message in progress, skip the rest of this feed."""
+        self.watchdog_trips += 1
+        if self.state in _IN_BODY or (self.state == HEAD_SKIP and self._deferred is not None):
+            self._deferred = None
+            self._tag(TAG_PARSER_ERROR)
+            self._end_message(ts, events, truncated=True)
+        else:
+            self._next_tags = [TAG_PARSER_ERROR]
+        self._buf = b""
+        self._peek_body = False
+        self.skipped_bytes += left
+        events.append(Skipped(left, ts, "watchdog"))
+        self._enter_resync()
+
+    def _fast_message(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event], end: int = -2) -> int:
         """The common case in one pass: a well-formed CRLF head, plain or no Content-Length body.
 
         Returns the position after what it consumed, or -1 (having changed nothing) when the
         message needs the general path: chunked or encoded bodies, odd lines, interim responses.
+        ``end`` is where the head's "\r\n\r\n" is, when the caller knows (-1: none within
+        the bound, or a bare "\n\n" first), else found here.
         """
-        end = buf.find(b"\r\n\r\n", pos, pos + self.max_head)
-        if end < 0 or buf.find(b"\n\n", pos, end) >= 0:
+        if end == -2:
+            end = buf.find(b"\r\n\r\n", pos, pos + self.max_head + 4)
+            if end >= 0 and buf.find(b"\n\n", pos, end) >= 0:
+                return -1
+        if end < 0:
             return -1
         text = buf[pos:end].decode("latin-1")
         nl = text.find("\r\n")
@@ -479,8 +475,10 @@ class HttpParser:
         cl = index.get("content-length")
         if cl is None:
             length = 0
-        elif len(cl) == 1 and cl[0].isdigit() and len(cl[0]) <= 18:
-            length = int(cl[0])
+        elif len(cl) == 1:
+            length = ascii_decimal(cl[0])
+            if length < 0:
+                return -1
         else:
             return -1
         parts = start.split(" ", 2)
@@ -488,9 +486,9 @@ class HttpParser:
             if cl is None or len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0"):
                 return -1
             code = parts[1]
-            if len(code) != 3 or not code.isdigit() or code[0] == "1":
+            status = ascii_decimal(code, 3)
+            if len(code) != 3 or status < 200:
                 return -1
-            status = int(code)
             head: RequestHead | ResponseHead = ResponseHead(parts[0][5:], status, parts[2] if len(parts) > 2 else "",
                                                             headers, ts, ())
             method = self.method_for_response(head) if self.method_for_response else None  # type: ignore[arg-type]
@@ -502,12 +500,27 @@ class HttpParser:
                 self.messages += 1
                 self.state = TUNNEL
                 return n
+            elif method is None and length:
+                # The request is unknown (not captured): a HEAD's answer has a length but no body,
+                # which shows as the next status line right where the body would start.
+                if n - (end + 4) < 14:
+                    events.append(head)
+                    self.messages += 1
+                    self._msg_tags = None
+                    self._body = None
+                    self._remaining = length
+                    self._peek_body = True
+                    self.state = BODY_LENGTH
+                    return end + 4
+                if RESPONSE_START.match(buf, end + 4):
+                    length = 0
         else:
             if len(parts) != 3 or parts[0] not in KNOWN_METHODS or not parts[1] or parts[2] not in (
                     "HTTP/1.1", "HTTP/1.0"):
                 return -1
             host = index.get("host")
-            head = RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, (), host[0] if host else None)
+            head = RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, (), host[0] if host else None,
+                               end + 4 - pos)
         events.append(head)
         self.messages += 1
         pos = end + 4
@@ -520,7 +533,7 @@ class HttpParser:
             else:
                 events.append(MessageEnd(Body(buf[pos : pos + length], length, length), ts, ()))
             return pos + length
-        self._msg_tags = []
+        self._msg_tags = None
         self._body = None
         self._remaining = length
         self.state = BODY_LENGTH
@@ -532,33 +545,97 @@ class HttpParser:
         if not probe:
             return False
         if self.is_response:
-            return probe[:5] != b"HTTP/"[: len(probe)]
-        if _METHOD_PREFIX.match(probe):
+            return not could_be_status_line(probe)
+        if METHOD_PREFIX.match(probe):
             return False
         # Possibly a method still arriving: only token characters so far, and short.
-        return not (len(probe) < 33 and all(c in _TOKEN_CHARS for c in probe))
+        return not (len(probe) < 33 and all(c in TOKEN_CHARS for c in probe))
 
-    def _http09(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> bool:
-        nl = buf.find(b"\n", pos)
+    def _http09(self, buf: bytes, pos: int, ts: float, events: list[Event]) -> int:
+        """An HTTP/0.9 simple request line (``METHOD target``, no version, no headers): the
+        position after it, or -1 when the bytes at ``pos`` are not one."""
+        nl = buf.find(b"\n", pos, pos + self.max_head)
         if nl < 0:
-            return False
+            return -1
         line = buf[pos:nl].rstrip(b"\r")
         parts = line.split(b" ")
-        if len(parts) != 2 or parts[0] != b"GET" or not parts[1]:
-            return False
-        tags = [TAG_HTTP09, *self._next_tags]
-        self._next_tags = []
-        events.append(RequestHead("GET", parts[1].decode("latin-1"), None, (), self._head_ts or ts, tuple(tags)))
-        events.append(MessageEnd(Body(), ts, ()))
+        if len(parts) != 2 or not parts[1]:
+            return -1
+        method = parts[0].decode("latin-1")
+        if method not in KNOWN_METHODS:
+            return -1
+        tags = [TAG_HTTP09, *self._next_tags] if self._next_tags else [TAG_HTTP09]
+        self._next_tags = None
+        events.append(RequestHead(method, parts[1].decode("latin-1"), None, (), self._head_ts or ts, tuple(tags),
+                                  None, nl + 1 - pos))
+        events.append(MessageEnd(EMPTY_BODY, ts, ()))
         self._head_ts = None
         self.messages += 1
-        # The rest of this direction is unparsable by HTTP/1.x rules; the response is raw.
-        self._buf = b""
-        if nl + 1 < n:
-            self._run(buf[nl + 1 :], ts, events)
-        return True
+        return nl + 1
 
-    def _parse_head(self, buf: bytes, pos: int, head_end: int, ts: float, events: list[Event]) -> bool:
+    def _http09_response(self, ts: float, events: list[Event]) -> None:
+        """The answer to an HTTP/0.9 request: no status line, no headers, the body until close."""
+        tags = (TAG_HTTP09, *self._next_tags) if self._next_tags else (TAG_HTTP09,)
+        self._next_tags = None
+        head = ResponseHead("0.9", None, "", (), self._head_ts if self._head_ts is not None else ts, tags)
+        self._head_ts = None
+        if self.method_for_response is not None:
+            self.method_for_response(head)  # pairs it with its request
+        events.append(head)
+        self.messages += 1
+        self._msg_tags = [TAG_CLOSE_DELIMITED]
+        self._body = BodyCollector((), self.body_cap, self.body_cap, self.max_decoded)
+        self.state = BODY_CLOSE
+
+    def _oversized_head(self, buf: bytes, pos: int, ts: float, events: list[Event]) -> int:
+        """A head still without its end after ``max_head`` bytes: what the bound holds is the head
+        (start line and complete header lines, tagged ``head_too_large``); the rest of it is
+        skipped (HEAD_SKIP). Returns where to go on. Always moves forward."""
+        limit = pos + self.max_head
+        cut = buf.rfind(b"\n", pos, limit)
+        stop = cut if cut > pos else limit
+        if not self._parse_head(buf, pos, stop, ts, events, oversized=True):
+            self._enter_resync()
+            self._skip(1, ts, events)
+            return pos + 1
+        return stop
+
+    def _skip_head(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> int:
+        """HEAD_SKIP: skip to the blank line that ends an oversized head (or trailer block)."""
+        crlf = buf.find(b"\n\r\n", pos)
+        lf = buf.find(b"\n\n", pos, crlf if crlf >= 0 else n)
+        if lf >= 0:
+            after = lf + 2
+        elif crlf >= 0:
+            after = crlf + 3
+        else:
+            keep = min(2, n - pos)  # the end may straddle the next segment
+            self._skip_counted(n - pos - keep, ts, events, "head_too_large")
+            self._buf = buf[n - keep :]
+            return n
+        self._skip_counted(after - pos, ts, events, "head_too_large")
+        deferred = self._deferred
+        self._deferred = None
+        if deferred is None:  # a trailer block: its message has ended already
+            self.state = START
+            return after
+        frame, encodings = deferred
+        kind = frame.kind
+        if kind is BodyKind.LENGTH or kind is BodyKind.CHUNKED:
+            self._begin_body(frame, encodings)
+        elif kind is BodyKind.TUNNEL:
+            self._tag(TAG_UPGRADE)
+            self._end_message(ts, events, truncated=False)
+            self.state = TUNNEL
+        else:
+            self._end_message(ts, events, truncated=False)
+            # A response with no length in the part that was kept may have had one in the part
+            # that was not: look for the next status line rather than read to the close.
+            self.state = RESYNC if kind is BodyKind.CLOSE else START
+        return after
+
+    def _parse_head(self, buf: bytes, pos: int, head_end: int, ts: float, events: list[Event],
+                    oversized: bool = False) -> bool:
         # One latin-1 decode for the whole head: every byte maps to one character, so nothing
         # is lost, and string splitting is much cheaper than per-line bytes decoding.
         text = buf[pos:head_end].decode("latin-1").lstrip("\r\n")
@@ -573,23 +650,31 @@ class HttpParser:
             start = start[:-1]
         cached = self._parsed_block
         if cached is not None and cached[0] == block:
-            headers, index = cached[1], cached[2]
+            headers, index, bad_headers = cached[1], cached[2], cached[3]
         else:
-            headers, index, _bad_headers = parse_headers(block) if block else ((), {}, False)
+            headers, index, bad_headers = parse_headers(block) if block else ((), {}, False)
         self._parsed_block = None
-        tags = self._next_tags
-        self._next_tags = []
+        tags = self._next_tags if self._next_tags is not None else []
+        self._next_tags = None
+        if bad_headers:
+            tags.append(TAG_BAD_HEADER)
+        if oversized:
+            tags.append(TAG_HEAD_TOO_LARGE)
         head_ts = self._head_ts if self._head_ts is not None else ts
         self._head_ts = None
         head: RequestHead | ResponseHead | None
         if self.is_response:
-            head = self._response_line(start, headers, head_ts, tags)
+            head = response_line(start, headers, head_ts, tags)
         else:
-            head = self._request_line(start, headers, index, head_ts, tags)
+            head = request_line(start, headers, index, head_ts, tags, head_end - pos)
+            if (head is not None and TAG_BAD_REQUEST_LINE in head.tags
+                    and find_request_start(buf, pos + 1, min(len(buf), head_end + 2)) >= 0):
+                head = None  # "CONNECT" alone, then a whole request line: the garbage is the first
         if head is None:
-            self._next_tags = tags
+            self._next_tags = [t for t in tags if t in (TAG_RESYNC, TAG_PARSER_ERROR)] or None
             return False
-        self._msg_tags = []
+        self._msg_tags = None
+        method: str | None = None
         if type(head) is ResponseHead:
             method = self.method_for_response(head) if self.method_for_response else None
             frame = framing.response_framing(method, head.status, index)
@@ -599,26 +684,38 @@ class HttpParser:
         events.append(head)
         self.messages += 1
         if frame.conflicting_length:
-            self._msg_tags.append(TAG_CONFLICTING_LENGTH)
+            self._tag(TAG_CONFLICTING_LENGTH)
         if frame.bad_length or frame.te_and_cl:
-            self._msg_tags.append(TAG_BAD_FRAMING)
+            self._tag(TAG_BAD_FRAMING)
+        ce = index.get("content-encoding")
+        encodings = parse_content_encoding(ce) if ce else ()
+        if oversized:
+            self._deferred = (frame, encodings)
+            self.state = HEAD_SKIP
+            return True
         kind = frame.kind
         if kind is BodyKind.NONE:
-            events.append(MessageEnd(EMPTY_BODY, ts, tuple(self._msg_tags)))
+            events.append(MessageEnd(EMPTY_BODY, ts, self._take_tags()))
             self.state = START
             return True
         if kind is BodyKind.TUNNEL:
-            events.append(MessageEnd(EMPTY_BODY, ts, (*self._msg_tags, TAG_UPGRADE)))
+            self._tag(TAG_UPGRADE)
+            events.append(MessageEnd(EMPTY_BODY, ts, self._take_tags()))
             self.state = TUNNEL
             return True
-        ce = index.get("content-encoding")
-        if kind is BodyKind.LENGTH and not ce:
+        if type(head) is ResponseHead and method is None and head.status is not None:
+            self._peek_body = True  # request unknown: a HEAD's answer has no body (see _fast_message)
+        self._begin_body(frame, encodings)
+        return True
+
+    def _begin_body(self, frame: Framing, encodings: tuple[str, ...]) -> None:
+        kind = frame.kind
+        if kind is BodyKind.LENGTH and not encodings:
             # Plain Content-Length body: collected lazily, often straight from this segment.
             self._body = None
             self._remaining = frame.length
             self.state = BODY_LENGTH
-            return True
-        encodings = parse_content_encoding(ce) if ce else ()
+            return
         self._body = BodyCollector(encodings, self.body_cap, self.wire_cap, self.max_decoded)
         if kind is BodyKind.LENGTH:
             self._remaining = frame.length
@@ -626,80 +723,53 @@ class HttpParser:
         elif kind is BodyKind.CHUNKED:
             self.state = CHUNK_SIZE
         else:
-            self._msg_tags.append(TAG_CLOSE_DELIMITED)
+            self._tag(TAG_CLOSE_DELIMITED)
             self.state = BODY_CLOSE
-        return True
 
-    def _request_line(self, start: str, headers: Headers, index: HeaderIndex, ts: float,
-                      tags: list[str]) -> RequestHead | None:
-        host_values = index.get("host")
-        host = host_values[0] if host_values else None
-        parts = start.split(" ")
-        if len(parts) == 3 and parts[0] in KNOWN_METHODS and parts[1] and parts[2] in ("HTTP/1.1", "HTTP/1.0"):
-            return RequestHead(parts[0], parts[1], parts[2][5:], headers, ts, tuple(tags), host)
-        parts = start.split()
-        if not parts:
-            return None
-        version: str | None = None
-        bad = False
-        last = parts[-1]
-        if len(parts) >= 3 and _VERSION.fullmatch(last):
-            method, target, version = parts[0], " ".join(parts[1:-1]), last[5:]
-            if len(parts) > 3:
-                bad = True  # raw spaces inside the target
-        else:
-            # Malformed request lines still tell us what was asked; servers answer them (400),
-            # so record them, tagged, rather than lose the exchange.
-            bad = True
-            method = parts[0]
-            target = " ".join(parts[1:]) if len(parts) > 1 else ""
-            if len(parts) > 1 and last.startswith("HTTP/"):
-                version = last[5:]
-                target = " ".join(parts[1:-1])
-            elif len(parts) == 1:
-                glued = method.find("HTTP/")
-                if glued > 0:  # "OPTIONSHTTP/1.1"
-                    method, version = method[:glued], method[glued + 5 :]
-        if not _valid_method(method.encode("latin-1")):
-            return None
-        if version is not None and not version.startswith(("0.", "1.")):
-            return None  # "PRI * HTTP/2.0": the HTTP/2 preface, or a future major version
-        if bad and (method not in KNOWN_METHODS or _OTHER_PROTOCOL.search(start)):
-            return None  # a malformed line is only a request if it names a standard method
-        if bad:
-            tags = [*tags, TAG_BAD_REQUEST_LINE]
-        return RequestHead(method, target, version, headers, ts, tuple(tags), host)
+    def _peek_next_status(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> int:
+        """A response to an unknown request: is its body, in fact, the next response's status line?
 
-    def _response_line(self, start: str, headers: Headers, ts: float, tags: list[str]) -> ResponseHead | None:
-        if start[:5] != "HTTP/":
-            return None
-        parts = start.split(" ", 2)
-        version = parts[0][5:]
-        if len(parts) < 2:
-            return None
-        code = parts[1].strip()
-        reason = parts[2].strip() if len(parts) > 2 else ""
-        status: int | None
-        if len(code) == 3 and code.isdigit():
-            status = int(code)
-        else:
-            status = None
-            tags = [*tags, TAG_BAD_STATUS]
-        return ResponseHead(version, status, reason, headers, ts, tuple(tags))
+        Returns -1 to wait for more bytes, 1 when the message was ended without a body, 0 when the
+        body is a body."""
+        if n - pos < 14 and could_be_status_line(buf[pos:n]):
+            return -1
+        self._peek_body = False
+        if not RESPONSE_START.match(buf, pos):
+            return 0
+        self._remaining = 0
+        if self._body is not None:
+            self._body = None
+        self._msg_tags = [t for t in self._msg_tags if t != TAG_CLOSE_DELIMITED] if self._msg_tags else None
+        self._end_message(ts, events, truncated=False)
+        self.state = START
+        return 1
 
     def _bad_chunking(self, ts: float, events: list[Event]) -> None:
         """A chunk-size line that is not hex: treat the rest as close-delimited body (responses)."""
-        self._msg_tags.append(TAG_BAD_FRAMING)
+        self._tag(TAG_BAD_FRAMING)
         if self.is_response:
-            self._msg_tags.append(TAG_CLOSE_DELIMITED)
+            self._tag(TAG_CLOSE_DELIMITED)
             self.state = BODY_CLOSE
         else:
             self._end_message(ts, events, truncated=True)
             self._enter_resync()
 
-    def _end_message(self, ts: float, events: list[Event], *, truncated: bool) -> None:
+    def _take_tags(self) -> tuple[str, ...]:
+        """The message's tags so far, for its end event; the list is reset."""
         tags = self._msg_tags
-        self._msg_tags = []
+        self._msg_tags = None
+        return tuple(tags) if tags else ()
+
+    def _tag(self, tag: str) -> None:
+        if self._msg_tags is None:
+            self._msg_tags = [tag]
+        else:
+            self._msg_tags.append(tag)
+
+    def _end_message(self, ts: float, events: list[Event], *, truncated: bool) -> None:
+        tags = self._msg_tags if self._msg_tags is not None else []
+        self._msg_tags = None
+        self._peek_body = False
         body_obj = self._body
         self._body = None
         if body_obj is None:
@@ -711,33 +781,38 @@ class HttpParser:
             tags.append(TAG_TRUNCATED_BODY)
         trailers: Headers = ()
         if self._trailers:
-            trailers, _, _ = parse_headers(b"\n".join(self._trailers).decode("latin-1"))
-            self._trailers = []
+            trailers, _, bad = parse_headers(b"\n".join(self._trailers).decode("latin-1"))
+            if bad:
+                tags.append(TAG_BAD_HEADER)
+            self._trailers = None
         events.append(MessageEnd(body, ts, tuple(dict.fromkeys(tags)) if tags else (), trailers))
 
     def _enter_resync(self) -> None:
         self.state = RESYNC
         self._head_ts = None
+        self._peek_body = False
 
     def _resync(self, buf: bytes, pos: int, n: int, ts: float, events: list[Event]) -> int:
         """Skip to the next plausible message start; returns the new position."""
-        pattern = RESPONSE_START if self.is_response else REQUEST_START
-        while True:
-            m = pattern.search(buf, pos)
-            if m is None:
-                break
-            start = m.start()
-            if self.is_response or _valid_method(buf[start : buf.find(b" ", start)]):
-                if start > pos:
-                    self._skip(start - pos, ts, events)
-                if self._resync_skipped:
+        if self.is_response:
+            m = RESPONSE_START.search(buf, pos)
+            start = m.start() if m is not None else -1
+        else:
+            start = find_request_start(buf, pos, n)
+        if start >= 0:
+            if start > pos:
+                self._skip(start - pos, ts, events)
+            if self._resync_skipped:
+                if self._next_tags is None:
                     self._next_tags = [TAG_RESYNC]
-                self._resync_skipped = 0
-                self.state = START
-                return start
-            pos = start + 1
-        # No message start here. Keep a tail in case one straddles the next segment.
-        keep = min(n - pos, 512)
+                elif TAG_RESYNC not in self._next_tags:
+                    self._next_tags.append(TAG_RESYNC)
+            self._resync_skipped = 0
+            self.state = START
+            return start
+        # No message start here. Keep a tail in case one straddles the next segment: a status
+        # line's first 13 bytes, or a request line from its start (up to a target's bound).
+        keep = min(n - pos, 13) if self.is_response else min(n - line_start(buf, pos, n), MAX_TARGET + 64)
         self._skip(n - pos - keep, ts, events)
         self._buf = buf[n - keep :] if keep else b""
         if not self.messages and self._unrecognized > self.max_unrecognized:
@@ -753,3 +828,8 @@ class HttpParser:
         self._resync_skipped += size
         events.append(Skipped(size, ts, "not_http"))
 
+    def _skip_counted(self, size: int, ts: float, events: list[Event], reason: str) -> None:
+        if size <= 0:
+            return
+        self.skipped_bytes += size
+        events.append(Skipped(size, ts, reason))

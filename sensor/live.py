@@ -34,6 +34,7 @@ import orjson
 
 from sensor import pcapio
 from sensor.engine import relaxed_gc
+from sensor.interrupts import SHUTDOWN_FLUSH_SECONDS
 
 if TYPE_CHECKING:
     from sensor.config import SensorConfig
@@ -133,6 +134,12 @@ def _prepare(interface: str, bpf: str) -> tuple[int, bytes]:
     if not Path(f"/sys/class/net/{interface}").exists():
         raise LiveCaptureError(f"no such network interface: {interface}")
     linktype = _linktype_of(interface)
+    arp = _arp_type(interface)
+    if arp not in (None, 1, ARPHRD_LOOPBACK, ARPHRD_NONE):  # 1: ARPHRD_ETHER
+        # Not silent: what such an interface hands a packet socket may not start with an
+        # Ethernet header, and the counters (decode_not_ip, decode_malformed) would be the only sign.
+        print(f"apicensus sensor: {interface} has link type {arp} (ARPHRD): its frames are read as Ethernet; "
+              "if nothing decodes, capture a mirror port or pipe tcpdump -w - into --pcap -", file=sys.stderr)
     return linktype, compile_bpf(bpf, linktype) if bpf else b""
 
 
@@ -281,14 +288,15 @@ class _Tap:
         self.vlan_tags = _reads_vlan_tags(interface, linktype)
         self.bytes = 0
 
-    def drain(self) -> None:
-        """Process what is queued, at most 1024 frames before the caller looks at the clock.
+    def drain(self, stopped: Callable[[], bool] | None = None) -> None:
+        """Process what is queued, at most 1024 frames before the caller looks at the clock, and
+        no more once ``stopped()`` says so (checked every 64 frames).
 
         A failing read (the interface went down or away) raises ``_ReadFailed``; errors of the
         sensor's own output (a closed stdout...) propagate as they are. The try around each read
         costs nothing in CPython 3.11 while nothing is raised."""
         if self.vlan_tags:
-            self._drain_tagged()
+            self._drain_tagged(stopped)
             return
         process = self.sensor.process
         linktype = self.linktype
@@ -297,7 +305,9 @@ class _Tap:
         loopback = self.loopback
         nbytes = 0
         try:
-            for _ in range(1024):
+            for i in range(1024):
+                if i & 63 == 63 and stopped is not None and stopped():
+                    return
                 try:
                     if loopback:
                         frame, addr = recvfrom(262144)
@@ -314,7 +324,7 @@ class _Tap:
         finally:
             self.bytes += nbytes
 
-    def _drain_tagged(self) -> None:
+    def _drain_tagged(self, stopped: Callable[[], bool] | None) -> None:
         """``drain`` for Ethernet: each frame with its VLAN tag restored from PACKET_AUXDATA."""
         process = self.sensor.process
         linktype = self.linktype
@@ -323,7 +333,9 @@ class _Tap:
         pack_tag = struct.Struct(">HH").pack
         nbytes = 0
         try:
-            for _ in range(1024):
+            for i in range(1024):
+                if i & 63 == 63 and stopped is not None and stopped():
+                    return
                 try:
                     frame, ancdata, _flags, _addr = recvmsg(262144, _AUX_SPACE)
                 except BlockingIOError:
@@ -408,13 +420,14 @@ def capture(interface: str, sensor: Sensor, *, bpf: str = "", duration: float | 
                     next_stats = now + stats_interval
                 ready, _, _ = select.select([sock], [], [], 0.2)
                 if ready:
-                    tap.drain()
+                    tap.drain(lambda: stop)
             tap.read_kernel()
     except _ReadFailed as exc:  # the interface went down or away: what was seen is still flushed
         raise LiveCaptureError(f"capture on {interface} failed: {exc}") from exc
     finally:
         sock.close()
-        sensor.flush()
+        # Stopped by a signal: answer it within a second, flushing what can be flushed by then.
+        sensor.flush(time.monotonic() + SHUTDOWN_FLUSH_SECONDS if stop else None)
     final = tap.stats()
     report(final)
     return final
@@ -599,9 +612,9 @@ def _worker(index: int, sock: socket.socket, linktype: int, interface: str, conf
                 tap.read_kernel()
                 out.put(_STATS, counters(), force=True)
                 next_stats = now + stats_every
-            readable, _, _ = select.select([sock], [out.fd] if out.size else [], [], 0.2)
+            readable, _, _ = select.select([sock], [out.fd] if out.size else [], [], 0.1)
             if readable:
-                tap.drain()
+                tap.drain(stopped)
             if out.size:
                 out.flush()
     # Stop taking packets but stay in the group while flushing: leaving it would rehash the
@@ -609,7 +622,7 @@ def _worker(index: int, sock: socket.socket, linktype: int, interface: str, conf
     _attach(sock, _DROP_ALL)
     tap.read_kernel()
     out.patient = True
-    sensor.flush()
+    sensor.flush(time.monotonic() + SHUTDOWN_FLUSH_SECONDS if stopped() else None)
     sock.close()
     out.put(_FINAL, counters(), force=True)
     out.close()
@@ -758,7 +771,8 @@ class _Fanout:
         try:
             while readers:
                 now = time.monotonic()
-                for key, _ in sel.select(max(0.0, min(next_stats - now, 0.5))):
+                # At most 0.1 s between looks at the stop requests: a SIGTERM is answered fast.
+                for key, _ in sel.select(max(0.0, min(next_stats - now, 0.1))):
                     fd = key.fd
                     data = os.read(fd, 1024 * 1024)
                     if not data:

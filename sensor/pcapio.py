@@ -15,7 +15,11 @@ from typing import BinaryIO
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
+LINKTYPE_PPP = 9
+LINKTYPE_PPP_HDLC = 50
 LINKTYPE_RAW = 101
+LINKTYPE_C_HDLC = 104  # Cisco HDLC
+LINKTYPE_NFLOG = 239  # Linux netfilter NFLOG (iptables -j NFLOG; tcpdump -i nflog:N)
 LINKTYPE_LOOP = 108
 LINKTYPE_IEEE802_11 = 105
 LINKTYPE_LINUX_SLL = 113

@@ -58,6 +58,10 @@ TAG_HTTP09 = "http09"  # HTTP/0.9 simple request (no version)
 TAG_BAD_REQUEST_LINE = "bad_request_line"  # request line not "METHOD SP target SP HTTP/x.y"
 TAG_BAD_STATUS = "bad_status"  # status line whose code is not a number
 TAG_ONE_SIDED = "one_sided"  # only one direction of the connection was ever seen
+TAG_HEAD_TOO_LARGE = "head_too_large"  # head (or trailer block) over the head bound: rest of it skipped
+TAG_BAD_HEADER = "bad_header"  # a header line that is not "token: value" (space in the name, no colon...)
+TAG_BAD_VERSION = "bad_version"  # HTTP-version accepted but not as written by the RFC ("http/1.1")
+TAG_PARSER_ERROR = "parser_error"  # the flow's parser failed or hit its work bound: message ended here
 
 
 @frozen_record

@@ -15,7 +15,9 @@ from typing import BinaryIO
 from sensor import pcapio
 from sensor.decode import TH_ACK, TH_FIN, TH_RST, TH_SYN, Decoder
 from sensor.proto.session import ProtoConfig, ProtoSession
-from sensor.tcp import HalfStream
+from sensor.tcp import NONE, HalfStream, Limits
+
+_LIMITS = Limits(1 << 20, 512, 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ class _Conn:
         self.key = key
         self.session = ProtoSession(from_start=syn, ports=(key[1], key[3]), config=config)
         self.out: list[object] = []
-        self.halves = (HalfStream(_Sink(self, 0), 1 << 20, 512, 8), HalfStream(_Sink(self, 1), 1 << 20, 512, 8))
+        self.halves = (HalfStream(_Sink(self, 0), _LIMITS), HalfStream(_Sink(self, 1), _LIMITS))
         self.closed = [False, False]
         self.last_ts = 0.0
 
@@ -86,7 +88,7 @@ def iter_events(source: str | os.PathLike[str] | BinaryIO, config: ProtoConfig |
                 conn.halves[1 - side].peer_ack(ack)
             if payload:
                 other = conn.halves[1 - side]
-                if other.next_seq is None and other.pending:
+                if other.next_seq == NONE and other.pending:
                     other.settle()
                 half.segment(seq, payload, ts)
             if flags & (TH_FIN | TH_RST):

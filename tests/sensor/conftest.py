@@ -13,7 +13,17 @@ from sensor.records import Exchange
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_pcaps"
 CORPUS_COPIES = SAMPLES / "corpus"
-SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+QUIRK_CAPTURES = SAMPLES / "quirks"
+
+
+def _shared_corpus() -> Path:
+    """``../shared/corpus`` beside the clone, or beside a parent directory (a git worktree lives
+    deeper than the main clone); the first candidate when none exists, so skips name it."""
+    candidates = [parent / "shared" / "corpus" for parent in REPO.parents]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_CORPUS = _shared_corpus()
 
 
 def run_capture(path: Path, config: SensorConfig | None = None) -> list[Exchange]:

@@ -92,3 +92,15 @@ def test_metrics_address_that_cannot_be_used_is_one_clear_line(tmp_path) -> None
                 capture_output=True, text=True, timeout=60)
             assert result.returncode == 2
             assert "cannot serve metrics" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_link_type_is_one_line_on_stderr_and_in_stats() -> None:
+    proc = run("--pcap", str(SAMPLES / "quirks" / "quirks-unknown-linktype.pcap"), "--stats")
+    assert proc.returncode == 1 and proc.stdout == b""  # nothing could be decoded: said, not silent
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 2 and "link type 147 (8 packets) not supported" in lines[0]
+    assert json.loads(lines[1])["decode_unsupported_linktype_147"] == 8
+    # Alongside a file that decodes: its records are written, the line says which file failed.
+    proc = run("--pcap", str(SAMPLES / "quirks" / "quirks-unknown-linktype.pcap"), str(SAMPLES / "quirks" / "quirks-nflog.pcap"))
+    assert proc.returncode == 1 and len(records(proc.stdout)) == 1
+    assert proc.stderr.decode().count("not supported") == 1

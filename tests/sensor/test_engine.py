@@ -9,6 +9,8 @@ from sensor import pcapio
 from sensor.config import SensorConfig
 from sensor.engine import Sensor
 from sensor.records import Exchange
+from tests.sensor.conftest import REPO
+from tests.sensor.frames import FrameFlow, write_pcap
 
 
 class Conn:
@@ -134,3 +136,139 @@ def test_non_http_connection_is_dropped_early() -> None:
     c._send(1.2, True, "PA", b"EHLO client\r\n")
     c.close(2.0)
     assert out == [] and sensor.stats()["non_http_connections"] == 1
+
+
+# -- issue 14: one flow never stops the others; memory is bounded ------------------------------------
+
+CONTAIN_PROBE = """
+import json, sys
+from sensor import _native
+from sensor.connection import Connection
+from sensor.engine import Sensor, iter_exchanges
+
+assert not _native.COMPILED
+original = Connection.handle
+
+def handle(self, side, events):
+    # A bug that only one flow's data reaches: the request for /api/v1/boom.
+    if any(getattr(ev, "target", "") == "/api/v1/boom" for ev in events):
+        raise ValueError("boom")
+    return original(self, side, events)
+
+Connection.handle = handle
+holder = []
+exchanges = [e for e in iter_exchanges(sys.argv[1], sensor_out=holder)]
+print(json.dumps({"targets": sorted(e.target or "" for e in exchanges),
+                  "tags": {e.target or "": list(e.tags) for e in exchanges},
+                  "stats": holder[0].stats(), "last_error": holder[0].last_error}))
+"""
+
+
+def test_an_error_in_one_flow_is_contained_and_the_run_goes_on(tmp_path) -> None:
+    """Every bug class issue 14 found ended the whole run (a crash) or froze it (a loop). Now a
+    flow whose code raises is closed, its open exchanges tagged parser_error, counted, and every
+    other flow is parsed as if nothing happened. The fault is injected (no known input raises any
+    more) into a pure-Python child process, where classes can be patched."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from sensor import _native
+
+    frames = []
+    for port, path in ((41001, "/api/v1/ok-before"), (41002, "/api/v1/boom"), (41003, "/api/v1/ok-after")):
+        flow = FrameFlow(port)
+        frames += flow.handshake() + flow.exchange(path) + flow.close()
+    capture = write_pcap(tmp_path / "one-bad-flow.pcap", frames)
+    result = subprocess.run([sys.executable, "-c", CONTAIN_PROBE, str(capture)], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, _native.PURE_ENV: "1"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "/api/v1/ok-before" in report["targets"] and "/api/v1/ok-after" in report["targets"]
+    assert report["tags"]["/api/v1/ok-before"] == [] and report["tags"]["/api/v1/ok-after"] == []
+    assert report["stats"]["flow_errors"] >= 1 and report["stats"]["flow_error_ValueError"] >= 1
+    assert report["last_error"] == "ValueError: boom"
+    assert all("parser_error" in tags for target, tags in report["tags"].items() if "ok-" not in target)
+
+
+def test_errors_of_the_output_are_not_contained() -> None:
+    """A full disk or a closed pipe is the operator's to see, not a flow's to hide."""
+    def emit(exchange: Exchange) -> None:
+        raise OSError(28, "No space left on device")
+
+    sensor = Sensor(emit)
+    c = Conn(sensor, 40100)
+    c.handshake(1.0)
+    c.request(2.0, "/a")
+    try:
+        c.response(2.1)
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the emit error was swallowed")
+    assert not sensor.stats().get("flow_errors")
+
+
+def test_buffer_budget_closes_the_flows_holding_most() -> None:
+    """Heads that never end, on many connections, hold at most the budget: the biggest holders
+    are closed (their requests still reported) and the count says so."""
+    budget = 2 * 1024 * 1024
+    sensor, out = collect(SensorConfig(max_buffered_bytes=budget))
+    peak = 0
+    for i in range(100):
+        c = Conn(sensor, 42000 + i)
+        c.handshake(1.0 + i / 1000)
+        for _ in range(4):  # 40 KB of head each, never terminated: held by the parser
+            c._send(2.0 + i / 1000, True, "PA", b"GET /slow HTTP/1.1\r\nX: " + b"x" * 10_000 if _ == 0
+                    else b"y" * 10_000)
+        peak = max(peak, sensor.buffered)
+    assert peak <= budget + 64 * 1024  # over by at most the packet that crossed it
+    stats = sensor.stats()
+    assert stats["memory_evictions"] > 0
+    sensor.flush()
+    assert sensor.buffered == 0
+    assert len([e for e in out if e.target == "/slow"]) == 100  # evicted flows still report
+
+
+def test_accounting_returns_to_zero_when_flows_end() -> None:
+    sensor, out = collect()
+    c = Conn(sensor, 40200)
+    c.handshake(1.0)
+    c._send(1.1, True, "PA", b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n01234")
+    assert sensor.buffered > 0  # the request waits for its answer and the rest of its body
+    c._send(1.2, True, "PA", b"56789")
+    c.response(1.3)
+    c.close(2.0)
+    assert sensor.buffered == 0 and len(out) == 1
+
+
+def test_bytes_per_open_flow_stay_under_the_documented_bound() -> None:
+    """README, "Memory": an open flow whose request waits for its answer costs at most this much
+    (tracemalloc, the request's own head included). The default bounds are chosen from it."""
+    import gc
+    import tracemalloc
+
+    from sensor.config import FLOW_BYTES_BOUND
+
+    sensor, out = collect(SensorConfig(max_flows=1_000_000))
+    flows = 5000
+    requests = [FrameFlow(43000 + i % 20000, client=f"10.{1 + i // 60000}.{(i // 250) % 240}.{i % 250 + 1}")
+                for i in range(flows + 200)]
+    packets = [(f.handshake() + [f.request_frame(f"/items/{n}")]) for n, f in enumerate(requests)]
+    for frames in packets[:200]:  # warm the caches (header lines, strings) outside the measurement
+        for frame in frames:
+            sensor.process(1.0, pcapio.LINKTYPE_ETHERNET, frame)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for frames in packets[200:]:
+            for frame in frames:
+                sensor.process(1.0, pcapio.LINKTYPE_ETHERNET, frame)
+        gc.collect()
+        per_flow = (tracemalloc.get_traced_memory()[0] - before) / flows
+    finally:
+        tracemalloc.stop()
+    assert len(sensor.flows) // 2 == flows + 200 and not out
+    assert per_flow <= FLOW_BYTES_BOUND, per_flow

@@ -15,11 +15,11 @@ import pytest
 from sensor.engine import iter_exchanges
 from sensor.pcapio import CaptureError
 from sensor.records import Exchange
-from tests.sensor.conftest import CORPUS_COPIES, SAMPLES
+from tests.sensor.conftest import CORPUS_COPIES, QUIRK_CAPTURES, SAMPLES
 
 GOLDEN = Path(__file__).parent / "golden"
 CAPTURES = sorted(
-    [p for p in SAMPLES.glob("*.pcap*")] + [p for p in CORPUS_COPIES.glob("*.pcap*")],
+    [*SAMPLES.glob("*.pcap*"), *CORPUS_COPIES.glob("*.pcap*"), *QUIRK_CAPTURES.glob("*.pcap")],
     key=lambda p: p.name,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensor.tcp import HalfStream, seq_diff
+from sensor.tcp import HalfStream, Limits, seq_diff
 
 
 class Collect:
@@ -25,7 +25,7 @@ class Collect:
 
 def half(settle: int = 4) -> tuple[HalfStream, Collect]:
     sink = Collect()
-    return HalfStream(sink, max_ooo_bytes=1 << 20, max_ooo_segments=64, settle_segments=settle), sink
+    return HalfStream(sink, Limits(max_ooo_bytes=1 << 20, max_ooo_segments=64, settle_segments=settle)), sink
 
 
 def segments(data: bytes, isn: int, size: int) -> list[tuple[int, bytes]]:
@@ -111,7 +111,7 @@ def test_late_syn_defines_the_start_of_a_shuffled_stream() -> None:
 
 def test_out_of_order_buffer_is_bounded() -> None:
     sink = Collect()
-    stream = HalfStream(sink, max_ooo_bytes=100, max_ooo_segments=1000, settle_segments=4)
+    stream = HalfStream(sink, Limits(max_ooo_bytes=100, max_ooo_segments=1000, settle_segments=4))
     stream.syn(0)
     for i in range(20):
         stream.segment(1000 + i * 10, b"y" * 10, 0.0)
