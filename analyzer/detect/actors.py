@@ -206,6 +206,10 @@ class ActorResolver:
         self._secret = secret
         self._trusted = tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies)
 
+    @property
+    def secret_bytes(self) -> bytes:
+        return self._secret
+
     def hash(self, kind: str, value: str) -> str:
         return keyed_hash(self._secret, kind, value)
 
