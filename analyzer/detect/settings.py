@@ -26,6 +26,9 @@ class DetectSettings:
     # 8-byte hashes, i.e. 20,000 x 512 x ~60 B ~ 600 MB worst case; typical use is far less.
     max_identities: int = 20_000
     max_owned_per_identity: int = 512
+    # Objects whose owner (the identity whose responses first handed them out) is remembered,
+    # ~100 B each: 200,000 ~ 20 MB.
+    max_objects: int = 200_000
     # Keys (actor x endpoint x window) per windowed table; each holds a few capped sets.
     max_window_keys: int = 50_000
     # Exact members kept by a distinct counter before it turns into a HyperLogLog (p=10, 1 KiB).
@@ -86,7 +89,7 @@ class DetectSettings:
     anomaly_min_train: int = 50  # actor-windows before a model is fitted
     anomaly_max_train: int = 4096  # training rows kept (bottom-k by hash: order-free)
     anomaly_retrain_seconds: float = 86_400.0
-    anomaly_min_requests: int = 20  # quieter actor-windows are not scored
+    anomaly_min_requests: int = 10  # quieter actor-windows are not scored
     anomaly_min_feature_z: float = 6.0  # the top feature must be this far off the baseline
     # Hours (UTC) counted as night for the night-time share.
     night_hours: tuple[int, ...] = (0, 1, 2, 3, 4, 5)

@@ -110,7 +110,7 @@ SQLI = [
     _sig(
         "sqli",
         "tautology",
-        r"""(?:^|[\s,(]|\b(?:or|and|xor|where|having|when)\b)('[^']{0,40}'|"[^"]{0,40}"|`[^`]{0,40}`|\d+)\s*("""
+        r"""(?:^\s*|[,(]\s*|\b(?:or|and|xor|where|having|when|\|\||&&)\s+\(*)('[^']{0,40}'|"[^"]{0,40}"|`[^`]{0,40}`|\d+)\s*("""
         + _CMP_OPS
         + r""")\s*('[^']{0,40}'|"[^"]{0,40}"|`[^`]{0,40}`|\d+)(?![\w.])""",
         "sql",
@@ -273,13 +273,26 @@ def _command_at_start(match: re.Match[str]) -> bool:
     return _command_shape(match.group(1), match.string[match.end() :], False)
 
 
+def _substituted_command(match: re.Match[str]) -> bool:
+    """``$(...)``/backticks around a command line -- not Markdown code such as `make test`."""
+    inner = next((g for g in match.groups() if g is not None), "")
+    if match.group(0).startswith("$"):
+        return True  # $(...) is shell syntax, not prose
+    token = _CMD_TOKEN.match(inner.strip())
+    if token is None:
+        return False
+    return _command_shape(token.group(1), inner.strip()[token.end() :], False) and (
+        token.group(1) not in ENGLISH_COMMANDS or bool(_SHELL_ARGS.match(inner.strip()[token.end() :]))
+    )
+
+
 _PREFIX = r"(?:(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+)*"
 _SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\(|\bthen\b|\bdo\b|\{\s*|\(\s*)"
 CMD_INJECTION = [
     _sig("cmd_injection", "separator_command", _SEP + r"\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_after_separator),
     _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_at_start),
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
-    _sig("cmd_injection", "command_substitution", r"\$\([^()]{1,200}\)|`[^`]{1,200}`|\$\(\(.{0,100}\)\)", "plain"),
+    _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
     _sig("cmd_injection", "shellshock", r"\(\s*\)\s*\{"),
     _sig("cmd_injection", "fork_bomb", r"(\w+|:)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;|\bfork\s*\(\s*\)\s*while|%0\|%0|\.\s*\{\s*\.\s*\|\s*\.\s*&\s*\}"),
     _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/]+\]\w*", "plain"),

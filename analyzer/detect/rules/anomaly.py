@@ -3,8 +3,10 @@
 Each closed actor-window (``anomaly_window`` seconds) becomes one row of :data:`FEATURES` (a
 pandas frame when scored). Rows of the first ``learning_seconds`` of traffic train the model
 (``anomaly_seed`` fixes it); later windows are scored and an event is raised when a window is
-more isolated than any training window *and* one feature lies ``anomaly_min_feature_z`` robust
-deviations off the baseline -- the features named in the event, largest first, explain it. The
+more isolated than 99% of the training windows, one feature lies ``anomaly_min_feature_z``
+robust deviations off the population's baseline, and -- for an actor with a history -- also off
+its own past windows (beyond the highest it ever showed: a batch job that always runs hot is not news). The features named in the
+event, largest first, explain it. The
 training sample keeps growing (bottom-k by hash, so the same rows whatever the batching; windows
 that alerted are left out) and the model is refitted every ``anomaly_retrain_seconds``.
 
@@ -89,6 +91,7 @@ class AnomalyRule(Rule):
         self.windows: LruTable[tuple[str, float], _Acc] = LruTable(settings.max_window_keys)
         self.known: LruTable[str, CappedSet] = LruTable(settings.max_identities)
         self.training = BottomK(settings.anomaly_max_train)
+        self.history: LruTable[str, list[float]] = LruTable(settings.max_identities)
         self.first_ts: float | None = None
         self.fitted_at: float | None = None
         self.model: IsolationForest | None = None
@@ -120,12 +123,20 @@ class AnomalyRule(Rule):
         if int(x.ts // 3600 % 24) in self.settings.night_hours:
             acc.night += 1
 
+    def _remember(self, actor_key: str, row: list[float]) -> None:
+        """The actor's own baseline: how many unremarkable windows, and each feature's highest value."""
+        own = self.history.setdefault(actor_key, lambda: [0.0] * (len(FEATURES) + 1))
+        own[0] += 1
+        for i, v in enumerate(row):
+            own[i + 1] = max(own[i + 1], v)
+
     def _fit(self, now: float, fit_rows: list[list[float]] | None = None) -> None:
         self.fit_rows = fit_rows if fit_rows is not None else self.training.rows()
         rows = np.asarray(self.fit_rows, dtype=float)
         self.model = IsolationForest(n_estimators=100, random_state=self.settings.anomaly_seed).fit(rows)
         scores = self.model.score_samples(rows)
-        self.threshold = float(scores.min())
+        # The score below which 1 window in 100 of the baseline falls: isolated, not merely rare.
+        self.threshold = float(np.quantile(scores, 0.01))
         self.median = np.median(rows, axis=0)
         q75, q25 = np.percentile(rows, [75, 25], axis=0)
         self.scale = np.maximum((q75 - q25) / 1.349, np.asarray(_SCALE_FLOOR))
@@ -140,28 +151,39 @@ class AnomalyRule(Rule):
         if not closed:
             return
         accs = [self.windows.pop(k) for k in closed]
-        rows = [(k, a) for k, a in zip(closed, accs, strict=True) if a is not None and a.requests >= s.anomaly_min_requests]
-        if not rows:
-            return
+        every = [(k, a) for k, a in zip(closed, accs, strict=True) if a is not None]
         learning_end = (self.first_ts or 0.0) + s.learning_seconds
-        frame = pd.DataFrame([a.row() for _k, a in rows], columns=list(FEATURES))
         if self.model is None:
-            for (k, _a), row in zip(rows, frame.itertuples(index=False), strict=True):
+            # Every actor-window of the baseline trains the model, quiet ones included.
+            for k, a in every:
                 if k[1] + self.window <= learning_end:
-                    self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), [float(v) for v in row])
+                    self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), a.row())
+                    self._remember(k[0], a.row())
             if watermark >= learning_end and len(self.training) >= s.anomaly_min_train:
                 self._fit(watermark)
             if self.model is None:
                 return
-            rows = [(k, a) for k, a in rows if k[1] + self.window > learning_end]
-            if not rows:
-                return
-            frame = pd.DataFrame([a.row() for _k, a in rows], columns=list(FEATURES))
+        # Only windows after the baseline with enough requests to judge are scored.
+        rows = [(k, a) for k, a in every if a.requests >= s.anomaly_min_requests and k[1] + self.window > learning_end]
+        quiet = [(k, a) for k, a in every if a.requests < s.anomaly_min_requests and k[1] + self.window > learning_end]
+        for k, a in quiet:
+            self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), a.row())
+            self._remember(k[0], a.row())
+        if not rows:
+            return
+        frame = pd.DataFrame([a.row() for _k, a in rows], columns=list(FEATURES))
         scores = self.model.score_samples(frame.to_numpy(dtype=float))
         deviations = (frame.to_numpy(dtype=float) - self.median) / self.scale
         for (k, acc), score, dev, values in zip(rows, scores, deviations, frame.to_numpy(dtype=float), strict=True):
             top = int(np.argmax(np.abs(dev)))
-            if score < self.threshold and abs(dev[top]) >= s.anomaly_min_feature_z:
+            own = self.history.peek(k[0])
+            if own is not None and own[0] >= 2:
+                # Judged against its own past too: a batch job that always runs hot is not news.
+                own_dev = (values - np.asarray(own[1:])) / self.scale
+                unusual_for_actor = float(np.max(own_dev)) >= s.anomaly_min_feature_z
+            else:
+                unusual_for_actor = True
+            if score < self.threshold and abs(dev[top]) >= s.anomaly_min_feature_z and unusual_for_actor:
                 order = np.argsort(-np.abs(dev))[:3]
                 sink(Hit(self.kind, None, self.severity, self.title, ActorRef(acc.ip, acc.identity, acc.key), acc.host,
                          None, "*", k[1], self.window, k[1] + self.window, {
@@ -175,6 +197,7 @@ class AnomalyRule(Rule):
                          }))
             else:
                 self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), [float(v) for v in values])
+                self._remember(k[0], [float(v) for v in values])
         if self.fitted_at is not None and watermark >= self.fitted_at + s.anomaly_retrain_seconds:
             self._fit(watermark)
 
@@ -189,6 +212,7 @@ class AnomalyRule(Rule):
             "windows": self.windows.to_state(lambda a: a.to_state(), list),
             "known": self.known.to_state(lambda c: c.to_state()),
             "training": self.training.to_state(),
+            "history": self.history.to_state(lambda v: v),
             "first_ts": self.first_ts,
             "fitted_at": self.fitted_at,
             "fit_rows": self.fit_rows,
@@ -199,6 +223,7 @@ class AnomalyRule(Rule):
         self.windows = LruTable.from_state(data["windows"], s.max_window_keys, _Acc.from_state, lambda k: (k[0], k[1]))
         self.known = LruTable.from_state(data["known"], s.max_identities, lambda d: CappedSet.from_state(d, KNOWN_ENDPOINTS))
         self.training = BottomK.from_state(data["training"], s.anomaly_max_train)
+        self.history = LruTable.from_state(data["history"], s.max_identities, lambda v: [float(x) for x in v])
         self.first_ts = data["first_ts"]
         self.fitted_at = data["fitted_at"]
         self.model = None

@@ -105,7 +105,8 @@ class BflaRule(Rule):
             group = 0
         else:
             group = op.size.count()
-            if who in op.members or group > s.bfla_max_group_share * users:
+            entitled = self.privileged.peek(x.host)
+            if who in op.members or group > s.bfla_max_group_share * users or (entitled is not None and who in entitled):
                 return
         self.hit(
             seen,

@@ -1,9 +1,11 @@
 """Object-level rules: bola (objects never handed to the identity) and enumeration (id walks).
 
 Ownership is learned from responses: every id an identity's 2xx responses hand out (``id``-like
-JSON fields, ``Location``) joins that identity's capped set of owned objects. A request for an
-object outside the set that is answered 2xx is a foreign object -- one a listing, a search or a
-creation would have shown it otherwise.
+JSON fields, ``Location``) joins that identity's capped set of owned objects. An object handed to
+exactly one other identity and never to this one is *foreign*: served 2xx to this identity, it is
+another user's object (a catalogue item handed to many identities is shared, not foreign). An
+object nobody was ever shown is not evidence either way (bola stays quiet; a dense walk over such
+ids is enumeration's).
 """
 
 from __future__ import annotations
@@ -16,36 +18,62 @@ from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window_start
 
 
+SHARED = -1  # an object handed to several identities (a catalogue item, a shared document)
+
+
 class Ownership:
-    """Per identity (actor key): the hashes of objects its responses handed out (bounded)."""
+    """Per identity (actor key): the objects its responses handed out; per object: its owner.
+
+    Both bounded: ``max_owned_per_identity`` hashes per identity (oldest first out),
+    ``max_identities`` identities and ``max_objects`` objects (least recently used first out).
+    """
 
     def __init__(self, settings: DetectSettings, hasher: Hasher) -> None:
         self.settings = settings
         self.hash = hasher
         self.owned: LruTable[str, CappedSet] = LruTable(settings.max_identities)
+        self.owners: LruTable[int, int] = LruTable(settings.max_objects)
 
     def owns(self, actor_key: str, value: str) -> bool:
         owned = self.owned.peek(actor_key)
         return owned is not None and self.hash(value) in owned
 
+    def foreign(self, actor_key: str, value: str) -> bool:
+        """The object was handed to exactly one other identity, and never to this one."""
+        h = self.hash(value)
+        owned = self.owned.peek(actor_key)
+        if owned is not None and h in owned:
+            return False
+        owner = self.owners.peek(h)
+        return owner is not None and owner != SHARED and owner != self.hash(actor_key)
+
     def learn(self, seen: Seen) -> None:
-        if not seen.response_ids:
+        if seen.actor.identity is None:
+            return
+        values = list(seen.response_ids)
+        # Objects the identity itself created or replaced are its own too.
+        if seen.ok and seen.x.method in ("POST", "PUT"):
+            values += [v for _n, v in seen.request_ids]
+        if not values:
             return
         cap = self.settings.max_owned_per_identity
         owned = self.owned.setdefault(seen.actor.key, lambda: CappedSet(cap))
-        for value in seen.response_ids:
-            owned.add(self.hash(value))
-        # Objects the identity itself created or replaced are its own too.
-        if seen.ok and seen.x.method in ("POST", "PUT"):
-            for _name, value in seen.request_ids:
-                owned.add(self.hash(value))
+        me = self.hash(seen.actor.key)
+        for value in values:
+            h = self.hash(value)
+            owned.add(h)
+            owner = self.owners.setdefault(h, lambda: me)
+            if owner != me and owner != SHARED:
+                self.owners.pop(h)
+                self.owners.setdefault(h, lambda: SHARED)
 
     def to_state(self) -> Any:
-        return self.owned.to_state(lambda s: s.to_state())
+        return {"owned": self.owned.to_state(lambda s: s.to_state()), "owners": self.owners.to_state(lambda v: v)}
 
     def load_state(self, data: Any) -> None:
         cap = self.settings.max_owned_per_identity
-        self.owned = LruTable.from_state(data, self.settings.max_identities, lambda d: CappedSet.from_state(d, cap))
+        self.owned = LruTable.from_state(data["owned"], self.settings.max_identities, lambda d: CappedSet.from_state(d, cap))
+        self.owners = LruTable.from_state(data["owners"], self.settings.max_objects, int, int)
 
 
 def _mask_id(value: str) -> str:
@@ -62,33 +90,21 @@ class BolaRule(Rule):
         self.window = settings.bola_window
         self.ownership = ownership
         # (actor key, host, template, window) -> distinct foreign objects served
-        self.foreign: LruTable[tuple[str, str, str, float], DistinctCounter] = LruTable(settings.max_window_keys)
-        # (host, template) -> identities fetching unlearned ids / identities using it at all
-        self.sharers: LruTable[tuple[str, str], list[DistinctCounter]] = LruTable(settings.max_window_keys)
-
-    def _shared_by_design(self, host: str, template: str, actor_key: str, foreign: bool) -> bool:
-        counters = self.sharers.setdefault((host, template), lambda: [DistinctCounter(), DistinctCounter()])
-        h = self.hash(actor_key)
-        counters[1].add(h)
-        if foreign:
-            counters[0].add(h)
-        fetchers, users = counters[0].count(), counters[1].count()
-        return fetchers >= self.settings.bola_shared_identities and fetchers * 2 >= users
+        self.foreign_objects: LruTable[tuple[str, str, str, float], DistinctCounter] = LruTable(settings.max_window_keys)
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         actor = seen.actor
         x = seen.x
-        if actor.identity is None or not seen.request_ids or x.method == "POST":
+        if actor.identity is None or not seen.request_ids or not seen.ok or x.method == "POST":
             return
         if x.method == "PUT" and x.status == 201:
             return  # created: its own from now on
-        unlearned = [(n, v) for n, v in seen.request_ids if not self.ownership.owns(actor.key, v)]
-        shared = self._shared_by_design(x.host, seen.template, actor.key, bool(unlearned) and seen.ok)
-        if not unlearned or not seen.ok or shared:
+        foreign = [(n, v) for n, v in seen.request_ids if self.ownership.foreign(actor.key, v)]
+        if not foreign:
             return
         key = (actor.key, x.host, seen.template, window_start(x.ts, self.window))
-        counter = self.foreign.setdefault(key, DistinctCounter)
-        for _name, value in unlearned:
+        counter = self.foreign_objects.setdefault(key, DistinctCounter)
+        for _name, value in foreign:
             counter.add(self.hash(value))
         distinct = counter.count()
         if distinct >= self.settings.bola_min_objects:
@@ -98,29 +114,24 @@ class BolaRule(Rule):
                 severity="critical" if x.method in ("DELETE", "PUT", "PATCH") or seen.pii_records else "high",
                 evidence={
                     "foreign_objects": distinct,
-                    "param": unlearned[0][0],
-                    "sample": _mask_id(unlearned[0][1]),
+                    "param": foreign[0][0],
+                    "sample": _mask_id(foreign[0][1]),
                     "status": x.status,
                     "pii_types": sorted({t for t, _ in x.pii}),
                 },
             )
 
     def expire(self, watermark: float, sink: Sink) -> None:
-        for key, _ in self.foreign.items():
+        for key, _ in self.foreign_objects.items():
             if expired(key[3], self.window, watermark, self.settings.lateness):
-                self.foreign.pop(key)
+                self.foreign_objects.pop(key)
 
     def to_state(self) -> Any:
-        return {
-            "foreign": self.foreign.to_state(lambda c: c.to_state(), list),
-            "sharers": self.sharers.to_state(lambda cs: [c.to_state() for c in cs], list),
-        }
+        return self.foreign_objects.to_state(lambda c: c.to_state(), list)
 
     def load_state(self, data: Any) -> None:
-        n = self.settings.max_window_keys
-        self.foreign = LruTable.from_state(data["foreign"], n, DistinctCounter.from_state, lambda k: (k[0], k[1], k[2], k[3]))
-        self.sharers = LruTable.from_state(
-            data["sharers"], n, lambda cs: [DistinctCounter.from_state(c) for c in cs], lambda k: (k[0], k[1])
+        self.foreign_objects = LruTable.from_state(
+            data, self.settings.max_window_keys, DistinctCounter.from_state, lambda k: (k[0], k[1], k[2], k[3])
         )
 
 

@@ -164,7 +164,8 @@ class PostureRule(Rule):
         elif origin and allow.strip() == origin.strip() and origin.strip() != "null":
             origin_host = urlsplit(origin.strip()).hostname or ""
             own = x.host.split(":")[0]
-            if origin_host and origin_host != own and not origin_host.endswith("." + own.split(".", 1)[-1]):
+            # Same site = same last two labels (a public-suffix list would be exact; none ships here).
+            if origin_host and ".".join(origin_host.split(".")[-2:]) != ".".join(own.split(".")[-2:]):
                 self._finding(seen, sink, "cors_reflected_origin", "high" if credentials else "medium",
                               "CORS reflects a foreign origin", {"credentials": credentials})
 
