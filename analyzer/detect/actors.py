@@ -205,6 +205,9 @@ class ActorResolver:
             raise ValueError("detection needs a deployment secret (APICENSUS_DETECT_SECRET) for keyed hashes")
         self._secret = secret
         self._trusted = tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies)
+        # Clients repeat their credentials on every request: identities cached by a digest of the
+        # credential (never the credential itself), bounded.
+        self._cache: dict[bytes, Identity | None] = {}
 
     @property
     def secret_bytes(self) -> bytes:
@@ -277,6 +280,15 @@ class ActorResolver:
         return jwt or api_key or session or basic
 
     def _jwt_identity(self, token: str) -> Identity | None:
+        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if digest in self._cache:
+            return self._cache[digest]
+        if len(self._cache) >= 50_000:
+            self._cache.clear()
+        identity = self._cache[digest] = self._jwt_identity_uncached(token)
+        return identity
+
+    def _jwt_identity_uncached(self, token: str) -> Identity | None:
         info = decode_jwt(token)
         if info is None:
             return None

@@ -53,7 +53,7 @@ MAX_VALUES = 400
 class InjectionHit:
     subtype: str
     signature: str
-    location: str  # path | query | header | cookie | body
+    location: str  # path | query | header | agent (User-Agent) | cookie | body
     field: str  # parameter, header or JSON path name (never a value)
     snippet: str  # masked excerpt around the match
 
@@ -152,7 +152,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
                 elif cname:
                     yield "cookie", "cookie", cname, False
         elif lname not in _SKIP_HEADERS and value:
-            yield "header", lname[:64], value, False
+            yield "agent" if lname == "user-agent" else "header", lname[:64], value, False
     body = x.request_body[:max_body]
     if not body:
         return
@@ -225,15 +225,35 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
                 break
 
 
+# Verdicts of recent values (user agents, referers, common parameters repeat on every request):
+# (location, value, plus) -> ((subtype, signature, snippet), ...). Cookies are not cached.
+_VERDICTS: dict[tuple[str, str, bool], tuple[tuple[str, str, str], ...]] = {}
+_VERDICTS_MAX = 8192
+
+
+def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> tuple[tuple[str, str, str], ...]:
+    key = (location, value, plus)
+    cached = _VERDICTS.get(key) if registry is REGISTRY and location != "cookie" and len(value) < 512 else None
+    if cached is not None:
+        return cached
+    verdict = tuple(
+        (sig.subtype, sig.name, mask_snippet(text, match.start(), match.end()))
+        for sig, text, match in scan_value(location, value, plus, registry)
+    )
+    if registry is REGISTRY and location != "cookie" and len(value) < 512:
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[key] = verdict
+    return verdict
+
+
 def scan(x: DetectExchange, max_body: int = 65536, registry: tuple[Signature, ...] = REGISTRY) -> list[InjectionHit]:
     """One hit per subtype found in the request (the first location and signature that matched)."""
     hits: dict[str, InjectionHit] = {}
     for n, (location, field, value, plus) in enumerate(request_values(x, max_body)):
         if n >= MAX_VALUES:
             break
-        for sig, text, match in scan_value(location, value, plus, registry):
-            if sig.subtype not in hits:
-                hits[sig.subtype] = InjectionHit(
-                    sig.subtype, sig.name, location, field, mask_snippet(text, match.start(), match.end())
-                )
+        for subtype, signature, snippet in _value_verdict(location, value, plus, registry):
+            if subtype not in hits:
+                hits[subtype] = InjectionHit(subtype, signature, location, field, snippet)
     return list(hits.values())

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ALL_LOCATIONS = frozenset({"path", "query", "header", "cookie", "body"})
+# "agent" is the User-Agent header: tools name themselves there ("curl/8.5.0", "Wget/1.21").
+ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body"})
 ARGS = frozenset({"query", "body", "cookie"})
+NOT_PATH = frozenset({"query", "header", "agent", "cookie", "body"})
+VALUES = frozenset({"path", "query", "cookie", "body", "header"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +157,7 @@ SQLI = [
     _sig("sqli", "db_names", r"\b(?:information_schema|tempdb|msdb|schema_name|pg_catalog|northwind|msysaccessobjects|msysobjects|mysql\.(?:db|user|host)|sysibm|syscat|sysobjects|syscolumns|sysusers|sqlite_master|sqlite_temp_master|pg_shadow|pg_user|pg_database|all_users|dba_users|all_tables|user_tables|v\$version|sys\.(?:databases|tables|objects|columns|sql_logins)|master\.\.sys\w+|msdasql|sqloledb)\b", "sql"),
     _sig("sqli", "into_outfile", r"\binto\s+(?:out|dump)file\b", "sql"),
     _sig("sqli", "ddl_dml", r"\b(?:drop\s+(?:table|database|schema|user|view|function|procedure|\w+\s*(?:;|--|#|$))|truncate\s+table|alter\s+(?:table|user|database|\w)|create\s+(?:table|user|function|procedure|trigger|database)|insert\s+into\s+[\w`\"\[\].]+\s*(?:\(|values|select)|delete\s+from\s+[\w`\"\[\].]+(?:\s+where|\s*;|\s*$)|update\s+[\w`\"\[\].]+\s+set\s+[\w`\"\[\]]+\s*=|;\s*update\s+\w+|values\s*\(\s*['\"\d].{0,80}?['\"\d]\s*\)|except\s+values\s*\()", "sql"),
-    _sig("sqli", "exec_proc", r"\b(?:exec(?:ute)?\s+(?:master\.|xp_|sp_|\(|@)|execute\s+immediate|execute\s+\w+$|xp_\w+|sp_(?:password|executesql|makewebtask|oacreate|oamethod|configure|addlogin|addsrvrolemember|execute|prepare|who|helpdb|replwritetovarbin|sqlexec)|openrowset|opendatasource|utl_http|utl_inaddr|nvarchar|varchar\b|dbms_\w+)", "sql"),
+    _sig("sqli", "exec_proc", r"\b(?:exec(?:ute)?\s+(?:master\.|xp_|sp_|@)|execute\s+immediate|execute\s+\w+$|xp_\w+|sp_(?:password|executesql|makewebtask|oacreate|oamethod|configure|addlogin|addsrvrolemember|execute|prepare|who|helpdb|replwritetovarbin|sqlexec)|openrowset|opendatasource|utl_http|utl_inaddr|nvarchar|varchar\b|dbms_\w+)", "sql"),
     _sig("sqli", "sql_variable", r"(?:@@(?:version|datadir|hostname|basedir|tmpdir|identity|servername|spid|language|rowcount|\w+)|\bsys\.fn_\w+|\bcurrent_setting\s*\(|;\s*set\s+@|\bset\s+@\w+|\bselect\s+@\w+|\bdeclare\s+@\w+|=\s*@\.\s*=)", "sql"),
     _sig("sqli", "pg_cast", r"(?:[\w)'\"\]]|^)\s*::\s*(?:int|integer|bigint|smallint|text|varchar|char|numeric|double(?:\s+precision)?|float\d?|real|bool(?:ean)?|jsonb?|date|timestamp|regclass|oid|bytea|inet)\b", "sql"),
     _sig("sqli", "json_operator", r"""'\s*(?:::\s*jsonb?\s*)?(?:@>|<@|\?[|&]?|#>>?|#-|->>?|@\?|@@)\s*(?:'|array\s*\[)""", "sql"),
@@ -187,13 +190,13 @@ _SCHEMES = r"(?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e|j)\s*s\s*c\s*r\s*i\s*p\s*t|m\s
 XSS = [
     _sig("xss", "script_tag", r"<\s*/?\s*(?:\w+\s*:\s*)?script\b|<script[\s>/]"),
     _sig("xss", "dangerous_tag", r"<\s*(?:\w+\s*:\s*)?(?:" + _DANGEROUS_TAGS + r")\b[^<>]*(?:>|$|\s[\w:-]+\s*=)"),
-    _sig("xss", "event_handler", r"""(?:<[^<>]*[\s/"']|['"`\s/;]|^)on[a-z]{3,60}\s*=\s*(?:['"`]?\s*[\w$.(\[{`'"]|$)"""),
-    _sig("xss", "attribute_injection", r"""['"`]\s*(?:formaction|xlink:href|srcdoc|style|src|href|action|background)\s*=|['"`]\s*in\s*\w+\.\w+\s*=|\bvalueof\s*="""),
-    _sig("xss", "tag_with_attribute", r"<\s*[a-z][\w:-]*\b[^<>]*\s(?:src|href|style|action|formaction|background|lowsrc|dynsrc|data|poster|xlink:href|srcdoc|code|pattern|xmlns(?::\w+)?|xsi:\w+)\s*=\s*['\"]?\s*(?:javascript|vbscript|data|livescript|mocha|x\b|#|&|\^|\w+\s*\(|https?:)"),
+    _sig("xss", "event_handler", r"""(?:<[^<>]*[\s/"']|['"`\s;]|^)on[a-z]{3,40}\s*=\s*(?:['"`]?\s*[\w$.(\[{`'"]|$)"""),
+    _sig("xss", "attribute_injection", r"""['"`]\s*(?:formaction|xlink:href|srcdoc|style)\s*=|['"`]\s*in\s*\w+\.\w+\s*=|\bvalueof\s*="""),
+    _sig("xss", "tag_with_attribute", r"<\s*[a-z][\w:-]*\b[^<>]*\s(?:src|href|style|action|formaction|background|lowsrc|dynsrc|data|poster|xlink:href|srcdoc|code|pattern|xmlns(?::\w+)?|xsi:\w+)\s*=\s*['\"]?\s*(?:javascript|vbscript|data|livescript|mocha|x\b|#|&|\^|\w+\s*\()"),
     _sig("xss", "js_uri", r"(?:^|[\s'\"=(:`,])(?:" + _SCHEMES + r")\s*:"),
     _sig("xss", "data_uri_html", r"data\s*:\s*(?:text/html|image/svg\+xml|application/x-javascript|text/javascript)\b|data\s*:\s*,\s*<"),
-    _sig("xss", "js_sink", r"(?:\b(?:alert|prompt|confirm|eval|settimeout|setinterval|execscript|msgbox|btoa|atob)\s*(?:\(|`|\.call|\.apply|\[)|\(?\bdocument\)?\s*(?:\.|\[\s*['\"])\s*(?:cookie|domain|write|writeln|location|body|createelement|queryselector|getelementbyid|forms|head|documentelement)|\bwindow\s*\.\s*(?:location|name|open)\b|\.innerhtml\b|\.outerhtml\b|\.textcontent\s*=|fromcharcode|\bnew\s+function\s*\(|\bfunction\s*\(\s*\)\s*\{)", "sql"),
-    _sig("xss", "js_global", r"\b(?:window|self|top|parent|frames|globalthis|document)\s*\[\s*['\"`(\w]", "sql"),
+    _sig("xss", "js_sink", r"(?:\b(?:alert|prompt|confirm|eval|settimeout|setinterval|execscript|msgbox|btoa|atob)\s*(?:\(|`|\.call|\.apply|\[)|\(?\bdocument\)?\s*(?:\.|\[\s*['\"])\s*(?:cookie|domain|write|writeln|location|body|createelement|queryselector|getelementbyid|forms|head|documentelement)|\bwindow\s*\.\s*(?:location|name|open)\b|\.innerhtml\b|\.outerhtml\b|\.textcontent\s*=|fromcharcode|\bnew\s+function\s*\(|\bfunction\s*\(\s*\)\s*\{)", "sql", NOT_PATH),
+    _sig("xss", "js_global", r"\b(?:window|self|top|parent|frames|globalthis|document)\s*\[\s*['\"`(\w]", "sql", NOT_PATH),
     _sig("xss", "css_expression", r"(?:expression\s*\(|-moz-binding\s*:|behavior\s*:\s*url|@import\b|url\s*\(\s*['\"]?\s*javascript)"),
     _sig("xss", "angular_template", r"\{\{.{0,200}?(?:constructor|\$eval|\$on|alert|\bon\w+|\[\s*['\"]|\d+\s*[*+-]\s*\d+).{0,200}?\}\}"),
     _sig("xss", "jsfuck", r"(?:[\[\]()!+]\s*){12,}|!!\[\]|\[\]\+!|\+!!\["),
@@ -240,7 +243,7 @@ COMMANDS, ENGLISH_COMMANDS = _load_commands()
 _BARE_COMMANDS = frozenset(
     "whoami ifconfig ipconfig uname shutdown reboot poweroff systeminfo tasklist netstat htop strace ltrace "
     "cpulimit crontab busybox powershell pwsh nslookup wget curl netcat ncat socat nmap chmod chown sudo "
-    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables regedit bcdboot".split()
+    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables".split()
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>])""")
 _CMD_TOKEN = re.compile(r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})")
@@ -287,20 +290,21 @@ def _substituted_command(match: re.Match[str]) -> bool:
 
 
 _PREFIX = r"(?:(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+)*"
-_SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\(|\bthen\b|\bdo\b|\{\s*|\(\s*)"
+_SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\(|\bthen\b|\bdo\b)"
 CMD_INJECTION = [
     _sig("cmd_injection", "separator_command", _SEP + r"\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_after_separator),
-    _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_at_start),
+    # Not in User-Agent (tools name themselves: "curl/8.5.0") nor in parameter names.
+    _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", VALUES, validate=_command_at_start),
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
     _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
-    _sig("cmd_injection", "shellshock", r"\(\s*\)\s*\{"),
+    _sig("cmd_injection", "shellshock", r"^\s*\(\s*\)\s*\{"),
     _sig("cmd_injection", "fork_bomb", r"(\w+|:)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;|\bfork\s*\(\s*\)\s*while|%0\|%0|\.\s*\{\s*\.\s*\|\s*\.\s*&\s*\}"),
     _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/]+\]\w*", "plain"),
     _sig("cmd_injection", "brace_expansion", r"\{\s*[\w./$\"'#-]*\s*,\s*[\w./$\"'#-]*[/.$\"'#-][\w./$\"'#-]*\s*,?\s*\}|\{\s*,\s*[\w$\"'#.-]+\s*,|\{\s*[a-z][\w.-]*\s*,\s*[\w./-]+\s*\}"),
     _sig("cmd_injection", "tilde_expansion", r"^\s*~[+-]?\d*\s*$"),
     _sig("cmd_injection", "redirect_sensitive", r"(?:>|>>|<)\s*/(?:dev/(?:tcp|udp)/|tmp/|etc/|var/)|\d+\s*>\s*\$\w+"),
     _sig("cmd_injection", "alias", r"\balias\s+(?:[+-]\w+\s+)*['\"]?[\w.+-]+['\"]?\s*=", "plain"),
-    _sig("cmd_injection", "shell_variable", r"\$\{(?:cmd|shell|ifs|path|home|user|command|exec|bash|sh|\w+\.\w+)\}|\$\{?(?:shell|ifs|bash_version|ps1|ld_preload)\b\}?|\$\{[^}]{0,40}(?:::|:-|#|%|/)[^}]{0,40}\}|;\s*\$\w+\s+\w", "plain"),
+    _sig("cmd_injection", "shell_variable", r"\$\{(?:cmd|shell|ifs|path|home|user|command|exec|bash|sh|\w+\.\w+)\}|\$\{?(?:shell|ifs|bash_version|ps1|ld_preload)\b\}?|\$\{[^}]{0,40}(?:::|:-|#|%|/)[^}]{0,40}\}", "plain"),
     _sig("cmd_injection", "windows_cmd", r"\b(?:cmd(?:\.exe)?\s*/[ck]\b|powershell(?:\.exe)?\s+-|pwsh\s+-|start\s+/b\b|certutil(?:\.exe)?\s+-|bitsadmin\s+/|net\s+(?:user|localgroup|view|use|share)\b|reg\s+(?:add|query|delete)\b|wmic\s+\w+|rundll32(?:\.exe)?\s+\w+|regsvr32\s+/|mshta\s+\w+|schtasks\s+/|regedit\s+/|bcdboot\s|bcdedit\s)", "shell"),
     _sig("cmd_injection", "windows_batch", r"\bfor\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?\w+\s+in\s*\(|\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist\s|defined\s|errorlevel\s|cmdextversion\s|%[\w~]+%|\"[^\"]*\"\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b)|\[[^\]]*\]\s*==|\(?[\w%~]+\)?\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b))", "plain"),
     _sig("cmd_injection", "powershell_cmdlet", r"\b(?:invoke-(?:expression|webrequest|command|restmethod|item|wmimethod|shellcode|mimikatz)|iex\s*\(|iwr\s+|new-object\s+(?:-\w+\s+)?(?:system\.net|net\.webclient|io\.)|downloadstring\s*\(|downloadfile\s*\(|start-process|get-(?:process|childitem|content|wmiobject|itemproperty|service|acl)|set-(?:content|executionpolicy|itemproperty)|out-file|-encodedcommand|-enc\s+[a-z0-9+/=]{8,}|\[system\.(?:convert|text|reflection|io)\.)", "shell"),
@@ -316,7 +320,7 @@ CMD_INJECTION = [
 
 # --- server-side request forgery ----------------------------------------------------------
 SSRF = [
-    _sig("ssrf", "metadata_host", r"(?:^|[/@=\s'\"])(?:169\.254\.169\.254|169\.254\.170\.2|fd00:ec2::254|metadata\.google\.internal|metadata\.azure\.com|100\.100\.100\.200|instance-data(?:\.ec2\.internal)?|metadata)(?::\d+)?(?:[/?#]|$)", "plain", ARGS),
+    _sig("ssrf", "metadata_host", r"(?:^|[/@=\s'\"])(?:169\.254\.169\.254|169\.254\.170\.2|fd00:ec2::254|metadata\.google\.internal|metadata\.azure\.com|100\.100\.100\.200|instance-data(?:\.ec2\.internal)?)(?::\d+)?(?:[/?#]|$)", "plain", ARGS),
     _sig("ssrf", "dangerous_scheme", r"^\s*(?:gopher|dict|ldap|ldaps|tftp|jar|netdoc|sftp|telnet|file)://", "plain", ARGS),
     _sig(
         "ssrf",

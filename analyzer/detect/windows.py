@@ -41,12 +41,13 @@ def window_start(ts: float, size: float) -> float:
 class DistinctCounter:
     """Distinct members: an exact set up to ``exact`` members, then a HyperLogLog."""
 
-    __slots__ = ("_exact", "_regs", "_limit")
+    __slots__ = ("_exact", "_regs", "_limit", "_estimate")
 
     def __init__(self, exact: int = 64) -> None:
         self._limit = exact
         self._exact: set[int] | None = set()
         self._regs: bytearray | None = None
+        self._estimate = -1  # cached sketch estimate (-1: stale)
 
     def add(self, h: int) -> bool:
         """Add a 64-bit hash; True when the count may have grown."""
@@ -71,6 +72,7 @@ class DistinctCounter:
         rank = (rest & -rest).bit_length()
         if rank > regs[idx]:
             regs[idx] = rank
+            self._estimate = -1
             return True
         return False
 
@@ -84,13 +86,16 @@ class DistinctCounter:
     def count(self) -> int:
         if self._exact is not None:
             return len(self._exact)
+        if self._estimate >= 0:
+            return self._estimate
         regs = self._regs
         assert regs is not None
         zeros = regs.count(0)
         estimate = _HLL_ALPHA * HLL_M * HLL_M / sum(2.0**-r for r in regs)
         if estimate <= 2.5 * HLL_M and zeros:
             estimate = HLL_M * math.log(HLL_M / zeros)
-        return max(int(round(estimate)), self._limit + 1)
+        self._estimate = max(int(round(estimate)), self._limit + 1)
+        return self._estimate
 
     def merge(self, other: DistinctCounter) -> None:
         if other._exact is not None:
@@ -101,6 +106,7 @@ class DistinctCounter:
             self._to_sketch()
         assert self._regs is not None and other._regs is not None
         self._regs = bytearray(max(a, b) for a, b in zip(self._regs, other._regs, strict=True))
+        self._estimate = -1
 
     def to_state(self) -> list[Any]:
         if self._exact is not None:
