@@ -26,7 +26,7 @@ _OVERLONG_MAP = {"ae": ".", "2e": ".", "af": "/", "2f": "/", "9c": "\\", "1c": "
 _BACKSLASH_ESC = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4}))")
 _SQL_COMMENT = re.compile(r"/\*!?\d*|\*/|--[^\n]*$|#[^\n]*$", re.MULTILINE)
 _SPACES = re.compile(r"\s+")
-_LOG4J_LOOKUP = re.compile(r"\$\{(?:lower|upper|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
+_LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
 _LOG4J_DATE = re.compile(r"\$\{date:'([^'{}]*)'\}", re.IGNORECASE)
 _SHELL_NOISE = re.compile(r"""["'\\^]|\$@|\$\$|\$!|\$\{?[0-9*@#?]\}?|``|\$\(\)|<\(\)|>\(\)""")
 
