@@ -18,7 +18,7 @@ import orjson
 
 from analyzer.detect import normalise
 from analyzer.detect.model import DetectExchange
-from analyzer.detect.signatures import COMMANDS, REGISTRY, Signature
+from analyzer.detect.signatures import COMMANDS, ENGLISH_COMMANDS, REGISTRY, Signature
 
 # Headers whose values are protocol syntax, not client-chosen text (or secrets not to inspect).
 _SKIP_HEADERS = frozenset(
@@ -41,7 +41,8 @@ _SUSPICIOUS = re.compile(
     r"""\b(?:union|select|sleep|jndi|passwd|etc|win\.ini|exec|drop|insert|delete|update|from|"""
     r"""where|order|having|benchmark|waitfor|or|and|xor|like|rlike|regexp|is|in|div|"""
     r"""javascript|vbscript|script|data|file|gopher|dict|ldap|http|https|ftp|on\w+|"""
-    r"""localhost|metadata|system|shell|rcpt|mail|helo|ehlo|login|user|pass|select)\b""",
+    r"""localhost|metadata|system|shell|rcpt|mail|helo|ehlo|login|user|pass|select)\b|"""
+    r"""\bif\s*/?(?:i\s+|not\s+|exist\b|defined\b|errorlevel\b|cmdextversion\b)|\bfor\s+/[dlrf]\b|%%""",
     re.IGNORECASE,
 )
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")
@@ -99,10 +100,13 @@ def _multipart_values(body: str, content_type: str) -> Iterator[tuple[str, str]]
         head, _, content = part.partition("\r\n\r\n")
         if not content and "\n\n" in part:
             head, _, content = part.partition("\n\n")
-        name = re.search(r'name="([^"]*)"', head)
+        name = re.search(r'\bname="([^"]*)"', head)
         field = name.group(1) if name else "part"
-        if head.strip():
-            yield f"{field}#headers", head
+        filename = re.search(r'filename="([^"]*)"', head)
+        if filename is not None:
+            yield f"{field}#filename", filename.group(1)
+        if name is not None:
+            yield f"{field}#name", name.group(1)
         if content:
             yield field, content.rstrip("\r\n-")
 
@@ -151,6 +155,8 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
                         yield "cookie", f"{cname[:64]}#name", cname, False
                 elif cname:
                     yield "cookie", "cookie", cname, False
+        elif lname in ("x-filename", "x-file-name", "x-upload-filename"):
+            yield "filename", lname, value, False
         elif lname not in _SKIP_HEADERS and value:
             yield "agent" if lname == "user-agent" else "header", lname[:64], value, False
     body = x.request_body[:max_body]
@@ -172,7 +178,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
         return
     if "multipart/" in ctype:
         for field, value in _multipart_values(text, ctype):
-            yield "body", field[:64], value, False
+            yield "filename" if field.endswith("#filename") else "body", field[:64], value, False
         return
     if "xml" in ctype or text.lstrip().startswith("<?xml"):
         for field, value in _xml_values(text):
@@ -202,9 +208,12 @@ def _form(sig: Signature, value: str) -> str:
 _FIRST_WORD = re.compile(r"\s*([A-Za-z][\w.+-]{0,40})")
 
 
+_LEADING = COMMANDS | ENGLISH_COMMANDS | {"sudo", "time", "nohup", "env", "exec", "command", "builtin", "nice"}
+
+
 def _starts_with_command(value: str) -> bool:
     match = _FIRST_WORD.match(value)
-    return match is not None and match.group(1).lower() in COMMANDS
+    return match is not None and match.group(1).lower() in _LEADING
 
 
 def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature, ...] = REGISTRY) -> Iterator[tuple[Signature, str, re.Match[str]]]:

@@ -28,6 +28,7 @@ _SQL_COMMENT = re.compile(r"/\*!?\d*|\*/|--[^\n]*$|#[^\n]*$", re.MULTILINE)
 _SPACES = re.compile(r"\s+")
 _LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
 _LOG4J_DATE = re.compile(r"\$\{date:'([^'{}]*)'\}", re.IGNORECASE)
+_UNSET_VAR = re.compile(r"(?<=[;|&`\s])\$[a-z_]\w{0,8}\s+(?=[a-z])")
 _SHELL_NOISE = re.compile(r"""["'\\^]|\$@|\$\$|\$!|\$\{?[0-9*@#?]\}?|``|\$\(\)|<\(\)|>\(\)""")
 
 
@@ -90,9 +91,10 @@ def sql_form(value: str) -> str:
 
 
 def shell_form(value: str) -> str:
-    """Shell quoting and empty expansions removed: ``c'a't``, ``c\\at``, ``ca$@t`` -> ``cat``."""
+    """Shell quoting and empty expansions removed: ``c'a't``, ``c\\at``, ``ca$@t`` -> ``cat``;
+    an unset variable before a word (``;$a cat``) expands to nothing."""
     value = value.replace("${IFS}", " ").replace("$IFS", " ").replace("${ifs}", " ").replace("$ifs", " ")
-    return _SHELL_NOISE.sub("", value)
+    return _UNSET_VAR.sub("", _SHELL_NOISE.sub("", value))
 
 
 def log4j_form(value: str) -> str:

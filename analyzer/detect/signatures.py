@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # "agent" is the User-Agent header: tools name themselves there ("curl/8.5.0", "Wget/1.21").
-ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body"})
+ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body", "filename"})
 ARGS = frozenset({"query", "body", "cookie"})
 NOT_PATH = frozenset({"query", "header", "agent", "cookie", "body"})
 VALUES = frozenset({"path", "query", "cookie", "body", "header"})
@@ -129,7 +129,7 @@ SQLI = [
     _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b|;)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(]|\d|null\b|true\b|false\b|$)""", "sql"),
     _sig("sqli", "operator_only", r"""^\s*(?:<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
     _sig("sqli", "in_list", r"\bin\s*\(\s*(?:select\b|-?\d+\s*(?:,\s*-?\d+\s*)+\)?)", "sql"),
-    _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:or|and|xor|\|\||&&|\+|=|<>|!=)\s*['"`]""", "sql"),
+    _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]""", "sql"),
     _sig("sqli", "union_select", r"\bunion\b(?:\s+(?:all|distinct))?\s*\(*\s*select\b|unionselect|\bunion\s*\(", "sql"),
     _sig("sqli", "union_all", r"['\d)*]\s*\bunion\s+(?:all|distinct)\b", "sql"),
     _sig(
@@ -149,7 +149,7 @@ SQLI = [
     _sig("sqli", "waitfor", r"\bwaitfor\s+(?:delay|time)\b", "sql"),
     _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
     _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
-    _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect|;)\b""", "sql"),
+    _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
     _sig("sqli", "quote_operator_comment", r"""['"`]\s*(?:[|&^<>=/%+*-]|is\s+not|not\s+(?:like|glob|regexp|in|between)|mod|div|sounds\s+like)\s*[\w@.]*\s*\??(?:--|#)""", "plain"),
     _sig("sqli", "order_by_number", r"\b(?:order|group)\s+by\s+\d+\s*(?:--|#|/\*|,|\)|;|$|asc|desc)|\bgroup\s+by\s+\w+\s*(?:&|$|having)", "sql"),
     _sig("sqli", "or_number", r"^\s*(?:or|xor|and)\s+(?:\d+|'[^']*')\s*(?:[<>=-]|$)|\b(?:or|xor|and)\s+(?:'[^']*'|\d+)\s*[<>]=?\s*(?:$|['\d])", "sql"),
@@ -182,14 +182,17 @@ SQLI = [
 ]
 
 # --- cross-site scripting -----------------------------------------------------------------
+# Tags that are an attack alone, and tags that are one only with attributes (<svg onload=...>).
 _DANGEROUS_TAGS = (
-    r"script|iframe|frame|frameset|object|embed|applet|svg|math|meta|base|link|style|form|isindex|"
-    r"vmlframe|portal|noscript|bgsound|layer|ilayer|dialog|f\s*o\s*r\s*m|d\s*i\s*a\s*l\s*o\s*g|s\s*c\s*r\s*i\s*p\s*t"
+    r"script|iframe|frame|frameset|object|embed|applet|isindex|vmlframe|portal|bgsound|layer|ilayer|"
+    r"f\s+o\s+r\s+m|d\s+i\s+a\s+l\s+o\s+g|s\s*c\s*r\s*i\s*p\s*t"
 )
+_ATTRIBUTE_TAGS = r"svg|math|meta|base|link|style|form|noscript|dialog|marquee|xss|details|video|audio|body|input|img|image"
 _SCHEMES = r"(?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e|j)\s*s\s*c\s*r\s*i\s*p\s*t|m\s*o\s*c\s*h\s*a"
 XSS = [
     _sig("xss", "script_tag", r"<\s*/?\s*(?:\w+\s*:\s*)?script\b|<script[\s>/]"),
     _sig("xss", "dangerous_tag", r"<\s*(?:\w+\s*:\s*)?(?:" + _DANGEROUS_TAGS + r")\b[^<>]*(?:>|$|\s[\w:-]+\s*=)"),
+    _sig("xss", "tag_with_attributes", r"<\s*(?:\w+\s*:\s*)?(?:" + _ATTRIBUTE_TAGS + r")\b[^<>]*[\s/][\w:-]+\s*="),
     _sig("xss", "event_handler", r"""(?:<[^<>]*[\s/"']|['"`\s;]|^)on[a-z]{3,40}\s*=\s*(?:['"`]?\s*[\w$.(\[{`'"]|$)"""),
     _sig("xss", "attribute_injection", r"""['"`]\s*(?:formaction|xlink:href|srcdoc|style)\s*=|['"`]\s*in\s*\w+\.\w+\s*=|\bvalueof\s*="""),
     _sig("xss", "tag_with_attribute", r"<\s*[a-z][\w:-]*\b[^<>]*\s(?:src|href|style|action|formaction|background|lowsrc|dynsrc|data|poster|xlink:href|srcdoc|code|pattern|xmlns(?::\w+)?|xsi:\w+)\s*=\s*['\"]?\s*(?:javascript|vbscript|data|livescript|mocha|x\b|#|&|\^|\w+\s*\()"),
@@ -245,7 +248,7 @@ _BARE_COMMANDS = frozenset(
     "cpulimit crontab busybox powershell pwsh nslookup wget curl netcat ncat socat nmap chmod chown sudo "
     "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables".split()
 )
-_SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>])""")
+_SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 _CMD_TOKEN = re.compile(r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})")
 
 
@@ -257,15 +260,17 @@ def _command_shape(name: str, rest: str, after_separator: bool) -> bool:
         return False
     args = rest.lstrip(" \t")
     if not args or args[0] in "\n\r;|&`)":
-        return (after_separator and len(name) > 2) or name in _BARE_COMMANDS or not name.isalpha()
+        if english:
+            return False
+        return (after_separator and len(name) > 2) or name in _BARE_COMMANDS or "-" in name or name.endswith(".exe")
     if _SHELL_ARGS.match(rest):
         return True
     following = _CMD_TOKEN.match(args)
     if following is not None and following.group(1) in COMMANDS:
         return True
-    if not english and (name in _BARE_COMMANDS or not name.isalpha()):
+    if not english and (name in _BARE_COMMANDS or "-" in name or name.endswith(".exe")):
         return True
-    return after_separator and not english and len(name) > 3
+    return after_separator and not english and len(name) >= 3
 
 
 def _command_after_separator(match: re.Match[str]) -> bool:
@@ -290,10 +295,12 @@ def _substituted_command(match: re.Match[str]) -> bool:
 
 
 _PREFIX = r"(?:(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+)*"
-_SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\(|\bthen\b|\bdo\b)"
+_SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\()\s*(?:(?:then|do|else)\s+)?"
 CMD_INJECTION = [
     _sig("cmd_injection", "separator_command", _SEP + r"\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_after_separator),
     # Not in User-Agent (tools name themselves: "curl/8.5.0") nor in parameter names.
+    # A User-Agent that is a command line, not a product token ("curl/8.5.0") or a bare name.
+    _sig("cmd_injection", "agent_command", r"^\s*['\"]?\s*(?![\w.-]+/\d)" + _PREFIX + r"([a-z][\w.+-]{0,40})['\"]?(?=\s+\S)", "shell", frozenset({"agent"}), validate=_command_at_start),
     _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", VALUES, validate=_command_at_start),
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
     _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
@@ -306,7 +313,7 @@ CMD_INJECTION = [
     _sig("cmd_injection", "alias", r"\balias\s+(?:[+-]\w+\s+)*['\"]?[\w.+-]+['\"]?\s*=", "plain"),
     _sig("cmd_injection", "shell_variable", r"\$\{(?:cmd|shell|ifs|path|home|user|command|exec|bash|sh|\w+\.\w+)\}|\$\{?(?:shell|ifs|bash_version|ps1|ld_preload)\b\}?|\$\{[^}]{0,40}(?:::|:-|#|%|/)[^}]{0,40}\}", "plain"),
     _sig("cmd_injection", "windows_cmd", r"\b(?:cmd(?:\.exe)?\s*/[ck]\b|powershell(?:\.exe)?\s+-|pwsh\s+-|start\s+/b\b|certutil(?:\.exe)?\s+-|bitsadmin\s+/|net\s+(?:user|localgroup|view|use|share)\b|reg\s+(?:add|query|delete)\b|wmic\s+\w+|rundll32(?:\.exe)?\s+\w+|regsvr32\s+/|mshta\s+\w+|schtasks\s+/|regedit\s+/|bcdboot\s|bcdedit\s)", "shell"),
-    _sig("cmd_injection", "windows_batch", r"\bfor\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?\w+\s+in\s*\(|\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist\s|defined\s|errorlevel\s|cmdextversion\s|%[\w~]+%|\"[^\"]*\"\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b)|\[[^\]]*\]\s*==|\(?[\w%~]+\)?\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b))", "plain"),
+    _sig("cmd_injection", "windows_batch", r"\bfor\s+(?:/\w+\s+|\"[^\"]*\"\s+|[^\s%]+\s+){0,4}%%?\S*\s+in\s*\(.{0,300}?\)\s*do\b|\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist\s|defined\s|errorlevel\s|cmdextversion\s|%[\w~]+%|\"[^\"]*\"\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b)|\[[^\]]*\]\s*==|\(?[\w%~]+\)?\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b))", "plain"),
     _sig("cmd_injection", "powershell_cmdlet", r"\b(?:invoke-(?:expression|webrequest|command|restmethod|item|wmimethod|shellcode|mimikatz)|iex\s*\(|iwr\s+|new-object\s+(?:-\w+\s+)?(?:system\.net|net\.webclient|io\.)|downloadstring\s*\(|downloadfile\s*\(|start-process|get-(?:process|childitem|content|wmiobject|itemproperty|service|acl)|set-(?:content|executionpolicy|itemproperty)|out-file|-encodedcommand|-enc\s+[a-z0-9+/=]{8,}|\[system\.(?:convert|text|reflection|io)\.)", "shell"),
     _sig("cmd_injection", "windows_sep_cmd", r"(?:[&|]|\r|\n)\s*(?:dir|type|copy|del|ren|move|echo|set|net|ping|ipconfig|systeminfo|tasklist|whoami|ver|hostname|nslookup|certutil|cmd|powershell|wmic|reg|sc|bitsadmin|attrib|cacls|icacls|findstr|start|call|schtasks|runas|taskkill|regedit|bcdboot)(?:\.exe)?\b", "shell"),
     _sig("cmd_injection", "reverse_shell", r"/dev/(?:tcp|udp)/|\bnc\s+(?:-\w+\s+)*[\w.]+\s+\d+|\bbash\s+-i\b|\bsh\s+-i\b|\bmkfifo\b|\bsocat\s+\w+|\bexec\s+\d+<>|\bpython[23]?\s+-c\s|\bperl\s+-e\s|\bruby\s+-e\s|\bphp\s+-r\s|\blua\s+-e\s|\bnode\s+-e\s|\b(?:ba|z|k|da)?sh\s+-c\s", "shell"),
@@ -315,7 +322,7 @@ CMD_INJECTION = [
     _sig("cmd_injection", "sqlite_cmd", r"^\s*\.(?:system|shell|import|output|load|once)\b|(?:[;\n]|^)\s*\.(?:system|shell|sh)\s"),
     _sig("cmd_injection", "mail_cmd", r"(?:[\r\n]|^)\s*(?:rcpt\s+to\s*:|mail\s+from\s*:|helo\s+[\w.-]+\s*$|ehlo\s+[\w.-]+\s*$|vrfy\s+\S|expn\s+\S|starttls\s*$|quit\s*$|auth\s+\w+(?:\s+\S+)?\s*$)|[\r\n]\s*[a-z]?\d{1,6}\s+(?:login|select|examine|fetch|store|copy|uid|list|lsub|create|delete|rename|append|capability|logout|authenticate|status|search|noop|check|close|expunge|subscribe|unsubscribe)\b|[\r\n]\s*(?:user|pass|retr|dele|rset|stat|uidl|top|apop|list)\s+\S", "plain"),
     _sig("cmd_injection", "windows_env", r"%(?:comspec|systemroot|windir|programfiles|appdata|temp|tmp|userprofile|allusersprofile|computername|username|homepath|systemdrive|public|psmodulepath)%", "plain"),
-    _sig("cmd_injection", "restricted_upload", r"filename\s*=\s*['\"]?[^'\"]*\.(?:sh|bash|zsh|csh|ksh|bat|cmd|ps1|psm1|vbs|exe|dll|msi|scr|com|pif|jsp|jspx|asp|aspx|cer|asa|php\d?|phtml|pl|cgi|py|rb)['\";\s]|(?:^|/|filename\s*=\s*['\"]?)\.(?:bashrc|bash_profile|profile|zshrc|cshrc|tcshrc|login|logout|exrc|vimrc|viminfo|bash_logout|inputrc|wgetrc|curlrc|netrc|gitconfig|npmrc)\b", "plain"),
+    _sig("cmd_injection", "restricted_upload", r"\.\s*(?:sh|bash|zsh|csh|ksh|bat|cmd|ps1|psm1|vbs|exe|dll|msi|scr|com|pif|jsp|jspx|asp|aspx|cer|asa|php\d?|phtml|pl|cgi|py|rb)\s*$|^\.(?:bashrc|bash_profile|profile|zshrc|cshrc|tcshrc|login|logout|exrc|vimrc|viminfo|bash_logout|inputrc|wgetrc|curlrc|netrc|gitconfig|npmrc|htaccess|user\.ini|boto|s3cfg|pgpass|my\.cnf)\s*$|^(?:wp-config|settings|local_?settings|configuration|database)[\w. -]*$|^config\.ya?ml\s*$|^(?:mtrr|acpi|kcore|kallsyms|passwd|shadow|sudoers|crontab|authorized_keys)$", "plain", frozenset({"filename"})),
 ]
 
 # --- server-side request forgery ----------------------------------------------------------
