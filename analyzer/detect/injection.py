@@ -159,6 +159,10 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
             yield "filename", lname, value, False
         elif lname not in _SKIP_HEADERS and value:
             yield "agent" if lname == "user-agent" else "header", lname[:64], value, False
+            if lname == "referer" and "?" in value:  # the referring page's parameters
+                for qname, qvalue in _split_pairs(value.split("?", 1)[1].split("#", 1)[0]):
+                    if qvalue:
+                        yield "header", f"referer:{qname[:48]}", qvalue, True
     body = x.request_body[:max_body]
     if not body:
         return

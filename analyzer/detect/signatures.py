@@ -249,21 +249,37 @@ _BARE_COMMANDS = frozenset(
     "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables".split()
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
+# A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
+_HOST_ARG = re.compile(r"\s*(?:\d{1,3}(?:\.\d{1,3}){3}\b|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b)")
+# Commands that start no sentence: at the start of a value, with any arguments, a command line.
+_START_COMMANDS = frozenset(
+    "ls ping nc ncat bash zsh sh ksh python python2 python3 perl ruby php node powershell cmd wget curl nmap "
+    "telnet ssh scp ftp tftp rm chmod chown sudo su pkill ps netstat ifconfig ip whoami uname lastlog".split()
+)
+_VERSIONED = re.compile(r"^([a-z][a-z-]*?)\d+(?:\.\d+)*$")
+_PREFIX_WORD = re.compile(r"\b(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+[a-z]")
 _CMD_TOKEN = re.compile(r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})")
 
 
-def _command_shape(name: str, rest: str, after_separator: bool) -> bool:
+def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool = False) -> bool:
     """Is ``name rest`` a command line (a known command with arguments that look like a shell's)?"""
     name = name.rstrip(".")
+    versioned = _VERSIONED.match(name)
+    if versioned is not None and name not in COMMANDS and versioned.group(1) in COMMANDS:
+        name = versioned.group(1)  # python3.10, gcc10.1
     english = name in ENGLISH_COMMANDS
     if not english and name not in COMMANDS:
         return False
+    if prefixed:  # "time who", "nohup sh ...": a command after a command prefix
+        return True
     args = rest.lstrip(" \t")
     if not args or args[0] in "\n\r;|&`)":
         if english:
             return False
         return (after_separator and len(name) > 2) or name in _BARE_COMMANDS or "-" in name or name.endswith(".exe")
     if _SHELL_ARGS.match(rest):
+        return True
+    if not english and (name in _START_COMMANDS or _HOST_ARG.match(rest)):
         return True
     following = _CMD_TOKEN.match(args)
     if following is not None and following.group(1) in COMMANDS:
@@ -274,11 +290,11 @@ def _command_shape(name: str, rest: str, after_separator: bool) -> bool:
 
 
 def _command_after_separator(match: re.Match[str]) -> bool:
-    return _command_shape(match.group(1), match.string[match.end() :], True)
+    return _command_shape(match.group(1), match.string[match.end() :], True, bool(_PREFIX_WORD.search(match.group(0))))
 
 
 def _command_at_start(match: re.Match[str]) -> bool:
-    return _command_shape(match.group(1), match.string[match.end() :], False)
+    return _command_shape(match.group(1), match.string[match.end() :], False, bool(_PREFIX_WORD.search(match.group(0))))
 
 
 def _substituted_command(match: re.Match[str]) -> bool:
