@@ -42,7 +42,8 @@ _SUSPICIOUS = re.compile(
     r"""where|order|having|benchmark|waitfor|or|and|xor|like|rlike|regexp|is|in|div|"""
     r"""javascript|vbscript|script|data|file|gopher|dict|ldap|http|https|ftp|on\w+|"""
     r"""localhost|metadata|system|shell|rcpt|mail|helo|ehlo|login|user|pass|select)\b|"""
-    r"""\bif\s*/?(?:i\s+|not\s+|exist\b|defined\b|errorlevel\b|cmdextversion\b)|\bfor\s+/[dlrf]\b|%%""",
+    r"""\bif\s*/?(?:i\s+|not\s+|exist\b|defined\b|errorlevel\b|cmdextversion\b)|\bfor\s+/[dlrf]\b|%%|"""
+    r"""\b(?:document|window|self|top)\s*[.\[(/]|-->""",
     re.IGNORECASE,
 )
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")

@@ -24,7 +24,10 @@ _PCT_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _OVERLONG = re.compile(r"%c0%(?:ae|af|2e|2f)|%c1%(?:9c|1c|af)|%e0%80%(?:ae|af)", re.IGNORECASE)
 _OVERLONG_MAP = {"ae": ".", "2e": ".", "af": "/", "2f": "/", "9c": "\\", "1c": "\\"}
 _BACKSLASH_ESC = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4}))")
-_SQL_COMMENT = re.compile(r"/\*!?\d*|\*/|--[^\n]*$|#[^\n]*$", re.MULTILINE)
+_SQL_COMMENT = re.compile(r"/\*(?!!).*?\*/|/\*!\d*|\*/|--[^\n]*$|#[^\n]*$", re.MULTILINE | re.DOTALL)
+_LAX_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol|lt|gt|quot|apos);?", re.IGNORECASE)
+_LAX_MAP = {"tab": "\t", "newline": "\n", "colon": ":", "lpar": "(", "rpar": ")", "sol": "/", "bsol": "\\",
+            "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _SPACES = re.compile(r"\s+")
 _LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
 _LOG4J_DATE = re.compile(r"\$\{date:'([^'{}]*)'\}", re.IGNORECASE)
@@ -58,7 +61,9 @@ def url_decode_all(value: str, plus: bool = False) -> str:
 def html_decode(value: str) -> str:
     if "&" not in value:
         return value
-    # Entities without their ';' (``&#x3c``) are decoded by browsers too.
+    # Entities without their ';' (``&#x3c``) are decoded by browsers too, and the names of
+    # whitespace/punctuation entities in any case (``&tab;`` for ``&Tab;``).
+    value = _LAX_ENTITY.sub(lambda m: _LAX_MAP[m.group(1).lower()], value)
     for _ in range(2):
         decoded = html.unescape(value)
         if decoded == value:

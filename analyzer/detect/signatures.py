@@ -184,15 +184,17 @@ SQLI = [
 # --- cross-site scripting -----------------------------------------------------------------
 # Tags that are an attack alone, and tags that are one only with attributes (<svg onload=...>).
 _DANGEROUS_TAGS = (
-    r"script|iframe|frame|frameset|object|embed|applet|isindex|vmlframe|portal|bgsound|layer|ilayer|"
+    r"script|iframe|frame|frameset|object|embed|applet|isindex|vmlframe|portal|bgsound|layer|ilayer|noscript|"
     r"f\s+o\s+r\s+m|d\s+i\s+a\s+l\s+o\s+g|s\s*c\s*r\s*i\s*p\s*t"
 )
-_ATTRIBUTE_TAGS = r"svg|math|meta|base|link|style|form|noscript|dialog|marquee|xss|details|video|audio|body|input|img|image"
+_ATTRIBUTE_TAGS = r"svg|math|meta|base|link|style|form|dialog|marquee|xss|details|video|audio|body|input|img|image"
 _SCHEMES = r"(?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e|j)\s*s\s*c\s*r\s*i\s*p\s*t|m\s*o\s*c\s*h\s*a"
 XSS = [
     _sig("xss", "script_tag", r"<\s*/?\s*(?:\w+\s*:\s*)?script\b|<script[\s>/]"),
-    _sig("xss", "dangerous_tag", r"<\s*(?:\w+\s*:\s*)?(?:" + _DANGEROUS_TAGS + r")\b[^<>]*(?:>|$|\s[\w:-]+\s*=)"),
-    _sig("xss", "tag_with_attributes", r"<\s*(?:\w+\s*:\s*)?(?:" + _ATTRIBUTE_TAGS + r")\b[^<>]*[\s/][\w:-]+\s*="),
+    _sig("xss", "dangerous_tag", r"<\s*(?:\w*\s*:\s*)?(?:" + _DANGEROUS_TAGS + r")\b[^<>]*(?:>|$|\s[\w:-]+\s*=|#)"),
+    _sig("xss", "tag_with_attributes", r"<\s*(?:\w*\s*:\s*)?(?:" + _ATTRIBUTE_TAGS + r")\b[^<>]*[\s/][\w:-]+\s*/?\s*="),
+    _sig("xss", "xml_schema_vector", r"<\w+[^<>]*\bxmlns(?::\w+)?\s*=.{0,300}?\bxsi:schemalocation\s*="),
+    _sig("xss", "comment_close", r"^\s*-->\s*$|-->\s*<!?\w"),
     _sig("xss", "event_handler", r"""(?:<[^<>]*[\s/"']|['"`\s;]|^)on[a-z]{3,40}\s*=\s*(?:['"`]?\s*[\w$.(\[{`'"]|$)"""),
     _sig("xss", "attribute_injection", r"""['"`]\s*(?:formaction|xlink:href|srcdoc|style)\s*=|['"`]\s*in\s*\w+\.\w+\s*=|\bvalueof\s*="""),
     _sig("xss", "tag_with_attribute", r"<\s*[a-z][\w:-]*\b[^<>]*\s(?:src|href|style|action|formaction|background|lowsrc|dynsrc|data|poster|xlink:href|srcdoc|code|pattern|xmlns(?::\w+)?|xsi:\w+)\s*=\s*['\"]?\s*(?:javascript|vbscript|data|livescript|mocha|x\b|#|&|\^|\w+\s*\()"),
@@ -208,7 +210,7 @@ XSS = [
     _sig("xss", "ie_import", r"<\??\s*import\s*implementation|<\?import\b"),
     _sig("xss", "utf7", r"[+\s]adw-|[+\s]ad4-|[+\s]aci-"),
     _sig("xss", "html_comment_js", r"<!--.{0,100}?(?:script|on\w+\s*=|javascript)"),
-    _sig("xss", "js_method_noparen", r"(?:alert|prompt|confirm|eval)\s*`|\.(?:call|apply|bind)\s*\(\s*(?:null|window|this|self|top)\b|\bthrow\s+onerror\b|onerror\s*=\s*(?:alert|eval|prompt)"),
+    _sig("xss", "js_method_noparen", r"(?:alert|prompt|confirm|eval)\s*`|\.\s*(?:call|apply)\s*`|\$\{\s*(?:alert|eval|prompt|confirm|navigation\.\w+)\s*\}|\breflect\s*\.\s*\w+\s*\.\s*call\b|\.(?:call|apply|bind)\s*\(\s*(?:null|window|this|self|top)\b|\bthrow\s+onerror\b|onerror\s*=\s*(?:alert|eval|prompt)"),
     _sig("xss", "us_ascii_malformed", r"(?:\xbc|1\u20444)\s*/?\s*[a-z]+.{0,200}?(?:\xbe|3\u20444)"),
 ]
 
