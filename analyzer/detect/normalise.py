@@ -29,6 +29,7 @@ _LAX_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol|lt|gt|quot|apo
 _LAX_MAP = {"tab": "\t", "newline": "\n", "colon": ":", "lpar": "(", "rpar": ")", "sol": "/", "bsol": "\\",
             "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _SPACES = re.compile(r"\s+")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u00b4": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"'})
 _LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
 _LOG4J_DATE = re.compile(r"\$\{date:'([^'{}]*)'\}", re.IGNORECASE)
 _UNSET_VAR = re.compile(r"(?<=[;|&`\s])\$[a-z_]\w{0,8}\s+(?=[a-z])")
@@ -92,6 +93,8 @@ def sql_form(value: str) -> str:
     """SQL comments to spaces, whitespace runs to one space (``UNION/**/SELECT``)."""
     if "/*" in value or "--" in value or "#" in value:
         value = _SQL_COMMENT.sub(" ", value)
+    if not value.isascii():  # typographic quotes close strings in lax SQL front ends
+        value = value.translate(_QUOTES)
     return _SPACES.sub(" ", value)
 
 

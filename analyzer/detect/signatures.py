@@ -76,6 +76,7 @@ _SQL_FUNC_NAMES = (
     "suser_sname sys_context sysdate system_user tan time time_format time_to_sec timediff timestamp "
     "to_base64 to_char to_days to_number to_seconds trim ucase uncompress unhex unix_timestamp updatexml "
     "upper user user_name utc_date utc_time utc_timestamp utl_http utl_inaddr uuid values var_pop var_samp "
+    "replace left right insert default find_in_set "
     "variance version week weekday weekofyear xmltype year yearweek"
 ).split()
 _ENGLISH_FUNCS = frozenset(
@@ -92,8 +93,10 @@ def _real_sql_call(match: re.Match[str]) -> bool:
     name, gap, rest = match.group(1), match.group(2), match.string[match.end() :]
     if name not in _ENGLISH_FUNCS:
         return True
-    if gap.strip():  # "length||!!$(", "date]=(": punctuation between name and "(" is not prose
+    if gap.strip(" ,.;:-"):  # "length||!!$(", "date]=(": that punctuation is not prose's
         return True
+    if gap.strip():  # "left, (Lal 1966)": prose punctuation
+        return False
     if not gap:
         return not re.match(r"[a-z]{2,}\s+[a-z]{2,}", rest)  # "max(" yes; "if(you want) to" no
     return not rest.strip() or bool(re.match(r"\s*(?:['\"`@]|0x|select\b|\d+\s*[,=)+*-]|\))", rest))
@@ -127,7 +130,7 @@ SQLI = [
         "sql",
     ),
     _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b|;)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(]|\d|null\b|true\b|false\b|$)""", "sql"),
-    _sig("sqli", "operator_only", r"""^\s*(?:<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
+    _sig("sqli", "operator_only", r"""^\s*(?:(?:order|group)\s+by|<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
     _sig("sqli", "in_list", r"\bin\s*\(\s*(?:select\b|-?\d+\s*(?:,\s*-?\d+\s*)+\)?)", "sql"),
     _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]""", "sql"),
     _sig("sqli", "union_select", r"\bunion\b(?:\s+(?:all|distinct))?\s*\(*\s*select\b|unionselect|\bunion\s*\(", "sql"),
@@ -142,7 +145,7 @@ SQLI = [
     _sig(
         "sqli",
         "stacked_query",
-        r"""(?:['"`)]\s*|\b\d+\s*|^\s*|\s);\s*(?:drop|delete|insert|update|select|create|alter|exec(?:ute)?|declare|shutdown|truncate|grant|revoke|rename|set|waitfor|if|begin|merge|call|load|copy|handler|use|show|desc|do|replace|backup|restore|kill|dbcc)\b|;\s*(?:#|--)""",
+        r"""(?:['"`)]\s*|\b\d+\s*|^\s*|\s);\s*(?:drop|delete|insert|update|select|create|alter|exec(?:ute)?|declare|shutdown|truncate|grant|revoke|rename|set|waitfor|if|begin|merge|call|load|copy|handler|use|show|desc|do|replace|backup|restore|kill|dbcc)\b|;\s*(?:#|--)|(?:^|=)\s*;\s*(?:drop|delete|insert|update|select|create|alter|exec|truncate|set\s+@)\b|--\s*(?:alter|drop|select|union|insert|delete|update)\b|\b\d(?:or|and|xor)\d""",
         "sql",
     ),
     _sig("sqli", "time_based", r"\b(?:sleep|pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bselect\s+pg_sleep\b", "sql"),
@@ -172,7 +175,7 @@ SQLI = [
     _sig("sqli", "nosql_operator", r"(?:\[\s*\$(?:ne|eq|gt|gte|lt|lte|regex|where|nin|in|exists|expr|elemmatch|or|and|not|nor|text|all|size|type|mod)\s*\]|\{\s*['\"]?\$(?:ne|gt|gte|lt|lte|regex|where|nin|in|exists|expr|elemmatch|or|and|not|nor|text|all|size|type|mod)['\"]?\s*:|^\s*\$(?:ne|eq|gt|gte|lt|lte|regex|where|nin|in|exists|expr|elemmatch|or|and|not|nor|text|jsonschema|function|accumulator)\s*$|\$where\s*[:=]|\bthis\.\w+\s*(?:==|!=|\.match))", "plain"),
     _sig("sqli", "sql_hex", r"""['"`)\d]\s*(?:or|and|\|\||&&)\s*0x[0-9a-f]{2,}|\bunhex\s*\(|\\0x[0-9a-f]{4,}|\b0x[0-9a-f]{6,}\s*[,)]|\b0x[0-9a-f]{8,}\b.{0,20}\b(?:from|into|select|union)\b""", "sql"),
     _sig("sqli", "like_wildcard_bypass", r"""['"`]\s*(?:like|rlike|regexp|sounds\s+like|glob)\s*['"`\d]|\blike\s+['"]\s*$|\blike\s+null\b|^\s*['"`][^'"`]*['"`]\s*,\s*\d+\s*$""", "sql"),
-    _sig("sqli", "probe", r"""^['"`]\s*(?:[*<>,:\]\[;}\\]|\d+\s*[*/:<>=-]|\d[a-f0-9]*$|\s+['"`]|,)|['"`]\s*\*\s*\d|^['"]:\s*['"\[]?\s*\d|^['"`]\s*[<>]\s*\d""", "sql"),
+    _sig("sqli", "probe", r"""^['"`]\s*(?:[*<>,:\]\[;}\\]|\d+\s*[*/:<>=-]|\d[a-f0-9]*$|\s+['"`]|,)|['"`]\s*\*\s*\d|^['"]:\s*['"\[]?\s*\d|^['"`]\s*[<>]\s*\d|\d['"`]\s+['"`]\s*\d""", "sql"),
     _sig("sqli", "scientific_notation", r"\b\d+\.?e\d*\s*(?:\bunion\b|\bor\b|\band\b|\bfrom\b|[,)(]\s*\w)|\b\d+\.e\.\w+", "sql"),
     _sig("sqli", "integer_overflow", r"\b(?:2\.2250738585072011e-308|0x7fffffff|4294967296|4294967295[0-9]|18446744073709551615|9223372036854775807)\b", "plain"),
     _sig("sqli", "backtick_termination", r"`\s*(?:or|and|;|\)|--|#|=|regexp|as\b|[<>*])|^\s*`[^`]{1,64}`\s*$|\b\w+`\s*=|^,\s*\w+\"\s*=", "sql"),
