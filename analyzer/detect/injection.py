@@ -212,14 +212,14 @@ def _form(sig: Signature, value: str) -> str:
     return value
 
 
-_FIRST_WORD = re.compile(r"\s*([A-Za-z][\w.+-]{0,40})")
+_FIRST_WORD = re.compile(r"\s*['\"\\]?([A-Za-z][\w.-]{0,40})")
 
 
 _LEADING = COMMANDS | ENGLISH_COMMANDS | {"sudo", "time", "nohup", "env", "exec", "command", "builtin", "nice"}
 
 
 def _starts_with_command(value: str) -> bool:
-    match = _FIRST_WORD.match(value)
+    match = _FIRST_WORD.match(value.replace("+", " "))
     return match is not None and match.group(1).lower() in _LEADING
 
 

@@ -33,7 +33,7 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u00b4": "'", "\u02bc": 
 _LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
 _LOG4J_DATE = re.compile(r"\$\{date:'([^'{}]*)'\}", re.IGNORECASE)
 _UNSET_VAR = re.compile(r"(?<=[;|&`\s])\$[a-z_]\w{0,8}\s+(?=[a-z])")
-_SHELL_NOISE = re.compile(r"""["'\\^]|\$@|\$\$|\$!|\$\{?[0-9*@#?]\}?|``|\$\(\)|<\(\)|>\(\)""")
+_SHELL_NOISE = re.compile(r"""["'\\^]|\$@|\$\$|\$!|\$[-_](?=[a-z])|\$\{?[0-9*@#?]\}?|``|\$\(\)|<\(\)|>\(\)""")
 
 
 def _overlong(match: re.Match[str]) -> str:

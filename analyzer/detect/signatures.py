@@ -145,7 +145,7 @@ SQLI = [
     _sig(
         "sqli",
         "stacked_query",
-        r"""(?:['"`)]\s*|\b\d+\s*|^\s*|\s);\s*(?:drop|delete|insert|update|select|create|alter|exec(?:ute)?|declare|shutdown|truncate|grant|revoke|rename|set|waitfor|if|begin|merge|call|load|copy|handler|use|show|desc|do|replace|backup|restore|kill|dbcc)\b|;\s*(?:#|--)|(?:^|=)\s*;\s*(?:drop|delete|insert|update|select|create|alter|exec|truncate|set\s+@)\b|--\s*(?:alter|drop|select|union|insert|delete|update)\b|\b\d(?:or|and|xor)\d""",
+        r"""(?:['"`)]\s*|\b\d+\s*|^\s*|\s);\s*(?:drop|delete|insert|update|select|create|alter|exec(?:ute)?|declare|shutdown|truncate|grant|revoke|rename|set|waitfor|if|begin|merge|call|load|copy|handler|use|show|desc|do|replace|backup|restore|kill|dbcc)\b|;\s*(?:#|--)|(?:^|=)\s*;\s*(?:drop|delete|insert|update|select|create|alter|exec|truncate|set\s+@)\b|--\s*(?:alter|drop|select|union|insert|delete|update)\b""",
         "sql",
     ),
     _sig("sqli", "time_based", r"\b(?:sleep|pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bselect\s+pg_sleep\b", "sql"),
@@ -251,14 +251,14 @@ COMMANDS, ENGLISH_COMMANDS = _load_commands()
 _BARE_COMMANDS = frozenset(
     "whoami ifconfig ipconfig uname shutdown reboot poweroff systeminfo tasklist netstat htop strace ltrace "
     "cpulimit crontab busybox powershell pwsh nslookup wget curl netcat ncat socat nmap chmod chown sudo "
-    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables".split()
+    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables ls".split()
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
 _HOST_ARG = re.compile(r"\s*(?:\d{1,3}(?:\.\d{1,3}){3}\b|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b)")
 # Commands that start no sentence: at the start of a value, with any arguments, a command line.
 _START_COMMANDS = frozenset(
-    "ls ping nc ncat bash zsh sh ksh python python2 python3 perl ruby php node powershell cmd wget curl nmap "
+    "ls nc ncat bash zsh sh ksh python python2 python3 perl ruby php node powershell cmd wget curl nmap "
     "telnet ssh scp ftp tftp rm chmod chown sudo su pkill ps netstat ifconfig ip whoami uname lastlog".split()
 )
 _VERSIONED = re.compile(r"^([a-z][a-z-]*?)\d+(?:\.\d+)*$")
@@ -266,9 +266,14 @@ _PREFIX_WORD = re.compile(r"\b(?:sudo|time|nohup|env|exec|command|builtin|busybo
 _CMD_TOKEN = re.compile(r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})")
 
 
-def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool = False) -> bool:
+_FLAG_LATER = re.compile(r"^[^;|&\n]{0,60}?\s-{1,2}[a-z][\w-]*(?:\s|=|$)|^[^;|&\n]{0,60}?\s\w+=/")
+
+
+def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool = False, at_start: bool = False) -> bool:
     """Is ``name rest`` a command line (a known command with arguments that look like a shell's)?"""
-    name = name.rstrip(".")
+    if name not in COMMANDS and name.rstrip(".+") != name:
+        rest = name[len(name.rstrip(".+")) :].replace("+", " ") + rest
+        name = name.rstrip(".+")
     versioned = _VERSIONED.match(name)
     if versioned is not None and name not in COMMANDS and versioned.group(1) in COMMANDS:
         name = versioned.group(1)  # python3.10, gcc10.1
@@ -280,9 +285,9 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
     args = rest.lstrip(" \t")
     if not args or args[0] in "\n\r;|&`)":
         if english:
-            return False
-        return (after_separator and len(name) > 2) or name in _BARE_COMMANDS or "-" in name or name.endswith(".exe")
-    if _SHELL_ARGS.match(rest):
+            return after_separator and at_start  # ";who" as a whole value
+        return after_separator or name in _BARE_COMMANDS or "-" in name or name.endswith(".exe")
+    if _SHELL_ARGS.match(rest) or _FLAG_LATER.match(rest):
         return True
     if not english and (name in _START_COMMANDS or _HOST_ARG.match(rest)):
         return True
@@ -295,7 +300,19 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
 
 
 def _command_after_separator(match: re.Match[str]) -> bool:
-    return _command_shape(match.group(1), match.string[match.end() :], True, bool(_PREFIX_WORD.search(match.group(0))))
+    at_start = not match.string[: match.start()].strip()
+    return _command_shape(match.group(1), match.string[match.end() :], True, bool(_PREFIX_WORD.search(match.group(0))), at_start)
+
+
+_HTTP_CLIENTS = frozenset({"wget", "curl", "w3m", "lynx", "elinks", "links", "aria2c", "httpie", "fetch", "python", "perl", "ruby", "php", "node", "java", "go"})
+
+
+def _agent_command(match: re.Match[str]) -> bool:
+    """A User-Agent that is a command line; HTTP clients naming themselves bare are not."""
+    name, rest = match.group(1), match.string[match.end() :]
+    if not rest.strip() and name in _HTTP_CLIENTS:
+        return False
+    return _command_shape(name, rest, False, bool(_PREFIX_WORD.search(match.group(0))))
 
 
 def _command_at_start(match: re.Match[str]) -> bool:
@@ -318,17 +335,18 @@ def _substituted_command(match: re.Match[str]) -> bool:
 _PREFIX = r"(?:(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+)*"
 _SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\()\s*(?:(?:then|do|else)\s+)?"
 CMD_INJECTION = [
-    _sig("cmd_injection", "separator_command", _SEP + r"\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_after_separator),
+    _sig("cmd_injection", "separator_command", _SEP + r"[\s+]*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_after_separator),
     # Not in User-Agent (tools name themselves: "curl/8.5.0") nor in parameter names.
     # A User-Agent that is a command line, not a product token ("curl/8.5.0") or a bare name.
-    _sig("cmd_injection", "agent_command", r"^\s*['\"]?\s*(?![\w.-]+/\d)" + _PREFIX + r"([a-z][\w.+-]{0,40})['\"]?(?=\s+\S)", "shell", frozenset({"agent"}), validate=_command_at_start),
+    _sig("cmd_injection", "agent_command", r"^\s*['\"]?\s*(?:\w+=)?(?![\w.-]+/\d)" + _PREFIX + r"([a-z][\w.+-]{0,40})['\"]?(?=\s+\S|\s*$)", "shell", frozenset({"agent"}), validate=_agent_command),
     _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", VALUES, validate=_command_at_start),
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
+    _sig("cmd_injection", "shell_expansion", r"\$\[[^\]]{0,40}\]|\$\{\s*`[^`]+`\s*\}|[<>]\(\s*[a-z][\w.-]*[^)]{0,80}\)|(?:[;|&]|^)\s*\$\{?[a-z_]\w*\}?\s+(?:-{1,2}\w|\$\w)|;\s*\$[a-z_]\w*\s+\w|\|\s*(?:ba|z|k|da)?sh\b\s*(?:$|#|;|`)", "plain"),
     _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
     _sig("cmd_injection", "shellshock", r"^\s*\(\s*\)\s*\{"),
     _sig("cmd_injection", "fork_bomb", r"(\w+|:)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;|\bfork\s*\(\s*\)\s*while|%0\|%0|\.\s*\{\s*\.\s*\|\s*\.\s*&\s*\}"),
-    _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/]+\]\w*", "plain"),
-    _sig("cmd_injection", "brace_expansion", r"\{\s*[\w./$\"'#-]*\s*,\s*[\w./$\"'#-]*[/.$\"'#-][\w./$\"'#-]*\s*,?\s*\}|\{\s*,\s*[\w$\"'#.-]+\s*,|\{\s*[a-z][\w.-]*\s*,\s*[\w./-]+\s*\}"),
+    _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/-]+\]\w*", "plain"),
+    _sig("cmd_injection", "brace_expansion", r"\{\s*[\w./$\"'#-]*\s*,\s*[\w./$\"'#-]*[/.$\"'#-][\w./$\"'#-]*\s*,?\s*\}|\{\s*,\s*[\w$\"'#.-]+\s*,|\{\s*[a-z][\w.-]*\s*,\s*[\w./-]+\s*\}|\{\s*,?\s*[a-z][\w-]*\s*,\s*\}|\{\s*,\s*[a-z][\w-]*\s*\}"),
     _sig("cmd_injection", "tilde_expansion", r"^\s*~[+-]?\d*\s*$"),
     _sig("cmd_injection", "redirect_sensitive", r"(?:>|>>|<)\s*/(?:dev/(?:tcp|udp)/|tmp/|etc/|var/)|\d+\s*>\s*\$\w+"),
     _sig("cmd_injection", "alias", r"\balias\s+(?:[+-]\w+\s+)*['\"]?[\w.+-]+['\"]?\s*=", "plain"),
@@ -340,8 +358,8 @@ CMD_INJECTION = [
     _sig("cmd_injection", "reverse_shell", r"/dev/(?:tcp|udp)/|\bnc\s+(?:-\w+\s+)*[\w.]+\s+\d+|\bbash\s+-i\b|\bsh\s+-i\b|\bmkfifo\b|\bsocat\s+\w+|\bexec\s+\d+<>|\bpython[23]?\s+-c\s|\bperl\s+-e\s|\bruby\s+-e\s|\bphp\s+-r\s|\blua\s+-e\s|\bnode\s+-e\s|\b(?:ba|z|k|da)?sh\s+-c\s", "shell"),
     _sig("cmd_injection", "download_exec", r"\b(?:wget|curl|fetch|tftp|lwp-download)\s+(?:-\w+\s+)*(?:https?|ftp|tftp)://|\b(?:wget|curl)\b[^|;&]{0,200}\|\s*(?:ba|z|k|da)?sh\b", "shell"),
     _sig("cmd_injection", "history_invocation", r"(?:^|[;|&\s])!(?:-?\d+|!|\$|\?\w+\??)(?:\s|$|[;|&!])|\bfc\s+-\w"),
-    _sig("cmd_injection", "sqlite_cmd", r"^\s*\.(?:system|shell|import|output|load|once)\b|(?:[;\n]|^)\s*\.(?:system|shell|sh)\s"),
-    _sig("cmd_injection", "mail_cmd", r"(?:[\r\n]|^)\s*(?:rcpt\s+to\s*:|mail\s+from\s*:|helo\s+[\w.-]+\s*$|ehlo\s+[\w.-]+\s*$|vrfy\s+\S|expn\s+\S|starttls\s*$|quit\s*$|auth\s+\w+(?:\s+\S+)?\s*$)|[\r\n]\s*[a-z]?\d{1,6}\s+(?:login|select|examine|fetch|store|copy|uid|list|lsub|create|delete|rename|append|capability|logout|authenticate|status|search|noop|check|close|expunge|subscribe|unsubscribe)\b|[\r\n]\s*(?:user|pass|retr|dele|rset|stat|uidl|top|apop|list)\s+\S", "plain"),
+    _sig("cmd_injection", "sqlite_cmd", r"^\s*\.(?:system|shell|import|output|load|once)\b|(?:[;\n]|^)\s*\.\\?['\"]?(?:system|shell|sh|databases|tables|dump|import)\b"),
+    _sig("cmd_injection", "mail_cmd", r"(?:[\r\n]|^)\s*(?:rcpt\s+to\s*:|mail\s+from\s*:|helo\s+[\w.-]+\s*$|ehlo\s+[\w.-]+\s*$|vrfy\s+\S|expn\s+\S|starttls\s*$|quit\s*$|auth\s+\w+(?:\s+\S+)?\s*$)|[\r\n]\s*[a-z]?\d{1,6}\s+(?:login|select|examine|fetch|store|copy|uid|list|lsub|create|delete|rename|append|capability|logout|authenticate|status|search|noop|check|close|expunge|subscribe|unsubscribe)\b|[\r\n]\s*(?:user|pass|retr|dele|rset|stat|uidl|top|apop|list)\s+\S|[\r\n]\s*(?:data|help|quit|noop|rset|turn)\b|[\r\n]\s*[a-z]\w{0,6}\s+(?:store|quit|noop|logout|expunge)\b", "plain"),
     _sig("cmd_injection", "windows_env", r"%(?:comspec|systemroot|windir|programfiles|appdata|temp|tmp|userprofile|allusersprofile|computername|username|homepath|systemdrive|public|psmodulepath)%", "plain"),
     _sig("cmd_injection", "restricted_upload", r"\.\s*(?:sh|bash|zsh|csh|ksh|bat|cmd|ps1|psm1|vbs|exe|dll|msi|scr|com|pif|jsp|jspx|asp|aspx|cer|asa|php\d?|phtml|pl|cgi|py|rb)\s*$|^\.(?:bashrc|bash_profile|profile|zshrc|cshrc|tcshrc|login|logout|exrc|vimrc|viminfo|bash_logout|inputrc|wgetrc|curlrc|netrc|gitconfig|npmrc|htaccess|user\.ini|boto|s3cfg|pgpass|my\.cnf)\s*$|^(?:wp-config|settings|local_?settings|configuration|database)[\w. -]*$|^config\.ya?ml\s*$|^(?:mtrr|acpi|kcore|kallsyms|passwd|shadow|sudoers|crontab|authorized_keys)$", "plain", frozenset({"filename"})),
 ]
