@@ -45,7 +45,8 @@ _SUSPICIOUS = re.compile(
     r"""\bif\s*/?(?:i\s+|not\s+|exist\b|defined\b|errorlevel\b|cmdextversion\b)|\bfor\s+/[dlrf]\b|%%|"""
     r"""\b(?:document|window|self|top)\s*[.\[(/]|-->|=|[\u2018\u2019\u00b4]|"""
     r"""\b(?:information_schema|tempdb|msdb|pg_catalog|northwind|schema_name|msys\w+|mysql\.\w+|xp_\w+|sp_\w+|"""
-    r"""n?varchar|execute|exec|unionselect\w*|utl_\w+|openrowset|4294967296|2\.2250738585072011e-308|group)\b""",
+    r"""n?varchar|execute|exec|utl_\w+|openrowset|4294967296|2\.2250738585072011e-308|group)\b|unionselect|::|--|"""
+    r"""\b(?:create|alter)\s+(?:table|user|database|function)\b""",
     re.IGNORECASE,
 )
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")

@@ -76,7 +76,7 @@ _SQL_FUNC_NAMES = (
     "suser_sname sys_context sysdate system_user tan time time_format time_to_sec timediff timestamp "
     "to_base64 to_char to_days to_number to_seconds trim ucase uncompress unhex unix_timestamp updatexml "
     "upper user user_name utc_date utc_time utc_timestamp utl_http utl_inaddr uuid values var_pop var_samp "
-    "replace left right insert default find_in_set "
+    "replace left right insert default find_in_set execute exec "
     "variance version week weekday weekofyear xmltype year yearweek"
 ).split()
 _ENGLISH_FUNCS = frozenset(
@@ -129,10 +129,10 @@ SQLI = [
         r"""(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\brlike\b|\bregexp\b|\bis\b|\bin\b|\bbetween\b|\bsounds\s+like\b)""",
         "sql",
     ),
-    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b|;)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(]|\d|null\b|true\b|false\b|$)""", "sql"),
+    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b|;)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql"),
     _sig("sqli", "operator_only", r"""^\s*(?:(?:order|group)\s+by|<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
     _sig("sqli", "in_list", r"\bin\s*\(\s*(?:select\b|-?\d+\s*(?:,\s*-?\d+\s*)+\)?)", "sql"),
-    _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]""", "sql"),
+    _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]|\w['"`](?:or|and|xor)['"`]\w|\\['"`]\s*(?:or|and|xor)\b""", "sql"),
     _sig("sqli", "union_select", r"\bunion\b(?:\s+(?:all|distinct))?\s*\(*\s*select\b|unionselect|\bunion\s*\(", "sql"),
     _sig("sqli", "union_all", r"['\d)*]\s*\bunion\s+(?:all|distinct)\b", "sql"),
     _sig(
@@ -141,7 +141,7 @@ SQLI = [
         r"\bselect\b\s*(?:top\s+\d+\s+|distinct\s+)?(?:\*|[\w@.`\"\[\]]+\s*(?:,|\(|\bfrom\b\s*[\w.`\"\[\](]+\s*(?:where|limit|order|group|union|having|;|--|#|\)|$)))",
         "sql",
     ),
-    _sig("sqli", "select_literal", r"""(?:^|['"`;(]\s*)select\s*(?:@@|\d|null\b|char\(|0x|['"(]|\w+\s*\(|\w+$|pg_sleep|h\b)""", "sql"),
+    _sig("sqli", "select_literal", r"""(?:^|['"`;(=]\s*)select\s*(?:@@|\d|null\b|char\(|0x|['"(]|\w+\s*\(|\w+$|pg_sleep|h\b)""", "sql"),
     _sig(
         "sqli",
         "stacked_query",
@@ -153,21 +153,21 @@ SQLI = [
     _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
     _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
     _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
-    _sig("sqli", "quote_operator_comment", r"""['"`]\s*(?:[|&^<>=/%+*-]|is\s+not|not\s+(?:like|glob|regexp|in|between)|mod|div|sounds\s+like)\s*[\w@.]*\s*\??(?:--|#)""", "plain"),
+    _sig("sqli", "quote_operator_comment", r"""['"`]\s*(?:[|&^<>=/%+*-]|is\s+not|not\s+(?:like|glob|regexp|in|between)|mod|div|sounds\s+like)\s*-?[\w@.]*\s*\??(?:--|#)""", "plain"),
     _sig("sqli", "order_by_number", r"\b(?:order|group)\s+by\s+\d+\s*(?:--|#|/\*|,|\)|;|$|asc|desc)|\bgroup\s+by\s+\w+\s*(?:&|$|having)", "sql"),
     _sig("sqli", "or_number", r"^\s*(?:or|xor|and)\s+(?:\d+|'[^']*')\s*(?:[<>=-]|$)|\b(?:or|xor|and)\s+(?:'[^']*'|\d+)\s*[<>]=?\s*(?:$|['\d])", "sql"),
     _sig("sqli", "having", r"\bhaving\b\s+(?:\d+|[\w(]+\))\s*(?:=|<|>|like)", "sql"),
     _sig("sqli", "db_names", r"\b(?:information_schema|tempdb|msdb|schema_name|pg_catalog|northwind|msysaccessobjects|msysobjects|mysql\.(?:db|user|host)|sysibm|syscat|sysobjects|syscolumns|sysusers|sqlite_master|sqlite_temp_master|pg_shadow|pg_user|pg_database|all_users|dba_users|all_tables|user_tables|v\$version|sys\.(?:databases|tables|objects|columns|sql_logins)|master\.\.sys\w+|msdasql|sqloledb)\b", "sql"),
     _sig("sqli", "into_outfile", r"\binto\s+(?:out|dump)file\b", "sql"),
     _sig("sqli", "ddl_dml", r"\b(?:drop\s+(?:table|database|schema|user|view|function|procedure|\w+\s*(?:;|--|#|$))|truncate\s+table|alter\s+(?:table|user|database|\w)|create\s+(?:table|user|function|procedure|trigger|database)|insert\s+into\s+[\w`\"\[\].]+\s*(?:\(|values|select)|delete\s+from\s+[\w`\"\[\].]+(?:\s+where|\s*;|\s*$)|update\s+[\w`\"\[\].]+\s+set\s+[\w`\"\[\]]+\s*=|;\s*update\s+\w+|values\s*\(\s*['\"\d].{0,80}?['\"\d]\s*\)|except\s+values\s*\()", "sql"),
-    _sig("sqli", "exec_proc", r"\b(?:exec(?:ute)?\s+(?:master\.|xp_|sp_|@)|execute\s+immediate|execute\s+\w+$|xp_\w+|sp_(?:password|executesql|makewebtask|oacreate|oamethod|configure|addlogin|addsrvrolemember|execute|prepare|who|helpdb|replwritetovarbin|sqlexec)|openrowset|opendatasource|utl_http|utl_inaddr|nvarchar|varchar\b|dbms_\w+)", "sql"),
+    _sig("sqli", "exec_proc", r"\b(?:exec(?:ute)?\s+(?:master\.|xp_|sp_|\(?\s*@)|execute\s+immediate|execute\s+\w+$|xp_\w+|sp_(?:password|executesql|makewebtask|oacreate|oamethod|configure|addlogin|addsrvrolemember|execute|prepare|who|helpdb|replwritetovarbin|sqlexec)|openrowset|opendatasource|utl_http|utl_inaddr|nvarchar|varchar\b|dbms_\w+)", "sql"),
     _sig("sqli", "sql_variable", r"(?:@@(?:version|datadir|hostname|basedir|tmpdir|identity|servername|spid|language|rowcount|\w+)|\bsys\.fn_\w+|\bcurrent_setting\s*\(|;\s*set\s+@|\bset\s+@\w+|\bselect\s+@\w+|\bdeclare\s+@\w+|=\s*@\.\s*=)", "sql"),
     _sig("sqli", "pg_cast", r"(?:[\w)'\"\]]|^)\s*::\s*(?:int|integer|bigint|smallint|text|varchar|char|numeric|double(?:\s+precision)?|float\d?|real|bool(?:ean)?|jsonb?|date|timestamp|regclass|oid|bytea|inet)\b", "sql"),
     _sig("sqli", "json_operator", r"""'\s*(?:::\s*jsonb?\s*)?(?:@>|<@|\?[|&]?|#>>?|#-|->>?|@\?|@@)\s*(?:'|array\s*\[)""", "sql"),
     _sig("sqli", "json_literal_compare", r"""'\s*[{\[].{0,200}?[}\]]\s*'\s*(?:::|@>|<@|\?|#|-|\|\||<|>|=)""", "sql"),
     _sig("sqli", "match_against", r"\bmatch\s*\(.{1,200}?\)\s*against\s*\(|\bmerge\s+into\b|\bexecute\s+immediate\b|\bcollate\s+\w+|\bprocedure\s+analyse\b", "sql"),
     _sig("sqli", "conditional", r"\bcase\s+when\b.{1,200}?\bthen\b|\)\s*when\s+\d+\s+then\b|\bif\s*\(\s*\d+\s*[=<>]|\)\s*like\s*\(|\belse\s+\d+\s+end\b", "sql"),
-    _sig("sqli", "as_from", r"""(?:[)`'"\d!]|^)\s*as\s*[`'"]?[\w]+[`'"]?\s*from\b|\bfrom\s+\w+\s+(?:where\s+\w+\s*=|group\s+by)|\bfrom\s+\w+\s+where\s+\w+\s*=|(?:^|\()\s*load_file\s*\(""", "sql"),
+    _sig("sqli", "as_from", r"""(?:[)`'"\d!;]|^)\s*as\s*[`'"]?\w*[`'"]?\s*(?:not\s+)?from\b|\bfrom\s+`\w+`|\bfrom\s+\w+\s+(?:where\s+\w+\s*=|group\s+by)|\bfrom\s+\w+\s+where\s+\w+\s*=|(?:^|\()\s*load_file\s*\(""", "sql"),
     _sig("sqli", "comment_obfuscation", r"\w/\*.*?\*/\w|/\*!?\+|/\*!\d*|\b(?:drop|select|union|or|and|from|where|insert|delete)\b\s*/\*|\*/\s*(?:from|select|union|where|or|and)\b|^\s*(?:or|and|drop|select)\b[^\n]{0,60}?(?:--|#)\s*$|;\s*--\s*$", "plain"),
     _sig("sqli", "charset_switch", r"\b(?:set\s+names|character\s+set\s+\w+|convert\s*\(.{0,80}\busing\s+\w+)", "sql"),
     _sig("sqli", "auth_bypass", r"""^\s*['"`]?\s*(?:admin|root|administrator|sa|user)\s*['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b|$)|^\s*['"]\s*(?:;|#|--|\|\|)|^\s*['"`]\s*(?:\|\|\s*|(?:or|and)\s+)(?:true|false|1|not)\b""", "sql"),
