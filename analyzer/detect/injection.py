@@ -58,7 +58,7 @@ MAX_VALUES = 400
 class InjectionHit:
     subtype: str
     signature: str
-    location: str  # path | query | header | agent (User-Agent) | cookie | body
+    location: str  # path | query | header | agent (User-Agent) | cookie | body | filename | name
     field: str  # parameter, header or JSON path name (never a value)
     snippet: str  # masked excerpt around the match
 
@@ -143,7 +143,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
         if "&" in x.query or "=" in x.query:
             for name, value in _split_pairs(x.query):
                 if name:
-                    yield "query", f"{name[:64]}#name", name, True
+                    yield "name", f"query:{name[:64]}", name, True
                 if value:
                     yield "query", name[:64], value, True
         else:
@@ -156,7 +156,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
                 if sep:
                     yield "cookie", cname[:64], cvalue, False
                     if not cname.isidentifier():
-                        yield "cookie", f"{cname[:64]}#name", cname, False
+                        yield "name", f"cookie:{cname[:64]}", cname, False
                 elif cname:
                     yield "cookie", "cookie", cname, False
         elif lname in ("x-filename", "x-file-name", "x-upload-filename"):
@@ -182,7 +182,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
         leaves: list[tuple[str, str]] = []
         _json_leaves(parsed, "$", leaves)
         for field, value in leaves:
-            yield "body", field[:64], value, False
+            yield ("name" if field.endswith("#key") else "body"), field[:64], value, False
         return
     if "multipart/" in ctype:
         for field, value in _multipart_values(text, ctype):
@@ -196,7 +196,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
     if "x-www-form-urlencoded" in ctype or not ctype:
         for name, value in _split_pairs(text):
             if name:
-                yield "body", f"{name[:64]}#name", name, True
+                yield "name", f"body:{name[:64]}", name, True
             if value:
                 yield "body", name[:64], value, True
         return

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # "agent" is the User-Agent header: tools name themselves there ("curl/8.5.0", "Wget/1.21").
-ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body", "filename"})
+# "name" is a parameter's (or cookie's, or JSON key's) name rather than its value.
+ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body", "filename", "name"})
 ARGS = frozenset({"query", "body", "cookie"})
-NOT_PATH = frozenset({"query", "header", "agent", "cookie", "body"})
+NOT_PATH = frozenset({"query", "header", "agent", "cookie", "body", "name"})
 VALUES = frozenset({"path", "query", "cookie", "body", "header"})
 
 
@@ -251,7 +252,7 @@ COMMANDS, ENGLISH_COMMANDS = _load_commands()
 _BARE_COMMANDS = frozenset(
     "whoami ifconfig ipconfig uname shutdown reboot poweroff systeminfo tasklist netstat htop strace ltrace "
     "cpulimit crontab busybox powershell pwsh nslookup wget curl netcat ncat socat nmap chmod chown sudo "
-    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables ls".split()
+    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables".split()
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
@@ -341,11 +342,11 @@ CMD_INJECTION = [
     _sig("cmd_injection", "agent_command", r"^\s*['\"]?\s*(?:\w+=)?(?![\w.-]+/\d)" + _PREFIX + r"([a-z][\w.+-]{0,40})['\"]?(?=\s+\S|\s*$)", "shell", frozenset({"agent"}), validate=_agent_command),
     _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", VALUES, validate=_command_at_start),
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
-    _sig("cmd_injection", "shell_expansion", r"\$\[[^\]]{0,40}\]|\$\{\s*`[^`]+`\s*\}|[<>]\(\s*[a-z][\w.-]*[^)]{0,80}\)|(?:[;|&]|^)\s*\$\{?[a-z_]\w*\}?\s+(?:-{1,2}\w|\$\w)|;\s*\$[a-z_]\w*\s+\w|\|\s*(?:ba|z|k|da)?sh\b\s*(?:$|#|;|`)", "plain"),
+    _sig("cmd_injection", "shell_expansion", r"\$\[[^\]]{0,40}\]|\$\{\s*`[^`]+`\s*\}|[<>]\(\s*[a-z][\w.-]*[^)]{0,80}\)|(?:[;|&]|^)\s*\$\{?[a-z_]\w*\}?\s+-{1,2}\w|;\s*\$[a-z_]\w*\s+\w|\|\s*(?:ba|z|k|da)?sh\b\s*(?:$|#|;|`)", "plain"),
     _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
     _sig("cmd_injection", "shellshock", r"^\s*\(\s*\)\s*\{"),
     _sig("cmd_injection", "fork_bomb", r"(\w+|:)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;|\bfork\s*\(\s*\)\s*while|%0\|%0|\.\s*\{\s*\.\s*\|\s*\.\s*&\s*\}"),
-    _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/-]+\]\w*", "plain"),
+    _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/-]+\]\w", "plain"),
     _sig("cmd_injection", "brace_expansion", r"\{\s*[\w./$\"'#-]*\s*,\s*[\w./$\"'#-]*[/.$\"'#-][\w./$\"'#-]*\s*,?\s*\}|\{\s*,\s*[\w$\"'#.-]+\s*,|\{\s*[a-z][\w.-]*\s*,\s*[\w./-]+\s*\}|\{\s*,?\s*[a-z][\w-]*\s*,\s*\}|\{\s*,\s*[a-z][\w-]*\s*\}"),
     _sig("cmd_injection", "tilde_expansion", r"^\s*~[+-]?\d*\s*$"),
     _sig("cmd_injection", "redirect_sensitive", r"(?:>|>>|<)\s*/(?:dev/(?:tcp|udp)/|tmp/|etc/|var/)|\d+\s*>\s*\$\w+"),
@@ -359,7 +360,7 @@ CMD_INJECTION = [
     _sig("cmd_injection", "download_exec", r"\b(?:wget|curl|fetch|tftp|lwp-download)\s+(?:-\w+\s+)*(?:https?|ftp|tftp)://|\b(?:wget|curl)\b[^|;&]{0,200}\|\s*(?:ba|z|k|da)?sh\b", "shell"),
     _sig("cmd_injection", "history_invocation", r"(?:^|[;|&\s])!(?:-?\d+|!|\$|\?\w+\??)(?:\s|$|[;|&!])|\bfc\s+-\w"),
     _sig("cmd_injection", "sqlite_cmd", r"^\s*\.(?:system|shell|import|output|load|once)\b|(?:[;\n]|^)\s*\.\\?['\"]?(?:system|shell|sh|databases|tables|dump|import)\b"),
-    _sig("cmd_injection", "mail_cmd", r"(?:[\r\n]|^)\s*(?:rcpt\s+to\s*:|mail\s+from\s*:|helo\s+[\w.-]+\s*$|ehlo\s+[\w.-]+\s*$|vrfy\s+\S|expn\s+\S|starttls\s*$|quit\s*$|auth\s+\w+(?:\s+\S+)?\s*$)|[\r\n]\s*[a-z]?\d{1,6}\s+(?:login|select|examine|fetch|store|copy|uid|list|lsub|create|delete|rename|append|capability|logout|authenticate|status|search|noop|check|close|expunge|subscribe|unsubscribe)\b|[\r\n]\s*(?:user|pass|retr|dele|rset|stat|uidl|top|apop|list)\s+\S|[\r\n]\s*(?:data|help|quit|noop|rset|turn)\b|[\r\n]\s*[a-z]\w{0,6}\s+(?:store|quit|noop|logout|expunge)\b", "plain"),
+    _sig("cmd_injection", "mail_cmd", r"(?:[\r\n]|^)\s*(?:rcpt\s+to\s*:|mail\s+from\s*:|helo\s+[\w.-]+\s*$|ehlo\s+[\w.-]+\s*$|vrfy\s+\S|expn\s+\S|starttls\s*$|quit\s*$|auth\s+\w+(?:\s+\S+)?\s*$)|[\r\n]\s*[a-z]?\d{1,6}\s+(?:login|select|examine|fetch|store|copy|uid|list|lsub|create|delete|rename|append|capability|logout|authenticate|status|search|noop|check|close|expunge|subscribe|unsubscribe)\b|[\r\n]\s*(?:user|pass|retr|dele|rset|stat|uidl|top|apop|list)\s+\S|[\r\n]\s*(?:data|quit|noop|rset|turn|help(?:\s+\w+)?)\s*(?:$|[\r\n])|[\r\n]\s*[a-z]\w{0,6}\s+(?:store|quit|noop|logout|expunge)\b", "plain"),
     _sig("cmd_injection", "windows_env", r"%(?:comspec|systemroot|windir|programfiles|appdata|temp|tmp|userprofile|allusersprofile|computername|username|homepath|systemdrive|public|psmodulepath)%", "plain"),
     _sig("cmd_injection", "restricted_upload", r"\.\s*(?:sh|bash|zsh|csh|ksh|bat|cmd|ps1|psm1|vbs|exe|dll|msi|scr|com|pif|jsp|jspx|asp|aspx|cer|asa|php\d?|phtml|pl|cgi|py|rb)\s*$|^\.(?:bashrc|bash_profile|profile|zshrc|cshrc|tcshrc|login|logout|exrc|vimrc|viminfo|bash_logout|inputrc|wgetrc|curlrc|netrc|gitconfig|npmrc|htaccess|user\.ini|boto|s3cfg|pgpass|my\.cnf)\s*$|^(?:wp-config|settings|local_?settings|configuration|database)[\w. -]*$|^config\.ya?ml\s*$|^(?:mtrr|acpi|kcore|kallsyms|passwd|shadow|sudoers|crontab|authorized_keys)$", "plain", frozenset({"filename"})),
 ]
