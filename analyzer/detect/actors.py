@@ -128,10 +128,23 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+_DECODED: dict[bytes, JwtInfo | None] = {}  # by a digest of the token (never the token), bounded
+
+
 def decode_jwt(token: str) -> JwtInfo | None:
     """Header and claims of a compact JWS/JWT, without verifying anything; ``None`` if not one."""
     if len(token) > MAX_TOKEN or token.count(".") != 2:
         return None
+    digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    if digest in _DECODED:
+        return _DECODED[digest]
+    if len(_DECODED) >= 20_000:
+        _DECODED.clear()
+    info = _DECODED[digest] = _decode_jwt(token)
+    return info
+
+
+def _decode_jwt(token: str) -> JwtInfo | None:
     head_b64, body_b64, _sig = token.split(".")
     header = _json_object(_b64url(head_b64))
     claims = _json_object(_b64url(body_b64))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -39,10 +40,21 @@ MAX_JSON = 65536
 MAX_IDS = 200
 
 
+_KEYED: dict[tuple[bytes, str], int] = {}  # ids repeat across exchanges: bounded memo
+_KEYED_MAX = 200_000
+
+
 def keyed64(secret: bytes, value: str) -> int:
     """64-bit keyed hash (BLAKE2b with the deployment secret) of an id or name."""
+    key = (secret, value)
+    cached = _KEYED.get(key)
+    if cached is not None:
+        return cached
     digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8, key=secret[:64]).digest()
-    return int.from_bytes(digest, "big")
+    if len(_KEYED) >= _KEYED_MAX:
+        _KEYED.clear()
+    result = _KEYED[key] = int.from_bytes(digest, "big")
+    return result
 
 
 def looks_like_id(value: str) -> bool:
@@ -81,10 +93,17 @@ class Seen:
     request_ids: list[tuple[str, str]]  # (field, value): objects the request names
     response_ids: list[str]  # ids the response hands out (raw values, hashed by the rules)
     login: Login | None
+    _endpoint_hash: int | None = None
 
     @property
     def endpoint_key(self) -> str:
         return f"{self.x.host} {self.x.method} {self.template}"
+
+    def endpoint_hash(self, hasher: Callable[[str], int]) -> int:
+        """The keyed hash of ``endpoint_key`` (computed once per exchange)."""
+        if self._endpoint_hash is None:
+            self._endpoint_hash = hasher(self.endpoint_key)
+        return self._endpoint_hash
 
 
 def _parse_json(body: bytes, given: Any, content_type: str) -> Any:
@@ -101,12 +120,24 @@ def _parse_json(body: bytes, given: Any, content_type: str) -> Any:
         return None
 
 
+_ID_KEYS: dict[str, bool] = {}  # JSON keys repeat: is this key an id's name (bounded memo)
+
+
+def _id_key(key: str) -> bool:
+    verdict = _ID_KEYS.get(key)
+    if verdict is None:
+        if len(_ID_KEYS) >= 10_000:
+            _ID_KEYS.clear()
+        verdict = _ID_KEYS[key] = bool(_ID_NAME.search(key))
+    return verdict
+
+
 def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
     if len(out) >= MAX_IDS or depth > 8:
         return
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(item, str | int) and not isinstance(item, bool) and _ID_NAME.search(str(key)):
+            if isinstance(item, str | int) and not isinstance(item, bool) and _id_key(str(key)):
                 text = str(item)
                 if looks_like_id(text):
                     out.append(text)
@@ -184,12 +215,18 @@ def _login(x: DetectExchange, request_json: Any, resolver: ActorResolver, common
     )
 
 
+def ok_status(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
 def build(x: DetectExchange, resolver: ActorResolver, common_passwords: frozenset[str]) -> Seen:
     query = query_pairs(x.query)
     actor = resolver.actor(x, query)
     request_ctype = (x.request_header("content-type") or "").lower()
     request_json = _parse_json(x.request_body, x.request_json, request_ctype)
-    response_json = _parse_json(x.response_body, x.response_json, x.response_content_type)
+    # The response is read for ownership (an identity's 2xx) and record counts (PII present).
+    needs_response = (ok_status(x.status) and actor.identity is not None) or bool(x.pii)
+    response_json = _parse_json(x.response_body, x.response_json, x.response_content_type) if needs_response else None
     if x.template is not None:
         template, params = x.template, x.path_params
     else:
@@ -207,7 +244,7 @@ def build(x: DetectExchange, resolver: ActorResolver, common_passwords: frozense
                 if looks_like_id(str(value)):
                     request_ids.append((str(name), str(value)))
     response_ids: list[str] = []
-    if ok:
+    if ok and actor.identity is not None:  # ownership is learned per identity only
         _walk_ids(response_json, response_ids)
         location = x.response_header("location")
         if location:

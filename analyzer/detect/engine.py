@@ -133,7 +133,7 @@ class DetectionEngine:
         stats.last = max(stats.last, x.ts)
         stats.ip = actor.ip
         stats.requests += 1
-        stats.endpoints.add(self._hash(seen.endpoint_key))
+        stats.endpoints.add(seen.endpoint_hash(self._hash))
         if seen.pii_records:
             for pii_type, _count in x.pii:
                 stats.pii[pii_type] = stats.pii.get(pii_type, 0) + seen.pii_records

@@ -132,8 +132,9 @@ def _xml_values(text: str) -> Iterator[tuple[str, str]]:
             yield "xml#text", match.group(1)
 
 
-def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[str, str, str, bool]]:
-    """``(location, field, raw value, plus_is_space)`` for every value the request carries."""
+def request_values(x: DetectExchange, max_body: int = 65536, parsed_json: Any = None) -> Iterator[tuple[str, str, str, bool]]:
+    """``(location, field, raw value, plus_is_space)`` for every value the request carries
+    (``parsed_json``: the request body already parsed, when the caller has it)."""
     yield "path", "path", x.path, False
     segments = [s for s in x.path.split("/") if s]
     if len(segments) > 1:
@@ -172,7 +173,7 @@ def request_values(x: DetectExchange, max_body: int = 65536) -> Iterator[tuple[s
         return
     text = body.decode("utf-8", "replace")
     ctype = (x.request_header("content-type") or "").lower()
-    parsed = x.request_json
+    parsed = x.request_json if x.request_json is not None else parsed_json
     if parsed is None and ("json" in ctype or text.lstrip()[:1] in ("{", "[")):
         try:
             parsed = orjson.loads(body)
@@ -249,6 +250,8 @@ _VERDICTS_MAX = 8192
 
 
 def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> tuple[tuple[str, str, str], ...]:
+    if not value or not (_SUSPICIOUS.search(value) or _starts_with_command(value)):
+        return ()  # the pre-screen is cheaper than the cache: only suspicious values are cached
     key = (location, value, plus)
     cached = _VERDICTS.get(key) if registry is REGISTRY and location != "cookie" and len(value) < 512 else None
     if cached is not None:
@@ -264,10 +267,12 @@ def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signat
     return verdict
 
 
-def scan(x: DetectExchange, max_body: int = 65536, registry: tuple[Signature, ...] = REGISTRY) -> list[InjectionHit]:
+def scan(
+    x: DetectExchange, max_body: int = 65536, registry: tuple[Signature, ...] = REGISTRY, parsed_json: Any = None
+) -> list[InjectionHit]:
     """One hit per subtype found in the request (the first location and signature that matched)."""
     hits: dict[str, InjectionHit] = {}
-    for n, (location, field, value, plus) in enumerate(request_values(x, max_body)):
+    for n, (location, field, value, plus) in enumerate(request_values(x, max_body, parsed_json)):
         if n >= MAX_VALUES:
             break
         for subtype, signature, snippet in _value_verdict(location, value, plus, registry):

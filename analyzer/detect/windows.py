@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -225,20 +226,23 @@ class LruTable(Generic[K, V]):
 class BottomK:
     """The ``k`` (hash, row) pairs with the smallest hashes: an order-free uniform sample."""
 
-    __slots__ = ("_k", "_rows")
+    __slots__ = ("_k", "_rows", "_heap")
 
     def __init__(self, k: int) -> None:
         self._k = k
         self._rows: dict[int, list[float]] = {}
+        self._heap: list[int] = []  # negated hashes: the largest kept hash is at the top
 
     def add(self, h: int, row: list[float]) -> None:
         if h in self._rows:
             return
         if len(self._rows) < self._k:
             self._rows[h] = row
+            heapq.heappush(self._heap, -h)
             return
-        worst = max(self._rows)
+        worst = -self._heap[0]
         if h < worst:
+            heapq.heapreplace(self._heap, -h)
             del self._rows[worst]
             self._rows[h] = row
 
@@ -255,6 +259,8 @@ class BottomK:
     def from_state(cls, data: list[Any], k: int) -> BottomK:
         sample = cls(k)
         sample._rows = {int(h): [float(v) for v in row] for h, row in data}
+        sample._heap = [-h for h in sample._rows]
+        heapq.heapify(sample._heap)
         return sample
 
 

@@ -111,7 +111,7 @@ class AnomalyRule(Rule):
         acc.requests += 1
         if x.status is None or x.status >= 400:
             acc.errors += 1
-        endpoint = self.hash(seen.endpoint_key)
+        endpoint = seen.endpoint_hash(self.hash)
         acc.endpoints.add(endpoint)
         known = self.known.setdefault(actor.key, lambda: CappedSet(KNOWN_ENDPOINTS))
         if endpoint not in known:

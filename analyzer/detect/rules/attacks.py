@@ -39,6 +39,19 @@ PROBE_PATHS = re.compile(
 )
 
 
+_TOOLS: dict[str, str | None] = {}  # user agent -> security tool named in it (bounded memo)
+
+
+def _agent_tool(agent: str) -> str | None:
+    if agent in _TOOLS:
+        return _TOOLS[agent]
+    match = SCANNER_AGENTS.search(agent)
+    if len(_TOOLS) >= 10_000:
+        _TOOLS.clear()
+    tool = _TOOLS[agent] = match.group(0).lower() if match else None
+    return tool
+
+
 class InjectionRule(Rule):
     kind = "injection"
     severity = "high"
@@ -49,7 +62,7 @@ class InjectionRule(Rule):
         self.window = settings.injection_window
 
     def observe(self, seen: Seen, sink: Sink) -> None:
-        for hit in scan(seen.x, self.settings.max_body_bytes):
+        for hit in scan(seen.x, self.settings.max_body_bytes, parsed_json=seen.request_json):
             status = seen.x.status
             self.hit(
                 seen,
@@ -101,7 +114,7 @@ class ScannerRule(Rule):
     def observe(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
         agent = x.request_header("user-agent") or ""
-        tool = SCANNER_AGENTS.search(agent)
+        tool = _agent_tool(agent)
         missing = x.status == 404 or (x.template is None and x.status is not None and x.status >= 400)
         probe = bool(PROBE_PATHS.match(x.path)) and (x.status is None or x.status >= 400 or x.status < 300)
         if not (tool or missing or probe):
@@ -132,7 +145,7 @@ class ScannerRule(Rule):
                 "nonexistent_paths": state.missing.count(),
                 "probe_paths": state.probes.count(),
                 "requests": state.requests,
-                "tool": tool.group(0).lower() if tool else None,
+                "tool": tool,
             },
         )
 

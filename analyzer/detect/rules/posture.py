@@ -57,7 +57,7 @@ DEBUG_PATH = re.compile(
     re.IGNORECASE,
 )
 VERSION = re.compile(r"\d+\.\d+")
-VERSION_HEADERS = ("server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime-version")
+VERSION_HEADERS = frozenset({"server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime-version"})
 SEQUENTIAL_MIN_IDS = 20
 
 
@@ -100,11 +100,11 @@ class PostureRule(Rule):
                               "Debug, admin or documentation endpoint served without credentials", {"status": x.status})
         if x.method in ("TRACE", "TRACK") and seen.ok:
             self._finding(seen, sink, "trace_enabled", "low", "TRACE/TRACK answered", {"status": x.status})
-        for name in VERSION_HEADERS:
-            value = x.response_header(name)
-            if value and VERSION.search(value):
+        for name, value in x.response_headers:
+            lname = name.lower()
+            if lname in VERSION_HEADERS and VERSION.search(value):
                 self._finding(seen, sink, "server_version_disclosure", "low", "Server version disclosed",
-                              {"header": name, "value": value[:60]}, per_host=True)
+                              {"header": lname, "value": value[:60]}, per_host=True)
                 break
 
     def _tokens(self, seen: Seen, sink: Sink) -> None:
