@@ -240,9 +240,13 @@ def build(x: DetectExchange, resolver: ActorResolver, common_passwords: frozense
             request_ids.append((name, value))
     if isinstance(request_json, dict) and x.method not in ("POST",):
         for name, value in list(request_json.items())[:50]:
-            if isinstance(value, str | int) and not isinstance(value, bool) and _ID_NAME.search(str(name)):
-                if looks_like_id(str(value)):
-                    request_ids.append((str(name), str(value)))
+            if (
+                isinstance(value, str | int)
+                and not isinstance(value, bool)
+                and _ID_NAME.search(str(name))
+                and looks_like_id(str(value))
+            ):
+                request_ids.append((str(name), str(value)))
     response_ids: list[str] = []
     if ok and actor.identity is not None:  # ownership is learned per identity only
         _walk_ids(response_json, response_ids)

@@ -57,34 +57,9 @@ def _sig(
 # --- SQL injection -------------------------------------------------------------------------
 # SQL functions an injection calls; words that are also English need the call's shape ("max(",
 # "minute (" at the end of a value), not "wait a minute (or two)".
-_SQL_FUNC_NAMES = (
-    "abs acos adddate addtime aes_decrypt aes_encrypt array_agg ascii asin atan atan2 avg benchmark bin "
-    "bit_and bit_count bit_length bit_or bit_xor cast ceil ceiling char char_length character_length charset "
-    "chr coalesce coercibility collation compress concat concat_ws connection_id conv convert convert_tz cos "
-    "cot count crc32 ctxsys curdate current_database current_date current_schema current_setting current_time "
-    "current_timestamp current_user curtime database date date_add date_format date_sub datediff day dayname "
-    "dayofmonth dayofweek dayofyear db_name dbms_pipe decode degrees des_decrypt des_encrypt div elt encode "
-    "encrypt exp export_set extract extractvalue floor format found_rows from_base64 from_days from_unixtime "
-    "get_lock greatest group_concat has_dbaccess hex host_name hour if ifnull iif in inet_aton inet_ntoa "
-    "instr is_srvrolemember isnull json_build_object json_extract json_keys last_day last_insert_id lcase "
-    "least length ln lo_get lo_import load_file load_extension local localtime localtimestamp locate log "
-    "log10 log2 lower lpad ltrim make_set makedate maketime master_pos_wait max md5 microsecond mid min "
-    "minute mod month monthname name_const now nullif nvl oct octet_length old_password openquery "
-    "openrowset ord overlay password pg_ls_dir pg_read_file pg_sleep pi pow power procedure quarter quote "
-    "radians rand randomblob release_lock reverse round row_count rpad rtrim schema sec_to_time second "
-    "session_user sha sha1 sha2 sign sin sleep soundex sqlite_version sqrt starts_with std stddev "
-    "str_to_date strcmp string_agg subdate substr substring substring_index subtime sum suser_name "
-    "suser_sname sys_context sysdate system_user tan time time_format time_to_sec timediff timestamp "
-    "to_base64 to_char to_days to_number to_seconds trim ucase uncompress unhex unix_timestamp updatexml "
-    "upper user user_name utc_date utc_time utc_timestamp utl_http utl_inaddr uuid values var_pop var_samp "
-    "replace left right insert default find_in_set execute exec "
-    "variance version week weekday weekofyear xmltype year yearweek"
-).split()
+_SQL_FUNC_NAMES = ["abs", "acos", "adddate", "addtime", "aes_decrypt", "aes_encrypt", "array_agg", "ascii", "asin", "atan", "atan2", "avg", "benchmark", "bin", "bit_and", "bit_count", "bit_length", "bit_or", "bit_xor", "cast", "ceil", "ceiling", "char", "char_length", "character_length", "charset", "chr", "coalesce", "coercibility", "collation", "compress", "concat", "concat_ws", "connection_id", "conv", "convert", "convert_tz", "cos", "cot", "count", "crc32", "ctxsys", "curdate", "current_database", "current_date", "current_schema", "current_setting", "current_time", "current_timestamp", "current_user", "curtime", "database", "date", "date_add", "date_format", "date_sub", "datediff", "day", "dayname", "dayofmonth", "dayofweek", "dayofyear", "db_name", "dbms_pipe", "decode", "degrees", "des_decrypt", "des_encrypt", "div", "elt", "encode", "encrypt", "exp", "export_set", "extract", "extractvalue", "floor", "format", "found_rows", "from_base64", "from_days", "from_unixtime", "get_lock", "greatest", "group_concat", "has_dbaccess", "hex", "host_name", "hour", "if", "ifnull", "iif", "in", "inet_aton", "inet_ntoa", "instr", "is_srvrolemember", "isnull", "json_build_object", "json_extract", "json_keys", "last_day", "last_insert_id", "lcase", "least", "length", "ln", "lo_get", "lo_import", "load_file", "load_extension", "local", "localtime", "localtimestamp", "locate", "log", "log10", "log2", "lower", "lpad", "ltrim", "make_set", "makedate", "maketime", "master_pos_wait", "max", "md5", "microsecond", "mid", "min", "minute", "mod", "month", "monthname", "name_const", "now", "nullif", "nvl", "oct", "octet_length", "old_password", "openquery", "openrowset", "ord", "overlay", "password", "pg_ls_dir", "pg_read_file", "pg_sleep", "pi", "pow", "power", "procedure", "quarter", "quote", "radians", "rand", "randomblob", "release_lock", "reverse", "round", "row_count", "rpad", "rtrim", "schema", "sec_to_time", "second", "session_user", "sha", "sha1", "sha2", "sign", "sin", "sleep", "soundex", "sqlite_version", "sqrt", "starts_with", "std", "stddev", "str_to_date", "strcmp", "string_agg", "subdate", "substr", "substring", "substring_index", "subtime", "sum", "suser_name", "suser_sname", "sys_context", "sysdate", "system_user", "tan", "time", "time_format", "time_to_sec", "timediff", "timestamp", "to_base64", "to_char", "to_days", "to_number", "to_seconds", "trim", "ucase", "uncompress", "unhex", "unix_timestamp", "updatexml", "upper", "user", "user_name", "utc_date", "utc_time", "utc_timestamp", "utl_http", "utl_inaddr", "uuid", "values", "var_pop", "var_samp", "replace", "left", "right", "insert", "default", "find_in_set", "execute", "exec", "variance", "version", "week", "weekday", "weekofyear", "xmltype", "year", "yearweek"]
 _ENGLISH_FUNCS = frozenset(
-    "char count date day decode encode format hour if in local log max min minute mod month now password "
-    "power quarter quote reverse round schema second sign sin space sum time trim user values week year "
-    "convert extract floor cast length lower upper position degrees radians exp ln pi rand mid ord field "
-    "least greatest instr locate repeat left right".split()
+    ["char", "count", "date", "day", "decode", "encode", "format", "hour", "if", "in", "local", "log", "max", "min", "minute", "mod", "month", "now", "password", "power", "quarter", "quote", "reverse", "round", "schema", "second", "sign", "sin", "space", "sum", "time", "trim", "user", "values", "week", "year", "convert", "extract", "floor", "cast", "length", "lower", "upper", "position", "degrees", "radians", "exp", "ln", "pi", "rand", "mid", "ord", "field", "least", "greatest", "instr", "locate", "repeat", "left", "right"]
 )
 _SQL_FUNC_RE = "|".join(sorted(_SQL_FUNC_NAMES, key=len, reverse=True))
 
@@ -250,17 +225,14 @@ def _load_commands() -> tuple[frozenset[str], frozenset[str]]:
 COMMANDS, ENGLISH_COMMANDS = _load_commands()
 # Commands that are an attack even alone ("whoami"), or whose names no prose contains.
 _BARE_COMMANDS = frozenset(
-    "whoami ifconfig ipconfig uname shutdown reboot poweroff systeminfo tasklist netstat htop strace ltrace "
-    "cpulimit crontab busybox powershell pwsh nslookup wget curl netcat ncat socat nmap chmod chown sudo "
-    "visudo passwd useradd usermod cscli aptitude gunzip unxz bsdtar tcpdump iptables".split()
+    ["whoami", "ifconfig", "ipconfig", "uname", "shutdown", "reboot", "poweroff", "systeminfo", "tasklist", "netstat", "htop", "strace", "ltrace", "cpulimit", "crontab", "busybox", "powershell", "pwsh", "nslookup", "wget", "curl", "netcat", "ncat", "socat", "nmap", "chmod", "chown", "sudo", "visudo", "passwd", "useradd", "usermod", "cscli", "aptitude", "gunzip", "unxz", "bsdtar", "tcpdump", "iptables"]
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
 _HOST_ARG = re.compile(r"\s*(?:\d{1,3}(?:\.\d{1,3}){3}\b|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b)")
 # Commands that start no sentence: at the start of a value, with any arguments, a command line.
 _START_COMMANDS = frozenset(
-    "ls nc ncat bash zsh sh ksh python python2 python3 perl ruby php node powershell cmd wget curl nmap "
-    "telnet ssh scp ftp tftp rm chmod chown sudo su pkill ps netstat ifconfig ip whoami uname lastlog".split()
+    ["ls", "nc", "ncat", "bash", "zsh", "sh", "ksh", "python", "python2", "python3", "perl", "ruby", "php", "node", "powershell", "cmd", "wget", "curl", "nmap", "telnet", "ssh", "scp", "ftp", "tftp", "rm", "chmod", "chown", "sudo", "su", "pkill", "ps", "netstat", "ifconfig", "ip", "whoami", "uname", "lastlog"]
 )
 _VERSIONED = re.compile(r"^([a-z][a-z-]*?)\d+(?:\.\d+)*$")
 _PREFIX_WORD = re.compile(r"\b(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+[a-z]")

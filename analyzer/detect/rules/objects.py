@@ -17,7 +17,6 @@ from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window_start
 
-
 SHARED = -1  # an object handed to several identities (a catalogue item, a shared document)
 
 

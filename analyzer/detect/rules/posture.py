@@ -94,10 +94,13 @@ class PostureRule(Rule):
             if match:
                 self._finding(seen, sink, "verbose_error", "medium", "Verbose error or stack trace in responses",
                               {"status": x.status, "marker": match.group(0)[:40]})
-        if seen.ok and DEBUG_PATH.match(x.path):
-            if not credential_schemes(x.request_headers, (n for n, _v in seen.query)):
-                self._finding(seen, sink, "debug_endpoint_exposed", "high",
-                              "Debug, admin or documentation endpoint served without credentials", {"status": x.status})
+        if (
+            seen.ok
+            and DEBUG_PATH.match(x.path)
+            and not credential_schemes(x.request_headers, (n for n, _v in seen.query))
+        ):
+            self._finding(seen, sink, "debug_endpoint_exposed", "high",
+                          "Debug, admin or documentation endpoint served without credentials", {"status": x.status})
         if x.method in ("TRACE", "TRACK") and seen.ok:
             self._finding(seen, sink, "trace_enabled", "low", "TRACE/TRACK answered", {"status": x.status})
         for name, value in x.response_headers:

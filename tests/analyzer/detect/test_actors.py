@@ -7,7 +7,14 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyzer.detect.actors import ActorResolver, cookie_pairs, decode_basic, decode_jwt, forwarded_hops, mask_hint
+from analyzer.detect.actors import (
+    ActorResolver,
+    cookie_pairs,
+    decode_basic,
+    decode_jwt,
+    forwarded_hops,
+    mask_hint,
+)
 from analyzer.detect.model import DetectExchange
 from tests.analyzer.detect.helpers import SECRET, T0, engine, ex, jwt
 
