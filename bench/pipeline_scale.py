@@ -35,7 +35,9 @@ def applied(db: str) -> int:
     engine = create_engine(db)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text("SELECT coalesce(max(last_seq), 0) FROM stream_progress")).scalar() or 0)
+            return int(
+                conn.execute(text("SELECT coalesce(max(last_seq), 0) FROM stream_progress")).scalar() or 0
+            )
     except Exception:  # noqa: BLE001 - not migrated yet
         return 0
     finally:
@@ -60,15 +62,31 @@ def run_once(capture: Path, n: int, args: argparse.Namespace, workdir: Path) -> 
         deadline = time.monotonic() + 60
         while not all('"consuming"' in p.read_text() for p in logs):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise SystemExit("analyzers did not start:\n" + "\n".join(p.read_text()[-2000:] for p in logs))
+                raise SystemExit(
+                    "analyzers did not start:\n" + "\n".join(p.read_text()[-2000:] for p in logs)
+                )
             time.sleep(0.1)
         time.sleep(1.0)  # PII detectors load after "consuming" on the first batch; give them a head start
         batches = -(-args.exchanges // args.batch)
         started = time.monotonic()
         sensor = subprocess.run(
-            [*APICENSUS, "sensor", "--pcap", str(capture), "--ship", args.nats, "--stream", stream,
-             "--ship-batch", str(args.batch), "--spool-dir", str(workdir / f"spool-{n}")],
-            env=env, capture_output=True, check=True,
+            [
+                *APICENSUS,
+                "sensor",
+                "--pcap",
+                str(capture),
+                "--ship",
+                args.nats,
+                "--stream",
+                stream,
+                "--ship-batch",
+                str(args.batch),
+                "--spool-dir",
+                str(workdir / f"spool-{n}"),
+            ],
+            env=env,
+            capture_output=True,
+            check=True,
         )
         shipped = time.monotonic() - started
         while applied(db) < batches:
@@ -77,7 +95,9 @@ def run_once(capture: Path, n: int, args: argparse.Namespace, workdir: Path) -> 
             time.sleep(0.05)
         total = time.monotonic() - started
         del sensor
-        export = subprocess.run([*APICENSUS, "export", "--db", db], env=env, capture_output=True, check=True).stdout
+        export = subprocess.run(
+            [*APICENSUS, "export", "--db", db], env=env, capture_output=True, check=True
+        ).stdout
         (workdir / f"export-{n}.json").write_bytes(export)
         return {"seconds": total, "rate": args.exchanges / total, "sensor_seconds": shipped}
     finally:
@@ -106,13 +126,19 @@ def main() -> int:
         workdir = Path(tmp)
         capture = workdir / "api.pcap"
         generate_api_traffic(str(capture), exchanges=args.exchanges, seed=args.seed)
-        print(f"capture: {args.exchanges} exchanges, batches of {args.batch}; PII {'off' if args.no_pii else 'on'}; "
-              f"{os.cpu_count()} cores")
+        print(
+            f"capture: {args.exchanges} exchanges, batches of {args.batch}; PII {'off' if args.no_pii else 'on'}; "
+            f"{os.cpu_count()} cores"
+        )
         results = {n: run_once(capture, n, args, workdir) for n in args.workers}
         base = results[args.workers[0]]["rate"]
-        print(f"{'analyzers':>9}  {'exchanges/s':>11}  {'seconds':>8}  {'sensor ship s':>13}  {'vs N=' + str(args.workers[0]):>8}")
+        print(
+            f"{'analyzers':>9}  {'exchanges/s':>11}  {'seconds':>8}  {'sensor ship s':>13}  {'vs N=' + str(args.workers[0]):>8}"
+        )
         for n, r in results.items():
-            print(f"{n:>9}  {r['rate']:>11,.0f}  {r['seconds']:>8.2f}  {r['sensor_seconds']:>13.2f}  {r['rate'] / base:>7.2f}x")
+            print(
+                f"{n:>9}  {r['rate']:>11,.0f}  {r['seconds']:>8.2f}  {r['sensor_seconds']:>13.2f}  {r['rate'] / base:>7.2f}x"
+            )
         exports = {n: json.loads((workdir / f"export-{n}.json").read_text()) for n in args.workers}
         first = exports[args.workers[0]]
 

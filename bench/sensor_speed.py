@@ -111,8 +111,13 @@ with open(sys.argv[1], "w") as out:
 def run_measured(command: Sequence[str]) -> Run:
     """Run ``command`` with stdout discarded: its wall time, CPU time and own peak RSS."""
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r", suffix=".json") as result:
-        proc = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, result.name, *command],
-                              stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", LAUNCHER, result.name, *command],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
         try:
@@ -159,8 +164,12 @@ def sensor_implementation(apicensus: str) -> str:
     python = Path(apicensus).parent / "python"
     if not python.exists():
         return "unknown"
-    probe = subprocess.run([str(python), "-c", "import sensor._native as n; print(n.describe())"],
-                           capture_output=True, text=True, cwd=tempfile.gettempdir())
+    probe = subprocess.run(
+        [str(python), "-c", "import sensor._native as n; print(n.describe())"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    )
     return probe.stdout.strip() or f"unknown ({probe.stderr.strip()[-200:]})"
 
 

@@ -28,8 +28,14 @@ STRONG_TYPES: frozenset[str] = frozenset(
         "code",
         "semver",
         "file",
+        "ip",
+        "ssn",
+        "card",
     }
 )
+# Strong types whose shape alone is weak evidence ("generate_204", "wp-comments-post.php",
+# "100MB.bin"): one value ever seen at a position is a literal, except under a plural collection.
+LOOSE_TYPES: frozenset[str] = frozenset({"code", "file"})
 # Identifier-like types get an "Id" suffix in generated parameter names.
 ID_TYPES: frozenset[str] = frozenset({"integer", "uuid", "objectid", "ulid", "hex", "token"})
 
@@ -49,15 +55,22 @@ _SEMVER = re.compile(r"v?\d+\.\d+\.\d+([-+][0-9A-Za-z.\-+]+)?")
 # API version segments: v1, v2, v1.41, v1alpha1, v2beta3, 1.0. Never parameters.
 _VERSION = re.compile(r"v\d+(\.\d+)?([a-z]+\d*)?|\d+\.\d+|V\d+")
 _JIRA_KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}-\d+")
+_IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}")
+_IPV6 = re.compile(r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}")
+# Upper-case alphanumeric ids: PagerDuty "PXK3J9L", Square "LHT7YSGJZ5YX2".
+_UPPER_ID = re.compile(r"[A-Z0-9]{7,32}")
+# Type-prefixed random ids: Stripe-like "cus_R1WewEu2NUSh3WB8", "sub_cIjiaHKWbykjDRPR".
+_PREFIXED_ID = re.compile(r"[a-z]{2,8}_[A-Za-z0-9]{12,}")
 _CODE = re.compile(r"[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}|[A-Za-z0-9+/]{16,}={1,2}")
-_FILE = re.compile(
-    r"(?P<base>[^/]+)\.(?P<ext>pdf|png|jpe?g|gif|svg|webp|bmp|ico|tiff?|csv|tsv|txt|json|xml|ya?ml|html?|"
+_FILE_EXT = (
+    r"pdf|png|jpe?g|gif|svg|webp|bmp|ico|tiff?|csv|tsv|txt|json|xml|ya?ml|html?|"
     r"zip|gz|tgz|tar|bz2|xz|7z|rar|docx?|xlsx?|pptx?|odt|ods|rtf|md|mp3|mp4|m4a|wav|ogg|webm|mov|avi|mkv|"
     r"log|bin|exe|dmg|deb|rpm|apk|ipa|iso|js|mjs|ts|tsx|jsx|css|scss|map|woff2?|ttf|eot|epub|ics|vcf|key|pem|crt|"
-    r"sql|parquet|avro|py|rb|go|rs|java|kt|swift|c|h|cc|cpp|hpp|cs|php|sh|toml|ini|cfg|conf|lock|wasm|heic|avif)",
-    re.IGNORECASE,
+    r"sql|parquet|avro|py|rb|go|rs|java|kt|swift|c|h|cc|cpp|hpp|cs|php|sh|toml|ini|cfg|conf|lock|wasm|heic|avif"
 )
+_FILE = re.compile(r"(?P<base>[^/]+)\.(?P<ext>" + _FILE_EXT + ")", re.IGNORECASE)
+FILE_EXTENSION = re.compile(_FILE_EXT, re.IGNORECASE)
 
 
 def _digits(s: str) -> int:
@@ -72,15 +85,31 @@ def _longest_digit_run(s: str) -> int:
     return best
 
 
+def _digit_runs(s: str) -> int:
+    runs = 0
+    prev = False
+    for c in s:
+        d = c.isdigit()
+        if d and not prev:
+            runs += 1
+        prev = d
+    return runs
+
+
 @lru_cache(maxsize=262_144)
 def classify(segment: str) -> str:
     """Return the value type of a raw (possibly percent-encoded) path segment.
 
-    Types: empty, integer, uuid, objectid, ulid, hex, date, datetime, email, phone, token, code,
-    semver, file, version, word. ``word`` is the catch-all: literals and slugs look alike.
+    Types: empty, integer, uuid, objectid, ulid, hex, date, datetime, email, phone, ip, token,
+    code, semver, file, version, word. ``word`` is the catch-all: literals and slugs look alike.
     """
     if not segment:
         return "empty"
+    if segment[0] == "{" and segment[-1] == "}":
+        # A masked PII value ("{email:3f9a...}", see privacy): its type, kept on masking.
+        typ = segment[1:-1].partition(":")[0]
+        if typ in ("email", "phone", "ssn", "card", "ip"):
+            return typ
     s = unquote(segment) if "%" in segment else segment
     if s.isdigit():
         return "integer"
@@ -93,6 +122,10 @@ def classify(segment: str) -> str:
         return "ulid"
     if n >= 8 and _HEX.fullmatch(s) and _digits(s) and any(c.isalpha() for c in s):
         return "hex"
+    if s[0].isdigit() and _IPV4.fullmatch(s):
+        return "ip"
+    if ":" in s and "::" in s and _IPV6.fullmatch(s):
+        return "ip"
     if s[0].isdigit() or s[0] == "+":
         if _DATE.fullmatch(s):
             return "date"
@@ -124,6 +157,12 @@ def classify(segment: str) -> str:
         return "code"
     if _JIRA_KEY.fullmatch(s):
         return "code"
+    if _UPPER_ID.fullmatch(s) and _digits(s) and not s.isdigit() and sum(c.isalpha() for c in s) >= 2:
+        return "token"
+    if _PREFIXED_ID.fullmatch(s):
+        tail = s.partition("_")[2]
+        if any(c.isupper() for c in tail) and (any(c.islower() for c in tail) or _digits(tail)):
+            return "token"
     if _PREFIXED_HEX.fullmatch(s) and _digits(s) >= 4:
         return "hex"
     digits = _digits(s)
@@ -144,6 +183,9 @@ def classify(segment: str) -> str:
             and 0.25 <= upper / (upper + lower) <= 0.75
         ):
             return "token"
+    if n >= 8 and digits >= 2 and s.isalnum() and s.isascii() and _digit_runs(s) >= 2 and alpha >= 2:
+        # Random lowercase ids ("t535kom58f", "a8f3k2j9q1"): digits scattered among letters.
+        return "token"
     if _CODE.fullmatch(s) and alpha and digits:
         # Product / order codes: "XK-20931", "SKU-1042", "A12B3456". Words with a digit or two
         # ("oauth2", "sha256", "ipv6") stay words.
@@ -155,3 +197,8 @@ def classify(segment: str) -> str:
 
 def is_version(segment: str) -> bool:
     return bool(segment) and _VERSION.fullmatch(segment) is not None
+
+
+def has_file_extension(segment: str) -> bool:
+    """ "logo.png", "report.pdf": a name with a known file extension."""
+    return _FILE.fullmatch(segment) is not None

@@ -1,0 +1,358 @@
+"""Folding a host's raw trie into its template tree, top-down, one position at a time.
+
+At each position the concrete child values are split into one parameter group and literals:
+
+* values whose shape proves they are data (integers, UUIDs, hashes, dates, emails...) are
+  parameters from the first sighting, except numbers/dates sitting where API versions sit
+  (``rules.numbers_are_versions``, ``rules.lone_number_is_version``);
+* word-like values (slugs, usernames, currencies) are parameters only on evidence across
+  requests (``wordparams``);
+* a small vocabulary ("me", "search", "recent"...), version segments and collection names (words
+  seen followed by a typed id) never become parameters.
+
+The raw sub-trees of all values in a parameter group are merged and folded recursively, which is
+what finds consecutive parameters (``/repos/{owner}/{repo}``). Typed-id children are compacted
+into one raw node (``STAR``) once folded, so memory and fold cost follow the number of routes, not
+of ids; so are the values of a huge word parameter (``WSTAR``). Folds are incremental: a clean
+raw node (nothing new below it) reuses its last result.
+"""
+
+from __future__ import annotations
+
+from analyzer.templating import rules
+from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
+from analyzer.templating.paths import STAR, WSTAR
+from analyzer.templating.rules import Position, Values
+from analyzer.templating.settings import TemplaterSettings
+from analyzer.templating.similarity import Similarity
+from analyzer.templating.trie import HostState, RawNode, TemplateNode
+from analyzer.templating.values import STRONG_TYPES, classify, has_file_extension
+from analyzer.templating.vocabulary import is_reserved, route_base
+from analyzer.templating.wordparams import WordJudge
+
+
+class Folder:
+    """One fold of one host (state that lives for the duration of a rebuild)."""
+
+    def __init__(self, settings: TemplaterSettings, sim: Similarity, hs: HostState) -> None:
+        self.settings = settings
+        self.sim = sim
+        self.hs = hs
+        self.vocab = frozenset(hs.vocab)  # collection names of the host
+        self.judge = WordJudge(settings, sim, hs.dicts)  # dictionaries proven by the last fold
+        # Word parameters proven by the fold under way: (literal before them, values).
+        self.learned: list[tuple[str, list[str]]] = []
+        full = hs.obs >= 2 * hs.full_obs or len(hs.vocab) != hs.full_vocab
+        self.incremental = not full
+        if full:
+            hs.full_obs, hs.full_vocab = hs.obs, len(hs.vocab)
+
+    def run(self) -> None:
+        """Fold the host and record what it proved; the caller re-homes issued templates."""
+        hs = self.hs
+        hs.tree = self._fold([hs.raw], Position("root", "", ""))
+        dicts: dict[str, set[str]] = {}
+        limit = self.settings.dict_limit
+        for key, params in self.learned:
+            known = dicts.setdefault(key, set())
+            if len(known) < limit:
+                known.update(params[: limit - len(known)])
+        hs.dicts = dicts
+        hs.version += 1
+        hs.pending = 0
+        hs.built_obs = hs.obs
+
+    def _fold(self, raws: list[RawNode], at: Position) -> TemplateNode:
+        head = raws[0]
+        cached = head.cache
+        if (
+            self.incremental
+            and cached is not None
+            and cached[0] == at.prev_kind
+            and cached[1] == at.prev_seg
+            and len(cached[2]) == len(raws)
+            and all(a is b for a, b in zip(cached[2], raws, strict=True))
+            and not any(r.dirty for r in raws)
+        ):
+            self.learned.extend(cached[4])
+            node: TemplateNode = cached[3]
+            return node
+        start = len(self.learned)
+        t = self._fold_new(raws, at)
+        for r in raws:
+            r.dirty = False
+        head.cache = (at.prev_kind, at.prev_seg, tuple(raws), t, self.learned[start:])
+        return t
+
+    def _fold_new(self, raws: list[RawNode], at: Position) -> TemplateNode:
+        """Fold the raw nodes at one template position into a template node."""
+        t = TemplateNode()
+        vals = _values(raws)
+        if not vals:
+            return t
+        shaped = _shaped_groups(vals, self.vocab)
+        if shaped:
+            self._settle_word_cores(shaped, at)
+            vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
+            self._fold_shaped(t, raws, shaped, at)
+        strong, words, literals = self._partition(vals)
+        loose = rules.loose_literals(at, strong) if strong else []
+        if loose:
+            literals.extend(loose)
+            strong = [seg for seg in strong if seg not in loose]
+        if strong and self._strong_are_literals(strong, words, vals, at):
+            literals.extend(strong)
+            strong = []
+        # A position proven a word parameter earlier (as of before this fold's own proof).
+        held = WSTAR in vals or at.pos in self.hs.sticky
+        word_params = self._word_params(raws, words, vals, at, strong, held)
+        chosen = set(word_params)
+        literals.extend(w for w in words if w not in chosen)
+        group = strong + word_params
+        if group:
+            ptype = rules.group_type(_type_counts(group, vals))  # before compaction adds kinds
+            merged = self._merge_group(raws, vals, strong, word_params, held)
+            t.param = self._fold(merged, Position("param", "", at.pos + "/{}"))
+            t.pwords = bool(word_params)
+            t.ptype = ptype
+        for seg in literals:
+            t.lits[seg] = self._fold(vals[seg], Position("lit", seg, at.pos + "/" + seg))
+        return t
+
+    def _settle_word_cores(self, groups: _ShapedGroups, at: Position) -> None:
+        """Word values in a typed pattern ("dave81.json" in "{}.json") join it on the evidence that
+        makes whole-segment words parameters; the others stay whole segments."""
+        for pattern in list(groups.by_pattern):
+            segs = groups.by_pattern[pattern]
+            word: list[str] = []
+            typed: list[str] = []
+            for seg in segs:
+                shape = segment_shape(seg)
+                suffix = shape is not None and shape.kind == "suffix"
+                (word if suffix and shape is not None and not typed_core(shape) else typed).append(seg)
+            if not word:
+                continue
+            decision = self.judge.decide(word, groups.vals, at, typed)
+            self.learned.extend(decision.learned)
+            chosen = typed + decision.params
+            if chosen:
+                groups.by_pattern[pattern] = chosen
+            else:
+                del groups.by_pattern[pattern]
+            groups.members.difference_update(s for s in word if s not in decision.params)
+
+    def _fold_shaped(self, t: TemplateNode, raws: list[RawNode], groups: _ShapedGroups, at: Position) -> None:
+        """One child per in-segment pattern, its slot values parameters (see insegment)."""
+        t.shaped, t.stypes = {}, {}
+        for pattern, segs in groups.by_pattern.items():
+            key = SHAPED_STAR_PREFIX + pattern + "}"
+            t.stypes[pattern] = _slot_types(segs, groups.vals)
+            if len(segs) >= 3 or key in segs:
+                compact(raws, segs, key, slot_kinds=True)
+                merged = [r.children[key] for r in raws if key in r.children and r.children[key].tot_ok]
+            else:
+                merged = [c for seg in segs for c in groups.vals[seg]]
+            t.shaped[pattern] = self._fold(merged, Position("param", "", at.pos + "/" + pattern))
+
+    def _partition(self, vals: Values) -> tuple[list[str], list[str], list[str]]:
+        """(typed values, word-like values, literals for sure) at one position."""
+        strong: list[str] = []
+        words: list[str] = []
+        literals: list[str] = []
+        vocab = self.vocab
+        for seg in vals:
+            if seg == STAR:
+                strong.append(seg)
+                continue
+            if seg == WSTAR:
+                continue
+            typ = classify(seg)
+            if typ in STRONG_TYPES:
+                strong.append(seg)
+            elif typ in ("empty", "version") or is_reserved(seg) or route_base(seg) in vocab:
+                literals.append(seg)
+            else:
+                words.append(seg)
+        if words and any(classify(seg) == "file" for seg in strong):
+            # Files in one folder are alike whatever their names' length ("logo.png" beside
+            # "header-background.png").
+            files = [w for w in words if has_file_extension(w)]
+            strong.extend(files)
+            words = [w for w in words if w not in files]
+        return strong, words, literals
+
+    def _strong_are_literals(self, strong: list[str], words: list[str], vals: Values, at: Position) -> bool:
+        """Typed values that are not data: API versions, a constant root, one loose value."""
+        s = self.settings
+        if rules.constant_value(
+            strong, words, vals, min_requests=s.constant_min_requests, min_subpaths=s.constant_min_subpaths
+        ):
+            return True
+        if at.api_root:
+            return rules.numbers_are_versions(strong, vals)
+        if at.after_literal and len(strong) == 1 and not words:
+            return rules.lone_number_is_version(at, strong[0], vals)
+        return False
+
+    def _word_params(
+        self, raws: list[RawNode], words: list[str], vals: Values, at: Position, strong: list[str], held: bool
+    ) -> list[str]:
+        if WSTAR in vals:
+            # A word parameter proven on a large scale earlier (its values were compacted): new
+            # words join it unless their answers contradict it.
+            ref = self.sim.signature(vals[WSTAR])
+            return [WSTAR] + [w for w in words if self.sim.fits_group(self.sim.signature(vals[w]), ref)]
+        decision = self.judge.decide(words, vals, at, strong, held)
+        self.learned.extend(decision.learned)
+        if decision.params and decision.proof:
+            # Hysteresis: a position proven a parameter on a large long tail, and proven again
+            # once its traffic doubled, stays one (values that contradict it still stay
+            # literal), so templates do not flap as the share of one-off values drifts.
+            seen = sum(r.tot_ok for r in raws)
+            first = self.hs.proofs.setdefault(at.pos, seen)
+            if seen >= 2 * first:
+                self.hs.sticky.add(at.pos)
+                del self.hs.proofs[at.pos]
+        return decision.params
+
+    def _merge_group(
+        self, raws: list[RawNode], vals: Values, strong: list[str], word_params: list[str], held: bool
+    ) -> list[RawNode]:
+        """The raw nodes of every value in the parameter group (compacted where that is safe)."""
+        merged: list[RawNode] = []
+        if len(strong) >= 3 or STAR in strong:
+            # Not with one or two values: those may still turn out to be versions.
+            compact(raws, strong)
+            for r in raws:
+                star = r.children.get(STAR)
+                if star is not None and star.tot_ok:
+                    merged.append(star)
+        else:
+            for seg in strong:
+                merged.extend(vals[seg])
+        if held or len(word_params) >= self.settings.word_compact:
+            # Bound memory on huge word parameters (usernames, slugs): their values are
+            # compacted like typed ids, and the decision becomes sticky.
+            compact(raws, [w for w in word_params if w != WSTAR], WSTAR)
+            for r in raws:
+                wstar = r.children.get(WSTAR)
+                if wstar is not None and wstar.tot_ok:
+                    merged.append(wstar)
+        else:
+            for seg in word_params:
+                merged.extend(vals[seg])
+        return merged
+
+
+class _ShapedGroups:
+    """Values at one position that are in-segment patterns: pattern -> its concrete values."""
+
+    __slots__ = ("by_pattern", "members", "vals")
+
+    def __init__(self, vals: Values) -> None:
+        self.by_pattern: dict[str, list[str]] = {}
+        self.members: set[str] = set()
+        self.vals = vals
+
+    def __bool__(self) -> bool:
+        return bool(self.by_pattern)
+
+
+def _shaped_groups(vals: Values, vocab: frozenset[str]) -> _ShapedGroups:
+    groups = _ShapedGroups(vals)
+    extension: dict[str, list[str]] = {}
+    for seg in vals:
+        if seg.startswith(SHAPED_STAR_PREFIX) and seg not in (STAR, WSTAR):
+            groups.by_pattern.setdefault(seg[len(SHAPED_STAR_PREFIX) : -1], []).append(seg)
+            continue
+        shape = segment_shape(seg)
+        if shape is None:
+            continue
+        if shape.kind == "extension":
+            extension.setdefault(shape.pattern, []).append(seg)
+        elif shape.syntactic or not (is_reserved(seg) or route_base(seg) in vocab):
+            groups.by_pattern.setdefault(shape.pattern, []).append(seg)
+    for pattern, segs in extension.items():
+        # One file name with one extension is a literal ("/favicon.ico"); the same name in several
+        # formats is a parameter of the format ("thumbnail.{extension}").
+        if len(segs) >= 2 or pattern in groups.by_pattern:
+            groups.by_pattern.setdefault(pattern, []).extend(segs)
+    for segs in groups.by_pattern.values():
+        groups.members.update(segs)
+    return groups
+
+
+def _slot_types(segs: list[str], vals: Values) -> str:
+    """The type of each slot of a pattern's values, comma-separated."""
+    per_slot: list[dict[str, int]] = []
+    for seg in segs:
+        if seg.startswith(SHAPED_STAR_PREFIX):
+            for r in vals[seg]:
+                for joined, n in r.kinds.items():
+                    for i, typ in enumerate(joined.split(",")):
+                        _count(per_slot, i, typ, n)
+            continue
+        shape = segment_shape(seg)
+        assert shape is not None
+        for i, value in enumerate(shape.values):
+            _count(per_slot, i, classify(value), 1)
+    return ",".join(rules.group_type(types) for types in per_slot)
+
+
+def _count(per_slot: list[dict[str, int]], i: int, typ: str, n: int) -> None:
+    while len(per_slot) <= i:
+        per_slot.append({})
+    per_slot[i][typ] = per_slot[i].get(typ, 0) + n
+
+
+def _values(raws: list[RawNode]) -> Values:
+    vals: Values = {}
+    for r in raws:
+        for seg, c in r.children.items():
+            if c.tot_ok:
+                lst = vals.get(seg)
+                if lst is None:
+                    vals[seg] = [c]
+                else:
+                    lst.append(c)
+    return vals
+
+
+def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
+    types: dict[str, int] = {}
+    for seg in group:
+        if seg in (STAR, WSTAR):
+            for r in vals[seg]:
+                for k, v in r.kinds.items():
+                    types[k] = types.get(k, 0) + v
+        else:
+            typ = classify(seg)
+            if typ == "word" and has_file_extension(seg):
+                typ = "file"  # a short file name beside longer ones ("logo.png")
+            types[typ] = types.get(typ, 0) + 1
+    return types
+
+
+def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds: bool = False) -> None:
+    """Merge each parent's children named in values into its compaction child (see STAR). Its
+    kinds count the values' types (per slot of an in-segment pattern with slot_kinds)."""
+    keys = [s for s in values if s not in (STAR, WSTAR) and not s.startswith(SHAPED_STAR_PREFIX)]
+    if not keys:
+        return
+    for r in raws:
+        star = r.children.get(key)
+        for seg in keys:
+            child = r.children.pop(seg, None)
+            if child is None:
+                continue
+            if star is None:
+                star = r.children[key] = RawNode()
+                star.kinds = {}
+            typ = _slot_kind(seg) if slot_kinds else classify(seg)
+            star.kinds[typ] = star.kinds.get(typ, 0) + 1
+            star.absorb(child)
+
+
+def _slot_kind(seg: str) -> str:
+    shape = segment_shape(seg)
+    return ",".join(classify(v) for v in shape.values) if shape is not None else classify(seg)

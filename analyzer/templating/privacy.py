@@ -1,0 +1,96 @@
+"""PII in paths is evidence, not cargo: such segments are replaced by keyed hashes on arrival.
+
+A segment holding an e-mail address, phone number, US SSN, payment card number (Luhn-valid, 13-19
+digits) or IP address is stored in the raw trie, the issued samples and the noise statistics as
+``{<type>:<keyed hash>}``: distinct values stay distinct (counts and tails still work), the type
+stays known (``classify`` answers it, so the segment is always a typed parameter), and nothing
+raw reaches the saved state. A raw "{" cannot start a concrete segment of a valid path, so a mask
+never collides with a value. The key comes from ``TemplaterSettings.pii_key`` or is drawn per
+process: without it nobody can test guesses against the stored hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from functools import lru_cache
+from urllib.parse import unquote
+
+from analyzer.templating.values import classify
+
+PII_TYPES: frozenset[str] = frozenset({"email", "phone", "ssn", "card", "ip"})
+_SSN = re.compile(r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}")
+_CARD = re.compile(r"\d{4}([ -]?\d{4}){2}[ -]?\d{1,7}")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@lru_cache(maxsize=65_536)
+def pii_type(segment: str) -> str | None:
+    """The PII type a raw path segment holds, or None."""
+    if not segment or segment[0] == "{":
+        return None
+    s = unquote(segment) if "%" in segment else segment
+    if "@" in s:
+        return "email" if classify(segment) == "email" else None
+    first = s[0]
+    if not (first.isdigit() or first == "+" or ":" in s):
+        return None
+    if _SSN.fullmatch(s):
+        return "ssn"
+    if _CARD.fullmatch(s):
+        digits = s.replace(" ", "").replace("-", "")
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            return "card"
+    typ = classify(segment)
+    return typ if typ in ("phone", "ip") else None
+
+
+def masked_type(segment: str) -> str | None:
+    """The type of a masked segment ("{email:ab12...}"), or None for any other segment."""
+    if len(segment) > 3 and segment[0] == "{" and segment[-1] == "}":
+        typ = segment[1:-1].partition(":")[0]
+        if typ in PII_TYPES:
+            return typ
+    return None
+
+
+class Masker:
+    """Keyed hashing of PII segments (one key per templater)."""
+
+    __slots__ = ("_key", "_cache")
+
+    def __init__(self, key: str = "") -> None:
+        self._key = key.encode() if key else secrets.token_bytes(16)
+        self._cache: dict[str, str] = {}
+
+    def segments(self, segs: list[str]) -> list[str]:
+        """The segments with every PII value masked (the same list when there is none)."""
+        out: list[str] | None = None
+        for i, seg in enumerate(segs):
+            typ = pii_type(seg)
+            if typ is None:
+                continue
+            if out is None:
+                out = list(segs)
+            out[i] = self.mask(seg, typ)
+        return out if out is not None else segs
+
+    def mask(self, seg: str, typ: str) -> str:
+        hit = self._cache.get(seg)
+        if hit is None:
+            digest = hashlib.blake2b(seg.encode(), key=self._key, digest_size=8).hexdigest()
+            hit = "{" + typ + ":" + digest + "}"
+            if len(self._cache) >= 65_536:
+                self._cache.clear()
+            self._cache[seg] = hit
+        return hit

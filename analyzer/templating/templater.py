@@ -1,0 +1,493 @@
+"""Online endpoint templating: concrete URL paths -> endpoint templates, per service.
+
+How it works
+------------
+* Every observed path goes into a per-host *raw trie* of concrete segments with request counts,
+  non-404 counts, methods and response shapes (``trie``). Observing is a few dict operations.
+* From time to time (geometric schedule, so the amortised cost stays constant) the raw trie is
+  folded top-down into a *template tree* (``fold``; the evidence rules are in ``rules``,
+  ``wordparams`` and ``similarity``; the tunables in ``settings``).
+* Paths whose every request got 404 never enter the template tree: scanners probing ``/.env``
+  stay unmatched-request statistics.
+* Between rebuilds, a path that does not fit the tree gets a provisional template (strongly typed
+  segments become parameters, the rest stays literal); the next rebuild may merge it, and the
+  merge is reported through ``drain_merges`` so storage can re-home its counts.
+* An OpenAPI spec loaded for a host wins over learning whenever one of its templates matches
+  (``spec``).
+
+Matches are memoised per (host, method, path) until the host's next fold. Callers: ``observe`` +
+``match`` inline per request, ``drain_merges`` periodically (it also folds hosts that fell
+behind), ``flush`` at the end of a capture or before a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from analyzer.templating.fold import Folder
+from analyzer.templating.insegment import segment_shape, typed_core
+from analyzer.templating.matcher import Marks, ShapedMark, version_context, walk, walk_prefix
+from analyzer.templating.model import TemplateMatch, service_name, template_id
+from analyzer.templating.naming import SHAPED, render
+from analyzer.templating.paths import is_junk_target, split_path
+from analyzer.templating.privacy import Masker, masked_type
+from analyzer.templating.settings import TemplaterSettings
+from analyzer.templating.similarity import Similarity
+from analyzer.templating.spec import SpecIndex
+from analyzer.templating.trie import MAX_SHAPES, METHOD_SEP, HostState, RawNode, TemplateNode
+from analyzer.templating.values import LOOSE_TYPES, STRONG_TYPES, classify
+from analyzer.templating.vocabulary import is_plural_collection
+
+NOISE_STATUSES: frozenset[int] = frozenset({404, 410})
+STATE_FORMAT = 1
+
+Merge = tuple[str, str, str, str]  # (host, method, old template, new template)
+
+
+class Templater:
+    """Online, stable endpoint templating. See the module docstring for the method.
+
+    Inline per request: ``observe(host, method, path, status, response_shape)`` then
+    ``match(host, method, path)`` (None: noise). Periodically: ``drain_merges()`` (re-home counts
+    of merged templates). At the end of a capture or before a report: ``flush()``. Persistence:
+    ``to_state()`` / ``from_state()`` (JSON-safe). Extras: ``load_spec`` (OpenAPI guidance),
+    ``noise_stats(host)`` (404-only paths with counts). Hosts go through ``service_name``.
+    Not thread-safe: one instance per analyzer worker.
+    """
+
+    def __init__(self, settings: TemplaterSettings | None = None, **overrides: Any) -> None:
+        base = settings if settings is not None else TemplaterSettings()
+        self.settings = replace(base, **overrides) if overrides else base
+        self._hosts: dict[str, HostState] = {}
+        self._specs = SpecIndex(self.settings.memo_limit)
+        self._sim = Similarity(self.settings.sig_fanout)
+        self._memo: dict[tuple[str, str, str], tuple[int, TemplateMatch | None]] = {}
+        self._merges: list[Merge] = []
+        self._end_cache: dict[tuple[str, str, TemplateNode], TemplateMatch] = {}  # by walk end node
+        self._last_split: tuple[str, list[str]] = ("", [])  # observe() -> match() of one request
+        self._render_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], TemplateMatch] = {}
+        self._masker = Masker(self.settings.pii_key)
+
+    # Tunables as attributes (read-only views of the settings).
+    @property
+    def min_distinct_for_param(self) -> int:
+        return self.settings.min_distinct_for_param
+
+    @property
+    def min_distinct_structured(self) -> int:
+        return self.settings.min_distinct_structured
+
+    @property
+    def tail_ratio(self) -> float:
+        return self.settings.tail_ratio
+
+    @property
+    def rebuild_growth(self) -> float:
+        return self.settings.rebuild_growth
+
+    @property
+    def memo_limit(self) -> int:
+        return self.settings.memo_limit
+
+    # ------------------------------------------------------------------------------------------
+    # Public API
+
+    def load_spec(self, host: str, operations: Iterable[tuple[str, str]]) -> None:
+        host = service_name(host)
+        self._specs.load(host, operations)
+        self._bump(host)
+
+    def observe(
+        self, host: str, method: str, path: str, status: int | None, response_shape: str | None = None
+    ) -> None:
+        host = service_name(host)
+        hs = self._hosts.get(host)
+        if hs is None:
+            hs = self._hosts[host] = HostState()
+        hs.obs += 1
+        if is_junk_target(path):
+            # A malformed request line is no endpoint: an unmatched-request statistic.
+            self._count_noise(hs, _noise_key(path, self._split(path)))
+            return
+        segs = self._split(path)
+        if status in NOISE_STATUSES:
+            self._observe_noise(hs, _noise_key(path, segs), segs)
+            return
+        hs.noise.pop(_noise_key(path, segs), None)
+        node, trail, new = self._insert(hs, segs)
+        node.end += 1
+        node.end_ok += 1
+        if status is not None and status >= 400:
+            response_shape = None  # error bodies are generic envelopes, not the endpoint's shape
+        if response_shape is not None:
+            # Shapes are compared per method: GET /things lists, POST /things answers one thing.
+            new = _add_shape(node, method + METHOD_SEP + response_shape) or new
+        if new or node.end_ok == 1:
+            for n in trail:
+                n.dirty = True
+            # Something the last fold has not seen. Whether it fits the tree is not checked here
+            # (that walk would cost every request); the geometric gate bounds rebuilds anyway.
+            hs.pending += 1
+            if hs.obs - hs.built_obs >= self.settings.rebuild_growth * hs.built_obs:
+                self._rebuild(host, hs)
+
+    def match(self, host: str, method: str, path: str) -> TemplateMatch | None:
+        host = service_name(host)
+        key = (host, method, path)
+        hs = self._hosts.get(host)
+        version = hs.version if hs is not None else -1
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        result, end = self._match_uncached(host, hs, method, path)
+        if hs is not None and hs.version != version:
+            version = hs.version  # a rebuild happened while matching
+        if len(self._memo) >= self.settings.memo_limit:
+            self._memo.clear()
+        self._memo[key] = (version, result)
+        if result is not None and hs is not None:
+            path = _stored(path, self._split(path))  # samples are kept masked
+            key2 = (method, result.template)
+            samples = hs.issued.get(key2)
+            if samples is None:
+                hs.issued[key2] = [(path, end)]
+            elif len(samples) < self.settings.samples and all(path != p for p, _ in samples):
+                samples.append((path, end))
+        return result
+
+    def drain_merges(self) -> list[Merge]:
+        """Merges since the last call: (host, method, old template, new template).
+
+        Storage calls this periodically to re-home counts, so it is also where templating catches
+        up: hosts that saw new structure since their last fold (and grew a little) are folded now,
+        instead of waiting for the geometric schedule of the inline path.
+        """
+        s = self.settings
+        for host, hs in self._hosts.items():
+            grown = hs.obs - hs.built_obs
+            if hs.pending and grown >= max(s.drain_min_obs, s.drain_growth * hs.built_obs):
+                self._rebuild(host, hs)
+        out, self._merges = self._merges, []
+        return out
+
+    def flush(self) -> None:
+        """Fold every host with pending observations now (see also ``consolidate``)."""
+        for host, hs in self._hosts.items():
+            if hs.pending:
+                self._rebuild(host, hs)
+
+    def consolidate(self) -> list[Merge]:
+        """End of a batch analyze or a stream pause: every host folded to a fixed point, and the
+        merges since the last drain returned (storage re-homes them).
+
+        A fold carries evidence between positions (collection names, proven dictionaries), so a
+        host whose fold changed that evidence is folded again, fully, until nothing moves (at
+        most ``settings.consolidate_rounds`` folds): running the fold once more changes nothing,
+        whatever the batching was.
+        """
+        for host, hs in self._hosts.items():
+            if not hs.pending:
+                continue
+            for _ in range(self.settings.consolidate_rounds):
+                before = (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky))
+                self._rebuild(host, hs)
+                if (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky)) == before:
+                    break
+                hs.full_obs = 0  # the next fold ignores every cache
+        return self.drain_merges()
+
+    def noise_stats(self, host: str) -> dict[str, int]:
+        """Paths of this host that only ever got 404 (not endpoints), with request counts."""
+        hs = self._hosts.get(service_name(host))
+        return dict(hs.noise) if hs is not None else {}
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "params": self.settings.state_params(),
+            "specs": {h: [list(op) for op in ops] for h, ops in self._specs.operations.items()},
+            "hosts": {h: _host_state(hs) for h, hs in self._hosts.items()},
+            "merges": [list(m) for m in self._merges],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Templater:
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"unsupported templater state format {state.get('format')!r}")
+        self = cls(TemplaterSettings.from_params(state["params"]))
+        for host, ops in state["specs"].items():
+            self.load_spec(host, [(m, t) for m, t in ops])
+        for host, data in state["hosts"].items():
+            self._hosts[host] = _host_from_state(data)
+        self._merges = [(a, b, c, d) for a, b, c, d in state["merges"]]
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    # Observing
+
+    def _observe_noise(self, hs: HostState, path: str, segs: list[str]) -> None:
+        # 404s never shape templates. On a known path they are counted there; anything else is
+        # an unmatched-request statistic, kept apart (and bounded) so that scanners fuzzing
+        # random paths cannot grow the trie.
+        known = hs.raw.lookup(segs)
+        if known is not None:
+            known.end += 1
+        else:
+            self._count_noise(hs, path)
+
+    def _count_noise(self, hs: HostState, path: str) -> None:
+        if path in hs.noise or len(hs.noise) < self.settings.noise_limit:
+            hs.noise[path] = hs.noise.get(path, 0) + 1
+
+    @staticmethod
+    def _insert(hs: HostState, segs: list[str]) -> tuple[RawNode, list[RawNode], bool]:
+        """Count one non-404 request along its raw path: (end node, nodes passed, new node?)."""
+        node = hs.raw
+        new = False
+        node.tot_ok += 1
+        prev = ""
+        trail = [node]
+        for seg in segs:
+            child = node.children.get(seg)
+            if child is None:
+                child = node.children[seg] = RawNode()
+                new = True
+                if prev and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
+                    hs.vocab.add(prev)
+            node = child
+            trail.append(node)
+            prev = seg
+            node.tot_ok += 1
+        return node, trail, new
+
+    # ------------------------------------------------------------------------------------------
+    # Matching
+
+    def _bump(self, host: str) -> None:
+        hs = self._hosts.get(host)
+        if hs is not None:
+            hs.version += 1
+        else:
+            # Spec for a host not seen yet: memo entries keyed by version -1 must go.
+            self._memo = {k: v for k, v in self._memo.items() if k[0] != host}
+
+    def _match_uncached(
+        self, host: str, hs: HostState | None, method: str, path: str
+    ) -> tuple[TemplateMatch | None, TemplateNode | None]:
+        """The match and the tree node its walk ended on (None when it did not match whole)."""
+        if is_junk_target(path):
+            return None, None
+        segs = self._split(path)
+        if self._specs.has(host):
+            found = self._specs.match(host, segs, method)
+            if found is not None:
+                if (
+                    hs is not None
+                    and any(classify(v) not in STRONG_TYPES for v in found[1].values())
+                    and self._only_404(hs, path, segs)
+                ):
+                    # Same noise rule as for learned templates: a path that only ever got 404
+                    # and fits only through a free-text parameter is a probe ("/config.json").
+                    return None, None
+                return self._specs.result(host, method, found), None
+        if hs is None or hs.raw.tot_ok == 0:
+            return None, None
+        marks: Marks = []
+        end = walk(hs.tree, segs, marks)
+        if (
+            end is None
+            and hs.pending
+            and hs.obs - hs.built_obs >= self.settings.rebuild_growth * hs.built_obs
+        ):
+            self._rebuild(host, hs)
+            marks = []
+            end = walk(hs.tree, segs, marks)
+        # Only ever answered 404. Inside a typed parameter it is a real endpoint asked for a missing
+        # object; anywhere else it is noise (a scanner probe).
+        if (end is None or any(isinstance(m, TemplateNode) and m.pwords for m in marks)) and self._only_404(
+            hs, path, segs
+        ):
+            return None, None
+        if end is not None:
+            hit = self._end_cache.get((host, method, end))
+            if hit is not None:
+                return hit, end
+        else:
+            marks = []
+            walk_prefix(hs.tree, segs, marks)
+        result = self._render(host, method, _segment_kinds(segs, marks))
+        if end is not None:
+            if len(self._end_cache) >= self.settings.memo_limit:
+                self._end_cache.clear()
+            self._end_cache[(host, method, end)] = result
+        return result, end
+
+    def _only_404(self, hs: HostState, path: str, segs: list[str]) -> bool:
+        if _noise_key(path, segs) in hs.noise:
+            return True
+        raw = hs.raw.lookup(segs)
+        return raw is not None and raw.end > 0 and raw.end_ok == 0
+
+    def _render(self, host: str, method: str, kinds: list[tuple[str, str]]) -> TemplateMatch:
+        key = (host, method, tuple(kinds))
+        hit = self._render_cache.get(key)
+        if hit is None:
+            if len(self._render_cache) >= self.settings.memo_limit:
+                self._render_cache.clear()
+            template, params = render(key[2])
+            hit = self._render_cache[key] = TemplateMatch(
+                template, params, template_id(host, method, template)
+            )
+        return hit
+
+    # ------------------------------------------------------------------------------------------
+    # Folding and re-homing
+
+    def _split(self, path: str) -> list[str]:
+        """A path's segments with PII values masked; memoised for the match() after observe()."""
+        last = self._last_split
+        if last[0] == path:
+            return last[1]
+        segs = self._masker.segments(split_path(path))
+        self._last_split = (path, segs)
+        return segs
+
+    def _rebuild(self, host: str, hs: HostState) -> None:
+        Folder(self.settings, self._sim, hs).run()
+        self._rehome(host, hs)
+
+    def _rehome(self, host: str, hs: HostState) -> None:
+        """Re-match the sample paths of every template handed out; report whole moves as merges.
+
+        A template whose samples all moved to one new template was merged (storage moves its
+        counts). One whose samples went different ways was split: nothing is reported, since
+        moving all of its counts anywhere would be wrong; the samples are re-registered.
+        """
+        changed: list[tuple[tuple[str, str], list[tuple[str | None, str, TemplateNode | None]]]] = []
+        for key, samples in hs.issued.items():
+            outcome: list[tuple[str | None, str, TemplateNode | None]] = []
+            moved = False
+            for path, end in samples:
+                if end is not None and walk(hs.tree, split_path(path), []) is end:
+                    outcome.append((key[1], path, end))
+                    continue
+                new, new_end = self._match_uncached(host, hs, key[0], path)
+                tpl = new.template if new is not None else None
+                outcome.append((tpl, path, new_end))
+                moved = moved or (tpl is not None and tpl != key[1])
+            if moved:
+                changed.append((key, outcome))
+            else:
+                hs.issued[key] = [(p, e) for _, p, e in outcome]
+        limit = self.settings.samples
+        for key, outcome in changed:
+            method, old = key
+            stay = [(p, e) for tpl, p, e in outcome if tpl in (old, None)]
+            targets = {tpl for tpl, _, _ in outcome if tpl not in (old, None)}
+            if stay:
+                hs.issued[key] = stay
+            else:
+                del hs.issued[key]
+                if len(targets) == 1:
+                    self._merges.append((host, method, old, next(iter(targets))))
+            for tpl, p, e in outcome:
+                if tpl is None or tpl == old:
+                    continue
+                dest = hs.issued.setdefault((method, tpl), [])
+                if len(dest) < limit and all(p != q for q, _ in dest):
+                    dest.append((p, e))
+
+
+def _stored(path: str, segs: list[str]) -> str:
+    """The path as the state may keep it: the path itself, or its masked form."""
+    return path if not segs or "{" not in "".join(segs) else "/" + "/".join(segs)
+
+
+def _noise_key(path: str, segs: list[str]) -> str:
+    """A 404-only path as the noise statistics keep it: PII values masked to their type alone
+    ("/lookup/{email}"), so the statistic needs no key to be looked up again."""
+    if not segs or "{" not in "".join(segs):
+        return path
+    return "/" + "/".join("{" + t + "}" if (t := masked_type(seg)) else seg for seg in segs)
+
+
+def _add_shape(node: RawNode, shape: str) -> bool:
+    """Count a response shape at a node; True when a new shape on a known path (it can split a
+    group)."""
+    count = node.shapes.get(shape)
+    if count is not None:
+        node.shapes[shape] = count + 1
+        return False
+    if len(node.shapes) < MAX_SHAPES:
+        node.shapes[shape] = 1
+        return node.end_ok > 1
+    return False
+
+
+def _segment_kinds(segs: list[str], marks: Marks) -> list[tuple[str, str]]:
+    """(literal value or "", type or "") per segment: the tree's verdict where the walk went,
+    value types beyond it (strongly typed segments are parameters, except API versions)."""
+    kinds: list[tuple[str, str]] = []
+    for i, seg in enumerate(segs):
+        if i < len(marks):
+            m = marks[i]
+            if m is None:
+                kinds.append((seg, ""))
+            elif isinstance(m, ShapedMark):
+                kinds.append((m.pattern, SHAPED + m.types))
+            else:
+                kinds.append(("", m.ptype))
+            continue
+        shape = segment_shape(seg)
+        if shape is not None and shape.kind != "extension" and typed_core(shape):
+            kinds.append((shape.pattern, SHAPED + ",".join(_value_type(v) for v in shape.values)))
+            continue
+        t = classify(seg)
+        if t in LOOSE_TYPES and not (i and is_plural_collection(segs[i - 1])):
+            kinds.append((seg, ""))  # one value of a loose shape is a literal until a fold says more
+        elif t in STRONG_TYPES and not version_context(segs, i, kinds):
+            kinds.append(("", t))
+        else:
+            kinds.append((seg, ""))
+    return kinds
+
+
+def _value_type(value: str) -> str:
+    t = classify(value)
+    return "string" if t == "word" else t
+
+
+def _host_state(hs: HostState) -> dict[str, Any]:
+    return {
+        "raw": hs.raw.to_json(),
+        "tree": hs.tree.to_json(),
+        "version": hs.version,
+        "obs": hs.obs,
+        "pending": hs.pending,
+        "built_obs": hs.built_obs,
+        "issued": [[m, t, [p for p, _ in ps]] for (m, t), ps in hs.issued.items()],
+        "vocab": sorted(hs.vocab),
+        "dicts": {k: sorted(v) for k, v in hs.dicts.items()},
+        "full": [hs.full_obs, hs.full_vocab],
+        "noise": hs.noise,
+        "sticky": sorted(hs.sticky),
+        "proofs": hs.proofs,
+    }
+
+
+def _host_from_state(data: dict[str, Any]) -> HostState:
+    hs = HostState()
+    hs.raw = RawNode.from_json(data["raw"])
+    hs.tree = TemplateNode.from_json(data["tree"])
+    hs.version, hs.obs = int(data["version"]), int(data["obs"])
+    hs.pending, hs.built_obs = int(data["pending"]), int(data["built_obs"])
+    hs.issued = {(m, t): [(p, None) for p in ps] for m, t, ps in data["issued"]}
+    hs.vocab = set(data["vocab"])
+    hs.dicts = {k: set(v) for k, v in data["dicts"].items()}
+    hs.full_obs, hs.full_vocab = int(data["full"][0]), int(data["full"][1])
+    hs.noise = {str(k): int(v) for k, v in data["noise"].items()}
+    hs.sticky = set(data["sticky"])
+    hs.proofs = {str(k): int(v) for k, v in data["proofs"].items()}
+    return hs

@@ -1,0 +1,274 @@
+"""Which word-like values at one position are parameter values (the rest are literals).
+
+Values are grouped by their signature (relative sub-paths -> response shapes, see similarity). A
+value joins a group it agrees with; one that contradicts every group it overlaps starts its own;
+one that overlaps nothing is neutral (no evidence either way, e.g. an owner whose repositories
+nobody else has). The largest group plus the neutral values is the parameter candidate, accepted
+by the first rule that holds:
+
+* long tail: many distinct values, a good share of them seen once, dominating the position;
+* alike to ids: beside typed ids, several leaf words answering exactly like the ids do;
+* alike leaves: several leaves answering alike ("/rates/USD", "/rates/EUR");
+* proven leaves: leaf values another position of the host proved ("/boards/{id}/{field}");
+* agreeing sub-trees: several values whose sub-trees answer alike ("/repos/{owner}/...");
+* rare ids: a few values each seen at most twice under a plural collection;
+* known values: the values a previous fold proved after the same literal elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from analyzer.templating.rules import Position, Values, rare_ids
+from analyzer.templating.settings import TemplaterSettings
+from analyzer.templating.similarity import Signature, Similarity
+from analyzer.templating.vocabulary import route_base
+
+_CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
+_DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
+
+
+def looks_like_method(word: str) -> bool:
+    """ "redeemCode", "bookTicker", "chat.postMessage", "users.list": an operation's name."""
+    base = route_base(word)
+    return bool(_CAMEL.fullmatch(base) or _DOTTED.fullmatch(base))
+
+
+# Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
+# segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
+LEAF_KEY = "{leaf}"
+
+
+@dataclass(slots=True)
+class Cluster:
+    members: list[str]
+    sig: Signature
+    evidence: int  # agreeing (relative path, shape) pairs seen while building the cluster
+    leaf: bool  # no member has anything below it
+
+
+@dataclass(slots=True)
+class WordDecision:
+    params: list[str]
+    proof: bool = False  # rests on a large long tail (see hysteresis in fold)
+    # Values proven here, to remember for other positions: (literal before them or LEAF_KEY, values).
+    learned: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Evidence:
+    """The clustering of one position's words, shared by the rules."""
+
+    words: list[str]
+    vals: Values
+    counts: dict[str, int]
+    clusters: list[Cluster]
+    neutral: list[str]
+    best: Cluster | None
+    # Groups that never contradict the largest one only lacked a common sub-path or method to
+    # prove it (one value seen by GET, another by PATCH).
+    compatible: list[str]
+
+    @property
+    def best_members(self) -> list[str]:
+        return self.best.members if self.best is not None else []
+
+
+class WordJudge:
+    """Decides word parameters with the host's proven dictionaries (``dicts``)."""
+
+    __slots__ = ("settings", "sim", "dicts")
+
+    def __init__(self, settings: TemplaterSettings, sim: Similarity, dicts: dict[str, set[str]]) -> None:
+        self.settings = settings
+        self.sim = sim
+        self.dicts = dicts
+
+    def decide(
+        self, words: list[str], vals: Values, at: Position, strong: list[str], sticky: bool = False
+    ) -> WordDecision:
+        if not words:
+            return WordDecision([])
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in words}
+        # Values the previous fold proved on evidence after the same literal elsewhere in this
+        # host. (Only evidence-based decisions are remembered, so a mistake cannot feed itself.)
+        decision = self._from_evidence(words, vals, counts, at, strong, sticky)
+        if decision.params:
+            if at.after_literal:
+                decision.learned.append((at.prev_seg, decision.params))
+            return decision
+        if self._known_values(words, at):
+            return WordDecision(list(words))
+        return WordDecision([])
+
+    def _known_values(self, words: list[str], at: Position) -> bool:
+        same = self.dicts.get(at.prev_seg) if at.after_literal else None
+        if not same:
+            return False
+        known = [w for w in words if w in same]
+        return bool(known) and len(known) * 2 >= len(words)
+
+    def _from_evidence(
+        self,
+        words: list[str],
+        vals: Values,
+        counts: dict[str, int],
+        at: Position,
+        strong: list[str],
+        sticky: bool,
+    ) -> WordDecision:
+        if len(words) < 2 and not sticky:
+            return WordDecision([])
+        ev = self._cluster(words, vals, counts)
+        decision = self._long_tail(ev, at, sticky)
+        if decision is not None:
+            return decision
+        if strong:
+            alike = self._alike_to_ids(ev, strong)
+            if len(alike) >= 3:
+                return WordDecision(alike)
+        best = ev.best
+        if best is None:
+            return WordDecision([])
+        if best.leaf:
+            return self._leaves(ev, at)
+        if strong or at.api_root:
+            return WordDecision([])
+        return self._subtrees(ev, at)
+
+    def _cluster(self, words: list[str], vals: Values, counts: dict[str, int]) -> _Evidence:
+        sim = self.sim
+        clusters: list[Cluster] = []
+        neutral: list[str] = []
+        for w in sorted(words, key=lambda w: (-counts[w], w)):
+            sig = sim.signature(vals[w])
+            if not sig:
+                neutral.append(w)
+                continue
+            home: Cluster | None = None
+            overlapped = False
+            for cl in clusters:
+                agree, conflict = sim.compare(sig, cl.sig)
+                # One odd answer among many agreeing sub-paths is noise (a dropped optional key);
+                # sub-resources that merely share an envelope agree on little and conflict more.
+                if agree > 0 and agree >= 3 * conflict:
+                    home = cl
+                    cl.evidence += agree
+                    break
+                overlapped = overlapped or conflict > 0
+            if home is not None:
+                home.members.append(w)
+                home.leaf = home.leaf and not any(c.children for c in vals[w])
+                for k, v in sig.items():
+                    home.sig.setdefault(k, set()).update(v)
+            elif overlapped or not clusters or sig.get(""):
+                # Its own answer is evidence enough to found a group (a leaf "/ohio.json" beside
+                # "/api"); only values known solely through unrelated sub-paths stay neutral.
+                leaf = not any(c.children for c in vals[w])
+                clusters.append(Cluster([w], {k: set(v) for k, v in sig.items()}, 0, leaf))
+            else:
+                neutral.append(w)
+        best = max(clusters, key=lambda c: (len(c.members), c.evidence)) if clusters else None
+        compatible: list[str] = []
+        if best is not None:
+            compatible = [
+                w
+                for cl in clusters
+                if cl is not best and sim.compare(cl.sig, best.sig)[1] == 0
+                for w in cl.members
+            ]
+        return _Evidence(words, vals, counts, clusters, neutral, best, compatible)
+
+    def _long_tail(self, ev: _Evidence, at: Position, sticky: bool) -> WordDecision | None:
+        """Many distinct values, a good share of them seen once, and they dominate the position.
+        Right after the root or an "api"/version literal, where resource collections sit and rare
+        ones make a tail of their own, ask for more."""
+        s = self.settings
+        counts = ev.counts
+        best_members = ev.best_members
+        candidate = best_members + ev.neutral + ev.compatible
+        singles = sum(1 for w in candidate if counts[w] == 1)
+        tail = singles / len(candidate) if candidate else 0.0
+        api_root = at.api_root
+        need_n = s.min_distinct_for_param * (2 if api_root else 1)
+        need_tail = s.tail_ratio * (1.5 if api_root else 1.0)
+        if not (
+            sticky
+            or (len(candidate) >= need_n and tail >= need_tail and len(candidate) >= 0.6 * len(ev.words))
+        ):
+            return None
+        if not sticky and (not self._churning(candidate, counts, singles) or self._verbs(candidate)):
+            return None
+        proof = not api_root and len(candidate) >= 2 * need_n
+        # Right after an API root, a value answering on its own that never met the proven group
+        # is a rarely used route ("/api/v1/purge" beside "/api/v1/{account}").
+        extra = [] if api_root else ev.compatible
+        if len(best_members) >= 3:
+            # A value without proof that is busier than every proven one is a route
+            # ("/api/v1/billing" beside account slugs), not the head of the distribution.
+            top = max(counts[w] for w in best_members)
+            return WordDecision(best_members + [w for w in extra + ev.neutral if counts[w] <= top], proof)
+        return WordDecision(candidate, proof)
+
+    def _churning(self, candidate: list[str], counts: dict[str, int], singles: int) -> bool:
+        """New values keep arriving: ids and names churn, a set of routes saturates. (Requests to
+        busy values are left out: busy routes beside an id parameter must not hide its churn.)"""
+        cap = self.settings.busy_value
+        requests = sum(n for n in (counts[w] for w in candidate) if n <= cap)
+        return requests > 0 and singles >= self.settings.unseen_share * requests
+
+    def _verbs(self, candidate: list[str]) -> bool:
+        """Most values are shaped like method names: RPC operations, not data."""
+        verbs = sum(1 for w in candidate if looks_like_method(w))
+        return verbs >= self.settings.verb_share * len(candidate)
+
+    def _alike_to_ids(self, ev: _Evidence, strong: list[str]) -> list[str]:
+        """Beside typed ids, words are routes ("/orders/recent" next to "/orders/{id}") unless
+        several of them answer exactly like the ids do ("/es/{page}.json", "/es/ohio.json")."""
+        sim = self.sim
+        id_sig: Signature = {}
+        for seg in strong[:64]:
+            for k, v in sim.signature(ev.vals[seg]).items():
+                id_sig.setdefault(k, set()).update(v)
+        alike: list[str] = []
+        for cl in ev.clusters:
+            if not cl.leaf:
+                continue
+            agree, conflict = sim.compare(cl.sig, id_sig)
+            if agree and not conflict:
+                alike.extend(cl.members)
+        return alike
+
+    def _leaves(self, ev: _Evidence, at: Position) -> WordDecision:
+        """Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
+        agreeing relative path each, so ask for more of them (shapeless leaves count)."""
+        assert ev.best is not None
+        best, counts, vals = ev.best, ev.counts, ev.vals
+        size = len(best.members)
+        loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
+        if (
+            size >= self.settings.min_distinct_structured
+            and size + len(loose) >= 4
+            and best.evidence >= size - 1
+        ):
+            return WordDecision(best.members + loose, learned=[(LEAF_KEY, best.members)])
+        known = self.dicts.get(LEAF_KEY)
+        if known and size >= 2 and sum(w in known for w in best.members) >= 2:
+            # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
+            # name/desc/closed are values): two of them answering alike here suffice.
+            return WordDecision(best.members + loose)
+        return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
+
+    def _subtrees(self, ev: _Evidence, at: Position) -> WordDecision:
+        """Several values whose sub-trees answer alike are values of one parameter."""
+        assert ev.best is not None
+        best, counts = ev.best, ev.counts
+        size = len(best.members)
+        if not at.after_literal and size < 2 * self.settings.min_distinct_for_param:
+            # A handful of agreeing sub-trees right after a parameter are sub-resources sharing a
+            # generic envelope (Kubernetes kinds); dozens of them are values ("/{owner}/{repo}").
+            return WordDecision([])
+        if size >= self.settings.min_distinct_structured and best.evidence >= size - 1:
+            return WordDecision(best.members + [w for w in ev.neutral if counts[w] <= 2])
+        return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
