@@ -151,6 +151,8 @@ class AnomalyRule(Rule):
         if not closed:
             return
         accs = [self.windows.pop(k) for k in closed]
+        # The stream's time of this pass (the end of a stream closes at +inf: use the last window).
+        now = watermark if math.isfinite(watermark) else closed[-1][1] + self.window
         every = [(k, a) for k, a in zip(closed, accs, strict=True) if a is not None]
         learning_end = (self.first_ts or 0.0) + s.learning_seconds
         if self.model is None:
@@ -159,8 +161,8 @@ class AnomalyRule(Rule):
                 if k[1] + self.window <= learning_end:
                     self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), a.row())
                     self._remember(k[0], a.row())
-            if watermark >= learning_end and len(self.training) >= s.anomaly_min_train:
-                self._fit(watermark)
+            if now >= learning_end and len(self.training) >= s.anomaly_min_train:
+                self._fit(now)
             if self.model is None:
                 return
         # Only windows after the baseline with enough requests to judge are scored.
@@ -198,8 +200,8 @@ class AnomalyRule(Rule):
             else:
                 self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), [float(v) for v in values])
                 self._remember(k[0], [float(v) for v in values])
-        if self.fitted_at is not None and watermark >= self.fitted_at + s.anomaly_retrain_seconds:
-            self._fit(watermark)
+        if self.fitted_at is not None and now >= self.fitted_at + s.anomaly_retrain_seconds:
+            self._fit(now)
 
     def model_bytes(self) -> bytes:
         """The model as an ``.npz``: the rows it was fitted on, seed and fit time (refitted on load)."""

@@ -91,3 +91,26 @@ def test_threat_bench_floors_on_generated_traffic(traffic) -> None:
     assert len({"bola", "enumeration", "mass_harvest", "credential_stuffing", "brute_force", "scanner", "bfla", "anomaly"}
                - set(recall)) == 0
     assert SECRET  # the engine ran keyed
+
+
+def test_anomaly_model_persists_and_explains(traffic) -> None:
+    """The model is its training rows plus seed: restored state scores exactly as the original."""
+    import io
+
+    import numpy as np
+
+    from analyzer.detect.rules.anomaly import FEATURES, AnomalyRule
+
+    e = DetectionEngine(settings())
+    e.feed_many(traffic.exchanges)
+    e.close()
+    rule = next(r for r in e.rules if isinstance(r, AnomalyRule))
+    assert rule.model is not None
+    saved = np.load(io.BytesIO(rule.model_bytes()))
+    assert saved["rows"].shape[1] == len(FEATURES) and int(saved["seed"]) == settings().anomaly_seed
+    restored = next(r for r in DetectionEngine.from_state(e.state(), settings()).rules if isinstance(r, AnomalyRule))
+    probe = np.asarray([[500.0, 40.0, 300.0, 0.9, 0.0, 1.0, 0.0], [6.0, 4.0, 2.0, 0.0, 5.0, 0.0, 0.0]])
+    assert restored.model is not None
+    assert np.array_equal(rule.model.score_samples(probe), restored.model.score_samples(probe))
+    anomalies = [ev for ev in e.events() if ev.type == "anomaly"]
+    assert anomalies and all(ev.evidence["top_features"][0]["feature"] in FEATURES for ev in anomalies)
