@@ -215,35 +215,37 @@ class _Gen:
                 t += rng.uniform(60, 180)
 
     # --- incidents ---------------------------------------------------------------------------
-    def incidents(self) -> None:
+    def incidents(self, rep: int = 0) -> None:
+        """One incident of every type; ``rep`` shifts addresses, identities and start times."""
         rng, shop, s = self.rng, self.shop, self.start
-        t0 = s + LEARNING + 120
+        t0 = s + LEARNING + 120 + rep * 700
+        net = f"198.51.{100 + rep}"
         inc = self.out.incidents
         others = [o for u in shop.user_ids[:40] for o in shop.by_user[u]]
         # bola: a slow, human-paced walk over other people's orders
-        ip = "198.51.100.10"
+        ip = f"{net}.10"
         inc.append(Incident("slow BOLA walk over other users' orders", "bola", ip, frozenset({"anomaly", "enumeration"})))
-        token = jwt("u-eve-7781", now=s)
+        token = jwt(f"u-eve-7781-{rep}", now=s)
         t = t0
-        for oid in rng.sample(others, 8):
+        for oid in rng.sample(others, rng.randint(6, 10)):
             self.x(t, ip, "GET", f"/api/orders/{oid}", 200, token=token, template="/api/orders/{id}", params=(("id", str(oid)),),
                    response=shop.order(oid, shop.orders.get(oid, 0)), pii=(("EMAIL", 1), ("ADDRESS", 1)))
             t += rng.uniform(60, 150)
         # enumeration: sequential user ids, mostly 404
-        ip = "198.51.100.11"
+        ip = f"{net}.11"
         inc.append(Incident("sequential id enumeration", "enumeration", ip, frozenset({"anomaly", "bola", "scanner"})))
-        token = jwt("u-enum-3321", now=s)
+        token = jwt(f"u-enum-3321-{rep}", now=s)
         t = t0 + 300
-        for uid in range(10_050, 10_050 + 120):
+        for uid in range(10_050 + rep * 7, 10_050 + rep * 7 + rng.randint(80, 150)):
             exists = uid in shop.by_user and uid % 3 == 0
             self.x(t, ip, "GET", f"/api/users/{uid}", 200 if exists else 404, token=token, template="/api/users/{id}",
                    params=(("id", str(uid)),), response={"id": uid, "email": f"user{uid}@mail.example"} if exists else {"error": "not found"},
                    pii=(("EMAIL", 1),) if exists else ())
             t += 0.6
         # mass harvest: large pages of everyone's orders
-        ip = "198.51.100.12"
+        ip = f"{net}.12"
         inc.append(Incident("mass harvest through large pages", "mass_harvest", ip))
-        token = jwt("u-harvest-5150", now=s)
+        token = jwt(f"u-harvest-5150-{rep}", now=s)
         t = t0 + 600
         for page in range(6):
             items = [shop.order(o, 0) for o in others[:500]]
@@ -251,20 +253,20 @@ class _Gen:
                    response={"items": items}, pii=(("EMAIL", 500), ("ADDRESS", 500)))
             t += rng.uniform(20, 40)
         # credential stuffing: many user names, mostly refused
-        ip = "198.51.100.13"
+        ip = f"{net}.13"
         inc.append(Incident("credential stuffing", "credential_stuffing", ip))
         t = t0 + 200
-        for k in range(60):
+        for k in range(rng.randint(40, 80)):
             ok = k % 25 == 7
-            self.x(t, ip, "POST", "/api/login", 200 if ok else 401, body={"username": f"leaked{k}@mail.example", "password": f"pw{k}x!"},
+            self.x(t, ip, "POST", "/api/login", 200 if ok else 401, body={"username": f"leaked{rep}-{k}@mail.example", "password": f"pw{k}x!"},
                    response={"token": "…"} if ok else {"error": "invalid credentials"}, headers=(("User-Agent", "python-requests/2.31"),))
             t += rng.uniform(1, 4)
         # brute force: one user, many passwords
-        ip = "198.51.100.14"
+        ip = f"{net}.14"
         inc.append(Incident("brute force on one account", "brute_force", ip))
         t = t0 + 900
-        for k in range(40):
-            self.x(t, ip, "POST", "/api/login", 401, body={"username": "user10003", "password": f"guess{k}"},
+        for k in range(rng.randint(25, 50)):
+            self.x(t, ip, "POST", "/api/login", 401, body={"username": f"user{10003 + rep}", "password": f"guess{k}"},
                    response={"error": "invalid credentials"})
             t += rng.uniform(1, 3)
         # injection campaigns, one per subtype
@@ -277,10 +279,10 @@ class _Gen:
             "jndi": [("GET", "/api/products", "page=1", None)] * 3,
         }
         for k, (subtype, requests) in enumerate(campaigns.items()):
-            ip = f"198.51.100.{30 + k}"
+            ip = f"{net}.{30 + k}"
             acceptable = frozenset({"anomaly", "scanner"} | {f"injection:{o}" for o in ("sqli", "xss", "path_traversal", "cmd_injection")})
             inc.append(Incident(f"{subtype} campaign", f"injection:{subtype}", ip, acceptable))
-            token = jwt(f"u-inj-{k}", now=s)
+            token = jwt(f"u-inj-{k}-{rep}", now=s)
             t = t0 + 100 + 150 * k
             for method, path, query, body in requests:
                 headers: tuple[tuple[str, str], ...] = ()
@@ -290,7 +292,7 @@ class _Gen:
                        response={"ok": True}, headers=headers)
                 t += rng.uniform(5, 30)
         # scanner: a burst of probe and nonexistent paths
-        ip = "198.51.100.40"
+        ip = f"{net}.40"
         inc.append(Incident("scanner", "scanner", ip, frozenset({"anomaly", "injection:path_traversal"})))
         t = t0 + 1200
         probes = ["/.env", "/.git/config", "/wp-login.php", "/phpmyadmin/", "/server-status", "/actuator/env", "/backup.zip"]
@@ -303,9 +305,9 @@ class _Gen:
             self.out.exchanges[-1] = _without_template(self.out.exchanges[-1])
             t += rng.uniform(0.2, 1.0)
         # bfla: a normal user calling admin functions
-        ip = "198.51.100.41"
+        ip = f"{net}.41"
         inc.append(Incident("user calling admin functions", "bfla", ip, frozenset({"anomaly", "bola"})))
-        token = jwt("u-mallory-4404", now=s)
+        token = jwt(f"u-mallory-4404-{rep}", now=s)
         t = t0 + 400
         for k in range(4):
             page = shop.user_ids[k * 10 : k * 10 + 10]
@@ -316,9 +318,9 @@ class _Gen:
                    params=(("id", str(page[0])),), response={"deleted": True})
             t += rng.uniform(30, 90)
         # anomaly: quiet reconnaissance over many endpoints with errors
-        ip = "198.51.100.42"
+        ip = f"{net}.42"
         inc.append(Incident("quiet reconnaissance", "anomaly", ip, frozenset({"scanner", "enumeration", "bola", "bfla"})))
-        token = jwt("u-recon-9009", now=s)
+        token = jwt(f"u-recon-9009-{rep}", now=s)
         t = t0 + 1500
         for k in range(45):
             path = f"/api/v{k % 3 + 1}/{rng.choice(['accounts', 'invoices', 'reports', 'exports', 'tenants', 'keys'])}/{k}"
@@ -358,8 +360,8 @@ def _without_template(x: DetectExchange) -> DetectExchange:
     return replace(x, template=None, path_params=())
 
 
-def generate(seed: int = 1, users: int = 160, start: float = START, with_incidents: bool = True) -> Traffic:
-    """One hour of traffic, in timestamp order, with its labels."""
+def generate(seed: int = 1, users: int = 160, start: float = START, with_incidents: bool = True, reps: int = 3) -> Traffic:
+    """One hour of traffic, in timestamp order, with its labels (``reps`` incidents of each type)."""
     gen = _Gen(seed, users, start)
     nat = "203.0.113.50"
     gen.out.trap_ips[nat] = "NAT address shared by many users"
@@ -370,7 +372,8 @@ def generate(seed: int = 1, users: int = 160, start: float = START, with_inciden
         gen.user_session(n, uid, ip, t0, start + HOUR)
     gen.traps()
     if with_incidents:
-        gen.incidents()
+        for rep in range(reps):
+            gen.incidents(rep)
         gen.posture()
     for oid, uid in ((o, u) for u, orders in gen.shop.by_user.items() for o in orders):
         gen.shop.orders[oid] = uid
