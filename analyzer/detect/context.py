@@ -41,7 +41,7 @@ MAX_IDS = 200
 
 
 _KEYED: dict[tuple[bytes, str], int] = {}  # ids repeat across exchanges: bounded memo
-_KEYED_MAX = 200_000
+_KEYED_MAX = 50_000
 
 
 def keyed64(secret: bytes, value: str) -> int:

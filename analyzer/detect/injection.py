@@ -40,16 +40,16 @@ _SKIP_HEADERS = frozenset(
 _SUSPICIOUS_CHARS = re.compile(
     r"""[<>'"`;|&$(){}\[\]\\*!#~^\x00\r\n%=\u2018\u2019\u00b4\xbc\xbe\uff00-\uffef]|\.\.|::|--"""
 )
-_DIRS = tuple(f"{d}/" for d in "etc proc sys root home var tmp windows winnt boot dev usr bin sbin opt".split())
+_DIRS = ("etc/", "proc/", "sys/", "root/", "home/", "var/", "tmp/", "windows/", "winnt/", "boot/", "dev/", "usr/",
+         "bin/", "sbin/", "opt/")
 _EXTENSION = re.compile(r"\.(?:ini|log|conf|cfg|env|sql|bak|old|dump|zip|gz|tar|sh|pem|key|php|jsp|asp|aspx|config)\b")
 _WORD = re.compile(r"[a-z_][a-z0-9_]*")
-_KEYWORDS = frozenset(
-    """union select sleep benchmark waitfor jndi passwd shadow exec execute drop insert delete update create alter
+_KEYWORD_TEXT = """union select sleep benchmark waitfor jndi passwd shadow exec execute drop insert delete update create alter
     truncate having order group xor like rlike regexp glob notnull isnull is or and div in from where
     javascript vbscript script data file gopher dict ldap http https ftp localhost metadata system shell
     rcpt helo ehlo login user pass information_schema tempdb msdb pg_catalog northwind schema_name nvarchar
-    varchar openrowset mysql document window exist defined errorlevel cmdextversion win""".split()
-)
+    varchar openrowset mysql document window exist defined errorlevel cmdextversion win"""
+_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 _WORD_PREFIXES = ("xp_", "sp_", "msys", "utl_", "unionselect")
 
 
@@ -57,17 +57,13 @@ def _suspicious(value: str) -> bool:
     if _SUSPICIOUS_CHARS.search(value):
         return True
     low = value.lower()
-    if "/" in low:
-        if "/." in low or "/@" in low or " /" in low or any(d in low for d in _DIRS):
-            return True
+    if "/" in low and ("/." in low or "/@" in low or " /" in low or any(d in low for d in _DIRS)):
+        return True
     if low[:1] in (".", "@") or ("." in low and _EXTENSION.search(low)):
         return True
     if "unionselect" in low or "4294967296" in low or "2250738585072011" in low:
         return True
-    for word in _WORD.findall(low):
-        if word in _KEYWORDS or word.startswith(_WORD_PREFIXES):
-            return True
-    return False
+    return any(word in _KEYWORDS or word.startswith(_WORD_PREFIXES) for word in _WORD.findall(low))
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")
 MAX_JSON_LEAVES = 500
 MAX_VALUES = 400

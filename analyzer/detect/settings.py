@@ -62,7 +62,7 @@ class DetectSettings:
     harvest_window: float = 3600.0
     harvest_min_records: int = 500  # PII records in the window before anything is judged
     harvest_peer_factor: float = 10.0  # times the peers' median total
-    harvest_page_factor: float = 4.0  # times the peers' median records per response
+    harvest_page_factor: float = 4.0  # times the peers' 95th-percentile records per response
     harvest_min_peers: int = 3
 
     # --- credential_stuffing / brute_force ---

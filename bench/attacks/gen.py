@@ -88,7 +88,9 @@ class _Gen:
     def __init__(self, seed: int, users: int, start: float) -> None:
         self.rng = random.Random(seed)
         self.start = start
-        self.shop = _Shop(self.rng, users)
+        # The shop (users, their orders) is the same world whatever the seed: the seed varies behaviour,
+        # so consecutive hours (``hours``) are the same users with the same objects.
+        self.shop = _Shop(random.Random(7_000 + users), users)
         self.out = Traffic()
 
     def x(self, ts: float, ip: str, method: str, path: str, status: int, *, token: str | None = None,

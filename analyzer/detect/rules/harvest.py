@@ -3,7 +3,8 @@
 Per endpoint and window, every actor's PII records received (objects in 2xx responses that
 carried PII) and responses. An actor harvests when it received at least ``harvest_min_records``
 records, ``harvest_peer_factor`` times the median of its peers on the same endpoint, in pages
-``harvest_page_factor`` times the peers' median page: large list/export pages, the way a broken
+``harvest_page_factor`` times the largest usual page (the 95th percentile of the peers' mean pages:
+peers with small listings do not make a full normal page look large): large list/export pages, the way a broken
 filter or an export endpoint is drained. A client paging fast through normal-sized pages, or the
 busiest of many similar clients, is not that.
 
@@ -104,7 +105,8 @@ class HarvestRule(Rule):
         if len(peers) < s.harvest_min_peers:
             return
         peer_total = statistics.median(p[0] for p in peers)
-        peer_page = statistics.median(p[0] / max(1, p[1]) for p in peers)
+        pages = sorted(p[0] / max(1, p[1]) for p in peers)
+        peer_page = pages[min(len(pages) - 1, int(0.95 * len(pages)))]
         page = mine[0] / mine[1]
         if mine[0] >= s.harvest_peer_factor * max(peer_total, 1) and page >= s.harvest_page_factor * max(peer_page, 1):
             self.hit(
@@ -115,7 +117,7 @@ class HarvestRule(Rule):
                     "responses": mine[1],
                     "records_per_response": round(page, 1),
                     "peer_median_records": peer_total,
-                    "peer_median_page": round(peer_page, 1),
+                    "peer_p95_page": round(peer_page, 1),
                     "pii_types": sorted({t for t, _ in x.pii}),
                 },
             )
