@@ -38,6 +38,7 @@ _USER_FIELDS = frozenset(
 )
 MAX_JSON = 65536
 MAX_IDS = 200
+MAX_LIST_ITEMS = 100  # objects of one list whose ids are learned (a page's first hundred)
 
 
 _KEYED: dict[tuple[bytes, str], int] = {}  # ids repeat across exchanges: bounded memo
@@ -144,7 +145,7 @@ def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
             elif isinstance(item, dict | list):
                 _walk_ids(item, out, depth + 1)
     elif isinstance(value, list):
-        for item in value[:500]:
+        for item in value[:MAX_LIST_ITEMS]:
             _walk_ids(item, out, depth + 1)
 
 

@@ -63,7 +63,10 @@ def _suspicious(value: str) -> bool:
         return True
     if "unionselect" in low or "4294967296" in low or "2250738585072011" in low:
         return True
-    return any(word in _KEYWORDS or word.startswith(_WORD_PREFIXES) for word in _WORD.findall(low))
+    words = _WORD.findall(low)
+    if not _KEYWORDS.isdisjoint(words):
+        return True
+    return ("_" in low or "msys" in low) and any(word.startswith(_WORD_PREFIXES) for word in words)
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")
 MAX_JSON_LEAVES = 500
 MAX_VALUES = 400
