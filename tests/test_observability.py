@@ -50,6 +50,7 @@ def test_sensor_and_analyzer_expose_metrics_and_log_json(tmp_path: Path) -> None
         assert sensor_values["apicensus_sensor_exchanges_total"] == 40
         assert sensor_values["apicensus_sensor_spool_batches"] == 0
         assert sensor_values["apicensus_sensor_destination_up"] == 1
+        stack.wait_for_port(analyzer_port)  # the sensor can finish before the analyzer has started
         stack.wait_until(lambda: _metrics(analyzer_port).get("apicensus_analyzer_exchanges_new_total", 0) >= 40,
                          timeout=60, what="the analyzer applied the batches")
         values = _metrics(analyzer_port)
