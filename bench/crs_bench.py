@@ -18,6 +18,12 @@ fire, not that the request is benign); the floor is judged on the latter.
     .venv/bin/python bench/crs_bench.py --root tests/analyzer/detect/data/crs --show-misses sqli
     .venv/bin/python bench/crs_bench.py --compare-libinjection  # when libinjection-python is installed
 
+Measured (whole corpus, 2026-12-01): the signatures detect sqli 92.4%, xss 94.2%, path_traversal
+98.5%, cmd_injection 92.7%, jndi 94.7% with 0.76% of the unreviewed must-not-fire cases firing
+(4.28% of all); libinjection-python alone detects sqli 15.8% / xss 38.6% with 2.60% firing; both
+together gain 5 sqli and 2 xss cases and raise the firing share to 2.91%. So no libinjection
+dependency: it adds false positives, not coverage.
+
 Exit status 0 when the floors hold, 1 when not, 2 when the corpus is missing.
 """
 
