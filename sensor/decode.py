@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter, OrderedDict
+from typing import Any
 
 from sensor import pcapio
 
@@ -46,7 +47,7 @@ class Decoder:
                  max_fragment_bytes: int = 32 * 1024 * 1024) -> None:
         self.counters: Counter[str] = Counter()
         # key -> [first seen ts, {offset: bytes}, total length or -1, bytes held]
-        self._frags: OrderedDict[tuple, list] = OrderedDict()
+        self._frags: OrderedDict[tuple[object, ...], list[Any]] = OrderedDict()
         self._max_frag_sets = max_fragment_sets
         self._max_frag_bytes = max_fragment_bytes
         self._frag_bytes = 0
@@ -393,7 +394,7 @@ class Decoder:
         return src, dst, sport, dport, seq, ack, flags, frame[off + hlen : end], vlan
 
     # -- fragments ---------------------------------------------------------------------------
-    def _reassemble(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
+    def _reassemble(self, key: tuple[object, ...], offset: int, more: bool, data: bytes) -> bytes | None:
         """Collect fragments; return the whole payload once it is complete, else None."""
         self.counters["fragments"] += 1
         entry = self._frags.get(key)

@@ -381,8 +381,8 @@ def _stop_on_signals(request_stop: Callable[[int, object], None]) -> Iterator[No
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def capture(interface: str, sensor: Sensor, *, bpf: str = "", duration: float | None = None,
@@ -459,8 +459,8 @@ def _print_stats(interface: str, stats: dict[str, Any]) -> None:
 
 
 def capture_workers(interface: str, *, workers: int, config: SensorConfig, bpf: str = "",
-                    duration: float | None = None, on_record: Callable[[dict], None],
-                    on_stats: Callable[[dict], None] | None = None,
+                    duration: float | None = None, on_record: Callable[[dict[str, Any]], None],
+                    on_stats: Callable[[dict[str, Any]], None] | None = None,
                     stats_interval: float = STATS_INTERVAL) -> dict[str, int]:
     """Capture with ``workers`` processes, the traffic split between them by flow.
 
@@ -506,7 +506,7 @@ def capture_workers(interface: str, *, workers: int, config: SensorConfig, bpf: 
 
 
 def _capture_one(interface: str, config: SensorConfig, bpf: str, duration: float | None,
-                 on_record: Callable[[dict], None], on_stats: Callable[[dict], None] | None,
+                 on_record: Callable[[dict[str, Any]], None], on_stats: Callable[[dict[str, Any]], None] | None,
                  stats_interval: float) -> dict[str, int]:
     from sensor.engine import Sensor
 
@@ -631,7 +631,7 @@ def _worker(index: int, sock: socket.socket, linktype: int, interface: str, conf
 
 def _worker_main(index: int, socks: list[socket.socket], pipes: list[tuple[int, int]], linktype: int,
                  interface: str, config: SensorConfig, deadline: float | None, stats_every: float,
-                 parent_mask: set[signal.Signals]) -> int:
+                 parent_mask: set[int | signal.Signals]) -> int:
     """Entry point in the forked child. Never raises: errors go to the parent as a message."""
     stop = False
 
@@ -669,8 +669,8 @@ class _Fanout:
     """The parent: forks the workers, reads their pipes, aggregates counters, reaps them."""
 
     def __init__(self, interface: str, socks: list[socket.socket], linktype: int, config: SensorConfig,
-                 deadline: float | None, on_record: Callable[[dict], None],
-                 on_stats: Callable[[dict], None] | None, stats_interval: float) -> None:
+                 deadline: float | None, on_record: Callable[[dict[str, Any]], None],
+                 on_stats: Callable[[dict[str, Any]], None] | None, stats_interval: float) -> None:
         self.interface = interface
         self.socks = socks
         self.linktype = linktype

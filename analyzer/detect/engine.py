@@ -1,0 +1,235 @@
+"""The detection engine: exchanges in, grouped events out, bounded state that serialises.
+
+    engine = DetectionEngine(DetectSettings(secret=b"..."))
+    for x in exchanges:            # DetectExchange, in stream order
+        engine.feed(x)
+    changed = engine.drain()       # events created or updated since the last drain
+    engine.close()                 # end of stream: close every window (anomaly scoring)
+    blob = engine.state()          # bytes; DetectionEngine.from_state(blob, settings) continues
+
+Time is the stream's: windows close when the newest timestamp seen (the watermark) passes their
+end plus ``lateness``; expiry runs at whole minutes of stream time. So the same exchanges in the
+same order give the same events and the same state however they are batched, drained or
+checkpointed (``state``/``from_state`` between any two exchanges). One exchange that breaks a
+rule is counted (``stats["errors"]``) and skipped; the engine goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from analyzer.detect.actors import ActorResolver
+from analyzer.detect.context import Seen, build, keyed64
+from analyzer.detect.model import SEVERITIES, DetectExchange, Event, event_id
+from analyzer.detect.rules import DataFlow, Hit, Ownership, Rule, default_rules, load_common_passwords
+from analyzer.detect.rules.harvest import HarvestRule
+from analyzer.detect.settings import DetectSettings
+from analyzer.detect.windows import DistinctCounter, LruTable
+
+STATE_VERSION = 1
+EXPIRY_STEP = 60.0  # seconds of stream time between window expiry passes
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+_RISK = {"critical": 40, "high": 20, "medium": 8, "low": 2, "info": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class ActorSummary:
+    """An actor as the inventory lists it: seen when, where, what PII it received, how risky."""
+
+    key: str
+    ip: str
+    identity: str | None
+    first_seen: float
+    last_seen: float
+    requests: int
+    endpoints: int
+    pii_types: dict[str, int]  # PII type -> records received
+    risk: int  # 0..100 from the severities of its events
+
+
+class _ActorStats:
+    __slots__ = ("ip", "identity", "first", "last", "requests", "endpoints", "pii")
+
+    def __init__(self, ip: str, identity: str | None, ts: float) -> None:
+        self.ip, self.identity, self.first, self.last = ip, identity, ts, ts
+        self.requests = 0
+        self.endpoints = DistinctCounter()
+        self.pii: dict[str, int] = {}
+
+    def to_state(self) -> list[Any]:
+        return [self.ip, self.identity, self.first, self.last, self.requests, self.endpoints.to_state(), sorted(self.pii.items())]
+
+    @classmethod
+    def from_state(cls, d: list[Any]) -> _ActorStats:
+        stats = cls(d[0], d[1], d[2])
+        stats.last, stats.requests = d[3], d[4]
+        stats.endpoints = DistinctCounter.from_state(d[5])
+        stats.pii = dict(d[6])
+        return stats
+
+
+class DetectionEngine:
+    def __init__(self, settings: DetectSettings, rules: list[Rule] | None = None) -> None:
+        self.settings = settings
+        self.resolver = ActorResolver(settings.secret, settings.trusted_proxies)
+        secret = settings.secret
+        self._hash = lambda value: keyed64(secret, value)
+        self.common_passwords = load_common_passwords()
+        self.ownership = Ownership(settings, self._hash)
+        self.rules = rules if rules is not None else default_rules(settings, self._hash, self.ownership, self.common_passwords)
+        self._events: LruTable[str, Event] = LruTable(settings.max_events)
+        self._changed: dict[str, None] = {}
+        self._actors: LruTable[str, _ActorStats] = LruTable(settings.max_identities)
+        self.watermark = -math.inf
+        self._next_expiry = -math.inf
+        self.stats = {"exchanges": 0, "hits": 0, "errors": 0}
+
+    # --- feeding -------------------------------------------------------------------------
+    def feed(self, x: DetectExchange) -> None:
+        self.stats["exchanges"] += 1
+        try:
+            seen = build(x, self.resolver, self.common_passwords)
+        except Exception:  # a hostile or broken exchange must not stop the stream
+            self.stats["errors"] += 1
+            return
+        for rule in self.rules:
+            try:
+                rule.observe(seen, self._sink)
+            except Exception:
+                self.stats["errors"] += 1
+        self.ownership.learn(seen)
+        self._account(seen)
+        if x.ts > self.watermark:
+            self.watermark = x.ts
+            if self.watermark >= self._next_expiry:
+                self._expire(self.watermark)
+                self._next_expiry = (math.floor(self.watermark / EXPIRY_STEP) + 1) * EXPIRY_STEP
+
+    def feed_many(self, exchanges: Iterable[DetectExchange]) -> None:
+        for x in exchanges:
+            self.feed(x)
+
+    def close(self) -> None:
+        """End of the stream: every open window closes now (anomaly windows are scored)."""
+        self._expire(math.inf)
+
+    def _expire(self, watermark: float) -> None:
+        for rule in self.rules:
+            try:
+                rule.expire(watermark, self._sink)
+            except Exception:
+                self.stats["errors"] += 1
+
+    def _account(self, seen: Seen) -> None:
+        x, actor = seen.x, seen.actor
+        ref = actor.ref()
+        stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, ref.identity, x.ts))
+        stats.first = min(stats.first, x.ts)
+        stats.last = max(stats.last, x.ts)
+        stats.ip = actor.ip
+        stats.requests += 1
+        stats.endpoints.add(seen.endpoint_hash(self._hash))
+        if seen.pii_records:
+            for pii_type, _count in x.pii:
+                stats.pii[pii_type] = stats.pii.get(pii_type, 0) + seen.pii_records
+
+    def _sink(self, hit: Hit) -> None:
+        self.stats["hits"] += 1
+        eid = event_id(hit.kind, hit.subtype, hit.actor.key or hit.actor.ip, hit.host, hit.method, hit.template, hit.window_start)
+        event = self._events.get(eid)
+        if event is None:
+            event = Event(
+                type=hit.kind,
+                subtype=hit.subtype,
+                severity=hit.severity,
+                title=hit.title,
+                actor=hit.actor,
+                host=hit.host,
+                method=hit.method,
+                path_template=hit.template,
+                window_start=hit.window_start,
+                window_seconds=hit.window_seconds,
+                first_seen=hit.ts,
+                last_seen=hit.ts,
+                count=1,
+                evidence=dict(hit.evidence),
+            )
+            self._events.setdefault(eid, lambda: event)
+        else:
+            event.count += 1
+            event.first_seen = min(event.first_seen, hit.ts)
+            event.last_seen = max(event.last_seen, hit.ts)
+            event.evidence = dict(hit.evidence)
+            if _RANK.get(hit.severity, 9) < _RANK.get(event.severity, 9):
+                event.severity = hit.severity
+        self._changed[eid] = None
+
+    # --- reading -------------------------------------------------------------------------
+    def drain(self) -> list[Event]:
+        """Events created or updated since the last drain (the inventory upserts them by id)."""
+        out = [e for e in (self._events.peek(eid) for eid in self._changed) if e is not None]
+        self._changed.clear()
+        return out
+
+    def events(self) -> list[Event]:
+        return [e for _k, e in self._events.items()]
+
+    def data_flows(self) -> list[DataFlow]:
+        for rule in self.rules:
+            if isinstance(rule, HarvestRule):
+                return rule.flows()
+        return []
+
+    def actors(self) -> list[ActorSummary]:
+        risk: dict[str, int] = {}
+        for event in self.events():
+            key = event.actor.key or (f"ip:{event.actor.ip}" if event.actor.ip else None)
+            if key is not None:
+                risk[key] = min(100, risk.get(key, 0) + _RISK.get(event.severity, 0))
+        return [
+            ActorSummary(
+                key=key, ip=s.ip, identity=s.identity, first_seen=s.first, last_seen=s.last, requests=s.requests,
+                endpoints=s.endpoints.count(), pii_types=dict(sorted(s.pii.items())), risk=risk.get(key, 0),
+            )
+            for key, s in self._actors.items()
+        ]
+
+    # --- state ---------------------------------------------------------------------------
+    def state(self) -> bytes:
+        data = {
+            "v": STATE_VERSION,
+            "watermark": self.watermark if math.isfinite(self.watermark) else None,
+            "next_expiry": self._next_expiry if math.isfinite(self._next_expiry) else None,
+            "ownership": self.ownership.to_state(),
+            "rules": [[type(rule).__name__, rule.to_state()] for rule in self.rules],
+            "events": self._events.to_state(lambda e: e.to_state()),
+            "changed": list(self._changed),
+            "actors": self._actors.to_state(lambda a: a.to_state()),
+            "stats": self.stats,
+        }
+        return orjson.dumps(data)
+
+    @classmethod
+    def from_state(cls, blob: bytes, settings: DetectSettings) -> DetectionEngine:
+        data = orjson.loads(blob)
+        if data.get("v") != STATE_VERSION:
+            raise ValueError(f"detection state version {data.get('v')!r} is not {STATE_VERSION}")
+        engine = cls(settings)
+        engine.watermark = data["watermark"] if data["watermark"] is not None else -math.inf
+        engine._next_expiry = data["next_expiry"] if data["next_expiry"] is not None else -math.inf
+        engine.ownership.load_state(data["ownership"])
+        by_name = {name: state for name, state in data["rules"]}
+        for rule in engine.rules:
+            state = by_name.get(type(rule).__name__)
+            if state is not None:
+                rule.load_state(state)
+        engine._events = LruTable.from_state(data["events"], settings.max_events, Event.from_state)
+        engine._changed = dict.fromkeys(data["changed"])
+        engine._actors = LruTable.from_state(data["actors"], settings.max_identities, _ActorStats.from_state)
+        engine.stats = dict(data["stats"])
+        return engine

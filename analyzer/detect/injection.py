@@ -1,0 +1,299 @@
+"""Payload inspection: every value a request carries, decoded, against the signature registry.
+
+Values come from the path (whole, and per segment), the query (names and values), the request
+headers that carry client-chosen text (User-Agent, Referer, cookies, custom ``X-`` headers, ...;
+not Host, Accept or Authorization, whose syntax is fixed), and the body (form fields, JSON string
+leaves and keys, multipart parts, else the text). A cheap pre-screen skips values made only of
+characters no signature needs, which is nearly every value of benign traffic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from analyzer.detect import normalise
+from analyzer.detect.model import DetectExchange
+from analyzer.detect.signatures import COMMANDS, ENGLISH_COMMANDS, REGISTRY, Signature
+
+# Headers whose values are protocol syntax, not client-chosen text (or secrets not to inspect).
+_SKIP_HEADERS = frozenset(
+    {
+        "host", "content-length", "connection", "accept", "accept-encoding", "accept-language",
+        "accept-charset", "authorization", "proxy-authorization", "cache-control", "pragma",
+        "if-modified-since", "if-none-match", "if-match", "if-unmodified-since", "if-range",
+        "upgrade-insecure-requests", "te", "keep-alive", "dnt", "sec-fetch-site", "sec-fetch-mode",
+        "sec-fetch-dest", "sec-fetch-user", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform",
+        "content-type", "content-encoding", "transfer-encoding", "x-request-id", "x-correlation-id",
+        "traceparent", "tracestate", "x-amzn-trace-id", "x-b3-traceid", "x-b3-spanid", "date",
+        "x-csrf-token", "x-xsrf-token", "expect", "range", "origin", "x-forwarded-proto",
+        "x-forwarded-port", "x-forwarded-host", "x-real-ip", "forwarded", "x-forwarded-for", "via",
+    }
+)
+# The pre-screen: a value none of these can be in matches no signature. Characters first (one
+# character class), then path shapes, then words (a set lookup, not a regex alternation: this
+# runs on every value of every request).
+_SUSPICIOUS_CHARS = re.compile(
+    r"""[<>'"`;|&$(){}\[\]\\*!#~^\x00\r\n%=\u2018\u2019\u00b4\xbc\xbe\uff00-\uffef]|\.\.|::|--"""
+)
+_DIRS = ("etc/", "proc/", "sys/", "root/", "home/", "var/", "tmp/", "windows/", "winnt/", "boot/", "dev/", "usr/",
+         "bin/", "sbin/", "opt/")
+_EXTENSION = re.compile(r"\.(?:ini|log|conf|cfg|env|sql|bak|old|dump|zip|gz|tar|sh|pem|key|php|jsp|asp|aspx|config)\b")
+_WORD = re.compile(r"[a-z_][a-z0-9_]*")
+_KEYWORD_TEXT = """union select sleep benchmark waitfor jndi passwd shadow exec execute drop insert delete update create alter
+    truncate having order group xor like rlike regexp glob notnull isnull is or and div in from where
+    javascript vbscript script data file gopher dict ldap http https ftp localhost metadata system shell
+    rcpt helo ehlo login user pass information_schema tempdb msdb pg_catalog northwind schema_name nvarchar
+    varchar openrowset mysql document window exist defined errorlevel cmdextversion win"""
+_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+_WORD_PREFIXES = ("xp_", "sp_", "msys", "utl_", "unionselect")
+
+
+def _suspicious(value: str) -> bool:
+    if _SUSPICIOUS_CHARS.search(value):
+        return True
+    low = value.lower()
+    if "/" in low and ("/." in low or "/@" in low or " /" in low or any(d in low for d in _DIRS)):
+        return True
+    if low[:1] in (".", "@") or ("." in low and _EXTENSION.search(low)):
+        return True
+    if "unionselect" in low or "4294967296" in low or "2250738585072011" in low:
+        return True
+    words = _WORD.findall(low)
+    if not _KEYWORDS.isdisjoint(words):
+        return True
+    return ("_" in low or "msys" in low) and any(word.startswith(_WORD_PREFIXES) for word in words)
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")
+MAX_JSON_LEAVES = 500
+MAX_VALUES = 400
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionHit:
+    subtype: str
+    signature: str
+    location: str  # path | query | header | agent (User-Agent) | cookie | body | filename | name
+    field: str  # parameter, header or JSON path name (never a value)
+    snippet: str  # masked excerpt around the match
+
+
+def mask_snippet(text: str, start: int, end: int) -> str:
+    """The match with a little context, long token-like runs shortened (they may be secrets)."""
+    lo, hi = max(0, start - 12), min(len(text), end + 12)
+    excerpt = text[lo:hi]
+    if hi - lo > 96:
+        excerpt = text[lo : lo + 96]
+    excerpt = _LONG_TOKEN.sub(lambda m: m.group(0)[:4] + "…", excerpt)
+    return excerpt.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _json_leaves(value: Any, path: str, out: list[tuple[str, str]], depth: int = 0) -> None:
+    if len(out) >= MAX_JSON_LEAVES or depth > 12:
+        return
+    if isinstance(value, str):
+        out.append((path, value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            key_text = str(key)
+            out.append((f"{path}.{key_text}#key", key_text))
+            _json_leaves(item, f"{path}.{key_text}", out, depth + 1)
+    elif isinstance(value, list):
+        for item in value[:100]:
+            _json_leaves(item, f"{path}[]", out, depth + 1)
+
+
+def _split_pairs(text: str) -> Iterator[tuple[str, str]]:
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            yield name, value
+
+
+def _multipart_values(body: str, content_type: str) -> Iterator[tuple[str, str]]:
+    marker = re.search(r"boundary=\"?([^\";]+)", content_type, re.IGNORECASE)
+    if marker is None:
+        yield "body", body
+        return
+    for part in body.split("--" + marker.group(1)):
+        head, _, content = part.partition("\r\n\r\n")
+        if not content and "\n\n" in part:
+            head, _, content = part.partition("\n\n")
+        name = re.search(r'\bname="([^"]*)"', head)
+        field = name.group(1) if name else "part"
+        filename = re.search(r'filename="([^"]*)"', head)
+        if filename is not None:
+            yield f"{field}#filename", filename.group(1)
+        if name is not None:
+            yield f"{field}#name", name.group(1)
+        if content:
+            yield field, content.rstrip("\r\n-")
+
+
+_XML_ATTR = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_XML_TEXT = re.compile(r">([^<]+)<")
+
+
+def _xml_values(text: str) -> Iterator[tuple[str, str]]:
+    """Attribute values and text nodes of an XML document (entities resolved later)."""
+    for n, match in enumerate(_XML_ATTR.finditer(text)):
+        if n >= MAX_JSON_LEAVES:
+            return
+        yield f"@{match.group(1)[:60]}", match.group(2) if match.group(2) is not None else match.group(3)
+    for n, match in enumerate(_XML_TEXT.finditer(text)):
+        if n >= MAX_JSON_LEAVES:
+            return
+        if match.group(1).strip():
+            yield "xml#text", match.group(1)
+
+
+def request_values(x: DetectExchange, max_body: int = 65536, parsed_json: Any = None) -> Iterator[tuple[str, str, str, bool]]:
+    """``(location, field, raw value, plus_is_space)`` for every value the request carries
+    (``parsed_json``: the request body already parsed, when the caller has it)."""
+    yield "path", "path", x.path, False
+    segments = [s for s in x.path.split("/") if s]
+    if len(segments) > 1:
+        for i, seg in enumerate(segments):
+            yield "path", f"segment{i}", seg, False
+    if x.query:
+        if "&" in x.query or "=" in x.query:
+            for name, value in _split_pairs(x.query):
+                if name:
+                    yield "name", f"query:{name[:64]}", name, True
+                if value:
+                    yield "query", name[:64], value, True
+        else:
+            yield "query", "query", x.query, True
+    for name, value in x.request_headers:
+        lname = name.lower()
+        if lname == "cookie":
+            for part in value.split(";"):
+                cname, sep, cvalue = part.strip().partition("=")
+                if sep:
+                    yield "cookie", cname[:64], cvalue, False
+                    if not cname.isidentifier():
+                        yield "name", f"cookie:{cname[:64]}", cname, False
+                elif cname:
+                    yield "cookie", "cookie", cname, False
+        elif lname in ("x-filename", "x-file-name", "x-upload-filename"):
+            yield "filename", lname, value, False
+        elif lname not in _SKIP_HEADERS and value:
+            yield "agent" if lname == "user-agent" else "header", lname[:64], value, False
+            if lname == "referer" and "?" in value:  # the referring page's parameters
+                for qname, qvalue in _split_pairs(value.split("?", 1)[1].split("#", 1)[0]):
+                    if qvalue:
+                        yield "header", f"referer:{qname[:48]}", qvalue, True
+    body = x.request_body[:max_body]
+    if not body:
+        return
+    text = body.decode("utf-8", "replace")
+    ctype = (x.request_header("content-type") or "").lower()
+    parsed = x.request_json if x.request_json is not None else parsed_json
+    if parsed is None and ("json" in ctype or text.lstrip()[:1] in ("{", "[")):
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+    if parsed is not None and not isinstance(parsed, int | float | bool):
+        leaves: list[tuple[str, str]] = []
+        _json_leaves(parsed, "$", leaves)
+        for field, value in leaves:
+            yield ("name" if field.endswith("#key") else "body"), field[:64], value, False
+        return
+    if "multipart/" in ctype:
+        for field, value in _multipart_values(text, ctype):
+            yield "filename" if field.endswith("#filename") else "body", field[:64], value, False
+        return
+    if "xml" in ctype or text.lstrip().startswith("<?xml"):
+        for field, value in _xml_values(text):
+            yield "body", field, value, False
+        return
+    # A body without a Content-Type is read as a form, as servers (and go-ftw's CRS runs) do.
+    if "x-www-form-urlencoded" in ctype or not ctype:
+        for name, value in _split_pairs(text):
+            if name:
+                yield "name", f"body:{name[:64]}", name, True
+            if value:
+                yield "body", name[:64], value, True
+        return
+    yield "body", "body", text, False
+
+
+def _form(sig: Signature, value: str) -> str:
+    if sig.form == "sql":
+        return normalise.sql_form(value)
+    if sig.form == "shell":
+        return normalise.shell_form(value)
+    if sig.form == "log4j":
+        return normalise.log4j_form(value)
+    return value
+
+
+_FIRST_WORD = re.compile(r"\s*['\"\\]?([A-Za-z][\w.-]{0,40})")
+
+
+_LEADING = COMMANDS | ENGLISH_COMMANDS | {"sudo", "time", "nohup", "env", "exec", "command", "builtin", "nice"}
+
+
+def _starts_with_command(value: str) -> bool:
+    match = _FIRST_WORD.match(value.replace("+", " "))
+    return match is not None and match.group(1).lower() in _LEADING
+
+
+def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature, ...] = REGISTRY) -> Iterator[tuple[Signature, str, re.Match[str]]]:
+    """Signatures matching any decoded form of one value (one hit per subtype at most)."""
+    if not value or not (_suspicious(value) or _starts_with_command(value)):
+        return
+    forms = normalise.variants(value, plus)
+    done: set[str] = set()
+    for sig in registry:
+        if sig.subtype in done or location not in sig.locations:
+            continue
+        for form in forms:
+            text = _form(sig, form)
+            match = sig.search(text)
+            if match is not None:
+                done.add(sig.subtype)
+                yield sig, text, match
+                break
+
+
+# Verdicts of recent values (user agents, referers, common parameters repeat on every request):
+# (location, value, plus) -> ((subtype, signature, snippet), ...). Cookies are not cached.
+_VERDICTS: dict[tuple[str, str, bool], tuple[tuple[str, str, str], ...]] = {}
+_VERDICTS_MAX = 8192
+
+
+def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> tuple[tuple[str, str, str], ...]:
+    if not value or not (_suspicious(value) or _starts_with_command(value)):
+        return ()  # the pre-screen is cheaper than the cache: only suspicious values are cached
+    key = (location, value, plus)
+    cached = _VERDICTS.get(key) if registry is REGISTRY and location != "cookie" and len(value) < 512 else None
+    if cached is not None:
+        return cached
+    verdict = tuple(
+        (sig.subtype, sig.name, mask_snippet(text, match.start(), match.end()))
+        for sig, text, match in scan_value(location, value, plus, registry)
+    )
+    if registry is REGISTRY and location != "cookie" and len(value) < 512:
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[key] = verdict
+    return verdict
+
+
+def scan(
+    x: DetectExchange, max_body: int = 65536, registry: tuple[Signature, ...] = REGISTRY, parsed_json: Any = None
+) -> list[InjectionHit]:
+    """One hit per subtype found in the request (the first location and signature that matched)."""
+    hits: dict[str, InjectionHit] = {}
+    for n, (location, field, value, plus) in enumerate(request_values(x, max_body, parsed_json)):
+        if n >= MAX_VALUES:
+            break
+        for subtype, signature, snippet in _value_verdict(location, value, plus, registry):
+            if subtype not in hits:
+                hits[subtype] = InjectionHit(subtype, signature, location, field, snippet)
+    return list(hits.values())

@@ -1,0 +1,237 @@
+"""Object-level rules: bola (objects never handed to the identity) and enumeration (id walks).
+
+Ownership is learned from responses: every id an identity's 2xx responses hand out (``id``-like
+JSON fields, ``Location``) joins that identity's capped set of owned objects. An object handed to
+exactly one other identity and never to this one is *foreign*: served 2xx to this identity, it is
+another user's object (a catalogue item handed to many identities is shared, not foreign). An
+object nobody was ever shown is not evidence either way (bola stays quiet; a dense walk over such
+ids is enumeration's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.detect.context import PAGINATION, Seen, numeric_id
+from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
+from analyzer.detect.settings import DetectSettings
+from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window_start
+
+SHARED = -1  # an object handed to several identities (a catalogue item, a shared document)
+
+
+class Ownership:
+    """Per identity (actor key): the objects its responses handed out; per object: its owner.
+
+    Both bounded: ``max_owned_per_identity`` hashes per identity (oldest first out),
+    ``max_identities`` identities and ``max_objects`` objects (least recently used first out).
+    """
+
+    def __init__(self, settings: DetectSettings, hasher: Hasher) -> None:
+        self.settings = settings
+        self.hash = hasher
+        self.owned: LruTable[str, CappedSet] = LruTable(settings.max_identities)
+        self.owners: LruTable[int, int] = LruTable(settings.max_objects)
+
+    def owns(self, actor_key: str, value: str) -> bool:
+        owned = self.owned.peek(actor_key)
+        return owned is not None and self.hash(value) in owned
+
+    def foreign(self, actor_key: str, value: str) -> bool:
+        """The object was handed to exactly one other identity, and never to this one."""
+        h = self.hash(value)
+        owned = self.owned.peek(actor_key)
+        if owned is not None and h in owned:
+            return False
+        owner = self.owners.peek(h)
+        return owner is not None and owner != SHARED and owner != self.hash(actor_key)
+
+    def learn(self, seen: Seen) -> None:
+        if seen.actor.identity is None:
+            return
+        values = list(seen.response_ids)
+        # Objects the identity itself created or replaced are its own too.
+        if seen.ok and seen.x.method in ("POST", "PUT"):
+            values += [v for _n, v in seen.request_ids]
+        if not values:
+            return
+        cap = self.settings.max_owned_per_identity
+        owned = self.owned.setdefault(seen.actor.key, lambda: CappedSet(cap))
+        me = self.hash(seen.actor.key)
+        for value in values:
+            h = self.hash(value)
+            owned.add(h)
+            owner = self.owners.setdefault(h, lambda: me)
+            if owner != me and owner != SHARED:
+                self.owners.pop(h)
+                self.owners.setdefault(h, lambda: SHARED)
+
+    def to_state(self) -> Any:
+        return {"owned": self.owned.to_state(lambda s: s.to_state()), "owners": self.owners.to_state(lambda v: v)}
+
+    def load_state(self, data: Any) -> None:
+        cap = self.settings.max_owned_per_identity
+        self.owned = LruTable.from_state(data["owned"], self.settings.max_identities, lambda d: CappedSet.from_state(d, cap))
+        self.owners = LruTable.from_state(data["owners"], self.settings.max_objects, int, int)
+
+
+def _mask_id(value: str) -> str:
+    return value[:2] + "…" if len(value) > 4 else "…"
+
+
+class BolaRule(Rule):
+    kind = "bola"
+    severity = "high"
+    title = "Broken object-level authorisation: objects never handed to this identity were served to it"
+
+    def __init__(self, settings: DetectSettings, hasher: Hasher, ownership: Ownership) -> None:
+        super().__init__(settings, hasher)
+        self.window = settings.bola_window
+        self.ownership = ownership
+        # (actor key, host, template, window) -> distinct foreign objects served
+        self.foreign_objects: LruTable[tuple[str, str, str, float], DistinctCounter] = LruTable(settings.max_window_keys)
+
+    def observe(self, seen: Seen, sink: Sink) -> None:
+        actor = seen.actor
+        x = seen.x
+        if actor.identity is None or not seen.request_ids or not seen.ok or x.method == "POST":
+            return
+        if x.method == "PUT" and x.status == 201:
+            return  # created: its own from now on
+        foreign = [(n, v) for n, v in seen.request_ids if self.ownership.foreign(actor.key, v)]
+        if not foreign:
+            return
+        key = (actor.key, x.host, seen.template, window_start(x.ts, self.window))
+        counter = self.foreign_objects.setdefault(key, DistinctCounter)
+        for _name, value in foreign:
+            counter.add(self.hash(value))
+        distinct = counter.count()
+        if distinct >= self.settings.bola_min_objects:
+            self.hit(
+                seen,
+                sink,
+                severity="critical" if x.method in ("DELETE", "PUT", "PATCH") or seen.pii_records else "high",
+                evidence={
+                    "foreign_objects": distinct,
+                    "param": foreign[0][0],
+                    "sample": _mask_id(foreign[0][1]),
+                    "status": x.status,
+                    "pii_types": sorted({t for t, _ in x.pii}),
+                },
+            )
+
+    def expire(self, watermark: float, sink: Sink) -> None:
+        for key, _ in self.foreign_objects.items():
+            if expired(key[3], self.window, watermark, self.settings.lateness):
+                self.foreign_objects.pop(key)
+
+    def to_state(self) -> Any:
+        return self.foreign_objects.to_state(lambda c: c.to_state(), list)
+
+    def load_state(self, data: Any) -> None:
+        self.foreign_objects = LruTable.from_state(
+            data, self.settings.max_window_keys, DistinctCounter.from_state, lambda k: (k[0], k[1], k[2], k[3])
+        )
+
+
+class _Walk:
+    """One actor's walk over one parameter in one window."""
+
+    __slots__ = ("ids", "missing", "total", "last", "step", "run", "best_run")
+
+    def __init__(self) -> None:
+        self.ids = DistinctCounter()
+        self.missing = DistinctCounter()
+        self.total = 0
+        self.last: int | None = None
+        self.step = 0
+        self.run = 1
+        self.best_run = 1
+
+    def add(self, h: int, number: int | None, not_found: bool) -> None:
+        self.total += 1
+        if self.ids.add(h) and not_found:
+            self.missing.add(h)
+        if number is None:
+            return
+        if self.last is not None:
+            step = number - self.last
+            if step != 0 and abs(step) <= 2 and (step == self.step or self.run == 1):
+                self.step = step
+                self.run += 1
+            elif step != 0:
+                self.step = 0
+                self.run = 1
+            self.best_run = max(self.best_run, self.run)
+        self.last = number
+
+    def to_state(self) -> list[Any]:
+        return [self.ids.to_state(), self.missing.to_state(), self.total, self.last, self.step, self.run, self.best_run]
+
+    @classmethod
+    def from_state(cls, data: list[Any]) -> _Walk:
+        walk = cls()
+        walk.ids = DistinctCounter.from_state(data[0])
+        walk.missing = DistinctCounter.from_state(data[1])
+        walk.total, walk.last, walk.step, walk.run, walk.best_run = data[2], data[3], data[4], data[5], data[6]
+        return walk
+
+
+class EnumerationRule(Rule):
+    kind = "enumeration"
+    severity = "high"
+    title = "Enumeration: an actor walks an id space"
+
+    def __init__(self, settings: DetectSettings, hasher: Hasher, ownership: Ownership) -> None:
+        super().__init__(settings, hasher)
+        self.window = settings.enum_window
+        self.ownership = ownership
+        self.walks: LruTable[tuple[str, str, str, str, float], _Walk] = LruTable(settings.max_window_keys)
+
+    def observe(self, seen: Seen, sink: Sink) -> None:
+        x = seen.x
+        if not seen.request_ids or x.method not in ("GET", "HEAD", "DELETE", "PATCH", "PUT"):
+            return
+        actor = seen.actor
+        start = window_start(x.ts, self.window)
+        s = self.settings
+        for name, value in seen.request_ids:
+            if name.lower() in PAGINATION or self.ownership.owns(actor.key, value):
+                continue
+            key = (actor.key, x.host, seen.template, name, start)
+            walk = self.walks.setdefault(key, _Walk)
+            walk.add(self.hash(value), numeric_id(value), x.status == 404)
+            distinct, missing = walk.ids.count(), walk.missing.count()
+            subtype = None
+            if distinct >= s.enum_min_distinct:
+                subtype = "dense"
+            elif walk.best_run >= s.enum_min_run:
+                subtype = "sequential"
+            elif distinct >= s.enum_min_404 and missing >= s.enum_404_share * distinct:
+                subtype = "not_found"
+            if subtype is not None:
+                self.hit(
+                    seen,
+                    sink,
+                    subtype=subtype,
+                    evidence={
+                        "param": name,
+                        "distinct_ids": distinct,
+                        "not_found": missing,
+                        "longest_run": walk.best_run,
+                        "requests": walk.total,
+                    },
+                )
+
+    def expire(self, watermark: float, sink: Sink) -> None:
+        for key, _ in self.walks.items():
+            if expired(key[4], self.window, watermark, self.settings.lateness):
+                self.walks.pop(key)
+
+    def to_state(self) -> Any:
+        return self.walks.to_state(lambda w: w.to_state(), list)
+
+    def load_state(self, data: Any) -> None:
+        self.walks = LruTable.from_state(
+            data, self.settings.max_window_keys, _Walk.from_state, lambda k: (k[0], k[1], k[2], k[3], k[4])
+        )

@@ -1,0 +1,61 @@
+"""Bounded windowed state: exact then sketched counts, order-free, serialisable, bounded."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from analyzer.detect.windows import BottomK, CappedSet, DistinctCounter, LruTable, item_hash
+
+
+def test_distinct_counter_exact_then_within_five_percent() -> None:
+    counter = DistinctCounter(exact=64)
+    for i in range(64):
+        counter.add(item_hash(i))
+    assert counter.count() == 64 and item_hash(3) in counter
+    for i in range(64, 20_000):
+        counter.add(item_hash(i))
+        counter.add(item_hash(i))  # repeats do not count
+    assert abs(counter.count() - 20_000) / 20_000 < 0.05
+    assert len(counter.to_state()[1]) < 2000  # 1 KiB of registers, base64
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=400))
+def test_distinct_counter_is_order_free_and_round_trips(values: list[int]) -> None:
+    a, b = DistinctCounter(), DistinctCounter()
+    for v in values:
+        a.add(item_hash(v))
+    shuffled = list(values)
+    random.Random(1).shuffle(shuffled)
+    for v in shuffled:
+        b.add(item_hash(v))
+    assert a.to_state() == b.to_state()
+    assert DistinctCounter.from_state(a.to_state()).count() == a.count()
+    if len(set(values)) <= 64:
+        assert a.count() == len(set(values))
+
+
+def test_lru_and_capped_set_are_bounded() -> None:
+    table: LruTable[int, int] = LruTable(100)
+    for i in range(1000):
+        table.setdefault(i, lambda i=i: i)
+        table.get(0)  # the one kept in use survives
+    assert len(table) == 100 and 0 in table and table.evicted == 900
+    capped = CappedSet(10)
+    for i in range(50):
+        capped.add(i)
+    assert len(capped) == 10 and 49 in capped and 0 not in capped
+    restored = LruTable.from_state(table.to_state(lambda v: v), 100, int)
+    assert restored.to_state(lambda v: v) == table.to_state(lambda v: v)
+
+
+def test_bottom_k_is_the_same_sample_in_any_order() -> None:
+    rows = [(item_hash(i), [float(i)]) for i in range(500)]
+    a, b = BottomK(50), BottomK(50)
+    for h, r in rows:
+        a.add(h, r)
+    for h, r in reversed(rows):
+        b.add(h, r)
+    assert a.rows() == b.rows() and len(a) == 50
