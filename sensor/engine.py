@@ -22,6 +22,7 @@ from sensor.config import SensorConfig
 from sensor.connection import Connection
 from sensor.decode import TH_ACK, TH_SYN, Decoder, Segment
 from sensor.interrupts import SHUTDOWN_FLUSH_SECONDS, checkpoint, stop_requested
+from sensor.proto.session import proto_settings
 from sensor.records import Exchange
 from sensor.tcp import NONE, Limits
 
@@ -72,6 +73,7 @@ class Sensor:
         # 4-tuples whose connection failed lately: the next connection on one tags its first
         # exchange parser_error (it starts where the failed one left off). Bounded.
         self._failed_flows: dict[tuple[bytes, int, bytes, int], None] = {}
+        self.proto_config, self.proto_registry = proto_settings(cfg)
 
     # -- packets -----------------------------------------------------------------------------
     def process(self, ts: float, linktype: int, frame: bytes) -> None:
