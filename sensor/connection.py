@@ -22,7 +22,7 @@ import base64
 import dataclasses
 import hashlib
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sensor.decode import TH_ACK, TH_FIN, TH_RST, TH_SYN
 from sensor.http1 import (
@@ -37,9 +37,6 @@ from sensor.http1 import (
     looks_like_response,
 )
 from sensor.proto import detect as proto_detect
-from sensor.proto.emit import RecordMaker
-from sensor.proto.session import PlainBytes, ProtoSession
-from sensor.proto.upgrade import HttpHead
 from sensor.records import (
     TAG_HTTP09,
     TAG_INTERIM,
@@ -56,6 +53,8 @@ from sensor.tcp import NONE, HalfStream, seq_diff
 
 if TYPE_CHECKING:
     from sensor.engine import Sensor
+    from sensor.proto.emit import RecordMaker
+    from sensor.proto.session import ProtoSession
 
 WELL_KNOWN_HTTP_PORTS = frozenset((80, 8080, 8000, 8008, 8081, 8088, 8089, 8888, 3000, 5000, 9200, 15672))
 # Holding segments that answer bytes not seen yet: at most this many segments and bytes, for at
@@ -218,8 +217,10 @@ class Connection:
         self.gone = False  # closed and forgotten
         # Another protocol than HTTP/1 (sensor.proto): its session, made when the first bytes or
         # a 101 Switching Protocols say so; the records it gives are built by ``maker``.
-        self.proto: ProtoSession | None = None
-        self.maker: RecordMaker | None = None
+        # (Typed Any: sensor.proto is imported by the first connection that needs it, so plain
+        # HTTP/1 sensors never load it; the methods below say what they are.)
+        self.proto: Any = None  # sensor.proto.session.ProtoSession
+        self.maker: Any = None  # sensor.proto.emit.RecordMaker
         # Decrypted TLS carrying HTTP/1: a connection of its own (not in the flow table) reads it;
         # ``outer`` is the TLS connection of such an inner one.
         self.inner: Connection | None = None
@@ -735,8 +736,10 @@ class Connection:
 
     # -- protocols beyond HTTP/1 (sensor.proto) ------------------------------------------------
     def _session(self) -> ProtoSession:
+        from sensor.proto.session import ProtoSession
+
         sensor = self.sensor
-        session = ProtoSession(from_start=self.syn_seen, ports=(self.sport, self.dport), config=sensor.proto_config)
+        session = ProtoSession(from_start=self.syn_seen, ports=(self.sport, self.dport), config=sensor.proto_settings()[0])
         self.proto = session
         return session
 
@@ -757,6 +760,9 @@ class Connection:
 
     def _adopt_upgrade(self, tx: _Tx, resp_parser: HttpParser | None) -> None:
         """After a 101: h2c or WebSocket continue in a session, fed what followed the 101 head."""
+        from sensor.proto.session import ProtoSession
+        from sensor.proto.upgrade import HttpHead
+
         req, resp = tx.req_head, tx.resp_head
         if req is None or resp is None or resp.status != 101 or self.client == UNKNOWN:
             return
@@ -771,7 +777,7 @@ class Connection:
         response = HttpHead((f"HTTP/{resp.version}", "101", resp.reason),
                             tuple((k.lower(), v.strip()) for k, v in resp.headers), resp.ts)
         session = ProtoSession(from_start=self.syn_seen, ports=(self.sport, self.dport),
-                               config=self.sensor.proto_config)
+                               config=self.sensor.proto_settings()[0])
         if not session.adopt_upgrade(token, request, response, self.client, resp.ts):
             self.sensor.counters["upgrade_unknown_protocol"] += 1
             return
@@ -786,25 +792,29 @@ class Connection:
             self.proto_feed(1 - self.client, rest, resp.ts)
 
     def _maker(self) -> RecordMaker:
-        maker = self.maker
+        from sensor.proto.emit import RecordMaker
+
+        maker: RecordMaker | None = self.maker
         if maker is None:
             if not self.uid:
                 self._names()
             sensor = self.sensor
-            maker = RecordMaker(self.uid, self.client_str, self.server_str, self.vlan, sensor.proto_registry)
+            maker = RecordMaker(self.uid, self.client_str, self.server_str, self.vlan, sensor.proto_settings()[1])
             maker.tls_ts = self.first_ts
             self.maker = maker
         return maker
 
     def proto_feed(self, side: int, data: bytes, ts: float) -> None:
-        session = self.proto
+        session: ProtoSession | None = self.proto
         if session is not None:
             self.proto_events(session.feed(side, data, ts))
 
     def proto_events(self, events: list[object]) -> None:
+        from sensor.proto.session import PlainBytes
+
         if not events:
             return
-        session = self.proto
+        session: ProtoSession | None = self.proto
         if session is not None and self.client == UNKNOWN and session.client_side is not None:
             self._set_client(session.client_side)
         sensor = self.sensor
@@ -827,7 +837,7 @@ class Connection:
                 sensor.counters["records_" + record.protocol] += 1
                 sensor.deliver(record)
 
-    def _inner_http(self, ev: PlainBytes) -> None:
+    def _inner_http(self, ev: Any) -> None:  # sensor.proto.session.PlainBytes
         """Decrypted bytes that are HTTP/1: read by an inner connection of our own."""
         inner = self.inner
         if inner is None:
@@ -842,7 +852,7 @@ class Connection:
         inner.sinks[ev.raw_side].data(ev.data, ev.ts)
 
     def _proto_close(self, ts: float) -> None:
-        session = self.proto
+        session: ProtoSession | None = self.proto
         if session is None:
             return
         self.proto_events(session.close(ts))
