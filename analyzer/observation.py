@@ -89,6 +89,13 @@ class Observation:
     stream_id: int | None = None
     proto: Mapping[str, Any] | None = None  # the protocol's own fields (README, record schema 2)
     schema: int = SCHEMA_VERSION  # of the record as it was written (before upgrades)
+    # Set by analyzer.protocols.views.expand, never read from a record: the endpoint a protocol
+    # fixes (gRPC method, GraphQL operation...: not templated), its protocol parameters as
+    # (location, name, type), and a GraphQL operation with its response's error count.
+    endpoint: str | None = None
+    parameters: tuple[tuple[str, str, str], ...] = ()
+    graphql: Any = None  # analyzer.protocols.graphql.GraphQLOperation
+    graphql_errors: int = 0
     # Fields of a hand-made record that were unusable and read as unknown (e.g. ("status", "ts")).
     anomalies: tuple[str, ...] = ()
 

@@ -53,8 +53,6 @@ from sensor.tcp import NONE, HalfStream, seq_diff
 
 if TYPE_CHECKING:
     from sensor.engine import Sensor
-    from sensor.proto.emit import RecordMaker
-    from sensor.proto.session import ProtoSession
 
 WELL_KNOWN_HTTP_PORTS = frozenset((80, 8080, 8000, 8008, 8081, 8088, 8089, 8888, 3000, 5000, 9200, 15672))
 # Holding segments that answer bytes not seen yet: at most this many segments and bytes, for at
@@ -107,8 +105,7 @@ class _Sink:
             return
         parser = conn.parsers[side]
         if parser is None or not conn.checked & (1 << side):
-            conn.first_data(side, data)
-            if conn.proto is not None:
+            if conn.first_data(side, data):  # handed to a protocol session
                 conn.proto_feed(side, data, ts)
                 return
             parser = conn.parser(side)
@@ -218,7 +215,7 @@ class Connection:
         # Another protocol than HTTP/1 (sensor.proto): its session, made when the first bytes or
         # a 101 Switching Protocols say so; the records it gives are built by ``maker``.
         # (Typed Any: sensor.proto is imported by the first connection that needs it, so plain
-        # HTTP/1 sensors never load it; the methods below say what they are.)
+        # HTTP/1 sensors never load it, and mypyc checks a class it cannot import as None.)
         self.proto: Any = None  # sensor.proto.session.ProtoSession
         self.maker: Any = None  # sensor.proto.emit.RecordMaker
         # Decrypted TLS carrying HTTP/1: a connection of its own (not in the flow table) reads it;
@@ -456,8 +453,9 @@ class Connection:
                             digest_size=10).digest()
         ).decode("ascii")
 
-    def first_data(self, side: int, data: bytes) -> None:
-        """First bytes of one direction: decide roles if the handshake was missed, and drop
+    def first_data(self, side: int, data: bytes) -> bool:
+        """First bytes of one direction: decide roles if the handshake was missed, hand the
+        connection to a protocol session when they are another protocol's (True), and drop
         connections that are evidently not HTTP/1 so no time is spent on them."""
         self.checked |= 1 << side
         probe = data.lstrip(b"\r\n")
@@ -468,7 +466,7 @@ class Connection:
                 det = proto_detect.detect(probe[:proto_detect.DECIDE_BYTES])
                 if det.known and det.protocol != proto_detect.HTTP1:
                     self._to_proto(side, det)
-                    return
+                    return True
         if self.client == UNKNOWN:
             if looks_like_request(probe):
                 self._set_client(side)
@@ -491,6 +489,7 @@ class Connection:
             # first bytes are not judged: malformed request lines still get HTTP answers.
             self._kill()
         self.after_connect = False
+        return False
 
     def _requests_seen(self) -> bool:
         parser = self.parsers[self.client] if self.client != UNKNOWN else None
@@ -735,7 +734,7 @@ class Connection:
         sensor.deliver(record)
 
     # -- protocols beyond HTTP/1 (sensor.proto) ------------------------------------------------
-    def _session(self) -> ProtoSession:
+    def _session(self) -> Any:  # sensor.proto.session.ProtoSession
         from sensor.proto.session import ProtoSession
 
         sensor = self.sensor
@@ -791,10 +790,10 @@ class Connection:
             resp_parser.tunnel_rest = b""  # type: ignore[union-attr]
             self.proto_feed(1 - self.client, rest, resp.ts)
 
-    def _maker(self) -> RecordMaker:
+    def _maker(self) -> Any:  # sensor.proto.emit.RecordMaker
         from sensor.proto.emit import RecordMaker
 
-        maker: RecordMaker | None = self.maker
+        maker: Any = self.maker
         if maker is None:
             if not self.uid:
                 self._names()
@@ -805,7 +804,7 @@ class Connection:
         return maker
 
     def proto_feed(self, side: int, data: bytes, ts: float) -> None:
-        session: ProtoSession | None = self.proto
+        session: Any = self.proto  # sensor.proto.session.ProtoSession (see __init__)
         if session is not None:
             self.proto_events(session.feed(side, data, ts))
 
@@ -814,7 +813,7 @@ class Connection:
 
         if not events:
             return
-        session: ProtoSession | None = self.proto
+        session: Any = self.proto  # sensor.proto.session.ProtoSession (see __init__)
         if session is not None and self.client == UNKNOWN and session.client_side is not None:
             self._set_client(session.client_side)
         sensor = self.sensor
@@ -852,7 +851,7 @@ class Connection:
         inner.sinks[ev.raw_side].data(ev.data, ev.ts)
 
     def _proto_close(self, ts: float) -> None:
-        session: ProtoSession | None = self.proto
+        session: Any = self.proto  # sensor.proto.session.ProtoSession (see __init__)
         if session is None:
             return
         self.proto_events(session.close(ts))
