@@ -38,6 +38,7 @@ from analyzer.pipeline.inputs import ErrorSink
 from analyzer.pipeline.normalise import Normalised, normalise, pii_view
 from analyzer.pipeline.pii import start_pii
 from analyzer.pipeline.store import load_spec_templates, store_batch
+from analyzer.protocols.views import expand, needs_expansion
 
 
 @dataclass(slots=True)
@@ -135,11 +136,12 @@ class SharedIngestor:
                 result.rejected += 1
                 first_error = first_error or str(exc)
                 continue
-            if obs.uid in uids:
-                result.duplicates += 1
-                continue
-            uids.add(obs.uid)
-            batch.append(obs)
+            for view in expand(obs) if needs_expansion(obs) else (obs,):
+                if view.uid in uids:
+                    result.duplicates += 1
+                    continue
+                uids.add(view.uid)
+                batch.append(view)
         if first_error is not None and self.on_error is not None:
             self.on_error(f"{result.rejected} records skipped: {first_error}")
         if batch:

@@ -12,9 +12,9 @@ Two ways in:
 
 Versions, the mitmproxy ``io/compat`` way: a record is upgraded step by step to
 :data:`SCHEMA_VERSION` by the functions in :data:`UPGRADES` before it is read, so the reader
-only ever sees the current shape. Schema 2 (``protocol``, ``stream_id``, protocol fields) is:
-fields with defaults on :class:`Observation`, ``SCHEMA_VERSION = 2``, ``UPGRADES[1]`` filling
-them in for a schema-1 record, and :func:`_read` / :func:`from_exchange` copying them.
+only ever sees the current shape. Schema 2 added ``protocol``, ``stream_id`` and ``proto`` (the
+protocol's own fields); ``UPGRADES[1]`` fills them in for a schema-1 record (every schema-1
+record is HTTP/1).
 
 The small helpers every later stage shares live here too, one copy each: :func:`split_target`,
 :func:`header_value`, :func:`service_name`, :func:`client_ip`, :func:`clean_text`.
@@ -33,9 +33,22 @@ import orjson
 
 from sensor.records import EMPTY_BODY, Body, Exchange, frozen_record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PROTOCOL_HTTP1 = "http/1.1"
+# Protocols a schema-2 record may name; another one is read as "unknown" (and named in anomalies).
+PROTOCOLS = frozenset(("http/1.1", "h2c", "grpc", "websocket", "dubbo", "tls"))
+
+
+def _upgrade_1_to_2(record: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 was HTTP/1 only: no stream, no protocol fields."""
+    record["protocol"] = PROTOCOL_HTTP1
+    record["stream_id"] = None
+    record["proto"] = None
+    return record
+
+
 # Record upgrades: UPGRADES[n] turns a schema-n record (a dict) into a schema-(n+1) one.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1_to_2}
 
 MAX_UID_CHARS = 128
 MAX_TS = 32503680000.0  # year 3000: later (or negative) times are unknown, not an error
@@ -72,7 +85,17 @@ class Observation:
     interim_statuses: tuple[int, ...] = ()
     vlan: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
-    schema: int = SCHEMA_VERSION
+    protocol: str = PROTOCOL_HTTP1
+    stream_id: int | None = None
+    proto: Mapping[str, Any] | None = None  # the protocol's own fields (README, record schema 2)
+    schema: int = SCHEMA_VERSION  # of the record as it was written (before upgrades)
+    # Set by analyzer.protocols.views.expand, never read from a record: the endpoint a protocol
+    # fixes (gRPC method, GraphQL operation...: not templated), its protocol parameters as
+    # (location, name, type), and a GraphQL operation with its response's error count.
+    endpoint: str | None = None
+    parameters: tuple[tuple[str, str, str], ...] = ()
+    graphql: Any = None  # analyzer.protocols.graphql.GraphQLOperation
+    graphql_errors: int = 0
     # Fields of a hand-made record that were unusable and read as unknown (e.g. ("status", "ts")).
     anomalies: tuple[str, ...] = ()
 
@@ -105,6 +128,9 @@ def from_exchange(exchange: Exchange) -> Observation:
         interim_statuses=exchange.interim_statuses,
         vlan=exchange.vlan,
         tags=exchange.tags,
+        protocol=exchange.protocol,
+        stream_id=exchange.stream_id,
+        proto=exchange.proto,
     )
 
 
@@ -124,13 +150,14 @@ def from_record(record: Mapping[str, Any]) -> Observation:
         raise ObservationError(
             f"unknown exchange record schema {schema!r} (this analyzer reads schema 1 to {SCHEMA_VERSION})"
         )
+    original = schema
     if schema < SCHEMA_VERSION:
         data = dict(record)
         while schema < SCHEMA_VERSION:
             data = UPGRADES[schema](data)
             schema += 1
         record = data
-    return _read(record, record_uid(record))
+    return _read(record, record_uid(record), original)
 
 
 def record_uid(record: Mapping[str, Any]) -> str:
@@ -145,7 +172,7 @@ def record_uid(record: Mapping[str, Any]) -> str:
     return "h:" + hashlib.sha1(canonical).hexdigest()
 
 
-def _read(record: Mapping[str, Any], uid: str) -> Observation:
+def _read(record: Mapping[str, Any], uid: str, schema: int) -> Observation:
     bad: list[str] = []
     get = record.get
 
@@ -167,6 +194,18 @@ def _read(record: Mapping[str, Any], uid: str) -> Observation:
     if status is not None and type(status) is not int:
         bad.append("status")
         status = None
+    protocol = get("protocol")
+    if protocol not in PROTOCOLS:
+        bad.append("protocol")
+        protocol = "unknown"
+    proto = get("proto")
+    if proto is not None and not isinstance(proto, Mapping):
+        bad.append("proto")
+        proto = None
+    stream_id = get("stream_id")
+    if stream_id is not None and (type(stream_id) is not int or stream_id < 0):
+        bad.append("stream_id")
+        stream_id = None
     return Observation(
         uid=uid,
         ts=_timestamp(get("ts"), get("response_ts"), bad),
@@ -189,6 +228,10 @@ def _read(record: Mapping[str, Any], uid: str) -> Observation:
         interim_statuses=_ints(get("interim_statuses")),
         vlan=_ints(get("vlan")),
         tags=tuple(t for t in get("tags") or () if type(t) is str) if type(get("tags")) in _SEQUENCES else (),
+        protocol=protocol,
+        stream_id=stream_id,
+        proto=proto,
+        schema=schema,
         anomalies=tuple(bad),
     )
 

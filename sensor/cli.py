@@ -42,6 +42,10 @@ def register(subparsers: Any) -> None:
                    help="decoded body bytes kept per message (lengths are always counted)")
     p.add_argument("--idle-timeout", type=float, default=_DEFAULTS.idle_timeout, metavar="SECONDS")
     p.add_argument("--max-flows", type=int, default=_DEFAULTS.max_flows)
+    p.add_argument("--tls-keylog", metavar="FILE", default=None,
+                   help="NSS key log (SSLKEYLOGFILE) to decrypt TLS 1.2 (AES-GCM, ChaCha20) and TLS 1.3 with")
+    p.add_argument("--proto-descriptors", metavar="FILE", default=None,
+                   help="protobuf FileDescriptorSet naming gRPC message fields (protoc --descriptor_set_out)")
     p.add_argument("--stats", action="store_true", help="print counters as JSON on stderr at the end")
     p.add_argument("--duration", type=float, default=None, help="live capture: stop after SECONDS")
     p.add_argument("--workers", type=int, default=1, metavar="N",
@@ -79,7 +83,11 @@ def register(subparsers: Any) -> None:
 def _config(args: argparse.Namespace) -> SensorConfig:
     if args.body_cap < 0 or args.max_flows < 1 or args.idle_timeout <= 0:
         raise SystemExit("apicensus sensor: --body-cap must be >= 0, --max-flows >= 1, --idle-timeout > 0")
-    return SensorConfig(body_cap=args.body_cap, idle_timeout=args.idle_timeout, max_flows=args.max_flows)
+    for flag, path in (("--tls-keylog", args.tls_keylog), ("--proto-descriptors", args.proto_descriptors)):
+        if path is not None and not os.access(path, os.R_OK):
+            raise SystemExit(f"apicensus sensor: {flag} {path}: not a readable file")
+    return SensorConfig(body_cap=args.body_cap, idle_timeout=args.idle_timeout, max_flows=args.max_flows,
+                        tls_keylog=args.tls_keylog, proto_descriptors=args.proto_descriptors)
 
 
 def _check_shipping(args: argparse.Namespace) -> str | None:

@@ -44,3 +44,11 @@ class SensorConfig:
     fragment_timeout: float = 30.0
     # How often (capture seconds) idle flows are swept.
     sweep_interval: float = 5.0
+    # Protocols beyond HTTP/1 (sensor.proto): an NSS key log (SSLKEYLOGFILE) to decrypt TLS with,
+    # and a FileDescriptorSet (protoc --descriptor_set_out) naming gRPC protobuf fields.
+    tls_keylog: str | None = None
+    proto_descriptors: str | None = None
+    # HTTP/2 frames, WebSocket and Dubbo messages are held whole up to this size; streams per
+    # HTTP/2 connection are bounded too.
+    max_proto_frame: int = 1 << 20
+    max_h2_streams: int = 1024

@@ -19,9 +19,10 @@ segments) is accounted to the sensor's buffer budget.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sensor.decode import TH_ACK, TH_FIN, TH_RST, TH_SYN
 from sensor.http1 import (
@@ -35,6 +36,7 @@ from sensor.http1 import (
     looks_like_request,
     looks_like_response,
 )
+from sensor.proto import detect as proto_detect
 from sensor.records import (
     TAG_HTTP09,
     TAG_INTERIM,
@@ -61,6 +63,7 @@ HOLD_BYTES = 256 * 1024
 HOLD_PACKETS = 8
 HOLD_WINDOW = 16 * 1024 * 1024
 UNKNOWN = -1  # ``client`` before the roles are known
+DECRYPTED = {"decrypted": True}  # ``proto["tls"]`` of records read from decrypted TLS
 
 
 def format_addr(ip: bytes, port: int) -> str:
@@ -97,9 +100,14 @@ class _Sink:
     def data(self, data: bytes, ts: float) -> None:
         conn = self.conn
         side = self.side
+        if conn.proto is not None:
+            conn.proto_feed(side, data, ts)
+            return
         parser = conn.parsers[side]
         if parser is None or not conn.checked & (1 << side):
-            conn.first_data(side, data)
+            if conn.first_data(side, data):  # handed to a protocol session
+                conn.proto_feed(side, data, ts)
+                return
             parser = conn.parser(side)
             if parser is None or conn.dead:
                 return
@@ -125,6 +133,9 @@ class _Sink:
         conn = self.conn
         conn.sensor.counters["gap_bytes"] += size
         conn.gaps |= 1 << self.side
+        if conn.proto is not None:
+            conn.proto_events(conn.proto.feed_gap(self.side, size, ts))
+            return
         parser = conn.parsers[self.side] if conn.client == UNKNOWN else conn.parser(self.side)
         if parser is None:
             return
@@ -149,7 +160,7 @@ class Connection:
         "first_ts", "last_ts", "pending", "current_req", "current_resp", "resp_interim", "depth", "dead",
         "closed", "gaps", "vlan", "client_str", "server_str", "seen", "paired", "checked", "after_connect",
         "sinks", "early", "held", "held_side", "held_ack", "held_bytes", "held_age", "buffered", "taint",
-        "gone", "released_ts",
+        "gone", "released_ts", "proto", "maker", "inner", "outer",
     )
 
     def __init__(self, sensor: Sensor, src: bytes, sport: int, dst: bytes, dport: int, ts: float,
@@ -201,6 +212,16 @@ class Connection:
         # first one of a connection that follows a failed one on the same 4-tuple.
         self.taint = 0
         self.gone = False  # closed and forgotten
+        # Another protocol than HTTP/1 (sensor.proto): its session, made when the first bytes or
+        # a 101 Switching Protocols say so; the records it gives are built by ``maker``.
+        # (Typed Any: sensor.proto is imported by the first connection that needs it, so plain
+        # HTTP/1 sensors never load it, and mypyc checks a class it cannot import as None.)
+        self.proto: Any = None  # sensor.proto.session.ProtoSession
+        self.maker: Any = None  # sensor.proto.emit.RecordMaker
+        # Decrypted TLS carrying HTTP/1: a connection of its own (not in the flow table) reads it;
+        # ``outer`` is the TLS connection of such an inner one.
+        self.inner: Connection | None = None
+        self.outer: Connection | None = None
 
     # -- budget ------------------------------------------------------------------------------
     def account(self, delta: int) -> None:
@@ -368,6 +389,8 @@ class Connection:
                     events = parser.feed_eof(ts)
                     if events:
                         self.handle(side, events)
+        if self.proto is not None:
+            self._proto_close(ts)
         if self.current_resp is not None:
             self._finish(self.current_resp)
             self.current_resp = None
@@ -392,6 +415,10 @@ class Connection:
         self.parsers = [None, None]
         self.pending = []
         self.held = None
+        self.proto = None
+        self.maker = None
+        self.inner = None
+        self.outer = None
 
     # -- roles ---------------------------------------------------------------------------------
     def _set_client(self, side: int) -> None:
@@ -426,11 +453,20 @@ class Connection:
                             digest_size=10).digest()
         ).decode("ascii")
 
-    def first_data(self, side: int, data: bytes) -> None:
-        """First bytes of one direction: decide roles if the handshake was missed, and drop
+    def first_data(self, side: int, data: bytes) -> bool:
+        """First bytes of one direction: decide roles if the handshake was missed, hand the
+        connection to a protocol session when they are another protocol's (True), and drop
         connections that are evidently not HTTP/1 so no time is spent on them."""
         self.checked |= 1 << side
         probe = data.lstrip(b"\r\n")
+        if probe and not self.dead:
+            c = probe[0]
+            if (c == 0x16 or c == 0x17 or c == 0x15 or c == 0x14 or c == 0xDA or (c == 0x50 and probe[:5] == b"PRI *")
+                    or (c == 0 and not self.syn_seen)):
+                det = proto_detect.detect(probe[:proto_detect.DECIDE_BYTES])
+                if det.known and det.protocol != proto_detect.HTTP1:
+                    self._to_proto(side, det)
+                    return True
         if self.client == UNKNOWN:
             if looks_like_request(probe):
                 self._set_client(side)
@@ -453,6 +489,7 @@ class Connection:
             # first bytes are not judged: malformed request lines still get HTTP answers.
             self._kill()
         self.after_connect = False
+        return False
 
     def _requests_seen(self) -> bool:
         parser = self.parsers[self.client] if self.client != UNKNOWN else None
@@ -604,6 +641,7 @@ class Connection:
         # 101 Switching Protocols (WebSocket, h2c): the rest of both directions is not HTTP/1.
         if req_parser is not None:
             req_parser.tunnel()
+        self._adopt_upgrade(tx, resp_parser)
 
     def _finish(self, tx: _Tx) -> None:
         if tx.size:
@@ -621,7 +659,7 @@ class Connection:
         if (req is not None and resp is not None and req_end is not None and resp_end is not None
                 and not (req.tags or resp.tags or req_end.tags or resp_end.tags or req_end.trailers
                          or resp_end.trailers or tx.interim or self.taint)
-                and req.host and self.syn_seen and self.seen == 3):
+                and req.host and self.syn_seen and self.seen == 3 and self.outer is None):
             # The clean, common case: nothing to merge, built positionally (field order of Exchange).
             sensor.counters["exchanges"] += 1
             sensor.deliver(Exchange(
@@ -689,5 +727,144 @@ class Connection:
             vlan=self.vlan,
             tags=tuple(dict.fromkeys(tags)),
         )
+        outer = self.outer
+        if outer is not None and outer.maker is not None:  # read from decrypted TLS
+            record = dataclasses.replace(record, proto={"tls": outer.maker.tls})
         sensor.counters["exchanges"] += 1
         sensor.deliver(record)
+
+    # -- protocols beyond HTTP/1 (sensor.proto) ------------------------------------------------
+    def _session(self) -> Any:  # sensor.proto.session.ProtoSession
+        from sensor.proto.session import ProtoSession
+
+        sensor = self.sensor
+        session = ProtoSession(from_start=self.syn_seen, ports=(self.sport, self.dport), config=sensor.proto_settings()[0])
+        self.proto = session
+        return session
+
+    def _to_proto(self, side: int, det: proto_detect.Detection) -> None:
+        """The first bytes are another protocol's: a session reads the connection from here."""
+        session = self._session()
+        if self.client != UNKNOWN:
+            session.client_side = self.client
+        elif det.role == proto_detect.ROLE_CLIENT:
+            self._set_client(side)
+        elif det.role == proto_detect.ROLE_SERVER:
+            self._set_client(1 - side)
+        if self.client != UNKNOWN:
+            session.client_side = self.client
+        for parser in self.parsers:
+            if parser is not None:
+                parser.tunnel()
+
+    def _adopt_upgrade(self, tx: _Tx, resp_parser: HttpParser | None) -> None:
+        """After a 101: h2c or WebSocket continue in a session, fed what followed the 101 head."""
+        from sensor.proto.session import ProtoSession
+        from sensor.proto.upgrade import HttpHead
+
+        req, resp = tx.req_head, tx.resp_head
+        if req is None or resp is None or resp.status != 101 or self.client == UNKNOWN:
+            return
+        token = ""
+        for name, value in resp.headers:
+            if name.lower() == "upgrade":
+                token = value.split(",", 1)[0].strip().lower()
+                break
+        body = tx.req_end.body.data if tx.req_end is not None else b""
+        request = HttpHead((req.method, req.target, f"HTTP/{req.version}" if req.version else ""),
+                           tuple((k.lower(), v.strip()) for k, v in req.headers), req.ts, body)
+        response = HttpHead((f"HTTP/{resp.version}", "101", resp.reason),
+                            tuple((k.lower(), v.strip()) for k, v in resp.headers), resp.ts)
+        session = ProtoSession(from_start=self.syn_seen, ports=(self.sport, self.dport),
+                               config=self.sensor.proto_settings()[0])
+        if not session.adopt_upgrade(token, request, response, self.client, resp.ts):
+            self.sensor.counters["upgrade_unknown_protocol"] += 1
+            return
+        self.proto = session
+        maker = self._maker()
+        if token == "websocket":
+            maker.ws_path = req.target
+            maker.ws_host = req.host
+        rest = resp_parser.tunnel_rest if resp_parser is not None else b""
+        if rest:
+            resp_parser.tunnel_rest = b""  # type: ignore[union-attr]
+            self.proto_feed(1 - self.client, rest, resp.ts)
+
+    def _maker(self) -> Any:  # sensor.proto.emit.RecordMaker
+        from sensor.proto.emit import RecordMaker
+
+        maker: Any = self.maker
+        if maker is None:
+            if not self.uid:
+                self._names()
+            sensor = self.sensor
+            maker = RecordMaker(self.uid, self.client_str, self.server_str, self.vlan, sensor.proto_settings()[1])
+            maker.tls_ts = self.first_ts
+            self.maker = maker
+        return maker
+
+    def proto_feed(self, side: int, data: bytes, ts: float) -> None:
+        session: Any = self.proto  # sensor.proto.session.ProtoSession (see __init__)
+        if session is not None:
+            self.proto_events(session.feed(side, data, ts))
+
+    def proto_events(self, events: list[object]) -> None:
+        from sensor.proto.session import PlainBytes
+
+        if not events:
+            return
+        session: Any = self.proto  # sensor.proto.session.ProtoSession (see __init__)
+        if session is not None and self.client == UNKNOWN and session.client_side is not None:
+            self._set_client(session.client_side)
+        sensor = self.sensor
+        for ev in events:
+            if type(ev) is PlainBytes:
+                self._inner_http(ev)
+                continue
+            maker = self._maker()
+            if maker.tls is None and session is not None and session.inner is not None:
+                maker.tls = DECRYPTED  # what the TLS session's inner session gave: read decrypted
+            tags: tuple[str, ...] = ()
+            if not self.syn_seen:
+                tags = (TAG_MID_STREAM,)
+            if self.taint:
+                tags = (*tags, TAG_PARSER_ERROR)
+            maker.tls_end_ts = self.last_ts
+            record = maker.make(ev, tags)
+            if record is not None:
+                sensor.counters["exchanges"] += 1
+                sensor.counters["records_" + record.protocol] += 1
+                sensor.deliver(record)
+
+    def _inner_http(self, ev: Any) -> None:  # sensor.proto.session.PlainBytes
+        """Decrypted bytes that are HTTP/1: read by an inner connection of our own."""
+        inner = self.inner
+        if inner is None:
+            inner = Connection(self.sensor, self.src, self.sport, self.dst, self.dport, self.first_ts, self.vlan)
+            inner.syn_seen = True
+            inner.seen = 3
+            if self.client != UNKNOWN:
+                inner._set_client(self.client)
+            inner.outer = self
+            self._maker().tls = DECRYPTED
+            self.inner = inner
+        inner.sinks[ev.raw_side].data(ev.data, ev.ts)
+
+    def _proto_close(self, ts: float) -> None:
+        session: Any = self.proto  # sensor.proto.session.ProtoSession (see __init__)
+        if session is None:
+            return
+        self.proto_events(session.close(ts))
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None
+        counters = self.sensor.counters
+        prefix = (session.protocol or "unknown").replace("/", "")
+        for source in (session.counters, session.parser.counters if session.parser is not None else None,
+                       session.inner.counters if session.inner is not None else None,
+                       session.inner.parser.counters if session.inner is not None and session.inner.parser is not None
+                       else None):
+            if source:
+                for key, value in source.items():
+                    counters[f"{prefix}_{key}"] += value
+        self.proto = None

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sensor import pcapio
 from sensor.config import SensorConfig
@@ -72,6 +72,19 @@ class Sensor:
         # 4-tuples whose connection failed lately: the next connection on one tags its first
         # exchange parser_error (it starts where the failed one left off). Bounded.
         self._failed_flows: dict[tuple[bytes, int, bytes, int], None] = {}
+        # sensor.proto's settings (key log, descriptor set), read by the first connection that
+        # needs them (``proto_settings``): plain HTTP/1 sensors never import sensor.proto.
+        self._proto: tuple[Any, Any] | None = None
+        if cfg.tls_keylog or cfg.proto_descriptors:
+            self.proto_settings()  # a bad file is a clear error at start, not at the first TLS flow
+
+    def proto_settings(self) -> tuple[Any, Any]:
+        """(sensor.proto.session.ProtoConfig, DescriptorRegistry | None), made once."""
+        if self._proto is None:
+            from sensor.proto.session import proto_settings
+
+            self._proto = proto_settings(self.config)
+        return self._proto
 
     # -- packets -----------------------------------------------------------------------------
     def process(self, ts: float, linktype: int, frame: bytes) -> None:

@@ -93,7 +93,7 @@ class HttpParser:
         "method_for_response", "http09_answer", "state", "_buf", "_head_ts", "_remaining", "_body",
         "_msg_tags", "_next_tags", "_trailers", "_trailer_bytes", "messages", "skipped_bytes",
         "_unrecognized", "_resync_skipped", "_parsed_block", "_deferred", "_peek_body", "watchdog_trips",
-        "_scanned", "_scanned_len",
+        "_scanned", "_scanned_len", "tunnel_rest",
     )
 
     def __init__(
@@ -140,6 +140,9 @@ class HttpParser:
         # A buffered partial head of ``_scanned_len`` bytes holds no head end before ``_scanned``.
         self._scanned = 0
         self._scanned_len = 0
+        # Bytes that followed the message ending in TUNNEL within the same feed: the first bytes of
+        # the protocol upgraded to (the connection hands them to that protocol's parser).
+        self.tunnel_rest = b""
 
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes, ts: float) -> list[Event]:
@@ -428,6 +431,8 @@ class HttpParser:
                 if self.state == RESYNC:
                     return
             else:  # TUNNEL / DEAD
+                if state == TUNNEL:
+                    self.tunnel_rest = buf[pos:]
                 return
 
     def _watchdog(self, left: int, ts: float, events: list[Event]) -> None:
@@ -499,6 +504,7 @@ class HttpParser:
                 events.append(MessageEnd(EMPTY_BODY, ts, (TAG_UPGRADE,)))
                 self.messages += 1
                 self.state = TUNNEL
+                self.tunnel_rest = buf[end + 4:n]
                 return n
             elif method is None and length:
                 # The request is unknown (not captured): a HEAD's answer has a length but no body,

@@ -1,4 +1,5 @@
-"""The exchange record: what the sensor emits, one per HTTP request/response pair.
+"""The exchange record: what the sensor emits, one per request/response pair (HTTP/1, HTTP/2 and
+gRPC streams, Dubbo calls), WebSocket message or TLS connection.
 
 Modelled on Zeek's http.log, plus the (capped, decoded) bodies the analyzer needs. The JSON form
 is versioned by ``SCHEMA_VERSION``; the README documents every field. Anomalies are data: they
@@ -36,7 +37,15 @@ def frozen_record(cls: type[T]) -> type[T]:
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# ``protocol`` values (schema 2). Schema-1 records are all HTTP/1.
+PROTOCOL_HTTP1 = "http/1.1"
+PROTOCOL_H2C = "h2c"  # HTTP/2 (cleartext, or decrypted TLS with ALPN h2)
+PROTOCOL_GRPC = "grpc"
+PROTOCOL_WEBSOCKET = "websocket"
+PROTOCOL_DUBBO = "dubbo"
+PROTOCOL_TLS = "tls"
 
 # Tags an exchange can carry. Kept as constants so producers and consumers agree on spelling.
 TAG_MISSING_RESPONSE = "missing_response"  # request seen, no response before the stream ended
@@ -105,6 +114,11 @@ class Exchange:
     interim_statuses: tuple[int, ...] = ()
     vlan: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
+    # Schema 2: the protocol, the HTTP/2 stream id (or Dubbo request id, WebSocket message
+    # number), and the protocol's own fields (JSON-ready; see the README's record table).
+    protocol: str = PROTOCOL_HTTP1
+    stream_id: int | None = None
+    proto: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form. Tuples are left as tuples: JSON encoders write them as arrays."""
@@ -131,6 +145,9 @@ class Exchange:
             "request_body": body_to_dict(self.request_body),
             "response_body": body_to_dict(self.response_body),
             "tags": self.tags,
+            "protocol": self.protocol,
+            "stream_id": self.stream_id,
+            "proto": self.proto,
         }
 
 

@@ -23,6 +23,7 @@ from analyzer import auth
 from analyzer.db.models import MAX_PATH_CHARS
 from analyzer.observation import clean_text
 from analyzer.pipeline.normalise import Normalised
+from analyzer.templating.model import TemplateMatch, template_id
 
 # Field paths of a response passed to the templater as its "shape" (bounded: similarity only).
 MAX_SHAPE_TOKENS = 64
@@ -93,6 +94,8 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
     via a merge; the response's field paths are the "shape" the templater compares."""
     shapes: dict[frozenset[tuple[str, str]], str] = {}
     for item in items:
+        if item.template is not None:
+            continue  # the protocol names the endpoint: nothing to template
         shape = None
         fields = item.response_fields
         if fields:
@@ -107,7 +110,10 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
     )
     services, endpoints, noise = result.services, result.endpoints, result.noise
     for item in items:
-        match = templater.match(item.service, item.method, item.path)
+        if item.template is not None:
+            match: Any = TemplateMatch(item.template, (), template_id(item.service, item.method, item.template))
+        else:
+            match = templater.match(item.service, item.method, item.path)
         result.matches.append(match)
         if match is None:
             result.noise_count += 1
@@ -144,6 +150,8 @@ def _count(agg: EndpointAgg, item: Normalised, match: Any) -> None:
         agg.params[("path", param.name, str(param.type))] += 1
     for name, typ in item.query_params:
         agg.params[("query", name, typ)] += 1
+    for param in item.parameters:
+        agg.params[param] += 1
     if item.credentials:
         agg.authenticated += 1
         for scheme in item.credentials:

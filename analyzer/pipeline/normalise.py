@@ -39,6 +39,10 @@ class Normalised:
     response_media: str | None
     response_fields: schema_infer.FieldSet | None
     response_header_names: frozenset[str]  # lower-case, each once per exchange
+    # The endpoint a protocol fixes (gRPC, GraphQL, WebSocket, Dubbo: analyzer.protocols.views),
+    # counted as is instead of templated, and its protocol parameters (location, name, type).
+    template: str | None = None
+    parameters: tuple[tuple[str, str, str], ...] = ()
 
 
 def normalise(obs: Observation, settings: AnalyzerSettings) -> Normalised | None:
@@ -69,6 +73,8 @@ def normalise(obs: Observation, settings: AnalyzerSettings) -> Normalised | None
         response_media=None if response_fields is None else schema_infer.media_type(response_ct) or "unknown",
         response_fields=response_fields,
         response_header_names=frozenset(clean_text(name.lower(), 128) for name, _ in obs.response_headers),
+        template=clean_text(obs.endpoint, MAX_PATH_CHARS) if obs.endpoint else None,
+        parameters=tuple((loc, clean_text(name, 255), typ) for loc, name, typ in obs.parameters),
     )
 
 

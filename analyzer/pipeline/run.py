@@ -30,6 +30,7 @@ from analyzer.pipeline.inputs import ErrorSink, InputProgress, read_observations
 from analyzer.pipeline.normalise import normalise, pii_view
 from analyzer.pipeline.pii import PendingPii, PiiScheduler, start_pii
 from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch
+from analyzer.protocols.views import expand, needs_expansion
 
 _FIRST_BATCH = 1000
 
@@ -115,18 +116,22 @@ class Analyzer:
                     if stats.rejected == 1 and self.on_error is not None:
                         self.on_error(f"record skipped: {exc}")
                     continue
-            if obs.uid in self._batch_uids:
-                stats.duplicates += 1
-                continue
-            self._batch_uids.add(obs.uid)
-            self._batch.append(obs)
-            if self._pii is not None:
-                self._pii_chunk.append(pii_view(obs))
-                if len(self._pii_chunk) >= self._pii.chunk_size:
-                    self._submit_pii_chunk()
-            if len(self._batch) >= self._batch_limit:
-                self._advance()
-                self._batch_limit = min(self._batch_limit * 2, self.settings.batch_size)
+            views = expand(obs) if needs_expansion(obs) else (obs,)
+            if not views:
+                stats.skipped += 1  # nothing to inventory as an endpoint (a TLS connection's facts)
+            for view in views:
+                if view.uid in self._batch_uids:
+                    stats.duplicates += 1
+                    continue
+                self._batch_uids.add(view.uid)
+                self._batch.append(view)
+                if self._pii is not None:
+                    self._pii_chunk.append(pii_view(view))
+                    if len(self._pii_chunk) >= self._pii.chunk_size:
+                        self._submit_pii_chunk()
+                if len(self._batch) >= self._batch_limit:
+                    self._advance()
+                    self._batch_limit = min(self._batch_limit * 2, self.settings.batch_size)
 
     def flush(self) -> None:
         """Analyse and write everything fed so far (each batch in one transaction)."""

@@ -15,13 +15,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sensor.config import SensorConfig
 from sensor.proto import detect as d
 from sensor.proto.dubbo import DubboReader
 from sensor.proto.events import CLIENT, SERVER, ConnectionParser
 from sensor.proto.h2 import H2Reader
+from sensor.proto.protobuf import DescriptorError, DescriptorRegistry
 from sensor.proto.tls import KeyLog, TlsPlaintext, TlsReader
-from sensor.proto.upgrade import UpgradeExchange, UpgradeHandshake
+from sensor.proto.upgrade import HttpHead, UpgradeExchange, UpgradeHandshake
 from sensor.proto.websocket import WebSocketReader
+from sensor.records import Body
 
 WELL_KNOWN_SERVER_PORTS = frozenset((80, 443, 8080, 8443, 3000, 5000, 8000, 8888, 9000, 50051, 20880))
 
@@ -35,12 +38,43 @@ class ProtoConfig:
     keylog: KeyLog | None = field(default=None, compare=False)
 
 
+def proto_settings(cfg: SensorConfig) -> tuple[ProtoConfig, DescriptorRegistry | None]:
+    """The sessions' settings from the sensor's (key log and descriptor set read once, here).
+
+    A key log or descriptor file that cannot be read or parsed raises ``ValueError`` naming it."""
+    keylog = None
+    if cfg.tls_keylog:
+        try:
+            keylog = KeyLog.from_file(cfg.tls_keylog)
+        except OSError as exc:
+            raise ValueError(f"TLS key log {cfg.tls_keylog}: {exc.strerror or exc}") from exc
+    registry = None
+    if cfg.proto_descriptors:
+        try:
+            with open(cfg.proto_descriptors, "rb") as f:
+                registry = DescriptorRegistry.from_bytes(f.read())
+        except (OSError, DescriptorError) as exc:
+            raise ValueError(f"protobuf descriptor set {cfg.proto_descriptors}: {exc}") from exc
+    return ProtoConfig(body_cap=cfg.body_cap, max_decoded=cfg.max_decoded_bytes, max_frame=cfg.max_proto_frame,
+                       max_streams=cfg.max_h2_streams, keylog=keylog), registry
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolDetected:
     protocol: str
     kind: str
     client_side: int  # raw side that is the client
     nested: bool = False  # inside a decrypted TLS session
+
+
+@dataclass(frozen=True, slots=True)
+class PlainBytes:
+    """Bytes a nested (decrypted TLS) session leaves to the caller: HTTP/1, which the sensor's own
+    parser reads. ``raw_side`` as fed (0 is whoever sent the first packet seen)."""
+
+    raw_side: int
+    data: bytes
+    ts: float
 
 
 class ProtoSession:
@@ -68,6 +102,8 @@ class ProtoSession:
         if self.protocol is None:
             return self._undecided(raw_side, data, ts)
         if self.parser is None and self.handshake is None:
+            if self.nested and self.protocol == d.HTTP1:
+                return [PlainBytes(raw_side, data, ts)]
             return []  # HTTP/1 or unknown: not ours
         side = self._side(raw_side)
         if self.handshake is not None:
@@ -104,6 +140,8 @@ class ProtoSession:
         if self.protocol is None:
             return []
         if self.protocol == d.UNKNOWN or (self.parser is None and self.handshake is None):
+            if self.nested and self.protocol == d.HTTP1:
+                return self._replay()  # handed back to the caller as PlainBytes, in order
             self.pending = [[], []]
             self.pending_len = [0, 0]
             return [self._detected] if self.protocol != d.UNKNOWN else []
@@ -171,6 +209,28 @@ class ProtoSession:
             self.handshake = UpgradeHandshake()
         self._detected = ProtocolDetected(det.protocol, det.kind, self.client_side or 0, self.nested)
 
+    def adopt_upgrade(self, protocol: str | None, request: HttpHead, response: HttpHead, client_side: int,
+                      ts: float) -> bool:
+        """Take over a connection the sensor's HTTP/1 parser saw switch protocols (101): from here
+        the session reads ``protocol`` ("h2c" or "websocket"). False (nothing taken) for another."""
+        self.client_side = client_side
+        if protocol == "h2c":
+            reader = self._h2(prior_knowledge=True)
+            body = Body(request.body, len(request.body), len(request.body))
+            reader.upgrade(request.start_line[0], request.start_line[1], request.header("host"), request.headers,
+                           body, ts)
+            self.parser = reader
+            self.protocol = d.H2C
+        elif protocol == "websocket":
+            self.parser = WebSocketReader.from_handshake(request, response, max_message=self.config.max_frame,
+                                                         body_cap=self.config.body_cap)
+            self.protocol = d.WEBSOCKET
+        else:
+            return False
+        self.counters["protocol_" + self.protocol] += 1
+        self._detected = ProtocolDetected(self.protocol, "upgrade", client_side, self.nested)
+        return True
+
     def _h2(self, *, prior_knowledge: bool) -> H2Reader:
         cfg = self.config
         return H2Reader(prior_knowledge=prior_knowledge, from_start=self.from_start or prior_knowledge,
@@ -213,7 +273,6 @@ class ProtoSession:
         if ex.protocol == "h2c":
             reader = self._h2(prior_knowledge=True)
             req = ex.request
-            from sensor.records import Body
             reader.upgrade(req.start_line[0], req.start_line[1], req.header("host"), req.headers,
                            Body(req.body, len(req.body), len(req.body)), req.ts)
             self.parser = reader

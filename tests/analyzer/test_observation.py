@@ -70,21 +70,35 @@ def test_a_uid_less_record_gets_a_stable_content_uid() -> None:
     assert from_record(record).uid.startswith("h:")
 
 
-def test_schema_upgrades_run_before_the_record_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    """How schema 2 lands: a newer SCHEMA_VERSION and an upgrade from 1 (mitmproxy io/compat)."""
-    seen: list[int] = []
-
-    def one_to_two(record: dict[str, Any]) -> dict[str, Any]:
-        seen.append(record["schema"])
-        return record | {"schema": 2, "protocol": "http/1.1"}
-
-    monkeypatch.setattr(observation, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(observation.UPGRADES, 1, one_to_two)
+def test_a_schema_1_record_is_upgraded_to_schema_2_http1() -> None:
     record = make_exchange()
-    assert from_record(record).method == "GET" and seen == [1]
-    assert record["schema"] == 1  # the caller's record is not changed
-    with pytest.raises(ObservationError):
+    assert record["schema"] == 1
+    obs = from_record(record)
+    assert (obs.protocol, obs.stream_id, obs.proto, obs.schema) == ("http/1.1", None, None, 1)
+    assert obs.method == "GET" and obs.anomalies == ()
+    assert "protocol" not in record  # the caller's record is not changed
+    assert observation.UPGRADES[1] is not None and SCHEMA_VERSION == 2
+
+
+def test_a_schema_2_record_keeps_its_protocol_fields_and_bad_ones_are_named() -> None:
+    record = make_exchange(target="/pkg.Greeter/Hello") | {
+        "schema": 2, "protocol": "grpc", "stream_id": 3, "proto": {"service": "pkg.Greeter", "grpc_status": 0}}
+    obs = from_record(record)
+    assert (obs.protocol, obs.stream_id, obs.schema) == ("grpc", 3, 2)
+    assert obs.proto == {"service": "pkg.Greeter", "grpc_status": 0}
+    bad = from_record(record | {"protocol": "carrier-pigeon", "stream_id": "3", "proto": [1]})
+    assert (bad.protocol, bad.stream_id, bad.proto) == ("unknown", None, None)
+    assert set(bad.anomalies) == {"protocol", "stream_id", "proto"}
+    with pytest.raises(ObservationError, match="reads schema 1 to 2"):
         from_record(record | {"schema": 3})
+
+
+def test_the_sensors_schema_2_records_read_back_as_they_were_built() -> None:
+    from sensor.records import Exchange
+
+    ex = Exchange("C1.h1", 1.0, "10.0.0.1:5000", "10.0.0.2:50051", "POST", "h", "/a.B/C", "2", 200,
+                  protocol="grpc", stream_id=1, proto={"grpc_status": 5})
+    assert from_record(ex.to_dict()) == from_exchange(ex)
 
 
 def _golden_exchanges() -> list[Any]:
