@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from inventory_api.deps import Principal, bounded_body, require
 from inventory_api.schemas import IngestPublic, error_responses
@@ -23,7 +23,8 @@ from inventory_api.security import Permission
 router = APIRouter(tags=["ingest"])
 
 Ingester = Annotated[Principal, Depends(require(Permission.INGEST))]
-# Compressed body limit; the decoded batch has its own bound (sensor.plumbing.wire.MAX_BATCH_BYTES).
+# Compressed body limit; the decoded batch has its own bounds (sensor.plumbing.wire.MAX_BATCH_BYTES
+# and MAX_BATCH_RECORDS), checked while it is decompressed.
 MAX_INGEST_BYTES = 64 * 1024 * 1024
 _ENCODINGS = {"", "identity", "zstd", "gzip", "x-gzip"}
 _lock = threading.Lock()
@@ -65,17 +66,27 @@ async def ingest(
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=f"unsupported Content-Encoding {encoding!r}")
     if not data.strip():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send JSON lines of exchange records")
-    try:
-        records = wire.decode_batch(data, limit=wire.MAX_BATCH_BYTES)
-    except wire.BatchFormatError as exc:
-        code = status.HTTP_413_CONTENT_TOO_LARGE if "larger than" in str(exc) else status.HTTP_400_BAD_REQUEST
-        raise HTTPException(code, detail=str(exc)) from exc
     counters = request.app.state.counters
+    try:
+        # Decoding is CPU work: off the event loop, and before (never under) the inventory lock.
+        records = await run_in_threadpool(
+            wire.decode_batch, data, limit=wire.MAX_BATCH_BYTES, max_records=wire.MAX_BATCH_RECORDS
+        )
+    except wire.BatchFormatError as exc:
+        counters["ingest_batches_rejected"] += 1
+        code = status.HTTP_413_CONTENT_TOO_LARGE if isinstance(exc, wire.BatchTooLarge) else status.HTTP_400_BAD_REQUEST
+        raise HTTPException(code, detail=str(exc)) from exc
     counters["ingest_batches"] += 1
     counters["ingest_exchanges_received"] += len(records)
     try:
         ingestor = await run_in_threadpool(_ingestor, request)
         result = await run_in_threadpool(ingestor.ingest, records)
+    except DataError as exc:
+        # A value the database refuses (an integer out of range...): retrying cannot help, so the
+        # batch is rejected whole (its transaction rolled back) and the sender told so.
+        counters["ingest_batches_rejected"] += 1
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"batch rejected: a record cannot be stored: {reason}") from exc
     except SQLAlchemyError as exc:
         counters["ingest_database_errors"] += 1
         # The sensor keeps the batch and retries: nothing is lost.
