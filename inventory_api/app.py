@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -90,6 +92,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
         return Response(metrics_text("apicensus_inventory", source), media_type="text/plain; version=0.0.4")
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, with what it echoes made encodable: a lone surrogate sent in a
+        # JSON string (``"\ud800"``) would otherwise fail the 422 itself.
+        return JSONResponse(status_code=422, content={"detail": _encodable(jsonable_encoder(exc.errors()))})
+
     @app.exception_handler(InvalidPageRequest)
     async def _invalid_page(_request: Request, exc: InvalidPageRequest) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
@@ -108,6 +116,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     return app
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string made UTF-8 encodable (lone surrogates as ``\\udXXX``)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    return value
 
 
 def _api_routers() -> list[Any]:
