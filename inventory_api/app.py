@@ -15,7 +15,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analyzer.db.session import make_engine, make_session_factory
 from inventory_api.deps import authenticate
@@ -98,6 +99,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # JSON string (``"\ud800"``) would otherwise fail the 422 itself.
         return JSONResponse(status_code=422, content={"detail": _encodable(jsonable_encoder(exc.errors()))})
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # Any route, the key lookup included: the documented 503, which a client may retry.
+        app.state.counters["database_unavailable"] += 1
+        return JSONResponse(
+            status_code=503, content={"detail": "database unavailable, retry later"}, headers={"Retry-After": "5"}
+        )
+
     @app.exception_handler(InvalidPageRequest)
     async def _invalid_page(_request: Request, exc: InvalidPageRequest) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
@@ -105,7 +117,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     # Every route behind a key needs a permission too, and validates its input (as does page/sort parsing).
     api = APIRouter(
-        prefix=API_PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 422)
+        prefix=API_PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 422, 503)
     )
 
     @api.get("/openapi.json", include_in_schema=False)

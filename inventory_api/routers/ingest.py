@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from inventory_api.deps import Principal, bounded_body, require
 from inventory_api.schemas import IngestPublic, error_responses
@@ -87,7 +88,7 @@ async def ingest(
         counters["ingest_batches_rejected"] += 1
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"batch rejected: a record cannot be stored: {reason}") from exc
-    except SQLAlchemyError as exc:
+    except (OperationalError, InterfaceError, DisconnectionError, PoolTimeout) as exc:
         counters["ingest_database_errors"] += 1
         # The sensor keeps the batch and retries: nothing is lost.
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="database unavailable, retry later") from exc
