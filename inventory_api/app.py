@@ -19,10 +19,11 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analyzer.db.session import make_engine, make_session_factory
-from inventory_api.deps import authenticate
+from inventory_api.deps import authenticate, require
 from inventory_api.pagination import InvalidPageRequest
 from inventory_api.routers import health
 from inventory_api.schemas import error_responses
+from inventory_api.security import Permission
 from inventory_api.settings import ApiSettings
 
 API_PREFIX = "/api/v1"
@@ -120,8 +121,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         prefix=API_PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 422, 503)
     )
 
-    @api.get("/openapi.json", include_in_schema=False)
+    @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require(Permission.READ))])
     def openapi() -> dict[str, Any]:
+        """The schema is a read like any other: 403 for a sensor key."""
         return app.openapi()
 
     for module in _api_routers():
