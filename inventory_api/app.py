@@ -49,6 +49,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 await task
             ingestor = getattr(app.state, "ingestor", None)
             if ingestor is not None:
+                await _flush_verdicts(app, ingestor)
                 ingestor.close()
             engine.dispose()
 
@@ -147,6 +148,20 @@ def _api_routers() -> list[Any]:
     from inventory_api.routers import endpoints, findings, ingest, reports, services, specs
 
     return [services, endpoints, specs, reports, findings, ingest]
+
+
+async def _flush_verdicts(app: FastAPI, ingestor: Any) -> None:
+    """On shutdown: the verdicts of batches ingested since the last refresh (SIGTERM within the
+    refresher's interval would otherwise leave them uncomputed until the next start's traffic)."""
+    if not app.state.verdicts_dirty:
+        return
+    app.state.verdicts_dirty = False
+    try:
+        await run_in_threadpool(ingestor.recompute_verdicts)
+    except SQLAlchemyError as exc:
+        logging.getLogger("apicensus.inventory").warning(
+            "verdict recompute at shutdown failed", extra={"fields": {"error": str(exc)[:200]}}
+        )
 
 
 async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
