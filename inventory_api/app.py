@@ -50,7 +50,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             ingestor = getattr(app.state, "ingestor", None)
             if ingestor is not None:
                 await _flush_verdicts(app, ingestor)
-                ingestor.close()
+                await run_in_threadpool(ingestor.close)
             engine.dispose()
 
     # Interactive docs would be served without a key: the schema is under /api/v1 instead.
@@ -156,11 +156,10 @@ async def _flush_verdicts(app: FastAPI, ingestor: Any) -> None:
     if not app.state.verdicts_dirty:
         return
     app.state.verdicts_dirty = False
-    try:
-        await run_in_threadpool(ingestor.recompute_verdicts)
-    except SQLAlchemyError as exc:
+    outcome = await run_in_threadpool(ingestor.recompute_verdicts)
+    if outcome.kind != "ok":
         logging.getLogger("apicensus.inventory").warning(
-            "verdict recompute at shutdown failed", extra={"fields": {"error": str(exc)[:200]}}
+            "verdict recompute at shutdown failed", extra={"fields": {"error": outcome.detail[:200]}}
         )
 
 
@@ -173,8 +172,7 @@ async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
         if not app.state.verdicts_dirty or ingestor is None:
             continue
         app.state.verdicts_dirty = False
-        try:
-            await run_in_threadpool(ingestor.recompute_verdicts)
-        except SQLAlchemyError as exc:
+        outcome = await run_in_threadpool(ingestor.recompute_verdicts)
+        if outcome.kind != "ok":
             app.state.verdicts_dirty = True
-            log.warning("verdict recompute failed; will retry", extra={"fields": {"error": str(exc)[:200]}})
+            log.warning("verdict recompute failed; will retry", extra={"fields": {"error": outcome.detail[:200]}})

@@ -3,7 +3,7 @@
 The body is what ``apicensus sensor --ship http(s)://.../api/v1/ingest`` sends: JSON lines, one
 exchange record each, compressed as ``Content-Encoding`` says (zstd, gzip or none). The batch is
 analysed before the answer, through the same :class:`analyzer.ingest.SharedIngestor` as the NATS
-analyzers, so a ``200`` means the exchanges are in the inventory; records already analysed (a
+analyzers (in a child process: :mod:`analyzer.ingest_process`), so a ``200`` means the exchanges are in the inventory; records already analysed (a
 batch re-sent after a lost answer) are counted as duplicates, not twice.
 """
 
@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from inventory_api.deps import Principal, bounded_body, require
 from inventory_api.schemas import IngestPublic, error_responses
@@ -32,15 +30,15 @@ _lock = threading.Lock()
 
 
 def _ingestor(request: Request) -> Any:
-    """One per service process, created on first use (PII detection loads presidio)."""
+    """One ingest child process per service process, started on first use (PII detection loads
+    presidio there): batches are decoded, analysed and written off this process's event loop and
+    GIL, so reads stay fast during ingest (analyzer/ingest_process.py)."""
     state = request.app.state
     with _lock:
         if getattr(state, "ingestor", None) is None:
-            from analyzer.db.settings import AnalyzerSettings
-            from analyzer.ingest import SharedIngestor
+            from analyzer.ingest_process import IngestProcess
 
-            settings = AnalyzerSettings.from_env(database_url=state.settings.database_url)
-            state.ingestor = SharedIngestor(state.engine, settings)
+            state.ingestor = IngestProcess(state.settings.database_url)
         return state.ingestor
 
 
@@ -68,30 +66,29 @@ async def ingest(
     if not data.strip():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send JSON lines of exchange records")
     counters = request.app.state.counters
-    try:
-        # Decoding is CPU work: off the event loop, and before (never under) the inventory lock.
-        records = await run_in_threadpool(
-            wire.decode_batch, data, limit=wire.MAX_BATCH_BYTES, max_records=wire.MAX_BATCH_RECORDS
-        )
-    except wire.BatchFormatError as exc:
+    ingestor = _ingestor(request)
+    outcome = await run_in_threadpool(
+        ingestor.ingest, data, limit=wire.MAX_BATCH_BYTES, max_records=wire.MAX_BATCH_RECORDS
+    )
+    if outcome.kind in ("too_large", "unreadable", "data_error"):
         counters["ingest_batches_rejected"] += 1
-        code = status.HTTP_413_CONTENT_TOO_LARGE if isinstance(exc, wire.BatchTooLarge) else status.HTTP_400_BAD_REQUEST
-        raise HTTPException(code, detail=str(exc)) from exc
+    if outcome.kind == "too_large":
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=outcome.detail)
+    if outcome.kind == "unreadable":  # truncated frames included: a batch is taken whole or not at all
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=outcome.detail)
     counters["ingest_batches"] += 1
-    counters["ingest_exchanges_received"] += len(records)
-    try:
-        ingestor = await run_in_threadpool(_ingestor, request)
-        result = await run_in_threadpool(ingestor.ingest, records)
-    except DataError as exc:
-        # A value the database refuses (an integer out of range...): retrying cannot help, so the
-        # batch is rejected whole (its transaction rolled back) and the sender told so.
-        counters["ingest_batches_rejected"] += 1
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"batch rejected: a record cannot be stored: {reason}") from exc
-    except (OperationalError, InterfaceError, DisconnectionError, PoolTimeout) as exc:
+    counters["ingest_exchanges_received"] += outcome.received
+    if outcome.kind == "data_error":
+        # A value the database refuses: retrying cannot help, so the batch is rejected whole (its
+        # transaction rolled back) and the sender told so.
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"batch rejected: a record cannot be stored: {outcome.detail}"
+        )
+    if outcome.kind == "unavailable" or outcome.result is None:
         counters["ingest_database_errors"] += 1
         # The sensor keeps the batch and retries: nothing is lost.
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="database unavailable, retry later") from exc
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="database unavailable, retry later")
+    result = outcome.result
     counters["ingest_exchanges_new"] += result.new
     counters["ingest_exchanges_duplicate"] += result.duplicates
     counters["pii_findings"] += result.pii_findings
