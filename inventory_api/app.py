@@ -69,11 +69,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.ingestor = None
     app.state.verdicts_dirty = False
 
-    @app.middleware("http")
-    async def _count_requests(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        app.state.counters[f"http_responses_{response.status_code // 100}xx"] += 1
-        return response
+    app.add_middleware(_CountResponses, counters=app.state.counters)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -131,6 +127,31 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     return app
+
+
+class _CountResponses:
+    """Responses by status class, for /metrics: plain ASGI (``@app.middleware("http")`` would add
+    a task and two memory streams to every request)."""
+
+    def __init__(self, app: Any, counters: Counter[str]) -> None:
+        self.app = app
+        self.counters = counters
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.counters[f"http_responses_{message['status'] // 100}xx"] += 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        except Exception:
+            self.counters["http_responses_5xx"] += 1  # answered 500 by the outer error middleware
+            raise
 
 
 def _encodable(value: Any) -> Any:

@@ -118,10 +118,9 @@ def run_serve(args: argparse.Namespace) -> int:
     engine.dispose()
 
     from inventory_api.server import run
-    from sensor.plumbing.obs import setup_logging
 
-    # uvicorn's own loggers propagate to ours: one JSON line per event ($APICENSUS_LOG_FORMAT=text for a terminal).
-    setup_logging("inventory", level=args.log_level)
+    # uvicorn's own loggers propagate to ours, set up in each server process: one JSON line per
+    # event ($APICENSUS_LOG_FORMAT=text for a terminal).
     run(settings, log_level=args.log_level)
     return 0
 

@@ -16,7 +16,7 @@ from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
 from inventory_api.settings import ApiSettings
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:  # no I/O: no thread hop
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -118,10 +118,10 @@ def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def require(permission: Permission) -> Callable[[Principal], Principal]:
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the authenticated caller, 403 unless their role grants ``permission``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # no I/O: on the loop, no thread hop
         if not principal.can(permission):
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,

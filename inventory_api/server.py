@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from functools import cache
 from typing import Any
 
@@ -122,21 +123,84 @@ def export(settings: ApiSettings) -> None:
     os.environ.update(settings.to_env())
 
 
-def run(settings: ApiSettings, *, log_level: str) -> None:
+def _listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        # One socket per worker on the same port: the kernel spreads connections over them (a
+        # shared socket hands most of them to whichever worker wakes first).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(log_level: str, *, reuse_port: bool) -> None:
+    """One server process: uvicorn with the bounded protocol, on its own socket."""
     import uvicorn
 
+    from sensor.plumbing.obs import setup_logging
+
+    setup_logging("inventory", level=log_level)
+    settings = ApiSettings.from_env()
+    config = uvicorn.Config(
+        "inventory_api.server:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        http=BoundedH11Protocol,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[_listening_socket(settings.host, settings.port, reuse_port=reuse_port)])
+
+
+def _worker_main(log_level: str) -> None:
+    _serve(log_level, reuse_port=True)
+
+
+def run(settings: ApiSettings, *, log_level: str) -> None:
+    """Serve until SIGTERM/SIGINT: in this process, or in ``settings.workers`` processes (each
+    restarted if it dies; SIGTERM is passed on and each drains its connections)."""
     export(settings)
     _limits.cache_clear()
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": log_level,
-        "log_config": None,
-        "http": BoundedH11Protocol,
-        "timeout_keep_alive": 5,
-        "timeout_graceful_shutdown": 10,
-        "factory": True,
-    }
-    if settings.workers > 1:
-        options["workers"] = settings.workers
-    uvicorn.run("inventory_api.server:create_app_from_env", **options)
+    if settings.workers == 1:
+        _serve(log_level, reuse_port=False)
+        return
+    import multiprocessing
+    import signal
+    import time
+
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> Any:
+        process = context.Process(target=_worker_main, args=(log_level,), daemon=False)
+        process.start()
+        return process
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    workers = [start() for _ in range(settings.workers)]
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.5)
+        for i, process in enumerate(workers):
+            if not stopping and not process.is_alive():
+                workers[i] = start()
+    for process in workers:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+            process.join()
