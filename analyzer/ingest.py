@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from analyzer.db import crud
@@ -47,6 +48,8 @@ class PreparedBatch:
     items: list[Normalised | None]  # normalise() of each (None: no request line)
     pii_results: list[Any] | None
     result: IngestResult
+    # Why the database refused the batch (it was then rejected whole), else None.
+    rejected_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +176,37 @@ class SharedIngestor:
         now or already applied before (redeliveries) — which the caller acknowledges; the rest
         wait for an earlier sequence that another analyzer holds.
         """
+        try:
+            return self._apply_in_order(stream, batches, first_seq=first_seq)
+        except DataError:
+            pass
+        # A value the database refuses is in one of them: retrying cannot help. One transaction
+        # per batch finds it; that batch is rejected whole (counted, its progress advanced) and
+        # the others are applied as usual.
+        done: list[int] = []
+        for seq in sorted(batches):
+            prepared = batches[seq]
+            try:
+                done += self._apply_in_order(stream, {seq: prepared}, first_seq=first_seq)
+            except DataError as exc:  # (its counts were restored as they were before the attempt)
+                prepared.result.rejected += len(prepared.records)
+                prepared.rejected_reason = " ".join(str(exc.orig or exc).split())[:200]
+                prepared.records, prepared.items, prepared.pii_results = [], [], None
+                done += self._apply_in_order(stream, {seq: prepared}, first_seq=first_seq)
+        return done
+
+    def _apply_in_order(self, stream: str, batches: dict[int, PreparedBatch], *, first_seq: int) -> list[int]:
+        saved = {seq: replace(prepared.result) for seq, prepared in batches.items()}
+        try:
+            return self._apply_in_order_locked(stream, batches, first_seq=first_seq)
+        except BaseException:
+            for seq, result in saved.items():  # rolled back: counted again by whoever retries
+                batches[seq].result = result
+            raise
+
+    def _apply_in_order_locked(
+        self, stream: str, batches: dict[int, PreparedBatch], *, first_seq: int
+    ) -> list[int]:
         done: list[int] = []
         with self._transaction() as session:
             table = core_table(StreamProgress)

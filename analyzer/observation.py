@@ -191,7 +191,8 @@ def _read(record: Mapping[str, Any], uid: str, schema: int) -> Observation:
         bad.append("target")
         target = None
     status = get("status")
-    if status is not None and type(status) is not int:
+    if status is not None and (type(status) is not int or not 0 <= status <= _MAX_STATUS):
+        # 2**31 would pass as an int and fail in the database: a data error, never a retry.
         bad.append("status")
         status = None
     protocol = get("protocol")
@@ -256,14 +257,18 @@ def _optional_time(value: Any) -> float | None:
     return float(value) if _number(value) and 0.0 <= value < MAX_TS else None
 
 
+_MAX_STATUS = 999  # three digits
+_MAX_INT = 2**31 - 1  # what an INTEGER column holds
+
+
 def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    return value if type(value) is int and 0 <= value <= _MAX_INT else default
 
 
 def _ints(value: Any) -> tuple[int, ...]:
     if type(value) not in _SEQUENCES:
         return ()
-    return tuple(v for v in value if type(v) is int)
+    return tuple(v for v in value if type(v) is int and 0 <= v <= _MAX_INT)
 
 
 def _headers(value: Any, name: str, bad: list[str]) -> tuple[tuple[str, str], ...]:

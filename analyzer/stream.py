@@ -71,7 +71,8 @@ class WorkerCounters:
             "exchanges_duplicate": 0,
             "exchanges_noise": 0,
             "pii_findings": 0,
-            "bad_batches": 0,
+            "bad_batches": 0,  # unreadable, too large, truncated, or refused by the database
+            "exchanges_rejected": 0,
             "database_errors": 0,
             "nats_errors": 0,
             "gaps_skipped": 0,
@@ -220,7 +221,7 @@ class StreamWorker:
         with contextlib.suppress(ValueError, TypeError):
             sent = float(headers.get("Apicensus-Sent", ""))
         try:
-            records = decode_batch(msg.data)
+            records = await asyncio.to_thread(decode_batch, msg.data)  # CPU work, off the loop
         except BatchFormatError as exc:
             # Applied as an empty batch in its turn (order stays whole), then acknowledged.
             self.counters.add("bad_batches")
@@ -263,6 +264,12 @@ class StreamWorker:
             c.add("exchanges_duplicate", result.duplicates)
             c.add("exchanges_noise", result.noise)
             c.add("pii_findings", result.pii_findings)
+            if held.prepared.rejected_reason is not None:
+                # Refused by the database (a data error): rejected whole, never retried forever.
+                c.add("bad_batches")
+                c.add("exchanges_rejected", result.rejected)
+                log.error("batch rejected by the database", extra={"fields": {
+                    "seq": seq, "error": held.prepared.rejected_reason}})
             if held.sent_at is not None:
                 c.values["batch_lag_seconds"] = round(max(now_wall - held.sent_at, 0.0), 3)
             self._verdicts_dirty = True

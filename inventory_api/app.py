@@ -12,14 +12,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analyzer.db.session import make_engine, make_session_factory
-from inventory_api.deps import authenticate
+from inventory_api.deps import authenticate, require
 from inventory_api.pagination import InvalidPageRequest
 from inventory_api.routers import health
 from inventory_api.schemas import error_responses
+from inventory_api.security import Permission
 from inventory_api.settings import ApiSettings
 
 API_PREFIX = "/api/v1"
@@ -45,7 +49,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 await task
             ingestor = getattr(app.state, "ingestor", None)
             if ingestor is not None:
-                ingestor.close()
+                await _flush_verdicts(app, ingestor)
+                await run_in_threadpool(ingestor.close)
             engine.dispose()
 
     # Interactive docs would be served without a key: the schema is under /api/v1 instead.
@@ -64,11 +69,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.ingestor = None
     app.state.verdicts_dirty = False
 
-    @app.middleware("http")
-    async def _count_requests(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        app.state.counters[f"http_responses_{response.status_code // 100}xx"] += 1
-        return response
+    app.add_middleware(_CountResponses, counters=app.state.counters)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -90,6 +91,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
         return Response(metrics_text("apicensus_inventory", source), media_type="text/plain; version=0.0.4")
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, with what it echoes made encodable: a lone surrogate sent in a
+        # JSON string (``"\ud800"``) would otherwise fail the 422 itself.
+        return JSONResponse(status_code=422, content={"detail": _encodable(jsonable_encoder(exc.errors()))})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # Any route, the key lookup included: the documented 503, which a client may retry.
+        app.state.counters["database_unavailable"] += 1
+        return JSONResponse(
+            status_code=503, content={"detail": "database unavailable, retry later"}, headers={"Retry-After": "5"}
+        )
+
     @app.exception_handler(InvalidPageRequest)
     async def _invalid_page(_request: Request, exc: InvalidPageRequest) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
@@ -97,11 +115,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     # Every route behind a key needs a permission too, and validates its input (as does page/sort parsing).
     api = APIRouter(
-        prefix=API_PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 422)
+        prefix=API_PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 422, 503)
     )
 
-    @api.get("/openapi.json", include_in_schema=False)
+    @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require(Permission.READ))])
     def openapi() -> dict[str, Any]:
+        """The schema is a read like any other: 403 for a sensor key."""
         return app.openapi()
 
     for module in _api_routers():
@@ -110,10 +129,59 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
+class _CountResponses:
+    """Responses by status class, for /metrics: plain ASGI (``@app.middleware("http")`` would add
+    a task and two memory streams to every request)."""
+
+    def __init__(self, app: Any, counters: Counter[str]) -> None:
+        self.app = app
+        self.counters = counters
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.counters[f"http_responses_{message['status'] // 100}xx"] += 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        except Exception:
+            self.counters["http_responses_5xx"] += 1  # answered 500 by the outer error middleware
+            raise
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string made UTF-8 encodable (lone surrogates as ``\\udXXX``)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    return value
+
+
 def _api_routers() -> list[Any]:
     from inventory_api.routers import endpoints, findings, ingest, reports, services, specs
 
     return [services, endpoints, specs, reports, findings, ingest]
+
+
+async def _flush_verdicts(app: FastAPI, ingestor: Any) -> None:
+    """On shutdown: the verdicts of batches ingested since the last refresh (SIGTERM within the
+    refresher's interval would otherwise leave them uncomputed until the next start's traffic)."""
+    if not app.state.verdicts_dirty:
+        return
+    app.state.verdicts_dirty = False
+    outcome = await run_in_threadpool(ingestor.recompute_verdicts)
+    if outcome.kind != "ok":
+        logging.getLogger("apicensus.inventory").warning(
+            "verdict recompute at shutdown failed", extra={"fields": {"error": outcome.detail[:200]}}
+        )
 
 
 async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
@@ -125,8 +193,7 @@ async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
         if not app.state.verdicts_dirty or ingestor is None:
             continue
         app.state.verdicts_dirty = False
-        try:
-            await run_in_threadpool(ingestor.recompute_verdicts)
-        except SQLAlchemyError as exc:
+        outcome = await run_in_threadpool(ingestor.recompute_verdicts)
+        if outcome.kind != "ok":
             app.state.verdicts_dirty = True
-            log.warning("verdict recompute failed; will retry", extra={"fields": {"error": str(exc)[:200]}})
+            log.warning("verdict recompute failed; will retry", extra={"fields": {"error": outcome.detail[:200]}})

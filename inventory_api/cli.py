@@ -30,6 +30,21 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="listen address (default: $APICENSUS_API_BIND, else 127.0.0.1:8000)",
     )
+    s.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: $APICENSUS_API_WORKERS, else 1)"
+    )
+    s.add_argument(
+        "--head-timeout", type=float, metavar="S",
+        help="seconds a request head may take from its first byte (default 10)",
+    )
+    s.add_argument(
+        "--body-timeout", type=float, metavar="S",
+        help="longest silence while a request body is received (default 30)",
+    )
+    s.add_argument(
+        "--max-connections", type=int, metavar="N",
+        help="open connections per worker; more get 503 and are closed (default 256)",
+    )
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(func=guarded("serve", run_serve))
 
@@ -79,7 +94,13 @@ def run_serve(args: argparse.Namespace) -> int:
     from inventory_api.settings import ApiSettings
     from sensor.plumbing.bind import parse_bind
 
-    overrides: dict[str, Any] = {"database_url": args.db}
+    overrides: dict[str, Any] = {
+        "database_url": args.db,
+        "workers": args.workers,
+        "head_timeout": args.head_timeout,
+        "body_timeout": args.body_timeout,
+        "max_connections": args.max_connections,
+    }
     if args.bind:
         try:
             overrides["host"], overrides["port"] = parse_bind(args.bind)
@@ -88,24 +109,19 @@ def run_serve(args: argparse.Namespace) -> int:
             return 2
     try:
         settings = ApiSettings.from_env(**overrides)
-    except ValueError as exc:  # APICENSUS_API_BIND
-        report_error("serve", f"APICENSUS_API_BIND: {exc}")
+    except ValueError as exc:  # APICENSUS_API_* variables, or out-of-range flags
+        report_error("serve", str(exc))
         return 2
     engine = _open_db("serve", settings.database_url)
     if engine is None:
         return 2
     engine.dispose()
 
-    import uvicorn
+    from inventory_api.server import run
 
-    from inventory_api.app import create_app
-    from sensor.plumbing.obs import setup_logging
-
-    # uvicorn's own loggers propagate to ours: one JSON line per event ($APICENSUS_LOG_FORMAT=text for a terminal).
-    setup_logging("inventory", level=args.log_level)
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level, log_config=None
-    )
+    # uvicorn's own loggers propagate to ours, set up in each server process: one JSON line per
+    # event ($APICENSUS_LOG_FORMAT=text for a terminal).
+    run(settings, log_level=args.log_level)
     return 0
 
 

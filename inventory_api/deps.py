@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session
 
 from inventory_api import crud
@@ -14,7 +16,7 @@ from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
 from inventory_api.settings import ApiSettings
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:  # no I/O: no thread hop
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -72,20 +74,35 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
+# Declared for the OpenAPI schema (its security schemes); the headers are read raw below.
+_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY")
+
+
 def authenticate(
+    request: Request,
     session: SessionDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    _bearer: Annotated[object, Depends(_BEARER)] = None,
+    _api_key: Annotated[object, Depends(_API_KEY)] = None,
 ) -> Principal:
-    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise)."""
-    secret: str | None = None
-    if authorization:
-        scheme, _, credentials = authorization.strip().partition(" ")
+    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise).
+
+    Ambiguous credentials are refused (401), never resolved by order: two ``Authorization`` or
+    two ``X-API-Key`` headers, or a bearer key and an ``X-API-Key`` that differ."""
+    authorizations = request.headers.getlist("authorization")
+    api_keys = request.headers.getlist("x-api-key")
+    if len(authorizations) > 1 or len(api_keys) > 1:
+        raise _unauthorized("ambiguous credentials: send one Authorization or X-API-Key header")
+    bearer: str | None = None
+    if authorizations and authorizations[0].strip():
+        scheme, _, credentials = authorizations[0].strip().partition(" ")
         if scheme.lower() == "bearer":
-            secret = credentials.strip()
-    if not secret and x_api_key:
-        # Another scheme in Authorization (e.g. Basic added by a proxy) does not hide X-API-Key.
-        secret = x_api_key.strip()
+            bearer = credentials.strip() or None
+    header_key = api_keys[0].strip() if api_keys and api_keys[0].strip() else None
+    if bearer and header_key and not hmac.compare_digest(bearer.encode(), header_key.encode()):
+        raise _unauthorized("ambiguous credentials: the bearer key and X-API-Key differ")
+    # Another scheme in Authorization (e.g. Basic added by a proxy) does not hide X-API-Key.
+    secret = bearer or header_key
     if not secret:
         raise _unauthorized("an API key is required: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
     key = crud.get_api_key_by_secret(session=session, secret=secret)
@@ -101,10 +118,10 @@ def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def require(permission: Permission) -> Callable[[Principal], Principal]:
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the authenticated caller, 403 unless their role grants ``permission``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # no I/O: on the loop, no thread hop
         if not principal.can(permission):
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,

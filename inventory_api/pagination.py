@@ -62,26 +62,55 @@ def encode_cursor(sort: SortSpec, value: Any, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str, sort: SortSpec, kind: Kind) -> tuple[Any, int]:
+    """The cursor's (sort value, id), checked to be values the database can compare: a forged
+    cursor is 422 (InvalidPageRequest), never an error of the query."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         sort_text, value, row_id = data["s"], data["v"], data["id"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+    except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise InvalidPageRequest("invalid cursor") from exc
     if sort_text != sort.text:
         raise InvalidPageRequest("the cursor belongs to another sort order: restart without a cursor")
-    if not isinstance(row_id, int) or isinstance(row_id, bool):
+    if not _bigint(row_id):
         raise InvalidPageRequest("invalid cursor")
-    if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+    if kind == "int" and not _bigint(value):
         raise InvalidPageRequest("invalid cursor")
-    if kind == "str" and not isinstance(value, str):
+    if kind == "str" and not _text(value):
         raise InvalidPageRequest("invalid cursor")
     if kind == "datetime":
-        try:
-            value = datetime.fromisoformat(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidPageRequest("invalid cursor") from exc
+        value = _instant(value)
     return value, row_id
+
+
+_BIGINT = 2**63 - 1
+
+
+def _bigint(value: Any) -> bool:
+    return type(value) is int and -_BIGINT - 1 <= value <= _BIGINT
+
+
+def _text(value: Any) -> bool:
+    """A string PostgreSQL text can hold: no NUL, no lone surrogate."""
+    if type(value) is not str or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _instant(value: Any) -> datetime:
+    """An ISO timestamp as a UTC instant (naive = UTC): any offset Python accepts (up to ±23:59,
+    where PostgreSQL stops at ±15:59) is converted, not passed on."""
+    if not _text(value):
+        raise InvalidPageRequest("invalid cursor")
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidPageRequest("invalid cursor") from exc
 
 
 def after(

@@ -3,7 +3,7 @@
 The body is what ``apicensus sensor --ship http(s)://.../api/v1/ingest`` sends: JSON lines, one
 exchange record each, compressed as ``Content-Encoding`` says (zstd, gzip or none). The batch is
 analysed before the answer, through the same :class:`analyzer.ingest.SharedIngestor` as the NATS
-analyzers, so a ``200`` means the exchanges are in the inventory; records already analysed (a
+analyzers (in a child process: :mod:`analyzer.ingest_process`), so a ``200`` means the exchanges are in the inventory; records already analysed (a
 batch re-sent after a lost answer) are counted as duplicates, not twice.
 """
 
@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import SQLAlchemyError
 
 from inventory_api.deps import Principal, bounded_body, require
 from inventory_api.schemas import IngestPublic, error_responses
@@ -23,22 +22,23 @@ from inventory_api.security import Permission
 router = APIRouter(tags=["ingest"])
 
 Ingester = Annotated[Principal, Depends(require(Permission.INGEST))]
-# Compressed body limit; the decoded batch has its own bound (sensor.plumbing.wire.MAX_BATCH_BYTES).
+# Compressed body limit; the decoded batch has its own bounds (sensor.plumbing.wire.MAX_BATCH_BYTES
+# and MAX_BATCH_RECORDS), checked while it is decompressed.
 MAX_INGEST_BYTES = 64 * 1024 * 1024
 _ENCODINGS = {"", "identity", "zstd", "gzip", "x-gzip"}
 _lock = threading.Lock()
 
 
 def _ingestor(request: Request) -> Any:
-    """One per service process, created on first use (PII detection loads presidio)."""
+    """One ingest child process per service process, started on first use (PII detection loads
+    presidio there): batches are decoded, analysed and written off this process's event loop and
+    GIL, so reads stay fast during ingest (analyzer/ingest_process.py)."""
     state = request.app.state
     with _lock:
         if getattr(state, "ingestor", None) is None:
-            from analyzer.db.settings import AnalyzerSettings
-            from analyzer.ingest import SharedIngestor
+            from analyzer.ingest_process import IngestProcess
 
-            settings = AnalyzerSettings.from_env(database_url=state.settings.database_url)
-            state.ingestor = SharedIngestor(state.engine, settings)
+            state.ingestor = IngestProcess(state.settings.database_url)
         return state.ingestor
 
 
@@ -65,21 +65,30 @@ async def ingest(
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=f"unsupported Content-Encoding {encoding!r}")
     if not data.strip():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send JSON lines of exchange records")
-    try:
-        records = wire.decode_batch(data, limit=wire.MAX_BATCH_BYTES)
-    except wire.BatchFormatError as exc:
-        code = status.HTTP_413_CONTENT_TOO_LARGE if "larger than" in str(exc) else status.HTTP_400_BAD_REQUEST
-        raise HTTPException(code, detail=str(exc)) from exc
     counters = request.app.state.counters
+    ingestor = _ingestor(request)
+    outcome = await run_in_threadpool(
+        ingestor.ingest, data, limit=wire.MAX_BATCH_BYTES, max_records=wire.MAX_BATCH_RECORDS
+    )
+    if outcome.kind in ("too_large", "unreadable", "data_error"):
+        counters["ingest_batches_rejected"] += 1
+    if outcome.kind == "too_large":
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=outcome.detail)
+    if outcome.kind == "unreadable":  # truncated frames included: a batch is taken whole or not at all
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=outcome.detail)
     counters["ingest_batches"] += 1
-    counters["ingest_exchanges_received"] += len(records)
-    try:
-        ingestor = await run_in_threadpool(_ingestor, request)
-        result = await run_in_threadpool(ingestor.ingest, records)
-    except SQLAlchemyError as exc:
+    counters["ingest_exchanges_received"] += outcome.received
+    if outcome.kind == "data_error":
+        # A value the database refuses: retrying cannot help, so the batch is rejected whole (its
+        # transaction rolled back) and the sender told so.
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"batch rejected: a record cannot be stored: {outcome.detail}"
+        )
+    if outcome.kind == "unavailable" or outcome.result is None:
         counters["ingest_database_errors"] += 1
         # The sensor keeps the batch and retries: nothing is lost.
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="database unavailable, retry later") from exc
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="database unavailable, retry later")
+    result = outcome.result
     counters["ingest_exchanges_new"] += result.new
     counters["ingest_exchanges_duplicate"] += result.duplicates
     counters["pii_findings"] += result.pii_findings

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import StringConstraints
 from sqlalchemy.exc import DataError
 
-from analyzer.inventory.specs import MAX_SPEC_BYTES, SpecError, import_specs, parse_spec
+from analyzer.inventory.specs import MAX_SPEC_BYTES, SpecError, SpecTooLarge, import_specs, parse_spec
 from inventory_api import crud
 from inventory_api.deps import Principal, Reader, SessionDep, bounded_body, require
 from inventory_api.schemas import NO_NUL, SpecImportPublic, SpecPublic, error_responses
@@ -48,6 +48,8 @@ def import_spec(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="empty body: send the OpenAPI document")
     try:
         spec = parse_spec(data, source=name or "document")
+    except SpecTooLarge as exc:  # expands past a bound: the message names it
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(exc)) from exc
     except SpecError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     try:

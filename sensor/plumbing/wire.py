@@ -8,7 +8,8 @@ Standard library, orjson and zstandard only at import time (nats is imported whe
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -17,8 +18,10 @@ import zstandard
 BATCH_CONTENT_TYPE = "application/x-ndjson"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
-# Decompressed batch bound on the receiving side: a batch is a few MB at most; more is a bomb.
-MAX_BATCH_BYTES = 256 * 1024 * 1024
+# Bounds on the receiving side, checked while decoding: a sensor batch is at most 4 MiB and 500
+# records by default (sensor --ship-batch); more than this is a bomb or a misconfiguration.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+MAX_BATCH_RECORDS = 50_000
 
 def subject_for(stream: str) -> str:
     return f"{stream}.exchanges"
@@ -38,38 +41,105 @@ def encode_batch(lines: Iterable[bytes]) -> bytes:
 
 
 class BatchFormatError(ValueError):
-    """A shipped batch that cannot be read (bad compression, not JSON lines, too big)."""
+    """A shipped batch that cannot be read (bad compression, truncated, not JSON lines, too big)."""
 
 
-def decode_batch(payload: bytes, *, limit: int = MAX_BATCH_BYTES) -> list[dict[str, Any]]:
-    """A batch as shipped (zstd, gzip or plain JSON lines) -> records. Lines that are not JSON
-    objects are skipped; a payload that cannot be decompressed raises BatchFormatError."""
+class BatchTooLarge(BatchFormatError):
+    """A batch over the decoded-size or record-count bound (the message names which)."""
+
+
+# Compressed input fed to the decompressor at a time: one zstd step then yields at most ~32 MiB
+# (RLE blocks are 4 bytes for 128 KiB), so a bomb is refused after one step past the bound.
+_STEP = 1024
+_GZIP_STEP = 1024 * 1024  # decoded bytes per gzip step (zlib bounds its output itself)
+
+
+def _zstd_chunks(payload: bytes) -> Iterator[bytes]:
+    view = memoryview(payload)
+    while view:
+        d = zstandard.ZstdDecompressor().decompressobj()
+        for start in range(0, len(view), _STEP):
+            out = d.decompress(view[start : start + _STEP].tobytes())
+            if out:
+                yield out
+            if d.eof:  # another frame may follow (concatenated frames are one stream)
+                view = memoryview(d.unused_data + view[start + _STEP :].tobytes())
+                break
+        else:
+            raise BatchFormatError("batch cannot be decompressed: zstd frame truncated (does not end cleanly)")
+
+
+def _gzip_chunks(payload: bytes) -> Iterator[bytes]:
     data = payload
-    try:
-        if payload[:4] == ZSTD_MAGIC:
-            reader = zstandard.ZstdDecompressor().stream_reader(payload)
-            data = reader.read(limit + 1)
-        elif payload[:2] == GZIP_MAGIC:
-            import gzip
-            import io
+    while data:
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        pending = data
+        while pending and not d.eof:
+            out = d.decompress(pending, _GZIP_STEP)
+            pending = d.unconsumed_tail
+            if out:
+                yield out
+        if not d.eof:
+            raise BatchFormatError("batch cannot be decompressed: gzip stream truncated (does not end cleanly)")
+        data = d.unused_data
+        if data and data[:2] != GZIP_MAGIC:  # trailing garbage after the last member
+            raise BatchFormatError("batch cannot be decompressed: data after the gzip stream")
 
-            with gzip.GzipFile(fileobj=io.BytesIO(payload)) as gz:
-                data = gz.read(limit + 1)
-    except (zstandard.ZstdError, OSError, EOFError) as exc:
-        raise BatchFormatError(f"batch cannot be decompressed: {exc}") from exc
-    if len(data) > limit:
-        raise BatchFormatError(f"batch larger than {limit} bytes decompressed")
-    records = []
-    for line in data.splitlines():
+
+def _chunks(payload: bytes) -> Iterator[bytes]:
+    if payload[:4] == ZSTD_MAGIC:
+        return _zstd_chunks(payload)
+    if payload[:2] == GZIP_MAGIC:
+        return _gzip_chunks(payload)
+    return iter((payload,))
+
+
+def decode_batch(
+    payload: bytes, *, limit: int = MAX_BATCH_BYTES, max_records: int = MAX_BATCH_RECORDS
+) -> list[dict[str, Any]]:
+    """A batch as shipped (zstd, gzip or plain JSON lines) -> records, decoded as a stream.
+
+    Lines that are not JSON objects are skipped. Raises :class:`BatchTooLarge` as soon as the
+    decoded size passes ``limit`` or the non-blank lines pass ``max_records`` (nothing beyond is
+    decompressed), :class:`BatchFormatError` for a payload that cannot be decompressed or does not
+    end cleanly (a truncated zstd frame or gzip stream): a batch is taken whole or not at all."""
+    records: list[dict[str, Any]] = []
+    size = 0
+    lines = 0
+    tail: list[bytes] = []  # the current line's pieces so far
+
+    def take(line: bytes) -> None:
+        nonlocal lines
         if not line.strip():
-            continue
+            return
+        lines += 1
+        if lines > max_records:
+            raise BatchTooLarge(f"batch larger than {max_records} records")
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
-            continue
+            return
         if isinstance(record, dict):
             records.append(record)
-    if not records and data.strip():
+
+    try:
+        for chunk in _chunks(payload):
+            size += len(chunk)
+            if size > limit:
+                raise BatchTooLarge(f"batch larger than {limit} bytes decompressed")
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                take(b"".join((*tail, chunk[start:end])) if tail else chunk[start:end])
+                tail.clear()
+                start = end + 1
+            if start < len(chunk):
+                tail.append(chunk[start:])
+    except BatchFormatError:
+        raise
+    except (zstandard.ZstdError, zlib.error) as exc:
+        raise BatchFormatError(f"batch cannot be decompressed: {exc}") from exc
+    take(b"".join(tail))
+    if not records and size and lines:
         raise BatchFormatError("batch holds no JSON exchange records")
     return records
 

@@ -6,6 +6,7 @@ import gzip
 
 import orjson
 import pytest
+from sqlalchemy import Engine
 
 from sensor.plumbing.wire import encode_batch
 from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, auth
@@ -83,3 +84,82 @@ def test_decompression_bomb_is_refused(client: TestClient, keys: dict[str, str])
         assert _post(client, keys["sensor"], bomb).status_code == 413
     finally:
         sensor.plumbing.wire.MAX_BATCH_BYTES = original
+
+
+def _count(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"apicensus_inventory_{name}_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_a_truncated_zstd_batch_is_400_and_takes_nothing(client: TestClient, keys: dict[str, str]) -> None:
+    lines = [orjson.dumps({"method": "GET", "target": f"/truncated/{i}", "uid": f"trunc-{i}", "status": 200,
+                           "host": "trunc.example"}) for i in range(2_000)]
+    whole = encode_batch(lines)
+    rejected = _count(client, "ingest_batches_rejected")
+    response = _post(client, keys["sensor"], whole[: len(whole) // 2])
+    assert response.status_code == 400 and "truncated" in response.json()["detail"]
+    assert _count(client, "ingest_batches_rejected") == rejected + 1
+    listing = client.get("/api/v1/endpoints", params={"service": "trunc.example"}, headers=auth(keys["admin"]))
+    assert listing.json()["items"] == []
+    # The same batch whole is taken whole.
+    assert _post(client, keys["sensor"], whole).json()["new"] == 2_000
+
+
+def test_too_many_records_is_413_fast(client: TestClient, keys: dict[str, str]) -> None:
+    import time
+
+    import zstandard
+
+    body = zstandard.ZstdCompressor(level=19).compress(b'{"method":"GET"}\n' * 5_000_000)
+    started = time.monotonic()
+    response = _post(client, keys["sensor"], body)
+    assert response.status_code == 413 and "50000 records" in response.json()["detail"]
+    assert time.monotonic() - started < 10
+
+
+def test_an_out_of_range_status_is_read_as_unknown_not_503(client: TestClient, keys: dict[str, str]) -> None:
+    """status 2**31 fits no INTEGER column: the record is kept with its status unknown (tagged as an
+    anomaly, as for any unusable field), the rest of the batch with it."""
+    lines = [orjson.dumps({"method": "GET", "target": "/range/a", "uid": "range-1", "status": 2**31,
+                           "host": "range.example"}),
+             orjson.dumps({"method": "GET", "target": "/range/b", "uid": "range-2", "status": 200,
+                           "host": "range.example"})]
+    response = _post(client, keys["sensor"], encode_batch(lines))
+    assert response.status_code == 200, response.text
+    assert response.json()["new"] == 2
+
+
+def test_a_value_the_database_refuses_is_400_not_503(
+    client: TestClient, keys: dict[str, str], engine: Engine
+) -> None:
+    """A data error (SQLSTATE class 22, raised here by a real PostgreSQL trigger standing for any
+    value the database cannot hold) rejects the batch whole with 400: retrying could not help."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE FUNCTION refuse_599() RETURNS trigger AS $$ BEGIN IF NEW.status = 599 THEN "
+            "RAISE EXCEPTION 'status out of range' USING ERRCODE = '22003'; END IF; RETURN NEW; END $$ "
+            "LANGUAGE plpgsql"))
+        conn.execute(text("CREATE TRIGGER refuse_599 BEFORE INSERT ON endpoint_status FOR EACH ROW "
+                          "EXECUTE FUNCTION refuse_599()"))
+    try:
+        lines = [orjson.dumps({"method": "GET", "target": "/refused/a", "uid": "refused-1", "status": 599,
+                               "host": "refused.example"}),
+                 orjson.dumps({"method": "GET", "target": "/refused/b", "uid": "refused-2", "status": 200,
+                               "host": "refused.example"})]
+        rejected = _count(client, "ingest_batches_rejected")
+        response = _post(client, keys["sensor"], encode_batch(lines))
+        assert response.status_code == 400, response.text
+        assert "status out of range" in response.json()["detail"]
+        assert _count(client, "ingest_batches_rejected") == rejected + 1
+        listing = client.get("/api/v1/endpoints", params={"service": "refused.example"}, headers=auth(keys["admin"]))
+        assert listing.json()["items"] == []
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_599 ON endpoint_status"))
+            conn.execute(text("DROP FUNCTION refuse_599()"))
+    # Nothing half-taken: the same batch now lands whole.
+    assert _post(client, keys["sensor"], encode_batch(lines)).json()["new"] == 2

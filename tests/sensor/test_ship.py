@@ -248,3 +248,43 @@ def test_metrics_exposition_with_per_worker_labels() -> None:
     assert "apicensus_sensor_destination_up 1.0" in text and "note" not in text
     assert 'apicensus_sensor_worker_packets_total{worker="0"} 6.0' in text
     assert 'apicensus_sensor_worker_kernel_drops_total{worker="1"} 1.0' in text
+
+
+def test_a_truncated_batch_is_refused_whole() -> None:
+    """A zstd frame or gzip stream that does not end cleanly is an error, never half a batch."""
+    lines = [orjson.dumps({"uid": f"t{i}", "target": f"/t/{i}", "pad": "x" * (i % 97)}) for i in range(2_000)]
+    zstd_batch = encode_batch(lines)
+    gzip_batch = gzip.compress(b"\n".join(lines) + b"\n")
+    for whole in (zstd_batch, gzip_batch):
+        assert len(decode_batch(whole)) == 2_000
+        assert len(decode_batch(whole + whole)) == 4_000  # concatenated frames / members are one stream
+        for cut in (len(whole) // 2, len(whole) - 1):
+            with pytest.raises(BatchFormatError, match="truncated"):
+                decode_batch(whole[:cut])
+
+
+def test_record_count_and_size_are_bounded_while_streaming() -> None:
+    import time
+    import tracemalloc
+
+    import zstandard
+
+    from sensor.plumbing.wire import BatchTooLarge
+
+    tiny = zstandard.ZstdCompressor(level=19).compress(b"{}\n" * 5_000_000)  # ~1 KB, 5 M records
+    bomb = gzip.compress(b"a" * 300_000_000, 1)
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        with pytest.raises(BatchTooLarge, match="50000 records"):
+            decode_batch(tiny)
+        with pytest.raises(BatchTooLarge, match="bytes decompressed"):
+            decode_batch(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000_000, peak  # the 64 MiB bound plus one step, not the 300 MB
+    assert time.monotonic() - started < 10
+    assert len(decode_batch(b"{}\n" * 10, max_records=10)) == 10
+    with pytest.raises(BatchTooLarge):
+        decode_batch(b"{}\n" * 11, max_records=10)

@@ -1,0 +1,127 @@
+"""Shared ingestion in a child process, for the inventory service's ``POST /api/v1/ingest``.
+
+Decoding a batch, PII detection and the locked write are CPU work: in the service's own process
+they would share the GIL (and the thread pool) with every read, and a burst of ingest would slow
+the catalog for everyone. :class:`IngestProcess` runs one :class:`analyzer.ingest.SharedIngestor`
+in a spawned child instead; the service sends it the batch's bytes as received and gets back an
+:class:`IngestOutcome` (plain data: no exception crosses the process boundary). The child is
+started on first use and again after it died (the batch in flight is then answered "unavailable",
+which a sensor retries).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from analyzer.ingest import IngestResult
+
+Kind = Literal["ok", "too_large", "unreadable", "data_error", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    kind: Kind
+    detail: str = ""
+    received: int = 0
+    result: IngestResult | None = None
+
+
+_state: dict[str, Any] = {}
+
+
+def _start(database_url: str) -> None:
+    """In the child: one engine and one ingestor for its lifetime."""
+    import signal
+
+    from analyzer.db.session import make_engine
+    from analyzer.db.settings import AnalyzerSettings
+    from analyzer.ingest import SharedIngestor
+
+    # The service stops the child (close()); a Ctrl-C of the terminal reaches the service first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    engine = make_engine(database_url, pool_pre_ping=True)
+    _state["ingestor"] = SharedIngestor(engine, AnalyzerSettings.from_env(database_url=database_url))
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _ingest(data: bytes, limit: int, max_records: int) -> IngestOutcome:
+    from sqlalchemy.exc import DataError, SQLAlchemyError
+
+    from sensor.plumbing import wire
+
+    try:
+        records = wire.decode_batch(data, limit=limit, max_records=max_records)
+    except wire.BatchTooLarge as exc:
+        return IngestOutcome("too_large", str(exc))
+    except wire.BatchFormatError as exc:
+        return IngestOutcome("unreadable", str(exc))
+    try:
+        result = _state["ingestor"].ingest(records)
+    except DataError as exc:
+        return IngestOutcome("data_error", _reason(exc), received=len(records))
+    except SQLAlchemyError as exc:
+        return IngestOutcome("unavailable", _reason(exc), received=len(records))
+    return IngestOutcome("ok", received=len(records), result=result)
+
+
+def _recompute_verdicts() -> IngestOutcome:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        _state["ingestor"].recompute_verdicts()
+    except SQLAlchemyError as exc:
+        return IngestOutcome("unavailable", _reason(exc))
+    return IngestOutcome("ok")
+
+
+class IngestProcess:
+    """One child process ingesting batches for this service process. Thread-safe."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start,
+                    initargs=(self.database_url,),
+                )
+            return self._pool
+
+    def _call(self, func: Any, *args: Any) -> IngestOutcome:
+        try:
+            outcome: IngestOutcome = self._executor().submit(func, *args).result()
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            with self._lock:  # the child died (killed, out of memory): a new one next time
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            return IngestOutcome("unavailable", f"ingest process died: {exc}")
+        return outcome
+
+    def ingest(self, data: bytes, *, limit: int, max_records: int) -> IngestOutcome:
+        """Decode and ingest one batch as received (compressed or not); blocks until done."""
+        return self._call(_ingest, data, limit, max_records)
+
+    def recompute_verdicts(self) -> IngestOutcome:
+        return self._call(_recompute_verdicts)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
