@@ -25,6 +25,7 @@ OURS = {"sensor", "analyzer", "inventory_api", "devtools", "bench", "tests", "ap
 LOADED_BY_NAME = {
     "psycopg2-binary": "the PostgreSQL driver SQLAlchemy loads for postgresql:// URLs",
     "faker": "analyzer.pii.names reads its name lists through importlib.import_module",
+    "uvloop": "uvicorn loads it by name as the event loop of apicensus serve (loop=\"auto\")",
 }
 # Product files over this many lines are TEMPORARY exceptions while their owners split them.
 MAX_LINES = 1000
