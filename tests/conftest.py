@@ -8,6 +8,7 @@ fixture errors loudly instead of skipping.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import os
 import uuid
@@ -18,6 +19,27 @@ import pytest
 
 # Admin connection used to create/drop the per-module databases.
 PG_ADMIN_URL = os.environ.get("APICENSUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def database_refusing_status(engine: Any, status: int) -> Iterator[None]:
+    """A real PostgreSQL trigger that raises a data error (SQLSTATE 22003) for any endpoint_status row
+    with ``status``: it stands for any value the database cannot hold. Removed on exit."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text(
+            f"CREATE FUNCTION refuse_{status}() RETURNS trigger AS $$ BEGIN IF NEW.status = {status:d} THEN "
+            "RAISE EXCEPTION 'status out of range' USING ERRCODE = '22003'; END IF; RETURN NEW; END $$ "
+            "LANGUAGE plpgsql"))
+        conn.execute(text(f"CREATE TRIGGER refuse_{status:d} BEFORE INSERT ON endpoint_status FOR EACH ROW "
+                          f"EXECUTE FUNCTION refuse_{status:d}()"))
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TRIGGER refuse_{status:d} ON endpoint_status"))
+            conn.execute(text(f"DROP FUNCTION refuse_{status:d}()"))
 
 
 @pytest.fixture(scope="module")

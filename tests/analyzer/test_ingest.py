@@ -19,7 +19,7 @@ from analyzer.db.locking import exclusive_inventory
 from analyzer.db.session import make_engine, session_scope
 from analyzer.db.settings import AnalyzerSettings
 from analyzer.ingest import SharedIngestor, prepare_shared
-from tests.conftest import make_exchange
+from tests.conftest import database_refusing_status, make_exchange
 
 SETTINGS = AnalyzerSettings(pii_enabled=False)
 
@@ -188,26 +188,18 @@ def test_a_batch_the_database_refuses_is_rejected_whole_and_the_others_applied(n
     """The NATS analyzers' path: a data error (SQLSTATE 22003 from a real trigger, standing for any
     value the database cannot hold) in one of the batches of a transaction is not retried forever:
     that batch is done as rejected (counted, tagged), the others land, stream progress moves on."""
-    from sqlalchemy import text
-
     engine = new_engine()
-    with engine.begin() as conn:
-        conn.execute(text(
-            "CREATE FUNCTION refuse_599() RETURNS trigger AS $$ BEGIN IF NEW.status = 599 THEN "
-            "RAISE EXCEPTION 'status out of range' USING ERRCODE = '22003'; END IF; RETURN NEW; END $$ "
-            "LANGUAGE plpgsql"))
-        conn.execute(text("CREATE TRIGGER refuse_599 BEFORE INSERT ON endpoint_status FOR EACH ROW "
-                          "EXECUTE FUNCTION refuse_599()"))
-    ingestor = SharedIngestor(engine, SETTINGS)
-    batches = _batches(_traffic(300, 3), 100)
-    batches[2][5]["status"] = 599
-    prepared = {seq: ingestor.prepare([dict(r) for r in records]) for seq, records in batches.items()}
-    assert sorted(ingestor.apply_in_order("s@1", prepared, first_seq=1)) == [1, 2, 3]
-    assert prepared[2].rejected_reason and "status out of range" in prepared[2].rejected_reason
-    assert prepared[2].result.new == 0 and prepared[2].result.rejected == 100
-    assert prepared[1].result.new + prepared[1].result.skipped == 100 and prepared[1].rejected_reason is None
-    assert prepared[3].result.new + prepared[3].result.skipped == 100
-    assert ingestor.progress("s@1") == 3
-    with session_scope(engine) as session:
-        assert len(crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batches[2]])) == 100
-        assert not crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batches[3]])
+    with database_refusing_status(engine, 599):
+        ingestor = SharedIngestor(engine, SETTINGS)
+        batches = _batches(_traffic(300, 3), 100)
+        batches[2][5]["status"] = 599
+        prepared = {seq: ingestor.prepare([dict(r) for r in records]) for seq, records in batches.items()}
+        assert sorted(ingestor.apply_in_order("s@1", prepared, first_seq=1)) == [1, 2, 3]
+        assert prepared[2].rejected_reason and "status out of range" in prepared[2].rejected_reason
+        assert prepared[2].result.new == 0 and prepared[2].result.rejected == 100
+        assert prepared[1].result.new + prepared[1].result.skipped == 100 and prepared[1].rejected_reason is None
+        assert prepared[3].result.new + prepared[3].result.skipped == 100
+        assert ingestor.progress("s@1") == 3
+        with session_scope(engine) as session:
+            assert len(crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batches[2]])) == 100
+            assert not crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batches[3]])

@@ -80,6 +80,19 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def spec_rows(engine: Engine) -> tuple[int, int]:
+    """How many spec documents and spec operations the inventory holds: unchanged by a refused import."""
+    from sqlalchemy import func, select
+
+    from analyzer.db.models import ApiSpec, SpecOperation
+
+    with engine.connect() as conn:
+        return (
+            conn.scalar(select(func.count()).select_from(ApiSpec)) or 0,
+            conn.scalar(select(func.count()).select_from(SpecOperation)) or 0,
+        )
+
+
 def free_port() -> int:
     import socket
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from sensor.plumbing.wire import encode_batch
+from tests.conftest import database_refusing_status
 from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, auth
 
 
@@ -136,16 +137,7 @@ def test_a_value_the_database_refuses_is_400_not_503(
 ) -> None:
     """A data error (SQLSTATE class 22, raised here by a real PostgreSQL trigger standing for any
     value the database cannot hold) rejects the batch whole with 400: retrying could not help."""
-    from sqlalchemy import text
-
-    with engine.begin() as conn:
-        conn.execute(text(
-            "CREATE FUNCTION refuse_599() RETURNS trigger AS $$ BEGIN IF NEW.status = 599 THEN "
-            "RAISE EXCEPTION 'status out of range' USING ERRCODE = '22003'; END IF; RETURN NEW; END $$ "
-            "LANGUAGE plpgsql"))
-        conn.execute(text("CREATE TRIGGER refuse_599 BEFORE INSERT ON endpoint_status FOR EACH ROW "
-                          "EXECUTE FUNCTION refuse_599()"))
-    try:
+    with database_refusing_status(engine, 599):
         lines = [orjson.dumps({"method": "GET", "target": "/refused/a", "uid": "refused-1", "status": 599,
                                "host": "refused.example"}),
                  orjson.dumps({"method": "GET", "target": "/refused/b", "uid": "refused-2", "status": 200,
@@ -157,9 +149,5 @@ def test_a_value_the_database_refuses_is_400_not_503(
         assert _count(client, "ingest_batches_rejected") == rejected + 1
         listing = client.get("/api/v1/endpoints", params={"service": "refused.example"}, headers=auth(keys["admin"]))
         assert listing.json()["items"] == []
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse_599 ON endpoint_status"))
-            conn.execute(text("DROP FUNCTION refuse_599()"))
     # Nothing half-taken: the same batch now lands whole.
     assert _post(client, keys["sensor"], encode_batch(lines)).json()["new"] == 2

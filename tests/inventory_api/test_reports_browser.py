@@ -7,11 +7,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.inventory_api.conftest import REPO, SAMPLE_PCAPS, analyze, auth
+from tests.inventory_api.conftest import SAMPLE_PCAPS, analyze, auth, serving
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 pytestmark = pytest.mark.skipif(
@@ -31,48 +28,12 @@ pytestmark = pytest.mark.skipif(
 BAR_COLOURS = {(0x25, 0x63, 0xEB), (0xDC, 0x26, 0x26)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(pg_url: str, keys: dict[str, str]) -> Iterator[str]:
     """Analyse the sample captures, then ``apicensus serve`` on a free port: its base URL."""
     analyze(pg_url, *SAMPLE_PCAPS)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "apicensus_cli",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env={**os.environ, "APICENSUS_DATABASE_URL": pg_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    with serving(pg_url) as (base, _proc):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from analyzer.db.models import ApiSpec, SpecOperation
-from tests.inventory_api.conftest import TestClient, auth, cli
+from tests.inventory_api.conftest import TestClient, auth, cli, spec_rows
 
 
 def multiplying_document(servers: int = 60, paths: int = 2_000) -> bytes:
@@ -30,18 +29,10 @@ def multiplying_document(servers: int = 60, paths: int = 2_000) -> bytes:
     ).encode()
 
 
-def rows(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
-        return (
-            conn.scalar(select(func.count()).select_from(ApiSpec)) or 0,
-            conn.scalar(select(func.count()).select_from(SpecOperation)) or 0,
-        )
-
-
 def test_a_multiplying_document_is_413_fast_naming_the_limit(
     client: TestClient, keys: dict[str, str], engine: Engine
 ) -> None:
-    before = rows(engine)
+    before = spec_rows(engine)
     body = multiplying_document()
     started = time.monotonic()
     response = client.post("/api/v1/specs", content=body, headers=auth(keys["analyst"]))
@@ -50,7 +41,7 @@ def test_a_multiplying_document_is_413_fast_naming_the_limit(
     assert "APICENSUS_SPEC_MAX_OPERATIONS" in response.json()["detail"]
     assert "20000" in response.json()["detail"]
     assert elapsed < 5, elapsed
-    assert rows(engine) == before
+    assert spec_rows(engine) == before
 
 
 def test_too_many_servers_is_413(client: TestClient, keys: dict[str, str]) -> None:
@@ -96,8 +87,8 @@ UNBUILDABLE = [
 def test_unbuildable_values_are_422(
     client: TestClient, keys: dict[str, str], engine: Engine, document: bytes, message: str
 ) -> None:
-    before = rows(engine)
+    before = spec_rows(engine)
     response = client.post("/api/v1/specs", content=document, headers=auth(keys["admin"]))
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"]
-    assert rows(engine) == before
+    assert spec_rows(engine) == before

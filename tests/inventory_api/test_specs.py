@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from analyzer.db.models import ApiSpec, Endpoint, Service, SpecOperation
-from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, auth, cli
+from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, auth, cli, spec_rows
 
 SHOP_YAML = """
 openapi: 3.0.3
@@ -53,14 +53,6 @@ USERS_31 = {
 @pytest.fixture(scope="module")
 def inventory(pg_url: str, engine: Engine) -> None:
     analyze(pg_url, *SAMPLE_PCAPS)
-
-
-def spec_rows(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
-        return (
-            conn.scalar(select(func.count()).select_from(ApiSpec)) or 0,
-            conn.scalar(select(func.count()).select_from(SpecOperation)) or 0,
-        )
 
 
 def verdict(engine: Engine, host: str, method: str, path: str) -> str | None:
