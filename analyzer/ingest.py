@@ -39,7 +39,7 @@ from analyzer.pipeline.inputs import ErrorSink
 from analyzer.pipeline.normalise import Normalised, normalise, pii_view
 from analyzer.pipeline.pii import start_pii
 from analyzer.pipeline.store import load_spec_templates, store_batch
-from analyzer.protocols.views import expand, needs_expansion
+from analyzer.protocols.views import expand
 
 
 @dataclass(slots=True)
@@ -139,7 +139,7 @@ class SharedIngestor:
                 result.rejected += 1
                 first_error = first_error or str(exc)
                 continue
-            for view in expand(obs) if needs_expansion(obs) else (obs,):
+            for view in expand(obs):
                 if view.uid in uids:
                     result.duplicates += 1
                     continue

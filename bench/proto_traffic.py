@@ -190,14 +190,14 @@ def score_sensor(path: str, truth: list[dict[str, Any]]) -> dict[str, float]:
     its connections, schema-2 records) and the analyzer's protocol views (the endpoint each
     message is counted under, the status it is counted with)."""
     from analyzer.observation import from_exchange
-    from analyzer.protocols.views import expand, needs_expansion
+    from analyzer.protocols.views import expand
     from sensor.engine import iter_exchanges
 
     seen: Counter[tuple[Any, ...]] = Counter()
     for ex in iter_exchanges(path):
         obs = from_exchange(ex)
         port = int(ex.client.rsplit(":", 1)[1])
-        for view in expand(obs) if needs_expansion(obs) else (obs,):
+        for view in expand(obs):
             proto = view.proto or {}
             if view.protocol == "grpc":
                 seen[("grpc", port, view.stream_id, view.endpoint, proto.get("grpc_status"))] += 1

@@ -30,7 +30,7 @@ from analyzer.pipeline.inputs import ErrorSink, InputProgress, read_observations
 from analyzer.pipeline.normalise import normalise, pii_view
 from analyzer.pipeline.pii import PendingPii, PiiScheduler, start_pii
 from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch
-from analyzer.protocols.views import expand, needs_expansion
+from analyzer.protocols.views import expand
 
 _FIRST_BATCH = 1000
 
@@ -116,7 +116,7 @@ class Analyzer:
                     if stats.rejected == 1 and self.on_error is not None:
                         self.on_error(f"record skipped: {exc}")
                     continue
-            views = expand(obs) if needs_expansion(obs) else (obs,)
+            views = expand(obs)
             if not views:
                 stats.skipped += 1  # nothing to inventory as an endpoint (a TLS connection's facts)
             for view in views:

@@ -21,7 +21,7 @@ be) and its protocol parameters (``Observation.parameters``):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -73,24 +73,27 @@ def _value_type(value: Any) -> str:
     return "null" if value is None else "string"
 
 
-def expand(obs: Observation) -> list[Observation]:
-    """The observations to inventory for ``obs`` (itself when it is plain HTTP)."""
+def expand(obs: Observation) -> Sequence[Observation]:
+    """The observations to inventory for ``obs``: itself when it is plain HTTP (the hot path, no
+    copy), one per GraphQL operation, the protocol's view of a gRPC/WebSocket/Dubbo message, and
+    none for a TLS connection's facts."""
     protocol = obs.protocol
-    proto = obs.proto if isinstance(obs.proto, Mapping) else {}
-    if protocol == "grpc":
-        return [_grpc(obs, proto)]
-    if protocol == "websocket":
-        return [_websocket(obs, proto)]
-    if protocol == "dubbo":
-        view = _dubbo(obs, proto)
-        return [view] if view is not None else []
-    if protocol == "tls":
-        return []
+    if protocol != PROTOCOL_HTTP1:
+        proto = obs.proto if isinstance(obs.proto, Mapping) else {}
+        if protocol == "grpc":
+            return (_grpc(obs, proto),)
+        if protocol == "websocket":
+            return (_websocket(obs, proto),)
+        if protocol == "dubbo":
+            view = _dubbo(obs, proto)
+            return (view,) if view is not None else ()
+        if protocol == "tls":
+            return ()
     if maybe_graphql(obs):
         ops = extract_operations(obs.method, obs.target, obs.request_headers, obs.request_body.data)
         if ops:
             return _graphql(obs, ops)
-    return [obs]
+    return (obs,)
 
 
 def maybe_graphql(obs: Observation) -> bool:
@@ -102,10 +105,6 @@ def maybe_graphql(obs: Observation) -> bool:
         return b'"query"' in data or (header_value(obs.request_headers, "content-type") or "").lower().startswith(
             "application/graphql")
     return obs.target is not None and "query=" in obs.target
-
-
-def needs_expansion(obs: Observation) -> bool:
-    return obs.protocol != PROTOCOL_HTTP1 or maybe_graphql(obs)
 
 
 # -- per protocol -------------------------------------------------------------------------------

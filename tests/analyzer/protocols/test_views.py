@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.observation import from_exchange
-from analyzer.protocols.views import expand, grpc_http_status, needs_expansion
+from analyzer.protocols.views import expand, grpc_http_status
 from bench.proto_traffic import generate, score_sensor
 from sensor.engine import iter_exchanges
 
@@ -14,7 +14,7 @@ def _views(pcap: Path) -> list:
     out = []
     for ex in iter_exchanges(pcap):
         obs = from_exchange(ex)
-        out.extend(expand(obs) if needs_expansion(obs) else (obs,))
+        out.extend(expand(obs))
     return out
 
 
