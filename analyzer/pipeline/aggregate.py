@@ -117,7 +117,8 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
         result.matches.append(match)
         if match is None:
             result.noise_count += 1
-            key_n = (item.service, item.method, item.path, item.status or 0)
+            # Never the raw path: a PII segment is stored as its type (privacy).
+            key_n = (item.service, item.method, templater.noise_path(item.path), item.status or 0)
             noise[key_n] = _widen(noise.get(key_n), item.ts)
             result.keys.append(None)
             continue

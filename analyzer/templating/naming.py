@@ -26,6 +26,7 @@ NAME_SUFFIX: dict[str, str] = {
     "ip": "Ip",
     "ssn": "Ssn",
     "card": "Card",
+    "iban": "Iban",
     "string": "",
 }
 DEFAULT_NAME: dict[str, str] = {
@@ -45,6 +46,7 @@ DEFAULT_NAME: dict[str, str] = {
     "ip": "ip",
     "ssn": "ssn",
     "card": "card",
+    "iban": "iban",
     "string": "param",
 }
 

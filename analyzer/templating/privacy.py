@@ -1,7 +1,7 @@
 """PII in paths is evidence, not cargo: such segments are replaced by keyed hashes on arrival.
 
 A segment holding an e-mail address, phone number, US SSN, payment card number (Luhn-valid, 13-19
-digits) or IP address is stored in the raw trie, the issued samples and the noise statistics as
+digits), IBAN (ISO 13616 mod-97 valid) or IP address is stored in the raw trie, the issued samples and the noise statistics as
 ``{<type>:<keyed hash>}``: distinct values stay distinct (counts and tails still work), the type
 stays known (``classify`` answers it, so the segment is always a typed parameter), and nothing
 raw reaches the saved state. A raw "{" cannot start a concrete segment of a valid path, so a mask
@@ -19,9 +19,19 @@ from urllib.parse import unquote
 
 from analyzer.templating.values import classify
 
-PII_TYPES: frozenset[str] = frozenset({"email", "phone", "ssn", "card", "ip"})
+PII_TYPES: frozenset[str] = frozenset({"email", "phone", "ssn", "card", "ip", "iban"})
+_IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 _SSN = re.compile(r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}")
 _CARD = re.compile(r"\d{4}([ -]?\d{4}){2}[ -]?\d{1,7}")
+
+
+def iban_ok(text: str) -> bool:
+    """An IBAN (spaces allowed, any case) whose ISO 7064 mod-97 check holds."""
+    s = text.replace(" ", "").upper()
+    if not _IBAN.fullmatch(s):
+        return False
+    moved = s[4:] + s[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
 def luhn_ok(digits: str) -> bool:
@@ -43,6 +53,8 @@ def pii_type(segment: str) -> str | None:
     if "@" in s:
         return "email" if classify(segment) == "email" else None
     first = s[0]
+    if first.isalpha() and 15 <= len(s) <= 42 and s[1].isalpha() and iban_ok(s):
+        return "iban"
     if not (first.isdigit() or first == "+" or ":" in s):
         return None
     if _SSN.fullmatch(s):

@@ -203,6 +203,11 @@ class Templater:
         hs = self._hosts.get(service_name(host))
         return dict(hs.noise) if hs is not None else {}
 
+    def noise_path(self, path: str) -> str:
+        """A path as noise statistics may keep it: PII segments masked to their type alone
+        (``/lookup/{email}``), the same key ``noise_stats`` uses."""
+        return _noise_key(path, self._split(path))
+
     def to_state(self) -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,

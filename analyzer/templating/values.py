@@ -31,6 +31,7 @@ STRONG_TYPES: frozenset[str] = frozenset(
         "ip",
         "ssn",
         "card",
+        "iban",
     }
 )
 # Strong types whose shape alone is weak evidence ("generate_204", "wp-comments-post.php",
@@ -108,7 +109,7 @@ def classify(segment: str) -> str:
     if segment[0] == "{" and segment[-1] == "}":
         # A masked PII value ("{email:3f9a...}", see privacy): its type, kept on masking.
         typ = segment[1:-1].partition(":")[0]
-        if typ in ("email", "phone", "ssn", "card", "ip"):
+        if typ in ("email", "phone", "ssn", "card", "ip", "iban"):
             return typ
     s = unquote(segment) if "%" in segment else segment
     if s.isdigit():
