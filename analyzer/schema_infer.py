@@ -12,6 +12,8 @@ from xml.etree import ElementTree
 
 import orjson
 
+from analyzer.templating.privacy import key_label
+
 FieldSet = frozenset[tuple[str, str]]  # {(field path, type)}; frozen: hashable, counted as a whole
 
 _INT_RE = re.compile(r"^-?\d{1,18}$")
@@ -68,7 +70,7 @@ def query_params(query: str) -> list[tuple[str, str]]:
     """(name, type) for each query parameter, in order; names are percent-decoded."""
     out: list[tuple[str, str]] = []
     for name, value in parse_qsl(query, keep_blank_values=True):
-        out.append((name[:255], scalar_type(value)))
+        out.append((key_label(name)[:255], scalar_type(value)))
     return out
 
 
@@ -100,6 +102,8 @@ class _Walker:
                 return
             prefix = path + "." if path else ""
             for key, child in value.items():  # type: ignore[attr-defined]
+                if len(key) >= 15 or "@" in key or key[:1] in _PII_KEY_STARTS:
+                    key = key_label(key)  # a map keyed by e-mail address: "{email}", never the address
                 ct = type(child)
                 if ct is dict or ct is list:
                     self.json(child, prefix + key, depth + 1)
@@ -148,6 +152,8 @@ class _Walker:
             suffix = "[]" if counts[tag] > 1 else ""
             self.xml(child, f"{path}.{tag}{suffix}", depth + 1)
 
+
+_PII_KEY_STARTS = frozenset("0123456789+")
 
 _SCALAR_TYPES: dict[type, str] = {
     str: "string",

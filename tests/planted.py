@@ -69,6 +69,13 @@ BASIC_USER = "planted.admin"
 BASIC_PASSWORD = "Pl4nted-Passw0rd!x"
 BASIC = base64.b64encode(f"{BASIC_USER}:{BASIC_PASSWORD}".encode()).decode("ascii")
 SESSION_COOKIE = "PLANTEDsess10nT0kenAbCdEf0123456789"
+RESET_TOKEN = "rst_9QvPlAnTeD4kLm2Nx7Rw5Ty8Uz3Bc6De"
+# PII inside a segment, as a query name, as a body key, in a URL's userinfo.
+FILE_SSN = "348-21-6690"
+FILE_EMAIL = "file.planted@example-mail.org"
+KEY_EMAIL = "keyed.planted@example-mail.org"
+QUERY_NAME_EMAIL = "qname.planted@example-mail.org"
+URL_PASSWORD = "UrlPl4ntedSecret77"
 
 
 def planted_values() -> list[str]:
@@ -76,7 +83,7 @@ def planted_values() -> list[str]:
     values = [*PEOPLE_SSNS, RARE_SSN, *NOISE_SSNS, *EMAILS, *NOISE_EMAILS, RARE_EMAIL, *PHONES, *CARDS,
               *IBANS, *IPS, BODY_EMAIL, BODY_SSN, BODY_CARD, BODY_IBAN, BODY_PHONE, QUERY_EMAIL, QUERY_SSN,
               QUERY_CARD, HEADER_EMAIL, JWT, JWT_SIG, JWT_EMAIL, API_KEY, QUERY_API_KEY, BASIC, BASIC_PASSWORD,
-              SESSION_COOKIE]
+              SESSION_COOKIE, RESET_TOKEN, FILE_SSN, FILE_EMAIL, KEY_EMAIL, QUERY_NAME_EMAIL, URL_PASSWORD]
     assert len(set(values)) == len(values)
     return values
 
@@ -133,6 +140,15 @@ def planted_records(prefix: str, ts: float = 1_700_000_000.0) -> list[dict[str, 
     add(target=f"/api/tax/{RARE_SSN}/summary", request_headers=bearer, response_body=_json({"ssn": RARE_SSN}))
     add(method="DELETE", target=f"/api/subscribers/{RARE_EMAIL}", request_headers=bearer, status=204,
         response_body="")
+    # Tokens in paths seen once, PII inside a segment, as a query name, as a body key, in userinfo.
+    add(method="POST", target=f"/api/password-reset/{RESET_TOKEN}", request_body=_json({"new": "x"}))
+    add(target=f"/api/keys/{API_KEY}/usage", response_body=_json({"calls": 3}))
+    add(target=f"/api/sessions/{JWT}", response_body=_json({"valid": True}))
+    add(target=f"/api/exports/{FILE_SSN}.pdf", response_headers=[("Content-Type", "application/pdf")])
+    add(target=f"/api/avatars/{FILE_EMAIL}.png", response_headers=[("Content-Type", "image/png")])
+    add(target=f"/api/lookup?{QUERY_NAME_EMAIL}", response_body=_json({"found": False}))
+    add(target="/api/teams/7/members", response_body=_json({"by_email": {KEY_EMAIL: {"role": "owner"}}}))
+    add(target=f"http://{BASIC_USER}:{URL_PASSWORD}@{HOST}/api/me/settings", response_body=_json({"ok": True}))
     # 404 noise.
     for mail in NOISE_EMAILS:
         add(target=f"/lookup/{mail}", status=404, response_body=_json({"error": "not found"}))
@@ -264,7 +280,7 @@ class Scanner:
             self.find(location, text)
 
     def report(self) -> str:
-        lines = [f"{loc}: {sorted(found)[:5]}{' ...' if len(found) > 5 else ''} ({len(found)})"
+        lines = [f"{loc}: {sorted(v[:24] for v in found)[:6]}{' ...' if len(found) > 6 else ''} ({len(found)})"
                  for loc, found in sorted(self.leaks.items())]
         return "\n".join(lines)
 

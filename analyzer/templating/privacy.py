@@ -1,7 +1,8 @@
 """PII in paths is evidence, not cargo: such segments are replaced by keyed hashes on arrival.
 
 A segment holding an e-mail address, phone number, US SSN, payment card number (Luhn-valid, 13-19
-digits), IBAN (ISO 13616 mod-97 valid) or IP address is stored in the raw trie, the issued samples and the noise statistics as
+digits), IBAN (ISO 13616 mod-97 valid), IP address or secret (a JWT, or what ``classify`` calls a
+token: API keys, reset tokens, random ids), alone or with a file extension, is stored in the raw trie, the issued samples and the noise statistics as
 ``{<type>:<keyed hash>}``: distinct values stay distinct (counts and tails still work), the type
 stays known (``classify`` answers it, so the segment is always a typed parameter), and nothing
 raw reaches the saved state. A raw "{" cannot start a concrete segment of a valid path, so a mask
@@ -19,7 +20,9 @@ from urllib.parse import unquote
 
 from analyzer.templating.values import classify
 
-PII_TYPES: frozenset[str] = frozenset({"email", "phone", "ssn", "card", "ip", "iban"})
+# "token": a bearer secret (JWT, API key, reset token) or a random identifier: neither is kept whole.
+PII_TYPES: frozenset[str] = frozenset({"email", "phone", "ssn", "card", "ip", "iban", "token"})
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 _SSN = re.compile(r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}")
 _CARD = re.compile(r"\d{4}([ -]?\d{4}){2}[ -]?\d{1,7}")
@@ -46,25 +49,58 @@ def luhn_ok(digits: str) -> bool:
 
 @lru_cache(maxsize=65_536)
 def pii_type(segment: str) -> str | None:
-    """The PII type a raw path segment holds, or None."""
+    """The PII (or secret) type a raw path segment holds, or None."""
+    parts = pii_parts(segment)
+    return parts[0] if parts is not None else None
+
+
+@lru_cache(maxsize=65_536)
+def pii_parts(segment: str) -> tuple[str, str] | None:
+    """(type, suffix) when a raw segment holds PII or a secret, else None. The suffix is a file
+    extension the value carries ("348-21-6690.pdf" -> ("ssn", ".pdf")): kept beside the mask."""
     if not segment or segment[0] == "{":
         return None
+    typ = _value_type(segment)
+    if typ is not None:
+        return typ, ""
+    stem, dot, ext = segment.rpartition(".")
+    if dot and stem and 1 <= len(ext) <= 5 and ext.isalnum() and not ext.isdigit():
+        typ = _value_type(stem)
+        if typ is not None:
+            return typ, "." + ext
+    return None
+
+
+def _value_type(segment: str) -> str | None:
     s = unquote(segment) if "%" in segment else segment
+    if not s:
+        return None
     if "@" in s:
         return "email" if classify(segment) == "email" else None
     first = s[0]
-    if first.isalpha() and 15 <= len(s) <= 42 and s[1].isalpha() and iban_ok(s):
-        return "iban"
-    if not (first.isdigit() or first == "+" or ":" in s):
-        return None
-    if _SSN.fullmatch(s):
-        return "ssn"
-    if _CARD.fullmatch(s):
-        digits = s.replace(" ", "").replace("-", "")
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            return "card"
+    if first.isalpha():
+        if 15 <= len(s) <= 42 and s[1].isalpha() and iban_ok(s):
+            return "iban"
+        if s.startswith("eyJ") and _JWT.fullmatch(s):
+            return "token"
+    if first.isdigit() or first == "+" or ":" in s:
+        if _SSN.fullmatch(s):
+            return "ssn"
+        if _CARD.fullmatch(s):
+            digits = s.replace(" ", "").replace("-", "")
+            if 13 <= len(digits) <= 19 and luhn_ok(digits):
+                return "card"
     typ = classify(segment)
-    return typ if typ in ("phone", "ip") else None
+    return typ if typ in ("phone", "ip", "token") else None
+
+
+def key_label(key: str) -> str:
+    """A body field or query parameter name as the inventory may keep it: a name that is itself
+    personal data or a secret (a map keyed by e-mail address) becomes its type, ``{email}``."""
+    if not key or not ("@" in key or key[0].isdigit() or key[0] == "+" or len(key) >= 15):
+        return key
+    typ = pii_type(key)
+    return key if typ is None else "{" + typ + "}"
 
 
 def masked_type(segment: str) -> str | None:
@@ -89,12 +125,12 @@ class Masker:
         """The segments with every PII value masked (the same list when there is none)."""
         out: list[str] | None = None
         for i, seg in enumerate(segs):
-            typ = pii_type(seg)
-            if typ is None:
+            parts = pii_parts(seg)
+            if parts is None:
                 continue
             if out is None:
                 out = list(segs)
-            out[i] = self.mask(seg, typ)
+            out[i] = self.mask(seg, parts[0]) + parts[1]
         return out if out is not None else segs
 
     def mask(self, seg: str, typ: str) -> str:

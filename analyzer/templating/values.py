@@ -63,6 +63,8 @@ _UPPER_ID = re.compile(r"[A-Z0-9]{7,32}")
 # Type-prefixed random ids: Stripe-like "cus_R1WewEu2NUSh3WB8", "sub_cIjiaHKWbykjDRPR".
 _PREFIXED_ID = re.compile(r"[a-z]{2,8}_[A-Za-z0-9]{12,}")
 _CODE = re.compile(r"[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*")
+# Types of masked PII segments (analyzer.templating.privacy.PII_TYPES).
+_MASKED = frozenset({"email", "phone", "ssn", "card", "ip", "iban", "token"})
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}|[A-Za-z0-9+/]{16,}={1,2}")
 _FILE_EXT = (
     r"pdf|png|jpe?g|gif|svg|webp|bmp|ico|tiff?|csv|tsv|txt|json|xml|ya?ml|html?|"
@@ -109,7 +111,7 @@ def classify(segment: str) -> str:
     if segment[0] == "{" and segment[-1] == "}":
         # A masked PII value ("{email:3f9a...}", see privacy): its type, kept on masking.
         typ = segment[1:-1].partition(":")[0]
-        if typ in ("email", "phone", "ssn", "card", "ip", "iban"):
+        if typ in ("email", "phone", "ssn", "card", "ip", "iban", "token"):
             return typ
     s = unquote(segment) if "%" in segment else segment
     if s.isdigit():
@@ -146,8 +148,8 @@ def classify(segment: str) -> str:
     if m:
         base = m.group("base")
         inner = classify(base)
-        if inner in ID_TYPES:
-            return inner  # an id in a representation: "CA4f...9e.json", "42.xml"
+        if inner in ID_TYPES or (base[:1] == "{" and inner in _MASKED):
+            return inner  # an id (or masked PII) in a representation: "CA4f...9e.json", "42.xml"
         # Route names like "recent.json" or "info.0.json" are literals; generated names carry
         # digits or are long and separated ("2024-Q3-summary.pdf", "invoice_8812.csv").
         if base.isdigit() or _digits(base) >= 2 or (len(base) >= 10 and any(c in base for c in "-_ ")):
