@@ -219,14 +219,14 @@ BATCH_MUTATIONS = ("clean", "zstd_truncated", "zstd_bitflip", "gzip_truncated", 
 
 
 def make_case(seed: int, index: int, tag: str = "") -> Case:
+    """Even cases are batches, odd ones heads; batch mutations in turn (every one in 32 cases)."""
     rng = random.Random(f"{seed}:{index}")
-    if rng.random() < 0.55:
-        return _batch_case(rng, index, f"{tag}{seed}-{index}")
+    if index % 2 == 0:
+        return _batch_case(rng, index, f"{tag}{seed}-{index}", BATCH_MUTATIONS[index // 2 % len(BATCH_MUTATIONS)])
     return _head_case(rng, index)
 
 
-def _batch_case(rng: random.Random, index: int, tag: str) -> Case:
-    mutation = rng.choice(BATCH_MUTATIONS)
+def _batch_case(rng: random.Random, index: int, tag: str, mutation: str) -> Case:
     hostile = {"clean": 0.0, "wrong_schema": 0.7, "deep_json": 0.0, "surrogates": 0.0, "huge_ints": 0.0,
                "status_2_31": 0.0}.get(mutation, 0.2)
     lines = _lines(rng, tag, hostile)
@@ -443,7 +443,8 @@ class RssWatch:
 
 
 @contextlib.contextmanager
-def serving(url: str, log: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(url: str, log: Path, workers: int = 1, env: dict[str, str] | None = None
+            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real ``apicensus serve`` (stderr, every process's log, to ``log``), terminated after."""
     import httpx
 
@@ -453,7 +454,7 @@ def serving(url: str, log: Path, workers: int = 1) -> Iterator[tuple[str, subpro
             [sys.executable, "-m", "apicensus_cli", "serve", "--db", url, "--bind", f"127.0.0.1:{port}",
              "--log-level", "warning", "--workers", str(workers), "--head-timeout", str(HEAD_TIMEOUT),
              "--body-timeout", str(BODY_TIMEOUT)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=err,
+            cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=err,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -551,6 +552,7 @@ class Summary:
     serve_rss_mb: float = 0.0
     ingest_rss_mb: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    timings: list[tuple[float, int, str]] = field(default_factory=list)  # (seconds, case, kind:mutation)
 
     def clean(self) -> bool:
         return (not self.server_errors and not self.hangs and not self.tracebacks and not self.error_lines
@@ -567,6 +569,7 @@ def _count(summary: Summary, r: dict[str, Any]) -> None:
     if r["status"] is not None and r["status"] >= 500:
         summary.server_errors.append(r["index"])
         summary.first_5xx = summary.first_5xx or f"case {r['index']}: {r['head'][:200]!r}"
+    summary.timings.append((r["seconds"], r["index"], f"{r['kind']}:{r['mutation']}"))
     if r["seconds"] > summary.slowest[0]:
         summary.slowest = (r["seconds"], r["index"])
 
@@ -597,16 +600,16 @@ def _clean_batch_taken(base: str, keys: dict[str, str]) -> bool:
 
 
 def fuzz(seed: int, cases: int, *, workers: int = 1, concurrency: int = 2, start: int = 0,
-         log_dir: Path | None = None) -> Summary:
+         env: dict[str, str] | None = None) -> Summary:
     """``cases`` cases against a fresh service on a fresh database, ``concurrency`` at a time."""
     import tempfile
 
     summary = Summary()
     seed_records()
     started = time.monotonic()
-    with fresh_database() as url, tempfile.TemporaryDirectory(dir=log_dir) as tmp:
+    with fresh_database() as url, tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "serve.log"
-        with serving(url, log, workers) as (base, proc), RssWatch(proc.pid) as rss:
+        with serving(url, log, workers, env) as (base, proc), RssWatch(proc.pid) as rss:
             keys = make_keys(url)
             port = int(base.rsplit(":", 1)[1])
             summary.extra["startup_s"] = time.monotonic() - started
