@@ -12,6 +12,7 @@ which a sensor retries).
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import threading
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ def _start(database_url: str) -> None:
 
     # The service stops the child (close()); a Ctrl-C of the terminal reaches the service first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from sensor.plumbing.obs import setup_logging
+
+    setup_logging("inventory-ingest", level="warning")  # JSON lines on the service's stderr
     engine = make_engine(database_url, pool_pre_ping=True)
     _state["ingestor"] = SharedIngestor(engine, AnalyzerSettings.from_env(database_url=database_url))
 
@@ -70,6 +74,14 @@ def _ingest(data: bytes, limit: int, max_records: int) -> IngestOutcome:
         return IngestOutcome("data_error", _reason(exc), received=len(records))
     except SQLAlchemyError as exc:
         return IngestOutcome("unavailable", _reason(exc), received=len(records))
+    except MemoryError:
+        return IngestOutcome("unavailable", "out of memory", received=len(records))
+    except Exception as exc:  # noqa: BLE001 - a record the analyzer cannot read is the batch's fault
+        # A bug, logged with its traceback; the batch is rejected whole (its transaction rolled
+        # back) with a 400 rather than escaping as a 500 the sender would retry forever.
+        logging.getLogger("apicensus.ingest").error("batch rejected: a record could not be analysed", exc_info=True)
+        return IngestOutcome("data_error", f"a record could not be analysed ({type(exc).__name__})",
+                             received=len(records))
     return IngestOutcome("ok", received=len(records), result=result)
 
 

@@ -196,7 +196,7 @@ def _read(record: Mapping[str, Any], uid: str, schema: int) -> Observation:
         bad.append("status")
         status = None
     protocol = get("protocol")
-    if protocol not in PROTOCOLS:
+    if type(protocol) is not str or protocol not in PROTOCOLS:  # a list or dict is unhashable
         bad.append("protocol")
         protocol = "unknown"
     proto = get("proto")

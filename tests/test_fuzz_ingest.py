@@ -1,0 +1,64 @@
+"""Issue 14's fuzzing of the inventory service, bounded for the suite: mutated ingest batches and
+request heads sent to a real ``apicensus serve`` over 127.0.0.1 (bench/fuzz_ingest.py; run that
+for minutes of it). Seeded: a failure names its case, ``bench/fuzz_ingest.py --replay N --seed 14``
+runs it alone.
+
+PII detection is off in the service here (``APICENSUS_PII=0``: loading presidio in the ingest
+child would take most of the time bound); the bench runs with it on.
+"""
+
+from __future__ import annotations
+
+import time
+
+import zstandard
+
+from bench.fuzz_ingest import BATCH_MUTATIONS, fuzz, make_case, report
+
+SEED = 14
+CASES = 80
+
+
+def test_fuzzed_batches_and_heads_give_no_5xx_no_traceback_no_hang_and_bounded_memory() -> None:
+    started = time.monotonic()
+    summary = fuzz(SEED, CASES, concurrency=4, env={"APICENSUS_PII": "0"})
+    text = report(summary, SEED)
+    assert summary.cases == CASES, text
+    assert summary.clean(), text  # no 5xx, hang, traceback or error line; health and a clean batch after
+    assert summary.serve_rss_mb < 300 and summary.ingest_rss_mb < 400, text
+    batches, heads = summary.statuses["batch"], summary.statuses["head"]
+    # Every batch mutation ran, and the cases reach every outcome: taken, refused, too large.
+    assert {m.split(":", 1)[1] for m in summary.mutations if m.startswith("batch:")} == set(BATCH_MUTATIONS), text
+    assert batches["200"] >= 10 and batches["400"] >= 5 and batches["413"] >= 2, text
+    assert heads["400"] >= 5 and sum(heads.values()) == CASES // 2, text
+    assert time.monotonic() - started < 40, text
+
+
+def test_cases_replay_identically() -> None:
+    for index in (0, 1, 7, 30, 1234):
+        a, b = make_case(SEED, index), make_case(SEED, index)
+        assert (a.kind, a.mutation, a.payload, a.encoding, a.keyed) == (b.kind, b.mutation, b.payload, b.encoding, b.keyed)
+
+
+def test_what_the_fuzzer_found_stays_fixed() -> None:
+    """A 3 KB zstd batch of 65 M newlines held the ingest child for over a minute (one Python
+    step per blank line); a list as ``protocol`` was a TypeError, answered 500."""
+    from analyzer.observation import from_record
+    from sensor.plumbing import wire
+
+    newlines = zstandard.ZstdCompressor().compress(b"\n" * (1 << 20)) * 65
+    assert len(newlines) < 10_000
+    started = time.monotonic()
+    try:
+        wire.decode_batch(newlines)
+    except wire.BatchTooLarge as exc:
+        assert "lines" in str(exc)
+    else:
+        raise AssertionError("a batch of 65 M blank lines was accepted")
+    assert time.monotonic() - started < 1.0
+    # Blank lines between records are still fine, up to the bound.
+    assert len(wire.decode_batch(b'{"method":"GET","target":"/"}\n\n\r\n' * 100)) == 100
+
+    for value in ([], {}, ["http/1.1"], 7, None):
+        obs = from_record({"schema": 2, "method": "GET", "target": "/", "protocol": value})
+        assert obs.protocol == "unknown" and "protocol" in obs.anomalies
