@@ -457,6 +457,7 @@ def _item(kind: str, severity: str, ep: EndpointFacts, hit: Hit, *, full_samples
         "severity": severity,
         "title": hit.title,
         "endpoint": {"id": ep.id, "host": ep.host, "method": ep.method, "path_template": ep.path_template},
+        "tls_service": None,
         "pii_types": sorted({p.type for p in hit.evidence}),
         "evidence": [
             {
