@@ -390,6 +390,7 @@ def run_export(args: argparse.Namespace) -> int:
     if engine is None:
         return 2
     try:
+        from analyzer.inventory.tls_services import add_tls_to_export
         from analyzer.inventory.verdicts import add_to_export
 
         with session_scope(engine) as session:
@@ -398,7 +399,7 @@ def run_export(args: argparse.Namespace) -> int:
 
                 document = build_openapi(session=session, host=args.host.lower())
             else:
-                document = add_to_export(session, crud.export_inventory(session=session))
+                document = add_tls_to_export(session, add_to_export(session, crud.export_inventory(session=session)))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         report_error("export", f"database error on {_safe_url(settings.database_url)}: {reason}")

@@ -33,12 +33,14 @@ from analyzer.db.locking import exclusive_inventory, file_lock, lock_file, lock_
 from analyzer.db.models import StreamProgress, core_table
 from analyzer.db.session import make_session_factory
 from analyzer.db.settings import AnalyzerSettings
+from analyzer.inventory.tls_services import store_tls
 from analyzer.observation import Observation, ObservationError, from_record
 from analyzer.pipeline.aggregate import add_pii, aggregate
 from analyzer.pipeline.inputs import ErrorSink
 from analyzer.pipeline.normalise import Normalised, normalise, pii_view
 from analyzer.pipeline.pii import start_pii
 from analyzer.pipeline.store import load_spec_templates, store_batch
+from analyzer.protocols.tls import aggregate_tls
 from analyzer.protocols.views import expand
 
 
@@ -290,6 +292,9 @@ class SharedIngestor:
             result.pii_findings += outcome.findings
         # Saves the templater state: generation + 1.
         result.merges += store_batch(session, batch, (o.uid for o in fresh)).merges
+        tls = aggregate_tls(fresh)
+        if tls:
+            store_tls(session, tls)
         self._state_bytes = batch.templater_state
         session.flush()
         self._generation = crud.templater_state_generation(session=session)

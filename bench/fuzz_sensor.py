@@ -1,7 +1,7 @@
 """Fuzz the sensor: mutated captures and HTTP messages through the real engine.
 
 Each case is generated from ``(seed, index)`` alone, so any finding replays by itself
-(``--replay N``). Two kinds:
+(``--replay N``). Three kinds:
 
 - ``pcap``: a bundled capture (sample_pcaps/, their corpus copies) with bits flipped, bytes
   replaced by interesting values, records corrupted, cut, spliced or duplicated, read by
@@ -12,7 +12,11 @@ Each case is generated from ``(seed, index)`` alone, so any finding replays by i
   numbers made huge, negative or superscript, heads made 66 KB or 190 KB or left unterminated,
   chunk sizes "f," and 2^64, lower-case versions, names with spaces), cut into segments of random
   sizes with losses, duplicates, reordering and either direction first, as TCP over Ethernet (or
-  raw IP, VLAN, NFLOG).
+  raw IP, VLAN, NFLOG);
+- ``proto``: HTTP/2, gRPC, WebSocket, Dubbo and TLS connections (real captures, ``h2``-made
+  traffic, recorded TLS sessions with their key log) garbled and truncated
+  (bench/fuzz_proto.py), segmented the same way; the sensor runs with the TLS key log.
+  ``--mix proto`` runs only these.
 
 Cases run in a worker process through the real engine (compiled when the install could build
 it). Findings: a traceback escaping the sensor, an error it contained (``flow_errors``: still a
@@ -24,6 +28,7 @@ watchdog trips, the slowest case, and the worker's peak RSS.
     .venv/bin/python bench/fuzz_sensor.py                     # 20,000 cases (a few minutes)
     .venv/bin/python bench/fuzz_sensor.py --cases 200000 --seed 7
     .venv/bin/python bench/fuzz_sensor.py --replay 1234 --seed 7   # one case, verbose
+    .venv/bin/python bench/fuzz_sensor.py --mix proto --cases 20000  # protocols beyond HTTP/1 only
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import sys
 import time
 import traceback
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,14 +190,30 @@ class Case:
     def describe(self) -> str:
         if self.kind == "pcap":
             return f"case {self.index}: mutated capture, {len(self.pcap)} bytes"
-        return f"case {self.index}: HTTP streams, {len(self.frames)} frames, link type {self.linktype}"
+        what = "protocol" if self.kind == "proto" else "HTTP"
+        return f"case {self.index}: {what} streams, {len(self.frames)} frames, link type {self.linktype}"
 
 
-def make_case(seed: int, index: int, seeds: list[bytes]) -> Case:
+MIXES = ("all", "proto")
+
+
+def make_case(seed: int, index: int, seeds: list[bytes], mix: str = "all") -> Case:
     rng = random.Random(f"{seed}:{index}")
-    if rng.random() < 0.35:
+    if mix == "proto":
+        return _proto_case(rng, index)
+    r = rng.random()
+    if r < 0.35:
         return Case(index, "pcap", pcap=_pcap_case(rng, rng.choice(seeds)))
+    if r < 0.5:
+        return _proto_case(rng, index)
     return _http_case(rng, index)
+
+
+def _proto_case(rng: random.Random, index: int) -> Case:
+    from bench.fuzz_proto import proto_streams
+
+    client, server = proto_streams(rng)
+    return Case(index, "proto", linktype=1, frames=[QUIRKS.ethernet(f) for f in _tcp_frames(rng, client, server)])
 
 
 def _pcap_case(rng: random.Random, pcap: bytes) -> bytes:
@@ -286,10 +308,16 @@ def run_case(case: Case) -> dict[str, Any]:
     import orjson
 
     from sensor import pcapio
+    from sensor.config import SensorConfig
     from sensor.engine import Sensor
 
     records: list[Any] = []
-    sensor = Sensor(records.append)
+    config = None
+    if case.kind == "proto":
+        from bench.fuzz_proto import keylog_path
+
+        config = SensorConfig(tls_keylog=keylog_path())
+    sensor = Sensor(records.append, config)
     started = time.perf_counter()
     result: dict[str, Any] = {"index": case.index, "traceback": None}
     try:
@@ -308,17 +336,20 @@ def run_case(case: Case) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - the finding itself
         result["traceback"] = traceback.format_exc()
     stats = sensor.stats()
+    protocols = Counter(str(getattr(r, "protocol", "?")) for r in records)
+    tags = Counter(t for r in records for t in getattr(r, "tags", ()))
+    result.update(protocols=dict(protocols), tags=dict(tags))
     result.update(seconds=time.perf_counter() - started, exchanges=len(records),
                   flow_errors=stats.get("flow_errors", 0), last_error=getattr(sensor, "last_error", ""),
                   watchdog=stats.get("parser_watchdog", 0), buffered=getattr(sensor, "buffered", 0))
     return result
 
 
-def worker(seed: int, start: int, stop: int) -> None:
+def worker(seed: int, start: int, stop: int, mix: str = "all") -> None:
     """Child process: run cases [start, stop), one JSON line each, then the peak RSS."""
     seeds = pcap_seeds()
     for index in range(start, stop):
-        case = make_case(seed, index, seeds)
+        case = make_case(seed, index, seeds, mix)
         print(json.dumps({"started": index}), flush=True)
         print(json.dumps(run_case(case)), flush=True)
     print(json.dumps({"rss_mb": peak_rss_mb()}), flush=True)
@@ -350,18 +381,21 @@ class Summary:
     max_rss_mb: float = 0.0
     first_traceback: str = ""
     first_error: str = ""
+    protocols: Counter[str] = field(default_factory=Counter)  # records made, by protocol
+    tags: Counter[str] = field(default_factory=Counter)  # tags on them (anomalies as data)
 
     def clean(self) -> bool:
         return not (self.tracebacks or self.contained or self.accounting or self.hangs)
 
 
-def fuzz(seed: int, cases: int, hang_seconds: float = 5.0, env: dict[str, str] | None = None) -> Summary:
+def fuzz(seed: int, cases: int, hang_seconds: float = 5.0, env: dict[str, str] | None = None,
+         mix: str = "all") -> Summary:
     """Run ``cases`` cases in worker processes; a case over ``hang_seconds`` is a hang."""
     summary = Summary()
     index = 0
     while index < cases:
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(seed), str(index),
-                                 str(cases)], stdout=subprocess.PIPE, cwd=REPO, env=env or os.environ.copy())
+                                 str(cases), "--mix", mix], stdout=subprocess.PIPE, cwd=REPO, env=env or os.environ.copy())
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         pending = b""
@@ -408,6 +442,8 @@ def _count(summary: Summary, r: dict[str, Any]) -> None:
     summary.exchanges += r["exchanges"]
     summary.watchdog += r["watchdog"]
     summary.capture_errors += bool(r.get("capture_error"))
+    summary.protocols.update(r.get("protocols") or {})
+    summary.tags.update(r.get("tags") or {})
     if r["traceback"]:
         summary.tracebacks.append(r["index"])
         summary.first_traceback = summary.first_traceback or r["traceback"]
@@ -435,6 +471,8 @@ def report(summary: Summary, seed: int, elapsed: float) -> str:
         f"  watchdog trips       {summary.watchdog:,}",
         f"  slowest case         {summary.slowest[0] * 1000:.0f} ms (case {summary.slowest[1]})",
         f"  worker peak RSS      {summary.max_rss_mb:.0f} MB",
+        "  records by protocol  " + ", ".join(f"{k} {v:,}" for k, v in summary.protocols.most_common()),
+        "  most frequent tags   " + ", ".join(f"{k} {v:,}" for k, v in summary.tags.most_common(12)),
     ]
     if summary.first_traceback:
         lines.append("first traceback:\n" + summary.first_traceback)
@@ -447,20 +485,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--hang", type=float, default=5.0, metavar="SECONDS", help="a case over this is a hang")
     parser.add_argument("--replay", type=int, metavar="N", help="run case N alone and print what happened")
+    parser.add_argument("--mix", choices=MIXES, default="all", help="proto: protocol cases only")
     parser.add_argument("--worker", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(*args.worker)
+        worker(*args.worker, mix=args.mix)
         return 0
     if args.replay is not None:
-        case = make_case(args.seed, args.replay, pcap_seeds())
+        case = make_case(args.seed, args.replay, pcap_seeds(), args.mix)
         print(case.describe())
         print(json.dumps(run_case(case), indent=1))
         return 0
     from sensor import _native
 
     started = time.monotonic()
-    summary = fuzz(args.seed, args.cases, args.hang)
+    summary = fuzz(args.seed, args.cases, args.hang, mix=args.mix)
     print(f"sensor: {_native.describe()}")
     print(report(summary, args.seed, time.monotonic() - started))
     return 0 if summary.clean() else 1

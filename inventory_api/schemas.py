@@ -250,3 +250,43 @@ class SpecPublic(BaseModel):
     service_id: int | None
     imported_at: datetime
     verdicts: dict[str, int]
+
+
+# --- TLS services -----------------------------------------------------------------------------
+
+
+class CertificatePublic(BaseModel):
+    subject: str | None
+    issuer: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    self_signed: bool | None
+    sha256: str | None
+    san: list[str]
+
+
+class TlsServicePublic(BaseModel):
+    id: int
+    server: str
+    sni: str | None
+    connections: int
+    decrypted_connections: int
+    version: str | None
+    cipher: str | None
+    alpn: str | None
+    versions: dict[str, int]
+    ciphers: dict[str, int]
+    negotiated: dict[str, int]
+    alpn_counts: dict[str, int]
+    ja3: dict[str, int]
+    ja3s: dict[str, int]
+    ja4: dict[str, int]
+    tags: dict[str, int]
+    certificate: CertificatePublic | None
+    first_seen: datetime
+    last_seen: datetime
+
+
+class TlsServicesPage(BaseModel):
+    items: list[TlsServicePublic]
+    next_cursor: int | None

@@ -461,8 +461,10 @@ class Connection:
         probe = data.lstrip(b"\r\n")
         if probe and not self.dead:
             c = probe[0]
+            # c == 0 from the start: an HTTP/2 server that speaks first (its SETTINGS frame,
+            # type 4, before the client's preface arrives), as h2c servers may.
             if (c == 0x16 or c == 0x17 or c == 0x15 or c == 0x14 or c == 0xDA or (c == 0x50 and probe[:5] == b"PRI *")
-                    or (c == 0 and not self.syn_seen)):
+                    or (c == 0 and (not self.syn_seen or (len(probe) >= 9 and probe[3] == 4)))):
                 det = proto_detect.detect(probe[:proto_detect.DECIDE_BYTES])
                 if det.known and det.protocol != proto_detect.HTTP1:
                     self._to_proto(side, det)

@@ -22,6 +22,7 @@ from analyzer.db.models import (
     EndpointAuth,
     EndpointContentType,
     EndpointField,
+    EndpointGraphql,
     EndpointHourly,
     EndpointParam,
     EndpointPeer,
@@ -48,6 +49,13 @@ _CHILD_TABLES: tuple[tuple[type[Any], tuple[str, ...], dict[str, str]], ...] = (
     (EndpointContentType, ("part", "content_type"), {"count": "add"}),
     (EndpointField, ("part", "path", "type"), {"count": "add"}),
     (EndpointResponseHeader, ("name",), {"count": "add"}),
+    (
+        EndpointGraphql,
+        (),
+        {"operations": "add", "errors": "add", "errored_operations": "add", "introspection": "add",
+         "introspection_unauthenticated": "add", "max_depth": "greatest", "max_width": "greatest",
+         "max_fields": "greatest"},
+    ),
     (
         PiiFinding,
         ("type", "location", "field"),

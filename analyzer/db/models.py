@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005_proto3"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -341,6 +341,59 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class EndpointGraphql(Base):
+    """GraphQL posture counters of one operation endpoint (``POST /graphql#query name``)."""
+
+    __tablename__ = "endpoint_graphql"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    operations: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)  # response ``errors`` entries
+    errored_operations: Mapped[int] = mapped_column(BigInteger, default=0)  # operations with any error
+    introspection: Mapped[int] = mapped_column(BigInteger, default=0)  # selects __schema / __type
+    # Introspection answered 2xx to a request without credentials: the schema is public.
+    introspection_unauthenticated: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_depth: Mapped[int] = mapped_column(Integer, default=0)
+    max_width: Mapped[int] = mapped_column(Integer, default=0)  # most fields at one level
+    max_fields: Mapped[int] = mapped_column(Integer, default=0)  # most fields in one operation
+
+
+class TlsService(Base):
+    """An encrypted service as the handshakes show it, per (server ip:port, SNI).
+
+    Maps of counts (``negotiated``: "version cipher", ``alpn``, ``ja3``, ``ja3s``, ``ja4``,
+    ``tags``) are bounded (analyzer.protocols.tls.MAX_KEYS, the rest under "other"); the
+    certificate is the latest leaf seen (TLS 1.2 sends it in clear; TLS 1.3 once decrypted).
+    """
+
+    __tablename__ = "tls_services"
+    __table_args__ = (UniqueConstraint("server", "sni"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server: Mapped[str] = mapped_column(String(64))  # "ip:port"
+    sni: Mapped[str] = mapped_column(String(255))  # "" when the client sent none
+    connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    decrypted: Mapped[int] = mapped_column(BigInteger, default=0)  # connections decrypted with a key log
+    version: Mapped[str | None] = mapped_column(String(16), default=None)  # latest negotiated
+    cipher: Mapped[str | None] = mapped_column(String(128), default=None)
+    alpn: Mapped[str | None] = mapped_column(String(64), default=None)
+    negotiated: Mapped[dict[str, int]] = mapped_column(JsonType)
+    alpns: Mapped[dict[str, int]] = mapped_column(JsonType)
+    ja3: Mapped[dict[str, int]] = mapped_column(JsonType)
+    ja3s: Mapped[dict[str, int]] = mapped_column(JsonType)
+    ja4: Mapped[dict[str, int]] = mapped_column(JsonType)
+    tags: Mapped[dict[str, int]] = mapped_column(JsonType)
+    cert_subject: Mapped[str | None] = mapped_column(String(512), default=None)
+    cert_issuer: Mapped[str | None] = mapped_column(String(512), default=None)
+    cert_not_before: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    cert_not_after: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    cert_self_signed: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    cert_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    cert_san: Mapped[list[str] | None] = mapped_column(JsonType, default=None)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # Made by migration 0004 on PostgreSQL where pg_trgm exists; not a model index (SQLite has none).

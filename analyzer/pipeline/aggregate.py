@@ -57,6 +57,9 @@ class EndpointAgg:
     pii: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
     # Response header names (lower-case), once per exchange: Deprecation / Sunset mark zombies.
     response_headers: Counter[str] = field(default_factory=Counter)
+    # GraphQL operation endpoints: [operations, errors, errored operations, introspection,
+    # introspection answered 2xx without credentials, max depth, max width, max fields].
+    graphql: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -164,6 +167,9 @@ def _count(agg: EndpointAgg, item: Normalised, match: Any) -> None:
             agg.unauth_2xx += 1
     if item.response_header_names:
         agg.response_headers.update(item.response_header_names)
+    op = item.obs.graphql
+    if op is not None:
+        _count_graphql(agg, item, op)
     if item.request_fields is not None:
         agg.request_bodies += 1
         agg.content_types[("request", item.request_media or "unknown")] += 1
@@ -172,6 +178,24 @@ def _count(agg: EndpointAgg, item: Normalised, match: Any) -> None:
         agg.response_bodies += 1
         agg.content_types[("response", item.response_media or "unknown")] += 1
         agg.fieldsets[("response", item.response_fields)] += 1
+
+
+def _count_graphql(agg: EndpointAgg, item: Normalised, op: Any) -> None:
+    g = agg.graphql
+    if g is None:
+        g = agg.graphql = [0] * 8
+    errors = item.obs.graphql_errors
+    g[0] += 1
+    g[1] += errors
+    g[2] += 1 if errors else 0
+    if op.introspection:
+        g[3] += 1
+        status = item.status
+        if not item.credentials and status is not None and 200 <= status < 300:
+            g[4] += 1
+    g[5] = max(g[5], op.depth)
+    g[6] = max(g[6], op.width)
+    g[7] = max(g[7], op.field_count)
 
 
 @dataclass(slots=True)

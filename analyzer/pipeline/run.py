@@ -24,12 +24,14 @@ from sqlalchemy import Engine
 from analyzer.db import crud
 from analyzer.db.session import session_scope
 from analyzer.db.settings import AnalyzerSettings
+from analyzer.inventory.tls_services import store_tls
 from analyzer.observation import Observation, ObservationError, from_record
 from analyzer.pipeline.aggregate import Aggregate, add_pii, aggregate
 from analyzer.pipeline.inputs import ErrorSink, InputProgress, read_observations
 from analyzer.pipeline.normalise import normalise, pii_view
 from analyzer.pipeline.pii import PendingPii, PiiScheduler, start_pii
 from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch
+from analyzer.protocols.tls import TlsAgg, TlsKey, aggregate_tls
 from analyzer.protocols.views import expand
 
 _FIRST_BATCH = 1000
@@ -43,6 +45,7 @@ class _PendingBatch:
     # Positions of the batch's exchanges as fed (and submitted to PII detection), when some
     # already in the database were dropped; None when every one is fresh.
     pii_positions: list[int] | None
+    tls: dict[TlsKey, TlsAgg] | None = None  # the batch's TLS connections per service
 
 
 @dataclass(slots=True)
@@ -57,6 +60,7 @@ class RunStats:
     pii_errors: int = 0  # exchanges the PII detector failed on (reported once, run goes on)
     merges: int = 0
     batches: int = 0
+    tls_connections: int = 0  # TLS records folded into tls_services (also counted as skipped)
 
 
 class Analyzer:
@@ -118,7 +122,7 @@ class Analyzer:
                     continue
             views = expand(obs)
             if not views:
-                stats.skipped += 1  # nothing to inventory as an endpoint (a TLS connection's facts)
+                stats.skipped += 1  # nothing to inventory (e.g. a Dubbo frame without a method)
             for view in views:
                 if view.uid in self._batch_uids:
                     stats.duplicates += 1
@@ -186,11 +190,14 @@ class Analyzer:
         agg = aggregate(items, self.templater)
         self.stats.analysed += agg.analysed
         self.stats.noise += agg.noise_count
+        tls = aggregate_tls(batch[p] for p in positions)
+        self.stats.tls_connections += sum(t.connections for t in tls.values())
         return _PendingBatch(
             aggregate=agg,
             uids=unseen,
             pii=pii,
             pii_positions=None if len(kept) == len(batch) else kept,
+            tls=tls or None,
         )
 
     def _complete(self, batch: _PendingBatch) -> None:
@@ -206,6 +213,8 @@ class Analyzer:
                 self.stats.pii_errors += outcome.errors
         with session_scope(self.engine) as session:
             self.stats.merges += store_batch(session, batch.aggregate, batch.uids).merges
+            if batch.tls:
+                store_tls(session, batch.tls)
         self.stats.batches += 1
 
 

@@ -29,6 +29,7 @@ from analyzer.db.models import (
     EndpointAuth,
     EndpointContentType,
     EndpointField,
+    EndpointGraphql,
     EndpointHourly,
     EndpointParam,
     EndpointPeer,
@@ -40,6 +41,10 @@ from analyzer.db.models import (
 from analyzer.db.session import session_scope
 from analyzer.observation import clean_text
 from analyzer.pipeline.aggregate import Aggregate, EndpointKey
+
+# EndpointAgg.graphql's counters, in order.
+GRAPHQL_COLUMNS = ("operations", "errors", "errored_operations", "introspection", "introspection_unauthenticated",
+                   "max_depth", "max_width", "max_fields")
 
 
 def _dt(ts: float) -> datetime:
@@ -99,6 +104,7 @@ def _write(session: Session, batch: Aggregate) -> Stored:
             EndpointContentType,
             EndpointField,
             EndpointResponseHeader,
+            EndpointGraphql,
             PiiFinding,
         )
     }
@@ -143,6 +149,8 @@ def _write(session: Session, batch: Aggregate) -> Stored:
         children[EndpointResponseHeader] += [
             {"endpoint_id": eid, "name": name, "count": v} for name, v in agg.response_headers.items()
         ]
+        if agg.graphql is not None:
+            children[EndpointGraphql].append(dict(zip(GRAPHQL_COLUMNS, agg.graphql, strict=True), endpoint_id=eid))
         children[PiiFinding] += [
             {
                 "endpoint_id": eid,

@@ -14,8 +14,8 @@ be) and its protocol parameters (``Observation.parameters``):
   response's ``data`` (the batch's item) the response body.
 - WebSocket: each message, at ``WS {path}#client`` / ``#server`` (schema and PII per direction).
 - Dubbo: ``DUBBO /{service}/{method}``, arguments as the request body, result as the response.
-- TLS and HTTP/2 control records: nothing to inventory as an endpoint (TLS: see
-  ``analyzer.protocols.tls``).
+- TLS: the record itself, unchanged: it has no request line, so it is counted under no
+  endpoint; the pipeline folds it into the encrypted services (``analyzer.protocols.tls``).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _value_type(value: Any) -> str:
 def expand(obs: Observation) -> Sequence[Observation]:
     """The observations to inventory for ``obs``: itself when it is plain HTTP (the hot path, no
     copy), one per GraphQL operation, the protocol's view of a gRPC/WebSocket/Dubbo message, and
-    none for a TLS connection's facts."""
+    a TLS connection's record as is (its facts go to ``tls_services``, not to an endpoint)."""
     protocol = obs.protocol
     if protocol != PROTOCOL_HTTP1:
         proto = obs.proto if isinstance(obs.proto, Mapping) else {}
@@ -88,7 +88,7 @@ def expand(obs: Observation) -> Sequence[Observation]:
             view = _dubbo(obs, proto)
             return (view,) if view is not None else ()
         if protocol == "tls":
-            return ()
+            return (obs,)
     if maybe_graphql(obs):
         ops = extract_operations(obs.method, obs.target, obs.request_headers, obs.request_body.data)
         if ops:

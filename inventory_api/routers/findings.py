@@ -1,4 +1,5 @@
-"""``/api/v1/findings``: actionable items (severity, kind, evidence), each linked to its endpoint."""
+"""``/api/v1/findings``: actionable items (severity, kind, evidence), each linked to its endpoint
+(or, for TLS posture, to its TLS service)."""
 
 from __future__ import annotations
 
@@ -40,5 +41,9 @@ def list_findings(
     )
     for item in items:
         endpoint = item["endpoint"]
-        endpoint["url"] = str(request.url_for("get_endpoint", endpoint_id=endpoint["id"]))
+        if endpoint is not None:
+            endpoint["url"] = str(request.url_for("get_endpoint", endpoint_id=endpoint["id"]))
+        tls = item.get("tls_service")
+        if tls is not None:
+            tls["url"] = str(request.url_for("get_tls_service", tls_service_id=tls["id"]))
     return {"items": items, "counts": severity_counts(items)}

@@ -17,6 +17,21 @@ MAX_ITEMS = 10_000
 MAX_STRING = 1 << 20
 
 
+
+def _text(raw: bytes) -> str:
+    """Hessian's UTF-8 as text that is valid Unicode (records are JSON): Java writes characters
+    beyond the BMP as CESU-8 surrogate pairs, which are joined; anything else undecodable (a
+    lone surrogate, garbage) becomes U+FFFD instead of a lone surrogate no encoder accepts."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        units = raw.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")
+    except UnicodeError:
+        return raw.decode("utf-8", "replace")
+    return units.decode("utf-16-le", "replace")
+
 class HessianError(ValueError):
     pass
 
@@ -203,7 +218,7 @@ class HessianDecoder:
         if p > len(data):
             raise HessianError("truncated string")
         self.pos = p
-        return data[start:p].decode("utf-8", "surrogateescape")
+        return _text(data[start:p])
 
     def _chunked_string(self, code: int) -> str:
         parts: list[str] = []

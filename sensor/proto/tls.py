@@ -35,11 +35,13 @@ from sensor.proto.tls_hello import (
     is_weak_cipher,
     parse_certificate_list,
     parse_client_hello,
+    parse_encrypted_extensions_alpn,
     parse_server_hello,
 )
 
 CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA = 20, 21, 22, 23
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_NEW_TICKET, HS_CERTIFICATE, HS_FINISHED, HS_KEY_UPDATE = 1, 2, 4, 11, 20, 24
+HS_ENCRYPTED_EXTENSIONS = 8
 MAX_RECORD = 16384 + 2048 + 5
 MAX_HANDSHAKE = 64 * 1024
 
@@ -281,6 +283,7 @@ class TlsReader:
         self.cert_ts = 0.0
         self.decrypted = False
         self.tls13 = False
+        self.alpn13: str | None = None  # TLS 1.3: the server's ALPN choice, once decrypted
         self._out: list[TlsEvent] = []
         self._closed = False
         self._lost = [False, False]
@@ -394,6 +397,8 @@ class TlsReader:
                 self.tls13 = sh.version == 0x0304
                 self._out.append(TlsServerHelloSeen(ts, sh, ja3s))
                 self._keys_after_server_hello()
+            elif htype == HS_ENCRYPTED_EXTENSIONS and side == SERVER and self.tls13 and encrypted:
+                self.alpn13 = parse_encrypted_extensions_alpn(body)
             elif htype == HS_CERTIFICATE and side == SERVER and not self.certificates:
                 certs, bad = parse_certificate_list(body, tls13=self.tls13)
                 if bad:
@@ -496,7 +501,7 @@ class TlsReader:
         return TlsSessionInfo(
             sni=ch.sni if ch else None,
             alpn_offered=ch.alpn if ch else (),
-            alpn=sh.alpn if sh else None,
+            alpn=(sh.alpn or self.alpn13) if sh else None,
             version=VERSION_NAMES.get(version, f"0x{version:04x}") if version is not None else None,
             cipher=cipher_name(sh.cipher) if sh else None,
             ja3=self.ja3, ja3s=self.ja3s, ja4=self.ja4,

@@ -254,6 +254,15 @@ def parse_server_hello(body: bytes) -> ServerHello:
                        random == HELLO_RETRY_RANDOM)
 
 
+def parse_encrypted_extensions_alpn(body: bytes) -> str | None:
+    """The protocol a TLS 1.3 server chose (ALPN lives in EncryptedExtensions, not ServerHello)."""
+    for etype, data in _extensions(_Reader(body)):
+        if etype == EXT_ALPN:
+            names = _alpn(data)
+            return names[0] if names else None
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CertificateInfo:
     subject: str

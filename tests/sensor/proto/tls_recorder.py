@@ -4,6 +4,10 @@
 OpenSSL TLS 1.2 cipher name, or for 1.3 the suite, which the parent selects through OPENSSL_CONF)
 writes ``wire.bin`` (records in arrival order: side byte, 4-byte length, bytes), ``keylog.txt``
 (the client's SSLKEYLOGFILE) and ``plain.json`` (what each side sent, hex).
+
+:func:`record` runs it in a subprocess (a TLS 1.3 suite is chosen through OPENSSL_CONF, which
+OpenSSL reads once per process) and :func:`write_pcap` turns the relayed bytes into a capture of
+one TCP connection (handshake, segments of at most ``mss`` bytes, FIN), as a mirror port shows it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def main(out: Path, version: str, cipher: str) -> None:
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(cp, kp)
     sctx.minimum_version = sctx.maximum_version = tls_version
+    sctx.set_alpn_protocols(["http/1.1"])
     cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cctx.check_hostname = False
     cctx.verify_mode = ssl.CERT_NONE
@@ -124,6 +129,51 @@ def main(out: Path, version: str, cipher: str) -> None:
     (out / "plain.json").write_text(json.dumps({
         "client": b"".join(REQUESTS).hex(), "server": b"".join(responses).hex(),
         "cipher": negotiated[0] if negotiated else None}))
+
+
+def record(out: Path, version: str, cipher: str) -> tuple[list[tuple[int, bytes]], str, dict[str, str]]:
+    """(relayed chunks as (side, bytes), key log text, plain.json) of one real session."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if version == "1.3":
+        conf = out / "openssl.cnf"
+        conf.write_text("openssl_conf = c\n[c]\nssl_conf = s\n[s]\nsystem_default = d\n[d]\n"
+                        f"Ciphersuites = {cipher}\n")
+        env["OPENSSL_CONF"] = str(conf)
+    repo = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-m", "tests.sensor.proto.tls_recorder", str(out), version, cipher],
+                   cwd=repo, env=env, check=True, timeout=60)
+    raw = (out / "wire.bin").read_bytes()
+    wire = []
+    pos = 0
+    while pos < len(raw):
+        n = int.from_bytes(raw[pos + 1: pos + 5], "big")
+        wire.append((raw[pos], raw[pos + 5: pos + 5 + n]))
+        pos += 5 + n
+    return wire, (out / "keylog.txt").read_text(), json.loads((out / "plain.json").read_text())
+
+
+def write_pcap(wire: list[tuple[int, bytes]], path: Path, *, client: tuple[str, int] = ("10.1.0.2", 51000),
+               server: tuple[str, int] = ("10.1.0.1", 443), mss: int = 1400, ts: float = 1_780_000_000.0) -> None:
+    """One TCP connection carrying ``wire`` (side 0 = client) in order, as Ethernet frames."""
+    from devtools.synth import PcapWriter, TcpFlow
+
+    flow = TcpFlow(client, server, client_isn=1000, server_isn=5000)
+    frames = [flow.syn(), flow.syn_ack(), flow.ack(True)]
+    for side, data in wire:
+        from_client = side == 0
+        for i in range(0, len(data), mss):
+            chunk = data[i: i + mss]
+            frames.append(flow.data(from_client, flow.sent(from_client), chunk, psh=True))
+            flow.advance(from_client, len(chunk))
+        frames.append(flow.ack(not from_client))
+    frames += [flow.fin(True), flow.fin(False), flow.ack(True)]
+    with PcapWriter(path) as writer:
+        for frame in frames:
+            ts += 0.0005
+            writer.write(ts, frame)
 
 
 if __name__ == "__main__":
