@@ -57,6 +57,7 @@ class RunStats:
     pii_errors: int = 0  # exchanges the PII detector failed on (reported once, run goes on)
     merges: int = 0
     batches: int = 0
+    events: int = 0  # threat events created or updated (analyzer/pipeline/detect.py)
 
 
 class Analyzer:
@@ -93,6 +94,12 @@ class Analyzer:
         if settings.pii_enabled:
             self._pii = pii if pii is not None else start_pii(settings, detector=detector, engine=engine)
         self.templater = templater if templater is not None else load_templater(engine, on_error)
+        # Threat detection: its engine is loaded from the inventory with the first batch.
+        self.detect: Any = None
+        if settings.detect_enabled:
+            from analyzer.pipeline.detect import DetectStage
+
+            self.detect = DetectStage(on_error)
         load_spec_templates(engine, self.templater)
 
     def feed(
@@ -206,6 +213,12 @@ class Analyzer:
                 self.stats.pii_errors += outcome.errors
         with session_scope(self.engine) as session:
             self.stats.merges += store_batch(session, batch.aggregate, batch.uids).merges
+            if self.detect is not None:
+                try:
+                    self.stats.events += len(self.detect.run(session, batch.aggregate).events)
+                except BaseException:
+                    self.detect.invalidate()  # advanced in a transaction that is rolled back
+                    raise
         self.stats.batches += 1
 
 
