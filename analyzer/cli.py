@@ -315,13 +315,15 @@ def _export_events(args: argparse.Namespace) -> int:
         except (ValueError, OverflowError):
             report_error("export", f"--since {args.since!r} is not an ISO 8601 time or epoch seconds")
             return 2
-    out: Any = sys.stdout.buffer
-    if args.output and args.output != "-":
-        try:
-            out = open(args.output, "wb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            report_error("export", f"cannot write {args.output}: {exc.strerror}")
-            return 2
+    to_file = bool(args.output and args.output != "-")
+    try:
+        out: Any = open(args.output, "wb") if to_file else sys.stdout  # noqa: SIM115 - closed below
+    except OSError as exc:
+        report_error("export", f"cannot write {args.output}: {exc.strerror}")
+        return 2
+    # Bytes to a file or a real stdout; text to a replaced stdout (an embedding caller's).
+    raw = out if to_file else getattr(sys.stdout, "buffer", None)
+    write: Callable[[bytes], Any] = raw.write if raw is not None else (lambda b: out.write(b.decode()))
     settings = AnalyzerSettings.from_env(database_url=args.db)
     engine = open_db("export", settings.database_url)
     if engine is None:
@@ -329,14 +331,14 @@ def _export_events(args: argparse.Namespace) -> int:
     try:
         with session_scope(engine) as session:
             for row in threats.event_rows_since(session=session, since=since):
-                out.write(orjson.dumps(threats.event_json(row)) + b"\n")
+                write(orjson.dumps(threats.event_json(row)) + b"\n")
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         report_error("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:
         engine.dispose()
-        if out is not sys.stdout.buffer:
+        if to_file:
             out.close()
         else:
             sys.stdout.flush()

@@ -11,6 +11,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devtools.synth import PcapWriter, TcpFlow
 
@@ -21,8 +22,8 @@ USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 ATTACKER = "mallory"
 ATTACKER_IP = "198.51.100.66"
 INJECTOR_IP = "203.0.113.9"
-# A raw value that must never appear in the inventory: the attacker's whole token.
-PLANTED_EMAIL_DOMAIN = "customers.example"
+# Response e-mail addresses (raw PII: never stored, only counted per actor).
+PLANTED_EMAIL_DOMAIN = "example.com"
 
 
 def _b64(data: bytes) -> str:
@@ -113,10 +114,10 @@ def exchanges(*, attack: bool = True) -> list[Exchange]:
     return out
 
 
-def write_capture(path: Path, *, attack: bool = True) -> Path:
-    """One TCP connection per exchange, written as a classic pcap."""
+def write_capture(path: Path, *, attack: bool = True, only: list[Exchange] | None = None) -> Path:
+    """One TCP connection per exchange (``only``, else :func:`exchanges`), as a classic pcap."""
     with PcapWriter(path) as writer:
-        for i, x in enumerate(exchanges(attack=attack)):
+        for i, x in enumerate(only if only is not None else exchanges(attack=attack)):
             flow = TcpFlow(x.client, SERVER, client_isn=10_000 + i * 7919, server_isn=50_000 + i * 104729)
             frames: list[tuple[float, bytes]] = []
             t = x.ts
@@ -140,3 +141,19 @@ def write_capture(path: Path, *, attack: bool = True) -> Path:
 
 def attacker_token() -> str:
     return jwt(ATTACKER)
+
+
+def records(*, attack: bool = True) -> list[dict[str, Any]]:
+    """The same exchanges as sensor records (``Exchange.to_dict()`` form), for in-process ingest."""
+    from tests.conftest import make_exchange
+
+    out = []
+    for i, x in enumerate(exchanges(attack=attack)):
+        record = make_exchange(
+            method=x.method, target=x.target, host=HOST, status=x.status, ts=x.ts,
+            client=f"{x.client[0]}:{x.client[1]}", server=f"{SERVER[0]}:{SERVER[1]}",
+            request_headers=x.request_headers, request_body=x.body or None,
+            response_body=json.dumps(x.response) if x.response is not None else None, uid=f"wiring-{i:05d}",
+        )
+        out.append(record)
+    return out
