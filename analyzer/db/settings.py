@@ -31,6 +31,10 @@ class AnalyzerSettings:
     pii_enabled: bool = True
     # Runtime threat detection (analyzer/pipeline/detect.py); ``--no-detect`` turns it off.
     detect_enabled: bool = True
+    # ``apicensus analyze`` holds the inventory for its whole run: the detection state is saved
+    # at most this often (and at the end) instead of with every batch. A crash loses at most
+    # this much detection learning (stored events stay; re-analysis skips counted exchanges).
+    detect_checkpoint_seconds: float = 30.0
     # Helper processes for PII detection (the costliest step); None = one when a second core exists.
     pii_workers: int | None = None
     # Bodies larger than this are not parsed for schema inference (the sensor caps them anyway;

@@ -111,6 +111,7 @@ class DetectStage:
         self.engine: DetectionEngine | None = None
         self.generation = -1  # of the stored state the engine is at; -1 = reload
         self.errors = 0
+        self.dirty = False  # fed since the state was last saved
 
     def sync(self, session: Session) -> DetectionEngine:
         """The engine as the inventory stores it (reloaded only when another writer moved it)."""
@@ -137,9 +138,14 @@ class DetectStage:
         """The transaction the engine advanced in was rolled back: reload before the next batch."""
         self.generation = -1
         self.engine = None
+        self.dirty = False
 
-    def run(self, session: Session, batch: Aggregate) -> DetectOutcome:
-        """Feed ``batch`` (stream order) and write what it changed, in ``session``'s transaction."""
+    def run(self, session: Session, batch: Aggregate, *, save_state: bool = True) -> DetectOutcome:
+        """Feed ``batch`` (stream order) and write what it changed, in ``session``'s transaction.
+
+        ``save_state=False`` leaves the engine's state unsaved (``dirty``) for a later
+        :meth:`save` in the same run: the one writer holding the inventory for a whole run
+        checkpoints it every few seconds instead of every batch (see ``Analyzer``)."""
         engine = self.sync(session)
         pii: Sequence[Any] = batch.pii_results if batch.pii_results is not None else [None] * len(batch.items)
         oldest = float("inf")
@@ -158,14 +164,23 @@ class DetectStage:
         outcome = DetectOutcome(events=events)
         if batch.items:
             touched = {e.actor.key or f"ip:{e.actor.ip}" for e in events}
-            actors = [a for a in engine.actors() if a.last_seen >= oldest or a.key in touched]
+            actors = engine.actors(seen_since=oldest, keys=touched)
             outcome.actors = threats.upsert_actors(session=session, actors=actors)
             flows = [f for f in engine.data_flows() if f.last_seen >= oldest]
             outcome.flows = threats.upsert_flows(session=session, flows=flows)
-        threats.save_state(session=session, state=engine.state())
+        self.dirty = True
+        if save_state:
+            self.save(session)
+        return outcome
+
+    def save(self, session: Session) -> None:
+        """Store the engine's state (the next writer continues from it)."""
+        if self.engine is None:
+            return
+        threats.save_state(session=session, state=self.engine.state())
         session.flush()
         self.generation = threats.state_generation(session=session)
-        return outcome
+        self.dirty = False
 
 
 def events_to_alerts(events: Iterable[Event]) -> list[AlertEvent]:
