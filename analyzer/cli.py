@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
         help="SQLAlchemy database URL (default: $APICENSUS_DATABASE_URL, else sqlite:///apicensus.db)",
     )
     p.add_argument("--no-pii", action="store_true", help="skip PII detection")
+    p.add_argument("--no-detect", action="store_true", help="skip threat detection (events, actors)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="exchanges per write batch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=guarded("analyze", run_analyze))
@@ -40,10 +41,13 @@ def register(subparsers: Any) -> None:
     )
     e.add_argument(
         "--format",
-        choices=["json", "openapi"],
+        choices=["json", "openapi", "events"],
         default="json",
-        help="json: the whole inventory; openapi: one service's reconstructed OpenAPI 3.1 (--host)",
+        help="json: the whole inventory; openapi: one service's reconstructed OpenAPI 3.1 (--host); "
+        "events: detected threat events, one JSON object per line",
     )
+    e.add_argument("--since", metavar="TS",
+                   help="--format events: only events last seen at or after TS (ISO 8601 or epoch seconds)")
     e.add_argument("--host", metavar="HOST", help="the service for --format openapi")
     e.add_argument("--db", metavar="URL", help="database URL (as for analyze)")
     e.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
@@ -72,6 +76,7 @@ def register(subparsers: Any) -> None:
                    help="forget exchange uids counted more than DAYS ago, so the dedupe table stays bounded on "
                    "a sensor that never stops (default: keep them; an exchange re-sent after that is counted again)")
     w.add_argument("--no-pii", action="store_true", help="skip PII detection")
+    w.add_argument("--no-detect", action="store_true", help="skip threat detection (events, actors)")
     w.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on HOST:PORT/metrics")
     w.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
     w.set_defaults(func=guarded("analyzer", run_stream))
@@ -182,7 +187,10 @@ def run_analyze(args: argparse.Namespace) -> int:
         report_error("analyze", "--batch-size must be >= 1")
         return 2
     settings = AnalyzerSettings.from_env(
-        database_url=args.db, batch_size=args.batch_size, pii_enabled=False if args.no_pii else None
+        database_url=args.db,
+        batch_size=args.batch_size,
+        pii_enabled=False if args.no_pii else None,
+        detect_enabled=False if args.no_detect else None,
     )
     # Fork the PII worker before anything touches the database: it loads presidio (over a second)
     # while this process opens and migrates the database.
@@ -262,6 +270,7 @@ def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: flo
         # Distinct (endpoint, type, location, field) in the database; every detection this run.
         ("PII findings", "", totals["pii_findings"]),
         ("PII detections", stats.pii_findings if settings.pii_enabled else "off", ""),
+        ("threat events", stats.events if settings.detect_enabled else "off", totals.get("events", "")),
         ("unauthenticated endpoints", "", totals["unauthenticated"]),
         ("noise requests", stats.noise, totals["noise_requests"]),
         ("already analysed (skipped)", stats.duplicates, ""),
@@ -276,6 +285,64 @@ def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: flo
     out.write(
         f"{stats.records:,} records in {elapsed:.1f}s ({rate:,.0f}/s) into {_safe_url(settings.database_url)}\n"
     )
+
+
+def parse_since(value: str) -> Any:
+    """``--since``: ISO 8601 (naive = UTC) or epoch seconds -> an aware datetime; ValueError."""
+    from datetime import UTC, datetime
+
+    text = value.strip()
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _export_events(args: argparse.Namespace) -> int:
+    import orjson
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from analyzer.db import threats
+    from analyzer.db.session import session_scope
+    from analyzer.db.settings import AnalyzerSettings
+
+    since = None
+    if args.since is not None:
+        try:
+            since = parse_since(args.since)
+        except (ValueError, OverflowError):
+            report_error("export", f"--since {args.since!r} is not an ISO 8601 time or epoch seconds")
+            return 2
+    to_file = bool(args.output and args.output != "-")
+    try:
+        out: Any = open(args.output, "wb") if to_file else sys.stdout  # noqa: SIM115 - closed below
+    except OSError as exc:
+        report_error("export", f"cannot write {args.output}: {exc.strerror}")
+        return 2
+    # Bytes to a file or a real stdout; text to a replaced stdout (an embedding caller's).
+    raw = out if to_file else getattr(sys.stdout, "buffer", None)
+    write: Callable[[bytes], Any] = raw.write if raw is not None else (lambda b: out.write(b.decode()))
+    settings = AnalyzerSettings.from_env(database_url=args.db)
+    engine = open_db("export", settings.database_url)
+    if engine is None:
+        return 2
+    try:
+        with session_scope(engine) as session:
+            for row in threats.event_rows_since(session=session, since=since):
+                write(orjson.dumps(threats.event_json(row)) + b"\n")
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        report_error("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
+        return 2
+    finally:
+        engine.dispose()
+        if to_file:
+            out.close()
+        else:
+            sys.stdout.flush()
+    return 0
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -314,7 +381,11 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.ack_wait < 1:
         report_error("analyzer", "--ack-wait must be >= 1 second")
         return 2
-    settings = AnalyzerSettings.from_env(database_url=args.db, pii_enabled=False if args.no_pii else None)
+    settings = AnalyzerSettings.from_env(
+        database_url=args.db,
+        pii_enabled=False if args.no_pii else None,
+        detect_enabled=False if args.no_detect else None,
+    )
     engine = _retrying_open(settings.database_url, args.idle_exit)
     if engine is None:
         return 2
@@ -385,6 +456,11 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "openapi" and not args.host:
         report_error("export", "--format openapi needs --host HOST")
         return 2
+    if args.since is not None and args.format != "events":
+        report_error("export", "--since applies to --format events only")
+        return 2
+    if args.format == "events":
+        return _export_events(args)
     settings = AnalyzerSettings.from_env(database_url=args.db)
     engine = open_db("export", settings.database_url)
     if engine is None:

@@ -64,6 +64,7 @@ class IngestResult:
     noise: int = 0
     pii_findings: int = 0
     merges: int = 0
+    events: int = 0  # threat events created or updated
 
 
 class InventoryLock:
@@ -120,6 +121,12 @@ class SharedIngestor:
         # batch starts from it (see _write_locked).
         self._state_bytes: bytes | None = None
         self._mutex = threading.Lock()
+        # Threat detection, its engine synchronised with the stored state like the templater.
+        self.detect: Any = None
+        if settings.detect_enabled:
+            from analyzer.pipeline.detect import DetectStage
+
+            self.detect = DetectStage(on_error)
 
     def close(self) -> None:
         if self._pii is not None:
@@ -258,6 +265,8 @@ class SharedIngestor:
             except BaseException:
                 # The in-memory templater may have observed records that were not committed.
                 self._generation = -1
+                if self.detect is not None:
+                    self.detect.invalidate()
                 raise
 
     def _apply(self, session: Session, prepared: PreparedBatch) -> None:
@@ -295,6 +304,8 @@ class SharedIngestor:
         tls = aggregate_tls(fresh)
         if tls:
             store_tls(session, tls)
+        if self.detect is not None:
+            result.events += len(self.detect.run(session, batch).events)
         self._state_bytes = batch.templater_state
         session.flush()
         self._generation = crud.templater_state_generation(session=session)

@@ -125,10 +125,10 @@ def budget(exchanges: int, settings: DetectSettings) -> None:
     import tempfile
 
     import orjson
-    from sensor.synth import generate_api_traffic
 
     from analyzer.detect.model import from_record
     from bench.analyze_speed import drop_database, fresh_database, run_timed
+    from devtools.synth import generate_api_traffic
 
     work = Path(tempfile.mkdtemp(prefix="apicensus-threat-budget-"))
     try:

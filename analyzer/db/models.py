@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -32,7 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0005_proto3"
+SCHEMA_REVISION = "0005_detect2"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -394,6 +395,99 @@ class TlsService(Base):
     cert_san: Mapped[list[str] | None] = mapped_column(JsonType, default=None)
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# ------------------------------------------------------------------------------ threat detection
+# Written by analyzer/pipeline/detect.py (analyzer/db/threats.py): events upserted by their
+# grouping hash, actors and data flows upserted by key, the engine's state as one row. No raw
+# credential, identity or PII value: identities are keyed hashes + short hints, evidence masked.
+
+
+class ThreatEvent(Base):
+    """One detected event (``analyzer.detect.model.Event``): grouped per (type, subtype, actor,
+    endpoint, window), updated in place as the window goes on."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_last_seen_id", "last_seen", "id"),
+        Index("ix_events_type_id", "type", "id"),
+        Index("ix_events_actor_id", "actor_key", "id"),
+        Index("ix_events_host_id", "host", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(32), unique=True)  # Event.id: the same in every analyzer
+    type: Mapped[str] = mapped_column(String(32))
+    subtype: Mapped[str | None] = mapped_column(String(64), default=None)
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(255))
+    actor_key: Mapped[str] = mapped_column(String(80))  # ActorRow.key
+    actor_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_identity: Mapped[str | None] = mapped_column(String(64), default=None)  # masked hint
+    host: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str | None] = mapped_column(String(32), default=None)
+    path_template: Mapped[str | None] = mapped_column(String(MAX_PATH_CHARS), default=None)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_seconds: Mapped[float] = mapped_column(Float)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    count: Mapped[int] = mapped_column(BigInteger, default=1)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class ThreatActor(Base):
+    """A client as detection sees it: an identity (keyed hash + masked hint) or an address."""
+
+    __tablename__ = "actors"
+    __table_args__ = (
+        Index("ix_actors_last_seen_id", "last_seen", "id"),
+        Index("ix_actors_risk_id", "risk", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # identity hash, or "ip:<address>"
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)  # the latest address
+    identity: Mapped[str | None] = mapped_column(String(64), default=None)  # masked hint
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    endpoints: Mapped[int] = mapped_column(Integer, default=0)
+    pii_types: Mapped[dict[str, int]] = mapped_column(JsonType)  # PII type -> records received
+    risk: Mapped[int] = mapped_column(Integer, default=0)  # 0..100
+
+
+class DataFlow(Base):
+    """Sensitive data flow: which actor received which PII type from which endpoint, how much."""
+
+    __tablename__ = "data_flows"
+    __table_args__ = (Index("ix_data_flows_actor_id", "actor_key", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_key: Mapped[str] = mapped_column(String(32), unique=True)  # hash of (actor, host, template, type)
+    actor_key: Mapped[str] = mapped_column(String(80))
+    actor_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_identity: Mapped[str | None] = mapped_column(String(64), default=None)
+    host: Mapped[str] = mapped_column(String(255))
+    path_template: Mapped[str] = mapped_column(String(MAX_PATH_CHARS))
+    pii_type: Mapped[str] = mapped_column(String(64))
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    responses: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DetectorState(Base):
+    """Singleton row (id = 1): the detection engine's state (zlib JSON), its generation (bumped
+    per save, like the templater's) and the generated deployment secret of the keyed hashes
+    (when ``APICENSUS_DETECT_SECRET`` is not set), created once."""
+
+    __tablename__ = "detector_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
 # Made by migration 0004 on PostgreSQL where pg_trgm exists; not a model index (SQLite has none).

@@ -29,6 +29,12 @@ class AnalyzerSettings:
     # small enough that a crash loses little and memory stays flat.
     batch_size: int = 5000
     pii_enabled: bool = True
+    # Runtime threat detection (analyzer/pipeline/detect.py); ``--no-detect`` turns it off.
+    detect_enabled: bool = True
+    # ``apicensus analyze`` holds the inventory for its whole run: the detection state is saved
+    # at most this often (and at the end) instead of with every batch. A crash loses at most
+    # this much detection learning (stored events stay; re-analysis skips counted exchanges).
+    detect_checkpoint_seconds: float = 30.0
     # Helper processes for PII detection (the costliest step); None = one when a second core exists.
     pii_workers: int | None = None
     # Bodies larger than this are not parsed for schema inference (the sensor caps them anyway;
@@ -47,6 +53,7 @@ class AnalyzerSettings:
             database_url=os.environ.get("APICENSUS_DATABASE_URL") or DEFAULT_DATABASE_URL,
             batch_size=_env_int("APICENSUS_BATCH_SIZE", defaults.batch_size),
             pii_enabled=_env_bool("APICENSUS_PII", True),
+            detect_enabled=_env_bool("APICENSUS_DETECT", True),
             pii_workers=int(os.environ["APICENSUS_PII_WORKERS"])
             if os.environ.get("APICENSUS_PII_WORKERS")
             else None,

@@ -185,18 +185,22 @@ class DetectionEngine:
                 return rule.flows()
         return []
 
-    def actors(self) -> list[ActorSummary]:
+    def actors(self, *, seen_since: float | None = None, keys: Iterable[str] = ()) -> list[ActorSummary]:
+        """Every actor; or (``seen_since``) those seen at or after it plus those named in ``keys``
+        (what the pipeline writes after a batch)."""
         risk: dict[str, int] = {}
         for event in self.events():
             key = event.actor.key or (f"ip:{event.actor.ip}" if event.actor.ip else None)
             if key is not None:
                 risk[key] = min(100, risk.get(key, 0) + _RISK.get(event.severity, 0))
+        named = set(keys)
         return [
             ActorSummary(
                 key=key, ip=s.ip, identity=s.identity, first_seen=s.first, last_seen=s.last, requests=s.requests,
                 endpoints=s.endpoints.count(), pii_types=dict(sorted(s.pii.items())), risk=risk.get(key, 0),
             )
             for key, s in self._actors.items()
+            if seen_since is None or s.last >= seen_since or key in named
         ]
 
     # --- state ---------------------------------------------------------------------------

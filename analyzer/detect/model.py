@@ -170,6 +170,20 @@ def from_record(
 
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+# Every rule's kind (analyzer/detect/rules: RULE_KINDS is this): here, so that readers of events
+# (the API) know the types without importing the rules and their numeric stack.
+EVENT_TYPES = (
+    "bola",
+    "enumeration",
+    "mass_harvest",
+    "credential_stuffing",
+    "brute_force",
+    "injection",
+    "scanner",
+    "bfla",
+    "anomaly",
+    "posture",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ of earlier batches and of this one alike.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,7 @@ class RunStats:
     merges: int = 0
     batches: int = 0
     tls_connections: int = 0  # TLS records folded into tls_services (also counted as skipped)
+    events: int = 0  # threat events created or updated (analyzer/pipeline/detect.py)
 
 
 class Analyzer:
@@ -97,6 +99,13 @@ class Analyzer:
         if settings.pii_enabled:
             self._pii = pii if pii is not None else start_pii(settings, detector=detector, engine=engine)
         self.templater = templater if templater is not None else load_templater(engine, on_error)
+        # Threat detection: its engine is loaded from the inventory with the first batch.
+        self.detect: Any = None
+        if settings.detect_enabled:
+            from analyzer.pipeline.detect import DetectStage
+
+            self.detect = DetectStage(on_error)
+        self._detect_saved = time.monotonic()
         load_spec_templates(engine, self.templater)
 
     def feed(
@@ -141,6 +150,10 @@ class Analyzer:
         """Analyse and write everything fed so far (each batch in one transaction)."""
         self._advance()
         self._advance()
+        if self.detect is not None and self.detect.dirty:
+            with session_scope(self.engine) as session:
+                self.detect.save(session)
+            self._detect_saved = time.monotonic()
 
     def close(self) -> None:
         """Stop the PII helper process (call after ``flush``, or after an error)."""
@@ -215,6 +228,17 @@ class Analyzer:
             self.stats.merges += store_batch(session, batch.aggregate, batch.uids).merges
             if batch.tls:
                 store_tls(session, batch.tls)
+            if self.detect is not None:
+                # The run holds the inventory throughout: the engine's state (megabytes on busy
+                # traffic) is checkpointed every few seconds and at the end, not every batch.
+                due = time.monotonic() - self._detect_saved >= self.settings.detect_checkpoint_seconds
+                try:
+                    self.stats.events += len(self.detect.run(session, batch.aggregate, save_state=due).events)
+                except BaseException:
+                    self.detect.invalidate()  # advanced in a transaction that is rolled back
+                    raise
+                if due:
+                    self._detect_saved = time.monotonic()
         self.stats.batches += 1
 
 

@@ -7,6 +7,7 @@ types from.
 
 from __future__ import annotations
 
+from analyzer.detect.model import EVENT_TYPES
 from analyzer.detect.rules.anomaly import AnomalyRule
 from analyzer.detect.rules.attacks import InjectionRule, ScannerRule
 from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink
@@ -17,18 +18,7 @@ from analyzer.detect.rules.objects import BolaRule, EnumerationRule, Ownership
 from analyzer.detect.rules.posture import PostureRule, load_common_passwords
 from analyzer.detect.settings import DetectSettings
 
-RULE_KINDS = (
-    "bola",
-    "enumeration",
-    "mass_harvest",
-    "credential_stuffing",
-    "brute_force",
-    "injection",
-    "scanner",
-    "bfla",
-    "anomaly",
-    "posture",
-)
+RULE_KINDS = EVENT_TYPES
 
 __all__ = ["DataFlow", "Hasher", "Hit", "Ownership", "RULE_KINDS", "Rule", "Sink", "default_rules", "load_common_passwords"]
 

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.ensemble import IsolationForest
 
 from analyzer.detect.context import Seen
 from analyzer.detect.model import ActorRef
 from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import BottomK, CappedSet, DistinctCounter, LruTable, window_start
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
+# scikit-learn and pandas are imported when a model is first fitted or scored (seconds of import
+# an analyzer that never reaches the end of the learning period does not pay).
 
 FEATURES = (
     "requests",
@@ -131,6 +134,8 @@ class AnomalyRule(Rule):
             own[i + 1] = max(own[i + 1], v)
 
     def _fit(self, now: float, fit_rows: list[list[float]] | None = None) -> None:
+        from sklearn.ensemble import IsolationForest
+
         self.fit_rows = fit_rows if fit_rows is not None else self.training.rows()
         rows = np.asarray(self.fit_rows, dtype=float)
         self.model = IsolationForest(n_estimators=100, random_state=self.settings.anomaly_seed).fit(rows)
@@ -173,6 +178,8 @@ class AnomalyRule(Rule):
             self._remember(k[0], a.row())
         if not rows:
             return
+        import pandas as pd
+
         frame = pd.DataFrame([a.row() for _k, a in rows], columns=list(FEATURES))
         scores = self.model.score_samples(frame.to_numpy(dtype=float))
         deviations = (frame.to_numpy(dtype=float) - self.median) / self.scale

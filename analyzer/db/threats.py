@@ -1,0 +1,245 @@
+"""Data access for threat detection: events, actors, data flows and the engine's state.
+
+Writes are bulk ``INSERT ... ON CONFLICT DO UPDATE`` (as in :mod:`analyzer.db.crud`), called by
+:mod:`analyzer.pipeline.detect` inside the batch's transaction, under the inventory lock. The
+engine keeps cumulative values while a row is in its bounded memory; after an eviction it starts
+again from zero, so counters merge with ``greatest`` (never lowered) and time ranges widen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import zlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from analyzer.db.crud import _bulk, _insert, _upsert
+from analyzer.db.models import MAX_PATH_CHARS, DataFlow, DetectorState, ThreatActor, ThreatEvent, core_table
+from analyzer.observation import clean_text
+
+DETECTOR_STATE_ID = 1
+SECRET_BYTES = 32
+MAX_EVIDENCE_TEXT = 512  # characters of one evidence string (snippets are short already)
+
+_EVENT_MERGE = {
+    "severity": "replace",
+    "title": "replace",
+    "actor_ip": "replace",
+    "actor_identity": "replace",
+    "first_seen": "least",
+    "last_seen": "greatest",
+    "count": "greatest",
+    "evidence": "replace",
+}
+_ACTOR_MERGE = {
+    "ip": "replace",
+    "identity": "replace",
+    "first_seen": "least",
+    "last_seen": "greatest",
+    "requests": "greatest",
+    "endpoints": "greatest",
+    "pii_types": "replace",
+    "risk": "replace",
+}
+_FLOW_MERGE = {
+    "actor_ip": "replace",
+    "actor_identity": "replace",
+    "records": "greatest",
+    "responses": "greatest",
+    "first_seen": "least",
+    "last_seen": "greatest",
+}
+
+
+def dt(ts: float) -> datetime:
+    """Epoch seconds (the stream's clock) -> an aware UTC datetime, clamped to what SQL stores."""
+    if math.isnan(ts) or ts < 0:  # NaN or before 1970: an unknown time
+        ts = 0.0
+    return datetime.fromtimestamp(min(ts, 253_402_300_799.0), UTC)
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    return clean_text(value.encode("utf-8", "replace").decode("utf-8"), limit)
+
+
+def clean_json(value: Any, depth: int = 0) -> Any:
+    """Evidence as JSON both databases accept: no NUL or lone surrogate, bounded strings."""
+    if isinstance(value, str):
+        return _text(value, MAX_EVIDENCE_TEXT)
+    if depth > 8:
+        return None
+    if isinstance(value, Mapping):
+        return {str(_text(str(k), 128)): clean_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v, depth + 1) for v in list(value)[:64]]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def upsert_events(*, session: Session, events: Iterable[Any]) -> int:
+    """Events drained from the engine (``analyzer.detect.model.Event``), upserted by ``Event.id``."""
+    rows = []
+    for e in events:
+        rows.append(
+            {
+                "event_id": e.id,
+                "type": _text(e.type, 32),
+                "subtype": _text(e.subtype, 64),
+                "severity": _text(e.severity, 16),
+                "title": _text(e.title, 255),
+                "actor_key": _text(e.actor.key or f"ip:{e.actor.ip}", 80),
+                "actor_ip": _text(e.actor.ip, 64),
+                "actor_identity": _text(e.actor.identity, 64),
+                "host": _text(e.host, 255),
+                "method": _text(e.method, 32),
+                "path_template": _text(e.path_template, MAX_PATH_CHARS),
+                "window_start": dt(e.window_start),
+                "window_seconds": float(e.window_seconds),
+                "first_seen": dt(e.first_seen),
+                "last_seen": dt(e.last_seen),
+                "count": int(e.count),
+                "evidence": clean_json(e.evidence),
+            }
+        )
+    if rows:
+        table = core_table(ThreatEvent)
+        _bulk(session, _upsert(session, table, keys=["event_id"], merge=_EVENT_MERGE), rows)
+    return len(rows)
+
+
+def upsert_actors(*, session: Session, actors: Iterable[Any]) -> int:
+    """``analyzer.detect.engine.ActorSummary`` rows, upserted by key."""
+    rows = [
+        {
+            "key": _text(a.key, 80),
+            "ip": _text(a.ip, 64),
+            "identity": _text(a.identity, 64),
+            "first_seen": dt(a.first_seen),
+            "last_seen": dt(a.last_seen),
+            "requests": int(a.requests),
+            "endpoints": int(a.endpoints),
+            "pii_types": {str(_text(k, 64)): int(v) for k, v in a.pii_types.items()},
+            "risk": int(a.risk),
+        }
+        for a in actors
+    ]
+    if rows:
+        _bulk(session, _upsert(session, core_table(ThreatActor), keys=["key"], merge=_ACTOR_MERGE), rows)
+    return len(rows)
+
+
+def flow_key(actor_key: str, host: str, template: str, pii_type: str) -> str:
+    return hashlib.blake2b("\x1f".join((actor_key, host, template, pii_type)).encode(), digest_size=12).hexdigest()
+
+
+def upsert_flows(*, session: Session, flows: Iterable[Any]) -> int:
+    """``analyzer.detect.rules.harvest.DataFlow`` rows, upserted by (actor, host, template, type)."""
+    rows = [
+        {
+            "flow_key": flow_key(f.actor_key, f.host, f.path_template, f.pii_type),
+            "actor_key": _text(f.actor_key, 80),
+            "actor_ip": _text(f.actor_ip, 64),
+            "actor_identity": _text(f.actor_identity, 64),
+            "host": _text(f.host, 255),
+            "path_template": _text(f.path_template, MAX_PATH_CHARS),
+            "pii_type": _text(f.pii_type, 64),
+            "records": int(f.records),
+            "responses": int(f.responses),
+            "first_seen": dt(f.first_seen),
+            "last_seen": dt(f.last_seen),
+        }
+        for f in flows
+    ]
+    if rows:
+        _bulk(session, _upsert(session, core_table(DataFlow), keys=["flow_key"], merge=_FLOW_MERGE), rows)
+    return len(rows)
+
+
+# ------------------------------------------------------------------------------ engine state
+
+
+def stored_secret(*, session: Session) -> bytes:
+    """The deployment secret generated once for this inventory (created on first use).
+
+    Call under the inventory lock: the first analyzer creates it, every later one reads it.
+    """
+    table = core_table(DetectorState)
+    secret = session.scalar(select(table.c.secret).where(table.c.id == DETECTOR_STATE_ID))
+    if secret:
+        return bytes(secret)
+    fresh = secrets.token_bytes(SECRET_BYTES)
+    stmt = _insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"], set_={"secret": func.coalesce(table.c.secret, stmt.excluded.secret)}
+    )
+    session.execute(stmt, [{"id": DETECTOR_STATE_ID, "secret": fresh, "generation": 0}])
+    secret = session.scalar(select(table.c.secret).where(table.c.id == DETECTOR_STATE_ID))
+    return bytes(secret or fresh)
+
+
+def load_state(*, session: Session) -> tuple[bytes | None, int]:
+    """(engine state bytes or None, generation)."""
+    row = session.execute(
+        select(DetectorState.state, DetectorState.generation).where(DetectorState.id == DETECTOR_STATE_ID)
+    ).first()
+    if row is None:
+        return None, 0
+    blob, generation = row
+    return (zlib.decompress(blob) if blob else None), int(generation or 0)
+
+
+def state_generation(*, session: Session) -> int:
+    gen = session.scalar(select(DetectorState.generation).where(DetectorState.id == DETECTOR_STATE_ID))
+    return int(gen or 0)
+
+
+def save_state(*, session: Session, state: bytes) -> None:
+    """Store ``DetectionEngine.state()``; bumps the generation (other analyzers then reload)."""
+    table = core_table(DetectorState)
+    blob = zlib.compress(state, 1)
+    stmt = _insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"state": stmt.excluded.state, "generation": table.c.generation + 1, "updated_at": func.now()},
+    )
+    session.execute(stmt, [{"id": DETECTOR_STATE_ID, "state": blob, "generation": 1}])
+
+
+def event_rows_since(*, session: Session, since: datetime | None) -> Iterable[ThreatEvent]:
+    """Every stored event (last seen at or after ``since``), in id order, streamed."""
+    stmt = select(ThreatEvent).order_by(ThreatEvent.id)
+    if since is not None:
+        stmt = stmt.where(ThreatEvent.last_seen >= since)
+    return session.scalars(stmt.execution_options(yield_per=1000))
+
+
+def event_json(row: ThreatEvent) -> dict[str, Any]:
+    """The ``export --format events`` line of a stored event (issue 11's contract)."""
+    return {
+        "id": row.event_id,
+        "type": row.type,
+        "subtype": row.subtype,
+        "severity": row.severity,
+        "title": row.title,
+        "actor": {"ip": row.actor_ip, "identity": row.actor_identity},
+        "host": row.host,
+        "method": row.method,
+        "path_template": row.path_template,
+        "first_seen": _epoch(row.first_seen),
+        "last_seen": _epoch(row.last_seen),
+        "count": row.count,
+        "evidence": row.evidence,
+    }
+
+
+def _epoch(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()

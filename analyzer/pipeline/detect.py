@@ -1,0 +1,195 @@
+"""Stage 5, detect: runtime threat detection (analyzer/detect) on every aggregated batch.
+
+Per batch, after aggregation and PII detection: one :class:`~analyzer.detect.model.DetectExchange`
+per exchange (its observation + the templater's match + its PII results), fed to the engine in
+stream order; then, in the batch's own transaction (right after ``store_batch``), the events it
+drained are upserted by id, the actors and data flows the batch touched are upserted by key, and
+the engine's state is saved. The state is loaded back by the next analyzer under the inventory
+lock, exactly like the templater's, so N analyzers applying batches in stream order (and a
+SIGKILLed one's successor) produce the same events as one analyzer.
+
+:func:`events_to_alerts` turns drained events into alert events (pure: delivery is elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from analyzer.db import threats
+from analyzer.detect.engine import DetectionEngine
+from analyzer.detect.model import DetectExchange, Event
+from analyzer.detect.settings import DetectSettings
+from analyzer.pipeline.aggregate import Aggregate
+from analyzer.pipeline.normalise import Normalised
+
+if TYPE_CHECKING:
+    from analyzer.alerts.model import AlertEvent
+
+SECRET_ENV = "APICENSUS_DETECT_SECRET"
+# Where PII findings of the response body are reported (analyzer/pii/detector.py).
+RESPONSE_LOCATION = "response"
+
+
+def detect_exchange(item: Normalised, match: Any, pii: Any) -> DetectExchange:
+    """The engine's view of one exchange: observation + template match + PII results."""
+    obs = item.obs
+    template = template_id = None
+    params: tuple[tuple[str, str], ...] = ()
+    if match is not None:
+        template, template_id = match.template, match.template_id
+        if match.params:
+            segments = item.path.split("/")[1:]
+            params = tuple(
+                (p.name, segments[p.index]) for p in match.params if 0 <= p.index < len(segments)
+            )
+    counts: dict[str, int] = {}
+    if isinstance(pii, list):
+        for finding in pii:
+            if finding[1] == RESPONSE_LOCATION:
+                counts[finding[0]] = counts.get(finding[0], 0) + 1
+    content_type = ""
+    for name, value in obs.response_headers:
+        if name.lower() == "content-type":
+            content_type = value.split(";", 1)[0].strip().lower()
+            break
+    return DetectExchange(
+        ts=item.ts,
+        client_ip=item.client_ip,
+        host=item.service,
+        method=item.method,
+        path=item.path,
+        query=item.query,
+        status=item.status,
+        template=template,
+        template_id=None if template_id is None else str(template_id),
+        path_params=params,
+        request_headers=obs.request_headers,
+        response_headers=obs.response_headers,
+        request_body=obs.request_body.data or b"",
+        response_body=obs.response_body.data or b"",
+        response_content_type=content_type,
+        pii=tuple(sorted(counts.items())),
+        cleartext=not _decrypted(obs.proto),
+        uid=obs.uid,
+    )
+
+
+def _decrypted(proto: Any) -> bool:
+    """Read from decrypted TLS (``proto["tls"]["decrypted"]``, sensor/connection.py)."""
+    tls = proto.get("tls") if isinstance(proto, Mapping) else None
+    return isinstance(tls, Mapping) and bool(tls.get("decrypted"))
+
+
+def detect_settings(session: Session) -> DetectSettings:
+    """Settings from the environment; the secret is ``APICENSUS_DETECT_SECRET`` or the one
+    generated and stored once in this inventory (call under the inventory lock)."""
+    settings = DetectSettings.from_env()
+    if os.environ.get(SECRET_ENV):
+        return settings
+    from dataclasses import replace
+
+    return replace(settings, secret=threats.stored_secret(session=session))
+
+
+@dataclass(slots=True)
+class DetectOutcome:
+    events: list[Event]  # created or updated by this batch (upserted)
+    actors: int = 0
+    flows: int = 0
+
+
+class DetectStage:
+    """The engine between batches of one analyzer. Not thread-safe (callers hold the lock)."""
+
+    def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
+        self.on_error = on_error
+        self.engine: DetectionEngine | None = None
+        self.generation = -1  # of the stored state the engine is at; -1 = reload
+        self.errors = 0
+        self.dirty = False  # fed since the state was last saved
+
+    def sync(self, session: Session) -> DetectionEngine:
+        """The engine as the inventory stores it (reloaded only when another writer moved it)."""
+        generation = threats.state_generation(session=session)
+        if self.engine is not None and generation == self.generation:
+            return self.engine
+        settings = detect_settings(session)
+        blob, generation = threats.load_state(session=session)
+        engine = None
+        if blob:
+            try:
+                engine = DetectionEngine.from_state(blob, settings)
+            except Exception as exc:  # noqa: BLE001 - e.g. a state of an older engine version
+                if self.on_error is not None:
+                    self.on_error(
+                        f"detection state in the database could not be loaded ({type(exc).__name__}: {exc}); "
+                        "detection starts afresh"
+                    )
+        self.engine = engine if engine is not None else DetectionEngine(settings)
+        self.generation = generation
+        return self.engine
+
+    def invalidate(self) -> None:
+        """The transaction the engine advanced in was rolled back: reload before the next batch."""
+        self.generation = -1
+        self.engine = None
+        self.dirty = False
+
+    def run(self, session: Session, batch: Aggregate, *, save_state: bool = True) -> DetectOutcome:
+        """Feed ``batch`` (stream order) and write what it changed, in ``session``'s transaction.
+
+        ``save_state=False`` leaves the engine's state unsaved (``dirty``) for a later
+        :meth:`save` in the same run: the one writer holding the inventory for a whole run
+        checkpoints it every few seconds instead of every batch (see ``Analyzer``)."""
+        engine = self.sync(session)
+        pii: Sequence[Any] = batch.pii_results if batch.pii_results is not None else [None] * len(batch.items)
+        oldest = float("inf")
+        before = engine.stats["errors"]
+        for item, match, result in zip(batch.items, batch.matches, pii, strict=True):
+            try:
+                x = detect_exchange(item, match, result)
+            except Exception:  # noqa: BLE001 - one odd exchange must not stop the batch
+                engine.stats["errors"] += 1
+                continue
+            oldest = min(oldest, x.ts)
+            engine.feed(x)
+        self.errors += engine.stats["errors"] - before
+        events = engine.drain()
+        threats.upsert_events(session=session, events=events)
+        outcome = DetectOutcome(events=events)
+        if batch.items:
+            touched = {e.actor.key or f"ip:{e.actor.ip}" for e in events}
+            actors = engine.actors(seen_since=oldest, keys=touched)
+            outcome.actors = threats.upsert_actors(session=session, actors=actors)
+            flows = [f for f in engine.data_flows() if f.last_seen >= oldest]
+            outcome.flows = threats.upsert_flows(session=session, flows=flows)
+        self.dirty = True
+        if save_state:
+            self.save(session)
+        return outcome
+
+    def save(self, session: Session) -> None:
+        """Store the engine's state (the next writer continues from it)."""
+        if self.engine is None:
+            return
+        threats.save_state(session=session, state=self.engine.state())
+        session.flush()
+        self.generation = threats.state_generation(session=session)
+        self.dirty = False
+
+
+def events_to_alerts(events: Iterable[Event]) -> list[AlertEvent]:
+    """Alert events for the drained detection events (pure: the alerts branch enqueues them)."""
+    from analyzer.alerts.model import alert_from_threat_event
+
+    alerts = []
+    for event in events:
+        data = event.to_json()
+        data["actor"] = {"ip": event.actor.ip, "identity": event.actor.identity, "key": event.actor.key}
+        alerts.append(alert_from_threat_event(data))
+    return alerts
