@@ -166,7 +166,17 @@ def _encodable(value: Any) -> Any:
 
 
 def _api_routers() -> list[Any]:
-    from inventory_api.routers import actors, endpoints, events, findings, ingest, reports, services, specs, tls
+    from inventory_api.routers import (
+        actors,
+        endpoints,
+        events,
+        findings,
+        ingest,
+        reports,
+        services,
+        specs,
+        tls,
+    )
 
     return [services, endpoints, specs, reports, findings, tls, events, actors, ingest]
 
