@@ -250,3 +250,27 @@ class SpecPublic(BaseModel):
     service_id: int | None
     imported_at: datetime
     verdicts: dict[str, int]
+
+
+# --- Changes ----------------------------------------------------------------------------------
+
+
+class ChangePublic(BaseModel):
+    id: int
+    type: str
+    severity: str
+    host: str
+    service_id: int | None
+    endpoint_id: int | None
+    method: str | None
+    path_template: str | None
+    subject: str | None  # the parameter, body field or PII type
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+    observed_at: datetime  # capture time
+    detected_at: datetime  # when the inventory learned it
+
+
+class ChangesPage(BaseModel):
+    items: list[ChangePublic]
+    next_cursor: str | None
