@@ -38,6 +38,7 @@ ERROR_DESCRIPTIONS = {
     401: "No API key, or an invalid or revoked one",
     403: "The key's role does not allow this",
     404: "Not found",
+    409: "Conflicts with an existing resource",
     413: "Request body too large",
     415: "Unsupported content encoding",
     422: "Invalid request",
