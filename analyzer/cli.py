@@ -228,7 +228,12 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
     progress = InputProgress()
     bar = _ProgressBar(sys.stderr, progress) if sys.stderr.isatty() and not args.no_progress else None
     started = time.monotonic()
+    from datetime import UTC, datetime
+
+    run_started = datetime.now(UTC)
     try:
+        with session_scope(engine) as session:
+            pii_types_before = crud_pii_types(session)
         stats = analyze(
             args.files,
             engine=engine,
@@ -244,8 +249,31 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
 
         with exclusive_inventory(engine):  # stream analyzers recompute verdicts too
             recompute_database(engine)
+        # Change history and new findings to the alert outbox (delivered by `apicensus serve`).
+        from analyzer.alerts.wiring import publish
+        from analyzer.inventory.changes import count_since
+
+        published = publish(engine)
         with session_scope(engine) as session:
             totals = crud.inventory_totals(session=session)
+            new = count_since(session, run_started)
+            pii_types_after = crud_pii_types(session)
+            from sqlalchemy import func, select
+
+            from analyzer.db.models import FindingState
+
+            open_findings = session.scalar(
+                select(func.count()).select_from(FindingState).where(FindingState.resolved_at.is_(None))
+            )
+        new_this_run = {
+            "services": new.get("new_service", 0),
+            "endpoints": new.get("new_endpoint", 0),
+            "pii_types": len(pii_types_after - pii_types_before),
+            "pii_types_total": len(pii_types_after),
+            "findings": published["findings"],
+            "findings_total": int(open_findings or 0),
+            "changes": sum(new.values()),
+        }
     except SQLAlchemyError as exc:
         if bar is not None:
             bar.close()
@@ -257,15 +285,30 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
     if bar is not None:
         bar.close()
     elapsed = time.monotonic() - started
-    _print_summary(sys.stdout, stats, totals, elapsed, settings)
+    _print_summary(sys.stdout, stats, totals, elapsed, settings, new_this_run)
     return 1 if errors else 0
 
 
-def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: float, settings: Any) -> None:
+def crud_pii_types(session: Any) -> set[str]:
+    """Distinct PII types in the inventory."""
+    from sqlalchemy import select
+
+    from analyzer.db.models import PiiFinding
+
+    return set(session.scalars(select(PiiFinding.type).distinct()))
+
+
+def _print_summary(
+    out: TextIO, stats: Any, totals: dict[str, int], elapsed: float, settings: Any, new: dict[str, int]
+) -> None:
+    """The run's table: "this run" is what is new in the inventory (or counted) by this run."""
     rate = stats.records / elapsed if elapsed > 0 else 0.0
     rows = [
-        ("services", "", totals["services"]),
-        ("endpoints", "", totals["endpoints"]),
+        ("new services", new["services"], totals["services"]),
+        ("new endpoints", new["endpoints"], totals["endpoints"]),
+        ("new PII types", new["pii_types"], new["pii_types_total"]),
+        ("new findings", new["findings"], new["findings_total"]),
+        ("changes recorded", new["changes"], ""),
         ("exchanges", stats.records - stats.duplicates, totals["exchanges"]),
         # Distinct (endpoint, type, location, field) in the database; every detection this run.
         ("PII findings", "", totals["pii_findings"]),

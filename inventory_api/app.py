@@ -41,12 +41,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_verdict_refresher(app))
+        delivery = _start_delivery(engine)
+        app.state.delivery = delivery
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if delivery is not None:
+                await run_in_threadpool(delivery.stop)
             ingestor = getattr(app.state, "ingestor", None)
             if ingestor is not None:
                 await _flush_verdicts(app, ingestor)
@@ -168,17 +172,33 @@ def _encodable(value: Any) -> Any:
 def _api_routers() -> list[Any]:
     from inventory_api.routers import (
         actors,
+        changes,
         endpoints,
         events,
         findings,
         ingest,
+        integrations,
         reports,
         services,
         specs,
         tls,
     )
 
-    return [services, endpoints, specs, reports, findings, tls, events, actors, ingest]
+    return [services, endpoints, specs, reports, findings, tls, events, actors, ingest, changes, integrations]
+
+
+def _start_delivery(engine: Any) -> Any:
+    """The alert delivery service (``apicensus serve`` sets ``APICENSUS_ALERT_WORKER=1``; an
+    embedded app, e.g. in tests, runs none unless asked)."""
+    import os
+
+    if os.environ.get("APICENSUS_ALERT_WORKER", "0").strip().lower() not in ("1", "true", "yes", "on"):
+        return None
+    from analyzer.alerts.wiring import DeliveryService
+
+    service = DeliveryService(engine)
+    service.start()
+    return service
 
 
 async def _flush_verdicts(app: FastAPI, ingestor: Any) -> None:

@@ -134,3 +134,4 @@ def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal
 
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 Annotator = Annotated[Principal, Depends(require(Permission.ANNOTATE))]
+Admin = Annotated[Principal, Depends(require(Permission.MANAGE_INTEGRATIONS))]

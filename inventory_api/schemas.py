@@ -38,6 +38,7 @@ ERROR_DESCRIPTIONS = {
     401: "No API key, or an invalid or revoked one",
     403: "The key's role does not allow this",
     404: "Not found",
+    409: "Conflicts with an existing resource",
     413: "Request body too large",
     415: "Unsupported content encoding",
     422: "Invalid request",
@@ -290,3 +291,25 @@ class TlsServicePublic(BaseModel):
 class TlsServicesPage(BaseModel):
     items: list[TlsServicePublic]
     next_cursor: int | None
+# --- Changes ----------------------------------------------------------------------------------
+
+
+class ChangePublic(BaseModel):
+    id: int
+    type: str
+    severity: str
+    host: str
+    service_id: int | None
+    endpoint_id: int | None
+    method: str | None
+    path_template: str | None
+    subject: str | None  # the parameter, body field or PII type
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+    observed_at: datetime  # capture time
+    detected_at: datetime  # when the inventory learned it
+
+
+class ChangesPage(BaseModel):
+    items: list[ChangePublic]
+    next_cursor: str | None

@@ -24,6 +24,8 @@ class Permission(StrEnum):
     INGEST = "ingest"
     # PII samples as the detector masked them (viewers get a shape-only mask on top).
     READ_SAMPLES = "read_samples"
+    # Alert destinations (URLs, secrets): administrators only.
+    MANAGE_INTEGRATIONS = "manage_integrations"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -168,6 +168,8 @@ def run(settings: ApiSettings, *, log_level: str) -> None:
     """Serve until SIGTERM/SIGINT: in this process, or in ``settings.workers`` processes (each
     restarted if it dies; SIGTERM is passed on and each drains its connections)."""
     export(settings)
+    # One alert delivery worker across the processes (a lease in the database decides which).
+    os.environ.setdefault("APICENSUS_ALERT_WORKER", "1")
     _limits.cache_clear()
     if settings.workers == 1:
         _serve(log_level, reuse_port=False)

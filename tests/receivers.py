@@ -14,6 +14,7 @@ the product's renderers.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import socketserver
@@ -126,6 +127,7 @@ class HttpReceiver:
         self.responder = responder
         self.requests: list[ReceivedRequest] = []
         self._lock = threading.Lock()
+        self._connections: set[Any] = set()
         self.port = _free_port()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -147,6 +149,16 @@ class HttpReceiver:
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.request)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.request)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -176,10 +188,16 @@ class HttpReceiver:
         self._thread.start()
 
     def down(self) -> None:
+        """Stop listening and drop kept-alive connections too: a sender sees the receiver gone."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.down()

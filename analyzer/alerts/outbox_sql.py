@@ -21,16 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     Engine,
-    Index,
-    Integer,
-    MetaData,
-    SmallInteger,
-    String,
     Table,
-    Text,
-    UniqueConstraint,
     and_,
     delete,
     func,
@@ -40,7 +32,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from analyzer.alerts.model import AlertEvent
 from analyzer.alerts.outbox import (
@@ -53,56 +44,11 @@ from analyzer.alerts.outbox import (
     severity_rank,
 )
 from analyzer.alerts.policy import delivery_id as make_delivery_id
-from analyzer.db.models import NAMING_CONVENTION, JsonType, UtcDateTime
+from analyzer.db.models import AlertDeliveryStatusRow, AlertOutboxRow, Base
 
-ALERTS_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
-# BIGINT ids on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
-IdType = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class AlertsBase(DeclarativeBase):
-    metadata = ALERTS_METADATA
-
-
-class AlertOutboxRow(AlertsBase):
-    __tablename__ = "alert_outbox"
-    __table_args__ = (
-        UniqueConstraint("destination_id", "delivery_id"),
-        Index("ix_alert_outbox_due", "state", "next_attempt_at"),
-        Index("ix_alert_outbox_key", "destination_id", "dedup_key", "enqueued_at"),
-        Index("ix_alert_outbox_dest_state", "destination_id", "state"),
-        Index("ix_alert_outbox_dest_time", "destination_id", "enqueued_at"),
-    )
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    destination_id: Mapped[str] = mapped_column(String(64))
-    delivery_id: Mapped[str] = mapped_column(String(64))
-    dedup_key: Mapped[str] = mapped_column(String(512))
-    state: Mapped[str] = mapped_column(String(16))
-    severity: Mapped[int] = mapped_column(SmallInteger)
-    alert: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    folded: Mapped[int] = mapped_column(Integer, default=0)
-    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    fold_sources: Mapped[dict[str, int] | None] = mapped_column(JsonType, default=None)
-
-
-class AlertDeliveryStatusRow(AlertsBase):
-    __tablename__ = "alert_delivery_status"
-
-    destination_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    delivered_total: Mapped[int] = mapped_column(BigInteger, default=0)
-    failed_total: Mapped[int] = mapped_column(BigInteger, default=0)
-    dropped_total: Mapped[int] = mapped_column(BigInteger, default=0)
-    folded_total: Mapped[int] = mapped_column(BigInteger, default=0)
-    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+# The tables are models of the one metadata (analyzer/db/models.py, migration 0005_alerts).
+ALERTS_METADATA = Base.metadata
+AlertsBase = Base
 
 
 OUTBOX = cast(Table, AlertOutboxRow.__table__)
@@ -111,8 +57,9 @@ MAX_ERROR = 1000
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the two tables if missing (phase 1; phase 2 uses the Alembic chain)."""
-    ALERTS_METADATA.create_all(engine)
+    """Create the two outbox tables if missing: for standalone use and tests of the outbox
+    alone. The inventory database gets them from the Alembic chain (revision 0005_alerts)."""
+    Base.metadata.create_all(engine, tables=[OUTBOX, STATUS])
 
 
 def _utc(value: datetime | None) -> datetime | None:

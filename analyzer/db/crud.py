@@ -41,14 +41,16 @@ from analyzer.db.models import (
 TEMPLATER_STATE_ID = 1
 
 # Per child table: primary-key columns besides endpoint_id, and how the other columns merge.
+# Parameters and body fields: capture-time range widened, when the inventory learned it kept.
+_SEEN_MERGE = {"count": "add", "first_seen": "least", "last_seen": "greatest", "learned_at": "keep"}
 _CHILD_TABLES: tuple[tuple[type[Any], tuple[str, ...], dict[str, str]], ...] = (
     (EndpointStatus, ("status",), {"count": "add"}),
     (EndpointHourly, ("hour",), {"count": "add"}),
     (EndpointPeer, ("kind", "address"), {"count": "add", "first_seen": "least", "last_seen": "greatest"}),
     (EndpointAuth, ("scheme",), {"count": "add"}),
-    (EndpointParam, ("location", "name", "type"), {"count": "add"}),
+    (EndpointParam, ("location", "name", "type"), _SEEN_MERGE),
     (EndpointContentType, ("part", "content_type"), {"count": "add"}),
-    (EndpointField, ("part", "path", "type"), {"count": "add"}),
+    (EndpointField, ("part", "path", "type"), _SEEN_MERGE),
     (EndpointResponseHeader, ("name",), {"count": "add"}),
     (
         EndpointGraphql,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -33,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0005_detect2"
+SCHEMA_REVISION = "0005_alerts"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -171,6 +172,10 @@ class EndpointParam(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Capture time (to within the batch that carried it) and when the inventory learned it.
+    first_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    learned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class EndpointContentType(Base):
@@ -192,6 +197,9 @@ class EndpointField(Base):
     path: Mapped[str] = mapped_column(String(512), primary_key=True)
     type: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    learned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class EndpointResponseHeader(Base):
@@ -488,6 +496,129 @@ class DetectorState(Base):
     generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+# BIGINT ids on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ChangeEvent(Base):
+    """One change of the inventory (``analyzer.inventory.changes``): what, where, before/after.
+
+    No foreign keys: history outlives a deleted endpoint. ``observed_at`` is capture time,
+    ``detected_at`` when the inventory learned it; ``dispatched_at`` is set once the change was
+    handed to the alert outbox (at least once: set after the enqueue commits).
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        Index("ix_changes_detected_id", "detected_at", "id"),
+        Index("ix_changes_dispatched_id", "dispatched_at", "id"),
+        Index("ix_changes_endpoint_type", "endpoint_id", "type"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(MAX_PATH_CHARS))
+    service_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    endpoint_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    method: Mapped[str | None] = mapped_column(String(32), default=None)
+    path_template: Mapped[str | None] = mapped_column(String(MAX_PATH_CHARS), default=None)
+    subject: Mapped[str | None] = mapped_column(String(512), default=None)  # parameter, field, PII type
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class FindingState(Base):
+    """Findings already announced (``analyzer.alerts.producers``): new ones and raised severities
+    become alerts and the "new this run" count; ``resolved_at`` when the finding went away."""
+
+    __tablename__ = "finding_states"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # "<kind>:<endpoint id>"
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    endpoint_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    first_detected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_detected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class Integration(Base):
+    """An alert destination configured by an administrator (``POST /api/v1/integrations``).
+
+    ``config`` is what ``analyzer.alerts.parse_destination`` accepts minus the secret fields,
+    which live in ``secrets`` and are never returned by the API.
+    """
+
+    __tablename__ = "integrations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    secrets: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class WorkerLease(Base):
+    """A named lease (``alert-delivery``): one holder across every ``serve`` worker process."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlertOutboxRow(Base):
+    """One alert for one destination (``analyzer.alerts.outbox_sql``)."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("destination_id", "delivery_id"),
+        Index("ix_alert_outbox_due", "state", "next_attempt_at"),
+        Index("ix_alert_outbox_key", "destination_id", "dedup_key", "enqueued_at"),
+        Index("ix_alert_outbox_dest_state", "destination_id", "state"),
+        Index("ix_alert_outbox_dest_time", "destination_id", "enqueued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    destination_id: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    dedup_key: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    alert: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    folded: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    fold_sources: Mapped[dict[str, int] | None] = mapped_column(JsonType, default=None)
+
+
+class AlertDeliveryStatusRow(Base):
+    """Per-destination totals and last success/error; they outlive pruned outbox rows."""
+
+    __tablename__ = "alert_delivery_status"
+
+    destination_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivered_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    dropped_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    folded_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 # Made by migration 0004 on PostgreSQL where pg_trgm exists; not a model index (SQLite has none).

@@ -277,6 +277,9 @@ def recompute(session: Session) -> RecomputeResult:
                     op_updates.append({"op_id": doc.op_id, "eid": matched, "verdict": verdict})
 
     _write_verdicts(session, verdict_rows)
+    from analyzer.inventory.changes import record_unseen
+
+    record_unseen(session)
     # Only what changed is written: re-analysis of unchanged traffic rewrites nothing.
     ops = core_table(SpecOperation)
     current_ops = {
@@ -313,6 +316,9 @@ def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(delete(table).where(table.c.endpoint_id.in_(gone[start : start + 10_000])))
     if changed:
         session.execute(insert(table), changed)
+        from analyzer.inventory.changes import record_verdict_changes
+
+        record_verdict_changes(session, current, changed)
     ep = core_table(Endpoint)
     word = case(
         (table.c.zombie, literal("zombie")),

@@ -59,13 +59,18 @@ class Stored:
 
 
 def store_batch(session: Session, batch: Aggregate, uids: Iterable[str]) -> Stored:
-    """Write ``batch`` and mark ``uids`` seen, in ``session``'s transaction."""
-    stored = _write(session, batch)
+    """Write ``batch`` and mark ``uids`` seen, in ``session``'s transaction; what the batch
+    changed in the inventory goes into the change history in the same transaction."""
+    from analyzer.inventory.changes import record_batch_changes
+
+    learned = datetime.now(UTC)
+    stored = _write(session, batch, learned)
+    record_batch_changes(session, batch, stored.endpoint_ids, detected_at=learned)
     crud.mark_seen(session=session, uids=uids)
     return stored
 
 
-def _write(session: Session, batch: Aggregate) -> Stored:
+def _write(session: Session, batch: Aggregate, learned: datetime) -> Stored:
     services, endpoints, noise, merges = batch.services, batch.endpoints, batch.noise, batch.merges
     service_ids = crud.upsert_services(
         session=session,
@@ -130,8 +135,11 @@ def _write(session: Session, batch: Aggregate) -> Stored:
         children[EndpointAuth] += [
             {"endpoint_id": eid, "scheme": k, "count": v} for k, v in agg.auth.items()
         ]
+        # Parameters and fields carry the endpoint's time range within the batch (per-item
+        # timestamps would cost the hot aggregation loop; a batch spans seconds to minutes).
+        seen = {"first_seen": _dt(agg.first), "last_seen": _dt(agg.last), "learned_at": learned}
         children[EndpointParam] += [
-            {"endpoint_id": eid, "location": loc, "name": name, "type": typ, "count": v}
+            {"endpoint_id": eid, "location": loc, "name": name, "type": typ, "count": v, **seen}
             for (loc, name, typ), v in agg.params.items()
         ]
         children[EndpointContentType] += [
@@ -143,7 +151,7 @@ def _write(session: Session, batch: Aggregate) -> Stored:
             for path, typ in fieldset:
                 fields[(part, path, typ)] += n
         children[EndpointField] += [
-            {"endpoint_id": eid, "part": part, "path": path, "type": typ, "count": v}
+            {"endpoint_id": eid, "part": part, "path": path, "type": typ, "count": v, **seen}
             for (part, path, typ), v in fields.items()
         ]
         children[EndpointResponseHeader] += [
