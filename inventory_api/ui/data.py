@@ -235,3 +235,47 @@ def delete_spec(session: Session, spec_id: int) -> bool:
 
 def services_choice(session: Session, limit: int = 500) -> Sequence[tuple[int, str]]:
     return session.execute(select(Service.id, Service.host).order_by(Service.host).limit(limit)).tuples().all()
+
+
+def pii_summary(session: Session, *, top: int = 50) -> dict[str, Any]:
+    """The PII page's aggregates, computed by the database (the full report is its own page)."""
+    stats = (
+        func.count().label("findings"),
+        func.count(distinct(PiiFinding.endpoint_id)).label("endpoints"),
+        func.coalesce(func.sum(PiiFinding.count), 0).label("occurrences"),
+    )
+    totals = dict(session.execute(select(*stats)).mappings().one())
+    by_type = [dict(r) for r in session.execute(
+        select(PiiFinding.type, *stats).group_by(PiiFinding.type).order_by(func.count(distinct(PiiFinding.endpoint_id)).desc(), PiiFinding.type)
+    ).mappings()]
+    by_location = [dict(r) for r in session.execute(
+        select(PiiFinding.location, *stats).group_by(PiiFinding.location).order_by(func.count().desc())
+    ).mappings()]
+    by_service = [dict(r) for r in session.execute(
+        select(Service.host, Service.owner, *stats)
+        .join(Endpoint, Endpoint.id == PiiFinding.endpoint_id)
+        .join(Service, Service.id == Endpoint.service_id)
+        .group_by(Service.id, Service.host, Service.owner)
+        .order_by(func.coalesce(func.sum(PiiFinding.count), 0).desc(), Service.host)
+        .limit(top)
+    ).mappings()]
+    served = select(PiiFinding.endpoint_id).where(PiiFinding.location == "response")
+    unauth = [dict(r) for r in session.execute(
+        select(Endpoint.id, Endpoint.method, Endpoint.path_template, Endpoint.unauthenticated_2xx, Service.host)
+        .join(Service, Service.id == Endpoint.service_id)
+        .where(Endpoint.unauthenticated_2xx > 0, Endpoint.id.in_(served))
+        .order_by(Endpoint.unauthenticated_2xx.desc(), Endpoint.id)
+        .limit(top)
+    ).mappings()]
+    types: dict[int, set[str]] = {}
+    if unauth:
+        for eid, typ in session.execute(
+            select(PiiFinding.endpoint_id, PiiFinding.type).where(
+                PiiFinding.endpoint_id.in_([r["id"] for r in unauth]), PiiFinding.location == "response"
+            )
+        ).tuples():
+            types.setdefault(eid, set()).add(typ)
+    for r in unauth:
+        r["types"] = ", ".join(sorted(types.get(r["id"], ())))
+    return {"totals": totals, "by_type": by_type, "by_location": by_location, "by_service": by_service,
+            "unauthenticated": unauth}
