@@ -195,7 +195,8 @@ def annotate(
         ids = list({i["endpoint"]["id"] for i in items})
         for chunk in range(0, len(ids), 5000):
             part = ids[chunk : chunk + 5000]
-            service_of.update(session.execute(select(Endpoint.id, Endpoint.service_id).where(Endpoint.id.in_(part))).tuples())
+            stmt = select(Endpoint.id, Endpoint.service_id).where(Endpoint.id.in_(part))
+            service_of.update({eid: sid for eid, sid in session.execute(stmt)})
     known = states(session=session)
     for item in items:
         st = known.get(item["id"])

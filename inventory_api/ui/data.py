@@ -61,7 +61,7 @@ def overview(session: Session) -> dict[str, Any]:
             .group_by(PiiFinding.type)
             .order_by(func.count(distinct(PiiFinding.endpoint_id)).desc(), PiiFinding.type)
             .limit(20)
-        ).tuples()
+        )
     ]
     return {
         "now": now,
@@ -89,7 +89,7 @@ def traffic(session: Session, *, days: int = 14, endpoint_id: int | None = None)
     stmt = select(EndpointHourly.hour, func.sum(EndpointHourly.count)).where(EndpointHourly.hour >= start)
     if endpoint_id is not None:
         stmt = stmt.where(EndpointHourly.endpoint_id == endpoint_id)
-    counts = {_utc(h): int(n or 0) for h, n in session.execute(stmt.group_by(EndpointHourly.hour)).tuples()}
+    counts = {_utc(h): int(n or 0) for h, n in session.execute(stmt.group_by(EndpointHourly.hour))}
     first = min(counts) if endpoint_id is not None and counts else start
     points = []
     hour = first
@@ -161,7 +161,7 @@ def pii_recipients(session: Session, *, limit: int = 200) -> list[dict[str, Any]
         .distinct()
     )
     types: dict[str, list[str]] = {}
-    for address, typ in session.execute(types_stmt).tuples():
+    for address, typ in session.execute(types_stmt):
         types.setdefault(address, []).append(typ)
     for r in rows:
         r["pii_types"] = sorted(types.get(r["address"], []))
@@ -234,7 +234,7 @@ def delete_spec(session: Session, spec_id: int) -> bool:
 
 
 def services_choice(session: Session, limit: int = 500) -> Sequence[tuple[int, str]]:
-    return session.execute(select(Service.id, Service.host).order_by(Service.host).limit(limit)).tuples().all()
+    return session.execute(select(Service.id, Service.host).order_by(Service.host).limit(limit)).all()
 
 
 def pii_summary(session: Session, *, top: int = 50) -> dict[str, Any]:
@@ -273,7 +273,7 @@ def pii_summary(session: Session, *, top: int = 50) -> dict[str, Any]:
             select(PiiFinding.endpoint_id, PiiFinding.type).where(
                 PiiFinding.endpoint_id.in_([r["id"] for r in unauth]), PiiFinding.location == "response"
             )
-        ).tuples():
+        ):
             types.setdefault(eid, set()).add(typ)
     for r in unauth:
         r["types"] = ", ".join(sorted(types.get(r["id"], ())))

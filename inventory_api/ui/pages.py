@@ -87,7 +87,7 @@ def overview(request: Request, user: UserDep, session: SessionDep) -> Response:
         from sqlalchemy import func
 
         event_counts = list(
-            session.execute(select(events.c.severity, func.count()).group_by(events.c.severity)).tuples()
+            session.execute(select(events.c.severity, func.count()).group_by(events.c.severity))
         )
     return page(
         request,
