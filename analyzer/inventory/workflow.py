@@ -115,12 +115,10 @@ class Suppression:
     expires_at: datetime
     created_at: datetime
     target: str
+    host: str | None = None  # the service's, for service-wide rules
 
     def active(self, now: datetime) -> bool:
         return self.expires_at > now
-
-    def covers(self, kind: str, endpoint_id: int, service_id: int) -> bool:
-        return kind == self.kind and (self.endpoint_id == endpoint_id or self.service_id == service_id)
 
 
 def suppressions(*, session: Session, limit: int = 500) -> list[Suppression]:
@@ -137,7 +135,7 @@ def suppressions(*, session: Session, limit: int = 500) -> list[Suppression]:
         out.append(
             Suppression(
                 rule.id, rule.kind, rule.endpoint_id, rule.service_id, rule.reason,
-                _utc(rule.expires_at), _utc(rule.created_at), target,
+                _utc(rule.expires_at), _utc(rule.created_at), target, host,
             )
         )
     return out
@@ -184,26 +182,45 @@ def delete_suppression(*, session: Session, rule_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def annotate(
-    *, session: Session, items: list[dict[str, Any]], now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """``items`` (built findings) with their workflow state and ``suppressed_by`` (rule id or None)."""
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """The workflow overlay of one request: states and live suppression rules, looked up per
+    finding in O(1) (findings themselves are computed elsewhere and never modified here)."""
+
+    known: dict[str, dict[str, Any]]
+    on_endpoint: dict[tuple[str, int], int]
+    on_host: dict[tuple[str, str], int]
+
+    def state(self, item: dict[str, Any]) -> str:
+        st = self.known.get(item["id"])
+        return str(st["state"]) if st else "open"
+
+    def suppressed_by(self, item: dict[str, Any]) -> int | None:
+        endpoint = item["endpoint"]
+        rule = self.on_endpoint.get((item["kind"], endpoint["id"]))
+        return rule if rule is not None else self.on_host.get((item["kind"], endpoint["host"]))
+
+    def decorate(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``item`` with ``state``, ``assignee``, ``comment`` and ``suppressed_by``."""
+        st = self.known.get(item["id"]) or {}
+        return {
+            **item,
+            "state": st.get("state", "open"),
+            "assignee": st.get("assignee"),
+            "comment": st.get("comment"),
+            "suppressed_by": self.suppressed_by(item),
+        }
+
+
+def triage(*, session: Session, now: datetime | None = None) -> Triage:
     now = now or datetime.now(UTC)
-    active = [s for s in suppressions(session=session) if s.active(now)]
-    service_of: dict[int, int] = {}
-    if active and items:
-        ids = list({i["endpoint"]["id"] for i in items})
-        for chunk in range(0, len(ids), 5000):
-            part = ids[chunk : chunk + 5000]
-            stmt = select(Endpoint.id, Endpoint.service_id).where(Endpoint.id.in_(part))
-            service_of.update({eid: sid for eid, sid in session.execute(stmt)})
-    known = states(session=session)
-    for item in items:
-        st = known.get(item["id"])
-        item["state"] = st["state"] if st else "open"
-        item["assignee"] = st["assignee"] if st else None
-        item["comment"] = st["comment"] if st else None
-        eid = item["endpoint"]["id"]
-        rule = next((s for s in active if s.covers(item["kind"], eid, service_of.get(eid, -1))), None)
-        item["suppressed_by"] = rule.id if rule else None
-    return items
+    on_endpoint: dict[tuple[str, int], int] = {}
+    on_host: dict[tuple[str, str], int] = {}
+    for rule in suppressions(session=session):
+        if not rule.active(now):
+            continue
+        if rule.endpoint_id is not None:
+            on_endpoint.setdefault((rule.kind, rule.endpoint_id), rule.id)
+        elif rule.host is not None:
+            on_host.setdefault((rule.kind, rule.host), rule.id)
+    return Triage(states(session=session), on_endpoint, on_host)

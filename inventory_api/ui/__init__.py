@@ -28,6 +28,9 @@ def router() -> APIRouter:
 
 
 def mount(app: FastAPI) -> None:
+    from inventory_api.ui.snapshot import SnapshotKeeper
+
+    app.state.console_snapshots = SnapshotKeeper(app.state.session_factory)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router())
 

@@ -90,7 +90,8 @@ def traffic(session: Session, *, days: int = 14, endpoint_id: int | None = None)
     if endpoint_id is not None:
         stmt = stmt.where(EndpointHourly.endpoint_id == endpoint_id)
     counts = {_utc(h): int(n or 0) for h, n in session.execute(stmt.group_by(EndpointHourly.hour))}
-    first = min(counts) if endpoint_id is not None and counts else start
+    # One endpoint: from its first recorded hour in the window (at least a day), not 14 empty days.
+    first = max(start, min(min(counts), end - timedelta(hours=23))) if endpoint_id is not None and counts else start
     points = []
     hour = first
     while hour <= end:

@@ -74,6 +74,7 @@ async def upload_spec(request: Request, user: UserDep, session: SessionDep, form
         return refused(f"Not imported: {exc}", 422)
     except DataError as exc:
         return refused(f"Not imported, the document cannot be stored: {str(exc.orig).strip().splitlines()[0]}", 422)
+    request.app.state.console_snapshots.invalidate()  # verdicts changed: findings follow
     return _specs_page(request, user, session, status_code=201, imported=asdict(result))
 
 
@@ -86,9 +87,10 @@ def spec(request: Request, user: UserDep, session: SessionDep, spec_id: Id) -> R
 
 
 @router.post("/specs/{spec_id}/delete")
-def delete_spec(user: UserDep, session: SessionDep, _form: FormDep, spec_id: Id) -> Response:
+def delete_spec(request: Request, user: UserDep, session: SessionDep, _form: FormDep, spec_id: Id) -> Response:
     _importer(user)
     done = data.delete_spec(session, spec_id)
+    request.app.state.console_snapshots.invalidate()
     return RedirectResponse(f"/ui/specs?flash={'spec+deleted' if done else 'no+such+spec'}", status_code=303)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from analyzer.db.models import EndpointPeer
 from analyzer.inventory import reports
-from analyzer.inventory.findings import SEVERITIES, build_findings
-from analyzer.inventory.workflow import CLOSED, annotate
+from analyzer.inventory.findings import SEVERITIES
+from analyzer.inventory.workflow import CLOSED, triage
 from inventory_api import crud
 from inventory_api.deps import SessionDep
 from inventory_api.pagination import InvalidPageRequest
@@ -20,9 +20,11 @@ from inventory_api.security import Permission
 from inventory_api.ui import auth, data, filters
 from inventory_api.ui.auth import UserDep
 from inventory_api.ui.render import HEADERS, bars_svg, page, time_chart_svg
+from inventory_api.ui.snapshot import Snapshot, current, for_role
 
 router = APIRouter()
 EndpointId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+SnapshotDep = Annotated[Snapshot, Depends(current)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -69,36 +71,38 @@ def signout(request: Request, session: SessionDep, _form: auth.FormDep) -> Respo
     return response
 
 
-def open_finding_counts(session: SessionDep, items: list[dict[str, object]] | None = None) -> dict[str, int]:
-    items = items if items is not None else annotate(session=session, items=build_findings(session=session, full_samples=False))
+def open_finding_counts(session: SessionDep, snap: Snapshot) -> dict[str, int]:
+    """Findings neither closed nor suppressed, per severity."""
+    tri = triage(session=session)
     counts = dict.fromkeys(SEVERITIES, 0)
-    for item in items:
-        if item["state"] not in CLOSED and item["suppressed_by"] is None:
-            counts[str(item["severity"])] += 1
+    for item in snap.findings:
+        if tri.state(item) not in CLOSED and tri.suppressed_by(item) is None:
+            counts[item["severity"]] += 1
     return counts
 
 
 @router.get("/overview", response_class=HTMLResponse)
-def overview(request: Request, user: UserDep, session: SessionDep) -> Response:
-    o = data.overview(session)
+def overview(request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep) -> Response:
+    o = snap.overview
     events = data.optional_table(session, "events")
     event_counts = None
     if events is not None and "severity" in events.c:
         from sqlalchemy import func
 
-        event_counts = list(
-            session.execute(select(events.c.severity, func.count()).group_by(events.c.severity))
-        )
+        event_counts = [tuple(r) for r in session.execute(
+            select(events.c.severity, func.count()).group_by(events.c.severity)
+        )]
     return page(
         request,
         "overview.html",
         user,
         title="Overview",
         o=o,
+        taken_at=snap.taken_at,
         week=(o["now"] - timedelta(days=7)).date().isoformat(),
-        traffic_svg=time_chart_svg("Requests per hour", data.traffic(session, days=14)),
+        traffic_svg=time_chart_svg("Requests per hour", snap.traffic),
         pii_svg=bars_svg("Endpoints per PII type", o["pii_by_type"][:10]),
-        finding_counts=open_finding_counts(session),
+        finding_counts=open_finding_counts(session, snap),
         event_counts=event_counts,
     )
 
@@ -136,17 +140,17 @@ def catalog_rows(request: Request, user: UserDep, session: SessionDep) -> Respon
 
 
 @router.get("/endpoints/{endpoint_id}", response_class=HTMLResponse)
-def endpoint(request: Request, user: UserDep, session: SessionDep, endpoint_id: EndpointId) -> Response:
+def endpoint(
+    request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep, endpoint_id: EndpointId
+) -> Response:
     full = user.can(Permission.READ_SAMPLES)
     detail = crud.get_endpoint_detail(session=session, endpoint_id=endpoint_id, full_samples=full)
     if detail is None:
         return page(request, "error.html", user, status_code=404, title="Not found", detail="No such endpoint.")
-    hourly = [(h["hour"], h["count"]) for h in detail["hourly"]][-24 * 14 :]
+    hourly = data.traffic(session, days=14, endpoint_id=endpoint_id)
     statuses = sorted(detail["status_codes"].items(), key=lambda kv: (-kv[1], kv[0]))
-    findings = [
-        f for f in build_findings(session=session, full_samples=full, host=detail["host"])
-        if f["endpoint"]["id"] == endpoint_id
-    ]
+    tri = triage(session=session)
+    findings = [tri.decorate(for_role(f, full_samples=full)) for f in snap.by_endpoint.get(endpoint_id, [])]
     clients = session.scalars(
         select(EndpointPeer)
         .where(EndpointPeer.endpoint_id == endpoint_id, EndpointPeer.kind == "client")
@@ -165,10 +169,10 @@ def endpoint(request: Request, user: UserDep, session: SessionDep, endpoint_id: 
 
 
 @router.get("/actors", response_class=HTMLResponse)
-def actors(request: Request, user: UserDep, session: SessionDep) -> Response:
+def actors(request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep) -> Response:
     return page(
-        request, "actors.html", user, title="Actors",
-        actors=data.optional_rows(session, "actors"), recipients=data.pii_recipients(session),
+        request, "actors.html", user, title="Actors", taken_at=snap.taken_at,
+        actors=data.optional_rows(session, "actors"), recipients=snap.recipients,
     )
 
 
@@ -178,10 +182,10 @@ def changes(request: Request, user: UserDep, session: SessionDep) -> Response:
 
 
 @router.get("/pii", response_class=HTMLResponse)
-def pii(request: Request, user: UserDep, session: SessionDep) -> Response:
-    summary = data.pii_summary(session)
+def pii(request: Request, user: UserDep, snap: SnapshotDep) -> Response:
+    summary = snap.pii
     return page(
-        request, "pii.html", user, title="PII report", now=datetime.now(UTC),
+        request, "pii.html", user, title="PII report", now=snap.taken_at,
         full_samples=user.can(Permission.READ_SAMPLES),
         by_type_svg=bars_svg("Endpoints per PII type", [(t["type"], t["endpoints"]) for t in summary["by_type"][:12]]),
         **summary,

@@ -5,26 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from analyzer.inventory.findings import KINDS, SEVERITIES, build_findings
+from analyzer.inventory.findings import KINDS, SEVERITIES
 from analyzer.inventory.workflow import (
     CLOSED,
     STATES,
+    Triage,
     WorkflowError,
     add_suppression,
-    annotate,
     delete_suppression,
     parse_finding_id,
     set_state,
     suppressions,
+    triage,
 )
 from inventory_api.deps import SessionDep
 from inventory_api.security import Permission
 from inventory_api.ui import auth, data
 from inventory_api.ui.auth import ConsoleUser, FormDep, UserDep
 from inventory_api.ui.render import page
+from inventory_api.ui.snapshot import Snapshot, current, for_role
 
 router = APIRouter()
 PAGE = 50
@@ -34,14 +36,15 @@ NEXT_STATE = {"open": "acknowledged", "acknowledged": "resolved", "resolved": "o
               "false_positive": "open", "accepted_risk": "open"}
 
 
-def _wanted(item: dict[str, Any], state: str, show_suppressed: bool) -> bool:
-    if item["suppressed_by"] is not None and not show_suppressed:
+def _wanted(tri: Triage, item: dict[str, Any], state: str, show_suppressed: bool) -> bool:
+    if not show_suppressed and tri.suppressed_by(item) is not None:
         return False
+    current_state = tri.state(item)
     if state == "active":
-        return item["state"] not in CLOSED
+        return current_state not in CLOSED
     if state == "closed":
-        return item["state"] in CLOSED
-    return state == "all" or item["state"] == state
+        return current_state in CLOSED
+    return state == "all" or current_state == state
 
 
 def _annotator(user: ConsoleUser) -> ConsoleUser:
@@ -51,7 +54,9 @@ def _annotator(user: ConsoleUser) -> ConsoleUser:
 
 
 @router.get("/findings", response_class=HTMLResponse)
-def findings(request: Request, user: UserDep, session: SessionDep) -> Response:
+def findings(
+    request: Request, user: UserDep, session: SessionDep, snap: Annotated[Snapshot, Depends(current)]
+) -> Response:
     q = request.query_params
     state, severity, kind = q.get("state", ""), q.get("severity", ""), q.get("kind", "")
     f: dict[str, str] = {
@@ -63,18 +68,19 @@ def findings(request: Request, user: UserDep, session: SessionDep) -> Response:
     }
     offset_raw = q.get("offset", "0")
     offset = int(offset_raw) if offset_raw.isdigit() and len(offset_raw) < 9 else 0
-    items = build_findings(
-        session=session,
-        full_samples=user.can(Permission.READ_SAMPLES),
-        severities=[f["severity"]] if f["severity"] else (),
-        kinds=[f["kind"]] if f["kind"] else (),
-        host=f["service"] or None,
-    )
-    items = [i for i in annotate(session=session, items=items) if _wanted(i, f["state"], bool(f["suppressed"]))]
+    tri = triage(session=session)
+    severity, kind, host = f["severity"], f["kind"], f["service"]
+    items = [
+        i for i in snap.findings
+        if (not severity or i["severity"] == severity) and (not kind or i["kind"] == kind)
+        and (not host or i["endpoint"]["host"] == host) and _wanted(tri, i, f["state"], bool(f["suppressed"]))
+    ]
+    full = user.can(Permission.READ_SAMPLES)
+    shown = [tri.decorate(for_role(i, full_samples=full)) for i in items[offset : offset + PAGE]]
     params = {k: v for k, v in f.items() if v}
     return page(
         request, "findings.html", user, title="Findings & events", f=f, params=params,
-        items=items[offset : offset + PAGE], total=len(items), offset=offset, limit=PAGE,
+        items=shown, total=len(items), taken_at=snap.taken_at, offset=offset, limit=PAGE,
         severities=SEVERITIES, kinds=KINDS, states=STATES, state_choices=STATE_CHOICES, next_state=NEXT_STATE,
         back=str(request.url.query)[:2000], can_annotate=user.can(Permission.ANNOTATE),
         suppressions=suppressions(session=session), now=datetime.now(UTC), hosts=data.services_choice(session),

@@ -98,7 +98,7 @@ def time_chart_svg(title: str, points: Sequence[tuple[datetime, int]], *, width:
         return Markup("".join(parts))
     peak = max(c for _, c in points) or 1
     step = plot_w / len(points)
-    bar_w = max(1.0, step * 0.8)
+    bar_w = min(24.0, max(1.0, step * 0.8))
     parts.append(
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#9ca3af"/>'
         f'<text x="{left - 6}" y="{top + 10}" text-anchor="end" class="axis">{peak:,}</text>'
