@@ -200,6 +200,10 @@ class Triage:
         rule = self.on_endpoint.get((item["kind"], endpoint["id"]))
         return rule if rule is not None else self.on_host.get((item["kind"], endpoint["host"]))
 
+    def ids_in(self, wanted: frozenset[str]) -> set[str]:
+        """Finding ids whose state is one of ``wanted`` (no row: open)."""
+        return {fid for fid, st in self.known.items() if st["state"] in wanted}
+
     def decorate(self, item: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``item`` with ``state``, ``assignee``, ``comment`` and ``suppressed_by``."""
         st = self.known.get(item["id"]) or {}

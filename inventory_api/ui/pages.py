@@ -20,7 +20,7 @@ from inventory_api.security import Permission
 from inventory_api.ui import auth, data, filters
 from inventory_api.ui.auth import UserDep
 from inventory_api.ui.render import HEADERS, bars_svg, page, time_chart_svg
-from inventory_api.ui.snapshot import Snapshot, current, for_role
+from inventory_api.ui.snapshot import Snapshot, current, for_role, suppressed_ids
 
 router = APIRouter()
 EndpointId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -73,11 +73,14 @@ def signout(request: Request, session: SessionDep, _form: auth.FormDep) -> Respo
 
 def open_finding_counts(session: SessionDep, snap: Snapshot) -> dict[str, int]:
     """Findings neither closed nor suppressed, per severity."""
-    tri = triage(session=session)
     counts = dict.fromkeys(SEVERITIES, 0)
     for item in snap.findings:
-        if tri.state(item) not in CLOSED and tri.suppressed_by(item) is None:
-            counts[item["severity"]] += 1
+        counts[item["severity"]] += 1
+    tri = triage(session=session)
+    for finding_id in suppressed_ids(snap, tri) | tri.ids_in(CLOSED):
+        gone = snap.by_id.get(finding_id)
+        if gone is not None:
+            counts[gone["severity"]] -= 1
     return counts
 
 

@@ -10,9 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from analyzer.inventory.findings import KINDS, SEVERITIES
 from analyzer.inventory.workflow import (
-    CLOSED,
     STATES,
-    Triage,
     WorkflowError,
     add_suppression,
     delete_suppression,
@@ -26,7 +24,7 @@ from inventory_api.security import Permission
 from inventory_api.ui import auth, data
 from inventory_api.ui.auth import ConsoleUser, FormDep, UserDep
 from inventory_api.ui.render import page
-from inventory_api.ui.snapshot import Snapshot, current, for_role
+from inventory_api.ui.snapshot import Snapshot, current, for_role, select_findings
 
 router = APIRouter()
 PAGE = 50
@@ -34,17 +32,6 @@ STATE_CHOICES = (("active", "open + acknowledged"), ("open", "open"), ("acknowle
                  ("closed", "resolved / false positive / accepted risk"), ("all", "all"))
 NEXT_STATE = {"open": "acknowledged", "acknowledged": "resolved", "resolved": "open",
               "false_positive": "open", "accepted_risk": "open"}
-
-
-def _wanted(tri: Triage, item: dict[str, Any], state: str, show_suppressed: bool) -> bool:
-    if not show_suppressed and tri.suppressed_by(item) is not None:
-        return False
-    current_state = tri.state(item)
-    if state == "active":
-        return current_state not in CLOSED
-    if state == "closed":
-        return current_state in CLOSED
-    return state == "all" or current_state == state
 
 
 def _annotator(user: ConsoleUser) -> ConsoleUser:
@@ -69,12 +56,10 @@ def findings(
     offset_raw = q.get("offset", "0")
     offset = int(offset_raw) if offset_raw.isdigit() and len(offset_raw) < 9 else 0
     tri = triage(session=session)
-    severity, kind, host = f["severity"], f["kind"], f["service"]
-    items = [
-        i for i in snap.findings
-        if (not severity or i["severity"] == severity) and (not kind or i["kind"] == kind)
-        and (not host or i["endpoint"]["host"] == host) and _wanted(tri, i, f["state"], bool(f["suppressed"]))
-    ]
+    items = select_findings(
+        snap, tri, state=f["state"], severity=f["severity"], kind=f["kind"], host=f["service"],
+        show_suppressed=bool(f["suppressed"]),
+    )
     full = user.can(Permission.READ_SAMPLES)
     shown = [tri.decorate(for_role(i, full_samples=full)) for i in items[offset : offset + PAGE]]
     params = {k: v for k, v in f.items() if v}

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from analyzer.db.models import ApiSpec, Endpoint, EndpointHourly, EndpointVerdict, PiiFinding, SpecOperation
 from analyzer.inventory.findings import build_findings
+from analyzer.inventory.workflow import CLOSED, STATES, Triage
 from inventory_api.ui import data
 
 REFRESH = 10.0  # seconds between fingerprint checks
@@ -38,6 +39,8 @@ class Snapshot:
     taken_at: datetime
     findings: list[dict[str, Any]]  # samples as stored (the detector's mask); viewers get mask_fully on top
     by_endpoint: dict[int, list[dict[str, Any]]]
+    by_host: dict[str, list[dict[str, Any]]]
+    by_id: dict[str, dict[str, Any]]
     overview: dict[str, Any]
     pii: dict[str, Any]
     recipients: list[dict[str, Any]]
@@ -66,13 +69,17 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
     stamp = stamp if stamp is not None else fingerprint(session)
     findings = build_findings(session=session, full_samples=True)
     by_endpoint: dict[int, list[dict[str, Any]]] = {}
+    by_host: dict[str, list[dict[str, Any]]] = {}
     for item in findings:
         by_endpoint.setdefault(item["endpoint"]["id"], []).append(item)
+        by_host.setdefault(item["endpoint"]["host"], []).append(item)
     return Snapshot(
         fingerprint=stamp,
         taken_at=datetime.now(UTC),
         findings=findings,
         by_endpoint=by_endpoint,
+        by_host=by_host,
+        by_id={item["id"]: item for item in findings},
         overview=data.overview(session),
         pii=data.pii_summary(session),
         recipients=data.pii_recipients(session),
@@ -145,3 +152,36 @@ def current(request: Request) -> Snapshot:
     """The app's snapshot (a dependency: sync, so a first build runs in the thread pool)."""
     keeper: SnapshotKeeper = request.app.state.console_snapshots
     return keeper.get()
+
+
+def suppressed_ids(snap: Snapshot, tri: Triage) -> set[str]:
+    """Findings of the snapshot silenced by a live rule: read from the rules' side (few rules,
+    indexed findings), never by testing every finding."""
+    out: set[str] = set()
+    for (kind, endpoint_id), _rule in tri.on_endpoint.items():
+        out.update(i["id"] for i in snap.by_endpoint.get(endpoint_id, ()) if i["kind"] == kind)
+    for (kind, host), _rule in tri.on_host.items():
+        out.update(i["id"] for i in snap.by_host.get(host, ()) if i["kind"] == kind)
+    return out
+
+
+def select_findings(
+    snap: Snapshot, tri: Triage, *, state: str, severity: str = "", kind: str = "", host: str = "",
+    show_suppressed: bool = False,
+) -> list[dict[str, Any]]:
+    """The queue's findings in order: ``state`` is active (open + acknowledged), closed, all, or
+    one state; a pass over the filtered findings with one set lookup each."""
+    candidates = snap.by_host.get(host, []) if host else snap.findings
+    if severity or kind:
+        candidates = [
+            i for i in candidates if (not severity or i["severity"] == severity) and (not kind or i["kind"] == kind)
+        ]
+    hidden = set() if show_suppressed else suppressed_ids(snap, tri)
+    if state in ("active", "all", "open"):
+        if state == "active":
+            hidden |= tri.ids_in(CLOSED)
+        elif state == "open":
+            hidden |= tri.ids_in(frozenset(STATES) - {"open"})
+        return [i for i in candidates if i["id"] not in hidden] if hidden else list(candidates)
+    wanted = tri.ids_in(CLOSED if state == "closed" else frozenset({state})) - hidden
+    return [i for i in candidates if i["id"] in wanted]
