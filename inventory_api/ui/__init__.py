@@ -57,6 +57,10 @@ def mount(app: FastAPI) -> None:
                 user = None
         return page(request, "error.html", user, status_code=403, title="Not allowed", detail=exc.detail)
 
+    @app.exception_handler(auth.FormRefused)
+    async def _form_refused(request: Request, exc: auth.FormRefused) -> Response:
+        return page(request, "error.html", None, status_code=exc.status_code, title="Form refused", detail=exc.detail)
+
     @app.exception_handler(auth.CsrfRefused)
     async def _csrf(request: Request, _exc: auth.CsrfRefused) -> Response:
         return page(

@@ -179,9 +179,30 @@ class CsrfRefused(Exception):
     """A form posted without the session's CSRF token."""
 
 
+class FormRefused(Exception):
+    """A form body without a declared length, or longer than a spec upload may be."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code, self.detail = status_code, detail
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, its size declared and bounded before it is parsed (browsers always
+    send Content-Length for forms; uploads are at most a spec document plus the fields)."""
+    from analyzer.inventory.specs import MAX_SPEC_BYTES
+
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        raise FormRefused(411, "a form body needs a Content-Length")
+    if int(declared) > MAX_SPEC_BYTES + MAX_FORM_BYTES:
+        raise FormRefused(413, f"the form is larger than {MAX_SPEC_BYTES + MAX_FORM_BYTES:,} bytes")
+    return await request.form(max_files=1, max_fields=50, max_part_size=MAX_FORM_BYTES)
+
+
 async def checked_form(request: Request, user: UserDep) -> FormData:
     """The posted form of a signed-in user, :class:`CsrfRefused` unless it carries their token."""
-    form = await request.form(max_part_size=MAX_FORM_BYTES)
+    form = await read_form(request)
     sent = form.get("csrf")
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), user.csrf.encode()):
         raise CsrfRefused

@@ -46,7 +46,7 @@ def _signin(request: Request, error: str | None, status_code: int = 200) -> Resp
 
 @router.post("/signin", response_class=HTMLResponse)
 async def signin(request: Request, session: SessionDep) -> Response:
-    form = await request.form(max_part_size=auth.MAX_FORM_BYTES)
+    form = await auth.read_form(request)
     if not auth.signin_token_ok(request, form):
         return _signin(request, "The form expired or was not sent by this page: sign in again.", 403)
     secret = form.get("key")

@@ -261,3 +261,51 @@ def test_sign_out_and_revoked_keys_end_sessions(app: object, keys: dict[str, str
     key_id = re.findall(r"<tr><td>(\d+)</td><td>temp</td>", admin.get("/ui/settings").text)[0]
     admin.post(f"/ui/settings/keys/{key_id}/revoke", data={"csrf": csrf_of(admin.get("/ui/settings").text)})
     assert temp.get("/ui/overview").status_code == 303
+
+
+def test_oversized_or_unsized_forms_are_refused(app: object, keys: dict[str, str]) -> None:
+    from analyzer.inventory.specs import MAX_SPEC_BYTES
+
+    client = sign_in(app, keys["analyst"])
+    token = csrf_of(client.get("/ui/specs").text)
+    huge = client.post("/ui/specs", data={"csrf": token}, headers={"Content-Length": str(MAX_SPEC_BYTES * 2)},
+                       content=b"x")
+    assert huge.status_code == 413
+    def chunks() -> Iterator[bytes]:
+        yield f"csrf={token}&state=resolved".encode()
+
+    unsized = client.post("/ui/findings/state", content=chunks(),
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert unsized.status_code == 411
+
+
+def test_findings_follow_a_spec_import(app: object, keys: dict[str, str]) -> None:
+    """The queue is read from a snapshot: documenting the shop's endpoints removes their
+    shadow_pii findings once it is rebuilt (seconds), without a restart."""
+    import time
+
+    client = sign_in(app, keys["analyst"])
+
+    def shop_shadow() -> int:
+        page = client.get("/ui/findings?kind=shadow_pii&service=api.shop.example&state=all").text
+        return len(re.findall(r'data-finding="shadow_pii:', page))
+
+    before = shop_shadow()
+    assert before > 0, "the sample captures give the shop undocumented endpoints carrying PII"
+    token = csrf_of(client.get("/ui/specs").text)
+    spec = (
+        "openapi: 3.0.3\ninfo: {title: ShopAll, version: '1'}\nservers: [{url: 'https://api.shop.example'}]\n"
+        "paths:\n" + "".join(
+            f"  '{p}': {{{m.lower()}: {{responses: {{'200': {{description: ok}}}}}}}}\n"
+            for m, p in re.findall(r'<td class="method">(\w+)</td>\s*<td class="path"><a href="/ui/endpoints/\d+">([^<]+)<',
+                                   client.get("/ui/catalog?service=api.shop.example&limit=200").text)
+        )
+    )
+    done = client.post("/ui/specs", data={"csrf": token}, files={"document": ("all.yaml", spec.encode())})
+    assert done.status_code == 201, done.text[-500:]
+    deadline = time.monotonic() + 20
+    while shop_shadow() >= before:
+        assert time.monotonic() < deadline, "the findings snapshot did not follow the import"
+        time.sleep(0.2)
+    spec_id = int(re.findall(r'href="/ui/specs/(\d+)"', done.text)[-1])
+    client.post(f"/ui/specs/{spec_id}/delete", data={"csrf": token})
