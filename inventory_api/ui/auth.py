@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.datastructures import FormData
+from fastapi.responses import Response
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
-from starlette.responses import Response
 
 from analyzer.db.models import ApiKey, ConsoleSession
 from inventory_api import crud

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from starlette.datastructures import QueryParams
+from fastapi.datastructures import QueryParams
 
 from inventory_api import crud
 from inventory_api.pagination import MAX_CURSOR_CHARS, SortSpec, parse_sort

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
-from starlette.datastructures import UploadFile
 
 from analyzer.inventory.specs import MAX_SPEC_BYTES, SpecError, import_specs, parse_spec
 from inventory_api import crud
@@ -57,7 +56,7 @@ async def upload_spec(request: Request, user: UserDep, session: SessionDep, form
     def refused(message: str, status_code: int) -> Response:
         return _specs_page(request, user, session, status_code=status_code, flash=message, flash_kind="error")
 
-    if not isinstance(upload, UploadFile):
+    if upload is None or isinstance(upload, str):
         return refused("Choose an OpenAPI document to upload.", 400)
     if host is not None and not _HOST.match(host):
         return refused("The service host has characters a host cannot have.", 400)

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 
 from inventory_api.ui.auth import ConsoleUser
 
@@ -85,7 +84,8 @@ def page(
 # --- Charts -----------------------------------------------------------------------------------
 
 
-def time_chart_svg(title: str, points: Sequence[tuple[datetime, int]], *, width: int = 720, height: int = 180) -> Markup:
+# Charts are built here with every text escaped; templates insert them with ``|safe``.
+def time_chart_svg(title: str, points: Sequence[tuple[datetime, int]], *, width: int = 720, height: int = 180) -> str:
     """Counts over time as columns (one per bucket) with the peak and the first/last labels."""
     left, bottom, top = 48, 22, 10
     plot_w, plot_h = width - left - 8, height - bottom - top
@@ -95,7 +95,7 @@ def time_chart_svg(title: str, points: Sequence[tuple[datetime, int]], *, width:
     ]
     if not points:
         parts.append(f'<text x="{left}" y="{top + 20}" class="empty">No traffic recorded</text></svg>')
-        return Markup("".join(parts))
+        return "".join(parts)
     peak = max(c for _, c in points) or 1
     step = plot_w / len(points)
     bar_w = min(24.0, max(1.0, step * 0.8))
@@ -116,11 +116,11 @@ def time_chart_svg(title: str, points: Sequence[tuple[datetime, int]], *, width:
         f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end" class="axis">{_when(points[-1][0])}</text>'
         "</svg>"
     )
-    return Markup("".join(parts))
+    return "".join(parts)
 
 
-def bars_svg(title: str, items: Sequence[tuple[str, int]], *, width: int = 460) -> Markup:
+def bars_svg(title: str, items: Sequence[tuple[str, int]], *, width: int = 460) -> str:
     """Horizontal bars, as the PII report draws them (analyzer.inventory.reports.bar_chart_svg)."""
     from analyzer.inventory.reports import bar_chart_svg
 
-    return Markup(bar_chart_svg(title, items, width=width))
+    return bar_chart_svg(title, items, width=width)
