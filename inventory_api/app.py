@@ -130,6 +130,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for module in _api_routers():
         api.include_router(module.router)
     app.include_router(api)
+    from inventory_api import ui
+
+    ui.mount(app)  # the web console at /ui/
     return app
 
 

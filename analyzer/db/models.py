@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0005_alerts"
+SCHEMA_REVISION = "0005_console"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -133,6 +133,8 @@ class EndpointStatus(Base):
 
 class EndpointHourly(Base):
     __tablename__ = "endpoint_hourly"
+    # The console's traffic-over-time chart reads a range of hours across all endpoints (0005).
+    __table_args__ = (Index("ix_endpoint_hourly_hour", "hour"),)
 
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
     hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
@@ -630,3 +632,62 @@ def include_in_schema_comparison(
 ) -> bool:
     """Alembic ``include_object``: what autogenerate and the drift test compare with the models."""
     return not (type_ == "index" and name in DIALECT_ONLY_INDEXES)
+
+
+# --- The web console (inventory_api/ui): sessions and the findings workflow (migration 0005) ---
+
+
+class ConsoleSession(Base):
+    """A signed-in console browser: only the SHA-256 of the session token is stored; the key it
+    was opened with must stay live (a revoked key ends its sessions)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class FindingState(Base):
+    """Where a finding (``kind:endpoint_id``, as /api/v1/findings names it) stands in the queue:
+    open (no row) -> acknowledged -> resolved / false_positive / accepted_risk."""
+
+    __tablename__ = "finding_states"
+
+    finding_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(24))
+    assignee: Mapped[str | None] = mapped_column(String(255), default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[int | None] = mapped_column(Integer, default=None)  # api_keys.id
+
+
+class FindingActivity(Base):
+    """Every workflow change of a finding, appended (who, when, state, assignee, comment)."""
+
+    __tablename__ = "finding_activity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[str] = mapped_column(String(128), index=True)
+    state: Mapped[str] = mapped_column(String(24))
+    assignee: Mapped[str | None] = mapped_column(String(255), default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    by_key: Mapped[int | None] = mapped_column(Integer, default=None)  # api_keys.id
+
+
+class SuppressionRule(Base):
+    """Silences one finding kind on an endpoint or on a whole service, with a reason, until expiry."""
+
+    __tablename__ = "suppression_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), default=None)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), default=None)
+    reason: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer, default=None)  # api_keys.id

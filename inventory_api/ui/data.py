@@ -1,0 +1,282 @@
+"""Read models of the console pages: bound parameters only, row counts bounded.
+
+Tables other branches add (threat events, actors, change events, alert destinations) are read
+when the database has them (:func:`optional_rows`), else the page says "no data yet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import MetaData, Table, distinct, func, inspect, select
+from sqlalchemy.orm import Session
+
+from analyzer.db.models import (
+    ApiSpec,
+    Endpoint,
+    EndpointHourly,
+    EndpointPeer,
+    EndpointVerdict,
+    PiiFinding,
+    Service,
+    SpecOperation,
+)
+
+OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
+    "events": ("threat_events", "detect_events", "events"),
+    "actors": ("actors", "actor_pii", "actor_exposures"),
+    "changes": ("change_events", "changes"),
+    "destinations": ("alert_destinations", "integrations"),
+    "delivery": ("alert_delivery_status",),
+}
+MAX_OPTIONAL_ROWS = 200
+HIDDEN_COLUMNS = frozenset({"secret", "secret_hash", "token", "password", "key_hash", "config", "payload"})
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def newest_seen(session: Session) -> datetime:
+    newest = session.scalar(select(func.max(Endpoint.last_seen)))
+    return _utc(newest) if newest is not None else datetime.now(UTC)
+
+
+def overview(session: Session) -> dict[str, Any]:
+    now = newest_seen(session)
+    week = now - timedelta(days=7)
+    services = session.scalar(select(func.count(Service.id))) or 0
+    endpoints = session.scalar(select(func.count(Endpoint.id))) or 0
+    new_endpoints = session.scalar(select(func.count(Endpoint.id)).where(Endpoint.first_seen >= week)) or 0
+    new_services = session.scalar(select(func.count(Service.id)).where(Service.first_seen >= week)) or 0
+    shadow = session.scalar(select(func.count()).select_from(EndpointVerdict).where(EndpointVerdict.shadow)) or 0
+    zombie = session.scalar(select(func.count()).select_from(EndpointVerdict).where(EndpointVerdict.zombie)) or 0
+    unauth = session.scalar(select(func.count(Endpoint.id)).where(Endpoint.unauthenticated_2xx > 0)) or 0
+    pii = [
+        (t, n)
+        for t, n in session.execute(
+            select(PiiFinding.type, func.count(distinct(PiiFinding.endpoint_id)))
+            .group_by(PiiFinding.type)
+            .order_by(func.count(distinct(PiiFinding.endpoint_id)).desc(), PiiFinding.type)
+            .limit(20)
+        )
+    ]
+    return {
+        "now": now,
+        "services": services,
+        "endpoints": endpoints,
+        "new_endpoints": new_endpoints,
+        "new_services": new_services,
+        "shadow": shadow,
+        "zombie": zombie,
+        "unauthenticated": unauth,
+        "pii_by_type": pii,
+    }
+
+
+def traffic(session: Session, *, days: int = 14, endpoint_id: int | None = None) -> list[tuple[datetime, int]]:
+    """Requests per hour over the ``days`` before the newest recorded hour (gaps as zero)."""
+    newest_stmt = select(func.max(EndpointHourly.hour))
+    if endpoint_id is not None:
+        newest_stmt = newest_stmt.where(EndpointHourly.endpoint_id == endpoint_id)
+    newest = session.scalar(newest_stmt)
+    if newest is None:
+        return []
+    end = _utc(newest)
+    start = end - timedelta(days=days) + timedelta(hours=1)
+    stmt = select(EndpointHourly.hour, func.sum(EndpointHourly.count)).where(EndpointHourly.hour >= start)
+    if endpoint_id is not None:
+        stmt = stmt.where(EndpointHourly.endpoint_id == endpoint_id)
+    counts = {_utc(h): int(n or 0) for h, n in session.execute(stmt.group_by(EndpointHourly.hour))}
+    # One endpoint: from its first recorded hour in the window (at least a day), not 14 empty days.
+    first = max(start, min(min(counts), end - timedelta(hours=23))) if endpoint_id is not None and counts else start
+    points = []
+    hour = first
+    while hour <= end:
+        points.append((hour, counts.get(hour, 0)))
+        hour += timedelta(hours=1)
+    return points
+
+
+def optional_table(session: Session, what: str) -> Table | None:
+    """The table a sibling feature keeps ``what`` in, when this database has it."""
+    names = set(inspect(session.connection()).get_table_names())
+    for name in OPTIONAL_TABLES[what]:
+        if name in names:
+            return Table(name, MetaData(), autoload_with=session.connection())
+    return None
+
+
+def optional_rows(
+    session: Session, what: str, *, where: dict[str, Any] | None = None, limit: int = MAX_OPTIONAL_ROWS
+) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """(columns, newest rows) of ``what``'s table, equality filters bound; None without the table."""
+    table = optional_table(session, what)
+    if table is None:
+        return None
+    columns = [c.name for c in table.columns if c.name not in HIDDEN_COLUMNS]
+    stmt = select(*(table.c[c] for c in columns))
+    for name, value in (where or {}).items():
+        if name in table.c:
+            stmt = stmt.where(table.c[name] == value)
+        else:
+            return columns, []
+    order = next((table.c[c] for c in ("id", "detected_at", "at", "created_at", "last_seen") if c in table.c), None)
+    if order is not None:
+        stmt = stmt.order_by(order.desc())
+    rows = [dict(r) for r in session.execute(stmt.limit(limit)).mappings()]
+    return columns, rows
+
+
+def pii_recipients(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Who received which PII, from what the inventory keeps: the clients of endpoints whose
+    responses carried PII (the actors table, when present, names identities instead)."""
+    served = (
+        select(PiiFinding.endpoint_id, PiiFinding.type)
+        .where(PiiFinding.location == "response")
+        .distinct()
+        .subquery()
+    )
+    stmt = (
+        select(
+            EndpointPeer.address,
+            func.count(distinct(EndpointPeer.endpoint_id)).label("endpoints"),
+            func.sum(EndpointPeer.count).label("requests"),
+            func.max(EndpointPeer.last_seen).label("last_seen"),
+        )
+        .join(served, served.c.endpoint_id == EndpointPeer.endpoint_id)
+        .where(EndpointPeer.kind == "client")
+        .group_by(EndpointPeer.address)
+        .order_by(func.sum(EndpointPeer.count).desc(), EndpointPeer.address)
+        .limit(limit)
+    )
+    rows = [dict(r) for r in session.execute(stmt).mappings()]
+    if not rows:
+        return []
+    types_stmt = (
+        select(EndpointPeer.address, served.c.type)
+        .join(served, served.c.endpoint_id == EndpointPeer.endpoint_id)
+        .where(EndpointPeer.kind == "client", EndpointPeer.address.in_([r["address"] for r in rows]))
+        .distinct()
+    )
+    types: dict[str, list[str]] = {}
+    for address, typ in session.execute(types_stmt):
+        types.setdefault(address, []).append(typ)
+    for r in rows:
+        r["pii_types"] = sorted(types.get(r["address"], []))
+        r["last_seen"] = _utc(r["last_seen"]) if r["last_seen"] else None
+    return rows
+
+
+def spec_detail(session: Session, spec_id: int) -> dict[str, Any] | None:
+    """A spec's operations with what traffic showed for each, and the observed endpoints of its
+    service that it does not document (the diff of the document against observed traffic)."""
+    spec = session.get(ApiSpec, spec_id)
+    if spec is None:
+        return None
+    ops = [
+        dict(r)
+        for r in session.execute(
+            select(
+                SpecOperation.id, SpecOperation.host, SpecOperation.method, SpecOperation.path_template,
+                SpecOperation.deprecated, SpecOperation.verdict, SpecOperation.endpoint_id, Endpoint.hits,
+            )
+            .outerjoin(Endpoint, Endpoint.id == SpecOperation.endpoint_id)
+            .where(SpecOperation.spec_id == spec_id)
+            .order_by(SpecOperation.path_template, SpecOperation.method)
+            .limit(2000)
+        ).mappings()
+    ]
+    undocumented: list[dict[str, Any]] = []
+    if spec.service_id is not None:
+        undocumented = [
+            dict(r)
+            for r in session.execute(
+                select(Endpoint.id, Endpoint.method, Endpoint.path_template, Endpoint.hits)
+                .outerjoin(EndpointVerdict, EndpointVerdict.endpoint_id == Endpoint.id)
+                .where(Endpoint.service_id == spec.service_id, func.coalesce(EndpointVerdict.shadow, True))
+                .order_by(Endpoint.hits.desc(), Endpoint.id)
+                .limit(500)
+            ).mappings()
+        ]
+    host = session.scalar(select(Service.host).where(Service.id == spec.service_id)) if spec.service_id else None
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "version": spec.version,
+        "source": spec.source,
+        "host": host,
+        "imported_at": _utc(spec.imported_at),
+        "operations": ops,
+        "undocumented": undocumented,
+    }
+
+
+def delete_spec(session: Session, spec_id: int) -> bool:
+    """Remove a spec (its operations cascade) and recompute every endpoint's verdicts."""
+    from analyzer.inventory.verdicts import recompute
+
+    spec = session.get(ApiSpec, spec_id)
+    if spec is None:
+        return False
+    # Operations first: SQLite without foreign-key enforcement would keep them.
+    session.query(SpecOperation).filter(SpecOperation.spec_id == spec_id).delete(synchronize_session=False)
+    session.delete(spec)
+    session.flush()
+    try:
+        recompute(session)  # verdicts (and endpoints.spec_verdict) from the remaining specs
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return True
+
+
+def services_choice(session: Session, limit: int = 500) -> Sequence[tuple[int, str]]:
+    return session.execute(select(Service.id, Service.host).order_by(Service.host).limit(limit)).all()
+
+
+def pii_summary(session: Session, *, top: int = 50) -> dict[str, Any]:
+    """The PII page's aggregates, computed by the database (the full report is its own page)."""
+    stats = (
+        func.count().label("findings"),
+        func.count(distinct(PiiFinding.endpoint_id)).label("endpoints"),
+        func.coalesce(func.sum(PiiFinding.count), 0).label("occurrences"),
+    )
+    totals = dict(session.execute(select(*stats)).mappings().one())
+    by_type = [dict(r) for r in session.execute(
+        select(PiiFinding.type, *stats).group_by(PiiFinding.type).order_by(func.count(distinct(PiiFinding.endpoint_id)).desc(), PiiFinding.type)
+    ).mappings()]
+    by_location = [dict(r) for r in session.execute(
+        select(PiiFinding.location, *stats).group_by(PiiFinding.location).order_by(func.count().desc())
+    ).mappings()]
+    by_service = [dict(r) for r in session.execute(
+        select(Service.host, Service.owner, *stats)
+        .join(Endpoint, Endpoint.id == PiiFinding.endpoint_id)
+        .join(Service, Service.id == Endpoint.service_id)
+        .group_by(Service.id, Service.host, Service.owner)
+        .order_by(func.coalesce(func.sum(PiiFinding.count), 0).desc(), Service.host)
+        .limit(top)
+    ).mappings()]
+    served = select(PiiFinding.endpoint_id).where(PiiFinding.location == "response")
+    unauth = [dict(r) for r in session.execute(
+        select(Endpoint.id, Endpoint.method, Endpoint.path_template, Endpoint.unauthenticated_2xx, Service.host)
+        .join(Service, Service.id == Endpoint.service_id)
+        .where(Endpoint.unauthenticated_2xx > 0, Endpoint.id.in_(served))
+        .order_by(Endpoint.unauthenticated_2xx.desc(), Endpoint.id)
+        .limit(top)
+    ).mappings()]
+    types: dict[int, set[str]] = {}
+    if unauth:
+        for eid, typ in session.execute(
+            select(PiiFinding.endpoint_id, PiiFinding.type).where(
+                PiiFinding.endpoint_id.in_([r["id"] for r in unauth]), PiiFinding.location == "response"
+            )
+        ):
+            types.setdefault(eid, set()).add(typ)
+    for r in unauth:
+        r["types"] = ", ".join(sorted(types.get(r["id"], ())))
+    return {"totals": totals, "by_type": by_type, "by_location": by_location, "by_service": by_service,
+            "unauthenticated": unauth}
