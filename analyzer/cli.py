@@ -260,10 +260,10 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
             pii_types_after = crud_pii_types(session)
             from sqlalchemy import func, select
 
-            from analyzer.db.models import FindingState
+            from analyzer.db.models import FindingAnnouncement
 
             open_findings = session.scalar(
-                select(func.count()).select_from(FindingState).where(FindingState.resolved_at.is_(None))
+                select(func.count()).select_from(FindingAnnouncement).where(FindingAnnouncement.resolved_at.is_(None))
             )
         new_this_run = {
             "services": new.get("new_service", 0),

@@ -5,7 +5,7 @@ history, findings, threat events) into the outbox, and one delivery worker acros
   input checked by :func:`parse_destination`; secrets (``secret``, ``previous_secret``,
   ``token``) stored in a column of their own, never returned (``Destination.public()``).
 - :func:`publish`: change rows not yet handed on (``changes.dispatched_at IS NULL``) and findings
-  new since the last pass (``finding_states``) become alerts, submitted to the dispatcher, then
+  new since the last pass (``finding_announcements``) become alerts, submitted to the dispatcher, then
   marked; a crash in between submits them again, which the outbox ignores (enqueue is idempotent
   per destination and alert uid, and alert uids are derived from stored values only).
 - :func:`submit_threat_events`: the detection stage's events (issue 11 shape).
@@ -39,7 +39,7 @@ from analyzer.alerts.model import (
 from analyzer.alerts.outbox_sql import OUTBOX, SqlOutbox
 from analyzer.alerts.settings import AlertSettings
 from analyzer.alerts.worker import DeliveryWorker, status_table
-from analyzer.db.models import ChangeEvent, FindingState, Integration, Service, WorkerLease, core_table
+from analyzer.db.models import ChangeEvent, FindingAnnouncement, Integration, Service, WorkerLease, core_table
 from analyzer.db.session import make_session_factory
 from analyzer.inventory.changes import change_dict
 
@@ -157,13 +157,13 @@ def _services(session: Session, hosts: Iterable[str]) -> dict[str, ServiceRef]:
 
 
 def sync_findings(session: Session, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Findings new since the last pass (or whose severity rose), recorded in ``finding_states``;
+    """Findings new since the last pass (or whose severity rose), recorded in ``finding_announcements``;
     findings that went away are marked resolved (and count as new when they come back)."""
     from analyzer.inventory.findings import build_findings
 
     now = now or datetime.now(UTC)
     items = build_findings(session=session, full_samples=False)
-    states = {s.id: s for s in session.scalars(select(FindingState))}
+    states = {s.id: s for s in session.scalars(select(FindingAnnouncement))}
     fresh: list[dict[str, Any]] = []
     current = set()
     for item in items:
@@ -172,7 +172,7 @@ def sync_findings(session: Session, *, now: datetime | None = None) -> list[dict
         state = states.get(fid)
         if state is None:
             session.add(
-                FindingState(id=fid, kind=item["kind"], severity=item["severity"],
+                FindingAnnouncement(id=fid, kind=item["kind"], severity=item["severity"],
                              endpoint_id=(item.get("endpoint") or {}).get("id"),
                              first_detected_at=now, last_detected_at=now)
             )

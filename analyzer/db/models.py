@@ -535,11 +535,11 @@ class ChangeEvent(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
-class FindingState(Base):
+class FindingAnnouncement(Base):
     """Findings already announced (``analyzer.alerts.producers``): new ones and raised severities
     become alerts and the "new this run" count; ``resolved_at`` when the finding went away."""
 
-    __tablename__ = "finding_states"
+    __tablename__ = "finding_announcements"
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)  # "<kind>:<endpoint id>"
     kind: Mapped[str] = mapped_column(String(64))

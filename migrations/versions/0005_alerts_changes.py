@@ -4,7 +4,7 @@ alert outbox in the one chain.
 - ``changes``: the inventory's change events (analyzer/inventory/changes.py).
 - ``endpoint_params`` / ``endpoint_fields``: ``first_seen``, ``last_seen`` (capture time) and
   ``learned_at``; rows made before this revision take their endpoint's values.
-- ``finding_states``: findings already announced (new ones become alerts).
+- ``finding_announcements``: findings already announced (new ones become alerts).
 - ``integrations``: alert destinations (secrets in a column of their own, never returned).
 - ``worker_leases``: one alert delivery worker across every ``serve`` process.
 - ``alert_outbox`` / ``alert_delivery_status``: made by ``analyzer.alerts.create_tables`` before
@@ -73,7 +73,7 @@ def upgrade() -> None:
     op.create_index("ix_changes_endpoint_type", "changes", ["endpoint_id", "type"])
 
     op.create_table(
-        "finding_states",
+        "finding_announcements",
         sa.Column("id", sa.String(255), nullable=False),
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("severity", sa.String(16), nullable=False),
@@ -81,7 +81,7 @@ def upgrade() -> None:
         sa.Column("first_detected_at", When, nullable=False),
         sa.Column("last_detected_at", When, nullable=False),
         sa.Column("resolved_at", When, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_finding_states"),
+        sa.PrimaryKeyConstraint("id", name="pk_finding_announcements"),
     )
     op.create_table(
         "integrations",
@@ -143,7 +143,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("alert_delivery_status", "alert_outbox", "worker_leases", "integrations", "finding_states"):
+    for table in ("alert_delivery_status", "alert_outbox", "worker_leases", "integrations", "finding_announcements"):
         op.drop_table(table)
     op.drop_table("changes")
     for table in ("endpoint_fields", "endpoint_params"):

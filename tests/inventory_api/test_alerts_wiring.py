@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from analyzer.alerts import verify_signature
-from analyzer.db.models import ChangeEvent, FindingState
+from analyzer.db.models import ChangeEvent, FindingAnnouncement
 from analyzer.db.session import session_scope
 from tests.analyzer.alerts.parsers import parse_5424, parse_cef
 from tests.conftest import make_exchange
@@ -55,7 +55,7 @@ def receivers() -> Iterator[tuple[HttpReceiver, SyslogReceiver]]:
 def expected_alerts(engine: Engine) -> int:
     with session_scope(engine) as session:
         changes = session.scalar(select(func.count()).select_from(ChangeEvent)) or 0
-        findings = session.scalar(select(func.count()).select_from(FindingState)) or 0
+        findings = session.scalar(select(func.count()).select_from(FindingAnnouncement)) or 0
     return int(changes) + int(findings)
 
 
@@ -95,7 +95,7 @@ def test_destinations_receive_signed_ocsf_and_cef_once_across_outage_and_restart
                              ts=1_700_000_000.0 + i) for i in range(3)]
         analyze(pg_url, *SAMPLE_PCAPS, jsonl(tmp_path / "pii.jsonl", pii))
         with session_scope(engine) as session:
-            kinds = set(session.scalars(select(FindingState.kind)))
+            kinds = set(session.scalars(select(FindingAnnouncement.kind)))
         assert "pii_unauthenticated" in kinds  # a Data Security Finding among the alerts
         total = expected_alerts(engine)
         assert total > 5
