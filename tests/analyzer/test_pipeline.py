@@ -253,6 +253,9 @@ class _MergingTemplater:
         out, self.pending = self.pending, []
         return out
 
+    def consolidate(self) -> list[tuple[str, str, str, str]]:
+        return self.drain_merges()
+
     def to_state(self) -> dict[str, Any]:
         return {"merge_to": self.merge_to}
 
