@@ -264,6 +264,7 @@ def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: flo
         ("PII detections", stats.pii_findings if settings.pii_enabled else "off", ""),
         ("unauthenticated endpoints", "", totals["unauthenticated"]),
         ("noise requests", stats.noise, totals["noise_requests"]),
+        ("malformed requests", stats.malformed, totals["malformed_requests"]),
         ("already analysed (skipped)", stats.duplicates, ""),
         ("no request line (skipped)", stats.skipped, ""),
     ]

@@ -295,7 +295,7 @@ class SharedIngestor:
         self._generation = crud.templater_state_generation(session=session)
         skipped = len(items) - len(kept)
         result.skipped += skipped
-        result.noise += batch.noise_count
+        result.noise += batch.noise_count + batch.malformed_count
         result.new += len(fresh) - skipped
 
     def _sync_templater(self, session: Session) -> None:

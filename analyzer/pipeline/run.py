@@ -52,6 +52,7 @@ class RunStats:
     duplicates: int = 0  # already in the database (or repeated within the run)
     analysed: int = 0  # counted into endpoints
     noise: int = 0  # classed as noise by the templater
+    malformed: int = 0  # malformed targets: unmatched-request statistics, not endpoints
     skipped: int = 0  # no request line (response-only), nothing to inventory
     rejected: int = 0  # records of an unknown schema (reported, not analysed)
     pii_findings: int = 0
@@ -197,6 +198,7 @@ class Analyzer:
         agg = aggregate(items, self.templater)
         self.stats.analysed += agg.analysed
         self.stats.noise += agg.noise_count
+        self.stats.malformed += agg.malformed_count
         return _PendingBatch(
             aggregate=agg,
             uids=unseen,

@@ -1,5 +1,6 @@
 """Stage 4, store: the one writer. A batch's aggregate goes into the inventory inside the
-caller's transaction: bulk upserts of services, endpoints and their counter tables, noise, then
+caller's transaction: bulk upserts of services, endpoints and their counter tables, noise,
+unmatched-request statistics, then
 the templater's merges (they re-home counts of earlier batches and of this one alike), the
 templater state as of the batch, and the batch's exchange uids (so a re-run counts nothing twice).
 
@@ -171,6 +172,21 @@ def _write(session: Session, batch: Aggregate) -> Stored:
                 "last_seen": _dt(v[2]),
             }
             for (host, method, path, status), v in noise.items()
+        ],
+    )
+    crud.upsert_unmatched(
+        session=session,
+        rows=[
+            {
+                "host": host,
+                "method": method,
+                "kind": kind,
+                "sample": sample,
+                "count": int(v[0]),
+                "first_seen": _dt(v[1]),
+                "last_seen": _dt(v[2]),
+            }
+            for (host, method, kind, sample), v in batch.unmatched.items()
         ],
     )
     # Merges after this batch's rows are in: they re-home earlier batches and this one alike.
