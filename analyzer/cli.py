@@ -316,6 +316,7 @@ def _print_summary(
         ("threat events", stats.events if settings.detect_enabled else "off", totals.get("events", "")),
         ("unauthenticated endpoints", "", totals["unauthenticated"]),
         ("noise requests", stats.noise, totals["noise_requests"]),
+        ("malformed requests", stats.malformed, totals["malformed_requests"]),
         ("already analysed (skipped)", stats.duplicates, ""),
         ("no request line (skipped)", stats.skipped, ""),
     ]

@@ -39,7 +39,7 @@ from analyzer.pipeline.aggregate import add_pii, aggregate
 from analyzer.pipeline.inputs import ErrorSink
 from analyzer.pipeline.normalise import Normalised, normalise, pii_view
 from analyzer.pipeline.pii import start_pii
-from analyzer.pipeline.store import load_spec_templates, store_batch
+from analyzer.pipeline.store import load_spec_templates, store_batch, store_consolidation
 from analyzer.protocols.tls import aggregate_tls
 from analyzer.protocols.views import expand
 
@@ -311,7 +311,7 @@ class SharedIngestor:
         self._generation = crud.templater_state_generation(session=session)
         skipped = len(items) - len(kept)
         result.skipped += skipped
-        result.noise += batch.noise_count
+        result.noise += batch.noise_count + batch.malformed_count
         result.new += len(fresh) - skipped
 
     def _sync_templater(self, session: Session) -> None:
@@ -345,6 +345,23 @@ class SharedIngestor:
         if self._new_specs or state is None:
             load_spec_templates(self.engine, self.templater)
             self._new_specs = False
+
+    def consolidate(self) -> int:
+        """A stream pause (nothing to consume; HTTP ingest idle): every host of the stored
+        templater state folded to a fixed point, the merges that returns re-homed, the state
+        saved, in one locked transaction, so the inventory ends as one more fold would leave it
+        (issue 10, class 7). Several idle writers may call it in turn: when the state does not
+        change, nothing is written. Returns the merges that re-homed stored endpoints."""
+        with self._transaction() as session:
+            if self._state_bytes is None:
+                return 0  # nothing templated yet
+            self._fresh_templater()
+            merged, saved = store_consolidation(session, self.templater, state=self._state_bytes)
+            if saved is not None:
+                self._state_bytes = saved
+                session.flush()
+                self._generation = crud.templater_state_generation(session=session)
+        return merged
 
     def prune_seen(self, days: float) -> int:
         """Forget exchange uids counted more than ``days`` ago (bounded dedupe table)."""

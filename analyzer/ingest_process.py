@@ -95,6 +95,16 @@ def _recompute_verdicts() -> IngestOutcome:
     return IngestOutcome("ok")
 
 
+def _consolidate() -> IngestOutcome:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        _state["ingestor"].consolidate()
+    except SQLAlchemyError as exc:
+        return IngestOutcome("unavailable", _reason(exc))
+    return IngestOutcome("ok")
+
+
 class IngestProcess:
     """One child process ingesting batches for this service process. Thread-safe."""
 
@@ -131,6 +141,10 @@ class IngestProcess:
 
     def recompute_verdicts(self) -> IngestOutcome:
         return self._call(_recompute_verdicts)
+
+    def consolidate(self) -> IngestOutcome:
+        """Ingest went idle: the inventory ends consolidated (``SharedIngestor.consolidate``)."""
+        return self._call(_consolidate)
 
     def close(self) -> None:
         with self._lock:

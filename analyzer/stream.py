@@ -14,7 +14,9 @@ delivered again after ``ack_wait``). Per batch:
 
 An analyzer holding batch n+1 while another holds batch n prepares more batches meanwhile; if
 batch n no longer exists in the stream (purged by an operator), the gap is skipped after a check.
-Database errors (PostgreSQL restarting) are retried with backoff, the held batches kept alive
+Whenever the stream pauses (nothing to fetch, nothing held) after batches were applied, the
+inventory is consolidated (:meth:`SharedIngestor.consolidate`): every host's templates folded to
+a fixed point, merges re-homed. Database errors (PostgreSQL restarting) are retried with backoff, the held batches kept alive
 with in-progress acknowledgements; a lost NATS connection is re-established by the client.
 """
 
@@ -77,6 +79,8 @@ class WorkerCounters:
             "nats_errors": 0,
             "gaps_skipped": 0,
             "uids_pruned": 0,
+            "consolidations": 0,  # stream pauses that ended the inventory consolidated
+            "merges_on_pause": 0,
             "pending": 0,
             "batch_lag_seconds": 0.0,
             "stream_lag": 0,
@@ -96,6 +100,7 @@ class StreamWorker:
         self._stream_key: str | None = None
         self._first_seq = 1
         self._verdicts_dirty = False
+        self._consolidate_due = False  # batches applied since the last consolidation
         self._last_verdicts = 0.0
         self._last_prune = 0.0
         self._db_backoff = 0.0
@@ -273,6 +278,7 @@ class StreamWorker:
             if held.sent_at is not None:
                 c.values["batch_lag_seconds"] = round(max(now_wall - held.sent_at, 0.0), 3)
             self._verdicts_dirty = True
+            self._consolidate_due = True
         self.counters.values["pending"] = len(self.held)
         if done or not self.held:
             self._waiting_since = None
@@ -328,6 +334,17 @@ class StreamWorker:
 
     async def _idle_work(self, force: bool = False) -> None:
         now = time.monotonic()
+        if self._consolidate_due:
+            # A stream pause: the inventory ends consolidated (issue 10, class 7), before the
+            # verdicts are computed from it.
+            try:
+                merged = await asyncio.to_thread(self.ingestor.consolidate)
+                self._consolidate_due = False
+                self.counters.add("consolidations")
+                self.counters.add("merges_on_pause", merged)
+            except SQLAlchemyError as exc:
+                self.counters.add("database_errors")
+                log.warning("consolidation failed; will retry", extra={"fields": {"error": str(exc)[:200]}})
         if self.o.dedupe_days is not None and now - self._last_prune >= self.o.prune_interval:
             self._last_prune = now
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,6 +54,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 await run_in_threadpool(delivery.stop)
             ingestor = getattr(app.state, "ingestor", None)
             if ingestor is not None:
+                await _consolidate(app, ingestor)
                 await _flush_verdicts(app, ingestor)
                 await run_in_threadpool(ingestor.close)
             engine.dispose()
@@ -72,6 +74,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.counters = Counter()
     app.state.ingestor = None
     app.state.verdicts_dirty = False
+    app.state.consolidate_due = False  # batches ingested since the inventory was last consolidated
+    app.state.last_ingest = 0.0  # time.monotonic() of the last batch ingested
 
     app.add_middleware(_CountResponses, counters=app.state.counters)
 
@@ -217,12 +221,29 @@ async def _flush_verdicts(app: FastAPI, ingestor: Any) -> None:
         )
 
 
+async def _consolidate(app: FastAPI, ingestor: Any) -> None:
+    """Ingest paused: the inventory ends consolidated (issue 10, class 7)."""
+    if not app.state.consolidate_due:
+        return
+    app.state.consolidate_due = False
+    outcome = await run_in_threadpool(ingestor.consolidate)
+    if outcome.kind != "ok":
+        app.state.consolidate_due = True
+        logging.getLogger("apicensus.inventory").warning(
+            "consolidation failed; will retry", extra={"fields": {"error": outcome.detail[:200]}}
+        )
+
+
 async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
-    """Spec verdicts follow ingested traffic: recomputed at most every ``interval`` seconds."""
+    """Spec verdicts follow ingested traffic: recomputed at most every ``interval`` seconds.
+    When no batch arrived for ``interval`` seconds (ingest paused), the inventory is first
+    consolidated."""
     log = logging.getLogger("apicensus.inventory")
     while True:
         await asyncio.sleep(interval)
         ingestor = app.state.ingestor
+        if ingestor is not None and time.monotonic() - app.state.last_ingest >= interval:
+            await _consolidate(app, ingestor)
         if not app.state.verdicts_dirty or ingestor is None:
             continue
         app.state.verdicts_dirty = False

@@ -35,6 +35,7 @@ from analyzer.db.models import (
     SpecOperation,
     TemplaterState,
     ThreatEvent,
+    UnmatchedRequest,
     core_table,
 )
 
@@ -217,6 +218,18 @@ def upsert_noise(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None
         _bulk(session, stmt, rows)
 
 
+def upsert_unmatched(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Unmatched-request statistics (malformed targets, bare query values), masked samples."""
+    if rows:
+        stmt = _upsert(
+            session,
+            core_table(UnmatchedRequest),
+            keys=("host", "method", "kind", "sample"),
+            merge={"count": "add", "first_seen": "least", "last_seen": "greatest"},
+        )
+        _bulk(session, stmt, rows)
+
+
 def rehome_endpoint(
     *, session: Session, host: str, method: str, old_template: str, new_template: str
 ) -> bool:
@@ -316,6 +329,12 @@ def inventory_totals(*, session: Session) -> dict[str, int]:
         or 0,
         "noise_requests": session.scalar(select(func.coalesce(func.sum(NoisePath.count), 0))) or 0,
         "events": session.scalar(select(func.count()).select_from(ThreatEvent)) or 0,
+        "malformed_requests": session.scalar(
+            select(func.coalesce(func.sum(UnmatchedRequest.count), 0)).where(
+                UnmatchedRequest.kind == "malformed_target"
+            )
+        )
+        or 0,
     }
 
 
@@ -472,4 +491,20 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
             .limit(1000)
         ).mappings()
     ]
-    return {"endpoints": endpoints, "services": services, "noise": noise}
+    unmatched = [
+        {
+            "host": row["host"],
+            "method": row["method"],
+            "kind": row["kind"],
+            "sample": row["sample"],
+            "count": row["count"],
+            "first_seen": _iso(row["first_seen"]),
+            "last_seen": _iso(row["last_seen"]),
+        }
+        for row in session.execute(
+            select(core_table(UnmatchedRequest))
+            .order_by(UnmatchedRequest.count.desc(), UnmatchedRequest.host, UnmatchedRequest.sample)
+            .limit(1000)
+        ).mappings()
+    ]
+    return {"endpoints": endpoints, "services": services, "noise": noise, "unmatched": unmatched}

@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0005_console"
+SCHEMA_REVISION = "0005_tmplwire"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -243,6 +243,21 @@ class NoisePath(Base):
     method: Mapped[str] = mapped_column(String(32), primary_key=True)
     path: Mapped[str] = mapped_column(String(MAX_PATH_CHARS), primary_key=True)
     status: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 = no response captured
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UnmatchedRequest(Base):
+    """Junk as statistics (analyzer/pipeline/unmatched.py): requests with a malformed target,
+    bare query values; counted per masked sample, never endpoints or parameter names."""
+
+    __tablename__ = "unmatched_requests"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # malformed_target | bare_query_value
+    sample: Mapped[str] = mapped_column(String(MAX_PATH_CHARS), primary_key=True)  # masked
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -4,7 +4,7 @@
 advances: it observes the batch, then matches it, and its state after the batch is part of the
 result), so it is tested without a database (tests/analyzer/pipeline/test_aggregate.py). What it
 returns is everything :mod:`analyzer.pipeline.store` writes: services, endpoints with their
-counters, noise, the templater's merges and state, and per exchange the endpoint it was counted
+counters, noise, unmatched-request statistics (junk targets, bare query values), the templater's merges and state, and per exchange the endpoint it was counted
 under (``keys``) and its template match (``matches``), which PII results (:func:`add_pii`) and
 any later per-exchange consumer (a threat-detection stage: observation + match + PII results)
 attach to.
@@ -23,6 +23,7 @@ from analyzer import auth
 from analyzer.db.models import MAX_PATH_CHARS
 from analyzer.observation import clean_text
 from analyzer.pipeline.normalise import Normalised
+from analyzer.pipeline.unmatched import BARE_QUERY_VALUE, MALFORMED_TARGET, masked
 from analyzer.templating.model import TemplateMatch, template_id
 
 # Field paths of a response passed to the templater as its "shape" (bounded: similarity only).
@@ -70,6 +71,8 @@ class Aggregate:
     services: dict[str, list[float]]  # host -> [hits, first, last]
     endpoints: dict[EndpointKey, EndpointAgg]
     noise: dict[tuple[str, str, str, int], list[float]]  # (host, method, path, status) -> [n, first, last]
+    # Junk as statistics (analyzer/pipeline/unmatched.py): (host, method, kind, masked sample) -> [n, first, last]
+    unmatched: dict[tuple[str, str, str, str], list[float]]
     merges: list[tuple[str, str, str, str]]  # (host, method, old template, new template)
     keys: list[EndpointKey | None]  # per item: its endpoint, None when it was noise
     matches: list[Any]  # per item: the templater's TemplateMatch, None for noise
@@ -78,6 +81,7 @@ class Aggregate:
     pii_results: Sequence[list[PiiHit] | str] | None = None
     analysed: int = 0
     noise_count: int = 0
+    malformed_count: int = 0  # exchanges with a malformed target (counted in ``unmatched`` only)
 
 
 def _widen(entry: list[float] | None, ts: float) -> list[float]:
@@ -97,8 +101,8 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
     via a merge; the response's field paths are the "shape" the templater compares."""
     shapes: dict[frozenset[tuple[str, str]], str] = {}
     for item in items:
-        if item.template is not None:
-            continue  # the protocol names the endpoint: nothing to template
+        if item.template is not None or item.malformed:
+            continue  # the protocol names the endpoint, or there is none: nothing to template
         shape = None
         fields = item.response_fields
         if fields:
@@ -108,11 +112,19 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
         templater.observe(item.service, item.method, item.path, item.status, shape)
 
     result = Aggregate(
-        items=list(items), services={}, endpoints={}, noise={}, merges=[], keys=[], matches=[],
+        items=list(items), services={}, endpoints={}, noise={}, unmatched={}, merges=[], keys=[], matches=[],
         templater_state=b"",
     )
-    services, endpoints, noise = result.services, result.endpoints, result.noise
+    services, endpoints, noise, unmatched = result.services, result.endpoints, result.noise, result.unmatched
     for item in items:
+        if item.malformed:
+            # No request of an endpoint: a statistic, masked (whitespace, control bytes, garbage).
+            key_u = (item.service, item.method, MALFORMED_TARGET, masked(item.obs.target or ""))
+            unmatched[key_u] = _widen(unmatched.get(key_u), item.ts)
+            result.malformed_count += 1
+            result.matches.append(None)
+            result.keys.append(None)
+            continue
         if item.template is not None:
             match: Any = TemplateMatch(item.template, (), template_id(item.service, item.method, item.template))
         else:
@@ -133,6 +145,10 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
             agg = endpoints[key] = EndpointAgg()
         _count(agg, item, match)
         result.keys.append(key)
+        for typ in item.bare_values:
+            # Counted under the endpoint above, but the value is no parameter name.
+            key_u = (item.service, item.method, BARE_QUERY_VALUE, clean_text(key[2] + "?{" + typ + "}", MAX_PATH_CHARS))
+            unmatched[key_u] = _widen(unmatched.get(key_u), item.ts)
     result.merges = list(templater.drain_merges())
     # Serialised now: to_state() shares live dicts that the next batch keeps changing.
     result.templater_state = orjson.dumps(templater.to_state())

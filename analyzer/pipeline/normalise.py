@@ -16,6 +16,7 @@ from analyzer.db.models import MAX_PATH_CHARS
 from analyzer.db.settings import AnalyzerSettings
 from analyzer.observation import Observation, clean_text, client_ip, header_value, service_name, split_target
 from analyzer.pii.headers import scanned_headers
+from analyzer.pipeline import unmatched
 from sensor.records import Body
 
 
@@ -43,6 +44,11 @@ class Normalised:
     # counted as is instead of templated, and its protocol parameters (location, name, type).
     template: str | None = None
     parameters: tuple[tuple[str, str, str], ...] = ()
+    # Junk as statistics (analyzer/pipeline/unmatched.py): the target is malformed (the exchange
+    # is no request of an endpoint), and the types of bare query values ("?13434210384389"),
+    # which are not parameter names.
+    malformed: bool = False
+    bare_values: tuple[str, ...] = ()
 
 
 def normalise(obs: Observation, settings: AnalyzerSettings) -> Normalised | None:
@@ -56,6 +62,12 @@ def normalise(obs: Observation, settings: AnalyzerSettings) -> Normalised | None
     request_fields = _infer(request_ct, obs.request_body, settings)
     response_fields = _infer(response_ct, obs.response_body, settings)
     params = tuple(schema_infer.query_params(query)) if query else ()
+    bare: tuple[str, ...] = ()
+    if params:
+        types, names = unmatched.bare_values(query)
+        if types:
+            bare = tuple(types)
+            params = tuple(p for p in params if p[0] not in names)
     return Normalised(
         obs=obs,
         service=service_name(obs.host, obs.server),
@@ -75,6 +87,8 @@ def normalise(obs: Observation, settings: AnalyzerSettings) -> Normalised | None
         response_header_names=frozenset(clean_text(name.lower(), 128) for name, _ in obs.response_headers),
         template=clean_text(obs.endpoint, MAX_PATH_CHARS) if obs.endpoint else None,
         parameters=tuple((loc, clean_text(name, 255), typ) for loc, name, typ in obs.parameters),
+        malformed=not obs.endpoint and unmatched.malformed(target, path, obs.tags),
+        bare_values=bare,
     )
 
 

@@ -10,7 +10,8 @@ Two cores are kept busy: PII detection (the costliest step) runs in a forked hel
 (:mod:`analyzer.pipeline.pii`) while this process reads and aggregates the next batch, so one
 batch is always aggregated but unwritten; its uids are excluded from the next batch like stored
 ones. Templater merges are applied after the batch's own rows are written, so they re-home counts
-of earlier batches and of this one alike.
+of earlier batches and of this one alike. The run ends consolidated (``Analyzer.flush`` ->
+``Templater.consolidate``): every host folded to a fixed point and those merges re-homed too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from analyzer.pipeline.aggregate import Aggregate, add_pii, aggregate
 from analyzer.pipeline.inputs import ErrorSink, InputProgress, read_observations
 from analyzer.pipeline.normalise import normalise, pii_view
 from analyzer.pipeline.pii import PendingPii, PiiScheduler, start_pii
-from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch
+from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch, store_consolidation
 from analyzer.protocols.tls import TlsAgg, TlsKey, aggregate_tls
 from analyzer.protocols.views import expand
 
@@ -55,6 +56,7 @@ class RunStats:
     duplicates: int = 0  # already in the database (or repeated within the run)
     analysed: int = 0  # counted into endpoints
     noise: int = 0  # classed as noise by the templater
+    malformed: int = 0  # malformed targets: unmatched-request statistics, not endpoints
     skipped: int = 0  # no request line (response-only), nothing to inventory
     rejected: int = 0  # records of an unknown schema (reported, not analysed)
     pii_findings: int = 0
@@ -147,13 +149,23 @@ class Analyzer:
                     self._batch_limit = min(self._batch_limit * 2, self.settings.batch_size)
 
     def flush(self) -> None:
-        """Analyse and write everything fed so far (each batch in one transaction)."""
+        """Analyse and write everything fed so far (each batch in one transaction), then end
+        consolidated (see :meth:`consolidate`)."""
         self._advance()
         self._advance()
         if self.detect is not None and self.detect.dirty:
             with session_scope(self.engine) as session:
                 self.detect.save(session)
             self._detect_saved = time.monotonic()
+        self.consolidate()
+
+    def consolidate(self) -> None:
+        """Every host's templates folded to a fixed point, merges re-homed, state saved (one
+        transaction): a small capture ends as one more fold would leave it (issue 10, class 7),
+        and where the batches were cut does not matter."""
+        with session_scope(self.engine) as session:
+            merged, _ = store_consolidation(session, self.templater)
+        self.stats.merges += merged
 
     def close(self) -> None:
         """Stop the PII helper process (call after ``flush``, or after an error)."""
@@ -205,6 +217,7 @@ class Analyzer:
         self.stats.noise += agg.noise_count
         tls = aggregate_tls(batch[p] for p in positions)
         self.stats.tls_connections += sum(t.connections for t in tls.values())
+        self.stats.malformed += agg.malformed_count
         return _PendingBatch(
             aggregate=agg,
             uids=unseen,

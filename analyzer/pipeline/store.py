@@ -1,5 +1,6 @@
 """Stage 4, store: the one writer. A batch's aggregate goes into the inventory inside the
-caller's transaction: bulk upserts of services, endpoints and their counter tables, noise, then
+caller's transaction: bulk upserts of services, endpoints and their counter tables, noise,
+unmatched-request statistics, then
 the templater's merges (they re-home counts of earlier batches and of this one alike), the
 templater state as of the batch, and the batch's exchange uids (so a re-run counts nothing twice).
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -188,8 +190,33 @@ def _write(session: Session, batch: Aggregate, learned: datetime) -> Stored:
             for (host, method, path, status), v in noise.items()
         ],
     )
-    merged = 0
+    crud.upsert_unmatched(
+        session=session,
+        rows=[
+            {
+                "host": host,
+                "method": method,
+                "kind": kind,
+                "sample": sample,
+                "count": int(v[0]),
+                "first_seen": _dt(v[1]),
+                "last_seen": _dt(v[2]),
+            }
+            for (host, method, kind, sample), v in batch.unmatched.items()
+        ],
+    )
     # Merges after this batch's rows are in: they re-home earlier batches and this one alike.
+    merged = _rehome(session, merges)
+    # The state as of this batch (the next one may already be observed): a crash after this
+    # commit resumes with templates and counts that agree.
+    crud.save_templater_state(session=session, state=batch.templater_state)
+    ids = {(host, method, template): endpoint_ids[(service_ids[host], method, template)]
+           for host, method, template in endpoints}
+    return Stored(merges=merged, endpoint_ids=ids)
+
+
+def _rehome(session: Session, merges: Iterable[tuple[str, str, str, str]]) -> int:
+    merged = 0
     for host, method, old, new in merges:
         if crud.rehome_endpoint(
             session=session,
@@ -199,12 +226,26 @@ def _write(session: Session, batch: Aggregate, learned: datetime) -> Stored:
             new_template=clean_text(new, MAX_PATH_CHARS),
         ):
             merged += 1
-    # The state as of this batch (the next one may already be observed): a crash after this
-    # commit resumes with templates and counts that agree.
-    crud.save_templater_state(session=session, state=batch.templater_state)
-    ids = {(host, method, template): endpoint_ids[(service_ids[host], method, template)]
-           for host, method, template in endpoints}
-    return Stored(merges=merged, endpoint_ids=ids)
+    return merged
+
+
+def store_consolidation(session: Session, templater: Any, *, state: bytes | None = None) -> tuple[int, bytes | None]:
+    """End of a batch analyze or a stream pause: ``templater.consolidate()`` (every host folded
+    to a fixed point), the counts of the merges it returns re-homed and the state saved, in
+    ``session``'s transaction. Returns (merges that re-homed stored endpoints, the state as now
+    saved, or None when consolidating changed nothing and nothing was written).
+
+    ``state`` is the stored state's JSON as the caller knows it (shared ingestion): when the
+    consolidated state is the same bytes, nothing is written, so idle writers that consolidate
+    in turn do not bump the state's generation and make each other reload it.
+    """
+    merges = templater.consolidate()
+    saved = orjson.dumps(templater.to_state())
+    if not merges and state is not None and saved == state:
+        return 0, None
+    merged = _rehome(session, merges)
+    crud.save_templater_state(session=session, state=saved)
+    return merged, saved
 
 
 # ------------------------------------------------------------------------------ the templater

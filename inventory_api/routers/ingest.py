@@ -10,6 +10,7 @@ batch re-sent after a lost answer) are counted as duplicates, not twice.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -93,6 +94,8 @@ async def ingest(
     counters["ingest_exchanges_duplicate"] += result.duplicates
     counters["pii_findings"] += result.pii_findings
     request.app.state.verdicts_dirty = True
+    request.app.state.consolidate_due = True
+    request.app.state.last_ingest = time.monotonic()
     return IngestPublic(
         received=result.received,
         new=result.new,

@@ -1,0 +1,75 @@
+"""Junk is statistics, not inventory (issue 10, class 9).
+
+Two kinds of request facts are kept apart from endpoints and parameters, counted per
+(service, method, kind, masked sample) in ``unmatched_requests``:
+
+* ``malformed_target``: the request has no usable target, so it is no request *of an endpoint*:
+  the sensor tagged its request line malformed (``GET /uri afterspace``), the target is empty,
+  not origin-form (``garbage``, ``*``) or holds whitespace or control characters. The exchange is
+  counted here instead of under an endpoint or a noise path.
+* ``bare_query_value``: a query item without ``=`` that is a value, not a name
+  (``?13434210384389`` cache busters, ``?AIzaSy...`` keys): the request still counts under its
+  endpoint, but the value never becomes a parameter *name*.
+
+Samples are masked: every value-shaped token (numbers, hex, tokens, e-mail addresses, card
+numbers...) is replaced by its type, control characters are escaped, length is bounded. A
+credential sent as a bare query value is stored as ``{token}``, never as itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+from analyzer.templating.paths import is_junk_target
+from analyzer.templating.values import STRONG_TYPES, classify
+from sensor.records import TAG_BAD_REQUEST_LINE
+
+MALFORMED_TARGET = "malformed_target"
+BARE_QUERY_VALUE = "bare_query_value"
+MAX_SAMPLE_CHARS = 200
+
+# Value shapes that are data whatever the position ("file" names are kept: ``?index.html``).
+_VALUE_TYPES = STRONG_TYPES - {"file"}
+_SEPARATORS = re.compile(r"([/?&=;,:+\s\x00-\x1f\x7f]+)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def malformed(target: str, path: str, tags: tuple[str, ...]) -> bool:
+    """True when the request is no request of an endpoint (see the module docstring)."""
+    if TAG_BAD_REQUEST_LINE in tags or not target.strip():
+        return True
+    if target.startswith(("http://", "https://")):
+        return is_junk_target(path)  # absolute-form: the path split_target kept is what counts
+    return is_junk_target(target.partition("#")[0].partition("?")[0]) or _CONTROL.search(target) is not None
+
+
+def bare_values(query: str) -> tuple[list[str], set[str]]:
+    """(types of the bare query values, the raw names parse_qsl gives them) of ``query``."""
+    from urllib.parse import unquote_plus
+
+    types: list[str] = []
+    names: set[str] = set()
+    for part in query.replace(";", "&").split("&"):
+        if not part or "=" in part:
+            continue
+        name = unquote_plus(part)
+        typ = classify(name)
+        if typ in _VALUE_TYPES:
+            types.append(typ)
+            names.add(name[:255])
+    return types, names
+
+
+def masked(text: str) -> str:
+    """``text`` with every value-shaped token replaced by ``{type}``, control characters escaped,
+    at most MAX_SAMPLE_CHARS characters."""
+    out: list[str] = []
+    for i, piece in enumerate(_SEPARATORS.split(text[: MAX_SAMPLE_CHARS * 2])):
+        if i % 2:
+            out.append(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", piece))
+            continue
+        if not piece:
+            continue
+        typ = classify(piece)
+        out.append("{" + typ + "}" if typ in _VALUE_TYPES else _CONTROL.sub("?", piece))
+    return "".join(out)[:MAX_SAMPLE_CHARS]
