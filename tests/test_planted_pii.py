@@ -297,3 +297,62 @@ def test_no_planted_value_survives_anywhere(db_url: str, tmp_path: Path) -> None
           f"({sum(1 for loc in scanner.locations if loc.startswith('db:'))} table columns, {cells} cells, "
           f"{answers} API answers, {alerts} alert payloads)")
     assert not scanner.leaks, "raw planted values found:\n" + scanner.report()
+
+
+def test_the_scanner_sees_through_storage_encodings(tmp_path: Path) -> None:
+    """A planted value hidden in a zlib, gzip or zstd blob, a JSON column, base64 text or
+    percent-encoded, lower-cased or digits-only text is found, in a real SQLite database."""
+    import base64
+    import gzip
+    import zlib
+
+    import zstandard
+    from sqlalchemy import JSON, Column, Integer, LargeBinary, MetaData, String, Table, create_engine
+
+    url = f"sqlite:///{tmp_path / 'hidden.db'}"
+    engine = create_engine(url)
+    meta = MetaData()
+    table = Table("t", meta, Column("id", Integer, primary_key=True), Column("blob", LargeBinary),
+                  Column("doc", JSON), Column("text", String))
+    meta.create_all(engine)
+    hidden = {
+        "zlib": (zlib.compress(b'{"p": "/people/536-90-4821"}'), None, None),
+        "gzip": (gzip.compress(b"x jane.doe@example.org y"), None, None),
+        "zstd": (zstandard.ZstdCompressor().compress(b"DE89370400440532013000"), None, None),
+        "json": (None, {"a": [{"b": "+14155550123"}]}, None),
+        "b64": (None, None, base64.b64encode(b"user:Pl4nted-Passw0rd!x").decode()),
+        "pct": (None, None, "/lookup/jane.doe%40example.org"),
+        "lower": (None, None, "gb82west12345698765432"),
+        "digits": (None, None, "ssn 536904821"),
+    }
+    with engine.begin() as conn:
+        for i, (blob, doc, text) in enumerate(hidden.values()):
+            conn.execute(table.insert().values(id=i, blob=blob, doc=doc, text=text))
+    engine.dispose()
+    values = ["536-90-4821", "jane.doe@example.org", "DE89370400440532013000", "+14155550123",
+              "Pl4nted-Passw0rd!x", "GB82WEST12345698765432", "never-stored@example.org"]
+    scanner = Scanner(values)
+    assert scan_database(scanner, url, "t") == 4 * len(hidden)
+    assert set().union(*scanner.leaks.values()) == set(values) - {"never-stored@example.org"}
+    assert set(scanner.leaks) == {"t:t.blob", "t:t.doc", "t:t.text"}
+
+
+def test_path_segments_keys_and_names_that_are_pii_are_masked() -> None:
+    from analyzer.schema_infer import query_params
+    from analyzer.templating.privacy import Masker, key_label, pii_parts
+
+    cases = {
+        "DE89370400440532013000": ("iban", ""), "de89370400440532013000": ("iban", ""),
+        "DE89370400440532013001": None,  # mod-97 check fails
+        "348-21-6690.pdf": ("ssn", ".pdf"), "by-ssn-281-63-4410": ("ssn", ""),
+        "email=inner.planted@example-mail.org": ("email", ""), "card_4929804463622139": ("card", ""),
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature": ("token", ""),
+        "order_1234567890123": None, "users": None, "v2": None, "2024-01-15": None, "report.pdf": None,
+    }
+    for segment, expected in cases.items():
+        assert pii_parts(segment) == expected, segment
+    masked = Masker("k").segments(["api", "exports", "348-21-6690.pdf"])
+    assert masked[:2] == ["api", "exports"] and masked[2].startswith("{ssn:") and masked[2].endswith("}.pdf")
+    assert "348-21-6690" not in masked[2]
+    assert key_label("jane@example.org") == "{email}" and key_label("createdTimestamp") == "createdTimestamp"
+    assert query_params("jane@example.org&page=2") == [("{email}", "empty"), ("page", "integer")]
