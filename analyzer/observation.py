@@ -147,8 +147,10 @@ def from_record(record: Mapping[str, Any]) -> Observation:
         raise ObservationError(f"an exchange record is a JSON object, not {type(record).__name__}")
     schema = record.get("schema", 1)
     if type(schema) is not int or not 1 <= schema <= SCHEMA_VERSION:
+        # Named by its type unless a small number: a record's values are not echoed into logs.
+        shown = repr(schema) if type(schema) is int and -1000 < schema < 1000 else f"(a {type(schema).__name__})"
         raise ObservationError(
-            f"unknown exchange record schema {schema!r} (this analyzer reads schema 1 to {SCHEMA_VERSION})"
+            f"unknown exchange record schema {shown} (this analyzer reads schema 1 to {SCHEMA_VERSION})"
         )
     original = schema
     if schema < SCHEMA_VERSION:

@@ -76,6 +76,11 @@ FILE_EMAIL = "file.planted@example-mail.org"
 KEY_EMAIL = "keyed.planted@example-mail.org"
 QUERY_NAME_EMAIL = "qname.planted@example-mail.org"
 URL_PASSWORD = "UrlPl4ntedSecret77"
+INNER_SSN = "281-63-4410"
+INNER_EMAIL = "inner.planted@example-mail.org"
+INNER_CARD = "4929804463622139"
+GQL_EMAIL = "gql.planted@example-mail.org"
+GQL_PHONE = "+13125550187"
 
 
 def planted_values() -> list[str]:
@@ -83,7 +88,8 @@ def planted_values() -> list[str]:
     values = [*PEOPLE_SSNS, RARE_SSN, *NOISE_SSNS, *EMAILS, *NOISE_EMAILS, RARE_EMAIL, *PHONES, *CARDS,
               *IBANS, *IPS, BODY_EMAIL, BODY_SSN, BODY_CARD, BODY_IBAN, BODY_PHONE, QUERY_EMAIL, QUERY_SSN,
               QUERY_CARD, HEADER_EMAIL, JWT, JWT_SIG, JWT_EMAIL, API_KEY, QUERY_API_KEY, BASIC, BASIC_PASSWORD,
-              SESSION_COOKIE, RESET_TOKEN, FILE_SSN, FILE_EMAIL, KEY_EMAIL, QUERY_NAME_EMAIL, URL_PASSWORD]
+              SESSION_COOKIE, RESET_TOKEN, FILE_SSN, FILE_EMAIL, KEY_EMAIL, QUERY_NAME_EMAIL, URL_PASSWORD,
+              INNER_SSN, INNER_EMAIL, INNER_CARD, GQL_EMAIL, GQL_PHONE]
     assert len(set(values)) == len(values)
     return values
 
@@ -149,6 +155,14 @@ def planted_records(prefix: str, ts: float = 1_700_000_000.0) -> list[dict[str, 
     add(target=f"/api/lookup?{QUERY_NAME_EMAIL}", response_body=_json({"found": False}))
     add(target="/api/teams/7/members", response_body=_json({"by_email": {KEY_EMAIL: {"role": "owner"}}}))
     add(target=f"http://{BASIC_USER}:{URL_PASSWORD}@{HOST}/api/me/settings", response_body=_json({"ok": True}))
+    add(target=f"/api/lookup/by-ssn-{INNER_SSN}", response_body=_json({"found": True}))
+    add(target=f"/api/users/email={INNER_EMAIL}/orders", response_body=_json({"orders": []}))
+    add(method="POST", target=f"/api/pay/card_{INNER_CARD}", request_body=_json({"amount": 5}))
+    for _ in range(2):
+        add(method="POST", target="/graphql", host=SHOP, request_headers=[("Content-Type", "application/json")],
+            request_body=_json({"query": f'query Lookup($p: String) {{ user(email: "{GQL_EMAIL}") {{ id }} '
+                                         f'byPhone: user(phone: $p) {{ id }} }}', "variables": {"p": GQL_PHONE}}),
+            response_body=_json({"data": {"user": {"id": 1}, "byPhone": {"id": 2}}}))
     # 404 noise.
     for mail in NOISE_EMAILS:
         add(target=f"/lookup/{mail}", status=404, response_body=_json({"error": "not found"}))

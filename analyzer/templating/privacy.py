@@ -24,6 +24,10 @@ from analyzer.templating.values import classify
 PII_TYPES: frozenset[str] = frozenset({"email", "phone", "ssn", "card", "ip", "iban", "token"})
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
+_EMAIL_IN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_SSN_IN = re.compile(r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)")
+# Inside a segment, only the common 15/16-digit brands (Amex, Visa, Mastercard, Discover).
+_CARD_IN = re.compile(r"(?<!\d)(?:3[47]\d{13}|[456]\d{15})(?!\d)")
 _SSN = re.compile(r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}")
 _CARD = re.compile(r"\d{4}([ -]?\d{4}){2}[ -]?\d{1,7}")
 
@@ -68,6 +72,22 @@ def pii_parts(segment: str) -> tuple[str, str] | None:
         typ = _value_type(stem)
         if typ is not None:
             return typ, "." + ext
+    typ = _embedded_type(unquote(segment) if "%" in segment else segment)
+    return (typ, "") if typ is not None else None
+
+
+def _embedded_type(s: str) -> str | None:
+    """PII inside a longer segment ("email=jane@example.org", "by-ssn-536-90-4821",
+    "card_4111111111111111"): the whole segment is masked."""
+    if len(s) < 11:  # shorter than any SSN, card or e-mail address with something around it
+        return None
+    if "@" in s and _EMAIL_IN.search(s):
+        return "email"
+    if _SSN_IN.search(s):
+        return "ssn"
+    for m in _CARD_IN.finditer(s):
+        if luhn_ok(m.group(0)):
+            return "card"
     return None
 
 
