@@ -185,6 +185,11 @@ def _record_line(rng: random.Random, record: dict[str, Any], hostile: bool) -> b
     return b"{" + b",".join(fields) + b"}"
 
 
+def hostile_lines(rng: random.Random, tag: str) -> bytes:
+    """A few JSON lines of real records, most with hostile fields (for other fuzzers: schemathesis)."""
+    return b"\n".join(_lines(rng, tag, 0.7)) + b"\n"
+
+
 def _lines(rng: random.Random, tag: str, hostile: float) -> list[bytes]:
     records = seed_records()
     out = []
