@@ -23,6 +23,12 @@ while a sensor posts ``--batch``-record batches back to back; both columns side 
 read p95 < 100 ms in each:
 
     .venv/bin/python bench/api_latency.py --endpoints 5000 --services 50 --concurrent 20 --duration 20
+
+``--matrix`` measures the whole grid on one inventory: 1 and 20 concurrent readers, alone and
+during ingest, against ``serve`` with 1 worker and with ``--workers 2``; read p95 (and reads/s,
+ingest rate) side by side, floor read p95 < 100 ms at 20 readers in every column:
+
+    .venv/bin/python bench/api_latency.py --endpoints 5000 --services 50 --matrix --duration 10
 """
 
 from __future__ import annotations
@@ -255,6 +261,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_SERVING: dict[str, int] = {}  # base URL -> pid of its apicensus serve process
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of ``pid`` and its live descendants (workers, ingest children)."""
+    total, todo, tick = 0.0, [pid] if pid else [], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return total
+
+
 @contextmanager
 def serve(url: str, *extra: str) -> Iterator[str]:
     import httpx
@@ -290,8 +312,10 @@ def serve(url: str, *extra: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("apicensus serve did not start") from None
                 time.sleep(0.1)
+        _SERVING[base] = proc.pid
         yield base
     finally:
+        _SERVING.pop(base, None)
         proc.terminate()
         proc.wait(timeout=30)
 
@@ -462,21 +486,23 @@ def measure_concurrent(
         errors: list[int] = []
         ingested: list[tuple[int, float]] = []
         ingest_errors: list[int] = []
-        if ingest_key:  # the ingest child starts (presidio loads) before the clock does
+        if ingest_key:  # every worker's ingest child starts (presidio loads) before the clock does
             warm = _ingest_batches(info, 10, seed=1)
-            async with httpx.AsyncClient(base_url=base, timeout=300) as c:
-                for _ in range(4):  # one per worker, likely
+            for _ in range(8):  # a new connection each: the kernel spreads them over the workers
+                async with httpx.AsyncClient(base_url=base, timeout=300) as c:
                     await c.post("/api/v1/ingest", content=next(warm), headers={
                         "Authorization": f"Bearer {ingest_key}", "Content-Encoding": "zstd"})
         stop = time.monotonic() + duration
         tasks = [reader(i, stop, times, errors) for i in range(clients)]
         if ingest_key:
             tasks.append(sensor(stop, ingested, ingest_errors))
+        cpu, load = tree_cpu_seconds(_SERVING.get(base)), os.getloadavg()[0]
         started = time.monotonic()
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
         return {"times": times, "errors": errors, "elapsed": elapsed, "ingested": ingested,
-                "ingest_errors": ingest_errors}
+                "ingest_errors": ingest_errors, "cpu_s": tree_cpu_seconds(_SERVING.get(base)) - cpu,
+                "load": (load + os.getloadavg()[0]) / 2}
 
     return asyncio.run(run())
 
@@ -569,10 +595,16 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrent", type=int, metavar="N",
         help="instead: N concurrent readers, alone and during ingest, side by side (floor p95 < 100 ms)",
     )
+    parser.add_argument(
+        "--matrix", action="store_true",
+        help="instead: 1 and 20 readers x alone/during ingest x 1 and 2 workers, side by side",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per concurrent phase")
     parser.add_argument("--workers", type=int, default=2, help="apicensus serve --workers (concurrent mode)")
     parser.add_argument("--batch", type=int, default=500, help="records per ingested batch (concurrent mode)")
     args = parser.parse_args(argv)
+    if args.matrix:
+        return main_matrix(args)
     if args.concurrent:
         return main_concurrent(args)
 
@@ -636,6 +668,75 @@ def main_concurrent(args: argparse.Namespace) -> int:
         print(f"api_latency: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     return 0 if report_concurrent(results, args.concurrent, CONCURRENT_FLOOR_P95_MS) else 1
+
+
+MATRIX_CLIENTS = (1, 20)
+MATRIX_WORKERS = (1, 2)
+
+
+def main_matrix(args: argparse.Namespace) -> int:
+    """Every (workers, clients, ingest) phase on one inventory; one table."""
+    results: dict[tuple[int, int, bool], dict[str, Any]] = {}
+    try:
+        with bench_database(args.keep) as url:
+            info = build_inventory(url, endpoints=args.endpoints, services=args.services, seed=args.seed)
+            c = info["counts"]
+            print(f"inventory: {c['services']:,} services, {c['endpoints']:,} endpoints, "
+                  f"{c['pii_findings']:,} PII findings; {args.duration:g} s per phase, {args.batch}-record batches")
+            ingest_key = sensor_key(url)
+            for workers in MATRIX_WORKERS:
+                with serve(url, "--workers", str(workers)) as base:
+                    measure(base, info["key"], info, 1)  # warm-up: every query answers 200
+                    for clients in MATRIX_CLIENTS:
+                        for ingest in (False, True):
+                            results[workers, clients, ingest] = measure_concurrent(
+                                base, info["key"], info, clients=clients, duration=args.duration,
+                                ingest_key=ingest_key if ingest else None, batch_size=args.batch)
+                            r = results[workers, clients, ingest]
+                            print(f"  workers {workers}, {clients:>2} readers, {'during ingest' if ingest else 'alone'}:"
+                                  f" read p95 {_pct(r['times'], 95):.1f} ms", flush=True)
+    except Exception as exc:  # noqa: BLE001 - a bench reports and exits 2
+        print(f"api_latency: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    return 0 if report_matrix(results, CONCURRENT_FLOOR_P95_MS) else 1
+
+
+def report_matrix(results: dict[tuple[int, int, bool], dict[str, Any]], floor: float) -> bool:
+    columns = [(w, ingest) for w in MATRIX_WORKERS for ingest in (False, True)]
+    width = 18
+    print("\nGET /api/v1/endpoints, every query of the plan in random order, one keep-alive connection per reader")
+    print(f"{'':<26}" + "".join(f"{f'workers {w}':>{width}}{'':>{width}}" for w in MATRIX_WORKERS))
+    print(f"{'':<26}" + "".join(f"{'+ ingest' if i else 'alone':>{width}}" for _w, i in columns))
+
+    def row(name: str, clients: int, fn: Any) -> None:
+        cells = []
+        for w, i in columns:
+            r = results.get((w, clients, i))
+            cells.append(fn(r) if r and r["times"] else "-")
+        print(f"{name:<26}" + "".join(f"{cell:>{width}}" for cell in cells))
+
+    for clients in MATRIX_CLIENTS:
+        label = f"{clients} reader{'s' if clients > 1 else ''}"
+        row(f"{label}: read p50 ms", clients, lambda r: f"{statistics.median(r['times']):.1f}")
+        row(f"{label}: read p95 ms", clients, lambda r: f"{_pct(r['times'], 95):.1f}")
+        row(f"{label}: read p99 ms", clients, lambda r: f"{_pct(r['times'], 99):.1f}")
+        row(f"{label}: reads/s", clients, lambda r: f"{len(r['times']) / r['elapsed']:.0f}")
+        row(f"{label}: read errors", clients, lambda r: f"{len(r['errors'])}")
+        row(f"{label}: exchanges in/s", clients,
+            lambda r: f"{sum(n for n, _ in r['ingested']) / r['elapsed']:.0f}" if r["ingested"] else "-")
+        row(f"{label}: ingest errors", clients,
+            lambda r: f"{len(r['ingest_errors'])}" if r["ingested"] else "-")
+        # Load-independent: what the service spent (ingest children included during ingest).
+        row(f"{label}: serve CPU ms/read", clients, lambda r: f"{1000 * r['cpu_s'] / len(r['times']):.1f}")
+        row(f"{label}: load avg (1 min)", clients, lambda r: f"{r['load']:.1f}")
+    print(f"(machine: {os.cpu_count()} cores; a load average above that means the figures share the CPU)")
+    top = max(MATRIX_CLIENTS)
+    misses = [f"workers {w} {'+ ingest' if i else 'alone'}" for w, i in columns
+              if (r := results.get((w, top, i))) is None or not r["times"] or _pct(r["times"], 95) >= floor
+              or r["errors"]]
+    print(f"\nfloor read p95 < {floor:g} ms at {top} readers, alone and during ingest: "
+          + ("met in every column" if not misses else "NOT met: " + ", ".join(misses)))
+    return not misses
 
 
 if __name__ == "__main__":

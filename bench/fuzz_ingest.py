@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,11 @@ def _record_line(rng: random.Random, record: dict[str, Any], hostile: bool) -> b
         pair = b'[%s,%s]' % (hostile_value(rng), rng.choice((b'"v"', hostile_value(rng))))
         fields.append(b'"request_headers":[%s]' % pair)
     return b"{" + b",".join(fields) + b"}"
+
+
+def hostile_lines(rng: random.Random, tag: str) -> bytes:
+    """A few JSON lines of real records, most with hostile fields (for other fuzzers: schemathesis)."""
+    return b"\n".join(_lines(rng, tag, 0.7)) + b"\n"
 
 
 def _lines(rng: random.Random, tag: str, hostile: float) -> list[bytes]:
@@ -524,7 +530,7 @@ def send_batch(port: int, case: Case, key: str, timeout: float) -> tuple[str, in
 
 
 def run_case(case: Case, port: int, keys: dict[str, str]) -> dict[str, Any]:
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     if case.kind == "batch":
         outcome, status, head = send_batch(port, case, keys["sensor"], timeout=BATCH_HANG)
     else:
@@ -532,7 +538,7 @@ def run_case(case: Case, port: int, keys: dict[str, str]) -> dict[str, Any]:
         message = message.replace(b"{SENSOR}", keys["sensor"].encode())
         outcome, status, head = send_raw(port, message, timeout=max(HEAD_TIMEOUT, BODY_TIMEOUT) + HANG_MARGIN)
     return {"index": case.index, "kind": case.kind, "mutation": case.mutation, "outcome": outcome,
-            "status": status, "head": head, "seconds": time.perf_counter() - started}
+            "status": status, "head": head, "seconds": time.perf_counter() - started, "span": (wall, time.time())}
 
 
 @dataclass
@@ -553,6 +559,9 @@ class Summary:
     ingest_rss_mb: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     timings: list[tuple[float, int, str]] = field(default_factory=list)  # (seconds, case, kind:mutation)
+    spans: list[tuple[float, float, int]] = field(default_factory=list)  # (wall start, end, case)
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    error_cases: set[int] = field(default_factory=set)
 
     def clean(self) -> bool:
         return (not self.server_errors and not self.hangs and not self.tracebacks and not self.error_lines
@@ -570,15 +579,31 @@ def _count(summary: Summary, r: dict[str, Any]) -> None:
         summary.server_errors.append(r["index"])
         summary.first_5xx = summary.first_5xx or f"case {r['index']}: {r['head'][:200]!r}"
     summary.timings.append((r["seconds"], r["index"], f"{r['kind']}:{r['mutation']}"))
+    summary.spans.append((*r["span"], r["index"]))
     if r["seconds"] > summary.slowest[0]:
         summary.slowest = (r["seconds"], r["index"])
 
 
 def _scan_log(summary: Summary, log: Path) -> None:
+    """Tracebacks and error lines in the service's log; each error's kind (message and exception
+    line) counted, and the cases in flight at its time named (``ts`` against each case's span)."""
+    import json
+    from datetime import datetime
+
     text = log.read_text(errors="replace")
     summary.tracebacks = text.count("Traceback (most recent call last)")
     lines = [line for line in text.splitlines() if '"level":"error"' in line or '"level":"critical"' in line]
     summary.error_lines = len(lines)
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            at = datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+        except (ValueError, KeyError):
+            summary.error_kinds[line[:200]] += 1
+            continue
+        error = str(entry.get("error", "")).strip().splitlines()
+        summary.error_kinds[f"{entry.get('msg', '').strip()} | {error[-1] if error else ''}"[:300]] += 1
+        summary.error_cases.update(i for t0, t1, i in summary.spans if t0 - 0.05 <= at <= t1 + 0.05)
     if summary.tracebacks or lines:
         at = text.find("Traceback (most recent call last)")
         summary.first_traceback = (text[max(0, at - 300) : at + 3000] if at >= 0 else lines[0])[:3000]
@@ -650,6 +675,10 @@ def report(summary: Summary, seed: int) -> str:
         f"peak RSS (VmHWM):       serve {summary.serve_rss_mb:.0f} MB, ingest child {summary.ingest_rss_mb:.0f} MB",
         f"verdict:                {'clean' if summary.clean() else 'FINDINGS'}",
     ]
+    for kind, count in summary.error_kinds.most_common(6):
+        lines.append(f"  {count:>5} x {kind}")
+    if summary.error_cases:
+        lines.append(f"cases in flight at those errors: {', '.join(map(str, sorted(summary.error_cases)[:20]))}")
     if summary.first_5xx:
         lines.append("first 5xx: " + summary.first_5xx)
     if summary.first_traceback:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.requests import ClientDisconnect
 
 from inventory_api import crud
 from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
@@ -35,15 +36,18 @@ def bounded_body(limit: int, what: str) -> Callable[[Request], Awaitable[bytes]]
 
     async def read(request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{what} too large")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{what} too large")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{what} too large")
+                chunks.append(chunk)
+        except ClientDisconnect as exc:  # gone mid-body (or cut by serve's body timeout): nothing to answer
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"{what} incomplete: the client disconnected") from exc
         return b"".join(chunks)
 
     return read

@@ -91,7 +91,7 @@ def requests_of(method: str | None, target: str | None, content_type: str | None
             if "variables" in qs:
                 try:
                     variables = json.loads(qs["variables"][0])
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nested too deep
                     variables = None
             out.append((qs["query"][0], qs.get("operationName", [None])[0] or None, variables))
             return out
@@ -105,7 +105,7 @@ def requests_of(method: str | None, target: str | None, content_type: str | None
         return out
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         return out
     items = payload if isinstance(payload, list) else [payload]
     for item in items[:MAX_BATCH]:
@@ -219,7 +219,7 @@ def response_summary(body: bytes) -> list[GraphQLResponse]:
     """``data`` paths and ``errors`` per response (several for a batched response array)."""
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         return []
     items = payload if isinstance(payload, list) else [payload]
     out: list[GraphQLResponse] = []

@@ -12,7 +12,11 @@ from inventory_api.schemas import HealthPublic
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthPublic)
+@router.get(
+    "/health",
+    response_model=HealthPublic,
+    responses={503: {"model": HealthPublic, "description": "The database is unreachable (status degraded)"}},
+)
 def health(session: SessionDep, response: Response) -> HealthPublic:
     try:
         session.execute(text("SELECT 1"))

@@ -99,7 +99,7 @@ def decode_batch(
 ) -> list[dict[str, Any]]:
     """A batch as shipped (zstd, gzip or plain JSON lines) -> records, decoded as a stream.
 
-    Lines that are not JSON objects are skipped. Raises :class:`BatchTooLarge` as soon as the
+    Lines that are not JSON objects (or nest deeper than 255 levels) are skipped. Raises :class:`BatchTooLarge` as soon as the
     decoded size passes ``limit``, the non-blank lines pass ``max_records`` or all lines (blank
     ones included) pass twice that (nothing beyond is decompressed; counted per chunk in C, so a
     few KB of compressed newlines cannot hold a decoder for a minute), :class:`BatchFormatError` for a payload that cannot be decompressed or does not
@@ -123,6 +123,10 @@ def decode_batch(
         except orjson.JSONDecodeError:
             return
         if isinstance(record, dict):
+            try:  # orjson reads 1,024 levels but writes 255: deeper records overflow Python's stack later
+                orjson.dumps(record)
+            except orjson.JSONEncodeError:
+                return
             records.append(record)
 
     try:
