@@ -436,6 +436,8 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
                 "last_seen": _iso(row["last_seen"]),
             }
         )
+    for target, row in each(EndpointGraphql):  # GraphQL operation endpoints only
+        target["graphql"] = {k: row[k] for k in row if k != "endpoint_id"}
     endpoints = list(by_endpoint.values())
     for endpoint in endpoints:
         endpoint["parameters"].sort(key=lambda p: (p["in"] != "path", p["name"]))

@@ -181,3 +181,10 @@ def test_export_json_has_tls_services(pg_url: str, inventory: None, tmp_path: Pa
     assert code == 0
     document = json.loads((tmp_path / "inv.json").read_text())
     assert sorted(s["sni"] for s in document["tls_services"]) == ["good.example", "old.example"]
+    gql = {e["path_template"]: e.get("graphql") for e in document["endpoints"] if e["host"] == GQL}
+    assert gql["/graphql#query Deep"] == {
+        "operations": 1, "errors": 2, "errored_operations": 1, "introspection": 0,
+        "introspection_unauthenticated": 0, "max_depth": 12, "max_width": 1, "max_fields": 12}
+    assert gql["/graphql#query {__schema}"]["introspection_unauthenticated"] == 2
+    assert gql["/graphql#query IntrospectionQuery"]["introspection"] == 1
+    assert all("graphql" not in e for e in document["endpoints"] if e["host"] != GQL)
