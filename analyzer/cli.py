@@ -266,6 +266,7 @@ def _print_summary(out: TextIO, stats: Any, totals: dict[str, int], elapsed: flo
         ("noise requests", stats.noise, totals["noise_requests"]),
         ("already analysed (skipped)", stats.duplicates, ""),
         ("no request line (skipped)", stats.skipped, ""),
+        ("TLS connections (tls_services)", stats.tls_connections, totals.get("tls_services", "")),
     ]
     width = max(len(r[0]) for r in rows)
     out.write(f"{'':<{width}}  {'this run':>10}  {'database':>10}\n")

@@ -34,6 +34,7 @@ from analyzer.db.models import (
     Service,
     SpecOperation,
     TemplaterState,
+    TlsService,
     core_table,
 )
 
@@ -312,6 +313,7 @@ def inventory_totals(*, session: Session) -> dict[str, int]:
         )
         or 0,
         "noise_requests": session.scalar(select(func.coalesce(func.sum(NoisePath.count), 0))) or 0,
+        "tls_services": session.scalar(select(func.count()).select_from(TlsService)) or 0,
     }
 
 
