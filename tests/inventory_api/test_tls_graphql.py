@@ -172,6 +172,10 @@ def test_graphql_posture_findings(client: TestClient, keys: dict[str, str]) -> N
     assert errors["graphql"]["errors"] == 2 and errors["graphql"]["errored_operations"] == 1
     public = next(i for i in gql if i["kind"] == "graphql_introspection_unauthenticated")
     assert public["graphql"]["introspection_unauthenticated"] == 2 and public["severity"] == "high"
+    detail = client.get(public["endpoint"]["url"], headers=auth(keys["viewer"]))
+    assert detail.status_code == 200 and detail.json()["graphql"]["introspection"] == 2
+    rest = client.get("/api/v1/endpoints", params={"service": "good.example"}, headers=auth(keys["viewer"]))
+    assert rest.status_code == 200 and rest.json()["items"] == []  # a TLS service is not an endpoint
 
 
 def test_export_json_has_tls_services(pg_url: str, inventory: None, tmp_path: Path) -> None:
