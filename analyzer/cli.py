@@ -319,6 +319,7 @@ def _print_summary(
         ("malformed requests", stats.malformed, totals["malformed_requests"]),
         ("already analysed (skipped)", stats.duplicates, ""),
         ("no request line (skipped)", stats.skipped, ""),
+        ("TLS connections (tls_services)", stats.tls_connections, totals.get("tls_services", "")),
     ]
     width = max(len(r[0]) for r in rows)
     out.write(f"{'':<{width}}  {'this run':>10}  {'database':>10}\n")

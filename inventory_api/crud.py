@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 
 from analyzer.db.crud import dominant_type
 from analyzer.db.models import (
+    GRAPHQL_COUNTERS,
     ApiKey,
     ApiSpec,
     Endpoint,
     EndpointAuth,
     EndpointContentType,
     EndpointField,
+    EndpointGraphql,
     EndpointHourly,
     EndpointParam,
     EndpointPeer,
@@ -446,6 +448,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
             {"hour": _utc(h.hour), "count": h.count}
             for h in sorted(children(EndpointHourly), key=lambda h: h.hour)
         ],
+        graphql=next(({c: getattr(g, c) for c in GRAPHQL_COUNTERS} for g in children(EndpointGraphql)), None),
     )
     return detail
 

@@ -207,6 +207,17 @@ class HourlyPublic(BaseModel):
     count: int
 
 
+class GraphqlCountersPublic(BaseModel):
+    operations: int
+    errors: int
+    errored_operations: int
+    introspection: int
+    introspection_unauthenticated: int
+    max_depth: int
+    max_width: int
+    max_fields: int
+
+
 class EndpointDetail(EndpointPublic):
     template_id: str | None
     unauthenticated_2xx: int
@@ -222,6 +233,7 @@ class EndpointDetail(EndpointPublic):
     clients: int
     servers: list[ServerPublic]
     hourly: list[HourlyPublic]
+    graphql: GraphqlCountersPublic | None = None  # GraphQL operation endpoints only
 
 
 # --- OpenAPI specs ----------------------------------------------------------------------------

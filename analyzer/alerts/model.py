@@ -408,6 +408,14 @@ REMEDIATION: dict[str, str] = {
     "pii_in_url": "Send personal data in request bodies (POST) rather than paths or query strings, which are logged.",
     "shadow_pii": "Document this endpoint in the service's OpenAPI spec or retire it; review who uses it.",
     "zombie_traffic": "Migrate the remaining clients to the supported version and switch the endpoint off.",
+    "graphql_introspection_unauthenticated": "Disable introspection in production or require authentication for it.",
+    "graphql_deep_query": "Enforce a query depth limit on the GraphQL server.",
+    "graphql_wide_query": "Enforce query cost or field-count limits on the GraphQL server.",
+    "graphql_errors": "Review the operation's errors: failing resolvers, probing clients or schema drift.",
+    "tls_deprecated_version": "Disable SSLv3, TLS 1.0 and TLS 1.1 on the server; require TLS 1.2 or 1.3.",
+    "tls_weak_cipher": "Remove NULL, EXPORT, RC4, DES/3DES, anonymous and MD5 suites (and CBC-SHA1 on TLS 1.0).",
+    "tls_certificate_expired": "Renew the certificate and automate renewal.",
+    "tls_certificate_self_signed": "Serve a certificate issued by a trusted (public or internal) CA.",
 }
 
 
@@ -426,7 +434,8 @@ def alert_from_finding(
     """
     now = detected_at or datetime.now(UTC)
     endpoint = finding.get("endpoint") or {}
-    host = endpoint.get("host") or (service.host if service else "")
+    tls = finding.get("tls_service") or {}  # TLS posture findings name a TLS service, not an endpoint
+    host = endpoint.get("host") or tls.get("sni") or tls.get("server") or (service.host if service else "")
     svc = service or ServiceRef(host=host)
     evidence = list(finding.get("evidence") or [])
     flat: dict[str, Any] = {}

@@ -35,6 +35,7 @@ from analyzer.db.models import (
     SpecOperation,
     TemplaterState,
     ThreatEvent,
+    TlsService,
     UnmatchedRequest,
     core_table,
 )
@@ -335,6 +336,7 @@ def inventory_totals(*, session: Session) -> dict[str, int]:
             )
         )
         or 0,
+        "tls_services": session.scalar(select(func.count()).select_from(TlsService)) or 0,
     }
 
 
@@ -459,6 +461,8 @@ def export_inventory(*, session: Session) -> dict[str, Any]:
                 "last_seen": _iso(row["last_seen"]),
             }
         )
+    for target, row in each(EndpointGraphql):  # GraphQL operation endpoints only
+        target["graphql"] = {k: row[k] for k in row if k != "endpoint_id"}
     endpoints = list(by_endpoint.values())
     for endpoint in endpoints:
         endpoint["parameters"].sort(key=lambda p: (p["in"] != "path", p["name"]))

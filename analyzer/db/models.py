@@ -386,6 +386,11 @@ class EndpointGraphql(Base):
     max_fields: Mapped[int] = mapped_column(Integer, default=0)  # most fields in one operation
 
 
+# EndpointGraphql's counters, in the order the pipeline's EndpointAgg.graphql keeps them.
+GRAPHQL_COUNTERS = ("operations", "errors", "errored_operations", "introspection", "introspection_unauthenticated",
+                    "max_depth", "max_width", "max_fields")
+
+
 class TlsService(Base):
     """An encrypted service as the handshakes show it, per (server ip:port, SNI).
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from analyzer.db import crud
 from analyzer.db.models import (
+    GRAPHQL_COUNTERS,
     MAX_PATH_CHARS,
     EndpointAuth,
     EndpointContentType,
@@ -43,10 +44,6 @@ from analyzer.db.models import (
 from analyzer.db.session import session_scope
 from analyzer.observation import clean_text
 from analyzer.pipeline.aggregate import Aggregate, EndpointKey
-
-# EndpointAgg.graphql's counters, in order.
-GRAPHQL_COLUMNS = ("operations", "errors", "errored_operations", "introspection", "introspection_unauthenticated",
-                   "max_depth", "max_width", "max_fields")
 
 
 def _dt(ts: float) -> datetime:
@@ -160,7 +157,7 @@ def _write(session: Session, batch: Aggregate, learned: datetime) -> Stored:
             {"endpoint_id": eid, "name": name, "count": v} for name, v in agg.response_headers.items()
         ]
         if agg.graphql is not None:
-            children[EndpointGraphql].append(dict(zip(GRAPHQL_COLUMNS, agg.graphql, strict=True), endpoint_id=eid))
+            children[EndpointGraphql].append(dict(zip(GRAPHQL_COUNTERS, agg.graphql, strict=True), endpoint_id=eid))
         children[PiiFinding] += [
             {
                 "endpoint_id": eid,

@@ -8,6 +8,7 @@ message raises ``TlsParseError``, which the reader turns into a tag.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -301,6 +302,14 @@ def parse_certificate_list(body: bytes, *, tls13: bool) -> tuple[list[Certificat
 
 
 def certificate_info(der: bytes) -> CertificateInfo:
+    """Raises ValueError for DER that is not a certificate. cryptography's warnings about what it
+    will refuse one day (a negative serial...) are not the sensor's to print per connection."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _certificate_info(der)
+
+
+def _certificate_info(der: bytes) -> CertificateInfo:
     from cryptography import x509
 
     cert = x509.load_der_x509_certificate(der)

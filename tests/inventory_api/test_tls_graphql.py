@@ -172,6 +172,10 @@ def test_graphql_posture_findings(client: TestClient, keys: dict[str, str]) -> N
     assert errors["graphql"]["errors"] == 2 and errors["graphql"]["errored_operations"] == 1
     public = next(i for i in gql if i["kind"] == "graphql_introspection_unauthenticated")
     assert public["graphql"]["introspection_unauthenticated"] == 2 and public["severity"] == "high"
+    detail = client.get(public["endpoint"]["url"], headers=auth(keys["viewer"]))
+    assert detail.status_code == 200 and detail.json()["graphql"]["introspection"] == 2
+    rest = client.get("/api/v1/endpoints", params={"service": "good.example"}, headers=auth(keys["viewer"]))
+    assert rest.status_code == 200 and rest.json()["items"] == []  # a TLS service is not an endpoint
 
 
 def test_export_json_has_tls_services(pg_url: str, inventory: None, tmp_path: Path) -> None:
@@ -181,3 +185,10 @@ def test_export_json_has_tls_services(pg_url: str, inventory: None, tmp_path: Pa
     assert code == 0
     document = json.loads((tmp_path / "inv.json").read_text())
     assert sorted(s["sni"] for s in document["tls_services"]) == ["good.example", "old.example"]
+    gql = {e["path_template"]: e.get("graphql") for e in document["endpoints"] if e["host"] == GQL}
+    assert gql["/graphql#query Deep"] == {
+        "operations": 1, "errors": 2, "errored_operations": 1, "introspection": 0,
+        "introspection_unauthenticated": 0, "max_depth": 12, "max_width": 1, "max_fields": 12}
+    assert gql["/graphql#query {__schema}"]["introspection_unauthenticated"] == 2
+    assert gql["/graphql#query IntrospectionQuery"]["introspection"] == 1
+    assert all("graphql" not in e for e in document["endpoints"] if e["host"] != GQL)
