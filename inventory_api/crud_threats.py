@@ -146,7 +146,7 @@ def _actor(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_actor(*, session: Session, actor_id: int, full_evidence: bool) -> dict[str, Any] | None:
+def get_actor(*, session: Session, actor_id: int) -> dict[str, Any] | None:
     """One actor with its event counts by type and its data flows (the 100 largest)."""
     row = session.execute(select(*ThreatActor.__table__.c).where(ThreatActor.id == actor_id)).mappings().first()
     if row is None:

@@ -315,6 +315,8 @@ class ActorResolver:
         return Identity("api_key", self.hash("api_key", value), f"key:{mask_hint(value)}")
 
     def _token_identity(self, token: str) -> Identity:
+        if token.count(".") != 2:  # not a compact JWT: an opaque token, no decoding to try
+            return self._key_identity(token)
         return self._jwt_identity(token) or self._key_identity(token)
 
     def actor(self, x: DetectExchange, query: Iterable[tuple[str, str]] = ()) -> Actor:

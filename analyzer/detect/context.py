@@ -134,19 +134,26 @@ def _id_key(key: str) -> bool:
 
 
 def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
+    # Exact types (parsed JSON holds no subclasses; bool is not an id): this runs on every
+    # response of every identity, so no isinstance chains and no calls for scalars in lists.
     if len(out) >= MAX_IDS or depth > 8:
         return
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
         for key, item in value.items():
-            if isinstance(item, str | int) and not isinstance(item, bool) and _id_key(str(key)):
-                text = str(item)
-                if looks_like_id(text):
-                    out.append(text)
-            elif isinstance(item, dict | list):
+            item_kind = type(item)
+            if item_kind is str or item_kind is int:
+                if _id_key(key if type(key) is str else str(key)):
+                    text = item if item_kind is str else str(item)
+                    if looks_like_id(text):
+                        out.append(text)
+            elif item_kind is dict or item_kind is list:
                 _walk_ids(item, out, depth + 1)
-    elif isinstance(value, list):
+    elif kind is list:
         for item in value[:MAX_LIST_ITEMS]:
-            _walk_ids(item, out, depth + 1)
+            item_kind = type(item)
+            if item_kind is dict or item_kind is list:
+                _walk_ids(item, out, depth + 1)
 
 
 def record_count(value: Any) -> int:

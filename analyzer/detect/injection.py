@@ -267,9 +267,27 @@ _VERDICTS: dict[tuple[str, str, bool], tuple[tuple[str, str, str], ...]] = {}
 _VERDICTS_MAX = 8192
 
 
+# Pre-screen verdicts of short values (header values, parameter names and common values repeat
+# on nearly every request): value -> may match a signature. Bounded; never serialised.
+_SCREENED: dict[str, bool] = {}
+_SCREENED_MAX = 16_384
+_SCREEN_MEMO_CHARS = 128
+
+
+def _screen(value: str) -> bool:
+    if len(value) > _SCREEN_MEMO_CHARS:
+        return _suspicious(value) or _starts_with_command(value)
+    verdict = _SCREENED.get(value)
+    if verdict is None:
+        if len(_SCREENED) >= _SCREENED_MAX:
+            _SCREENED.clear()
+        verdict = _SCREENED[value] = _suspicious(value) or _starts_with_command(value)
+    return verdict
+
+
 def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> tuple[tuple[str, str, str], ...]:
-    if not value or not (_suspicious(value) or _starts_with_command(value)):
-        return ()  # the pre-screen is cheaper than the cache: only suspicious values are cached
+    if not value or not _screen(value):
+        return ()  # only suspicious values reach the verdict cache and the signatures
     key = (location, value, plus)
     cached = _VERDICTS.get(key) if registry is REGISTRY and location != "cookie" and len(value) < 512 else None
     if cached is not None:

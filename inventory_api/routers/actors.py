@@ -12,7 +12,6 @@ from inventory_api.deps import Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.schemas import NO_NUL, error_responses
 from inventory_api.schemas_threats import ActorDetail, ActorPublic, ActorsPage, DataFlowPublic, DataFlowsPage
-from inventory_api.security import Permission
 
 router = APIRouter(tags=["actors"])
 
@@ -44,10 +43,8 @@ def list_actors(
 
 
 @router.get("/actors/{actor_id}", response_model=ActorDetail, responses=error_responses(404))
-def get_actor(principal: Reader, session: SessionDep, actor_id: ActorId) -> ActorDetail:
-    actor = crud_threats.get_actor(
-        session=session, actor_id=actor_id, full_evidence=principal.can(Permission.READ_SAMPLES)
-    )
+def get_actor(_principal: Reader, session: SessionDep, actor_id: ActorId) -> ActorDetail:
+    actor = crud_threats.get_actor(session=session, actor_id=actor_id)
     if actor is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="actor not found")
     return ActorDetail(**actor)
