@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each module exposes ``register(subparsers)``; a subcommand sets ``func`` returning an exit code.
 # Imported lazily per part so ``apicensus sensor`` does not pay for pandas or presidio at start-up.
-PARTS = ("sensor.cli", "analyzer.cli", "inventory_api.cli")
+PARTS = ("sensor.cli", "analyzer.cli", "analyzer.report_cli", "inventory_api.cli")
 
 
 def version() -> str:
