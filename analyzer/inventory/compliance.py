@@ -264,6 +264,18 @@ def _table(headers: Sequence[str], body: Sequence[Sequence[Any]], cls: str) -> s
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
+def _span(doc: Mapping[str, Any]) -> str:
+    period = doc["observation_period"]
+    if not period["start"] or not period["end"]:
+        return "no observations"
+    seconds = (datetime.fromisoformat(period["end"]) - datetime.fromisoformat(period["start"])).total_seconds()
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(seconds, 0) / 60:.0f} minutes"
+
+
 def render_html(doc: Mapping[str, Any], rows: Sequence[reports.FindingRow], *, full_samples: bool) -> str:
     """One printable page: the compliance sections first, then the exposure tables of
     :func:`reports.render_html` (personal data only; credentials have their own section)."""
@@ -313,7 +325,7 @@ def render_html(doc: Mapping[str, Any], rows: Sequence[reports.FindingRow], *, f
     ) or '<p class="note">No open findings.</p>'
     compliance = (
         f'<h2>Executive summary</h2>{lead}'
-        f'<p class="meta">Observation period {escape(start)} to {escape(end)} ({period["days"]} days)'
+        f'<p class="meta">Observation period {escape(start)} to {escape(end)} ({escape(_span(doc))})'
         + (f" &middot; filters: {escape(', '.join(f'{k}={v}' for k, v in f.items()))}" if f else "")
         + "</p>"
         f"<h2>Personal data served without authentication</h2>{exposed}"
