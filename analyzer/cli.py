@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+# `export` on a terminal: more lines than this are refused unless --output is given.
+TTY_LINES = 1000
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -50,7 +53,10 @@ def register(subparsers: Any) -> None:
                    help="--format events: only events last seen at or after TS (ISO 8601 or epoch seconds)")
     e.add_argument("--host", metavar="HOST", help="the service for --format openapi")
     e.add_argument("--db", metavar="URL", help="database URL (as for analyze)")
-    e.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    e.add_argument(
+        "--output", "-o", metavar="FILE",
+        help=f"write here instead of stdout ('-': stdout, even a terminal past {TTY_LINES} lines)",
+    )
     e.set_defaults(func=guarded("export", run_export))
 
 
@@ -539,6 +545,14 @@ def run_export(args: argparse.Namespace) -> int:
             report_error("export", f"cannot write {args.output}: {exc.strerror}")
             return 2
     else:
+        lines = data.count(b"\n")
+        if args.output is None and sys.stdout.isatty() and lines > TTY_LINES:
+            report_error(
+                "export",
+                f"{lines:,} lines would go to the terminal: write them with --output FILE, pipe them "
+                "(| less), or pass --output - to print anyway",
+            )
+            return 2
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     return 0

@@ -42,7 +42,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_verdict_refresher(app))
-        delivery = _start_delivery(engine)
+        delivery = _start_delivery(settings.database_url)
         app.state.delivery = delivery
         try:
             yield
@@ -52,6 +52,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 await task
             if delivery is not None:
                 await run_in_threadpool(delivery.stop)
+                delivery.engine.dispose()
             ingestor = getattr(app.state, "ingestor", None)
             if ingestor is not None:
                 await _consolidate(app, ingestor)
@@ -194,16 +195,22 @@ def _api_routers() -> list[Any]:
     return [services, endpoints, specs, reports, findings, tls, events, actors, ingest, changes, integrations]
 
 
-def _start_delivery(engine: Any) -> Any:
+def _start_delivery(database_url: str) -> Any:
     """The alert delivery service (``apicensus serve`` sets ``APICENSUS_ALERT_WORKER=1``; an
-    embedded app, e.g. in tests, runs none unless asked)."""
+    embedded app, e.g. in tests, runs none unless asked).
+
+    On an engine of its own: the ingest route forks a PII helper that resets the app engine's
+    pool, and a pool lock held by a delivery thread at the fork would hang that helper."""
     import os
 
     if os.environ.get("APICENSUS_ALERT_WORKER", "0").strip().lower() not in ("1", "true", "yes", "on"):
         return None
     from analyzer.alerts.wiring import DeliveryService
 
-    service = DeliveryService(engine)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not database_url.startswith("sqlite"):
+        kwargs.update(pool_size=6, max_overflow=4)
+    service = DeliveryService(make_engine(database_url, **kwargs))
     service.start()
     return service
 

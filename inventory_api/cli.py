@@ -48,6 +48,18 @@ def register(subparsers: Any) -> None:
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(func=guarded("serve", run_serve))
 
+    d = subparsers.add_parser(
+        "demo",
+        help="analyse the bundled sample captures, create an admin key and serve them",
+        description="One command to look around: analyses sample_pcaps/ into a local SQLite database, "
+        "creates an admin key, starts the service and prints its URL and the key.",
+    )
+    d.add_argument("--db", metavar="URL", default="sqlite:///apicensus-demo.db",
+                   help="database URL (default sqlite:///apicensus-demo.db in the current directory)")
+    d.add_argument("--bind", metavar="HOST:PORT", default="127.0.0.1:8000", help="listen address (default 127.0.0.1:8000)")
+    d.add_argument("--captures", metavar="DIR", help="captures to analyse (default: the bundled sample_pcaps/)")
+    d.set_defaults(func=guarded("demo", run_demo))
+
     k = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
     ks = k.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     c = ks.add_parser(
@@ -112,6 +124,10 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # APICENSUS_API_* variables, or out-of-range flags
         report_error("serve", str(exc))
         return 2
+    busy = _port_in_use(settings.host, settings.port)
+    if busy:
+        report_error("serve", f"cannot listen on {settings.host}:{settings.port}: {busy}")
+        return 2
     engine = _open_db("serve", settings.database_url)
     if engine is None:
         return 2
@@ -123,6 +139,86 @@ def run_serve(args: argparse.Namespace) -> int:
     # event ($APICENSUS_LOG_FORMAT=text for a terminal).
     run(settings, log_level=args.log_level)
     return 0
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (e.g. "address already in use"), or None."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "address already in use (another server is running there? pick one with --bind)"
+            return exc.strerror or str(exc)
+    return None
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+    import sys
+    from pathlib import Path
+
+    from sensor.plumbing.bind import parse_bind
+
+    try:
+        host, port = parse_bind(args.bind)
+    except ValueError as exc:
+        report_error("demo", f"--bind: {exc}")
+        return 2
+    busy = _port_in_use(host, port)
+    if busy:
+        report_error("demo", f"cannot listen on {host}:{port}: {busy}")
+        return 2
+    captures = Path(args.captures) if args.captures else Path(__file__).resolve().parents[1] / "sample_pcaps"
+    pcaps = sorted(captures.glob("*.pcap")) + sorted(captures.glob("*.pcapng"))
+    if not pcaps:
+        report_error("demo", f"no captures in {captures} (pass --captures DIR)")
+        return 2
+    from analyzer.cli import run_analyze
+
+    print(f"analysing {len(pcaps)} captures from {captures} ...", flush=True)
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        code = run_analyze(
+            argparse.Namespace(files=[str(p) for p in pcaps], db=args.db, no_pii=False, batch_size=None, no_progress=True)
+        )
+    if code not in (0, 1):
+        return code
+    sys.stdout.write(summary.getvalue())
+    from analyzer.db.session import make_session_factory
+    from inventory_api import crud
+    from inventory_api.schemas import ApiKeyCreate
+    from inventory_api.security import Role
+
+    engine = _open_db("demo", args.db)
+    if engine is None:
+        return 2
+    try:
+        with make_session_factory(engine)() as session:
+            _row, secret = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=Role.ADMIN, name="demo"))
+    finally:
+        engine.dispose()
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    print(
+        f"\nAPICensus is serving the demo inventory at {base}\n"
+        f"  console   {base}/ui/  (sign in with the key)\n"
+        f"  API       {base}/api/v1/endpoints\n"
+        f"  admin key {secret}\n"
+        f'  try       curl -H "Authorization: Bearer {secret}" {base}/api/v1/findings\n'
+        "Ctrl-C stops it; the database stays for the next `apicensus serve --db "
+        f"{args.db}`.\n",
+        flush=True,
+    )
+    return run_serve(
+        argparse.Namespace(db=args.db, bind=args.bind, workers=None, head_timeout=None, body_timeout=None,
+                           max_connections=None, log_level="warning")
+    )
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
