@@ -96,6 +96,11 @@ class SnapshotKeeper:
         self._lock = threading.Lock()
         self._refreshing = False
         self._stale = False
+        self._closed = False
+
+    def close(self) -> None:
+        """No refresh from now on (the app is shutting down, its engine going away)."""
+        self._closed = True
 
     def get(self) -> Snapshot:
         current = self._current
@@ -116,7 +121,7 @@ class SnapshotKeeper:
 
     def _start_refresh(self) -> None:
         with self._lock:
-            if self._refreshing:
+            if self._refreshing or self._closed:
                 return
             self._refreshing = True
         threading.Thread(target=self._refresh, name="console-snapshot", daemon=True).start()

@@ -29,7 +29,9 @@ def app(pg_url: str, engine: Engine) -> Iterator[object]:
     from inventory_api.settings import ApiSettings
 
     analyze(pg_url, *SAMPLE_PCAPS)
-    yield create_app(ApiSettings(database_url=pg_url))
+    application = create_app(ApiSettings(database_url=pg_url))
+    yield application
+    application.state.console_snapshots.close()  # before the module's database is dropped
 
 
 def browser(app: object, base_url: str = "http://testserver") -> TestClient:
@@ -174,6 +176,10 @@ def test_workflow_acknowledge_resolve_and_suppress(app: object, keys: dict[str, 
     with engine.connect() as conn:
         assert conn.scalar(select(FindingState.state).where(FindingState.finding_id == finding_id)) == "false_positive"
         assert conn.scalar(select(func.count()).where(FindingActivity.finding_id == finding_id)) == 2
+    detail = analyst.get(f"/ui/findings/{finding_id}").text
+    history = re.search(r'<table id="history">.*?</table>', detail, re.S)
+    assert history and history.group(0).count("<tr>") == 3 and "looking" in history.group(0)  # header + 2 changes
+    assert analyst.get("/ui/findings/shadow_pii:999999").status_code == 404
     # Bad input: a clear message, nothing stored.
     bad = analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": "nope:1", "state": "resolved"})
     assert "unknown finding" in analyst.get(bad.headers["location"]).text
