@@ -123,14 +123,11 @@ def _catalog(request: Request, session: SessionDep) -> dict[str, object]:
 
 
 @router.get("/catalog", response_class=HTMLResponse)
-def catalog(request: Request, user: UserDep, session: SessionDep) -> Response:
+def catalog(request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep) -> Response:
     ctx = _catalog(request, session)
-    from analyzer.db.models import PiiFinding
-
-    pii_types = session.scalars(select(PiiFinding.type).distinct().order_by(PiiFinding.type).limit(100)).all()
     return page(
         request, "catalog.html", user, status_code=422 if ctx["error"] else 200, title="Catalog",
-        hosts=data.services_choice(session), methods=filters.METHODS, pii_types=pii_types, sorts=filters.SORTS,
+        hosts=snap.hosts, methods=filters.METHODS, pii_types=snap.pii_types, sorts=filters.SORTS,
         review_states=("", *filters.REVIEW_STATES), **ctx,
     )
 

@@ -69,7 +69,7 @@ def findings(
         items=shown, total=len(items), taken_at=snap.taken_at, offset=offset, limit=PAGE,
         severities=SEVERITIES, kinds=KINDS, states=STATES, state_choices=STATE_CHOICES, next_state=NEXT_STATE,
         back=str(request.url.query)[:2000], can_annotate=user.can(Permission.ANNOTATE),
-        suppressions=suppressions(session=session), now=datetime.now(UTC), hosts=data.services_choice(session),
+        suppressions=suppressions(session=session), now=datetime.now(UTC), hosts=snap.hosts,
         events=data.optional_rows(session, "events", limit=100),
         flash=q.get("flash"), flash_kind="error" if q.get("error") else "ok",
     )

@@ -45,6 +45,8 @@ class Snapshot:
     pii: dict[str, Any]
     recipients: list[dict[str, Any]]
     traffic: list[tuple[datetime, int]]
+    hosts: list[tuple[int, str]]  # the filter forms' choices
+    pii_types: list[str]
     checked: float = field(default_factory=time.monotonic)
 
 
@@ -84,6 +86,8 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
         pii=data.pii_summary(session),
         recipients=data.pii_recipients(session),
         traffic=data.traffic(session, days=14),
+        hosts=[(sid, host) for sid, host in data.services_choice(session)],
+        pii_types=list(session.scalars(select(PiiFinding.type).distinct().order_by(PiiFinding.type).limit(100))),
     )
 
 
@@ -97,10 +101,15 @@ class SnapshotKeeper:
         self._refreshing = False
         self._stale = False
         self._closed = False
+        self._thread: threading.Thread | None = None
 
-    def close(self) -> None:
-        """No refresh from now on (the app is shutting down, its engine going away)."""
-        self._closed = True
+    def close(self, timeout: float = 30.0) -> None:
+        """No refresh from now on, the one in flight finished (the engine is going away)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def get(self) -> Snapshot:
         current = self._current
@@ -124,7 +133,8 @@ class SnapshotKeeper:
             if self._refreshing or self._closed:
                 return
             self._refreshing = True
-        threading.Thread(target=self._refresh, name="console-snapshot", daemon=True).start()
+            self._thread = threading.Thread(target=self._refresh, name="console-snapshot", daemon=True)
+            self._thread.start()
 
     def _refresh(self) -> None:
         try:
