@@ -73,9 +73,7 @@ def signout(request: Request, session: SessionDep, _form: auth.FormDep) -> Respo
 
 def open_finding_counts(session: SessionDep, snap: Snapshot) -> dict[str, int]:
     """Findings neither closed nor suppressed, per severity."""
-    counts = dict.fromkeys(SEVERITIES, 0)
-    for item in snap.findings:
-        counts[item["severity"]] += 1
+    counts = {s: len(snap.by_severity.get(s, ())) for s in SEVERITIES}
     tri = triage(session=session)
     for finding_id in suppressed_ids(snap, tri) | tri.ids_in(CLOSED):
         gone = snap.by_id.get(finding_id)

@@ -41,6 +41,8 @@ class Snapshot:
     by_endpoint: dict[int, list[dict[str, Any]]]
     by_host: dict[str, list[dict[str, Any]]]
     by_id: dict[str, dict[str, Any]]
+    by_severity: dict[str, list[dict[str, Any]]]
+    by_kind: dict[str, list[dict[str, Any]]]
     overview: dict[str, Any]
     pii: dict[str, Any]
     recipients: list[dict[str, Any]]
@@ -72,9 +74,13 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
     findings = build_findings(session=session, full_samples=True)
     by_endpoint: dict[int, list[dict[str, Any]]] = {}
     by_host: dict[str, list[dict[str, Any]]] = {}
+    by_severity: dict[str, list[dict[str, Any]]] = {}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
     for item in findings:
         by_endpoint.setdefault(item["endpoint"]["id"], []).append(item)
         by_host.setdefault(item["endpoint"]["host"], []).append(item)
+        by_severity.setdefault(item["severity"], []).append(item)
+        by_kind.setdefault(item["kind"], []).append(item)
     return Snapshot(
         fingerprint=stamp,
         taken_at=datetime.now(UTC),
@@ -82,6 +88,8 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
         by_endpoint=by_endpoint,
         by_host=by_host,
         by_id={item["id"]: item for item in findings},
+        by_severity=by_severity,
+        by_kind=by_kind,
         overview=data.overview(session),
         pii=data.pii_summary(session),
         recipients=data.pii_recipients(session),
@@ -186,10 +194,15 @@ def select_findings(
 ) -> list[dict[str, Any]]:
     """The queue's findings in order: ``state`` is active (open + acknowledged), closed, all, or
     one state; a pass over the filtered findings with one set lookup each."""
-    candidates = snap.by_host.get(host, []) if host else snap.findings
-    if severity or kind:
+    # The smallest index that applies, then the other filters over it (lists keep the findings' order).
+    indexes = [idx.get(key, []) for idx, key in ((snap.by_host, host), (snap.by_severity, severity),
+                                                 (snap.by_kind, kind)) if key]
+    candidates = min(indexes, key=len) if indexes else snap.findings
+    if len(indexes) > 1:
         candidates = [
-            i for i in candidates if (not severity or i["severity"] == severity) and (not kind or i["kind"] == kind)
+            i for i in candidates
+            if (not host or i["endpoint"]["host"] == host) and (not severity or i["severity"] == severity)
+            and (not kind or i["kind"] == kind)
         ]
     hidden = set() if show_suppressed else suppressed_ids(snap, tri)
     if state in ("active", "all", "open"):
