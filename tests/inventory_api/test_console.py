@@ -315,3 +315,21 @@ def test_findings_follow_a_spec_import(app: object, keys: dict[str, str]) -> Non
         time.sleep(0.2)
     spec_id = int(re.findall(r'href="/ui/specs/(\d+)"', done.text)[-1])
     client.post(f"/ui/specs/{spec_id}/delete", data={"csrf": token})
+
+
+def test_tables_of_other_features_are_shown_when_present(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """Before the alert outbox exists: "no data yet"; once created (analyzer.alerts), its
+    delivery status per destination is listed on the settings page."""
+    from sqlalchemy import insert, inspect
+
+    from analyzer.alerts.outbox_sql import STATUS, create_tables
+
+    admin = sign_in(app, keys["admin"])
+    if "alert_delivery_status" not in inspect(engine).get_table_names():
+        assert "No data yet: delivery status" in admin.get("/ui/settings").text
+        create_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(STATUS).values(destination_id="soc-webhook", delivered_total=41, failed_total=2,
+                                           dropped_total=0, folded_total=0, last_error="HTTP 503"))
+    page = admin.get("/ui/settings").text
+    assert "soc-webhook" in page and "HTTP 503" in page and "41" in page
