@@ -333,3 +333,14 @@ def test_tables_of_other_features_are_shown_when_present(app: object, keys: dict
                                            dropped_total=0, folded_total=0, last_error="HTTP 503"))
     page = admin.get("/ui/settings").text
     assert "soc-webhook" in page and "HTTP 503" in page and "41" in page
+
+
+def test_sessions_per_key_are_bounded(app: object, keys: dict[str, str], engine: Engine) -> None:
+    from inventory_api.ui.auth import MAX_SESSIONS_PER_KEY
+
+    clients = [sign_in(app, keys["viewer"]) for _ in range(MAX_SESSIONS_PER_KEY + 3)]
+    with engine.connect() as conn:
+        key_ids = conn.scalars(select(ConsoleSession.key_id)).all()
+    assert max(key_ids.count(k) for k in set(key_ids)) == MAX_SESSIONS_PER_KEY
+    assert clients[0].get("/ui/overview").status_code == 303  # the oldest was ended
+    assert clients[-1].get("/ui/overview").status_code == 200
