@@ -47,6 +47,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.console_snapshots.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

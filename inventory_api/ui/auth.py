@@ -31,6 +31,7 @@ from inventory_api.security import Permission, Role
 SESSION_COOKIE = "apc_session"
 SIGNIN_COOKIE = "apc_signin"
 SESSION_LIFETIME = timedelta(hours=8)
+MAX_SESSIONS_PER_KEY = 20  # signing in once more ends the oldest
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -81,6 +82,15 @@ def open_session(*, session: Session, secret: str) -> tuple[str, ApiKey] | None:
         return None
     now = datetime.now(UTC)
     session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))  # bounded table
+    keep = (
+        select(ConsoleSession.id)
+        .where(ConsoleSession.key_id == key.id)
+        .order_by(ConsoleSession.id.desc())
+        .limit(MAX_SESSIONS_PER_KEY - 1)
+    )
+    session.execute(
+        delete(ConsoleSession).where(ConsoleSession.key_id == key.id, ConsoleSession.id.not_in(keep.scalar_subquery()))
+    )
     token = secrets.token_urlsafe(32)
     session.add(
         ConsoleSession(token_hash=_digest(token), key_id=key.id, created_at=now, expires_at=now + SESSION_LIFETIME)

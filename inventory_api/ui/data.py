@@ -30,6 +30,7 @@ OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
     "changes": ("change_events", "changes"),
     "destinations": ("alert_destinations", "integrations"),
     "delivery": ("alert_delivery_status",),
+    "outbox": ("alert_outbox",),
 }
 MAX_OPTIONAL_ROWS = 200
 HIDDEN_COLUMNS = frozenset({"secret", "secret_hash", "token", "password", "key_hash", "config", "payload"})
@@ -280,3 +281,17 @@ def pii_summary(session: Session, *, top: int = 50) -> dict[str, Any]:
         r["types"] = ", ".join(sorted(types.get(r["id"], ())))
     return {"totals": totals, "by_type": by_type, "by_location": by_location, "by_service": by_service,
             "unauthenticated": unauth}
+
+
+def outbox_counts(session: Session) -> list[dict[str, Any]] | None:
+    """Alerts waiting or given up per destination and state (None without the outbox table)."""
+    table = optional_table(session, "outbox")
+    if table is None or not {"destination_id", "state"} <= set(table.c.keys()):
+        return None
+    stmt = (
+        select(table.c.destination_id, table.c.state, func.count().label("alerts"))
+        .group_by(table.c.destination_id, table.c.state)
+        .order_by(table.c.destination_id, table.c.state)
+        .limit(MAX_OPTIONAL_ROWS)
+    )
+    return [dict(r) for r in session.execute(stmt).mappings()]

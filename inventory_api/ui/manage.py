@@ -97,7 +97,7 @@ def _settings(request: Request, user: ConsoleUser, session: SessionDep, **extra:
     return page(
         request, "settings.html", user, title="Settings", keys=crud.list_api_keys(session=session),
         roles=[r.value for r in Role], destinations=data.optional_rows(session, "destinations"),
-        delivery=data.optional_rows(session, "delivery"), **extra,
+        delivery=data.optional_rows(session, "delivery"), outbox=data.outbox_counts(session), **extra,
     )
 
 

@@ -73,9 +73,7 @@ def signout(request: Request, session: SessionDep, _form: auth.FormDep) -> Respo
 
 def open_finding_counts(session: SessionDep, snap: Snapshot) -> dict[str, int]:
     """Findings neither closed nor suppressed, per severity."""
-    counts = dict.fromkeys(SEVERITIES, 0)
-    for item in snap.findings:
-        counts[item["severity"]] += 1
+    counts = {s: len(snap.by_severity.get(s, ())) for s in SEVERITIES}
     tri = triage(session=session)
     for finding_id in suppressed_ids(snap, tri) | tri.ids_in(CLOSED):
         gone = snap.by_id.get(finding_id)
@@ -123,14 +121,11 @@ def _catalog(request: Request, session: SessionDep) -> dict[str, object]:
 
 
 @router.get("/catalog", response_class=HTMLResponse)
-def catalog(request: Request, user: UserDep, session: SessionDep) -> Response:
+def catalog(request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep) -> Response:
     ctx = _catalog(request, session)
-    from analyzer.db.models import PiiFinding
-
-    pii_types = session.scalars(select(PiiFinding.type).distinct().order_by(PiiFinding.type).limit(100)).all()
     return page(
         request, "catalog.html", user, status_code=422 if ctx["error"] else 200, title="Catalog",
-        hosts=data.services_choice(session), methods=filters.METHODS, pii_types=pii_types, sorts=filters.SORTS,
+        hosts=snap.hosts, methods=filters.METHODS, pii_types=snap.pii_types, sorts=filters.SORTS,
         review_states=("", *filters.REVIEW_STATES), **ctx,
     )
 

@@ -12,6 +12,7 @@ from analyzer.inventory.findings import KINDS, SEVERITIES
 from analyzer.inventory.workflow import (
     STATES,
     WorkflowError,
+    activity,
     add_suppression,
     delete_suppression,
     parse_finding_id,
@@ -68,9 +69,27 @@ def findings(
         items=shown, total=len(items), taken_at=snap.taken_at, offset=offset, limit=PAGE,
         severities=SEVERITIES, kinds=KINDS, states=STATES, state_choices=STATE_CHOICES, next_state=NEXT_STATE,
         back=str(request.url.query)[:2000], can_annotate=user.can(Permission.ANNOTATE),
-        suppressions=suppressions(session=session), now=datetime.now(UTC), hosts=data.services_choice(session),
+        suppressions=suppressions(session=session), now=datetime.now(UTC), hosts=snap.hosts,
         events=data.optional_rows(session, "events", limit=100),
         flash=q.get("flash"), flash_kind="error" if q.get("error") else "ok",
+    )
+
+
+@router.get("/findings/{finding_id}", response_class=HTMLResponse)
+def finding(
+    request: Request, user: UserDep, session: SessionDep, snap: Annotated[Snapshot, Depends(current)],
+    finding_id: Annotated[str, Path(max_length=128)],
+) -> Response:
+    item = snap.by_id.get(finding_id)
+    if item is None:
+        return page(request, "error.html", user, status_code=404, title="Not found",
+                    detail="No such finding (it may have been fixed since: findings follow the inventory).")
+    tri = triage(session=session)
+    return page(
+        request, "finding.html", user, title=item["kind"],
+        i=tri.decorate(for_role(item, full_samples=user.can(Permission.READ_SAMPLES))),
+        history=activity(session=session, finding_id=finding_id), states=STATES,
+        can_annotate=user.can(Permission.ANNOTATE),
     )
 
 

@@ -41,10 +41,14 @@ class Snapshot:
     by_endpoint: dict[int, list[dict[str, Any]]]
     by_host: dict[str, list[dict[str, Any]]]
     by_id: dict[str, dict[str, Any]]
+    by_severity: dict[str, list[dict[str, Any]]]
+    by_kind: dict[str, list[dict[str, Any]]]
     overview: dict[str, Any]
     pii: dict[str, Any]
     recipients: list[dict[str, Any]]
     traffic: list[tuple[datetime, int]]
+    hosts: list[tuple[int, str]]  # the filter forms' choices
+    pii_types: list[str]
     checked: float = field(default_factory=time.monotonic)
 
 
@@ -70,9 +74,13 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
     findings = build_findings(session=session, full_samples=True)
     by_endpoint: dict[int, list[dict[str, Any]]] = {}
     by_host: dict[str, list[dict[str, Any]]] = {}
+    by_severity: dict[str, list[dict[str, Any]]] = {}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
     for item in findings:
         by_endpoint.setdefault(item["endpoint"]["id"], []).append(item)
         by_host.setdefault(item["endpoint"]["host"], []).append(item)
+        by_severity.setdefault(item["severity"], []).append(item)
+        by_kind.setdefault(item["kind"], []).append(item)
     return Snapshot(
         fingerprint=stamp,
         taken_at=datetime.now(UTC),
@@ -80,10 +88,14 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
         by_endpoint=by_endpoint,
         by_host=by_host,
         by_id={item["id"]: item for item in findings},
+        by_severity=by_severity,
+        by_kind=by_kind,
         overview=data.overview(session),
         pii=data.pii_summary(session),
         recipients=data.pii_recipients(session),
         traffic=data.traffic(session, days=14),
+        hosts=[(sid, host) for sid, host in data.services_choice(session)],
+        pii_types=list(session.scalars(select(PiiFinding.type).distinct().order_by(PiiFinding.type).limit(100))),
     )
 
 
@@ -96,6 +108,16 @@ class SnapshotKeeper:
         self._lock = threading.Lock()
         self._refreshing = False
         self._stale = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def close(self, timeout: float = 30.0) -> None:
+        """No refresh from now on, the one in flight finished (the engine is going away)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def get(self) -> Snapshot:
         current = self._current
@@ -116,10 +138,11 @@ class SnapshotKeeper:
 
     def _start_refresh(self) -> None:
         with self._lock:
-            if self._refreshing:
+            if self._refreshing or self._closed:
                 return
             self._refreshing = True
-        threading.Thread(target=self._refresh, name="console-snapshot", daemon=True).start()
+            self._thread = threading.Thread(target=self._refresh, name="console-snapshot", daemon=True)
+            self._thread.start()
 
     def _refresh(self) -> None:
         try:
@@ -171,10 +194,15 @@ def select_findings(
 ) -> list[dict[str, Any]]:
     """The queue's findings in order: ``state`` is active (open + acknowledged), closed, all, or
     one state; a pass over the filtered findings with one set lookup each."""
-    candidates = snap.by_host.get(host, []) if host else snap.findings
-    if severity or kind:
+    # The smallest index that applies, then the other filters over it (lists keep the findings' order).
+    indexes = [idx.get(key, []) for idx, key in ((snap.by_host, host), (snap.by_severity, severity),
+                                                 (snap.by_kind, kind)) if key]
+    candidates = min(indexes, key=len) if indexes else snap.findings
+    if len(indexes) > 1:
         candidates = [
-            i for i in candidates if (not severity or i["severity"] == severity) and (not kind or i["kind"] == kind)
+            i for i in candidates
+            if (not host or i["endpoint"]["host"] == host) and (not severity or i["severity"] == severity)
+            and (not kind or i["kind"] == kind)
         ]
     hidden = set() if show_suppressed else suppressed_ids(snap, tri)
     if state in ("active", "all", "open"):

@@ -29,7 +29,9 @@ def app(pg_url: str, engine: Engine) -> Iterator[object]:
     from inventory_api.settings import ApiSettings
 
     analyze(pg_url, *SAMPLE_PCAPS)
-    yield create_app(ApiSettings(database_url=pg_url))
+    application = create_app(ApiSettings(database_url=pg_url))
+    yield application
+    application.state.console_snapshots.close()  # before the module's database is dropped
 
 
 def browser(app: object, base_url: str = "http://testserver") -> TestClient:
@@ -174,6 +176,10 @@ def test_workflow_acknowledge_resolve_and_suppress(app: object, keys: dict[str, 
     with engine.connect() as conn:
         assert conn.scalar(select(FindingState.state).where(FindingState.finding_id == finding_id)) == "false_positive"
         assert conn.scalar(select(func.count()).where(FindingActivity.finding_id == finding_id)) == 2
+    detail = analyst.get(f"/ui/findings/{finding_id}").text
+    history = re.search(r'<table id="history">.*?</table>', detail, re.S)
+    assert history and history.group(0).count("<tr>") == 3 and "looking" in history.group(0)  # header + 2 changes
+    assert analyst.get("/ui/findings/shadow_pii:999999").status_code == 404
     # Bad input: a clear message, nothing stored.
     bad = analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": "nope:1", "state": "resolved"})
     assert "unknown finding" in analyst.get(bad.headers["location"]).text
@@ -309,3 +315,32 @@ def test_findings_follow_a_spec_import(app: object, keys: dict[str, str]) -> Non
         time.sleep(0.2)
     spec_id = int(re.findall(r'href="/ui/specs/(\d+)"', done.text)[-1])
     client.post(f"/ui/specs/{spec_id}/delete", data={"csrf": token})
+
+
+def test_tables_of_other_features_are_shown_when_present(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """Before the alert outbox exists: "no data yet"; once created (analyzer.alerts), its
+    delivery status per destination is listed on the settings page."""
+    from sqlalchemy import insert, inspect
+
+    from analyzer.alerts.outbox_sql import STATUS, create_tables
+
+    admin = sign_in(app, keys["admin"])
+    if "alert_delivery_status" not in inspect(engine).get_table_names():
+        assert "No data yet: delivery status" in admin.get("/ui/settings").text
+        create_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(STATUS).values(destination_id="soc-webhook", delivered_total=41, failed_total=2,
+                                           dropped_total=0, folded_total=0, last_error="HTTP 503"))
+    page = admin.get("/ui/settings").text
+    assert "soc-webhook" in page and "HTTP 503" in page and "41" in page
+
+
+def test_sessions_per_key_are_bounded(app: object, keys: dict[str, str], engine: Engine) -> None:
+    from inventory_api.ui.auth import MAX_SESSIONS_PER_KEY
+
+    clients = [sign_in(app, keys["viewer"]) for _ in range(MAX_SESSIONS_PER_KEY + 3)]
+    with engine.connect() as conn:
+        key_ids = conn.scalars(select(ConsoleSession.key_id)).all()
+    assert max(key_ids.count(k) for k in set(key_ids)) == MAX_SESSIONS_PER_KEY
+    assert clients[0].get("/ui/overview").status_code == 303  # the oldest was ended
+    assert clients[-1].get("/ui/overview").status_code == 200
