@@ -19,6 +19,7 @@ credential sent as a bare query value is stored as ``{token}``, never as itself.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus
 
 from analyzer.templating.paths import is_junk_target
 from analyzer.templating.values import STRONG_TYPES, classify
@@ -51,10 +52,10 @@ def malformed(method: str, target: str, path: str) -> bool:
 
 def bare_values(query: str) -> tuple[list[str], set[str]]:
     """(types of the bare query values, the raw names parse_qsl gives them) of ``query``."""
-    from urllib.parse import unquote_plus
-
     types: list[str] = []
     names: set[str] = set()
+    if "&" not in query and ";" not in query and "=" in query:
+        return [], set()  # one name=value item: the common case
     for part in query.replace(";", "&").split("&"):
         if not part or "=" in part:
             continue
