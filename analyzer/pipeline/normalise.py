@@ -87,7 +87,7 @@ def normalise(obs: Observation, settings: AnalyzerSettings) -> Normalised | None
         response_header_names=frozenset(clean_text(name.lower(), 128) for name, _ in obs.response_headers),
         template=clean_text(obs.endpoint, MAX_PATH_CHARS) if obs.endpoint else None,
         parameters=tuple((loc, clean_text(name, 255), typ) for loc, name, typ in obs.parameters),
-        malformed=not obs.endpoint and unmatched.malformed(target, path, obs.tags),
+        malformed=not obs.endpoint and unmatched.malformed(method.upper(), target, path),
         bare_values=bare,
     )
 

@@ -4,8 +4,8 @@ Two kinds of request facts are kept apart from endpoints and parameters, counted
 (service, method, kind, masked sample) in ``unmatched_requests``:
 
 * ``malformed_target``: the request has no usable target, so it is no request *of an endpoint*:
-  the sensor tagged its request line malformed (``GET /uri afterspace``), the target is empty,
-  not origin-form (``garbage``, ``*``) or holds whitespace or control characters. The exchange is
+  the target is empty, not origin-form (``garbage``) or holds whitespace or control characters
+  (``GET /uri afterspace``, which the sensor tags ``bad_request_line``). The exchange is
   counted here instead of under an endpoint or a noise path.
 * ``bare_query_value``: a query item without ``=`` that is a value, not a name
   (``?13434210384389`` cache busters, ``?AIzaSy...`` keys): the request still counts under its
@@ -19,10 +19,10 @@ credential sent as a bare query value is stored as ``{token}``, never as itself.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus
 
 from analyzer.templating.paths import is_junk_target
 from analyzer.templating.values import STRONG_TYPES, classify
-from sensor.records import TAG_BAD_REQUEST_LINE
 
 MALFORMED_TARGET = "malformed_target"
 BARE_QUERY_VALUE = "bare_query_value"
@@ -34,10 +34,17 @@ _SEPARATORS = re.compile(r"([/?&=;,:+\s\x00-\x1f\x7f]+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def malformed(target: str, path: str, tags: tuple[str, ...]) -> bool:
-    """True when the request is no request of an endpoint (see the module docstring)."""
-    if TAG_BAD_REQUEST_LINE in tags or not target.strip():
+def malformed(method: str, target: str, path: str) -> bool:
+    """True when the request is no request of an endpoint (see the module docstring).
+
+    The forms RFC 9112 allows besides origin- and absolute-form are not junk: ``CONNECT
+    host:port`` (authority-form) and ``OPTIONS *`` (asterisk-form) ask no endpoint either, and
+    stay the templater's noise statistics as before. A bad-request-line tag alone does not make
+    a target junk (``GET /`` without a version is an HTTP/0.9 request)."""
+    if not target.strip():
         return True
+    if method == "CONNECT" or (target == "*" and method == "OPTIONS"):
+        return False
     if target.startswith(("http://", "https://")):
         return is_junk_target(path)  # absolute-form: the path split_target kept is what counts
     return is_junk_target(target.partition("#")[0].partition("?")[0]) or _CONTROL.search(target) is not None
@@ -45,10 +52,10 @@ def malformed(target: str, path: str, tags: tuple[str, ...]) -> bool:
 
 def bare_values(query: str) -> tuple[list[str], set[str]]:
     """(types of the bare query values, the raw names parse_qsl gives them) of ``query``."""
-    from urllib.parse import unquote_plus
-
     types: list[str] = []
     names: set[str] = set()
+    if "&" not in query and ";" not in query and "=" in query:
+        return [], set()  # one name=value item: the common case
     for part in query.replace(";", "&").split("&"):
         if not part or "=" in part:
             continue

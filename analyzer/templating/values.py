@@ -88,6 +88,17 @@ def _longest_digit_run(s: str) -> int:
     return best
 
 
+_LOWER_RUN = re.compile(r"[a-z]+")
+
+
+def _camel_words(s: str) -> bool:
+    """A camelCase / PascalCase identifier ("DEPServiceHttpPort", "getUserAccountInfo"): every
+    run of small letters is a word part of three or more. Random base62 of that length has
+    runs of one or two small letters almost always."""
+    runs = _LOWER_RUN.findall(s)
+    return len(runs) >= 2 and min(len(r) for r in runs) >= 3
+
+
 def _digit_runs(s: str) -> int:
     runs = 0
     prev = False
@@ -184,6 +195,7 @@ def classify(segment: str) -> str:
             and "_" not in s
             and upper >= 4
             and 0.25 <= upper / (upper + lower) <= 0.75
+            and not _camel_words(s)
         ):
             return "token"
     if n >= 8 and digits >= 2 and s.isalnum() and s.isascii() and _digit_runs(s) >= 2 and alpha >= 2:
