@@ -262,6 +262,9 @@ class SharedIngestor:
                 with self.lock.session(self.engine) as session:
                     self._sync_templater(session)
                     yield session
+                    if self.detect is not None and self.detect.dirty:
+                        # Once per transaction, after every batch it applied (one state row).
+                        self.detect.save(session)
             except BaseException:
                 # The in-memory templater may have observed records that were not committed.
                 self._generation = -1
@@ -305,7 +308,7 @@ class SharedIngestor:
         if tls:
             store_tls(session, tls)
         if self.detect is not None:
-            result.events += len(self.detect.run(session, batch).events)
+            result.events += len(self.detect.run(session, batch, save_state=False).events)
         self._state_bytes = batch.templater_state
         session.flush()
         self._generation = crud.templater_state_generation(session=session)

@@ -4,7 +4,9 @@
 2. ``normalise``: the order-free facts of one observation (service, path, auth, body schemas),
    and the PII detector's view of it;
 3. ``aggregate``: a batch of normalised exchanges + the templater -> the batch's counts (pure);
-4. ``store``: the one writer of the inventory (and the templater's load from it).
+4. ``store``: the one writer of the inventory (and the templater's load from it);
+5. ``detect``: runtime threat detection on each stored batch (events, actors, data flows and the
+   engine's state, in the batch's transaction).
 
 ``run`` drives them for a batch analysis (batching, dedupe, PII scheduling in ``pii``);
 :mod:`analyzer.ingest` drives them for shared, lock-ordered ingestion (NATS analyzers, the

@@ -68,13 +68,13 @@ def _orders_of(index: int) -> list[int]:
     return [1000 + index * 10 + k for k in range(4)]
 
 
-def exchanges(*, attack: bool = True) -> list[Exchange]:
-    """Benign users listing and opening their own orders; then (``attack``) the BOLA walk and
-    the injection. Ordered by time."""
+def exchanges(*, attack: bool = True, rounds: int = 3) -> list[Exchange]:
+    """Benign users listing and opening their own orders (``rounds`` times); then (``attack``)
+    the BOLA walk and the injection. Ordered by time."""
     out: list[Exchange] = []
     ts = T0
     port = 40000
-    for rnd in range(3):
+    for rnd in range(rounds):
         for index, user in enumerate(USERS):
             ip = f"10.1.0.{index + 10}"
             auth = [("Authorization", f"Bearer {jwt(user)}")]
@@ -85,7 +85,7 @@ def exchanges(*, attack: bool = True) -> list[Exchange]:
                 Exchange(ts, (ip, port), "GET", "/api/orders", 200, auth,
                          response=[{"id": o, "total": 10 + o % 7, "email": f"{user}@{PLANTED_EMAIL_DOMAIN}"} for o in mine])
             )
-            for order in mine[rnd:rnd + 2]:
+            for order in mine[rnd % 3:rnd % 3 + 2]:
                 port += 1
                 ts += 1.0
                 out.append(Exchange(ts, (ip, port), "GET", f"/api/orders/{order}", 200, auth,
