@@ -33,7 +33,29 @@ OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
     "outbox": ("alert_outbox",),
 }
 MAX_OPTIONAL_ROWS = 200
-HIDDEN_COLUMNS = frozenset({"secret", "secret_hash", "token", "password", "key_hash", "config", "payload"})
+# Columns never shown (secrets, whole alert bodies); URLs shown as scheme://host only (a Slack or
+# Splunk URL carries its token).
+HIDDEN_COLUMNS = frozenset({"config", "payload", "alert", "document", "claim_token"})
+HIDDEN_PARTS = ("secret", "token", "password", "passwd", "hash", "hmac", "credential", "api_key")
+
+
+def _hidden(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in HIDDEN_COLUMNS or any(part in lowered for part in HIDDEN_PARTS)
+
+
+def _redacted_url(value: Any) -> Any:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    return f"{parts.scheme}://{host}{port}/…" if parts.path not in ("", "/") or parts.query else f"{parts.scheme}://{host}{port}"
 
 
 def _utc(value: datetime) -> datetime:
@@ -117,7 +139,7 @@ def optional_rows(
     table = optional_table(session, what)
     if table is None:
         return None
-    columns = [c.name for c in table.columns if c.name not in HIDDEN_COLUMNS]
+    columns = [c.name for c in table.columns if not _hidden(c.name)]
     stmt = select(*(table.c[c] for c in columns))
     for name, value in (where or {}).items():
         if name in table.c:
@@ -127,7 +149,10 @@ def optional_rows(
     order = next((table.c[c] for c in ("id", "detected_at", "at", "created_at", "last_seen") if c in table.c), None)
     if order is not None:
         stmt = stmt.order_by(order.desc())
-    rows = [dict(r) for r in session.execute(stmt.limit(limit)).mappings()]
+    rows = [
+        {k: _redacted_url(v) if "url" in k.lower() or "endpoint" in k.lower() else v for k, v in r.items()}
+        for r in session.execute(stmt.limit(limit)).mappings()
+    ]
     return columns, rows
 
 

@@ -34,6 +34,7 @@ def signin_page(request: Request, session: SessionDep) -> Response:
         return RedirectResponse("/ui/overview", status_code=303)
     except auth.SignInRequired:
         pass
+    request.app.state.console_snapshots.warm()
     return _signin(request, None)
 
 

@@ -50,6 +50,7 @@ class Snapshot:
     hosts: list[tuple[int, str]]  # the filter forms' choices
     pii_types: list[str]
     checked: float = field(default_factory=time.monotonic)
+    build_seconds: float = 0.0
 
 
 def fingerprint(session: Session) -> tuple[Any, ...]:
@@ -70,6 +71,7 @@ def fingerprint(session: Session) -> tuple[Any, ...]:
 
 
 def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
+    started = time.monotonic()
     stamp = stamp if stamp is not None else fingerprint(session)
     findings = build_findings(session=session, full_samples=True)
     by_endpoint: dict[int, list[dict[str, Any]]] = {}
@@ -96,6 +98,7 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
         traffic=data.traffic(session, days=14),
         hosts=[(sid, host) for sid, host in data.services_choice(session)],
         pii_types=list(session.scalars(select(PiiFinding.type).distinct().order_by(PiiFinding.type).limit(100))),
+        build_seconds=time.monotonic() - started,
     )
 
 
@@ -127,9 +130,27 @@ class SnapshotKeeper:
                     with self._factory() as session:
                         self._current = build(session)
                 current = self._current
-        if self._stale or time.monotonic() - current.checked > REFRESH:
+        # A busy inventory changes all the time: rebuilds are spaced by five times their own
+        # duration, so they take at most a fifth of a core while someone uses the console (and
+        # nothing when nobody does: only page views start them).
+        if self._stale or time.monotonic() - current.checked > max(REFRESH, 5 * current.build_seconds):
             self._start_refresh()
         return current
+
+    def warm(self) -> None:
+        """Build the first snapshot in the background (the sign-in page calls this, so it is
+        ready by the time the key is typed)."""
+        with self._lock:
+            if self._current is not None or self._closed or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._warm, name="console-snapshot-warm", daemon=True)
+            self._thread.start()
+
+    def _warm(self) -> None:
+        try:
+            self.get()
+        except Exception:  # noqa: BLE001 - the first page view retries (and reports the error)
+            log.warning("console snapshot warm-up failed", exc_info=True)
 
     def invalidate(self) -> None:
         """Something the snapshot shows has changed (e.g. a spec import): rebuild soon."""

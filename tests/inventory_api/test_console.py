@@ -344,3 +344,19 @@ def test_sessions_per_key_are_bounded(app: object, keys: dict[str, str], engine:
     assert max(key_ids.count(k) for k in set(key_ids)) == MAX_SESSIONS_PER_KEY
     assert clients[0].get("/ui/overview").status_code == 303  # the oldest was ended
     assert clients[-1].get("/ui/overview").status_code == 200
+
+
+def test_other_features_secrets_are_never_shown(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """A destinations table (as the alerts feature may add it): secrets hidden, URLs host-only."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+    table = Table("alert_destinations", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("kind", String(16)), Column("url", String(500)), Column("secret", String(100)),
+                  Column("hmac_key_hash", String(64)))
+    table.create(engine, checkfirst=True)
+    with engine.begin() as conn:
+        conn.execute(insert(table).values(kind="slack", url="https://hooks.slack.com/services/T0/B0/XXXXsecretpath",
+                                          secret="s3cr3t-value", hmac_key_hash="ab" * 32))
+    page = sign_in(app, keys["admin"]).get("/ui/settings").text
+    assert "hooks.slack.com" in page and "slack" in page
+    assert "XXXXsecretpath" not in page and "s3cr3t-value" not in page and "ab" * 32 not in page
