@@ -1,8 +1,8 @@
 """Nothing raw survives anywhere: planted PII and credentials, scanned for in the whole inventory.
 
 Traffic carrying every planted value (tests/planted.py) goes in through ``apicensus analyze`` (a
-JSON-lines file and a pcap) and through ``POST /api/v1/ingest`` of a real ``apicensus serve``, on
-SQLite and on PostgreSQL. Then every column of every table (blobs decompressed, JSON and base64
+JSON-lines file and a pcap), through ``POST /api/v1/ingest`` of a real ``apicensus serve`` and
+through NATS JetStream into a real ``apicensus analyzer``, on SQLite and on PostgreSQL. Then every column of every table (blobs decompressed, JSON and base64
 decoded), both exports, every GET route with viewer, analyst and admin keys (the reports in JSON,
 CSV and HTML), ``/metrics``, the service's JSON logs, the analyzer's stderr and log records, and
 the alert payloads rendered for events about that traffic are scanned for each value in its
