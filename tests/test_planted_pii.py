@@ -1,8 +1,8 @@
 """Nothing raw survives anywhere: planted PII and credentials, scanned for in the whole inventory.
 
 Traffic carrying every planted value (tests/planted.py) goes in through ``apicensus analyze`` (a
-JSON-lines file and a pcap) and through ``POST /api/v1/ingest`` of a real ``apicensus serve``, on
-SQLite and on PostgreSQL. Then every column of every table (blobs decompressed, JSON and base64
+JSON-lines file and a pcap), through ``POST /api/v1/ingest`` of a real ``apicensus serve`` and
+through NATS JetStream into a real ``apicensus analyzer``, on SQLite and on PostgreSQL. Then every column of every table (blobs decompressed, JSON and base64
 decoded), both exports, every GET route with viewer, analyst and admin keys (the reports in JSON,
 CSV and HTML), ``/metrics``, the service's JSON logs, the analyzer's stderr and log records, and
 the alert payloads rendered for events about that traffic are scanned for each value in its
@@ -210,6 +210,49 @@ def _alert_payloads(scanner: Scanner, findings: list[dict[str, Any]]) -> int:
     return len(alerts) * 6
 
 
+NATS_URL = os.environ.get("APICENSUS_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def _nats_analyzer(scanner: Scanner, url: str, log: Path) -> None:
+    """A planted batch through NATS JetStream into a real ``apicensus analyzer`` (JSON logs at
+    debug level, scanned)."""
+    import asyncio
+    import uuid
+
+    from sensor.plumbing import wire
+
+    stream = f"planted{uuid.uuid4().hex[:8]}"
+    lines = [orjson.dumps(r) for r in planted_records("nats", ts=1_700_200_000.0)]
+
+    async def publish() -> None:
+        nc, js = await wire.connect_jetstream(NATS_URL)
+        try:
+            await wire.ensure_stream(js, stream)
+            await js.publish(wire.subject_for(stream), wire.encode_batch(lines), headers={"Nats-Msg-Id": stream})
+        finally:
+            await nc.close()
+
+    async def drop() -> None:
+        nc, js = await wire.connect_jetstream(NATS_URL)
+        try:
+            await js.delete_stream(stream)
+        finally:
+            await nc.close()
+
+    asyncio.run(publish())
+    try:
+        with log.open("wb") as err:
+            done = subprocess.run(
+                [sys.executable, "-m", "apicensus_cli", "analyzer", "--from", NATS_URL, "--db", url, "--stream", stream,
+                 "--durable", stream, "--idle-exit", "3", "--log-level", "debug"],
+                cwd=REPO, env={**os.environ, "APICENSUS_LOG_FORMAT": "json"}, stdout=err, stderr=err, timeout=120,
+            )
+        assert done.returncode == 0, log.read_text()[-2000:]
+    finally:
+        asyncio.run(drop())
+    scanner.scan("analyzer (NATS) JSON logs", log.read_text())
+
+
 def _templates(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
     """(host, method, path) -> its template, as the analyzer's templater forms them."""
     from analyzer.templating import Templater, TemplaterSettings
@@ -258,6 +301,7 @@ def test_no_planted_value_survives_anywhere(db_url: str, tmp_path: Path) -> None
     scanner.scan("analyze stderr", err)
     scanner.scan("analyze log records", "\n".join(records.lines))
 
+    _nats_analyzer(scanner, db_url, tmp_path / "analyzer.log")
     keys = _keys(db_url)
     serve_log = tmp_path / "serve.log"
     with _serve(db_url, serve_log) as base, httpx.Client(base_url=base, timeout=60) as http:
