@@ -32,7 +32,7 @@ def test_fuzzed_batches_and_heads_give_no_5xx_no_traceback_no_hang_and_bounded_m
     assert {m.split(":", 1)[1] for m in summary.mutations if m.startswith("batch:")} == set(BATCH_MUTATIONS), text
     assert batches["200"] >= 10 and batches["400"] >= 5 and batches["413"] >= 2, text
     assert heads["400"] >= 5 and sum(heads.values()) == CASES // 2, text
-    assert time.monotonic() - started < 90, text  # ~15 s on an idle 2-core machine; generous under load
+    assert time.monotonic() - started < 90, text  # 11-34 s measured at load 7-10 on 2 cores
 
 
 def test_cases_replay_identically() -> None:
