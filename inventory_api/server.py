@@ -10,7 +10,9 @@ timer stops at the first byte), and accepts connections without bound: 300 slow-
 - a body idle timeout: while a body is being received, ``body_timeout`` seconds without a byte
   closes the connection;
 - a connection cap per worker process: past ``max_connections`` open connections a new one gets
-  ``503`` and is closed at once.
+  ``503`` and is closed at once;
+- a malformed request met while the application runs is answered 400 alone (the application's
+  answer dropped), not a second response h11 refuses.
 
 Settings come from the environment (:meth:`ApiSettings.from_env`) in every worker process:
 ``serve`` exports them before uvicorn starts its workers.
@@ -66,6 +68,20 @@ class BoundedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn answers a malformed request (say, a bad chunk in a body the route never reads)
+        with 400 even while the application is still running; the application's own answer then
+        met h11 in MUST_CLOSE and was logged as "Exception in ASGI application" (LocalProtocolError,
+        found by bench/fuzz_ingest.py). The 400 is the answer: the application's is dropped."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # its sends are dropped, its receive() reads a disconnect
+            cycle.message_event.set()
+            if cycle.response_started:  # part of its answer is out: a 400 cannot follow it
+                self.transport.close()
+                return
+        super().send_400_response(msg)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

