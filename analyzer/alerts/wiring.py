@@ -263,6 +263,15 @@ def submit_threat_events(events: Iterable[Mapping[str, Any]], *, engine: Engine)
     return AlertDispatcher(outbox=SqlOutbox(engine), destinations=source).submit(alerts).queued
 
 
+def submit_alerts(alerts: Iterable[AlertEvent], *, engine: Engine) -> int:
+    """Ready-made alerts (e.g. ``analyzer/pipeline/detect.py::events_to_alerts``) to the outbox."""
+    batch = list(alerts)
+    source = destination_source(engine)
+    if not batch or not source():
+        return 0
+    return AlertDispatcher(outbox=SqlOutbox(engine), destinations=source).submit(batch).queued
+
+
 # ------------------------------------------------------------------------------ one worker
 
 
