@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from analyzer.alerts.destinations import Destination, DestinationError, parse_destination
@@ -47,6 +47,7 @@ log = logging.getLogger("apicensus.alerts")
 
 SECRET_FIELDS = ("secret", "previous_secret", "token")
 LEASE_NAME = "alert-delivery"
+MAX_INTEGRATIONS = 100  # destinations per inventory (each is a queue of up to max_pending rows)
 _PUBLISH_CHUNK = 2_000
 _SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
@@ -68,6 +69,8 @@ def create_integration(session: Session, body: Mapping[str, Any]) -> Destination
     destination = parse_destination(body, destination_id=ident)
     if session.get(Integration, ident) is not None:
         raise DestinationError(f"an integration with id {ident!r} exists already")
+    if (session.scalar(select(func.count()).select_from(Integration)) or 0) >= MAX_INTEGRATIONS:
+        raise DestinationError(f"at most {MAX_INTEGRATIONS} integrations; delete one first")
     config = {k: v for k, v in body.items() if k not in SECRET_FIELDS and k != "id"}
     secrets = {k: body[k] for k in SECRET_FIELDS if body.get(k)}
     now = datetime.now(UTC)
