@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from analyzer.alerts.destinations import Destination, DestinationError, parse_destination
@@ -205,7 +206,10 @@ def diff_findings(session: Session, *, now: datetime | None = None) -> tuple[lis
     def apply(target: Session) -> None:
         table = core_table(FindingState)
         if inserts:
-            target.execute(insert(table), inserts)
+            # Another process (analyze beside serve) may record the same finding first.
+            dialect = target.get_bind().dialect.name
+            stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
+            target.execute(stmt, inserts)
         for fid, values in updates:
             target.execute(update(table).where(table.c.id == fid).values(**values))
         changed = [fid for fid, _ in updates]
