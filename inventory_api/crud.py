@@ -374,8 +374,24 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
     detail = _endpoint_dict(row, sorted({p.type for p in pii_rows}))
     hits = row["hits"]
     params: dict[tuple[str, str], dict[str, int]] = {}
+    # (first seen, last seen, learned at) over a parameter's or field's types.
+    seen: dict[tuple[str, str, str], list[datetime | None]] = {}
+
+    def widen(key: tuple[str, str, str], item: Any) -> None:
+        times = seen.setdefault(key, [None, None, None])
+        for i, (value, pick) in enumerate(((item.first_seen, min), (item.last_seen, max), (item.learned_at, min))):
+            if value is not None:
+                value = _utc(value)
+                current = times[i]
+                times[i] = value if current is None else pick(current, value)
+
+    def times(key: tuple[str, str, str]) -> dict[str, datetime | None]:
+        first, last, learned = seen.get(key, [None, None, None])
+        return {"first_seen": first, "last_seen": last, "learned_at": learned}
+
     for p in children(EndpointParam):
         params.setdefault((p.location, p.name), {})[p.type] = p.count
+        widen(("param", p.location, p.name), p)
     parameters = []
     for (location, name), types in sorted(params.items(), key=lambda kv: (kv[0][0] != "path", kv[0][1])):
         count = sum(types.values())
@@ -387,11 +403,13 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
                 "types": types,
                 "count": count,
                 "presence": round(count / hits, 4) if hits else 0.0,
+                **times(("param", location, name)),
             }
         )
     fields: dict[tuple[str, str], dict[str, int]] = {}
     for fld in children(EndpointField):
         fields.setdefault((fld.part, fld.path), {})[fld.type] = fld.count
+        widen((fld.part, fld.path, ""), fld)
     bodies: dict[str, list[dict[str, Any]]] = {"request": [], "response": []}
     for (part, path), types in sorted(fields.items()):
         denominator = row[f"{part}_bodies"] if part in bodies else 0
@@ -403,6 +421,7 @@ def get_endpoint_detail(*, session: Session, endpoint_id: int, full_samples: boo
                 "types": types,
                 "count": count,
                 "presence": round(count / denominator, 4) if denominator else 0.0,
+                **times((part, path, "")),
             }
         )
     content_types: dict[str, dict[str, int]] = {"request": {}, "response": {}}

@@ -175,6 +175,11 @@ class ParameterPublic(BaseModel):
     types: dict[str, int]
     count: int
     presence: float
+    # Capture time (to within the batch that carried it), and when the inventory learned it;
+    # null for rows stored before revision 0005.
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    learned_at: datetime | None = None
 
 
 class BodyFieldPublic(BaseModel):
@@ -183,6 +188,11 @@ class BodyFieldPublic(BaseModel):
     types: dict[str, int]
     count: int
     presence: float
+    # Capture time (to within the batch that carried it), and when the inventory learned it;
+    # null for rows stored before revision 0005.
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    learned_at: datetime | None = None
 
 
 class PiiFindingPublic(BaseModel):

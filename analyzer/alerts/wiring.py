@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from analyzer.alerts.destinations import Destination, DestinationError, parse_destination
@@ -47,6 +48,7 @@ log = logging.getLogger("apicensus.alerts")
 
 SECRET_FIELDS = ("secret", "previous_secret", "token")
 LEASE_NAME = "alert-delivery"
+MAX_INTEGRATIONS = 100  # destinations per inventory (each is a queue of up to max_pending rows)
 _PUBLISH_CHUNK = 2_000
 _SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
@@ -68,6 +70,8 @@ def create_integration(session: Session, body: Mapping[str, Any]) -> Destination
     destination = parse_destination(body, destination_id=ident)
     if session.get(Integration, ident) is not None:
         raise DestinationError(f"an integration with id {ident!r} exists already")
+    if (session.scalar(select(func.count()).select_from(Integration)) or 0) >= MAX_INTEGRATIONS:
+        raise DestinationError(f"at most {MAX_INTEGRATIONS} integrations; delete one first")
     config = {k: v for k, v in body.items() if k not in SECRET_FIELDS and k != "id"}
     secrets = {k: body[k] for k in SECRET_FIELDS if body.get(k)}
     now = datetime.now(UTC)
@@ -158,38 +162,70 @@ def _services(session: Session, hosts: Iterable[str]) -> dict[str, ServiceRef]:
 
 def sync_findings(session: Session, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Findings new since the last pass (or whose severity rose), recorded in ``finding_announcements``;
-    findings that went away are marked resolved (and count as new when they come back)."""
+    findings that went away are marked resolved (and count as new when they come back).
+    Flushed in ``session``, not committed."""
+    fresh, apply = diff_findings(session, now=now)
+    apply(session)
+    return fresh
+
+
+def diff_findings(session: Session, *, now: datetime | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """What :func:`sync_findings` does, in two steps: read (the new findings) and a function that
+    writes the states, so alerts can be enqueued between (a write lock held on SQLite would keep
+    the outbox's own connection waiting)."""
     from analyzer.inventory.findings import build_findings
 
     now = now or datetime.now(UTC)
     items = build_findings(session=session, full_samples=False)
-    states = {s.id: s for s in session.scalars(select(FindingAnnouncement))}
+    states = {s.id: (s.severity, s.resolved_at) for s in session.scalars(select(FindingAnnouncement))}
     fresh: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[tuple[str, dict[str, Any]]] = []
     current = set()
+    seen: list[str] = []
     for item in items:
         fid = str(item["id"])[:255]
         current.add(fid)
         state = states.get(fid)
         if state is None:
-            session.add(
-                FindingAnnouncement(id=fid, kind=item["kind"], severity=item["severity"],
-                             endpoint_id=(item.get("endpoint") or {}).get("id"),
-                             first_detected_at=now, last_detected_at=now)
-            )
+            inserts.append({"id": fid, "kind": item["kind"], "severity": item["severity"],
+                            "endpoint_id": (item.get("endpoint") or {}).get("id"),
+                            "first_detected_at": now, "last_detected_at": now, "resolved_at": None})
             fresh.append({**item, "_first": now})
             continue
-        raised = _SEVERITY_RANK.get(item["severity"], 0) > _SEVERITY_RANK.get(state.severity, 0)
-        if state.resolved_at is not None or raised:
-            state.first_detected_at = now
+        raised = _SEVERITY_RANK.get(item["severity"], 0) > _SEVERITY_RANK.get(state[0], 0)
+        if state[1] is not None or raised:
             fresh.append({**item, "_first": now})
-        state.severity = item["severity"]
-        state.last_detected_at = now
-        state.resolved_at = None
-    for fid, state in states.items():
-        if fid not in current and state.resolved_at is None:
-            state.resolved_at = now
-    session.flush()
-    return fresh
+            updates.append((fid, {"severity": item["severity"], "first_detected_at": now, "resolved_at": None}))
+        elif item["severity"] != state[0]:
+            updates.append((fid, {"severity": item["severity"]}))
+        else:
+            seen.append(fid)
+    resolved = [fid for fid, state in states.items() if fid not in current and state[1] is None]
+
+    def apply(target: Session) -> None:
+        table = core_table(FindingAnnouncement)
+        if inserts:
+            # Another process (analyze beside serve) may record the same finding first.
+            dialect = target.get_bind().dialect.name
+            stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
+            target.execute(stmt, inserts)
+        for fid, values in updates:
+            target.execute(update(table).where(table.c.id == fid).values(**values))
+        changed = [fid for fid, _ in updates]
+        for start in range(0, len(seen), 5_000):
+            target.execute(update(table).where(table.c.id.in_(seen[start : start + 5_000])).values(last_detected_at=now))
+        for start in range(0, len(changed), 5_000):
+            target.execute(
+                update(table).where(table.c.id.in_(changed[start : start + 5_000])).values(last_detected_at=now)
+            )
+        for start in range(0, len(resolved), 5_000):
+            target.execute(
+                update(table).where(table.c.id.in_(resolved[start : start + 5_000])).values(resolved_at=now)
+            )
+        target.flush()
+
+    return fresh, apply
 
 
 def _finding_alert(item: Mapping[str, Any], services: Mapping[str, ServiceRef]) -> AlertEvent:
@@ -226,8 +262,9 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
             if not rows:
                 break
             changes = [change_dict(r) for r in rows]
+            services = _services(session, (c["host"] for c in changes)) if destinations else {}
+            session.commit()  # no transaction open while the outbox writes (SQLite: one writer)
             if destinations:
-                services = _services(session, (c["host"] for c in changes))
                 report = dispatcher.submit([_change_alert(c, services) for c in changes])
                 counts["queued"] += report.queued
             session.execute(
@@ -237,11 +274,13 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
             counts["changes"] += len(changes)
     if findings:
         with factory() as session:
-            fresh = sync_findings(session)
+            fresh, apply = diff_findings(session)
+            services = _services(session, ((f.get("endpoint") or {}).get("host") or "" for f in fresh))
+            session.commit()
             if destinations and fresh:
-                services = _services(session, ((f.get("endpoint") or {}).get("host") or "" for f in fresh))
                 report = dispatcher.submit([_finding_alert(f, services) for f in fresh])
                 counts["queued"] += report.queued
+            apply(session)  # after the enqueue: a crash in between re-announces, never loses
             session.commit()
             counts["findings"] = len(fresh)
     return counts
@@ -261,6 +300,15 @@ def submit_threat_events(events: Iterable[Mapping[str, Any]], *, engine: Engine)
         services = _services(session, (str(e.get("host") or "") for e in batch))
     alerts = [alert_from_threat_event(e, service=services.get(str(e.get("host") or ""))) for e in batch]
     return AlertDispatcher(outbox=SqlOutbox(engine), destinations=source).submit(alerts).queued
+
+
+def submit_alerts(alerts: Iterable[AlertEvent], *, engine: Engine) -> int:
+    """Ready-made alerts (e.g. ``analyzer/pipeline/detect.py::events_to_alerts``) to the outbox."""
+    batch = list(alerts)
+    source = destination_source(engine)
+    if not batch or not source():
+        return 0
+    return AlertDispatcher(outbox=SqlOutbox(engine), destinations=source).submit(batch).queued
 
 
 # ------------------------------------------------------------------------------ one worker

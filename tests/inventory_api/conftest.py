@@ -119,7 +119,7 @@ def serving(url: str, *args: str, env: dict[str, str] | None = None) -> Iterator
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # spawned workers import everything: slow on a loaded machine
         while True:
             try:
                 httpx.get(f"{base}/health", timeout=1)

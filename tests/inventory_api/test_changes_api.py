@@ -55,6 +55,11 @@ def test_changes_pages_filters_and_roles(client: TestClient, keys: dict[str, str
     endpoint = next(i for i in later if i["type"] == "new_endpoint")
     assert endpoint["path_template"] == "/v2/items" and endpoint["after"]["hits"] == 1
     assert endpoint["observed_at"].startswith("2027-01-15")
+    # The endpoint's parameters carry capture-time first/last seen and when they were learned.
+    detail = client.get(f"/api/v1/endpoints/{endpoint['endpoint_id']}", headers=auth(keys["viewer"])).json()
+    (sort,) = [p for p in detail["parameters"] if p["name"] == "sort"]
+    assert sort["first_seen"].startswith("2027-01-15") and sort["last_seen"] == sort["first_seen"]
+    assert datetime.fromisoformat(sort["learned_at"]) >= inventory
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert client.get(url, params={"since": future}, headers=auth(keys["viewer"])).json()["items"] == []
     only = client.get(url, params={"type": "new_service", "service": "later.example"}, headers=auth(keys["viewer"]))
