@@ -190,6 +190,10 @@ class Templater:
         for host, hs in self._hosts.items():
             if not hs.pending:
                 continue
+            # The first fold is full too: incremental folds reuse sub-trees folded with the
+            # evidence of their time, so a live templater and one restored from its state
+            # (which keeps no fold caches) would end apart.
+            hs.full_obs = 0
             for _ in range(self.settings.consolidate_rounds):
                 before = (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky))
                 self._rebuild(host, hs)
