@@ -22,6 +22,7 @@ behind), ``flush`` at the end of a capture or before a report.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -366,8 +367,10 @@ class Templater:
         """Re-match the sample paths of every template handed out; report whole moves as merges.
 
         A template whose samples all moved to one new template was merged (storage moves its
-        counts). One whose samples went different ways was split: nothing is reported, since
-        moving all of its counts anywhere would be wrong; the samples are re-registered.
+        counts). One whose samples went different ways was split: while some samples stay,
+        nothing is reported (moving all of its counts anywhere would be wrong); when none stays,
+        its counts go to the template most samples went to, so no stored endpoint is left that
+        nothing matches. The samples are re-registered.
         """
         changed: list[tuple[tuple[str, str], list[tuple[str | None, str, TemplateNode | None]]]] = []
         for key, samples in hs.issued.items():
@@ -394,8 +397,12 @@ class Templater:
                 hs.issued[key] = stay
             else:
                 del hs.issued[key]
-                if len(targets) == 1:
-                    self._merges.append((host, method, old, next(iter(targets))))
+                if targets:
+                    # Whole moves are merges. A split whose samples all left (the old template is
+                    # no longer produced) goes to where most of them went: counts left under a
+                    # template nothing matches any more would be a phantom endpoint.
+                    went = Counter(tpl for tpl, _, _ in outcome if tpl is not None)
+                    self._merges.append((host, method, old, went.most_common(1)[0][0]))
             for tpl, p, e in outcome:
                 if tpl is None or tpl == old:
                     continue
