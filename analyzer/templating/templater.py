@@ -154,8 +154,12 @@ class Templater:
             samples = hs.issued.get(key2)
             if samples is None:
                 hs.issued[key2] = [(path, end)]
-            elif len(samples) < self.settings.samples and all(path != p for p, _ in samples):
-                samples.append((path, end))
+            elif len(samples) < self.settings.samples:
+                for p, _ in samples:  # a plain loop: all(genexpr) cost ~1 us per match here
+                    if p == path:
+                        break
+                else:
+                    samples.append((path, end))
         return result
 
     def drain_merges(self) -> list[Merge]:
