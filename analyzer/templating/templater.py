@@ -254,6 +254,7 @@ class Templater:
     def _insert(hs: HostState, segs: list[str]) -> tuple[RawNode, list[RawNode], bool]:
         """Count one non-404 request along its raw path: (end node, nodes passed, new node?)."""
         node = hs.raw
+        vocab = hs.vocab
         new = False
         node.tot_ok += 1
         prev = ""
@@ -263,8 +264,10 @@ class Templater:
             if child is None:
                 child = node.children[seg] = RawNode()
                 new = True
-                if prev and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
-                    hs.vocab.add(prev)
+                # (A known collection name needs no classify() calls: most new children are ids
+                # under one.)
+                if prev and prev not in vocab and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
+                    vocab.add(prev)
             node = child
             trail.append(node)
             prev = seg
