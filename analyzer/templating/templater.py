@@ -22,6 +22,7 @@ behind), ``flush`` at the end of a capture or before a report.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -153,8 +154,12 @@ class Templater:
             samples = hs.issued.get(key2)
             if samples is None:
                 hs.issued[key2] = [(path, end)]
-            elif len(samples) < self.settings.samples and all(path != p for p, _ in samples):
-                samples.append((path, end))
+            elif len(samples) < self.settings.samples:
+                for p, _ in samples:  # a plain loop: all(genexpr) cost ~1 us per match here
+                    if p == path:
+                        break
+                else:
+                    samples.append((path, end))
         return result
 
     def drain_merges(self) -> list[Merge]:
@@ -190,6 +195,10 @@ class Templater:
         for host, hs in self._hosts.items():
             if not hs.pending:
                 continue
+            # The first fold is full too: incremental folds reuse sub-trees folded with the
+            # evidence of their time, so a live templater and one restored from its state
+            # (which keeps no fold caches) would end apart.
+            hs.full_obs = 0
             for _ in range(self.settings.consolidate_rounds):
                 before = (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky))
                 self._rebuild(host, hs)
@@ -250,6 +259,7 @@ class Templater:
     def _insert(hs: HostState, segs: list[str]) -> tuple[RawNode, list[RawNode], bool]:
         """Count one non-404 request along its raw path: (end node, nodes passed, new node?)."""
         node = hs.raw
+        vocab = hs.vocab
         new = False
         node.tot_ok += 1
         prev = ""
@@ -259,8 +269,10 @@ class Templater:
             if child is None:
                 child = node.children[seg] = RawNode()
                 new = True
-                if prev and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
-                    hs.vocab.add(prev)
+                # (A known collection name needs no classify() calls: most new children are ids
+                # under one.)
+                if prev and prev not in vocab and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
+                    vocab.add(prev)
             node = child
             trail.append(node)
             prev = seg
@@ -367,8 +379,10 @@ class Templater:
         """Re-match the sample paths of every template handed out; report whole moves as merges.
 
         A template whose samples all moved to one new template was merged (storage moves its
-        counts). One whose samples went different ways was split: nothing is reported, since
-        moving all of its counts anywhere would be wrong; the samples are re-registered.
+        counts). One whose samples went different ways was split: while some samples stay,
+        nothing is reported (moving all of its counts anywhere would be wrong); when none stays,
+        its counts go to the template most samples went to, so no stored endpoint is left that
+        nothing matches. The samples are re-registered.
         """
         changed: list[tuple[tuple[str, str], list[tuple[str | None, str, TemplateNode | None]]]] = []
         for key, samples in hs.issued.items():
@@ -395,8 +409,12 @@ class Templater:
                 hs.issued[key] = stay
             else:
                 del hs.issued[key]
-                if len(targets) == 1:
-                    self._merges.append((host, method, old, next(iter(targets))))
+                if targets:
+                    # Whole moves are merges. A split whose samples all left (the old template is
+                    # no longer produced) goes to where most of them went: counts left under a
+                    # template nothing matches any more would be a phantom endpoint.
+                    went = Counter(tpl for tpl, _, _ in outcome if tpl is not None)
+                    self._merges.append((host, method, old, went.most_common(1)[0][0]))
             for tpl, p, e in outcome:
                 if tpl is None or tpl == old:
                     continue

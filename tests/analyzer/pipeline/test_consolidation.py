@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -270,3 +271,42 @@ def test_sensor_batches_through_http_ingest_build_the_file_inventory(
 
         # The service consolidates once ingest paused (its refresher's interval, 5 s).
         stack.wait_until(same, timeout=60, what="the file inventory through HTTP ingest", interval=0.5)
+
+
+# -- class 11 at the templater: a restored templater consolidates like a live one ----------------
+
+# The shared corpus beside the repository (../shared/corpus), or $APICENSUS_SHARED_CORPUS.
+_CORPUS = Path(os.environ.get("APICENSUS_SHARED_CORPUS") or Path(__file__).resolve().parents[4] / "shared" / "corpus")
+CORPUS_PCAP = _CORPUS / "pcaps" / "ppp_4k-http-requests.pcap"
+
+
+@pytest.mark.skipif(not CORPUS_PCAP.exists(), reason=f"shared corpus capture {CORPUS_PCAP} not present")
+def test_a_templater_restored_from_its_state_consolidates_like_the_live_one() -> None:
+    """Stream analyzers rebuild the templater from the stored state for every batch (it keeps
+    no fold caches): consolidated, it must give the live templater's templates (on this capture
+    it did not: the live one's incremental folds reused sub-trees folded with older evidence)."""
+    from analyzer.pipeline import read_observations
+    from analyzer.pipeline.aggregate import aggregate
+    from analyzer.pipeline.normalise import normalise
+    from analyzer.protocols.views import expand
+
+    settings = AnalyzerSettings(database_url="unused", pii_enabled=False)
+    items = [
+        n
+        for obs in read_observations(str(CORPUS_PCAP), on_error=lambda _m: None)
+        for view in expand(obs)
+        if (n := normalise(view, settings)) is not None and n.template is None and not n.malformed
+    ]
+    assert len(items) > 200
+    live, restored = Templater(), Templater()
+    for start in range(0, len(items), 20):
+        aggregate(items[start : start + 20], live)
+        aggregate(items[start : start + 20], restored)
+        restored = Templater.from_state(orjson.loads(orjson.dumps(restored.to_state())))
+    live.consolidate()
+    restored.consolidate()
+
+    def final(t: Templater) -> list[str | None]:
+        return [(m.template if (m := t.match(i.service, i.method, i.path)) else None) for i in items]
+
+    assert final(restored) == final(live)
