@@ -245,6 +245,11 @@ class WordJudge:
         agreeing relative path each, so ask for more of them (shapeless leaves count)."""
         assert ev.best is not None
         best, counts, vals = ev.best, ev.counts, ev.vals
+        if (at.api_root and at.after_literal) or self._verbs(best.members):
+            # Right after an "api" or version literal ("/v68/capture", "/v68/refund") alike leaves are
+            # operations or collections of one API; so are leaves shaped like method names.
+            # Ids there are proven by their long tail instead (see _long_tail).
+            return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
         if (

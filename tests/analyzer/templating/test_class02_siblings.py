@@ -1,0 +1,83 @@
+"""Class 2 (issue 10): literal siblings are not merged into one parameter.
+
+Leaves right after an API version ("/v68/capture", "/v68/refund") answering alike are the
+operations of one RPC-style API, and leaves shaped like method names are operations wherever
+they sit; both stay literal. Real ids at the same places still fold on their long tail, and
+alike leaves after a resource word ("/rates/EUR") still fold.
+"""
+
+from __future__ import annotations
+
+import random
+
+from analyzer.templating import Templater
+
+H = "pay.example.com"
+VERBS = [
+    "authorise",
+    "capture",
+    "refund",
+    "cancel",
+    "donate",
+    "adjust",
+    "technicalCancel",
+    "cancelOrRefund",
+    "voidPendingRefund",
+    "getAuthenticationResult",
+]
+
+
+def feed(t: Templater, reqs: list[tuple[str, str, int, str | None]]) -> None:
+    for method, path, status, shape in reqs:
+        t.observe(H, method, path, status, shape)
+        t.match(H, method, path)
+    t.consolidate()
+
+
+def tpl(t: Templater, path: str, method: str = "GET") -> str | None:
+    m = t.match(H, method, path)
+    return m.template if m is not None else None
+
+
+def test_operations_after_a_version_stay_literal() -> None:
+    rng = random.Random(2)
+    t = Templater()
+    # Every operation answers the same envelope, as payment RPC APIs do.
+    reqs = [
+        ("POST", f"/pal/servlet/Payment/v68/{rng.choice(VERBS)}", 200, "pspReference,response,resultCode")
+        for _ in range(600)
+    ]
+    feed(t, reqs)
+    for verb in VERBS:
+        assert tpl(t, f"/pal/servlet/Payment/v68/{verb}", "POST") == f"/pal/servlet/Payment/v68/{verb}"
+
+
+def test_method_shaped_leaves_stay_literal_after_any_word() -> None:
+    rng = random.Random(3)
+    t = Templater()
+    ops = ["postMessage", "listUsers", "getInfo", "setTopic", "inviteMember"]
+    feed(t, [("POST", f"/rpc/chat/{rng.choice(ops)}", 200, "ok,channel,ts") for _ in range(300)])
+    for op in ops:
+        assert tpl(t, f"/rpc/chat/{op}", "POST") == f"/rpc/chat/{op}"
+
+
+def test_alike_leaves_after_a_resource_word_still_fold() -> None:
+    # The counterpart: this must fail if the rule is applied everywhere.
+    rng = random.Random(4)
+    t = Templater()
+    cur = ["USD", "EUR", "GBP", "JPY", "CHF"]
+    feed(t, [("GET", f"/v1/rates/{rng.choice(cur)}", 200, "base,quote,rate,as_of") for _ in range(300)])
+    assert tpl(t, "/v1/rates/EUR") == "/v1/rates/{rate}"
+
+
+def test_ids_after_a_version_still_fold_on_their_long_tail() -> None:
+    rng = random.Random(5)
+    t = Templater()
+    words = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heath", "islet", "juniper"]
+    reqs = []
+    for i in range(400):
+        name = f"{rng.choice(words)}-{rng.choice(words)}-{i}"
+        reqs.append(("GET", f"/v2/{name}", 200, "id,owner,created"))
+    feed(t, reqs)
+    got = tpl(t, "/v2/cedar-amber-17")
+    assert got is not None and got.startswith("/v2/{") and got.endswith("}")
