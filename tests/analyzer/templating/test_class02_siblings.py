@@ -81,3 +81,22 @@ def test_ids_after_a_version_still_fold_on_their_long_tail() -> None:
     feed(t, reqs)
     got = tpl(t, "/v2/cedar-amber-17")
     assert got is not None and got.startswith("/v2/{") and got.endswith("}")
+
+
+def test_operation_names_with_digits_are_words_not_tokens() -> None:
+    # "authorise3ds2" reads like a word; random ids with digits scattered among letters do not.
+    from analyzer.templating import classify
+
+    assert classify("authorise3ds2") == "word"
+    assert classify("retrieve3ds2Result") == "word"
+    for rid in ("t535kom58f", "a8f3k2j9q1", "uOPmuPwVaIxayvquMANLTt", "qAcabblEK1ax2OTPkzs9kT"):
+        assert classify(rid) == "token", rid
+
+
+def test_operations_with_digits_after_a_version_stay_literal() -> None:
+    rng = random.Random(6)
+    t = Templater()
+    ops = ["authorise", "authorise3ds2", "retrieve3ds2Result", "capture", "refund", "cancel"]
+    feed(t, [("POST", f"/Payment/v68/{rng.choice(ops)}", 200, "pspReference,resultCode") for _ in range(400)])
+    for op in ops:
+        assert tpl(t, f"/Payment/v68/{op}", "POST") == f"/Payment/v68/{op}"
