@@ -100,3 +100,32 @@ def test_operations_with_digits_after_a_version_stay_literal() -> None:
     feed(t, [("POST", f"/Payment/v68/{rng.choice(ops)}", 200, "pspReference,resultCode") for _ in range(400)])
     for op in ops:
         assert tpl(t, f"/Payment/v68/{op}", "POST") == f"/Payment/v68/{op}"
+
+
+def test_sub_collections_and_actions_below_an_id_stay_literal() -> None:
+    rng = random.Random(7)
+    t = Templater()
+    subs = ["captures", "refunds", "reversals", "cancels", "amountUpdates"]
+    reqs = []
+    for _ in range(500):
+        pid = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(16))
+        reqs.append(
+            ("POST", f"/v71/payments/{pid}/{rng.choice(subs)}", 201, "paymentPspReference,status,amount")
+        )
+    feed(t, reqs)
+    for sub in subs:
+        got = tpl(t, f"/v71/payments/QWERTY1234567890/{sub}", "POST")
+        assert got is not None and got.endswith("}/" + sub), got
+
+
+def test_field_leaves_below_an_id_still_fold() -> None:
+    # Counterpart: singular field names below an id answering alike are values of one parameter.
+    rng = random.Random(8)
+    t = Templater()
+    fields = ["name", "desc", "closed", "pinned", "url"]
+    reqs = [
+        ("GET", f"/boards/{rng.randint(1, 10**9)}/{rng.choice(fields)}", 200, "_value") for _ in range(500)
+    ]
+    feed(t, reqs)
+    got = tpl(t, "/boards/77/name")
+    assert got is not None and got.startswith("/boards/{") and not got.endswith("/name"), got
