@@ -40,8 +40,18 @@ from analyzer.alerts.model import (
 from analyzer.alerts.outbox_sql import OUTBOX, SqlOutbox
 from analyzer.alerts.settings import AlertSettings
 from analyzer.alerts.worker import DeliveryWorker, status_table
-from analyzer.db.models import ChangeEvent, FindingAnnouncement, Integration, Service, WorkerLease, core_table
+from analyzer.db.models import (
+    AlertCursor,
+    ChangeEvent,
+    FindingAnnouncement,
+    Integration,
+    Service,
+    ThreatEvent,
+    WorkerLease,
+    core_table,
+)
 from analyzer.db.session import make_session_factory
+from analyzer.db.threats import event_json
 from analyzer.inventory.changes import change_dict
 
 log = logging.getLogger("apicensus.alerts")
@@ -250,7 +260,7 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
     source = destination_source(engine)
     destinations = source()
     dispatcher = AlertDispatcher(outbox=SqlOutbox(engine), destinations=source, settings=settings)
-    counts = {"changes": 0, "findings": 0, "queued": 0}
+    counts = {"changes": 0, "findings": 0, "threats": 0, "queued": 0}
     table = core_table(ChangeEvent)
     while True:
         with factory() as session:
@@ -272,6 +282,9 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
             )
             session.commit()
             counts["changes"] += len(changes)
+    handed, queued = _publish_threats(factory, dispatcher, bool(destinations))
+    counts["threats"] += handed
+    counts["queued"] += queued
     if findings:
         with factory() as session:
             fresh, apply = diff_findings(session)
@@ -284,6 +297,43 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
             session.commit()
             counts["findings"] = len(fresh)
     return counts
+
+
+THREAT_CURSOR = "threat_events"
+
+
+def _publish_threats(factory: Any, dispatcher: AlertDispatcher, deliver: bool) -> tuple[int, int]:
+    """New threat events (ids past the cursor) to the outbox; returns (handed on, queued).
+
+    The cursor moves after the enqueue, so a crash in between re-submits (the dispatcher folds
+    repeats by their dedup key): at least once, never lost. Without destinations the events are
+    still marked handed on, as change rows are."""
+    handed = queued = 0
+    while True:
+        with factory() as session:
+            cursor = session.get(AlertCursor, THREAT_CURSOR)
+            after = cursor.position if cursor is not None else 0
+            rows = list(
+                session.scalars(
+                    select(ThreatEvent).where(ThreatEvent.id > after).order_by(ThreatEvent.id).limit(_PUBLISH_CHUNK)
+                )
+            )
+            if not rows:
+                break
+            events = [event_json(r) for r in rows]
+            last = rows[-1].id
+            services = _services(session, (str(e.get("host") or "") for e in events)) if deliver else {}
+            session.commit()  # no transaction open while the outbox writes (SQLite: one writer)
+            if deliver:
+                alerts = [alert_from_threat_event(e, service=services.get(str(e.get("host") or ""))) for e in events]
+                queued += dispatcher.submit(alerts).queued
+            if cursor is None:
+                session.add(AlertCursor(name=THREAT_CURSOR, position=last))
+            else:
+                session.execute(update(AlertCursor).where(AlertCursor.name == THREAT_CURSOR).values(position=last))
+            session.commit()
+            handed += len(rows)
+    return handed, queued
 
 
 def submit_threat_events(events: Iterable[Mapping[str, Any]], *, engine: Engine) -> int:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0005_tmplwire"
+SCHEMA_REVISION = "0006"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -596,6 +596,16 @@ class WorkerLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlertCursor(Base):
+    """How far a published source has been handed to the alert outbox (``threat_events``: the
+    last ``events.id`` submitted; new events get new ids, updates of a grouped event do not)."""
+
+    __tablename__ = "alert_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
 
 
 class AlertOutboxRow(Base):

@@ -93,7 +93,7 @@ def test_integrations_publish_and_threat_events(db: tuple[str, Engine], tmp_path
     # Nothing new: nothing more queued, however often it runs.
     again = cli("analyze", str(path), "--db", url, "--no-progress")
     assert this_run(again, "new endpoints") == 0 and this_run(again, "new findings") == 0
-    assert publish(engine) == {"changes": 0, "findings": 0, "queued": 0}
+    assert publish(engine) == {"changes": 0, "findings": 0, "threats": 0, "queued": 0}
     assert outbox_rows(engine) == queued
 
     assert submit_threat_events([THREAT], engine=engine) == 1
@@ -134,3 +134,43 @@ def test_one_lease_holder_at_a_time(db: tuple[str, Engine]) -> None:
     finally:
         for service in services:
             service.stop()
+
+
+def _stored_event(n: int) -> Any:
+    from datetime import UTC, datetime
+
+    from analyzer.db.models import ThreatEvent
+
+    at = datetime(2026, 12, 3, 7, n, tzinfo=UTC)
+    return ThreatEvent(
+        event_id=f"ev{n:030d}", type="injection", subtype="sqli", severity="high", title="SQL injection",
+        actor_key=f"ip:198.51.100.{n}", actor_ip=f"198.51.100.{n}", actor_identity=None,
+        host="shop.example.com", method="GET", path_template="/items/{id}", window_start=at,
+        window_seconds=3600.0, first_seen=at, last_seen=at, count=1, evidence={"where": "query"},
+    )
+
+
+def test_publish_hands_new_threat_events_on_once(db: tuple[str, Engine]) -> None:
+    """Stored detection events reach the outbox through publish() (the worker's pass), each new
+    event once: the cursor moves past them; an event updated in place is not re-announced."""
+    _, engine = db
+    factory = make_session_factory(engine)
+    with factory() as session:
+        create_integration(session, HOOK)
+        session.add_all([_stored_event(1), _stored_event(2)])
+        session.commit()
+    before = outbox_rows(engine)
+    first = publish(engine, findings=False)
+    assert first["threats"] == 2 and first["queued"] >= 2
+    assert outbox_rows(engine) >= before + 2
+    again = publish(engine, findings=False)
+    assert again["threats"] == 0 and again["queued"] == 0
+    with factory() as session:
+        from analyzer.db.models import ThreatEvent
+
+        row = session.scalars(select(ThreatEvent).limit(1)).one()
+        row.count += 5  # the same grouped event going on: not a new alert
+        session.add(_stored_event(3))
+        session.commit()
+    third = publish(engine, findings=False)
+    assert third["threats"] == 1
