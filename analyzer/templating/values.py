@@ -181,10 +181,6 @@ def classify(segment: str) -> str:
         return "hex"
     digits = _digits(s)
     alpha = sum(c.isalpha() for c in s)
-    if 1 <= digits <= 3 and s.isalnum() and sum(c.isupper() for c in s) <= 3 and _has_word_run(s):
-        # An operation or route name with a digit or two ("authorise3ds2", "retrieve3ds2Result",
-        # "getV2Config"): entropy has no long pronounceable letter runs.
-        return "word"
     if n >= 16 and _TOKEN.fullmatch(s) and alpha:
         upper = sum(c.isupper() for c in s)
         lower = sum(c.islower() for c in s)
@@ -212,25 +208,6 @@ def classify(segment: str) -> str:
         if run >= 4 or (run >= 3 and any(c in s for c in "-_.")) or (digits >= 4 and digits * 2 >= n):
             return "code"
     return "word"
-
-
-_LETTER_RUN = re.compile(r"[A-Z]?[a-z]+")
-_VOWELS = frozenset("aeiouy")
-_CONSONANT_CLUSTER = re.compile(r"[b-df-hj-np-tv-xz]{4}")
-
-
-def _has_word_run(s: str) -> bool:
-    """A run of at least 6 letters (a camelCase hump counts) that reads like a word: a third of it
-    vowels and no four consonants in a row. Random ids rarely have one."""
-    for m in _LETTER_RUN.finditer(s):
-        run = m.group().lower()
-        if (
-            len(run) >= 6
-            and sum(c in _VOWELS for c in run) * 3 >= len(run)
-            and not _CONSONANT_CLUSTER.search(run)
-        ):
-            return True
-    return False
 
 
 def is_version(segment: str) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
-from analyzer.templating.vocabulary import is_plural_collection, route_base
+from analyzer.templating.vocabulary import route_base
 
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
@@ -245,17 +245,6 @@ class WordJudge:
         agreeing relative path each, so ask for more of them (shapeless leaves count)."""
         assert ev.best is not None
         best, counts, vals = ev.best, ev.counts, ev.vals
-        if (at.api_root and at.after_literal) or self._verbs(best.members):
-            # Right after an "api" or version literal ("/v68/capture", "/v68/refund") alike leaves are
-            # operations or collections of one API; so are leaves shaped like method names.
-            # Ids there are proven by their long tail instead (see _long_tail).
-            return WordDecision([])
-        if at.prev_kind == "param" and all(
-            is_plural_collection(w) or looks_like_method(w) for w in best.members
-        ):
-            # Below an id, plural nouns and method names are its sub-collections and actions
-            # ("/payments/{id}/refunds", "/payments/{id}/amountUpdates"), not values of a field.
-            return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
         if (
