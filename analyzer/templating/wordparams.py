@@ -141,10 +141,14 @@ class WordJudge:
             alike = self._alike_to_ids(ev, strong)
             if len(alike) >= 3:
                 return WordDecision(alike)
-        else:
+        decision = self._structure(ev, at, strong)
+        if not decision.params and not strong:
             twins = self._twins(ev)
             if twins:
                 return WordDecision(twins)
+        return decision
+
+    def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
         if best is None:
             return WordDecision([])
@@ -313,8 +317,12 @@ class WordJudge:
         agreeing relative path each, so ask for more of them (shapeless leaves count)."""
         assert ev.best is not None
         best, counts, vals = ev.best, ev.counts, ev.vals
-        if self._verbs(best.members):
-            return WordDecision([])  # operations answering alike ("openOrders", "subOrders")
+        known = self.dicts.get(LEAF_KEY) or set()
+        proven = sum(w in known for w in best.members) >= 2
+        if at.after_literal and not proven and self._verbs(best.members):
+            # Operations under a route answering alike ("/algo/openOrders", "/algo/subOrders");
+            # field names below an id ("/cards/{id}/shortUrl") are values.
+            return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
         if (
@@ -323,8 +331,7 @@ class WordJudge:
             and best.evidence >= size - 1
         ):
             return WordDecision(best.members + loose, learned=[(LEAF_KEY, best.members)])
-        known = self.dicts.get(LEAF_KEY)
-        if known and size >= 2 and sum(w in known for w in best.members) >= 2:
+        if proven and size >= 2:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
