@@ -115,6 +115,35 @@ class WordJudge:
             return WordDecision(list(words))
         return WordDecision([])
 
+    def alike_collections(self, names: list[str], vals: Values, at: Position) -> list[str]:
+        """Words seen followed by ids are collection names, literals ("/users/{id}"), unless many
+        of them sit under one route and answer alike, shape for shape ("/Images/Art/{index}",
+        "/Images/Backdrop/{index}", ... all answering one image record): the values of a
+        low-cardinality parameter ("/Images/{imageType}/{index}")."""
+        need = self.settings.min_distinct_structured + 2
+        if len(names) < need or not at.after_literal or at.api_root:
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in names}
+        ev = self._cluster(names, vals, counts)
+        best = ev.best
+        if best is None or len(best.members) < need or len(best.members) < 0.6 * len(names):
+            return []
+        if self._verbs(best.members):
+            return []
+        sim = self.sim
+        sigs = {w: sim.signature(vals[w]) for w in best.members}
+        shaped = 0
+        for w in best.members:
+            sw = sigs[w]
+            if any(
+                sw.get(k) and so.get(k) and sim.shapes_verdict(sw[k], so[k]) > 0
+                for o, so in sigs.items()
+                if o != w
+                for k in sw
+            ):
+                shaped += 1
+        return best.members if shaped >= len(best.members) - 1 else []
+
     def _known_values(self, words: list[str], at: Position) -> bool:
         same = self.dicts.get(at.prev_seg) if at.after_literal else None
         if not same:

@@ -79,3 +79,31 @@ def test_a_look_alike_pair_stays_literal() -> None:
     feed(t, reqs)
     assert tpl(t, "/sapi/v1/algo/spot/open") == "/sapi/v1/algo/spot/open"
     assert tpl(t, "/sapi/v1/algo/futures/order") == "/sapi/v1/algo/futures/order"
+
+
+IMAGE_TYPES = ["Primary", "Art", "Backdrop", "Banner", "Logo", "Thumb", "Disc", "Box", "Screenshot", "Menu"]
+
+
+def test_enum_values_followed_by_ids_answering_alike_are_a_parameter() -> None:
+    """Words followed by ids are collection names ("/users/{id}"), except when many of them sit
+    under one route and answer alike shape for shape: "/Items/{id}/Images/{imageType}/{index}"."""
+    t = Templater()
+    rng = random.Random(34)
+    reqs: list[Request] = []
+    items = [f"{rng.getrandbits(128):032x}" for _ in range(200)]
+    for _ in range(1500):
+        item, kind = rng.choice(items), rng.choice(IMAGE_TYPES)
+        if rng.random() < 0.5:
+            reqs.append(("HEAD", f"/Items/{item}/Images/{kind}/{rng.randint(0, 9)}", 200, None))
+        else:
+            reqs.append(("POST", f"/Items/{item}/Images/{kind}", 200, "id,imageTag,path,width"))
+    # Real collections right below the root stay literal though each is followed by ids.
+    for _ in range(300):
+        coll = rng.choice(["users", "groups", "devices", "plugins", "sessions"])
+        reqs.append(("GET", f"/{coll}/{rng.randint(1, 10**5)}", 200, f"id,{coll}_name,{coll}_owner"))
+    feed(t, reqs)
+    for kind in IMAGE_TYPES:
+        got = tpl(t, f"/Items/{items[0]}/Images/{kind}/3", "HEAD")
+        assert got is not None and got.startswith("/Items/{itemId}/Images/{") and got.count("{") == 3, (kind, got)
+    assert tpl(t, "/users/12") == "/users/{userId}"
+    assert tpl(t, "/devices/12") == "/devices/{deviceId}"
