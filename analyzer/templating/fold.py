@@ -98,7 +98,12 @@ class Folder:
         strong, words, literals = self._partition(vals)
         alike: list[str] = []
         if len(literals) >= 5 and not strong:
-            names = [seg for seg in literals if route_base(seg) in self.vocab and not is_reserved(seg)]
+            # (followed by ids here, not only elsewhere: "/watch/pods" names the pods collection)
+            names = [
+                seg
+                for seg in literals
+                if route_base(seg) in self.vocab and not is_reserved(seg) and _followed_by_ids(vals[seg])
+            ]
             alike = self.judge.alike_collections(names, vals, at)
             if alike:
                 literals = [seg for seg in literals if seg not in set(alike)]
@@ -309,6 +314,12 @@ def _count(per_slot: list[dict[str, int]], i: int, typ: str, n: int) -> None:
     while len(per_slot) <= i:
         per_slot.append({})
     per_slot[i][typ] = per_slot[i].get(typ, 0) + n
+
+
+def _followed_by_ids(raws: list[RawNode]) -> bool:
+    return any(
+        c.tot_ok and (seg == STAR or classify(seg) in STRONG_TYPES) for r in raws for seg, c in r.children.items()
+    )
 
 
 def _values(raws: list[RawNode]) -> Values:
