@@ -152,9 +152,10 @@ def classify(segment: str) -> str:
         # digits or are long and separated ("2024-Q3-summary.pdf", "invoice_8812.csv").
         if base.isdigit() or _digits(base) >= 2:
             return "file"
-        if m.group("ext").lower() in _REPRESENTATION_EXTS:
+        if m.group("ext").lower() in _REPRESENTATION_EXTS and len(re.split(r"[-_ ]+", base)) <= 3:
             # "/tag_groups.json", "/uploads/complete-external-upload.json": a route asked for in
-            # a representation; words without digits are route names, not generated file names.
+            # a representation; a short phrase without digits is a route name, not a generated
+            # file name (page slugs are sentences: "how-to-renew-coverage.json").
             return "word"
         if len(base) >= 10 and any(c in base for c in "-_ "):
             return "file"

@@ -19,6 +19,8 @@ def test_route_names_in_a_representation_are_words() -> None:
     assert classify("invoice_8812.csv") == "file"
     assert classify("2024-Q3-summary.pdf") == "file"
     assert classify("quarterly-report-final.pdf") == "file"
+    # Page slugs are sentences, not route names: alike values of one page parameter.
+    assert classify("how-to-renew-coverage.json") == "file"
 
 
 def test_route_names_with_json_suffix_stay_literal_at_the_root() -> None:
