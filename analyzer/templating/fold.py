@@ -96,6 +96,17 @@ class Folder:
             vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
             self._fold_shaped(t, raws, shaped, at)
         strong, words, literals = self._partition(vals)
+        alike: list[str] = []
+        if len(literals) >= 5 and not strong:
+            # (followed by ids here, not only elsewhere: "/watch/pods" names the pods collection)
+            names = [
+                seg
+                for seg in literals
+                if route_base(seg) in self.vocab and not is_reserved(seg) and _followed_by_ids(vals[seg])
+            ]
+            alike = self.judge.alike_collections(names, vals, at)
+            if alike:
+                literals = [seg for seg in literals if seg not in set(alike)]
         loose = rules.loose_literals(at, strong) if strong else []
         if loose:
             literals.extend(loose)
@@ -105,7 +116,7 @@ class Folder:
             strong = []
         # A position proven a word parameter earlier (as of before this fold's own proof).
         held = WSTAR in vals or at.pos in self.hs.sticky
-        word_params = self._word_params(raws, words, vals, at, strong, held)
+        word_params = self._word_params(raws, words, vals, at, strong, held) + alike
         chosen = set(word_params)
         literals.extend(w for w in words if w not in chosen)
         group = strong + word_params
@@ -303,6 +314,12 @@ def _count(per_slot: list[dict[str, int]], i: int, typ: str, n: int) -> None:
     while len(per_slot) <= i:
         per_slot.append({})
     per_slot[i][typ] = per_slot[i].get(typ, 0) + n
+
+
+def _followed_by_ids(raws: list[RawNode]) -> bool:
+    return any(
+        c.tot_ok and (seg == STAR or classify(seg) in STRONG_TYPES) for r in raws for seg, c in r.children.items()
+    )
 
 
 def _values(raws: list[RawNode]) -> Values:

@@ -22,6 +22,13 @@ class TemplaterSettings:
     # Word values shaped like method names (camelCase "redeemCode", dotted "chat.postMessage")
     # are operations: a position where at least this share of them are is not a parameter.
     verb_share: float = 0.5
+    # Word values whose sub-trees share at least this many literal sub-routes (and agree on as
+    # many answers) are copies of one thing ("/pki/...", "/pki-2/..."), at least twin_min_values
+    # of them: a parameter. At most
+    # twin_fanout values per position are compared pairwise (bounded cost).
+    twin_min_routes: int = 3
+    twin_min_values: int = 4
+    twin_fanout: int = 64
     # One typed value at a position, in at least this many requests under at least this many
     # sub-paths, is a constant (a service root, an org or app segment): a literal.
     constant_min_requests: int = 50

@@ -73,6 +73,7 @@ _FILE_EXT = (
     r"sql|parquet|avro|py|rb|go|rs|java|kt|swift|c|h|cc|cpp|hpp|cs|php|sh|toml|ini|cfg|conf|lock|wasm|heic|avif"
 )
 _FILE = re.compile(r"(?P<base>[^/]+)\.(?P<ext>" + _FILE_EXT + ")", re.IGNORECASE)
+_REPRESENTATION_EXTS = frozenset({"json", "xml", "html", "htm"})
 FILE_EXTENSION = re.compile(_FILE_EXT, re.IGNORECASE)
 
 
@@ -163,7 +164,14 @@ def classify(segment: str) -> str:
             return inner  # an id (or masked PII) in a representation: "CA4f...9e.json", "42.xml"
         # Route names like "recent.json" or "info.0.json" are literals; generated names carry
         # digits or are long and separated ("2024-Q3-summary.pdf", "invoice_8812.csv").
-        if base.isdigit() or _digits(base) >= 2 or (len(base) >= 10 and any(c in base for c in "-_ ")):
+        if base.isdigit() or _digits(base) >= 2:
+            return "file"
+        if m.group("ext").lower() in _REPRESENTATION_EXTS and len(re.split(r"[-_ ]+", base)) <= 3:
+            # "/tag_groups.json", "/uploads/complete-external-upload.json": a route asked for in
+            # a representation; a short phrase without digits is a route name, not a generated
+            # file name (page slugs are sentences: "how-to-renew-coverage.json").
+            return "word"
+        if len(base) >= 10 and any(c in base for c in "-_ "):
             return "file"
         return "word"
     if ":" in s and not s.endswith(":"):

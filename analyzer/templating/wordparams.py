@@ -20,13 +20,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
+from analyzer.templating.values import is_version
 from analyzer.templating.vocabulary import route_base
 
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
+
+
+def _route_keys(sig: Signature) -> frozenset[str]:
+    """The literal sub-routes right below a value, from its signature: first relative segments
+    that are literals and not API versions (ids below and "/v1" say nothing about a value)."""
+    out = set()
+    for k in sig:
+        first = k[1:].partition("/")[0]
+        if first and first != "{}" and not is_version(first):
+            out.add(first)
+    return frozenset(out)
 
 
 def looks_like_method(word: str) -> bool:
@@ -102,6 +115,35 @@ class WordJudge:
             return WordDecision(list(words))
         return WordDecision([])
 
+    def alike_collections(self, names: list[str], vals: Values, at: Position) -> list[str]:
+        """Words seen followed by ids are collection names, literals ("/users/{id}"), unless many
+        of them sit under one route and answer alike, shape for shape ("/Images/Art/{index}",
+        "/Images/Backdrop/{index}", ... all answering one image record): the values of a
+        low-cardinality parameter ("/Images/{imageType}/{index}")."""
+        need = self.settings.min_distinct_structured + 2
+        if len(names) < need or not at.after_literal or at.api_root:
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in names}
+        ev = self._cluster(names, vals, counts)
+        best = ev.best
+        if best is None or len(best.members) < need or len(best.members) < 0.6 * len(names):
+            return []
+        if self._verbs(best.members):
+            return []
+        sim = self.sim
+        sigs = {w: sim.signature(vals[w]) for w in best.members}
+        shaped = 0
+        for w in best.members:
+            sw = sigs[w]
+            if any(
+                sw.get(k) and so.get(k) and sim.shapes_verdict(sw[k], so[k]) > 0
+                for o, so in sigs.items()
+                if o != w
+                for k in sw
+            ):
+                shaped += 1
+        return best.members if shaped >= len(best.members) - 1 else []
+
     def _known_values(self, words: list[str], at: Position) -> bool:
         same = self.dicts.get(at.prev_seg) if at.after_literal else None
         if not same:
@@ -128,6 +170,14 @@ class WordJudge:
             alike = self._alike_to_ids(ev, strong)
             if len(alike) >= 3:
                 return WordDecision(alike)
+        decision = self._structure(ev, at, strong)
+        if not decision.params and not strong:
+            twins = self._twins(ev)
+            if twins:
+                return WordDecision(twins)
+        return decision
+
+    def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
         if best is None:
             return WordDecision([])
@@ -240,11 +290,68 @@ class WordJudge:
                 alike.extend(cl.members)
         return alike
 
+    def _twins(self, ev: _Evidence) -> list[str]:
+        """Values whose sub-trees carry the same routes, answering alike ("/pki/ca/pem",
+        "/pki/roles/{}" beside "/pki-2/ca/pem", "/pki-2/roles/{}"; "/{mount}/..." in Vault,
+        "/{tenant}/..." elsewhere): two distinct literals rarely share several sub-routes with
+        agreeing answers, copies of one thing always do. Every value with such a twin is a
+        parameter value, whatever its traffic share (so even at an API root)."""
+        sim, vals, counts = self.sim, ev.vals, ev.counts
+        cands = [w for w in ev.words if any(c.children for c in vals[w])]
+        if len(cands) < 2:
+            return []
+        cands.sort(key=lambda w: (-counts[w], w))
+        cands = cands[: self.settings.twin_fanout]
+        routes: dict[str, frozenset[str]] = {}
+        for w in cands:
+            routes[w] = _route_keys(sim.signature(vals[w]))
+        need = self.settings.twin_min_routes
+        twins: set[str] = set()
+        for i, a in enumerate(cands):
+            ra = routes[a]
+            if len(ra) < need:
+                continue
+            for b in cands[i + 1 :]:
+                rb = routes[b]
+                shared = len(ra & rb)
+                if shared < need or shared < 0.6 * min(len(ra), len(rb)):
+                    continue
+                agree, conflict = sim.compare(sim.signature(vals[a]), sim.signature(vals[b]))
+                if agree >= need and agree >= 3 * conflict:
+                    twins.add(a)
+                    twins.add(b)
+        if len(twins) < self.settings.twin_min_values:
+            # Two look-alike siblings are as often a product pair ("/algo/spot|futures/...") as
+            # two copies: it takes a family of copies.
+            return []
+        if len(twins) >= 2 * need:
+            # Copies seen on fewer routes ("/alicloud/config", "/alicloud/role/") join a large
+            # proven group when every route they have is one of the group's.
+            union: set[str] = set()
+            ref: Signature = {}
+            for w in twins:
+                union |= routes[w]
+                for k, v in sim.signature(vals[w]).items():
+                    ref.setdefault(k, set()).update(v)
+            for w in cands:
+                rw = routes[w]
+                if w not in twins and len(rw) >= 2 and rw <= union:
+                    agree, conflict = sim.compare(sim.signature(vals[w]), ref)
+                    if agree >= 2 and conflict == 0:
+                        twins.add(w)
+        return [w for w in ev.words if w in twins]
+
     def _leaves(self, ev: _Evidence, at: Position) -> WordDecision:
         """Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
         agreeing relative path each, so ask for more of them (shapeless leaves count)."""
         assert ev.best is not None
         best, counts, vals = ev.best, ev.counts, ev.vals
+        known = self.dicts.get(LEAF_KEY) or set()
+        proven = sum(w in known for w in best.members) >= 2
+        if at.after_literal and not proven and self._verbs(best.members):
+            # Operations under a route answering alike ("/algo/openOrders", "/algo/subOrders");
+            # field names below an id ("/cards/{id}/shortUrl") are values.
+            return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
         if (
@@ -253,8 +360,7 @@ class WordJudge:
             and best.evidence >= size - 1
         ):
             return WordDecision(best.members + loose, learned=[(LEAF_KEY, best.members)])
-        known = self.dicts.get(LEAF_KEY)
-        if known and size >= 2 and sum(w in known for w in best.members) >= 2:
+        if proven and size >= 2:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
@@ -264,11 +370,40 @@ class WordJudge:
         """Several values whose sub-trees answer alike are values of one parameter."""
         assert ev.best is not None
         best, counts = ev.best, ev.counts
+        if self._verbs(best.members):
+            return WordDecision([])
         size = len(best.members)
         if not at.after_literal and size < 2 * self.settings.min_distinct_for_param:
             # A handful of agreeing sub-trees right after a parameter are sub-resources sharing a
             # generic envelope (Kubernetes kinds); dozens of them are values ("/{owner}/{repo}").
             return WordDecision([])
-        if size >= self.settings.min_distinct_structured and best.evidence >= size - 1:
+        if (
+            size >= self.settings.min_distinct_structured
+            and best.evidence >= size - 1
+            and not self._saturated(best.members + ev.neutral, counts, ev.vals)
+        ):
             return WordDecision(best.members + [w for w in ev.neutral if counts[w] <= 2])
         return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
+
+    def _saturated(self, values: list[str], counts: dict[str, int], vals: Values) -> bool:
+        """A handful of values, every one asked for again and again and none seen only once or
+        twice, each a collection of names of its own ("/policies/acl|password|egp/{name}"): a
+        fixed set of routes, not ids, which churn. (Values holding the same routes below them,
+        "/namespaces/prod/disks" beside "/namespaces/dev/disks", are containers: their number
+        says nothing.)"""
+        if len(values) >= self.settings.min_distinct_for_param or any(counts[w] <= 2 for w in values):
+            return False
+        below: dict[str, set[str]] = {}
+        for w in values:
+            below[w] = {seg for r in vals[w] for seg, c in r.children.items() if c.tot_ok and seg}
+        seen: dict[str, int] = {}
+        for kids in below.values():
+            for seg in kids:
+                seen[seg] = seen.get(seg, 0) + 1
+        own = 0
+        for kids in below.values():
+            if kids & {STAR, WSTAR}:
+                own += 1  # its members were compacted: ids or a proven word parameter
+            elif len(kids) >= 3 and sum(seen[k] >= 2 for k in kids) < 0.25 * len(kids):
+                own += 1
+        return own * 2 > len(values)

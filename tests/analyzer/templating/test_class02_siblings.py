@@ -1,0 +1,59 @@
+"""Class 2: literal siblings merged into a parameter. A handful of siblings, each asked for again
+and again, with alike sub-trees (named objects below each) is a fixed set of routes: ids and
+names churn, routes saturate."""
+
+from __future__ import annotations
+
+import random
+
+from analyzer.templating import Templater
+
+from .helpers import Request, feed, name, tpl
+
+
+def test_a_saturated_handful_of_siblings_stays_literal() -> None:
+    t = Templater()
+    rng = random.Random(21)
+    reqs: list[Request] = []
+    for _ in range(800):
+        kind = rng.choice(["acl", "password", "rgp", "egp"])
+        method = rng.choice(["GET", "POST", "DELETE"])
+        reqs.append((method, f"/sys/policies/{kind}/{name(rng)}", 200, "data,lease_id,renewable"))
+    feed(t, reqs)
+    for kind in ("acl", "password", "rgp", "egp"):
+        assert tpl(t, f"/sys/policies/{kind}/anything") == f"/sys/policies/{kind}/{{{kind}}}" or (
+            (tpl(t, f"/sys/policies/{kind}/anything") or "").startswith(f"/sys/policies/{kind}/{{")
+        )
+
+
+def test_teams_that_keep_arriving_are_a_parameter() -> None:
+    """The same sub-tree under values that churn (teams seen once or twice) is one parameter."""
+    t = Templater()
+    rng = random.Random(22)
+    reqs: list[Request] = []
+    for _ in range(12):
+        team = f"{name(rng)}x"
+        for _ in range(rng.choice((1, 2))):
+            reqs.append(("GET", f"/teams/{team}/members/{rng.randint(1, 10**6)}", 200, "id,login,role"))
+            reqs.append(("GET", f"/teams/{team}/repos", 200, "id,full_name,private"))
+    for _ in range(100):
+        reqs.append(("GET", "/teams/search", 200, "total_count,items"))
+    feed(t, reqs)
+    assert tpl(t, "/teams/newcomer/members/5") == "/teams/{team}/members/{memberId}"
+    assert tpl(t, "/teams/search") == "/teams/search"
+
+
+def test_method_shaped_leaves_answering_alike_stay_literal() -> None:
+    """camelCase and dotted operation names ("openOrders", "orders.list") are operations even when
+    they answer alike."""
+    t = Templater()
+    rng = random.Random(23)
+    ops = ["openOrders", "historicalOrders", "subOrders", "allOrders", "myTrades"]
+    reqs: list[Request] = []
+    for _ in range(600):
+        reqs.append(("GET", f"/sapi/v1/algo/{rng.choice(ops)}", 200, "total,orders,rows"))
+        reqs.append(("POST", f"/api/{rng.choice(['orders.list', 'orders.info', 'orders.history'])}", 200, "ok,items"))
+    feed(t, reqs)
+    for op in ops:
+        assert tpl(t, f"/sapi/v1/algo/{op}") == f"/sapi/v1/algo/{op}"
+    assert tpl(t, "/api/orders.info", "POST") == "/api/orders.info"

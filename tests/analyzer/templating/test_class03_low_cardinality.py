@@ -1,0 +1,109 @@
+"""Class 3: low-cardinality parameters kept literal. Copies of one thing (secret-engine mounts,
+tenants) carry the same routes below them and answer alike there: whatever their number and
+traffic share, even right after the root, they are one parameter; a literal beside them with
+routes of its own stays literal."""
+
+from __future__ import annotations
+
+import random
+
+from analyzer.templating import Templater
+
+from .helpers import Request, feed, name, tpl, zipf
+
+# Two engines, each mounted two or three times; every mount answers like its siblings.
+ENGINES = {
+    "pki": ["ca", "crl", "roles", "issue", "cert", "config"],
+    "kv": ["data", "metadata", "destroy", "config"],
+}
+MOUNTS = ["pki", "pki-2", "team-pki", "kv", "kv-prod"]
+
+
+def _mount_traffic(rng: random.Random, n: int) -> list[Request]:
+    reqs: list[Request] = []
+    for mount in zipf(rng, MOUNTS, n):
+        engine = "pki" if "pki" in mount else "kv"
+        route = rng.choice(ENGINES[engine])
+        if route in ("ca", "crl", "config"):
+            reqs.append(("GET", f"/{mount}/{route}", 200, f"data,lease_id,{engine}_{route}"))
+        else:
+            reqs.append(("POST", f"/{mount}/{route}/{name(rng)}", 200, f"data,warnings,{engine}_{route}"))
+    # The system backend beside the mounts: routes of its own, answering otherwise.
+    for _ in range(n // 3):
+        route = rng.choice(["health", "mounts", "leader", "seal-status", "policies"])
+        shape = {"health": "initialized,sealed,standby", "mounts": "data,auth,secret", "leader": "ha_enabled,is_self",
+                 "seal-status": "type,t,n,progress", "policies": "keys,policies"}[route]  # fmt: skip
+        reqs.append(("GET", f"/sys/{route}", 200, shape))
+    return reqs
+
+
+def test_copies_with_the_same_routes_are_one_parameter_at_the_root() -> None:
+    t = Templater()
+    feed(t, _mount_traffic(random.Random(31), 900))
+    for mount in MOUNTS:
+        assert (tpl(t, f"/{mount}/config") or "").startswith("/{"), mount
+    pki = tpl(t, "/team-pki/roles/whatever", "POST")
+    assert pki is not None and pki.startswith("/{") and pki.endswith("/roles/{role}")
+    assert tpl(t, "/sys/health") == "/sys/health"
+    assert tpl(t, "/sys/seal-status") == "/sys/seal-status"
+
+
+def test_collections_with_their_own_answers_stay_literal() -> None:
+    """Collections sharing route names ("create", "prune", "json") but answering differently are
+    distinct resources, not copies."""
+    t = Templater()
+    rng = random.Random(32)
+    reqs: list[Request] = []
+    for _ in range(600):
+        kind = rng.choice(["containers", "images", "volumes", "networks"])
+        op = rng.choice(["json", "create", "prune"])
+        shape = {"json": f"{kind}_list,Id,Names", "create": f"Id,Warnings,{kind}_created", "prune": f"{kind}Deleted,SpaceReclaimed"}[op]
+        reqs.append(("GET" if op == "json" else "POST", f"/{kind}/{op}", 200, shape))
+    feed(t, reqs)
+    for kind in ("containers", "images", "volumes", "networks"):
+        assert tpl(t, f"/{kind}/json") == f"/{kind}/json"
+        assert tpl(t, f"/{kind}/prune", "POST") == f"/{kind}/prune"
+
+
+def test_a_look_alike_pair_stays_literal() -> None:
+    """Two siblings with the same routes below ("/algo/spot/...", "/algo/futures/...") are as
+    often a product pair as two copies: it takes a family of copies to make a parameter."""
+    t = Templater()
+    rng = random.Random(33)
+    reqs: list[Request] = []
+    for _ in range(600):
+        line = rng.choice(["spot", "futures"])
+        op = rng.choice(["open", "history", "children", "order"])
+        shape = {"open": "total,orders", "history": "start,end,rows", "children": "parent,subs", "order": "id,qty"}[op]
+        reqs.append(("GET", f"/sapi/v1/algo/{line}/{op}", 200, shape))
+    feed(t, reqs)
+    assert tpl(t, "/sapi/v1/algo/spot/open") == "/sapi/v1/algo/spot/open"
+    assert tpl(t, "/sapi/v1/algo/futures/order") == "/sapi/v1/algo/futures/order"
+
+
+IMAGE_TYPES = ["Primary", "Art", "Backdrop", "Banner", "Logo", "Thumb", "Disc", "Box", "Screenshot", "Menu"]
+
+
+def test_enum_values_followed_by_ids_answering_alike_are_a_parameter() -> None:
+    """Words followed by ids are collection names ("/users/{id}"), except when many of them sit
+    under one route and answer alike shape for shape: "/Items/{id}/Images/{imageType}/{index}"."""
+    t = Templater()
+    rng = random.Random(34)
+    reqs: list[Request] = []
+    items = [f"{rng.getrandbits(128):032x}" for _ in range(200)]
+    for _ in range(1500):
+        item, kind = rng.choice(items), rng.choice(IMAGE_TYPES)
+        if rng.random() < 0.5:
+            reqs.append(("HEAD", f"/Items/{item}/Images/{kind}/{rng.randint(0, 9)}", 200, None))
+        else:
+            reqs.append(("POST", f"/Items/{item}/Images/{kind}", 200, "id,imageTag,path,width"))
+    # Real collections right below the root stay literal though each is followed by ids.
+    for _ in range(300):
+        coll = rng.choice(["users", "groups", "devices", "plugins", "sessions"])
+        reqs.append(("GET", f"/{coll}/{rng.randint(1, 10**5)}", 200, f"id,{coll}_name,{coll}_owner"))
+    feed(t, reqs)
+    for kind in IMAGE_TYPES:
+        got = tpl(t, f"/Items/{items[0]}/Images/{kind}/3", "HEAD")
+        assert got is not None and got.startswith("/Items/{itemId}/Images/{") and got.count("{") == 3, (kind, got)
+    assert tpl(t, "/users/12") == "/users/{userId}"
+    assert tpl(t, "/devices/12") == "/devices/{deviceId}"
