@@ -186,7 +186,7 @@ def run_demo(args: argparse.Namespace) -> int:
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
         code = run_analyze(
-            argparse.Namespace(files=[str(p) for p in pcaps], db=args.db, no_pii=False, batch_size=None, no_progress=True)
+            argparse.Namespace(files=[str(p) for p in pcaps], db=args.db, no_pii=False, no_detect=False, batch_size=None, no_progress=True)
         )
     if code not in (0, 1):
         return code

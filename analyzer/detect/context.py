@@ -66,6 +66,19 @@ def numeric_id(value: str) -> int | None:
     return int(value) if _NUMERIC.match(value) else None
 
 
+def blinded_number(value: str, offset: int) -> int | None:
+    """A numeric id shifted by a keyed offset (``numeric_offset``): differences and order, all
+    that runs and spans need, survive; the id itself (a card or account number) is never kept in
+    memory tables or the saved state. At most 10**19 + 2**62 < 2**64, as the state's JSON holds."""
+    number = numeric_id(value)
+    return None if number is None else number + offset
+
+
+def numeric_offset(hasher: Callable[[str], int]) -> int:
+    """The deployment's keyed offset for :func:`blinded_number` (the same in every analyzer)."""
+    return hasher("numeric-id-offset") & ((1 << 62) - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     """A login attempt: the user name only as a keyed hash plus a masked hint."""

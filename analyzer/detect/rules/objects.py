@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.detect.context import PAGINATION, Seen, numeric_id
+from analyzer.detect.context import PAGINATION, Seen, blinded_number, numeric_offset
 from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window_start
@@ -187,6 +187,7 @@ class EnumerationRule(Rule):
         self.window = settings.enum_window
         self.ownership = ownership
         self.walks: LruTable[tuple[str, str, str, str, float], _Walk] = LruTable(settings.max_window_keys)
+        self.offset = numeric_offset(hasher)
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
@@ -200,7 +201,7 @@ class EnumerationRule(Rule):
                 continue
             key = (actor.key, x.host, seen.template, name, start)
             walk = self.walks.setdefault(key, _Walk)
-            walk.add(self.hash(value), numeric_id(value), x.status == 404)
+            walk.add(self.hash(value), blinded_number(value, self.offset), x.status == 404)
             distinct, missing = walk.ids.count(), walk.missing.count()
             subtype = None
             if distinct >= s.enum_min_distinct:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from analyzer.auth import credential_schemes
 from analyzer.detect.actors import basic_of, jwt_of
-from analyzer.detect.context import Seen, numeric_id
+from analyzer.detect.context import Seen, blinded_number, numeric_offset
 from analyzer.detect.rules.base import Hasher, Rule, Sink
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, LruTable
@@ -70,8 +70,9 @@ class PostureRule(Rule):
     def __init__(self, settings: DetectSettings, hasher: Hasher, common_passwords: frozenset[str]) -> None:
         super().__init__(settings, hasher)
         self.common_passwords = common_passwords
-        # (host, method, template) -> [ids CappedSet, min, max] of numeric ids on PII endpoints
+        # (host, method, template) -> [ids CappedSet, min, max] of blinded numeric ids on PII endpoints
         self.ids: LruTable[tuple[str, str, str], list[Any]] = LruTable(settings.max_window_keys)
+        self.offset = numeric_offset(hasher)  # ids kept blinded (see blinded_number)
 
     def _finding(self, seen: Seen, sink: Sink, subtype: str, severity: str, title: str, evidence: dict[str, Any],
                  per_host: bool = False) -> None:
@@ -141,7 +142,7 @@ class PostureRule(Rule):
         x = seen.x
         if not x.pii or not seen.ok:
             return
-        numbers = [n for n in (numeric_id(v) for _name, v in seen.path_params) if n is not None]
+        numbers = [n for n in (blinded_number(v, self.offset) for _name, v in seen.path_params) if n is not None]
         if not numbers:
             return
         entry = self.ids.setdefault((x.host, x.method, seen.template), lambda: [CappedSet(4096), None, None])
