@@ -166,7 +166,7 @@ class DetectStage:
             touched = {e.actor.key or f"ip:{e.actor.ip}" for e in events}
             actors = engine.actors(seen_since=oldest, keys=touched)
             outcome.actors = threats.upsert_actors(session=session, actors=actors)
-            flows = [f for f in engine.data_flows() if f.last_seen >= oldest]
+            flows = engine.data_flows(seen_since=oldest)
             outcome.flows = threats.upsert_flows(session=session, flows=flows)
         self.dirty = True
         if save_state:
