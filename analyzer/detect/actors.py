@@ -87,7 +87,8 @@ class BasicInfo:
 
 
 def keyed_hash(secret: bytes, kind: str, value: str) -> str:
-    return hmac.new(secret, f"{kind}\x00{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    # hmac.digest: the one-shot C path, same HMAC-SHA256 as hmac.new (several times cheaper).
+    return hmac.digest(secret, f"{kind}\x00{value}".encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
 
 
 def mask_hint(value: str) -> str:
