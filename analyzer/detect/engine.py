@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from analyzer.detect.actors import ActorResolver
-from analyzer.detect.context import Seen, build, keyed64
+from analyzer.detect.context import Seen, build, keyed64_hasher
 from analyzer.detect.model import SEVERITIES, DetectExchange, Event, event_id
 from analyzer.detect.rules import DataFlow, Hit, Ownership, Rule, default_rules, load_common_passwords
 from analyzer.detect.rules.harvest import HarvestRule
@@ -77,8 +77,7 @@ class DetectionEngine:
     def __init__(self, settings: DetectSettings, rules: list[Rule] | None = None) -> None:
         self.settings = settings
         self.resolver = ActorResolver(settings.secret, settings.trusted_proxies)
-        secret = settings.secret
-        self._hash = lambda value: keyed64(secret, value)
+        self._hash = keyed64_hasher(settings.secret)
         self.common_passwords = load_common_passwords()
         self.ownership = Ownership(settings, self._hash)
         self.rules = rules if rules is not None else default_rules(settings, self._hash, self.ownership, self.common_passwords)
