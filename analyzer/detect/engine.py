@@ -131,8 +131,7 @@ class DetectionEngine:
 
     def _account(self, seen: Seen) -> None:
         x, actor = seen.x, seen.actor
-        ref = actor.ref()
-        stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, ref.identity, x.ts))
+        stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, actor.ref().identity, x.ts))
         stats.first = min(stats.first, x.ts)
         stats.last = max(stats.last, x.ts)
         stats.ip = actor.ip

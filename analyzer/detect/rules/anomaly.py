@@ -108,9 +108,11 @@ class AnomalyRule(Rule):
         if self.first_ts is None:
             self.first_ts = x.ts
         actor = seen.actor
-        ref = actor.ref()
         key = (actor.key, window_start(x.ts, self.window))
-        acc = self.windows.setdefault(key, lambda: _Acc(actor.ip, ref.identity, ref.key, x.host))
+        acc = self.windows.get(key)
+        if acc is None:  # the actor's reference (hint, key) only for a new window
+            ref = actor.ref()
+            acc = self.windows.setdefault(key, lambda: _Acc(actor.ip, ref.identity, ref.key, x.host))
         acc.requests += 1
         if x.status is None or x.status >= 400:
             acc.errors += 1
