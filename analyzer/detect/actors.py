@@ -87,7 +87,8 @@ class BasicInfo:
 
 
 def keyed_hash(secret: bytes, kind: str, value: str) -> str:
-    return hmac.new(secret, f"{kind}\x00{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    # hmac.digest: the one-shot C path, same HMAC-SHA256 as hmac.new (several times cheaper).
+    return hmac.digest(secret, f"{kind}\x00{value}".encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
 
 
 def mask_hint(value: str) -> str:
@@ -312,7 +313,16 @@ class ActorResolver:
         return Identity("jwt", self.hash("jwt-token", token), "jwt:…")
 
     def _key_identity(self, value: str) -> Identity:
-        return Identity("api_key", self.hash("api_key", value), f"key:{mask_hint(value)}")
+        # Memoised by an unkeyed digest of the key (never the key itself), like JWTs: an API
+        # key repeats on every request of its client and the HMAC is the costly part.
+        digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16, person=b"api_key").digest()
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
+        if len(self._cache) >= 50_000:
+            self._cache.clear()
+        identity = self._cache[digest] = Identity("api_key", self.hash("api_key", value), f"key:{mask_hint(value)}")
+        return identity
 
     def _token_identity(self, token: str) -> Identity:
         if token.count(".") != 2:  # not a compact JWT: an opaque token, no decoding to try

@@ -58,6 +58,26 @@ def keyed64(secret: bytes, value: str) -> int:
     return result
 
 
+def keyed64_hasher(secret: bytes) -> Callable[[str], int]:
+    """:func:`keyed64` bound to one secret, with its own bounded memo keyed by the value alone
+    (the engine hashes ~10 values per exchange; most repeat: endpoints, ids, actor keys)."""
+    memo: dict[str, int] = {}
+    key = secret[:64]
+    blake2b = hashlib.blake2b
+    from_bytes = int.from_bytes
+
+    def hasher(value: str) -> int:
+        cached = memo.get(value)
+        if cached is not None:
+            return cached
+        if len(memo) >= _KEYED_MAX:
+            memo.clear()
+        result = memo[value] = from_bytes(blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8, key=key).digest(), "big")
+        return result
+
+    return hasher
+
+
 def looks_like_id(value: str) -> bool:
     return bool(_ID_VALUE.match(value)) and value.lower() not in ("me", "self", "current", "mine", "new")
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from analyzer.detect.actors import ActorResolver
-from analyzer.detect.context import Seen, build, keyed64
+from analyzer.detect.context import Seen, build, keyed64_hasher
 from analyzer.detect.model import SEVERITIES, DetectExchange, Event, event_id
 from analyzer.detect.rules import DataFlow, Hit, Ownership, Rule, default_rules, load_common_passwords
 from analyzer.detect.rules.harvest import HarvestRule
@@ -77,14 +77,18 @@ class DetectionEngine:
     def __init__(self, settings: DetectSettings, rules: list[Rule] | None = None) -> None:
         self.settings = settings
         self.resolver = ActorResolver(settings.secret, settings.trusted_proxies)
-        secret = settings.secret
-        self._hash = lambda value: keyed64(secret, value)
+        self._hash = keyed64_hasher(settings.secret)
         self.common_passwords = load_common_passwords()
         self.ownership = Ownership(settings, self._hash)
         self.rules = rules if rules is not None else default_rules(settings, self._hash, self.ownership, self.common_passwords)
         self._events: LruTable[str, Event] = LruTable(settings.max_events)
         self._changed: dict[str, None] = {}
-        self._actors: LruTable[str, _ActorStats] = LruTable(settings.max_identities)
+        self._actors: LruTable[str, _ActorStats] = LruTable(settings.max_identities, settings.probation_keys)
+        self._actors.on_evict = self._evicted_actor
+        # Actors evicted since the pipeline last wrote them (``actors(seen_since=...)``): a batch
+        # of more one-request identities than the probation segment holds still reaches the
+        # inventory. In memory only, bounded.
+        self._unwritten: dict[str, _ActorStats] = {}
         self.watermark = -math.inf
         self._next_expiry = -math.inf
         self.stats = {"exchanges": 0, "hits": 0, "errors": 0}
@@ -127,8 +131,7 @@ class DetectionEngine:
 
     def _account(self, seen: Seen) -> None:
         x, actor = seen.x, seen.actor
-        ref = actor.ref()
-        stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, ref.identity, x.ts))
+        stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, actor.ref().identity, x.ts))
         stats.first = min(stats.first, x.ts)
         stats.last = max(stats.last, x.ts)
         stats.ip = actor.ip
@@ -137,6 +140,11 @@ class DetectionEngine:
         if seen.pii_records:
             for pii_type, _count in x.pii:
                 stats.pii[pii_type] = stats.pii.get(pii_type, 0) + seen.pii_records
+
+    def _evicted_actor(self, key: str, stats: _ActorStats) -> None:
+        self._unwritten[key] = stats
+        if len(self._unwritten) > self.settings.max_identities:
+            del self._unwritten[next(iter(self._unwritten))]
 
     def _sink(self, hit: Hit) -> None:
         self.stats["hits"] += 1
@@ -179,10 +187,14 @@ class DetectionEngine:
     def events(self) -> list[Event]:
         return [e for _k, e in self._events.items()]
 
-    def data_flows(self) -> list[DataFlow]:
+    def data_flows(self, *, seen_since: float | None = None) -> list[DataFlow]:
+        """Every data flow in memory; or (``seen_since``) those seen at or after it, including
+        flows evicted since the last such call (what the pipeline writes after a batch)."""
         for rule in self.rules:
             if isinstance(rule, HarvestRule):
-                return rule.flows()
+                if seen_since is None:
+                    return rule.flows()
+                return [f for f in rule.flows(unwritten=True) if f.last_seen >= seen_since]
         return []
 
     def actors(self, *, seen_since: float | None = None, keys: Iterable[str] = ()) -> list[ActorSummary]:
@@ -194,12 +206,16 @@ class DetectionEngine:
             if key is not None:
                 risk[key] = min(100, risk.get(key, 0) + _RISK.get(event.severity, 0))
         named = set(keys)
+        rows = self._actors.items()
+        if seen_since is not None and self._unwritten:
+            rows = iter([*self._unwritten.items(), *rows])
+            self._unwritten = {}
         return [
             ActorSummary(
                 key=key, ip=s.ip, identity=s.identity, first_seen=s.first, last_seen=s.last, requests=s.requests,
                 endpoints=s.endpoints.count(), pii_types=dict(sorted(s.pii.items())), risk=risk.get(key, 0),
             )
-            for key, s in self._actors.items()
+            for key, s in rows
             if seen_since is None or s.last >= seen_since or key in named
         ]
 
@@ -234,6 +250,9 @@ class DetectionEngine:
                 rule.load_state(state)
         engine._events = LruTable.from_state(data["events"], settings.max_events, Event.from_state)
         engine._changed = dict.fromkeys(data["changed"])
-        engine._actors = LruTable.from_state(data["actors"], settings.max_identities, _ActorStats.from_state)
+        engine._actors = LruTable.from_state(
+            data["actors"], settings.max_identities, _ActorStats.from_state, probation=settings.probation_keys
+        )
+        engine._actors.on_evict = engine._evicted_actor
         engine.stats = dict(data["stats"])
         return engine

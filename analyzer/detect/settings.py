@@ -25,6 +25,10 @@ class DetectSettings:
     # Identities whose learned objects are kept (bola/enumeration): x max_owned_per_identity
     # 8-byte hashes, i.e. 20,000 x 512 x ~60 B ~ 600 MB worst case; typical use is far less.
     max_identities: int = 20_000
+    # Per-identity tables (actors, owned objects, known endpoints, data flows) keep keys used once
+    # in a probation segment of this many keys, evicted first: one-request identities (one-shot
+    # tokens) cost at most this much, and never push out identities seen twice.
+    probation_keys: int = 2_000
     max_owned_per_identity: int = 512
     # Objects whose owner (the identity whose responses first handed them out) is remembered,
     # ~100 B each: 200,000 ~ 20 MB.

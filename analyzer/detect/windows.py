@@ -6,7 +6,8 @@
   then a HyperLogLog of 2**10 one-byte registers (1 KiB, ~3% standard error). Union-based, so the
   count does not depend on the order or batching of the additions.
 * :class:`CappedSet` -- membership of at most ``cap`` 64-bit hashes, oldest insert evicted first.
-* :class:`LruTable` -- at most ``max_keys`` keys, least recently used evicted first (counted).
+* :class:`LruTable` -- at most ``max_keys`` keys, least recently used evicted first (counted);
+  optionally segmented (one-use keys in a small probation segment, evicted first).
 * :class:`BottomK` -- the ``k`` items with the smallest hashes: a uniform sample that is the same
   whatever order the items came in.
 
@@ -163,50 +164,90 @@ V = TypeVar("V")
 
 
 class LruTable(Generic[K, V]):
-    """A dict of at most ``max_keys`` entries, least recently used evicted first."""
+    """A dict of at most ``max_keys`` entries, least recently used evicted first.
 
-    __slots__ = ("_data", "_max", "evicted")
+    With ``probation`` > 0 it is a segmented LRU (SLRU): a key enters a probation segment of at
+    most ``probation`` keys and moves to the protected segment on its second use; a full table
+    evicts the oldest probation key first. So a flood of one-request keys (20,000 one-shot
+    tokens) costs ``probation`` entries, not ``max_keys``, and never pushes out keys seen twice.
+    The two segments together stay within ``max_keys``."""
 
-    def __init__(self, max_keys: int) -> None:
-        self._max = max_keys
+    __slots__ = ("_data", "_new", "_max", "_probation", "evicted", "on_evict")
+
+    def __init__(self, max_keys: int, probation: int = 0) -> None:
+        self._probation = max(0, min(probation, max_keys - 1)) if probation else 0
+        self._max = max_keys - self._probation
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._new: OrderedDict[K, V] = OrderedDict()
         self.evicted = 0
+        # Called with each evicted (key, value): what an owner must still write out (not serialised).
+        self.on_evict: Callable[[K, V], None] | None = None
+
+    def _protect(self, key: K, value: V) -> None:
+        self._data[key] = value
+        if len(self._data) > self._max:
+            self._evict(self._data.popitem(last=False))
+
+    def _evict(self, item: tuple[K, V]) -> None:
+        self.evicted += 1
+        if self.on_evict is not None:
+            self.on_evict(*item)
 
     def get(self, key: K) -> V | None:
         value = self._data.get(key)
         if value is not None:
             self._data.move_to_end(key)
+            return value
+        if self._new:
+            value = self._new.pop(key, None)
+            if value is not None:
+                self._protect(key, value)
         return value
 
     def peek(self, key: K) -> V | None:
-        return self._data.get(key)
+        value = self._data.get(key)
+        if value is None and self._new:
+            value = self._new.get(key)
+        return value
 
     def setdefault(self, key: K, factory: Callable[[], V]) -> V:
         value = self._data.get(key)
-        if value is None:
-            value = factory()
-            self._data[key] = value
-            if len(self._data) > self._max:
-                self._data.popitem(last=False)
-                self.evicted += 1
-        else:
+        if value is not None:
             self._data.move_to_end(key)
+            return value
+        if self._probation:
+            value = self._new.pop(key, None)
+            if value is not None:
+                self._protect(key, value)
+                return value
+            value = self._new[key] = factory()
+            if len(self._new) > self._probation:
+                self._evict(self._new.popitem(last=False))
+            return value
+        value = factory()
+        self._protect(key, value)
         return value
 
     def pop(self, key: K) -> V | None:
-        return self._data.pop(key, None)
+        value = self._data.pop(key, None)
+        if value is None and self._new:
+            value = self._new.pop(key, None)
+        return value
 
     def items(self) -> Iterator[tuple[K, V]]:
-        return iter(list(self._data.items()))
+        return iter([*self._data.items(), *self._new.items()])
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._new)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._data
+        return key in self._data or key in self._new
 
     def to_state(self, value_state: Callable[[V], Any], key_state: Callable[[K], Any] = lambda k: k) -> list[Any]:
-        return [self.evicted, [[key_state(k), value_state(v)] for k, v in self._data.items()]]
+        state: list[Any] = [self.evicted, [[key_state(k), value_state(v)] for k, v in self._data.items()]]
+        if self._new:
+            state.append([[key_state(k), value_state(v)] for k, v in self._new.items()])
+        return state
 
     @classmethod
     def from_state(
@@ -215,11 +256,16 @@ class LruTable(Generic[K, V]):
         max_keys: int,
         value_from: Callable[[Any], V],
         key_from: Callable[[Any], K] = lambda k: k,
+        probation: int = 0,
     ) -> LruTable[K, V]:
-        table: LruTable[K, V] = cls(max_keys)
+        """``probation`` as the table was built with (a state without a probation segment, e.g.
+        of an older engine, loads as all-protected)."""
+        table: LruTable[K, V] = cls(max_keys, probation)
         table.evicted = int(data[0])
         for key, value in data[1]:
             table._data[key_from(key)] = value_from(value)
+        for key, value in data[2] if len(data) > 2 else ():
+            table._new[key_from(key)] = value_from(value)
         return table
 
 

@@ -14,6 +14,7 @@ SIGKILLed one's successor) produce the same events as one analyzer.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 SECRET_ENV = "APICENSUS_DETECT_SECRET"
 # Where PII findings of the response body are reported (analyzer/pii/detector.py).
 RESPONSE_LOCATION = "response"
+CHECKPOINT_COST_FACTOR = 50.0  # a checkpoint waits at least this many times its own duration
 
 
 def detect_exchange(item: Normalised, match: Any, pii: Any) -> DetectExchange:
@@ -112,6 +114,7 @@ class DetectStage:
         self.generation = -1  # of the stored state the engine is at; -1 = reload
         self.errors = 0
         self.dirty = False  # fed since the state was last saved
+        self.last_save_seconds = 0.0  # wall time the last save took (serialise + write)
 
     def sync(self, session: Session) -> DetectionEngine:
         """The engine as the inventory stores it (reloaded only when another writer moved it)."""
@@ -166,7 +169,7 @@ class DetectStage:
             touched = {e.actor.key or f"ip:{e.actor.ip}" for e in events}
             actors = engine.actors(seen_since=oldest, keys=touched)
             outcome.actors = threats.upsert_actors(session=session, actors=actors)
-            flows = [f for f in engine.data_flows() if f.last_seen >= oldest]
+            flows = engine.data_flows(seen_since=oldest)
             outcome.flows = threats.upsert_flows(session=session, flows=flows)
         self.dirty = True
         if save_state:
@@ -177,10 +180,19 @@ class DetectStage:
         """Store the engine's state (the next writer continues from it)."""
         if self.engine is None:
             return
+        started = time.perf_counter()
         threats.save_state(session=session, state=self.engine.state())
         session.flush()
         self.generation = threats.state_generation(session=session)
         self.dirty = False
+        self.last_save_seconds = time.perf_counter() - started
+
+    def checkpoint_due(self, since_last: float, every: float) -> bool:
+        """Whether a run that holds the inventory should checkpoint now: ``every`` seconds after
+        the last save, and no sooner than 50x what that save took, so checkpoints cost at most ~2%
+        of the run however big the state or busy the machine (a crash loses at most that much
+        learning; events are written with every batch regardless)."""
+        return since_last >= max(every, CHECKPOINT_COST_FACTOR * self.last_save_seconds)
 
 
 def events_to_alerts(events: Iterable[Event]) -> list[AlertEvent]:

@@ -243,8 +243,10 @@ class Analyzer:
                 store_tls(session, batch.tls)
             if self.detect is not None:
                 # The run holds the inventory throughout: the engine's state (megabytes on busy
-                # traffic) is checkpointed every few seconds and at the end, not every batch.
-                due = time.monotonic() - self._detect_saved >= self.settings.detect_checkpoint_seconds
+                # traffic) is checkpointed every few seconds (at most ~2% of the run) and at the end.
+                due = self.detect.checkpoint_due(
+                    time.monotonic() - self._detect_saved, self.settings.detect_checkpoint_seconds
+                )
                 try:
                     self.stats.events += len(self.detect.run(session, batch.aggregate, save_state=due).events)
                 except BaseException:

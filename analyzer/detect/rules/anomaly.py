@@ -92,7 +92,7 @@ class AnomalyRule(Rule):
         super().__init__(settings, hasher)
         self.window = settings.anomaly_window
         self.windows: LruTable[tuple[str, float], _Acc] = LruTable(settings.max_window_keys)
-        self.known: LruTable[str, CappedSet] = LruTable(settings.max_identities)
+        self.known: LruTable[str, CappedSet] = LruTable(settings.max_identities, settings.probation_keys)
         self.training = BottomK(settings.anomaly_max_train)
         self.history: LruTable[str, list[float]] = LruTable(settings.max_identities)
         self.first_ts: float | None = None
@@ -108,9 +108,11 @@ class AnomalyRule(Rule):
         if self.first_ts is None:
             self.first_ts = x.ts
         actor = seen.actor
-        ref = actor.ref()
         key = (actor.key, window_start(x.ts, self.window))
-        acc = self.windows.setdefault(key, lambda: _Acc(actor.ip, ref.identity, ref.key, x.host))
+        acc = self.windows.get(key)
+        if acc is None:  # the actor's reference (hint, key) only for a new window
+            ref = actor.ref()
+            acc = self.windows.setdefault(key, lambda: _Acc(actor.ip, ref.identity, ref.key, x.host))
         acc.requests += 1
         if x.status is None or x.status >= 400:
             acc.errors += 1
@@ -230,7 +232,9 @@ class AnomalyRule(Rule):
     def load_state(self, data: Any) -> None:
         s = self.settings
         self.windows = LruTable.from_state(data["windows"], s.max_window_keys, _Acc.from_state, lambda k: (k[0], k[1]))
-        self.known = LruTable.from_state(data["known"], s.max_identities, lambda d: CappedSet.from_state(d, KNOWN_ENDPOINTS))
+        self.known = LruTable.from_state(
+            data["known"], s.max_identities, lambda d: CappedSet.from_state(d, KNOWN_ENDPOINTS), probation=s.probation_keys
+        )
         self.training = BottomK.from_state(data["training"], s.anomaly_max_train)
         self.history = LruTable.from_state(data["history"], s.max_identities, lambda v: [float(x) for x in v])
         self.first_ts = data["first_ts"]

@@ -71,7 +71,10 @@ class HarvestRule(Rule):
         self.window = settings.harvest_window
         self.endpoints: LruTable[tuple[str, str, float], _Endpoint] = LruTable(settings.max_window_keys)
         # (actor key, host, template, pii type) -> [ip, identity hint, records, responses, first, last]
-        self.flow_table: LruTable[tuple[str, str, str, str], list[Any]] = LruTable(settings.max_window_keys)
+        self.flow_table: LruTable[tuple[str, str, str, str], list[Any]] = LruTable(settings.max_window_keys, settings.probation_keys)
+        self.flow_table.on_evict = self._evicted_flow
+        # Flows evicted since the pipeline last wrote them (``flows(unwritten=True)``); bounded.
+        self._unwritten: dict[tuple[str, str, str, str], list[Any]] = {}
         self.closed_history: LruTable[tuple[str, str], list[list[int]]] = LruTable(settings.max_window_keys)
 
     def observe(self, seen: Seen, sink: Sink) -> None:
@@ -130,7 +133,17 @@ class HarvestRule(Rule):
                 history.extend(v for _k, v in sorted(ep.actors.items()))
                 del history[: max(0, len(history) - PEER_HISTORY)]
 
-    def flows(self) -> list[DataFlow]:
+    def _evicted_flow(self, key: tuple[str, str, str, str], flow: list[Any]) -> None:
+        self._unwritten[key] = flow
+        if len(self._unwritten) > self.settings.max_window_keys:
+            del self._unwritten[next(iter(self._unwritten))]
+
+    def flows(self, *, unwritten: bool = False) -> list[DataFlow]:
+        """The flows in memory (``unwritten``: and those evicted since the last such call)."""
+        rows = self.flow_table.items()
+        if unwritten and self._unwritten:
+            rows = iter([*self._unwritten.items(), *rows])
+            self._unwritten = {}
         return [
             DataFlow(
                 actor_ip=v[0],
@@ -144,7 +157,7 @@ class HarvestRule(Rule):
                 first_seen=v[4],
                 last_seen=v[5],
             )
-            for k, v in self.flow_table.items()
+            for k, v in rows
         ]
 
     def to_state(self) -> Any:
@@ -157,5 +170,8 @@ class HarvestRule(Rule):
     def load_state(self, data: Any) -> None:
         n = self.settings.max_window_keys
         self.endpoints = LruTable.from_state(data["endpoints"], n, _Endpoint.from_state, lambda k: (k[0], k[1], k[2]))
-        self.flow_table = LruTable.from_state(data["flows"], n, list, lambda k: (k[0], k[1], k[2], k[3]))
+        self.flow_table = LruTable.from_state(
+            data["flows"], n, list, lambda k: (k[0], k[1], k[2], k[3]), probation=self.settings.probation_keys
+        )
+        self.flow_table.on_evict = self._evicted_flow
         self.closed_history = LruTable.from_state(data["history"], n, list, lambda k: (k[0], k[1]))

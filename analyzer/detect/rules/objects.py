@@ -30,12 +30,17 @@ class Ownership:
     def __init__(self, settings: DetectSettings, hasher: Hasher) -> None:
         self.settings = settings
         self.hash = hasher
-        self.owned: LruTable[str, CappedSet] = LruTable(settings.max_identities)
+        self.owned: LruTable[str, CappedSet] = LruTable(settings.max_identities, settings.probation_keys)
         self.owners: LruTable[int, int] = LruTable(settings.max_objects)
 
     def owns(self, actor_key: str, value: str) -> bool:
+        h = self.hash(value)
         owned = self.owned.peek(actor_key)
-        return owned is not None and self.hash(value) in owned
+        if owned is not None:
+            return h in owned
+        # The identity's own set was evicted (e.g. from the probation segment): the object's
+        # owner, when still remembered, answers for it.
+        return self.owners.peek(h) == self.hash(actor_key)
 
     def foreign(self, actor_key: str, value: str) -> bool:
         """The object was handed to exactly one other identity, and never to this one."""
@@ -71,7 +76,9 @@ class Ownership:
 
     def load_state(self, data: Any) -> None:
         cap = self.settings.max_owned_per_identity
-        self.owned = LruTable.from_state(data["owned"], self.settings.max_identities, lambda d: CappedSet.from_state(d, cap))
+        self.owned = LruTable.from_state(
+            data["owned"], self.settings.max_identities, lambda d: CappedSet.from_state(d, cap), probation=self.settings.probation_keys
+        )
         self.owners = LruTable.from_state(data["owners"], self.settings.max_objects, int, int)
 
 
@@ -186,7 +193,8 @@ class EnumerationRule(Rule):
         super().__init__(settings, hasher)
         self.window = settings.enum_window
         self.ownership = ownership
-        self.walks: LruTable[tuple[str, str, str, str, float], _Walk] = LruTable(settings.max_window_keys)
+        # One-request walks (one-shot tokens) cannot fire: they wait in the probation segment.
+        self.walks: LruTable[tuple[str, str, str, str, float], _Walk] = LruTable(settings.max_window_keys, settings.probation_keys)
         self.offset = numeric_offset(hasher)
 
     def observe(self, seen: Seen, sink: Sink) -> None:
@@ -234,5 +242,6 @@ class EnumerationRule(Rule):
 
     def load_state(self, data: Any) -> None:
         self.walks = LruTable.from_state(
-            data, self.settings.max_window_keys, _Walk.from_state, lambda k: (k[0], k[1], k[2], k[3], k[4])
+            data, self.settings.max_window_keys, _Walk.from_state, lambda k: (k[0], k[1], k[2], k[3], k[4]),
+            probation=self.settings.probation_keys,
         )

@@ -114,3 +114,26 @@ def test_anomaly_model_persists_and_explains(traffic) -> None:
     assert np.array_equal(rule.model.score_samples(probe), restored.model.score_samples(probe))
     anomalies = [ev for ev in e.events() if ev.type == "anomaly"]
     assert anomalies and all(ev.evidence["top_features"][0]["feature"] in FEATURES for ev in anomalies)
+
+
+def test_one_shot_identities_cost_the_probation_segment_and_still_reach_the_writer() -> None:
+    """20,000 one-request tokens must not make a 20,000-identity state; yet every actor and data
+    flow a batch touched is still handed to the pipeline's write after it."""
+    e = DetectionEngine(settings(probation_keys=100))
+    regular = [ex(T0 + n, "/me", sub="regular", response={"id": "r1"}, pii=(("email", 1),)) for n in range(3)]
+    for x in regular:
+        e.feed(x)
+    assert {a.key for a in e.actors(seen_since=T0)}  # written: nothing pending
+    for n in range(3000):
+        e.feed(ex(T0 + 10 + n * 0.01, "/me", sub=f"once{n}", response={"id": f"o{n}x1"}, pii=(("email", 1),)))
+    written = e.actors(seen_since=T0 + 10)
+    assert len(written) == 3000 and len({a.key for a in written}) == 3000
+    assert len(e.data_flows(seen_since=T0 + 10)) == 3000
+    assert len(e.actors(seen_since=T0 + 10)) <= 101  # the pending ones were handed over once
+    assert any(a.requests == 3 for a in e.actors())  # the identity seen three times survived the flood
+    assert len(e.ownership.owned) <= 101 and len(e._actors) <= 101
+    small = len(e.state())
+    big = DetectionEngine(settings(probation_keys=0))
+    for n in range(3000):
+        big.feed(ex(T0 + 10 + n * 0.01, "/me", sub=f"once{n}", response={"id": f"o{n}x1"}, pii=(("email", 1),)))
+    assert small * 2 < len(big.state())

@@ -59,3 +59,30 @@ def test_bottom_k_is_the_same_sample_in_any_order() -> None:
     for h, r in reversed(rows):
         b.add(h, r)
     assert a.rows() == b.rows() and len(a) == 50
+
+
+def test_segmented_lru_evicts_one_use_keys_first_and_round_trips() -> None:
+    table: LruTable[str, list[int]] = LruTable(100, probation=10)
+    for name in ("a", "b"):  # used twice: protected
+        table.setdefault(name, list)
+        table.setdefault(name, list).append(1)
+    gone: list[str] = []
+    table.on_evict = lambda key, _value: gone.append(key)
+    for n in range(1000):  # a flood of one-use keys
+        table.setdefault(f"once{n}", list)
+    assert table.peek("a") == [1] and table.peek("b") == [1]
+    assert len(table) == 12 and table.evicted == 990 and len(gone) == 990 and gone[0] == "once0"
+    assert "once999" in table and "once0" not in table
+    table.get("once995")  # a second use promotes
+    for n in range(20):
+        table.setdefault(f"later{n}", list)
+    assert "once995" in table and "once999" not in table
+    copy = LruTable.from_state(table.to_state(lambda v: v), 100, list, probation=10)
+    assert copy.to_state(lambda v: v) == table.to_state(lambda v: v)
+    assert list(copy.items()) == list(table.items())
+    # The two segments together stay within max_keys.
+    full: LruTable[int, int] = LruTable(50, probation=10)
+    for n in range(200):
+        full.setdefault(n, lambda: 1)
+        full.setdefault(n, lambda: 1)
+    assert len(full) <= 50
