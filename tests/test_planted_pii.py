@@ -404,6 +404,8 @@ def test_path_segments_keys_and_names_that_are_pii_are_masked() -> None:
         "348-21-6690.pdf": ("ssn", ".pdf"), "by-ssn-281-63-4410": ("ssn", ""),
         "email=inner.planted@example-mail.org": ("email", ""), "card_4929804463622139": ("card", ""),
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature": ("token", ""),
+        "tel:+14155550123": ("phone", ""), "sip:+4915123456789@carrier.example": ("email", ""),
+        "sip:alice": None, "tel:abc": None,
         "order_1234567890123": None, "users": None, "v2": None, "2024-01-15": None, "report.pdf": None,
     }
     for segment, expected in cases.items():

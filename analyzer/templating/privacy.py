@@ -95,6 +95,10 @@ def _value_type(segment: str) -> str | None:
     s = unquote(segment) if "%" in segment else segment
     if not s:
         return None
+    if s[:4].lower() in ("tel:", "sip:") and len(s) > 5:
+        # A URI of a phone or SIP address ("tel:+14155550123", "sip:+4930123@carrier"): its value.
+        inner = s[4:]
+        return "email" if "@" in inner else _value_type(inner)
     if "@" in s:
         return "email" if classify(segment) == "email" else None
     first = s[0]
