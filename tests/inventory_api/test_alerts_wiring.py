@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from analyzer.alerts import verify_signature
-from analyzer.db.models import ChangeEvent, FindingAnnouncement
+from analyzer.db.models import ChangeEvent, FindingAnnouncement, ThreatEvent
 from analyzer.db.session import session_scope
 from tests.analyzer.alerts.parsers import parse_5424, parse_cef
 from tests.conftest import make_exchange
@@ -56,7 +56,8 @@ def expected_alerts(engine: Engine) -> int:
     with session_scope(engine) as session:
         changes = session.scalar(select(func.count()).select_from(ChangeEvent)) or 0
         findings = session.scalar(select(func.count()).select_from(FindingAnnouncement)) or 0
-    return int(changes) + int(findings)
+        threats = session.scalar(select(func.count()).select_from(ThreatEvent)) or 0  # detection's events
+    return int(changes) + int(findings) + int(threats)
 
 
 def jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
