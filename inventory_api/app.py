@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analyzer.db.session import make_engine, make_session_factory
 from inventory_api.deps import authenticate, require
+from inventory_api.keycache import KeyCache
 from inventory_api.pagination import InvalidPageRequest
 from inventory_api.routers import health
 from inventory_api.schemas import error_responses
@@ -66,6 +67,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.counters = Counter()
+    app.state.key_cache = KeyCache(ttl=settings.key_cache_seconds)
     app.state.ingestor = None
     app.state.verdicts_dirty = False
 

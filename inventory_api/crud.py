@@ -31,6 +31,7 @@ from analyzer.db.models import (
     SpecOperation,
 )
 from analyzer.inventory.samples import shown
+from inventory_api import keycache
 from inventory_api.pagination import (
     InvalidPageRequest,
     SortColumn,
@@ -77,6 +78,7 @@ def revoke_api_key(*, session: Session, key_id: int) -> bool:
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.commit()
+        keycache.revoked_here()
     return True
 
 
