@@ -354,7 +354,10 @@ def _endpoint_dict(row: Mapping[Any, Any], pii_types: list[str]) -> dict[str, An
         "documented": row["v_documented"],
         "shadow": row["v_shadow"],
         "zombie": row["v_zombie"],
-        "zombie_reasons": row["v_zombie_reasons"] or [],
+        # Exactly ZombieReason's fields: the list route encodes this dict without the model.
+        "zombie_reasons": [
+            {"reason": str(r["reason"]), "detail": str(r["detail"])} for r in row["v_zombie_reasons"] or ()
+        ],
         "orphan": False,
         "spec_operation_id": row["v_spec_operation_id"],
         **{k: row[k] for k in _OWNERSHIP_FIELDS},

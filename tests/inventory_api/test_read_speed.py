@@ -1,0 +1,128 @@
+"""The read fast paths: pre-serialised list pages match the response model exactly, and the
+verified-key cache (bounded, keyed by an HMAC, revocation in this process at once, elsewhere
+within its TTL)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from analyzer.db.models import ApiKey, Endpoint, EndpointVerdict
+from analyzer.db.session import make_session_factory
+from inventory_api import crud
+from inventory_api.keycache import CachedKey, KeyCache, current_epoch, revoked_here
+from inventory_api.schemas import ApiKeyCreate, EndpointDetail, EndpointsPage
+from inventory_api.security import Role
+from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, auth
+
+
+@pytest.fixture(scope="module")
+def zombie_id(pg_url: str, engine: Engine) -> int:
+    """The sample inventory, one endpoint given a zombie verdict with two reasons."""
+    analyze(pg_url, *SAMPLE_PCAPS)
+    with make_session_factory(engine)() as session:
+        eid = session.scalars(select(Endpoint.id).order_by(Endpoint.id)).first()
+        assert eid is not None
+        session.merge(
+            EndpointVerdict(
+                endpoint_id=eid, documented=True, shadow=False, zombie=True, spec_operation_id=None,
+                zombie_reasons=[{"reason": "deprecated", "detail": "GET /x is deprecated"},
+                                {"reason": "sunset_header", "detail": "responses carry Sunset headers"}],
+            )
+        )  # fmt: skip
+        session.commit()
+        return eid
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"sort": "-hits"}, {"sort": "-last_seen", "limit": 3}, {"zombie": "true"}, {"pii_type": "EMAIL_ADDRESS"}],
+)
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_list_pages_are_exactly_the_response_model(
+    client: TestClient, keys: dict[str, str], zombie_id: int, params: dict[str, Any], role: str
+) -> None:
+    params = dict(params)
+    seen = 0
+    while True:
+        response = client.get("/api/v1/endpoints", params=params, headers=auth(keys[role]))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        # Valid, and nothing the model would drop, rename or reformat (datetimes as pydantic writes them).
+        assert EndpointsPage.model_validate(body).model_dump(mode="json") == body
+        seen += len(body["items"])
+        if body["next_cursor"] is None:
+            break
+        params["cursor"] = body["next_cursor"]
+    assert seen > 0
+
+
+def test_zombie_reasons_and_detail_survive_the_fast_path(
+    client: TestClient, keys: dict[str, str], zombie_id: int
+) -> None:
+    body = client.get("/api/v1/endpoints", params={"zombie": "true"}, headers=auth(keys["admin"])).json()
+    item = next(i for i in body["items"] if i["id"] == zombie_id)
+    assert [r["reason"] for r in item["zombie_reasons"]] == ["deprecated", "sunset_header"]
+    assert item["first_seen"].endswith("Z")
+    detail = client.get(f"/api/v1/endpoints/{zombie_id}", headers=auth(keys["viewer"]))
+    assert detail.status_code == 200
+    assert EndpointDetail.model_validate(detail.json()).model_dump(mode="json") == detail.json()
+    assert client.get("/api/v1/endpoints/2147483647", headers=auth(keys["viewer"])).status_code == 404
+
+
+def _new_key(engine: Engine, role: Role = Role.VIEWER) -> tuple[int, str]:
+    with make_session_factory(engine)() as session:
+        row, secret = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=role, name="cache-test"))
+        return row.id, secret
+
+
+def test_revocation_in_this_process_is_immediate(client: TestClient, engine: Engine) -> None:
+    key_id, secret = _new_key(engine)
+    assert client.get("/api/v1/services", headers=auth(secret)).status_code == 200  # now cached
+    with make_session_factory(engine)() as session:
+        assert crud.revoke_api_key(session=session, key_id=key_id)
+    assert client.get("/api/v1/services", headers=auth(secret)).status_code == 401
+
+
+def test_revocation_elsewhere_is_honoured_within_the_ttl(pg_url: str, engine: Engine) -> None:
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+
+    key_id, secret = _new_key(engine)
+    with TestClient(create_app(ApiSettings(database_url=pg_url, key_cache_seconds=0.5))) as c:
+        assert c.get("/api/v1/services", headers=auth(secret)).status_code == 200
+        with engine.begin() as conn:  # as another process would: straight to the database
+            conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=datetime.now(UTC)))
+        start = time.monotonic()
+        while c.get("/api/v1/services", headers=auth(secret)).status_code == 200:
+            assert time.monotonic() - start < 2.0, "a revoked key outlived the cache TTL"
+            time.sleep(0.05)
+        assert time.monotonic() - start <= 0.5 + 0.3
+
+
+def test_unknown_keys_are_not_cached_and_new_keys_work_at_once(client: TestClient, engine: Engine) -> None:
+    assert client.get("/api/v1/services", headers=auth("apc_not-a-key")).status_code == 401
+    _key_id, secret = _new_key(engine, Role.SENSOR)
+    assert client.get("/api/v1/services", headers=auth(secret)).status_code == 403  # role from the row
+    cache: KeyCache = client.app.state.key_cache  # type: ignore[attr-defined]
+    assert cache.get("apc_not-a-key") is None and cache.get(secret) is not None
+
+
+def test_the_cache_is_bounded_and_holds_no_key() -> None:
+    cache = KeyCache(ttl=60, size=8)
+    for i in range(100):
+        cache.put(f"apc_secret{i}", CachedKey(key_id=i, role="viewer"), epoch=current_epoch())
+    assert len(cache) == 8
+    assert cache.get("apc_secret0") is None and cache.get("apc_secret99") == CachedKey(99, "viewer")
+    slots = list(cache._entries)
+    assert all(b"apc_secret" not in slot and len(slot) == 32 for slot in slots)
+    revoked_here()  # any revocation in this process empties it
+    assert cache.get("apc_secret99") is None
+    off = KeyCache(ttl=0)
+    off.put("x", CachedKey(1, "admin"), epoch=current_epoch())
+    assert off.get("x") is None
