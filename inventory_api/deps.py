@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 
 from inventory_api import crud, keycache
@@ -92,20 +93,10 @@ _BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
 _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY")
 
 
-async def authenticate(
-    request: Request,
-    _bearer: Annotated[object, Depends(_BEARER)] = None,
-    _api_key: Annotated[object, Depends(_API_KEY)] = None,
-) -> Principal:
-    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise).
-
-    Ambiguous credentials are refused (401), never resolved by order: two ``Authorization`` or
-    two ``X-API-Key`` headers, or a bearer key and an ``X-API-Key`` that differ.
-
-    A key verified in the last ``key_cache_seconds`` is taken from the process's cache (no
-    lookup, no thread hop); otherwise it is looked up in a thread with a session of its own."""
-    authorizations = request.headers.getlist("authorization")
-    api_keys = request.headers.getlist("x-api-key")
+def presented_secret(headers: Headers) -> str:
+    """The one key the request presents (401 when none, or ambiguous: see :func:`authenticate`)."""
+    authorizations = headers.getlist("authorization")
+    api_keys = headers.getlist("x-api-key")
     if len(authorizations) > 1 or len(api_keys) > 1:
         raise _unauthorized("ambiguous credentials: send one Authorization or X-API-Key header")
     bearer: str | None = None
@@ -120,6 +111,22 @@ async def authenticate(
     secret = bearer or header_key
     if not secret:
         raise _unauthorized("an API key is required: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+    return secret
+
+
+async def authenticate(
+    request: Request,
+    _bearer: Annotated[object, Depends(_BEARER)] = None,
+    _api_key: Annotated[object, Depends(_API_KEY)] = None,
+) -> Principal:
+    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise).
+
+    Ambiguous credentials are refused (401), never resolved by order: two ``Authorization`` or
+    two ``X-API-Key`` headers, or a bearer key and an ``X-API-Key`` that differ.
+
+    A key verified in the last ``key_cache_seconds`` is taken from the process's cache (no
+    lookup, no thread hop); otherwise it is looked up in a thread with a session of its own."""
+    secret = presented_secret(request.headers)
     cache: keycache.KeyCache = request.app.state.key_cache
     cached = cache.get(secret)
     if cached is None:

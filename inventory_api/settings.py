@@ -25,6 +25,8 @@ class ApiSettings:
     pool_size: int = 5
     # A verified API key is trusted this long without a lookup (inventory_api/keycache.py); 0: off.
     key_cache_seconds: float = 5.0
+    # A catalog read is answered from this process's memory this long (inventory_api/readcache.py); 0: off.
+    response_cache_seconds: float = 1.0
     # ``apicensus serve``: worker processes, and what one connection may hold (inventory_api/server.py).
     workers: int = 1
     head_timeout: float = 10.0  # a request head must be complete this long after its first byte
@@ -66,6 +68,8 @@ class ApiSettings:
             raise ValueError("head_timeout and body_timeout must be > 0")
         if not 0 <= self.key_cache_seconds <= 60:
             raise ValueError("key_cache_seconds must be between 0 and 60")
+        if not 0 <= self.response_cache_seconds <= 60:
+            raise ValueError("response_cache_seconds must be between 0 and 60")
 
     def to_env(self) -> dict[str, str]:
         """The variables :meth:`from_env` reads back as these settings (for worker processes)."""
@@ -83,4 +87,5 @@ _ENV_FIELDS: dict[str, Any] = {
     "body_timeout": float,
     "max_connections": int,
     "key_cache_seconds": float,
+    "response_cache_seconds": float,
 }

@@ -126,3 +126,69 @@ def test_the_cache_is_bounded_and_holds_no_key() -> None:
     off = KeyCache(ttl=0)
     off.put("x", CachedKey(1, "admin"), epoch=current_epoch())
     assert off.get("x") is None
+
+
+# --- the response cache --------------------------------------------------------------------------
+
+
+def test_cached_reads_are_per_role(
+    pg_url: str, client: TestClient, keys: dict[str, str], zombie_id: int
+) -> None:
+    """Each role gets what an uncached service answers it, whichever role asked first."""
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+
+    paths = [f"/api/v1/endpoints/{zombie_id}", "/api/v1/endpoints?limit=5", "/api/v1/services"]
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=0))) as plain:
+        for path in paths:
+            for role in ("analyst", "viewer", "analyst", "viewer", "admin"):
+                got = client.get(path, headers=auth(keys[role]))
+                assert got.status_code == 200
+                assert got.json() == plain.get(path, headers=auth(keys[role])).json(), (path, role)
+    assert client.app.state.response_cache.hits > 0  # type: ignore[attr-defined]
+    # A sensor key is refused as before (never served from the cache).
+    assert client.get(paths[1], headers=auth(keys["sensor"])).status_code == 403
+    assert client.get(paths[1]).status_code == 401
+
+
+def test_a_write_here_is_read_back_at_once(client: TestClient, keys: dict[str, str], zombie_id: int) -> None:
+    path = f"/api/v1/endpoints/{zombie_id}"
+    before = client.get(path, headers=auth(keys["admin"])).json()
+    client.get(path, headers=auth(keys["admin"]))  # cached now
+    owner = "team-" + str(time.monotonic_ns())
+    patched = client.patch(path, json={"owner": owner}, headers=auth(keys["admin"]))
+    assert patched.status_code == 200, patched.text
+    assert before["owner"] != owner
+    assert client.get(path, headers=auth(keys["admin"])).json()["owner"] == owner
+    listed = client.get("/api/v1/endpoints", params={"owner": owner}, headers=auth(keys["viewer"])).json()
+    assert [i["id"] for i in listed["items"]] == [zombie_id]
+
+
+def test_a_write_elsewhere_shows_within_the_ttl(pg_url: str, engine: Engine, keys: dict[str, str], zombie_id: int) -> None:
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+
+    path = f"/api/v1/endpoints/{zombie_id}"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=0.5))) as c:
+        c.get(path, headers=auth(keys["admin"]))
+        owner = "elsewhere-" + str(time.monotonic_ns())
+        with engine.begin() as conn:  # as another worker would
+            conn.execute(update(Endpoint).where(Endpoint.id == zombie_id).values(owner=owner))
+        start = time.monotonic()
+        while c.get(path, headers=auth(keys["admin"])).json()["owner"] != owner:
+            assert time.monotonic() - start < 2.0, "a cached read outlived its TTL"
+            time.sleep(0.05)
+
+
+def test_the_response_cache_is_bounded() -> None:
+    from inventory_api.readcache import ResponseCache, _Entry
+
+    cache = ResponseCache(ttl=60, max_entries=10, max_bytes=1000, max_entry_bytes=300)
+    for i in range(50):
+        cache.put(("viewer", f"/p{i}", b""), _Entry(time.monotonic() + 60, 0, 200, [], b"x" * 200))
+    assert len(cache) == 5 and cache._bytes == 1000
+    cache.put(("viewer", "/big", b""), _Entry(time.monotonic() + 60, 0, 200, [], b"x" * 301))
+    assert cache.get(("viewer", "/big", b"")) is None
+    assert cache.get(("viewer", "/p49", b"")) is not None and cache.get(("analyst", "/p49", b"")) is None
+    cache.invalidate()
+    assert len(cache) == 0 and cache.get(("viewer", "/p49", b"")) is None
