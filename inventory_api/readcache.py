@@ -13,11 +13,13 @@ answers a repeated ``GET`` of a catalog route from memory for at most ``ttl`` se
   and every verdict refresh bumps a generation that empties the cache, so this process's writes
   are read back at once; writes by other processes (another worker, ``apicensus analyze``) show
   within ``ttl``.
+- Concurrent identical misses make the read once: the others wait for its answer.
 - Bounded: at most ``max_entries`` entries and ``max_bytes`` bytes (LRU), none above ``max_entry_bytes``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -104,6 +106,8 @@ class CacheReads:
         self.app = app
         self.cache = cache
         self.keys = keys
+        # Reads being made now, by key: at most one per request in progress.
+        self._in_flight: dict[tuple[str, str, bytes], asyncio.Future[_Entry | None]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or self.cache.ttl <= 0:
@@ -121,10 +125,26 @@ class CacheReads:
             await self.app(scope, receive, send)
             return
         entry = self.cache.get(key)
+        if entry is None and (leader := self._in_flight.get(key)) is not None:
+            # The same read is being made: wait for it rather than repeat its queries.
+            entry = await asyncio.shield(leader)
         if entry is not None:
             await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
             await send({"type": "http.response.body", "body": entry.body})
             return
+        done: asyncio.Future[_Entry | None] = asyncio.get_running_loop().create_future()
+        self._in_flight.setdefault(key, done)
+        try:
+            await self._answer(key, scope, receive, send, done)
+        finally:
+            if self._in_flight.get(key) is done:
+                del self._in_flight[key]
+            if not done.done():
+                done.set_result(None)  # the followers make the read themselves
+
+    async def _answer(
+        self, key: tuple[str, str, bytes], scope: Any, receive: Any, send: Any, done: asyncio.Future[_Entry | None]
+    ) -> None:
         generation = self.cache.generation
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -140,9 +160,10 @@ class CacheReads:
                         k == b"set-cookie" for k, _ in headers
                     ):
                         body = b"".join(chunks)
-                        self.cache.put(
-                            key, _Entry(time.monotonic() + self.cache.ttl, generation, 200, headers, body)
-                        )
+                        entry = _Entry(time.monotonic() + self.cache.ttl, generation, 200, headers, body)
+                        self.cache.put(key, entry)
+                        if entry.generation == self.cache.generation and not done.done():
+                            done.set_result(entry)
             await send(message)
 
         await self.app(scope, receive, capture)

@@ -192,3 +192,34 @@ def test_the_response_cache_is_bounded() -> None:
     assert cache.get(("viewer", "/p49", b"")) is not None and cache.get(("analyst", "/p49", b"")) is None
     cache.invalidate()
     assert len(cache) == 0 and cache.get(("viewer", "/p49", b"")) is None
+
+
+def test_concurrent_identical_misses_query_once(pg_url: str, keys: dict[str, str], zombie_id: int) -> None:
+    import asyncio
+
+    import httpx
+    from sqlalchemy import event
+
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+
+    app = create_app(ApiSettings(database_url=pg_url))
+    listings: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM endpoints JOIN services" in statement:
+            listings.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", count)
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=auth(keys["viewer"])) as c:
+            assert (await c.get("/api/v1/services")).status_code == 200  # the key is verified (cached) now
+            return await asyncio.gather(*(c.get("/api/v1/endpoints", params={"sort": "-hits"}) for _ in range(12)))
+
+    answers = asyncio.run(run())
+    assert all(a.status_code == 200 for a in answers)
+    assert len({a.content for a in answers}) == 1
+    assert len(listings) == 1, f"{len(listings)} listing queries for 12 identical concurrent reads"
+    app.state.engine.dispose()
