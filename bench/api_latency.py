@@ -710,15 +710,15 @@ def report_matrix(results: dict[tuple[int, int, bool], dict[str, Any]], floor: f
     columns = [(w, ingest) for w in MATRIX_WORKERS for ingest in (False, True)]
     width = 18
     print("\nGET /api/v1/endpoints, every query of the plan in random order, one keep-alive connection per reader")
-    print(f"{'':<26}" + "".join(f"{f'workers {w}':>{width}}{'':>{width}}" for w in MATRIX_WORKERS))
-    print(f"{'':<26}" + "".join(f"{'+ ingest' if i else 'alone':>{width}}" for _w, i in columns))
+    print(f"{'':<30}" + "".join(f"{f'workers {w}':>{width}}{'':>{width}}" for w in MATRIX_WORKERS))
+    print(f"{'':<30}" + "".join(f"{'+ ingest' if i else 'alone':>{width}}" for _w, i in columns))
 
     def row(name: str, clients: int, fn: Any) -> None:
         cells = []
         for w, i in columns:
             r = results.get((w, clients, i))
             cells.append(fn(r) if r and r["times"] else "-")
-        print(f"{name:<26}" + "".join(f"{cell:>{width}}" for cell in cells))
+        print(f"{name:<30}" + "".join(f"{cell:>{width}}" for cell in cells))
 
     for clients in MATRIX_CLIENTS:
         label = f"{clients} reader{'s' if clients > 1 else ''}"
@@ -734,7 +734,7 @@ def report_matrix(results: dict[tuple[int, int, bool], dict[str, Any]], floor: f
         # Load-independent: what the service spent (ingest children included during ingest).
         row(f"{label}: serve CPU ms/read", clients, lambda r: f"{1000 * r['cpu_s'] / len(r['times']):.1f}")
         # The readers (this process, httpx) share the same cores: their CPU is part of every latency.
-        row(f"{label}: bench client CPU ms/read", clients,
+        row(f"{label}: client CPU ms/read", clients,
             lambda r: f"{1000 * r.get('client_cpu_s', 0.0) / len(r['times']):.1f}")
         row(f"{label}: load avg (1 min)", clients, lambda r: f"{r['load']:.1f}")
     print(f"(machine: {os.cpu_count()} cores; a load average above that means the figures share the CPU)")

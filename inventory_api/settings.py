@@ -38,7 +38,8 @@ class ApiSettings:
         """Settings from ``APICENSUS_*`` variables; explicit non-None overrides win.
 
         ``APICENSUS_DATABASE_URL`` (shared with the analyzer), ``APICENSUS_API_BIND`` (HOST:PORT),
-        ``APICENSUS_API_WORKERS``, ``_HEAD_TIMEOUT``, ``_BODY_TIMEOUT``, ``_MAX_CONNECTIONS``, ``_POOL_SIZE``.
+        ``APICENSUS_API_WORKERS``, ``_HEAD_TIMEOUT``, ``_BODY_TIMEOUT``, ``_MAX_CONNECTIONS``, ``_POOL_SIZE``,
+        ``_KEY_CACHE_SECONDS``, ``_RESPONSE_CACHE_SECONDS``.
         """
         values: dict[str, Any] = {
             "database_url": os.environ.get("APICENSUS_DATABASE_URL") or DEFAULT_DATABASE_URL
