@@ -21,7 +21,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analyzer.db.session import make_engine, make_session_factory
 from inventory_api.deps import authenticate, require
+from inventory_api.keycache import KeyCache
 from inventory_api.pagination import InvalidPageRequest
+from inventory_api.readcache import CacheReads, ResponseCache
 from inventory_api.routers import health
 from inventory_api.schemas import error_responses
 from inventory_api.security import Permission
@@ -74,12 +76,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.counters = Counter()
+    app.state.key_cache = KeyCache(ttl=settings.key_cache_seconds)
     app.state.ingestor = None
     app.state.verdicts_dirty = False
     app.state.consolidate_due = False  # batches ingested since the inventory was last consolidated
     app.state.last_ingest = 0.0  # time.monotonic() of the last batch ingested
 
-    app.add_middleware(_CountResponses, counters=app.state.counters)
+    app.state.response_cache = ResponseCache(ttl=settings.response_cache_seconds)
+    app.add_middleware(CacheReads, cache=app.state.response_cache, keys=app.state.key_cache)
+    app.add_middleware(_CountResponses, counters=app.state.counters)  # outermost: counts cached answers too
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -256,6 +261,7 @@ async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
             continue
         app.state.verdicts_dirty = False
         outcome = await run_in_threadpool(ingestor.recompute_verdicts)
+        app.state.response_cache.invalidate()
         if outcome.kind != "ok":
             app.state.verdicts_dirty = True
             log.warning("verdict recompute failed; will retry", extra={"fields": {"error": outcome.detail[:200]}})

@@ -33,6 +33,7 @@ from analyzer.db.models import (
     SpecOperation,
 )
 from analyzer.inventory.samples import shown
+from inventory_api import keycache
 from inventory_api.pagination import (
     InvalidPageRequest,
     SortColumn,
@@ -79,6 +80,7 @@ def revoke_api_key(*, session: Session, key_id: int) -> bool:
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.commit()
+        keycache.revoked_here()
     return True
 
 
@@ -354,7 +356,10 @@ def _endpoint_dict(row: Mapping[Any, Any], pii_types: list[str]) -> dict[str, An
         "documented": row["v_documented"],
         "shadow": row["v_shadow"],
         "zombie": row["v_zombie"],
-        "zombie_reasons": row["v_zombie_reasons"] or [],
+        # Exactly ZombieReason's fields: the list route encodes this dict without the model.
+        "zombie_reasons": [
+            {"reason": str(r["reason"]), "detail": str(r["detail"])} for r in row["v_zombie_reasons"] or ()
+        ],
         "orphan": False,
         "spec_operation_id": row["v_spec_operation_id"],
         **{k: row[k] for k in _OWNERSHIP_FIELDS},

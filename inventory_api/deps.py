@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 
-from inventory_api import crud
+from inventory_api import crud, keycache
 from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
 from inventory_api.settings import ApiSettings
 
@@ -22,9 +24,17 @@ async def get_settings(request: Request) -> ApiSettings:  # no I/O: no thread ho
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.session_factory() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    # Made on the loop (a Session connects lazily, on its first query, in the route's thread);
+    # closed in a thread only when it holds a connection: one thread hop per request, not two.
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
@@ -83,18 +93,10 @@ _BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
 _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY")
 
 
-def authenticate(
-    request: Request,
-    session: SessionDep,
-    _bearer: Annotated[object, Depends(_BEARER)] = None,
-    _api_key: Annotated[object, Depends(_API_KEY)] = None,
-) -> Principal:
-    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise).
-
-    Ambiguous credentials are refused (401), never resolved by order: two ``Authorization`` or
-    two ``X-API-Key`` headers, or a bearer key and an ``X-API-Key`` that differ."""
-    authorizations = request.headers.getlist("authorization")
-    api_keys = request.headers.getlist("x-api-key")
+def presented_secret(headers: Headers) -> str:
+    """The one key the request presents (401 when none, or ambiguous: see :func:`authenticate`)."""
+    authorizations = headers.getlist("authorization")
+    api_keys = headers.getlist("x-api-key")
     if len(authorizations) > 1 or len(api_keys) > 1:
         raise _unauthorized("ambiguous credentials: send one Authorization or X-API-Key header")
     bearer: str | None = None
@@ -109,14 +111,41 @@ def authenticate(
     secret = bearer or header_key
     if not secret:
         raise _unauthorized("an API key is required: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
-    key = crud.get_api_key_by_secret(session=session, secret=secret)
-    if key is None:
-        raise _unauthorized("invalid or revoked API key")
+    return secret
+
+
+async def authenticate(
+    request: Request,
+    _bearer: Annotated[object, Depends(_BEARER)] = None,
+    _api_key: Annotated[object, Depends(_API_KEY)] = None,
+) -> Principal:
+    """The caller's key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (401 otherwise).
+
+    Ambiguous credentials are refused (401), never resolved by order: two ``Authorization`` or
+    two ``X-API-Key`` headers, or a bearer key and an ``X-API-Key`` that differ.
+
+    A key verified in the last ``key_cache_seconds`` is taken from the process's cache (no
+    lookup, no thread hop); otherwise it is looked up in a thread with a session of its own."""
+    secret = presented_secret(request.headers)
+    cache: keycache.KeyCache = request.app.state.key_cache
+    cached = cache.get(secret)
+    if cached is None:
+        epoch = keycache.current_epoch()  # read before the lookup: a revocation meanwhile wins
+        cached = await run_in_threadpool(_lookup, request.app.state.session_factory, secret)
+        if cached is None:
+            raise _unauthorized("invalid or revoked API key")
+        cache.put(secret, cached, epoch=epoch)
     try:
-        role = Role(key.role)
+        role = Role(cached.role)
     except ValueError as exc:
         raise _unauthorized("invalid or revoked API key") from exc
-    return Principal(key_id=key.id, role=role)
+    return Principal(key_id=cached.key_id, role=role)
+
+
+def _lookup(session_factory: Callable[[], Session], secret: str) -> keycache.CachedKey | None:
+    with session_factory() as session:
+        key = crud.get_api_key_by_secret(session=session, secret=secret)
+        return None if key is None else keycache.CachedKey(key_id=key.id, role=key.role)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -23,6 +23,10 @@ class ApiSettings:
     max_page_size: int = 500
     # Database connection pool per process.
     pool_size: int = 5
+    # A verified API key is trusted this long without a lookup (inventory_api/keycache.py); 0: off.
+    key_cache_seconds: float = 5.0
+    # A catalog read is answered from this process's memory this long (inventory_api/readcache.py); 0: off.
+    response_cache_seconds: float = 1.0
     # ``apicensus serve``: worker processes, and what one connection may hold (inventory_api/server.py).
     workers: int = 1
     head_timeout: float = 10.0  # a request head must be complete this long after its first byte
@@ -34,7 +38,8 @@ class ApiSettings:
         """Settings from ``APICENSUS_*`` variables; explicit non-None overrides win.
 
         ``APICENSUS_DATABASE_URL`` (shared with the analyzer), ``APICENSUS_API_BIND`` (HOST:PORT),
-        ``APICENSUS_API_WORKERS``, ``_HEAD_TIMEOUT``, ``_BODY_TIMEOUT``, ``_MAX_CONNECTIONS``, ``_POOL_SIZE``.
+        ``APICENSUS_API_WORKERS``, ``_HEAD_TIMEOUT``, ``_BODY_TIMEOUT``, ``_MAX_CONNECTIONS``, ``_POOL_SIZE``,
+        ``_KEY_CACHE_SECONDS``, ``_RESPONSE_CACHE_SECONDS``.
         """
         values: dict[str, Any] = {
             "database_url": os.environ.get("APICENSUS_DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -62,6 +67,10 @@ class ApiSettings:
             raise ValueError("workers, max_connections and pool_size must be at least 1")
         if self.head_timeout <= 0 or self.body_timeout <= 0:
             raise ValueError("head_timeout and body_timeout must be > 0")
+        if not 0 <= self.key_cache_seconds <= 60:
+            raise ValueError("key_cache_seconds must be between 0 and 60")
+        if not 0 <= self.response_cache_seconds <= 60:
+            raise ValueError("response_cache_seconds must be between 0 and 60")
 
     def to_env(self) -> dict[str, str]:
         """The variables :meth:`from_env` reads back as these settings (for worker processes)."""
@@ -78,4 +87,6 @@ _ENV_FIELDS: dict[str, Any] = {
     "head_timeout": float,
     "body_timeout": float,
     "max_connections": int,
+    "key_cache_seconds": float,
+    "response_cache_seconds": float,
 }

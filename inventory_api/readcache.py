@@ -1,0 +1,188 @@
+"""A bounded per-process cache of catalog reads (ASGI, in front of routing).
+
+During ingest twenty dashboards asking the same few pages would each run the same queries; this
+answers a repeated ``GET`` of a catalog route from memory for at most ``ttl`` seconds
+(``ApiSettings.response_cache_seconds``).
+
+- Keyed by (role, path, raw query string): an entry is only ever served to the role it was made
+  for (viewers get masked samples, analysts do not). The key must be one verified within the key
+  cache's TTL (:mod:`inventory_api.keycache`); anything else (no key, unknown, ambiguous, a role
+  without ``read``) goes through the application and its checks as usual.
+- Only ``200 application/json`` answers of the routes in :data:`CACHED` are kept.
+- Invalidation: every non-GET request handled by this process (annotations, spec imports, ingest)
+  and every verdict refresh bumps a generation that empties the cache, so this process's writes
+  are read back at once; writes by other processes (another worker, ``apicensus analyze``) show
+  within ``ttl``.
+- Concurrent identical misses make the read once: the others wait for its answer.
+- Bounded: at most ``max_entries`` entries and ``max_bytes`` bytes (LRU), none above ``max_entry_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.datastructures import Headers
+
+from inventory_api.deps import presented_secret
+from inventory_api.keycache import KeyCache
+from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
+
+CACHED = re.compile(r"^/api/v1/(?:endpoints|services|findings)(?:/[0-9]{1,10})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    expires: float
+    generation: int
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class ResponseCache:
+    def __init__(
+        self, *, ttl: float, max_entries: int = 1024, max_bytes: int = 32 << 20, max_entry_bytes: int = 1 << 20
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[str, str, bytes], _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+            self._bytes = 0
+
+    def get(self, key: tuple[str, str, bytes]) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.generation != self.generation or entry.expires <= time.monotonic():
+                if entry is not None:
+                    self._drop(key)
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: tuple[str, str, bytes], entry: _Entry) -> None:
+        if len(entry.body) > self.max_entry_bytes:
+            return
+        with self._lock:
+            if entry.generation != self.generation:  # a write finished while this was read
+                return
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = entry
+            self._bytes += len(entry.body)
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: tuple[str, str, bytes]) -> None:
+        self._bytes -= len(self._entries.pop(key).body)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class CacheReads:
+    """ASGI middleware serving :class:`ResponseCache`; see the module docstring."""
+
+    def __init__(self, app: Any, cache: ResponseCache, keys: KeyCache) -> None:
+        self.app = app
+        self.cache = cache
+        self.keys = keys
+        # Reads being made now, by key: at most one per request in progress.
+        self._in_flight: dict[tuple[str, str, bytes], asyncio.Future[_Entry | None]] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.cache.ttl <= 0:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "GET":
+            self.cache.invalidate()  # before (no read made meanwhile is kept) and after (none before)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.cache.invalidate()
+            return
+        key = self._key(scope)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        entry = self.cache.get(key)
+        if entry is None and (leader := self._in_flight.get(key)) is not None:
+            # The same read is being made: wait for it rather than repeat its queries.
+            entry = await asyncio.shield(leader)
+        if entry is not None:
+            await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
+            await send({"type": "http.response.body", "body": entry.body})
+            return
+        done: asyncio.Future[_Entry | None] = asyncio.get_running_loop().create_future()
+        self._in_flight.setdefault(key, done)
+        try:
+            await self._answer(key, scope, receive, send, done)
+        finally:
+            if self._in_flight.get(key) is done:
+                del self._in_flight[key]
+            if not done.done():
+                done.set_result(None)  # the followers make the read themselves
+
+    async def _answer(
+        self, key: tuple[str, str, bytes], scope: Any, receive: Any, send: Any, done: asyncio.Future[_Entry | None]
+    ) -> None:
+        generation = self.cache.generation
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body" and start.get("status") == 200:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
+                    if (b"content-type", b"application/json") in headers and not any(
+                        k == b"set-cookie" for k, _ in headers
+                    ):
+                        body = b"".join(chunks)
+                        entry = _Entry(time.monotonic() + self.cache.ttl, generation, 200, headers, body)
+                        self.cache.put(key, entry)
+                        if entry.generation == self.cache.generation and not done.done():
+                            done.set_result(entry)
+            await send(message)
+
+        await self.app(scope, receive, capture)
+
+    def _key(self, scope: Any) -> tuple[str, str, bytes] | None:
+        path = scope.get("path", "")
+        if not CACHED.match(path):
+            return None
+        try:
+            secret = presented_secret(Headers(scope=scope))
+        except HTTPException:
+            return None
+        known = self.keys.get(secret)
+        if known is None:
+            return None
+        try:
+            role = Role(known.role)
+        except ValueError:
+            return None
+        if Permission.READ not in ROLE_PERMISSIONS[role]:
+            return None
+        return role.value, path, bytes(scope.get("query_string", b""))
