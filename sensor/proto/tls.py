@@ -168,6 +168,7 @@ class _Cipher:
 
     def decrypt(self, ctype: int, version: bytes, fragment: bytes) -> bytes:
         seq = self.seq.to_bytes(8, "big")
+        plain: bytes  # declared: the build's isolated mypyc run may lack cryptography (decrypt is Any there)
         if self.tls13:
             nonce = bytes(a ^ b for a, b in zip(self.iv, bytes(4) + seq, strict=True))
             aad = bytes([ctype]) + version + len(fragment).to_bytes(2, "big")

@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from analyzer.alerts import verify_signature
-from analyzer.db.models import ChangeEvent, FindingAnnouncement, ThreatEvent
+from analyzer.db.models import (
+    AlertCursor,
+    AlertOutboxRow,
+    ChangeEvent,
+    FindingAnnouncement,
+    ThreatEvent,
+    WorkerLease,
+)
 from analyzer.db.session import session_scope
 from tests.analyzer.alerts.parsers import parse_5424, parse_cef
 from tests.conftest import make_exchange
@@ -34,14 +41,29 @@ FAST = {
 }
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 120.0, what: str = "condition") -> Any:
+def wait_until(check: Callable[[], Any], timeout: float = 120.0, what: str | Callable[[], str] = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+def diagnosis(engine: Engine, http: HttpReceiver) -> str:
+    """What a timed-out wait saw: deliveries, the outbox by destination and state, the lease."""
+    with session_scope(engine) as session:
+        outbox = session.execute(
+            select(AlertOutboxRow.destination_id, AlertOutboxRow.state, func.count(), func.sum(AlertOutboxRow.folded))
+            .group_by(AlertOutboxRow.destination_id, AlertOutboxRow.state)
+        ).all()
+        leases = session.execute(select(WorkerLease)).scalars().all()
+        cursors = session.execute(select(AlertCursor)).scalars().all()
+        undispatched = session.scalar(select(func.count()).select_from(ChangeEvent).where(ChangeEvent.dispatched_at.is_(None)))
+        return (f"received {len(http.snapshot())}; outbox {[tuple(r) for r in outbox]}; "
+                f"leases {[(lease.name, lease.holder, lease.lease_until) for lease in leases]}; "
+                f"cursors {[(c.name, c.position) for c in cursors]}; changes not handed on {undispatched}")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +122,8 @@ def test_destinations_receive_signed_ocsf_and_cef_once_across_outage_and_restart
         assert "pii_unauthenticated" in kinds  # a Data Security Finding among the alerts
         total = expected_alerts(engine)
         assert total > 5
-        wait_until(lambda: len(http.snapshot()) >= total, what=f"{total} webhook deliveries")
+        wait_until(lambda: len(http.snapshot()) >= total,
+                   what=lambda: f"{total} webhook deliveries; {diagnosis(engine, http)}")
         syslog.wait_for(total, timeout=120)
 
         # Webhook: signed, OCSF, one delivery id each; every change and finding once.
