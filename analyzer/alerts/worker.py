@@ -30,6 +30,9 @@ from analyzer.alerts.policy import Outcome, SendResult, retry_decision
 from analyzer.alerts.senders import Sender, make_sender
 from analyzer.alerts.settings import AlertSettings
 
+# How long a row waits for its destination to appear in the (cached) list before failing.
+MISSING_DESTINATION_GRACE_SECONDS = 60.0
+
 log = logging.getLogger("apicensus.alerts")
 
 DestinationLookup = Callable[[], Sequence[Destination]]
@@ -113,11 +116,18 @@ class DeliveryWorker:
     ) -> RoundReport:
         report = RoundReport()
         if destination is None:
+            # The list of destinations is read at most every few seconds, so a destination
+            # created a moment ago (by another process) may not be in it yet: such rows wait a
+            # grace period before failing. A deleted destination's rows are removed with it.
             for item in items:
-                if self.outbox.mark_failed(
-                    item, now=now, error="destination no longer configured", retry_at=None
-                ):
-                    report.failed += 1
+                young = now - item.enqueued_at < timedelta(seconds=MISSING_DESTINATION_GRACE_SECONDS)
+                retry_at = now + timedelta(seconds=1) if young else None
+                error = "destination not configured (yet)" if young else "destination no longer configured"
+                if self.outbox.mark_failed(item, now=now, error=error, retry_at=retry_at):
+                    if young:
+                        report.retried += 1
+                    else:
+                        report.failed += 1
             return report
         try:
             sender = self._sender(destination)

@@ -60,10 +60,13 @@ def diagnosis(engine: Engine, http: HttpReceiver) -> str:
         ).all()
         leases = session.execute(select(WorkerLease)).scalars().all()
         cursors = session.execute(select(AlertCursor)).scalars().all()
+        errors = set(session.scalars(select(AlertOutboxRow.last_error).where(AlertOutboxRow.last_error.is_not(None))
+                                     .limit(20)))
         undispatched = session.scalar(select(func.count()).select_from(ChangeEvent).where(ChangeEvent.dispatched_at.is_(None)))
         return (f"received {len(http.snapshot())}; outbox {[tuple(r) for r in outbox]}; "
                 f"leases {[(lease.name, lease.holder, lease.lease_until) for lease in leases]}; "
-                f"cursors {[(c.name, c.position) for c in cursors]}; changes not handed on {undispatched}")
+                f"cursors {[(c.name, c.position) for c in cursors]}; changes not handed on {undispatched}; "
+                f"errors {sorted(errors)[:5]}")
 
 
 @pytest.fixture(scope="module")

@@ -62,11 +62,16 @@ def test_the_cli_names_the_limit(tmp_path: Path, pg_url: str, engine: Engine) ->
 
 
 def test_the_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch, client: TestClient, keys: dict[str, str]) -> None:
-    monkeypatch.setenv("APICENSUS_SPEC_MAX_OPERATIONS", "100000")
-    response = client.post("/api/v1/specs", content=multiplying_document(servers=2, paths=5_000),
-                           headers=auth(keys["admin"]), params={"host": "many.example"})
+    """Both ways, on a small document (2 x 30 x 8 = 480 operations): refused under a lower limit,
+    stored under a higher one (the default, 20,000, is exercised above)."""
+    document = multiplying_document(servers=2, paths=30)
+    monkeypatch.setenv("APICENSUS_SPEC_MAX_OPERATIONS", "400")
+    refused = client.post("/api/v1/specs", content=document, headers=auth(keys["admin"]), params={"host": "few.example"})
+    assert refused.status_code == 413 and "400" in refused.json()["detail"], refused.text
+    monkeypatch.setenv("APICENSUS_SPEC_MAX_OPERATIONS", "500")
+    response = client.post("/api/v1/specs", content=document, headers=auth(keys["admin"]), params={"host": "many.example"})
     assert response.status_code == 201, response.text
-    assert response.json()["operations"] == 2 * 5_000 * 8
+    assert response.json()["operations"] == 2 * 30 * 8
 
 
 UNBUILDABLE = [

@@ -484,7 +484,9 @@ def test_a_destination_that_cannot_be_set_up_keeps_its_rows_and_says_why(
     assert status.queued == 1 and "cannot set up webhook" in (status.last_error or "")
 
 
-def test_a_removed_destination_fails_its_rows_with_a_reason(db: Callable[[], Engine]) -> None:
+def test_a_removed_destination_fails_its_rows_with_a_reason_after_a_grace_period(db: Callable[[], Engine]) -> None:
+    """The worker's list of destinations may be a few seconds old: a row whose destination is not
+    in it waits (another process may just have created it), and fails once it is a minute old."""
     outbox = SqlOutbox(db())
     gone = webhook_destination("http://127.0.0.1:9")
     AlertDispatcher(outbox=outbox, destinations=[gone]).submit([threat_alert()])
@@ -492,7 +494,31 @@ def test_a_removed_destination_fails_its_rows_with_a_reason(db: Callable[[], Eng
     worker.run_once()
     worker.close()
     status = outbox.status("hook")
+    assert status.queued == 1 and status.failed == 0 and status.last_error == "destination not configured (yet)"
+    later = datetime.now(UTC) + timedelta(seconds=61)
+    worker = DeliveryWorker(outbox=outbox, destinations=[], settings=FAST, clock=lambda: later)
+    worker.run_once()
+    worker.close()
+    status = outbox.status("hook")
     assert status.failed == 1 and status.last_error == "destination no longer configured"
+
+
+def test_a_destination_created_after_its_first_alert_still_receives_it(db: Callable[[], Engine]) -> None:
+    receiver = HttpReceiver()
+    try:
+        outbox = SqlOutbox(db())
+        fresh = webhook_destination(receiver.url)
+        AlertDispatcher(outbox=outbox, destinations=[fresh]).submit([threat_alert()])
+        stale = DeliveryWorker(outbox=outbox, destinations=[], settings=FAST)  # listed before it existed
+        stale.run_once()
+        stale.close()
+        soon = datetime.now(UTC) + timedelta(seconds=2)
+        current = DeliveryWorker(outbox=outbox, destinations=[fresh], settings=FAST, clock=lambda: soon)
+        current.run_once()
+        current.close()
+        assert outbox.status("hook").delivered_total == 1 and len(receiver.snapshot()) == 1
+    finally:
+        receiver.close()
 
 
 def test_a_disabled_destination_keeps_its_rows(db: Callable[[], Engine]) -> None:
