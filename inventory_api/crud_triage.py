@@ -1,0 +1,224 @@
+"""Threat events in the findings workflow: typed, keyword-only queries of the triage queue.
+
+An event takes part in the findings workflow (:mod:`analyzer.inventory.workflow`) under the item
+id ``event:<event_id>`` (the engine's stable hash, the same in every analyzer and re-run), so its
+state, assignee, comment and history live in ``finding_states`` / ``finding_activity`` beside the
+findings' (no schema of its own). A suppression rule names an event type as its kind, on an
+endpoint or a service, exactly as it names a finding kind.
+
+The queue reads events with their workflow state and their endpoint joined in SQL (state and
+suppression filters bound, one page and one count per request), never every event into Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, select
+from sqlalchemy.orm import Session
+
+from analyzer.db.models import Endpoint, FindingState, Service, ThreatEvent
+from analyzer.detect.model import EVENT_TYPES
+from analyzer.detect.model import SEVERITIES as EVENT_SEVERITIES
+from analyzer.inventory.findings import KINDS, SEVERITIES
+from analyzer.inventory.workflow import CLOSED, STATES, Triage, WorkflowError, parse_finding_id
+from inventory_api.crud_threats import viewer_evidence
+
+EVENT_PREFIX = "event:"
+MAX_EVENT_ID = 32  # ThreatEvent.event_id's column width
+# What a suppression rule may name: a finding kind or an event type. Both registries grow on
+# their own; a name in both would make one rule silence two different things.
+if set(KINDS) & set(EVENT_TYPES):  # pragma: no cover - a registry edit, caught at import
+    raise RuntimeError(f"finding kinds and event types overlap: {sorted(set(KINDS) & set(EVENT_TYPES))}")
+SUPPRESSIBLE_KINDS: tuple[str, ...] = (*KINDS, *EVENT_TYPES)
+# Severity choices of the queue's filter: the findings' order, then what only events use (info).
+QUEUE_SEVERITIES: tuple[str, ...] = (*SEVERITIES, *(s for s in EVENT_SEVERITIES if s not in SEVERITIES))
+
+
+def event_item_id(event_id: str) -> str:
+    return EVENT_PREFIX + event_id
+
+
+def parse_event_item_id(item_id: str) -> str | None:
+    """The event hash of ``event:<hash>``, None when ``item_id`` names no event (a finding...)."""
+    if not item_id.startswith(EVENT_PREFIX):
+        return None
+    raw = item_id[len(EVENT_PREFIX):]
+    if not raw or len(raw) > MAX_EVENT_ID or not raw.isascii() or not raw.isalnum():
+        raise WorkflowError(f"unknown event {item_id[:80]!r}")
+    return raw
+
+
+def check_item_id(*, session: Session, item_id: str) -> None:
+    """Refuse (WorkflowError) an id naming neither a finding nor a stored event."""
+    event_id = parse_event_item_id(item_id)
+    if event_id is None:
+        parse_finding_id(item_id, KINDS)
+    elif session.scalar(select(ThreatEvent.id).where(ThreatEvent.event_id == event_id)) is None:
+        raise WorkflowError(f"no such event {item_id[:80]!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRef:
+    id: int
+    host: str
+    method: str
+    path_template: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEvent:
+    """One threat event as the queue shows it: what the engine stored (evidence masked for the
+    caller's role), the endpoint it hit when the inventory has it, and its workflow overlay."""
+
+    id: str  # the workflow item id: event:<event_id>
+    event_id: str
+    type: str
+    subtype: str | None
+    severity: str
+    title: str
+    host: str
+    method: str | None
+    path_template: str | None
+    endpoint: EndpointRef | None
+    actor_ip: str | None
+    actor_identity: str | None  # masked hint
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    evidence: Mapping[str, Any]
+    state: str
+    assignee: str | None
+    comment: str | None
+    suppressed_by: int | None
+
+    @property
+    def kind(self) -> str:  # the name suppression rules and the kind filter use
+        return self.type
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEventPage:
+    items: tuple[QueueEvent, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """The queue's filters: ``state`` is active (open + acknowledged), closed, all or one state."""
+
+    state: str = "active"
+    severity: str = ""
+    type: str = ""
+    host: str = ""
+    endpoint_id: int | None = None
+    show_suppressed: bool = False
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _base(query: EventQuery, tri: Triage) -> Any:
+    state = func.coalesce(FindingState.state, "open")
+    stmt = (
+        select(
+            ThreatEvent, Endpoint.id.label("endpoint_id"), state.label("state"), FindingState.assignee,
+            FindingState.comment,
+        )
+        .outerjoin(Service, Service.host == ThreatEvent.host)
+        .outerjoin(
+            Endpoint,
+            and_(Endpoint.service_id == Service.id, Endpoint.method == ThreatEvent.method,
+                 Endpoint.path_template == ThreatEvent.path_template),
+        )
+        .outerjoin(FindingState, FindingState.finding_id == literal(EVENT_PREFIX) + ThreatEvent.event_id)
+    )
+    if query.severity:
+        stmt = stmt.where(ThreatEvent.severity == query.severity)
+    if query.type:
+        stmt = stmt.where(ThreatEvent.type == query.type)
+    if query.host:
+        stmt = stmt.where(ThreatEvent.host == query.host.lower())
+    if query.state == "active":
+        stmt = stmt.where(state.not_in(sorted(CLOSED)))
+    elif query.state == "closed":
+        stmt = stmt.where(state.in_(sorted(CLOSED)))
+    elif query.state in STATES:
+        stmt = stmt.where(state == query.state)
+    if not query.show_suppressed:
+        silenced = _suppressed(tri)
+        if silenced is not None:
+            stmt = stmt.where(not_(silenced))
+    return stmt
+
+
+def _suppressed(tri: Triage) -> ColumnElement[bool] | None:
+    """The live rules naming event types, as one bound predicate (rules are few: at most 500)."""
+    events = set(EVENT_TYPES)
+    terms = [and_(ThreatEvent.type == kind, ThreatEvent.host == host)
+             for (kind, host) in tri.on_host if kind in events]
+    terms += [and_(ThreatEvent.type == kind, func.coalesce(Endpoint.id, 0) == endpoint_id)
+              for (kind, endpoint_id) in tri.on_endpoint if kind in events]
+    return or_(false(), *terms) if terms else None
+
+
+def _item(row: Any, tri: Triage, full_evidence: bool) -> QueueEvent:
+    event: ThreatEvent = row[0]
+    endpoint_id: int | None = row.endpoint_id
+    endpoint = (
+        EndpointRef(endpoint_id, event.host, event.method or "", event.path_template or "")
+        if endpoint_id is not None else None
+    )
+    rule = tri.on_endpoint.get((event.type, endpoint_id)) if endpoint_id is not None else None
+    evidence = event.evidence or {}
+    return QueueEvent(
+        id=event_item_id(event.event_id), event_id=event.event_id, type=event.type, subtype=event.subtype,
+        severity=event.severity, title=event.title, host=event.host, method=event.method,
+        path_template=event.path_template, endpoint=endpoint, actor_ip=event.actor_ip,
+        actor_identity=event.actor_identity, first_seen=_utc(event.first_seen), last_seen=_utc(event.last_seen),
+        count=event.count, evidence=evidence if full_evidence else viewer_evidence(evidence),
+        state=row.state, assignee=row.assignee, comment=row.comment,
+        suppressed_by=rule if rule is not None else tri.on_host.get((event.type, event.host)),
+    )
+
+
+def list_queue_events(
+    *, session: Session, tri: Triage, query: EventQuery, offset: int, limit: int, full_evidence: bool
+) -> QueueEventPage:
+    """A page of events (newest activity first) and how many match; an unknown endpoint: none."""
+    stmt = _base(query, tri)
+    if query.endpoint_id is not None:
+        ref = session.execute(
+            select(Service.host, Endpoint.method, Endpoint.path_template)
+            .join(Service, Service.id == Endpoint.service_id)
+            .where(Endpoint.id == query.endpoint_id)
+        ).first()
+        if ref is None:
+            return QueueEventPage((), 0)
+        # The event's own columns (ix_events_host_id), not the joined endpoint's id.
+        stmt = stmt.where(ThreatEvent.host == ref[0], ThreatEvent.method == ref[1],
+                          ThreatEvent.path_template == ref[2])
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(
+        stmt.order_by(ThreatEvent.last_seen.desc(), ThreatEvent.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return QueueEventPage(tuple(_item(r, tri, full_evidence) for r in rows), total)
+
+
+def get_queue_event(*, session: Session, tri: Triage, event_id: str, full_evidence: bool) -> QueueEvent | None:
+    stmt = _base(EventQuery(state="all", show_suppressed=True), tri).where(ThreatEvent.event_id == event_id)
+    row = session.execute(stmt).first()
+    return _item(row, tri, full_evidence) if row is not None else None
+
+
+def open_event_counts(*, session: Session, tri: Triage) -> dict[str, int]:
+    """Events neither closed nor suppressed, per severity (the overview's counts)."""
+    base = _base(EventQuery(), tri).subquery()
+    counts = dict.fromkeys(QUEUE_SEVERITIES, 0)
+    for severity, n in session.execute(select(base.c.severity, func.count()).group_by(base.c.severity)):
+        counts[severity] = int(n)
+    return counts
