@@ -222,3 +222,41 @@ def open_event_counts(*, session: Session, tri: Triage) -> dict[str, int]:
     for severity, n in session.execute(select(base.c.severity, func.count()).group_by(base.c.severity)):
         counts[severity] = int(n)
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowChange:
+    state: str
+    assignee: str | None
+    comment: str | None
+    at: datetime
+    by_key: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowView:
+    """Where one finding or event stands in the workflow, and its recent history (newest first)."""
+
+    id: str
+    state: str
+    assignee: str | None
+    comment: str | None
+    updated_at: datetime | None
+    history: tuple[WorkflowChange, ...]
+
+
+def workflow_view(*, session: Session, item_id: str, history: int = 50) -> WorkflowView:
+    from analyzer.inventory.workflow import activity, states
+
+    known = states(session=session, finding_ids=[item_id]).get(item_id)
+    changes = tuple(WorkflowChange(**a) for a in activity(session=session, finding_id=item_id, limit=history))
+    if known is None:
+        return WorkflowView(item_id, "open", None, None, None, changes)
+    return WorkflowView(item_id, known["state"], known["assignee"], known["comment"], known["updated_at"], changes)
+
+
+def workflow_states(*, session: Session, item_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """(state, assignee) of each id that has left *open* at some point (absent: open)."""
+    from analyzer.inventory.workflow import states
+
+    return {k: (v["state"], v["assignee"]) for k, v in states(session=session, finding_ids=item_ids).items()}
