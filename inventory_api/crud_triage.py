@@ -24,11 +24,11 @@ from analyzer.db.models import Endpoint, FindingState, Service, ThreatEvent
 from analyzer.detect.model import EVENT_TYPES
 from analyzer.detect.model import SEVERITIES as EVENT_SEVERITIES
 from analyzer.inventory.findings import KINDS, SEVERITIES
-from analyzer.inventory.workflow import CLOSED, STATES, Triage, WorkflowError, parse_finding_id
+from analyzer.inventory.workflow import CLOSED, EVENT_PREFIX, STATES, Triage, WorkflowError, parse_finding_id
 from inventory_api.crud_threats import viewer_evidence
 
-EVENT_PREFIX = "event:"
 MAX_EVENT_ID = 32  # ThreatEvent.event_id's column width
+MAX_COUNT = 10_000  # the queue counts matches up to here ("10,000+"): a page never reads every event
 # What a suppression rule may name: a finding kind or an event type. Both registries grow on
 # their own; a name in both would make one rule silence two different things.
 if set(KINDS) & set(EVENT_TYPES):  # pragma: no cover - a registry edit, caught at import
@@ -103,7 +103,8 @@ class QueueEvent:
 @dataclass(frozen=True, slots=True)
 class QueueEventPage:
     items: tuple[QueueEvent, ...]
-    total: int
+    total: int  # at most MAX_COUNT
+    more: bool = False  # more than MAX_COUNT match
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,21 +123,14 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _base(query: EventQuery, tri: Triage) -> Any:
-    state = func.coalesce(FindingState.state, "open")
-    stmt = (
-        select(
-            ThreatEvent, Endpoint.id.label("endpoint_id"), state.label("state"), FindingState.assignee,
-            FindingState.comment,
-        )
-        .outerjoin(Service, Service.host == ThreatEvent.host)
-        .outerjoin(
-            Endpoint,
-            and_(Endpoint.service_id == Service.id, Endpoint.method == ThreatEvent.method,
-                 Endpoint.path_template == ThreatEvent.path_template),
-        )
-        .outerjoin(FindingState, FindingState.finding_id == literal(EVENT_PREFIX) + ThreatEvent.event_id)
-    )
+_event_state = func.coalesce(FindingState.state, "open")
+_workflow_row = FindingState.finding_id == literal(EVENT_PREFIX) + ThreatEvent.event_id
+
+
+def _filtered(session: Session, query: EventQuery, tri: Triage, *columns: Any) -> Any:
+    """``columns`` of the events matching ``query``: filters on the events' own columns and their
+    workflow row only (no endpoint join), so counting stays a pass over events."""
+    stmt = select(*columns).select_from(ThreatEvent).outerjoin(FindingState, _workflow_row)
     if query.severity:
         stmt = stmt.where(ThreatEvent.severity == query.severity)
     if query.type:
@@ -144,30 +138,58 @@ def _base(query: EventQuery, tri: Triage) -> Any:
     if query.host:
         stmt = stmt.where(ThreatEvent.host == query.host.lower())
     if query.state == "active":
-        stmt = stmt.where(state.not_in(sorted(CLOSED)))
+        stmt = stmt.where(_event_state.not_in(sorted(CLOSED)))
     elif query.state == "closed":
-        stmt = stmt.where(state.in_(sorted(CLOSED)))
+        stmt = stmt.where(_event_state.in_(sorted(CLOSED)))
     elif query.state in STATES:
-        stmt = stmt.where(state == query.state)
+        stmt = stmt.where(_event_state == query.state)
     if not query.show_suppressed:
-        silenced = _suppressed(tri)
+        silenced = _suppressed(session, tri)
         if silenced is not None:
             stmt = stmt.where(not_(silenced))
     return stmt
 
 
-def _suppressed(tri: Triage) -> ColumnElement[bool] | None:
-    """The live rules naming event types, as one bound predicate (rules are few: at most 500)."""
+def _with_endpoint(stmt: Any) -> Any:
+    """The page's rows: the event, the endpoint it hit (when the inventory has it), its workflow."""
+    return (
+        stmt.add_columns(ThreatEvent, Endpoint.id.label("endpoint_id"), _event_state.label("state"),
+                         FindingState.assignee, FindingState.comment)
+        .outerjoin(Service, Service.host == ThreatEvent.host)
+        .outerjoin(
+            Endpoint,
+            and_(Endpoint.service_id == Service.id, Endpoint.method == ThreatEvent.method,
+                 Endpoint.path_template == ThreatEvent.path_template),
+        )
+    )
+
+
+def _suppressed(session: Session, tri: Triage) -> ColumnElement[bool] | None:
+    """The live rules naming event types, as one bound predicate on the events' columns (rules
+    are few, at most 500: an endpoint rule is resolved to its host, method and template once)."""
     events = set(EVENT_TYPES)
     terms = [and_(ThreatEvent.type == kind, ThreatEvent.host == host)
              for (kind, host) in tri.on_host if kind in events]
-    terms += [and_(ThreatEvent.type == kind, func.coalesce(Endpoint.id, 0) == endpoint_id)
-              for (kind, endpoint_id) in tri.on_endpoint if kind in events]
+    on_endpoint = [(kind, endpoint_id) for (kind, endpoint_id) in tri.on_endpoint if kind in events]
+    if on_endpoint:
+        where = {
+            eid: (host, method, path)
+            for eid, host, method, path in session.execute(
+                select(Endpoint.id, Service.host, Endpoint.method, Endpoint.path_template)
+                .join(Service, Service.id == Endpoint.service_id)
+                .where(Endpoint.id.in_(sorted({eid for _k, eid in on_endpoint})))
+            )
+        }
+        terms += [
+            and_(ThreatEvent.type == kind, ThreatEvent.host == where[eid][0], ThreatEvent.method == where[eid][1],
+                 ThreatEvent.path_template == where[eid][2])
+            for kind, eid in on_endpoint if eid in where
+        ]
     return or_(false(), *terms) if terms else None
 
 
 def _item(row: Any, tri: Triage, full_evidence: bool) -> QueueEvent:
-    event: ThreatEvent = row[0]
+    event: ThreatEvent = row.ThreatEvent
     endpoint_id: int | None = row.endpoint_id
     endpoint = (
         EndpointRef(endpoint_id, event.host, event.method or "", event.path_template or "")
@@ -189,8 +211,9 @@ def _item(row: Any, tri: Triage, full_evidence: bool) -> QueueEvent:
 def list_queue_events(
     *, session: Session, tri: Triage, query: EventQuery, offset: int, limit: int, full_evidence: bool
 ) -> QueueEventPage:
-    """A page of events (newest activity first) and how many match; an unknown endpoint: none."""
-    stmt = _base(query, tri)
+    """A page of events (newest activity first) and how many match (counted up to MAX_COUNT);
+    an unknown endpoint: none."""
+    stmt = _filtered(session, query, tri)
     if query.endpoint_id is not None:
         ref = session.execute(
             select(Service.host, Endpoint.method, Endpoint.path_template)
@@ -202,24 +225,29 @@ def list_queue_events(
         # The event's own columns (ix_events_host_id), not the joined endpoint's id.
         stmt = stmt.where(ThreatEvent.host == ref[0], ThreatEvent.method == ref[1],
                           ThreatEvent.path_template == ref[2])
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    counted = stmt.add_columns(ThreatEvent.id).limit(MAX_COUNT + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(counted)) or 0
+    # The page's ids first (the filters and the sort over events alone), then the joins for those rows only.
+    order = (ThreatEvent.last_seen.desc(), ThreatEvent.id.desc())
+    page_ids = stmt.add_columns(ThreatEvent.id).order_by(*order).offset(offset).limit(limit).subquery()
     rows = session.execute(
-        stmt.order_by(ThreatEvent.last_seen.desc(), ThreatEvent.id.desc()).offset(offset).limit(limit)
+        _with_endpoint(select().select_from(ThreatEvent).join(page_ids, page_ids.c.id == ThreatEvent.id)
+                       .outerjoin(FindingState, _workflow_row)).order_by(*order)
     ).all()
-    return QueueEventPage(tuple(_item(r, tri, full_evidence) for r in rows), total)
+    return QueueEventPage(tuple(_item(r, tri, full_evidence) for r in rows), min(total, MAX_COUNT), total > MAX_COUNT)
 
 
 def get_queue_event(*, session: Session, tri: Triage, event_id: str, full_evidence: bool) -> QueueEvent | None:
-    stmt = _base(EventQuery(state="all", show_suppressed=True), tri).where(ThreatEvent.event_id == event_id)
-    row = session.execute(stmt).first()
+    stmt = _filtered(session, EventQuery(state="all", show_suppressed=True), tri)
+    row = session.execute(_with_endpoint(stmt).where(ThreatEvent.event_id == event_id)).first()
     return _item(row, tri, full_evidence) if row is not None else None
 
 
 def open_event_counts(*, session: Session, tri: Triage) -> dict[str, int]:
     """Events neither closed nor suppressed, per severity (the overview's counts)."""
-    base = _base(EventQuery(), tri).subquery()
     counts = dict.fromkeys(QUEUE_SEVERITIES, 0)
-    for severity, n in session.execute(select(base.c.severity, func.count()).group_by(base.c.severity)):
+    stmt = _filtered(session, EventQuery(), tri, ThreatEvent.severity, func.count()).group_by(ThreatEvent.severity)
+    for severity, n in session.execute(stmt):
         counts[severity] = int(n)
     return counts
 

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, not_, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import Endpoint, FindingActivity, FindingState, Service, SuppressionRule
 
 STATES = ("open", "acknowledged", "resolved", "false_positive", "accepted_risk")
+# Threat events take part in the same workflow under ids ``event:<event id>`` (the queue reads
+# their states joined to the events in SQL: inventory_api.crud_triage); the findings' overlay
+# (:func:`triage`) leaves them out, so it stays as small as the findings' own states.
+EVENT_PREFIX = "event:"
 CLOSED = frozenset({"resolved", "false_positive", "accepted_risk"})
 MAX_COMMENT = 4000
 MAX_ASSIGNEE = 255
@@ -41,10 +45,14 @@ def parse_finding_id(finding_id: str, kinds: Iterable[str]) -> tuple[str, int]:
     return kind, int(raw)
 
 
-def states(*, session: Session, finding_ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+def states(
+    *, session: Session, finding_ids: Sequence[str] | None = None, findings_only: bool = False
+) -> dict[str, dict[str, Any]]:
     stmt = select(FindingState)
     if finding_ids is not None:
         stmt = stmt.where(FindingState.finding_id.in_(list(finding_ids)))
+    if findings_only:
+        stmt = stmt.where(not_(FindingState.finding_id.startswith(EVENT_PREFIX, autoescape=True)))
     return {
         row.finding_id: {
             "state": row.state,
@@ -227,4 +235,4 @@ def triage(*, session: Session, now: datetime | None = None) -> Triage:
             on_endpoint.setdefault((rule.kind, rule.endpoint_id), rule.id)
         elif rule.host is not None:
             on_host.setdefault((rule.kind, rule.host), rule.id)
-    return Triage(states(session=session), on_endpoint, on_host)
+    return Triage(states(session=session, findings_only=True), on_endpoint, on_host)

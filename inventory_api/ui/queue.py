@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from analyzer.detect.model import EVENT_TYPES
 from analyzer.inventory.findings import KINDS
 from analyzer.inventory.workflow import (
+    EVENT_PREFIX,
     STATES,
     WorkflowError,
     activity,
@@ -94,7 +95,7 @@ def finding(
     request: Request, user: UserDep, session: SessionDep, snap: Annotated[Snapshot, Depends(current)],
     finding_id: Annotated[str, Path(max_length=128)],
 ) -> Response:
-    event_id = finding_id.removeprefix(crud_triage.EVENT_PREFIX)
+    event_id = finding_id.removeprefix(EVENT_PREFIX)
     if event_id != finding_id and event_id.isascii() and event_id.isalnum():  # an event's workflow id: its own page
         return RedirectResponse(f"/ui/events/{event_id}", status_code=303)
     item = snap.by_id.get(finding_id)
