@@ -11,13 +11,20 @@ from sqlalchemy import select
 
 from analyzer.db.models import ThreatEvent
 from analyzer.detect.model import EVENT_TYPES, SEVERITIES
+from analyzer.inventory.workflow import STATES
 from inventory_api import crud_threats, crud_triage
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.routers.endpoints import _utc
 from inventory_api.routers.workflow import change_workflow, workflow_public
 from inventory_api.schemas import NO_NUL, error_responses
-from inventory_api.schemas_threats import EventPublic, EventsPage, WorkflowPublic, WorkflowUpdate
+from inventory_api.schemas_threats import (
+    EventPublic,
+    EventsPage,
+    WorkflowPublic,
+    WorkflowStateName,
+    WorkflowUpdate,
+)
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -40,6 +47,9 @@ def list_events(
     ] = None,
     endpoint: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="endpoint id")] = None,
     since: Annotated[datetime | None, Query(description="last seen at or after (ISO 8601)")] = None,
+    state: Annotated[
+        list[WorkflowStateName] | None, Query(max_length=len(STATES), description="workflow state (repeatable)")
+    ] = None,
     sort: Annotated[
         str, Query(max_length=32, description="last_seen, first_seen, id; '-' = descending")
     ] = "-last_seen",
@@ -53,6 +63,7 @@ def list_events(
         host=service.lower() if service else None,
         endpoint_id=endpoint,
         since=_utc(since),
+        states=[s.value for s in state or ()],
     )
     page = crud_threats.list_events(
         session=session,
@@ -69,8 +80,8 @@ def list_events(
     )
     items = []
     for item in page.items:
-        state, assignee = known.get(crud_triage.event_item_id(item["id"]), ("open", None))
-        items.append(EventPublic(**item, state=state, assignee=assignee))
+        moved, assignee = known.get(crud_triage.event_item_id(item["id"]), ("open", None))
+        items.append(EventPublic(**item, state=moved, assignee=assignee))
     return EventsPage(items=items, next_cursor=page.next_cursor)
 
 

@@ -495,6 +495,12 @@ def test_workflow_through_the_api(app: object, keys: dict[str, str], engine: Eng
     listed = api.get("/api/v1/events?type=injection&limit=100", headers=auth(keys["viewer"])).json()["items"]
     assert {"state": "acknowledged", "assignee": "carol"}.items() <= next(
         i for i in listed if i["id"] == event_id).items()
+    acknowledged = api.get("/api/v1/events?state=acknowledged&limit=500", headers=auth(keys["viewer"])).json()
+    assert event_id in {i["id"] for i in acknowledged["items"]}
+    assert {i["state"] for i in acknowledged["items"]} == {"acknowledged"}
+    still_open = api.get("/api/v1/events?state=open&limit=500", headers=auth(keys["viewer"])).json()["items"]
+    assert still_open and event_id not in {i["id"] for i in still_open}
+    assert api.get("/api/v1/events?state=closed", headers=auth(keys["viewer"])).status_code == 422
     console = sign_in(app, keys["viewer"]).get("/ui/findings?state=acknowledged&kind=injection").text
     assert "carol" in _event_row(console, f"event:{event_id}")
     # Findings: the same change, the same storage.
