@@ -70,6 +70,62 @@ class EndpointRef:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsRef:
+    id: int
+    server: str  # ip:port
+    sni: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FindingEvidence:
+    type: str
+    location: str
+    field: str
+    count: int
+    sample: str | None  # masked (fully masked for viewers)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFinding:
+    """One finding as the queue shows it: the rule's item (analyzer.inventory.findings), typed,
+    with its workflow overlay. TLS posture findings name a TLS service instead of an endpoint."""
+
+    id: str  # kind:endpoint_id, kind:tls<id>
+    kind: str
+    severity: str
+    title: str
+    host: str
+    endpoint: EndpointRef | None
+    tls: TlsRef | None
+    pii_types: tuple[str, ...]
+    evidence: tuple[FindingEvidence, ...]
+    zombie_reasons: tuple[Mapping[str, str], ...]
+    state: str
+    assignee: str | None
+    comment: str | None
+    suppressed_by: int | None
+
+
+def queue_finding(item: Mapping[str, Any], tri: Triage) -> QueueFinding:
+    """``item`` (already reduced for the caller's role) with its workflow state."""
+    from analyzer.inventory.workflow import item_host
+
+    ep, tls = item.get("endpoint"), item.get("tls_service")
+    known = tri.known.get(item["id"]) or {}
+    return QueueFinding(
+        id=item["id"], kind=item["kind"], severity=item["severity"], title=item["title"], host=item_host(dict(item)),
+        endpoint=EndpointRef(ep["id"], ep["host"], ep["method"], ep["path_template"]) if ep else None,
+        tls=TlsRef(tls["id"], tls["server"], tls.get("sni")) if tls else None,
+        pii_types=tuple(item.get("pii_types") or ()),
+        evidence=tuple(FindingEvidence(e["type"], e["location"], e["field"], e["count"], e["sample"])
+                       for e in item.get("evidence") or ()),
+        zombie_reasons=tuple(item.get("zombie_reasons") or ()),
+        state=str(known.get("state", "open")), assignee=known.get("assignee"), comment=known.get("comment"),
+        suppressed_by=tri.suppressed_by(dict(item)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class QueueEvent:
     """One threat event as the queue shows it: what the engine stored (evidence masked for the
     caller's role), the endpoint it hit when the inventory has it, and its workflow overlay."""

@@ -39,8 +39,10 @@ def _utc(value: datetime) -> datetime:
 
 
 def parse_finding_id(finding_id: str, kinds: Iterable[str]) -> tuple[str, int]:
+    """(kind, endpoint or TLS service id) of ``kind:<endpoint id>`` or ``kind:tls<id>``."""
     kind, sep, raw = finding_id.partition(":")
-    if not sep or kind not in set(kinds) or not raw.isdigit() or not 0 < int(raw) < 2**31:
+    raw = raw.removeprefix("tls")  # TLS posture findings name their tls_services row
+    if not sep or kind not in set(kinds) or not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**31:
         raise WorkflowError(f"unknown finding {finding_id[:80]!r}")
     return kind, int(raw)
 
@@ -190,6 +192,15 @@ def delete_suppression(*, session: Session, rule_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def item_host(item: dict[str, Any]) -> str:
+    """The host a finding is about: its endpoint's, or the SNI (else server) of its TLS service."""
+    endpoint = item.get("endpoint")
+    if endpoint is not None:
+        return str(endpoint["host"])
+    tls = item.get("tls_service") or {}
+    return str(tls.get("sni") or tls.get("server") or "")
+
+
 @dataclass(frozen=True, slots=True)
 class Triage:
     """The workflow overlay of one request: states and live suppression rules, looked up per
@@ -205,6 +216,8 @@ class Triage:
 
     def suppressed_by(self, item: dict[str, Any]) -> int | None:
         endpoint = item["endpoint"]
+        if endpoint is None:  # a TLS posture finding: its service's rules, by SNI
+            return self.on_host.get((item["kind"], item_host(item)))
         rule = self.on_endpoint.get((item["kind"], endpoint["id"]))
         return rule if rule is not None else self.on_host.get((item["kind"], endpoint["host"]))
 

@@ -53,7 +53,7 @@ def list_findings(
 
 
 FindingId = Annotated[
-    str, Path(min_length=3, max_length=128, pattern="^[a-z0-9_]+:[0-9]+$", description="a finding's id (kind:id)")
+    str, Path(min_length=3, max_length=128, pattern="^[a-z0-9_]+:(tls)?[0-9]+$", description="a finding's id (kind:endpoint id, kind:tls<id>)")
 ]
 
 

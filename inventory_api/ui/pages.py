@@ -7,9 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from analyzer.db.models import EndpointPeer
 from analyzer.inventory import reports
 from analyzer.inventory.findings import SEVERITIES
 from analyzer.inventory.workflow import CLOSED, Triage, triage
@@ -94,9 +92,9 @@ def overview(request: Request, user: UserDep, session: SessionDep, snap: Snapsho
         title="Overview",
         o=o,
         taken_at=snap.taken_at,
-        week=(o["now"] - timedelta(days=7)).date().isoformat(),
+        week=(o.now - timedelta(days=7)).date().isoformat(),
         traffic_svg=time_chart_svg("Requests per hour", snap.traffic),
-        pii_svg=bars_svg("Endpoints per PII type", o["pii_by_type"][:10]),
+        pii_svg=bars_svg("Endpoints per PII type", list(o.pii_by_type[:10])),
         finding_counts=open_finding_counts(snap, tri),
         event_counts=crud_triage.open_event_counts(session=session, tri=tri),
     )
@@ -142,13 +140,8 @@ def endpoint(
     hourly = data.traffic(session, days=14, endpoint_id=endpoint_id)
     statuses = sorted(detail["status_codes"].items(), key=lambda kv: (-kv[1], kv[0]))
     tri = triage(session=session)
-    findings = [tri.decorate(for_role(f, full_samples=full)) for f in snap.by_endpoint.get(endpoint_id, [])]
-    clients = session.scalars(
-        select(EndpointPeer)
-        .where(EndpointPeer.endpoint_id == endpoint_id, EndpointPeer.kind == "client")
-        .order_by(EndpointPeer.count.desc())
-        .limit(50)
-    ).all()
+    findings = [crud_triage.queue_finding(for_role(f, full_samples=full), tri) for f in snap.by_endpoint.get(endpoint_id, [])]
+    clients = data.endpoint_clients(session=session, endpoint_id=endpoint_id)
     where = {"endpoint_id": endpoint_id}
     return page(
         request, "endpoint.html", user, title=f"{detail['method']} {detail['path_template']}", e=detail,

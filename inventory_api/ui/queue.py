@@ -18,7 +18,6 @@ from analyzer.inventory.workflow import (
     EVENT_PREFIX,
     STATES,
     WorkflowError,
-    activity,
     add_suppression,
     delete_suppression,
     set_state,
@@ -68,7 +67,7 @@ def findings(
         show_suppressed=bool(f["suppressed"]),
     )
     full = user.can(Permission.READ_SAMPLES)
-    shown = [tri.decorate(for_role(i, full_samples=full)) for i in items[offset : offset + PAGE]]
+    shown = [crud_triage.queue_finding(for_role(i, full_samples=full), tri) for i in items[offset : offset + PAGE]]
     # Events: the same filters; a finding kind as the kind filter leaves no event, and back.
     events = crud_triage.QueueEventPage((), 0)
     if not f["kind"] or f["kind"] in EVENT_TYPES:
@@ -105,8 +104,8 @@ def finding(
     tri = triage(session=session)
     return page(
         request, "finding.html", user, title=item["kind"],
-        i=tri.decorate(for_role(item, full_samples=user.can(Permission.READ_SAMPLES))),
-        history=activity(session=session, finding_id=finding_id), states=STATES,
+        i=crud_triage.queue_finding(for_role(item, full_samples=user.can(Permission.READ_SAMPLES)), tri),
+        history=crud_triage.workflow_view(session=session, item_id=finding_id).history, states=STATES,
         can_annotate=user.can(Permission.ANNOTATE),
     )
 
@@ -128,7 +127,7 @@ def event(
         return page(request, "error.html", user, status_code=404, title="Not found", detail="No such threat event.")
     return page(
         request, "event.html", user, title=item.title, i=item, states=STATES,
-        history=activity(session=session, finding_id=item.id), can_annotate=user.can(Permission.ANNOTATE),
+        history=crud_triage.workflow_view(session=session, item_id=item.id).history, can_annotate=user.can(Permission.ANNOTATE),
     )
 
 

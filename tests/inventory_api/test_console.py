@@ -513,3 +513,46 @@ def test_workflow_through_the_api(app: object, keys: dict[str, str], engine: Eng
     assert api.put("/api/v1/findings/nope:1/workflow", json=body, headers=auth(keys["admin"])).status_code == 404
     assert api.put(f"/api/v1/findings/{finding}/workflow", json=body,
                    headers=auth(keys["viewer"])).status_code == 403
+
+
+def test_tls_posture_findings_in_the_queue(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """TLS findings name a TLS service, not an endpoint: the queue lists them (the snapshot
+    follows tls_services), they move through the workflow (console and API) and a rule on the
+    service of their SNI silences them."""
+    import time
+
+    from sqlalchemy import insert
+
+    from analyzer.db.models import TlsService
+    from tests.inventory_api.conftest import auth
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        host, service_id = conn.execute(select(Service.host, Service.id).order_by(Service.id).limit(1)).one()
+        tls_id = conn.execute(insert(TlsService).values(
+            server="192.0.2.10:443", sni=host, connections=4, decrypted=0, version="TLS 1.2", negotiated={},
+            alpns={}, ja3={}, ja3s={}, ja4={}, tags={}, cert_self_signed=True, first_seen=now, last_seen=now,
+        ).returning(TlsService.id)).scalar_one()
+    item = f"tls_certificate_self_signed:tls{tls_id}"
+    analyst = sign_in(app, keys["analyst"])
+    deadline = time.monotonic() + 20
+    while item not in (queue := analyst.get("/ui/findings?kind=tls_certificate_self_signed").text):
+        assert time.monotonic() < deadline, "the findings snapshot did not follow the TLS service"
+        time.sleep(0.2)
+    assert "192.0.2.10:443" in queue
+    assert analyst.get("/ui/overview").status_code == 200
+    assert item in analyst.get(f"/ui/findings?service={host}&kind=tls_certificate_self_signed").text
+    assert "TLS service 192.0.2.10:443" in analyst.get(f"/ui/findings/{item}").text
+    token = csrf_of(queue)
+    moved = analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "acknowledged"})
+    assert "is now acknowledged" in analyst.get(moved.headers["location"]).text
+    api = browser(app)
+    done = api.put(f"/api/v1/findings/{item}/workflow", json={"state": "accepted_risk"}, headers=auth(keys["admin"]))
+    assert done.status_code == 200 and done.json()["state"] == "accepted_risk"
+    assert item in analyst.get("/ui/findings?state=closed").text
+    analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "open"})
+    expires = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
+    analyst.post("/ui/suppressions", data={"csrf": token, "kind": "tls_certificate_self_signed",
+                                           "service_id": str(service_id), "reason": "internal CA", "expires": expires})
+    assert item not in analyst.get("/ui/findings").text
+    assert "suppressed by rule" in analyst.get("/ui/findings?suppressed=true&kind=tls_certificate_self_signed").text
