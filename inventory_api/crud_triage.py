@@ -293,6 +293,28 @@ def list_queue_events(
     return QueueEventPage(tuple(_item(r, tri, full_evidence) for r in rows), min(total, MAX_COUNT), total > MAX_COUNT)
 
 
+@dataclass(frozen=True, slots=True)
+class EventActor:
+    """An actor as an endpoint's events show it (masked identity hint, or the address)."""
+
+    who: str
+    events: int
+    types: tuple[str, ...]
+    last_seen: datetime
+
+
+def event_actors(events: tuple[QueueEvent, ...]) -> tuple[EventActor, ...]:
+    """Who the given events came from, most events first."""
+    seen: dict[str, tuple[int, set[str], datetime]] = {}
+    for e in events:
+        who = e.actor_identity or e.actor_ip or "unknown"
+        n, types, last = seen.get(who, (0, set(), e.last_seen))
+        types.add(e.type)
+        seen[who] = (n + 1, types, max(last, e.last_seen))
+    return tuple(sorted((EventActor(who, n, tuple(sorted(t)), last) for who, (n, t, last) in seen.items()),
+                        key=lambda a: (-a.events, a.who)))
+
+
 def get_queue_event(*, session: Session, tri: Triage, event_id: str, full_evidence: bool) -> QueueEvent | None:
     stmt = _filtered(session, EventQuery(state="all", show_suppressed=True), tri)
     row = session.execute(_with_endpoint(stmt).where(ThreatEvent.event_id == event_id)).first()
