@@ -24,6 +24,7 @@ from analyzer.db.models import (
     Service,
     SpecOperation,
 )
+from inventory_api.schemas import ChangePublic
 
 OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
     "events": ("threat_events", "detect_events", "events"),
@@ -99,6 +100,20 @@ def endpoint_clients(*, session: Session, endpoint_id: int, limit: int = 50) -> 
         .limit(limit)
     )
     return tuple(Client(address, int(count), _utc(last)) for address, count, last in session.execute(stmt))
+
+
+def endpoint_changes(*, session: Session, endpoint_id: int, limit: int = 50) -> list[ChangePublic]:
+    """The endpoint's newest changes (the API's Public schema: before/after, capture time)."""
+    from analyzer.db.models import ChangeEvent
+    from analyzer.inventory.changes import change_dict
+
+    stmt = (
+        select(ChangeEvent)
+        .where(ChangeEvent.endpoint_id == endpoint_id)
+        .order_by(ChangeEvent.detected_at.desc(), ChangeEvent.id.desc())
+        .limit(limit)
+    )
+    return [ChangePublic(**change_dict(row)) for row in session.scalars(stmt)]
 
 
 def overview(session: Session) -> Overview:

@@ -142,7 +142,6 @@ def endpoint(
     tri = triage(session=session)
     findings = [crud_triage.queue_finding(for_role(f, full_samples=full), tri) for f in snap.by_endpoint.get(endpoint_id, [])]
     clients = data.endpoint_clients(session=session, endpoint_id=endpoint_id)
-    where = {"endpoint_id": endpoint_id}
     events = crud_triage.list_queue_events(
         session=session, tri=tri, query=EventQuery(state="all", endpoint_id=endpoint_id, show_suppressed=True),
         offset=0, limit=50, full_evidence=full,
@@ -151,7 +150,7 @@ def endpoint(
         request, "endpoint.html", user, title=f"{detail['method']} {detail['path_template']}", e=detail,
         full_samples=full, hourly_svg=time_chart_svg("Requests per hour", hourly),
         status_svg=bars_svg("Responses by status", statuses), findings=findings, clients=clients,
-        changes=data.optional_rows(session, "changes", where=where, limit=50),
+        changes=data.endpoint_changes(session=session, endpoint_id=endpoint_id),
         events=events, actors=crud_triage.event_actors(events.items),
     )
 

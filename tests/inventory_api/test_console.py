@@ -445,6 +445,8 @@ def test_threat_events_share_the_findings_workflow(app: object, keys: dict[str, 
     endpoint_page = analyst.get(f"/ui/endpoints/{endpoint_id}").text
     listed = re.search(r'<table id="endpoint-events">.*?</table>', endpoint_page, re.S)
     assert listed and item in listed.group(0) and "st-resolved" in listed.group(0)
+    changes = re.search(r'<table id="endpoint-changes">.*?</table>', endpoint_page, re.S)
+    assert changes and "new endpoint" in changes.group(0)  # the analysis recorded it
     actors = re.search(r'<table id="endpoint-actors">.*?</table>', endpoint_page, re.S)
     assert actors and "203.0.113.9" in actors.group(0) and "injection" in actors.group(0)
     # Suppression: the event type on the endpoint's service, with a reason and an expiry.
