@@ -1,4 +1,4 @@
-"""Threat events in the findings workflow: typed, keyword-only queries of the triage queue.
+"""Threat events in the findings workflow: typed, keyword-only queries of the queue's events.
 
 An event takes part in the findings workflow (:mod:`analyzer.inventory.workflow`) under the item
 id ``event:<event_id>`` (the engine's stable hash, the same in every analyzer and re-run), so its
@@ -6,8 +6,9 @@ state, assignee, comment and history live in ``finding_states`` / ``finding_acti
 findings' (no schema of its own). A suppression rule names an event type as its kind, on an
 endpoint or a service, exactly as it names a finding kind.
 
-The queue reads events with their workflow state and their endpoint joined in SQL (state and
-suppression filters bound, one page and one count per request), never every event into Python.
+The queue reads events with their workflow state in SQL (state and suppression filters bound on
+the events' own columns, the page's ids sorted before the endpoint join, one bounded count per
+request), never every event into Python. Findings' typed rows and workflow views: crud_workflow.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from analyzer.detect.model import SEVERITIES as EVENT_SEVERITIES
 from analyzer.inventory.findings import KINDS, SEVERITIES
 from analyzer.inventory.workflow import CLOSED, EVENT_PREFIX, STATES, Triage, WorkflowError, parse_finding_id
 from inventory_api.crud_threats import viewer_evidence
+from inventory_api.crud_workflow import EndpointRef
 
 MAX_EVENT_ID = 32  # ThreatEvent.event_id's column width
 MAX_COUNT = 10_000  # the queue counts matches up to here ("10,000+"): a page never reads every event
@@ -59,70 +61,6 @@ def check_item_id(*, session: Session, item_id: str) -> None:
         parse_finding_id(item_id, KINDS)
     elif session.scalar(select(ThreatEvent.id).where(ThreatEvent.event_id == event_id)) is None:
         raise WorkflowError(f"no such event {item_id[:80]!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointRef:
-    id: int
-    host: str
-    method: str
-    path_template: str
-
-
-@dataclass(frozen=True, slots=True)
-class TlsRef:
-    id: int
-    server: str  # ip:port
-    sni: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FindingEvidence:
-    type: str
-    location: str
-    field: str
-    count: int
-    sample: str | None  # masked (fully masked for viewers)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueFinding:
-    """One finding as the queue shows it: the rule's item (analyzer.inventory.findings), typed,
-    with its workflow overlay. TLS posture findings name a TLS service instead of an endpoint."""
-
-    id: str  # kind:endpoint_id, kind:tls<id>
-    kind: str
-    severity: str
-    title: str
-    host: str
-    endpoint: EndpointRef | None
-    tls: TlsRef | None
-    pii_types: tuple[str, ...]
-    evidence: tuple[FindingEvidence, ...]
-    zombie_reasons: tuple[Mapping[str, str], ...]
-    state: str
-    assignee: str | None
-    comment: str | None
-    suppressed_by: int | None
-
-
-def queue_finding(item: Mapping[str, Any], tri: Triage) -> QueueFinding:
-    """``item`` (already reduced for the caller's role) with its workflow state."""
-    from analyzer.inventory.workflow import item_host
-
-    ep, tls = item.get("endpoint"), item.get("tls_service")
-    known = tri.known.get(item["id"]) or {}
-    return QueueFinding(
-        id=item["id"], kind=item["kind"], severity=item["severity"], title=item["title"], host=item_host(dict(item)),
-        endpoint=EndpointRef(ep["id"], ep["host"], ep["method"], ep["path_template"]) if ep else None,
-        tls=TlsRef(tls["id"], tls["server"], tls.get("sni")) if tls else None,
-        pii_types=tuple(item.get("pii_types") or ()),
-        evidence=tuple(FindingEvidence(e["type"], e["location"], e["field"], e["count"], e["sample"])
-                       for e in item.get("evidence") or ()),
-        zombie_reasons=tuple(item.get("zombie_reasons") or ()),
-        state=str(known.get("state", "open")), assignee=known.get("assignee"), comment=known.get("comment"),
-        suppressed_by=tri.suppressed_by(dict(item)),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,41 +266,3 @@ def open_event_counts(*, session: Session, tri: Triage) -> dict[str, int]:
     for severity, n in session.execute(stmt):
         counts[severity] = int(n)
     return counts
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowChange:
-    state: str
-    assignee: str | None
-    comment: str | None
-    at: datetime
-    by_key: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowView:
-    """Where one finding or event stands in the workflow, and its recent history (newest first)."""
-
-    id: str
-    state: str
-    assignee: str | None
-    comment: str | None
-    updated_at: datetime | None
-    history: tuple[WorkflowChange, ...]
-
-
-def workflow_view(*, session: Session, item_id: str, history: int = 50) -> WorkflowView:
-    from analyzer.inventory.workflow import activity, states
-
-    known = states(session=session, finding_ids=[item_id]).get(item_id)
-    changes = tuple(WorkflowChange(**a) for a in activity(session=session, finding_id=item_id, limit=history))
-    if known is None:
-        return WorkflowView(item_id, "open", None, None, None, changes)
-    return WorkflowView(item_id, known["state"], known["assignee"], known["comment"], known["updated_at"], changes)
-
-
-def workflow_states(*, session: Session, item_ids: list[str]) -> dict[str, tuple[str, str | None]]:
-    """(state, assignee) of each id that has left *open* at some point (absent: open)."""
-    from analyzer.inventory.workflow import states
-
-    return {k: (v["state"], v["assignee"]) for k, v in states(session=session, finding_ids=item_ids).items()}

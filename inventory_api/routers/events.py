@@ -12,7 +12,7 @@ from sqlalchemy import select
 from analyzer.db.models import ThreatEvent
 from analyzer.detect.model import EVENT_TYPES, SEVERITIES
 from analyzer.inventory.workflow import STATES
-from inventory_api import crud_threats, crud_triage
+from inventory_api import crud_threats, crud_triage, crud_workflow
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.routers.endpoints import _utc
@@ -75,7 +75,7 @@ def list_events(
     )
     if page is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such actor or endpoint")
-    known = crud_triage.workflow_states(
+    known = crud_workflow.workflow_states(
         session=session, item_ids=[crud_triage.event_item_id(i["id"]) for i in page.items]
     )
     items = []

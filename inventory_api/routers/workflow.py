@@ -8,13 +8,13 @@ from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
 from analyzer.inventory.workflow import WorkflowError, set_state
-from inventory_api import crud_triage
+from inventory_api import crud_workflow
 from inventory_api.deps import Principal
 from inventory_api.schemas_threats import WorkflowChangePublic, WorkflowPublic, WorkflowUpdate
 
 
 def workflow_public(*, session: Session, item_id: str) -> WorkflowPublic:
-    view = crud_triage.workflow_view(session=session, item_id=item_id)
+    view = crud_workflow.workflow_view(session=session, item_id=item_id)
     return WorkflowPublic(
         id=view.id, state=view.state, assignee=view.assignee, comment=view.comment, updated_at=view.updated_at,
         history=[WorkflowChangePublic(state=c.state, assignee=c.assignee, comment=c.comment, at=c.at,

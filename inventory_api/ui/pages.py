@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from analyzer.inventory import reports
 from analyzer.inventory.findings import SEVERITIES
 from analyzer.inventory.workflow import CLOSED, Triage, triage
-from inventory_api import crud, crud_triage
+from inventory_api import crud, crud_triage, crud_workflow
 from inventory_api.crud_triage import EventQuery
 from inventory_api.deps import SessionDep
 from inventory_api.pagination import InvalidPageRequest
@@ -140,7 +140,7 @@ def endpoint(
     hourly = data.traffic(session, days=14, endpoint_id=endpoint_id)
     statuses = sorted(detail["status_codes"].items(), key=lambda kv: (-kv[1], kv[0]))
     tri = triage(session=session)
-    findings = [crud_triage.queue_finding(for_role(f, full_samples=full), tri) for f in snap.by_endpoint.get(endpoint_id, [])]
+    findings = [crud_workflow.queue_finding(for_role(f, full_samples=full), tri) for f in snap.by_endpoint.get(endpoint_id, [])]
     clients = data.endpoint_clients(session=session, endpoint_id=endpoint_id)
     events = crud_triage.list_queue_events(
         session=session, tri=tri, query=EventQuery(state="all", endpoint_id=endpoint_id, show_suppressed=True),

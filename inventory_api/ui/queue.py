@@ -24,7 +24,7 @@ from analyzer.inventory.workflow import (
     suppressions,
     triage,
 )
-from inventory_api import crud_triage
+from inventory_api import crud_triage, crud_workflow
 from inventory_api.crud_triage import QUEUE_SEVERITIES, SUPPRESSIBLE_KINDS, EventQuery
 from inventory_api.deps import SessionDep
 from inventory_api.security import Permission
@@ -67,7 +67,7 @@ def findings(
         show_suppressed=bool(f["suppressed"]),
     )
     full = user.can(Permission.READ_SAMPLES)
-    shown = [crud_triage.queue_finding(for_role(i, full_samples=full), tri) for i in items[offset : offset + PAGE]]
+    shown = [crud_workflow.queue_finding(for_role(i, full_samples=full), tri) for i in items[offset : offset + PAGE]]
     # Events: the same filters; a finding kind as the kind filter leaves no event, and back.
     events = crud_triage.QueueEventPage((), 0)
     if not f["kind"] or f["kind"] in EVENT_TYPES:
@@ -104,8 +104,8 @@ def finding(
     tri = triage(session=session)
     return page(
         request, "finding.html", user, title=item["kind"],
-        i=crud_triage.queue_finding(for_role(item, full_samples=user.can(Permission.READ_SAMPLES)), tri),
-        history=crud_triage.workflow_view(session=session, item_id=finding_id).history, states=STATES,
+        i=crud_workflow.queue_finding(for_role(item, full_samples=user.can(Permission.READ_SAMPLES)), tri),
+        history=crud_workflow.workflow_view(session=session, item_id=finding_id).history, states=STATES,
         can_annotate=user.can(Permission.ANNOTATE),
     )
 
@@ -127,7 +127,7 @@ def event(
         return page(request, "error.html", user, status_code=404, title="Not found", detail="No such threat event.")
     return page(
         request, "event.html", user, title=item.title, i=item, states=STATES,
-        history=crud_triage.workflow_view(session=session, item_id=item.id).history, can_annotate=user.can(Permission.ANNOTATE),
+        history=crud_workflow.workflow_view(session=session, item_id=item.id).history, can_annotate=user.can(Permission.ANNOTATE),
     )
 
 
