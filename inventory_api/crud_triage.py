@@ -124,7 +124,18 @@ _workflow_row = FindingState.finding_id == literal(EVENT_PREFIX) + ThreatEvent.e
 def _filtered(session: Session, query: EventQuery, tri: Triage, *columns: Any) -> Any:
     """``columns`` of the events matching ``query``: filters on the events' own columns and their
     workflow row only (no endpoint join), so counting stays a pass over events."""
-    stmt = select(*columns).select_from(ThreatEvent).outerjoin(FindingState, _workflow_row)
+    moved = _moved_states(query.state)
+    if moved:
+        # Only events that left "open" match: read from their workflow rows (few), each joined to
+        # its event by the unique event_id, instead of a pass over every event.
+        stmt = (
+            select(*columns)
+            .select_from(FindingState)
+            .join(ThreatEvent, ThreatEvent.event_id == func.substr(FindingState.finding_id, len(EVENT_PREFIX) + 1))
+            .where(FindingState.finding_id.startswith(EVENT_PREFIX, autoescape=True), FindingState.state.in_(moved))
+        )
+    else:
+        stmt = select(*columns).select_from(ThreatEvent).outerjoin(FindingState, _workflow_row)
     if query.severity:
         stmt = stmt.where(ThreatEvent.severity == query.severity)
     if query.type:
@@ -133,15 +144,20 @@ def _filtered(session: Session, query: EventQuery, tri: Triage, *columns: Any) -
         stmt = stmt.where(ThreatEvent.host == query.host.lower())
     if query.state == "active":
         stmt = stmt.where(_event_state.not_in(sorted(CLOSED)))
-    elif query.state == "closed":
-        stmt = stmt.where(_event_state.in_(sorted(CLOSED)))
-    elif query.state in STATES:
-        stmt = stmt.where(_event_state == query.state)
+    elif query.state == "open":
+        stmt = stmt.where(_event_state == "open")
     if not query.show_suppressed:
         silenced = _suppressed(session, tri)
         if silenced is not None:
             stmt = stmt.where(not_(silenced))
     return stmt
+
+
+def _moved_states(state: str) -> list[str]:
+    """The workflow states a filter wants when none of them is "open" (else [])."""
+    if state == "closed":
+        return sorted(CLOSED)
+    return [state] if state in STATES and state != "open" else []
 
 
 def _with_endpoint(stmt: Any) -> Any:
