@@ -119,11 +119,13 @@ def _utc(value: datetime) -> datetime:
 
 _event_state = func.coalesce(FindingState.state, "open")
 _workflow_row = FindingState.finding_id == literal(EVENT_PREFIX) + ThreatEvent.event_id
+_workflow_event_id = func.substr(FindingState.finding_id, len(EVENT_PREFIX) + 1)
+_event_rows = FindingState.finding_id.startswith(EVENT_PREFIX, autoescape=True)
 
 
 def _filtered(session: Session, query: EventQuery, tri: Triage, *columns: Any) -> Any:
-    """``columns`` of the events matching ``query``: filters on the events' own columns and their
-    workflow row only (no endpoint join), so counting stays a pass over events."""
+    """``columns`` of the events matching ``query``: filters on the events' own columns and the
+    workflow rows of events only (no join of their own), so counting stays a pass over events."""
     moved = _moved_states(query.state)
     if moved:
         # Only events that left "open" match: read from their workflow rows (few), each joined to
@@ -131,21 +133,23 @@ def _filtered(session: Session, query: EventQuery, tri: Triage, *columns: Any) -
         stmt = (
             select(*columns)
             .select_from(FindingState)
-            .join(ThreatEvent, ThreatEvent.event_id == func.substr(FindingState.finding_id, len(EVENT_PREFIX) + 1))
-            .where(FindingState.finding_id.startswith(EVENT_PREFIX, autoescape=True), FindingState.state.in_(moved))
+            .join(ThreatEvent, ThreatEvent.event_id == _workflow_event_id)
+            .where(_event_rows, FindingState.state.in_(moved))
         )
     else:
-        stmt = select(*columns).select_from(ThreatEvent).outerjoin(FindingState, _workflow_row)
+        stmt = select(*columns).select_from(ThreatEvent)
+        # Open and active are "not among the moved ones": one hashed lookup per event, no join.
+        gone = {"active": sorted(CLOSED), "open": [s for s in STATES if s != "open"]}.get(query.state)
+        if gone:
+            stmt = stmt.where(ThreatEvent.event_id.not_in(
+                select(_workflow_event_id).where(_event_rows, FindingState.state.in_(gone))
+            ))
     if query.severity:
         stmt = stmt.where(ThreatEvent.severity == query.severity)
     if query.type:
         stmt = stmt.where(ThreatEvent.type == query.type)
     if query.host:
         stmt = stmt.where(ThreatEvent.host == query.host.lower())
-    if query.state == "active":
-        stmt = stmt.where(_event_state.not_in(sorted(CLOSED)))
-    elif query.state == "open":
-        stmt = stmt.where(_event_state == "open")
     if not query.show_suppressed:
         silenced = _suppressed(session, tri)
         if silenced is not None:
@@ -165,6 +169,7 @@ def _with_endpoint(stmt: Any) -> Any:
     return (
         stmt.add_columns(ThreatEvent, Endpoint.id.label("endpoint_id"), _event_state.label("state"),
                          FindingState.assignee, FindingState.comment)
+        .outerjoin(FindingState, _workflow_row)
         .outerjoin(Service, Service.host == ThreatEvent.host)
         .outerjoin(
             Endpoint,
@@ -241,8 +246,8 @@ def list_queue_events(
     order = (ThreatEvent.last_seen.desc(), ThreatEvent.id.desc())
     page_ids = stmt.add_columns(ThreatEvent.id).order_by(*order).offset(offset).limit(limit).subquery()
     rows = session.execute(
-        _with_endpoint(select().select_from(ThreatEvent).join(page_ids, page_ids.c.id == ThreatEvent.id)
-                       .outerjoin(FindingState, _workflow_row)).order_by(*order)
+        _with_endpoint(select().select_from(ThreatEvent).join(page_ids, page_ids.c.id == ThreatEvent.id))
+        .order_by(*order)
     ).all()
     return QueueEventPage(tuple(_item(r, tri, full_evidence) for r in rows), min(total, MAX_COUNT), total > MAX_COUNT)
 
