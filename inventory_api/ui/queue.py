@@ -67,7 +67,9 @@ def findings(
         show_suppressed=bool(f["suppressed"]),
     )
     full = user.can(Permission.READ_SAMPLES)
-    shown = [crud_workflow.queue_finding(for_role(i, full_samples=full), tri) for i in items[offset : offset + PAGE]]
+    shown = [
+        crud_workflow.queue_finding(for_role(i, full_samples=full), tri) for i in items[offset : offset + PAGE]
+    ]
     # Events: the same filters; a finding kind as the kind filter leaves no event, and back.
     events = crud_triage.QueueEventPage((), 0)
     if not f["kind"] or f["kind"] in EVENT_TYPES:
@@ -81,7 +83,8 @@ def findings(
     return page(
         request, "findings.html", user, title="Findings & events", f=f, params=params,
         items=shown, total=len(items), taken_at=snap.taken_at, offset=offset, limit=PAGE,
-        severities=QUEUE_SEVERITIES, kinds=KINDS, event_types=EVENT_TYPES, states=STATES, state_choices=STATE_CHOICES, next_state=NEXT_STATE,
+        severities=QUEUE_SEVERITIES, kinds=KINDS, event_types=EVENT_TYPES, states=STATES,
+        state_choices=STATE_CHOICES, next_state=NEXT_STATE,
         back=str(request.url.query)[:2000], can_annotate=user.can(Permission.ANNOTATE),
         suppressions=suppressions(session=session), now=datetime.now(UTC), hosts=snap.hosts,
         events=events, event_offset=event_offset,
@@ -95,7 +98,7 @@ def finding(
     finding_id: Annotated[str, Path(max_length=128)],
 ) -> Response:
     event_id = finding_id.removeprefix(EVENT_PREFIX)
-    if event_id != finding_id and event_id.isascii() and event_id.isalnum():  # an event's workflow id: its own page
+    if event_id != finding_id and event_id.isascii() and event_id.isalnum():  # an event: its own page
         return RedirectResponse(f"/ui/events/{event_id}", status_code=303)
     item = snap.by_id.get(finding_id)
     if item is None:
@@ -127,7 +130,8 @@ def event(
         return page(request, "error.html", user, status_code=404, title="Not found", detail="No such threat event.")
     return page(
         request, "event.html", user, title=item.title, i=item, states=STATES,
-        history=crud_workflow.workflow_view(session=session, item_id=item.id).history, can_annotate=user.can(Permission.ANNOTATE),
+        history=crud_workflow.workflow_view(session=session, item_id=item.id).history,
+        can_annotate=user.can(Permission.ANNOTATE),
     )
 
 
