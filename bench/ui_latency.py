@@ -5,7 +5,8 @@ against the real service (``apicensus serve``, one worker), signed in through th
 
 Steps: the api_latency inventory (services, endpoints, PII findings by COPY), plus per endpoint a
 few hours of ``endpoint_hourly`` traffic and client peers (the traffic charts and the actors
-page read them); then each page warmed up and requested ``--requests`` times in turn over one
+page read them), and threat events with workflow states and suppression rules naming event types
+(the queue, the event and the endpoint pages list them); then each page warmed up and requested ``--requests`` times in turn over one
 keep-alive connection; p50 / p95 / max per page, exit 0 when every page meets the floor.
 
     .venv/bin/python bench/ui_latency.py
@@ -66,6 +67,55 @@ def add_traffic(url: str, *, seed: int, hours: int = 6, clients: int = 3) -> dic
     return {**counts, "busiest_endpoint": big}
 
 
+def add_events(url: str, *, seed: int, events: int, busiest: int) -> dict[str, Any]:
+    """Threat events on random endpoints (some on the busiest), a tenth of them moved in the
+    workflow (finding_states ``event:<id>``), and suppression rules naming event types, so the
+    queue's state join and suppression predicate run at size."""
+    from sqlalchemy import text
+
+    from analyzer.db.models import FindingState, SuppressionRule, ThreatEvent
+    from analyzer.db.session import make_engine
+    from analyzer.detect.model import EVENT_TYPES, SEVERITIES
+
+    rng = random.Random(seed + 1)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        targets = list(conn.execute(text(
+            "SELECT e.id, s.id, s.host, e.method, e.path_template, e.last_seen FROM endpoints e "
+            "JOIN services s ON s.id = e.service_id"
+        )))
+        chosen = [t for t in targets if t[0] == busiest] * 30 + rng.choices(targets, k=max(0, events - 30))
+        rows: list[tuple[Any, ...]] = []
+        states: list[tuple[Any, ...]] = []
+        for n, (_eid, _sid, host, method, path, last) in enumerate(chosen):
+            event_id = f"{n:08x}{rng.getrandbits(64):016x}"
+            seen = last.astimezone(UTC) - timedelta(minutes=rng.randint(0, 7 * 1440))
+            ip = f"198.51.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            rows.append((event_id, rng.choice(EVENT_TYPES), rng.choice(SEVERITIES), f"bench event {n}", f"ip:{ip}", ip,
+                         host, method, path, seen.isoformat(), 60.0, seen.isoformat(), seen.isoformat(),
+                         rng.randint(1, 50), '{"param": "id"}'))
+            if rng.random() < 0.1:
+                states.append((f"event:{event_id}", rng.choice(("acknowledged", "resolved", "false_positive")),
+                               "bench", seen.isoformat()))
+        cur = conn.connection.cursor()
+        _copy(cur, ThreatEvent.__table__, ["event_id", "type", "severity", "title", "actor_key", "actor_ip", "host",
+                                           "method", "path_template", "window_start", "window_seconds",
+                                           "first_seen", "last_seen", "count", "evidence"], rows)
+        _copy(cur, FindingState.__table__, ["finding_id", "state", "assignee", "updated_at"], states)
+        now = datetime.now(UTC)
+        rules = [(typ, None, sid, "bench rule", (now + timedelta(days=30)).isoformat(), now.isoformat())
+                 for typ, (_e, sid, *_rest) in zip(EVENT_TYPES[:3], rng.sample(targets, 3), strict=True)]
+        rules += [(typ, eid, None, "bench rule", (now + timedelta(days=30)).isoformat(), now.isoformat())
+                  for typ, (eid, *_rest) in zip(EVENT_TYPES[3:6], rng.sample(targets, 3), strict=True)]
+        _copy(cur, SuppressionRule.__table__, ["kind", "endpoint_id", "service_id", "reason", "expires_at",
+                                               "created_at"], rules)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        some = conn.execute(text("SELECT event_id FROM events ORDER BY last_seen DESC LIMIT 1")).scalar_one()
+    engine.dispose()
+    return {"events": len(rows), "event_states": len(states), "some_event": some}
+
+
 def pages(info: dict[str, Any]) -> list[tuple[str, str]]:
     month = (info["now"] - timedelta(days=30)).date().isoformat()
     return [
@@ -80,6 +130,9 @@ def pages(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("findings", "/ui/findings"),
         ("findings critical", "/ui/findings?severity=critical"),
         ("findings service", f"/ui/findings?service={info['big_host']}"),
+        ("findings events kind=injection", "/ui/findings?kind=injection"),
+        ("findings events closed page 3", "/ui/findings?state=closed&event_offset=100"),
+        ("event", f"/ui/events/{info['some_event']}"),
         ("actors", "/ui/actors"),
         ("pii", "/ui/pii"),
         ("specs", "/ui/specs"),
@@ -116,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoints", type=int, default=50_000)
     parser.add_argument("--services", type=int, default=400)
     parser.add_argument("--requests", type=int, default=30, help="timed requests per page")
+    parser.add_argument("--events", type=int, default=20_000, help="threat events (min 30)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args(argv)
@@ -124,10 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             info = build_inventory(url, endpoints=args.endpoints, services=args.services, seed=args.seed)
             info.update(add_traffic(url, seed=args.seed))
+            info.update(add_events(url, seed=args.seed, events=args.events, busiest=info["busiest_endpoint"]))
             c = info["counts"]
             print(
                 f"inventory: {c['services']:,} services, {c['endpoints']:,} endpoints, {c['pii_findings']:,} PII "
                 f"findings, {info['endpoint_hourly']:,} hourly rows, {info['endpoint_peers']:,} peers, "
+                f"{info['events']:,} threat events ({info['event_states']:,} moved in the workflow), "
                 f"loaded in {time.perf_counter() - t0:.1f}s"
             )
             with serve(url) as base:

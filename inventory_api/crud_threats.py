@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import DataFlow, Endpoint, Service, ThreatActor, ThreatEvent
+from analyzer.db.models import DataFlow, Endpoint, FindingState, Service, ThreatActor, ThreatEvent
+from analyzer.inventory.workflow import EVENT_PREFIX
 from inventory_api.crud import Page, _paginate
 from inventory_api.pagination import SortColumn, SortSpec
 
@@ -57,6 +58,7 @@ class EventFilters:
     host: str | None = None
     endpoint_id: int | None = None
     since: datetime | None = None
+    states: Sequence[str] = ()  # workflow states (no workflow row: open)
 
 
 def list_events(
@@ -93,6 +95,10 @@ def list_events(
         )
     if f.since is not None:
         stmt = stmt.where(ThreatEvent.last_seen >= f.since)
+    if f.states:
+        stmt = stmt.outerjoin(
+            FindingState, FindingState.finding_id == literal(EVENT_PREFIX) + ThreatEvent.event_id
+        ).where(func.coalesce(FindingState.state, "open").in_(list(f.states)))
     rows, next_cursor = _paginate(
         session=session, stmt=stmt, sorts=EVENT_SORTS, id_column=ThreatEvent.id, sort=sort, limit=limit, cursor=cursor
     )

@@ -7,9 +7,13 @@ Read-only resources (the analyzer writes them): Public models only. Identities a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from analyzer.inventory.workflow import MAX_ASSIGNEE, MAX_COMMENT, STATES
+from inventory_api.schemas import NO_NUL
 
 
 class ActorRefPublic(BaseModel):
@@ -34,6 +38,8 @@ class EventPublic(BaseModel):
     last_seen: datetime
     count: int
     evidence: dict[str, Any]
+    state: str = "open"  # the findings & events workflow (PUT /events/{id}/workflow)
+    assignee: str | None = None
 
 
 class EventsPage(BaseModel):
@@ -78,3 +84,36 @@ class DataFlowsPage(BaseModel):
 class ActorDetail(ActorPublic):
     events: dict[str, int]  # event type -> events
     data_flows: list[DataFlowPublic]  # the 100 largest
+
+
+# --- The findings & events workflow (PUT /findings/{id}/workflow, /events/{id}/workflow) --------
+
+WorkflowStateName = StrEnum("WorkflowStateName", {s: s for s in STATES})  # type: ignore[misc]
+
+
+class WorkflowUpdate(BaseModel):
+    """A state change: ``assignee`` replaces the current one (null clears it); ``comment`` is kept
+    in the history and shown as the latest comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: WorkflowStateName
+    assignee: Annotated[str, Field(min_length=1, max_length=MAX_ASSIGNEE, pattern=NO_NUL)] | None = None
+    comment: Annotated[str, Field(min_length=1, max_length=MAX_COMMENT, pattern=NO_NUL)] | None = None
+
+
+class WorkflowChangePublic(BaseModel):
+    state: str
+    assignee: str | None
+    comment: str | None
+    at: datetime
+    by_key: int | None  # the API key that made the change (api_keys.id)
+
+
+class WorkflowPublic(BaseModel):
+    id: str  # kind:endpoint_id for a finding, event:<id> for a threat event
+    state: str
+    assignee: str | None
+    comment: str | None
+    updated_at: datetime | None  # null: open since it was found, never changed
+    history: list[WorkflowChangePublic]  # newest first, the 50 latest

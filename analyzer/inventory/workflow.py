@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, not_, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import Endpoint, FindingActivity, FindingState, Service, SuppressionRule
 
 STATES = ("open", "acknowledged", "resolved", "false_positive", "accepted_risk")
+# Threat events take part in the same workflow under ids ``event:<event id>`` (the queue reads
+# their states joined to the events in SQL: inventory_api.crud_triage); the findings' overlay
+# (:func:`triage`) leaves them out, so it stays as small as the findings' own states.
+EVENT_PREFIX = "event:"
 CLOSED = frozenset({"resolved", "false_positive", "accepted_risk"})
 MAX_COMMENT = 4000
 MAX_ASSIGNEE = 255
@@ -35,16 +39,22 @@ def _utc(value: datetime) -> datetime:
 
 
 def parse_finding_id(finding_id: str, kinds: Iterable[str]) -> tuple[str, int]:
+    """(kind, endpoint or TLS service id) of ``kind:<endpoint id>`` or ``kind:tls<id>``."""
     kind, sep, raw = finding_id.partition(":")
-    if not sep or kind not in set(kinds) or not raw.isdigit() or not 0 < int(raw) < 2**31:
+    raw = raw.removeprefix("tls")  # TLS posture findings name their tls_services row
+    if not sep or kind not in set(kinds) or not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**31:
         raise WorkflowError(f"unknown finding {finding_id[:80]!r}")
     return kind, int(raw)
 
 
-def states(*, session: Session, finding_ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+def states(
+    *, session: Session, finding_ids: Sequence[str] | None = None, findings_only: bool = False
+) -> dict[str, dict[str, Any]]:
     stmt = select(FindingState)
     if finding_ids is not None:
         stmt = stmt.where(FindingState.finding_id.in_(list(finding_ids)))
+    if findings_only:
+        stmt = stmt.where(not_(FindingState.finding_id.startswith(EVENT_PREFIX, autoescape=True)))
     return {
         row.finding_id: {
             "state": row.state,
@@ -182,6 +192,15 @@ def delete_suppression(*, session: Session, rule_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def item_host(item: dict[str, Any]) -> str:
+    """The host a finding is about: its endpoint's, or the SNI (else server) of its TLS service."""
+    endpoint = item.get("endpoint")
+    if endpoint is not None:
+        return str(endpoint["host"])
+    tls = item.get("tls_service") or {}
+    return str(tls.get("sni") or tls.get("server") or "")
+
+
 @dataclass(frozen=True, slots=True)
 class Triage:
     """The workflow overlay of one request: states and live suppression rules, looked up per
@@ -197,6 +216,8 @@ class Triage:
 
     def suppressed_by(self, item: dict[str, Any]) -> int | None:
         endpoint = item["endpoint"]
+        if endpoint is None:  # a TLS posture finding: its service's rules, by SNI
+            return self.on_host.get((item["kind"], item_host(item)))
         rule = self.on_endpoint.get((item["kind"], endpoint["id"]))
         return rule if rule is not None else self.on_host.get((item["kind"], endpoint["host"]))
 
@@ -227,4 +248,4 @@ def triage(*, session: Session, now: datetime | None = None) -> Triage:
             on_endpoint.setdefault((rule.kind, rule.endpoint_id), rule.id)
         elif rule.host is not None:
             on_host.setdefault((rule.kind, rule.host), rule.id)
-    return Triage(states(session=session), on_endpoint, on_host)
+    return Triage(states(session=session, findings_only=True), on_endpoint, on_host)

@@ -6,15 +6,25 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from sqlalchemy import select
 
+from analyzer.db.models import ThreatEvent
 from analyzer.detect.model import EVENT_TYPES, SEVERITIES
-from inventory_api import crud_threats
-from inventory_api.deps import Reader, SessionDep, SettingsDep, page_limit
+from analyzer.inventory.workflow import STATES
+from inventory_api import crud_threats, crud_triage, crud_workflow
+from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
 from inventory_api.pagination import MAX_CURSOR_CHARS, parse_sort
 from inventory_api.routers.endpoints import _utc
+from inventory_api.routers.workflow import change_workflow, workflow_public
 from inventory_api.schemas import NO_NUL, error_responses
-from inventory_api.schemas_threats import EventPublic, EventsPage
+from inventory_api.schemas_threats import (
+    EventPublic,
+    EventsPage,
+    WorkflowPublic,
+    WorkflowStateName,
+    WorkflowUpdate,
+)
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -37,6 +47,9 @@ def list_events(
     ] = None,
     endpoint: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="endpoint id")] = None,
     since: Annotated[datetime | None, Query(description="last seen at or after (ISO 8601)")] = None,
+    state: Annotated[
+        list[WorkflowStateName] | None, Query(max_length=len(STATES), description="workflow state (repeatable)")
+    ] = None,
     sort: Annotated[
         str, Query(max_length=32, description="last_seen, first_seen, id; '-' = descending")
     ] = "-last_seen",
@@ -50,6 +63,7 @@ def list_events(
         host=service.lower() if service else None,
         endpoint_id=endpoint,
         since=_utc(since),
+        states=[s.value for s in state or ()],
     )
     page = crud_threats.list_events(
         session=session,
@@ -61,4 +75,36 @@ def list_events(
     )
     if page is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such actor or endpoint")
-    return EventsPage(items=[EventPublic(**item) for item in page.items], next_cursor=page.next_cursor)
+    known = crud_workflow.workflow_states(
+        session=session, item_ids=[crud_triage.event_item_id(i["id"]) for i in page.items]
+    )
+    items = []
+    for item in page.items:
+        moved, assignee = known.get(crud_triage.event_item_id(item["id"]), ("open", None))
+        items.append(EventPublic(**item, state=moved, assignee=assignee))
+    return EventsPage(items=items, next_cursor=page.next_cursor)
+
+
+EventId = Annotated[
+    str, Path(min_length=1, max_length=crud_triage.MAX_EVENT_ID, pattern="^[0-9A-Za-z]+$", description="event id")
+]
+
+
+def _item_id(session: SessionDep, event_id: str) -> str:
+    if session.scalar(select(ThreatEvent.id).where(ThreatEvent.event_id == event_id)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such event")
+    return crud_triage.event_item_id(event_id)
+
+
+@router.get("/{event_id}/workflow", response_model=WorkflowPublic, responses=error_responses(404))
+def get_event_workflow(_principal: Reader, session: SessionDep, event_id: EventId) -> WorkflowPublic:
+    """The event's place in the findings & events workflow, with its history."""
+    return workflow_public(session=session, item_id=_item_id(session, event_id))
+
+
+@router.put("/{event_id}/workflow", response_model=WorkflowPublic, responses=error_responses(403, 404, 422))
+def set_event_workflow(
+    principal: Annotator, session: SessionDep, event_id: EventId, change: WorkflowUpdate
+) -> WorkflowPublic:
+    """Move the event in the workflow (open, acknowledged, resolved, false_positive, accepted_risk)."""
+    return change_workflow(session=session, principal=principal, item_id=_item_id(session, event_id), change=change)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from analyzer.inventory.findings import KINDS, SEVERITIES, build_findings, severity_counts
-from inventory_api.deps import Reader, SessionDep
-from inventory_api.schemas import NO_NUL
+from analyzer.inventory.workflow import WorkflowError, parse_finding_id
+from inventory_api.deps import Annotator, Reader, SessionDep
+from inventory_api.routers.workflow import change_workflow, workflow_public
+from inventory_api.schemas import NO_NUL, error_responses
+from inventory_api.schemas_threats import WorkflowPublic, WorkflowUpdate
 from inventory_api.security import Permission
 
 router = APIRouter(prefix="/findings", tags=["findings"])
@@ -47,3 +50,30 @@ def list_findings(
         if tls is not None:
             tls["url"] = str(request.url_for("get_tls_service", tls_service_id=tls["id"]))
     return {"items": items, "counts": severity_counts(items)}
+
+
+FindingId = Annotated[
+    str, Path(min_length=3, max_length=128, pattern="^[a-z0-9_]+:(tls)?[0-9]+$", description="a finding's id (kind:endpoint id, kind:tls<id>)")
+]
+
+
+def _finding_id(finding_id: str) -> str:
+    try:
+        parse_finding_id(finding_id, KINDS)
+    except WorkflowError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    return finding_id
+
+
+@router.get("/{finding_id}/workflow", response_model=WorkflowPublic, responses=error_responses(404, 422))
+def get_finding_workflow(_principal: Reader, session: SessionDep, finding_id: FindingId) -> WorkflowPublic:
+    """The finding's place in the findings & events workflow, with its history."""
+    return workflow_public(session=session, item_id=_finding_id(finding_id))
+
+
+@router.put("/{finding_id}/workflow", response_model=WorkflowPublic, responses=error_responses(403, 404, 422))
+def set_finding_workflow(
+    principal: Annotator, session: SessionDep, finding_id: FindingId, change: WorkflowUpdate
+) -> WorkflowPublic:
+    """Move the finding in the workflow (open, acknowledged, resolved, false_positive, accepted_risk)."""
+    return change_workflow(session=session, principal=principal, item_id=_finding_id(finding_id), change=change)

@@ -7,6 +7,7 @@ when the database has them (:func:`optional_rows`), else the page says "no data 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from analyzer.db.models import (
     Service,
     SpecOperation,
 )
+from inventory_api.schemas import ChangePublic
 
 OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
     "events": ("threat_events", "detect_events", "events"),
@@ -67,7 +69,54 @@ def newest_seen(session: Session) -> datetime:
     return _utc(newest) if newest is not None else datetime.now(UTC)
 
 
-def overview(session: Session) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The overview page's inventory counts (``now``: the newest observation, not the clock)."""
+
+    now: datetime
+    services: int
+    endpoints: int
+    new_endpoints: int  # first seen in the 7 days before ``now``
+    new_services: int
+    shadow: int
+    zombie: int
+    unauthenticated: int  # endpoints that answered 2xx without credentials
+    pii_by_type: tuple[tuple[str, int], ...]  # (type, endpoints), the 20 most widespread
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    address: str
+    count: int
+    last_seen: datetime
+
+
+def endpoint_clients(*, session: Session, endpoint_id: int, limit: int = 50) -> tuple[Client, ...]:
+    """The endpoint's busiest client addresses."""
+    stmt = (
+        select(EndpointPeer.address, EndpointPeer.count, EndpointPeer.last_seen)
+        .where(EndpointPeer.endpoint_id == endpoint_id, EndpointPeer.kind == "client")
+        .order_by(EndpointPeer.count.desc(), EndpointPeer.address)
+        .limit(limit)
+    )
+    return tuple(Client(address, int(count), _utc(last)) for address, count, last in session.execute(stmt))
+
+
+def endpoint_changes(*, session: Session, endpoint_id: int, limit: int = 50) -> list[ChangePublic]:
+    """The endpoint's newest changes (the API's Public schema: before/after, capture time)."""
+    from analyzer.db.models import ChangeEvent
+    from analyzer.inventory.changes import change_dict
+
+    stmt = (
+        select(ChangeEvent)
+        .where(ChangeEvent.endpoint_id == endpoint_id)
+        .order_by(ChangeEvent.detected_at.desc(), ChangeEvent.id.desc())
+        .limit(limit)
+    )
+    return [ChangePublic(**change_dict(row)) for row in session.scalars(stmt)]
+
+
+def overview(session: Session) -> Overview:
     now = newest_seen(session)
     week = now - timedelta(days=7)
     services = session.scalar(select(func.count(Service.id))) or 0
@@ -77,26 +126,19 @@ def overview(session: Session) -> dict[str, Any]:
     shadow = session.scalar(select(func.count()).select_from(EndpointVerdict).where(EndpointVerdict.shadow)) or 0
     zombie = session.scalar(select(func.count()).select_from(EndpointVerdict).where(EndpointVerdict.zombie)) or 0
     unauth = session.scalar(select(func.count(Endpoint.id)).where(Endpoint.unauthenticated_2xx > 0)) or 0
-    pii = [
-        (t, n)
+    pii = tuple(
+        (str(t), int(n))
         for t, n in session.execute(
             select(PiiFinding.type, func.count(distinct(PiiFinding.endpoint_id)))
             .group_by(PiiFinding.type)
             .order_by(func.count(distinct(PiiFinding.endpoint_id)).desc(), PiiFinding.type)
             .limit(20)
         )
-    ]
-    return {
-        "now": now,
-        "services": services,
-        "endpoints": endpoints,
-        "new_endpoints": new_endpoints,
-        "new_services": new_services,
-        "shadow": shadow,
-        "zombie": zombie,
-        "unauthenticated": unauth,
-        "pii_by_type": pii,
-    }
+    )
+    return Overview(
+        now=now, services=services, endpoints=endpoints, new_endpoints=new_endpoints, new_services=new_services,
+        shadow=shadow, zombie=zombie, unauthenticated=unauth, pii_by_type=pii,
+    )
 
 
 def traffic(session: Session, *, days: int = 14, endpoint_id: int | None = None) -> list[tuple[datetime, int]]:

@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from analyzer.db.models import EndpointPeer
 from analyzer.inventory import reports
 from analyzer.inventory.findings import SEVERITIES
-from analyzer.inventory.workflow import CLOSED, triage
-from inventory_api import crud
+from analyzer.inventory.workflow import CLOSED, Triage, triage
+from inventory_api import crud, crud_triage, crud_workflow
+from inventory_api.crud_triage import EventQuery
 from inventory_api.deps import SessionDep
 from inventory_api.pagination import InvalidPageRequest
 from inventory_api.security import Permission
@@ -72,10 +71,9 @@ def signout(request: Request, session: SessionDep, _form: auth.FormDep) -> Respo
     return response
 
 
-def open_finding_counts(session: SessionDep, snap: Snapshot) -> dict[str, int]:
+def open_finding_counts(snap: Snapshot, tri: Triage) -> dict[str, int]:
     """Findings neither closed nor suppressed, per severity."""
     counts = {s: len(snap.by_severity.get(s, ())) for s in SEVERITIES}
-    tri = triage(session=session)
     for finding_id in suppressed_ids(snap, tri) | tri.ids_in(CLOSED):
         gone = snap.by_id.get(finding_id)
         if gone is not None:
@@ -86,14 +84,7 @@ def open_finding_counts(session: SessionDep, snap: Snapshot) -> dict[str, int]:
 @router.get("/overview", response_class=HTMLResponse)
 def overview(request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep) -> Response:
     o = snap.overview
-    events = data.optional_table(session, "events")
-    event_counts = None
-    if events is not None and "severity" in events.c:
-        from sqlalchemy import func
-
-        event_counts = [tuple(r) for r in session.execute(
-            select(events.c.severity, func.count()).group_by(events.c.severity)
-        )]
+    tri = triage(session=session)
     return page(
         request,
         "overview.html",
@@ -101,11 +92,11 @@ def overview(request: Request, user: UserDep, session: SessionDep, snap: Snapsho
         title="Overview",
         o=o,
         taken_at=snap.taken_at,
-        week=(o["now"] - timedelta(days=7)).date().isoformat(),
+        week=(o.now - timedelta(days=7)).date().isoformat(),
         traffic_svg=time_chart_svg("Requests per hour", snap.traffic),
-        pii_svg=bars_svg("Endpoints per PII type", o["pii_by_type"][:10]),
-        finding_counts=open_finding_counts(session, snap),
-        event_counts=event_counts,
+        pii_svg=bars_svg("Endpoints per PII type", list(o.pii_by_type[:10])),
+        finding_counts=open_finding_counts(snap, tri),
+        event_counts=crud_triage.open_event_counts(session=session, tri=tri),
     )
 
 
@@ -149,21 +140,18 @@ def endpoint(
     hourly = data.traffic(session, days=14, endpoint_id=endpoint_id)
     statuses = sorted(detail["status_codes"].items(), key=lambda kv: (-kv[1], kv[0]))
     tri = triage(session=session)
-    findings = [tri.decorate(for_role(f, full_samples=full)) for f in snap.by_endpoint.get(endpoint_id, [])]
-    clients = session.scalars(
-        select(EndpointPeer)
-        .where(EndpointPeer.endpoint_id == endpoint_id, EndpointPeer.kind == "client")
-        .order_by(EndpointPeer.count.desc())
-        .limit(50)
-    ).all()
-    where = {"endpoint_id": endpoint_id}
+    findings = [crud_workflow.queue_finding(for_role(f, full_samples=full), tri) for f in snap.by_endpoint.get(endpoint_id, [])]
+    clients = data.endpoint_clients(session=session, endpoint_id=endpoint_id)
+    events = crud_triage.list_queue_events(
+        session=session, tri=tri, query=EventQuery(state="all", endpoint_id=endpoint_id, show_suppressed=True),
+        offset=0, limit=50, full_evidence=full,
+    )
     return page(
         request, "endpoint.html", user, title=f"{detail['method']} {detail['path_template']}", e=detail,
         full_samples=full, hourly_svg=time_chart_svg("Requests per hour", hourly),
         status_svg=bars_svg("Responses by status", statuses), findings=findings, clients=clients,
-        changes=data.optional_rows(session, "changes", where=where, limit=50),
-        events=data.optional_rows(session, "events", where=where, limit=50),
-        actors=data.optional_rows(session, "actors", where=where, limit=50),
+        changes=data.endpoint_changes(session=session, endpoint_id=endpoint_id),
+        events=events, actors=crud_triage.event_actors(events.items),
     )
 
 

@@ -24,9 +24,17 @@ from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import ApiSpec, Endpoint, EndpointHourly, EndpointVerdict, PiiFinding, SpecOperation
+from analyzer.db.models import (
+    ApiSpec,
+    Endpoint,
+    EndpointHourly,
+    EndpointVerdict,
+    PiiFinding,
+    SpecOperation,
+    TlsService,
+)
 from analyzer.inventory.findings import build_findings
-from analyzer.inventory.workflow import CLOSED, STATES, Triage
+from analyzer.inventory.workflow import CLOSED, STATES, Triage, item_host
 from inventory_api.ui import data
 
 REFRESH = 10.0  # seconds between fingerprint checks
@@ -43,7 +51,7 @@ class Snapshot:
     by_id: dict[str, dict[str, Any]]
     by_severity: dict[str, list[dict[str, Any]]]
     by_kind: dict[str, list[dict[str, Any]]]
-    overview: dict[str, Any]
+    overview: data.Overview
     pii: dict[str, Any]
     recipients: list[dict[str, Any]]
     traffic: list[tuple[datetime, int]]
@@ -67,7 +75,8 @@ def fingerprint(session: Session) -> tuple[Any, ...]:
     specs = session.execute(select(func.count(ApiSpec.id), func.max(ApiSpec.id))).one()
     ops = session.scalar(select(func.count()).select_from(SpecOperation).where(SpecOperation.verdict == "orphan"))
     hourly = session.scalar(select(func.max(EndpointHourly.hour)))
-    return (*endpoints, *pii, *verdicts, *specs, ops, hourly)
+    tls = session.execute(select(func.count(TlsService.id), func.max(TlsService.last_seen))).one()
+    return (*endpoints, *pii, *verdicts, *specs, ops, hourly, *tls)
 
 
 def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
@@ -79,8 +88,9 @@ def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
     by_severity: dict[str, list[dict[str, Any]]] = {}
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for item in findings:
-        by_endpoint.setdefault(item["endpoint"]["id"], []).append(item)
-        by_host.setdefault(item["endpoint"]["host"], []).append(item)
+        if item["endpoint"] is not None:  # TLS posture findings name a TLS service instead
+            by_endpoint.setdefault(item["endpoint"]["id"], []).append(item)
+        by_host.setdefault(item_host(item), []).append(item)
         by_severity.setdefault(item["severity"], []).append(item)
         by_kind.setdefault(item["kind"], []).append(item)
     return Snapshot(
@@ -222,7 +232,7 @@ def select_findings(
     if len(indexes) > 1:
         candidates = [
             i for i in candidates
-            if (not host or i["endpoint"]["host"] == host) and (not severity or i["severity"] == severity)
+            if (not host or item_host(i) == host) and (not severity or i["severity"] == severity)
             and (not kind or i["kind"] == kind)
         ]
     hidden = set() if show_suppressed else suppressed_ids(snap, tri)

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from analyzer.db.models import ConsoleSession, FindingActivity, FindingState, SuppressionRule
+from analyzer.db.models import (
+    ConsoleSession,
+    FindingActivity,
+    FindingState,
+    Service,
+    SuppressionRule,
+    ThreatEvent,
+)
 from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, spec_rows
 
 DATA = Path(__file__).parent / "data"
@@ -360,3 +367,196 @@ def test_other_features_secrets_are_never_shown(app: object, keys: dict[str, str
     page = sign_in(app, keys["admin"]).get("/ui/settings").text
     assert "hooks.slack.com" in page and "slack" in page
     assert "XXXXsecretpath" not in page and "s3cr3t-value" not in page and "ab" * 32 not in page
+
+
+def _planted_event(engine: Engine, evidence: dict[str, object]) -> tuple[str, int, str]:
+    """A threat event on a real endpoint, stored as detection stores it (the sample captures'
+    events are host-wide posture events): (event id, endpoint id, host)."""
+    from sqlalchemy import insert
+
+    from analyzer.db.models import Endpoint, Service, ThreatEvent
+
+    with engine.begin() as conn:
+        eid, method, path, host = conn.execute(
+            select(Endpoint.id, Endpoint.method, Endpoint.path_template, Service.host)
+            .join(Service, Service.id == Endpoint.service_id).order_by(Endpoint.hits.desc(), Endpoint.id).limit(1)
+        ).one()
+        now = datetime.now(UTC)
+        event_id = hashlib.sha256(f"planted {now.isoformat()}".encode()).hexdigest()[:24]
+        conn.execute(insert(ThreatEvent).values(
+            event_id=event_id, type="injection", subtype="sql", severity="high", title="SQL injection attempt",
+            actor_key="ip:203.0.113.9", actor_ip="203.0.113.9", host=host, method=method, path_template=path,
+            window_start=now, window_seconds=60.0, first_seen=now, last_seen=now, count=3, evidence=evidence,
+        ))
+    return event_id, eid, host
+
+
+def _event_row(html: str, item_id: str) -> str:
+    row = re.search(rf'<tr id="event-\d+" data-finding="{re.escape(item_id)}">.*?</tr>', html, re.S)
+    assert row, f"{item_id} not in the events table"
+    return row.group(0)
+
+
+def test_threat_events_share_the_findings_workflow(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """Events are listed beside findings with the same filters, states, assignee, comment,
+    history and suppression rules; the endpoint page lists its own; viewers see no excerpts."""
+    event_id, endpoint_id, host = _planted_event(engine, {"snippet": "id=1' OR '1'='1", "param": "id"})
+    item = f"event:{event_id}"
+    with engine.connect() as conn:
+        stored = conn.scalar(select(func.count()).select_from(ThreatEvent)) or 0
+    analyst = sign_in(app, keys["analyst"])
+    queue = analyst.get("/ui/findings").text
+    assert len(re.findall(r'<tr id="event-\d+" data-finding="event:', queue)) == min(stored, 50) > 1
+    assert "open" in _event_row(queue, item) and "data-finding=\"shadow_pii:" in queue  # beside findings
+    # Filters: kind (an event type leaves no finding, a finding kind no event), severity, service.
+    only = analyst.get("/ui/findings?kind=injection").text
+    assert item in only and not re.search(r'data-finding="(?!event:)', only)
+    assert "data-finding=\"event:" not in analyst.get("/ui/findings?kind=shadow_pii").text
+    assert item not in analyst.get("/ui/findings?severity=low").text
+    assert item in analyst.get("/ui/findings?severity=high").text
+    other_host = analyst.get(f"/ui/findings?service={host}x").text
+    assert "data-finding=\"event:" not in other_host
+    # The same form as findings: acknowledge with an assignee and a comment.
+    token = csrf_of(queue)
+    moved = analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "acknowledged",
+                                                     "assignee": "bob", "comment": "blocking the address"})
+    assert moved.status_code == 303 and "is now acknowledged" in analyst.get(moved.headers["location"]).text
+    row = _event_row(analyst.get("/ui/findings").text, item)
+    assert "st-acknowledged" in row and "bob" in row and "blocking the address" in row
+    assert item in analyst.get("/ui/findings?state=acknowledged").text
+    assert item not in analyst.get("/ui/findings?state=open").text
+    detail = analyst.get(f"/ui/events/{event_id}").text
+    assert "acknowledged" in detail and "blocking the address" in re.search(
+        r'<table id="history">.*?</table>', detail, re.S).group(0)  # type: ignore[union-attr]
+    assert "1&#39; OR &#39;1&#39;=&#39;1" in detail  # the (already masked) excerpt, for an analyst
+    assert analyst.get(f"/ui/findings/{item}").headers["location"] == f"/ui/events/{event_id}"
+    analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "resolved"})
+    assert item not in analyst.get("/ui/findings").text and item in analyst.get("/ui/findings?state=closed").text
+    with engine.connect() as conn:
+        assert conn.scalar(select(FindingState.state).where(FindingState.finding_id == item)) == "resolved"
+        assert conn.scalar(select(func.count()).where(FindingActivity.finding_id == item)) == 2
+    # Ids naming no stored event are refused with a message, nothing stored.
+    for bad in ("event:" + "0" * 24, "event:../x", "event:"):
+        refused = analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": bad, "state": "resolved"})
+        assert "unknown event" in analyst.get(refused.headers["location"]).text or "no such event" in analyst.get(
+            refused.headers["location"]).text, bad
+    assert analyst.get("/ui/events/" + "0" * 24).status_code == 404
+    # The endpoint page lists its events with their state.
+    endpoint_page = analyst.get(f"/ui/endpoints/{endpoint_id}").text
+    listed = re.search(r'<table id="endpoint-events">.*?</table>', endpoint_page, re.S)
+    assert listed and item in listed.group(0) and "st-resolved" in listed.group(0)
+    changes = re.search(r'<table id="endpoint-changes">.*?</table>', endpoint_page, re.S)
+    assert changes and "new endpoint" in changes.group(0)  # the analysis recorded it
+    actors = re.search(r'<table id="endpoint-actors">.*?</table>', endpoint_page, re.S)
+    assert actors and "203.0.113.9" in actors.group(0) and "injection" in actors.group(0)
+    # Suppression: the event type on the endpoint's service, with a reason and an expiry.
+    analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "open"})
+    with engine.connect() as conn:
+        service_id = conn.scalar(select(Service.id).where(Service.host == host))
+    expires = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
+    added = analyst.post("/ui/suppressions", data={"csrf": token, "kind": "injection", "service_id": str(service_id),
+                                                   "reason": "pentest this week", "expires": expires})
+    assert "added" in analyst.get(added.headers["location"]).text
+    assert item not in analyst.get("/ui/findings").text
+    shown = _event_row(analyst.get("/ui/findings?suppressed=true").text, item)
+    assert "suppressed by rule" in shown
+    with engine.connect() as conn:
+        rule_id = conn.scalar(select(SuppressionRule.id).where(SuppressionRule.reason == "pentest this week"))
+    overview = analyst.get("/ui/overview").text
+    assert 'id="event-counts"' in overview
+    analyst.post(f"/ui/suppressions/{rule_id}/delete", data={"csrf": token})
+    assert item in analyst.get("/ui/findings").text
+    # Viewers: the excerpt masked, no workflow form, a forged change refused.
+    viewer = sign_in(app, keys["viewer"])
+    seen = viewer.get(f"/ui/events/{event_id}").text
+    assert "OR" not in seen and "[masked]" in seen and 'action="/ui/findings/state"' not in seen
+    assert viewer.post("/ui/findings/state", data={"csrf": csrf_of(viewer.get("/ui/findings").text),
+                                                   "finding_id": item, "state": "resolved"}).status_code == 403
+    assert analyst.post("/ui/findings/state", data={"finding_id": item, "state": "resolved"}).status_code == 403
+    with engine.connect() as conn:
+        assert conn.scalar(select(FindingState.state).where(FindingState.finding_id == item)) == "open"
+
+
+def test_workflow_through_the_api(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """PUT /api/v1/{events,findings}/{id}/workflow makes the console's change (analyst and up;
+    viewer 403), GET shows state and history, /api/v1/events carries the state."""
+    from tests.inventory_api.conftest import auth
+
+    event_id, _eid, _host = _planted_event(engine, {"param": "q"})
+    api = browser(app)
+    url = f"/api/v1/events/{event_id}/workflow"
+    body = {"state": "acknowledged", "assignee": "carol", "comment": "triaged by the SOC"}
+    assert api.put(url, json=body, headers=auth(keys["viewer"])).status_code == 403
+    assert api.put(url, json=body).status_code == 401
+    assert api.get(url, headers=auth(keys["viewer"])).json()["state"] == "open"
+    done = api.put(url, json=body, headers=auth(keys["analyst"]))
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "acknowledged" and done.json()["assignee"] == "carol"
+    assert [h["comment"] for h in done.json()["history"]] == ["triaged by the SOC"]
+    assert api.put(url, json={"state": "closed"}, headers=auth(keys["admin"])).status_code == 422
+    assert api.put(url, json={**body, "extra": 1}, headers=auth(keys["admin"])).status_code == 422
+    assert api.put(f"/api/v1/events/{'f' * 24}/workflow", json=body, headers=auth(keys["admin"])).status_code == 404
+    listed = api.get("/api/v1/events?type=injection&limit=100", headers=auth(keys["viewer"])).json()["items"]
+    assert {"state": "acknowledged", "assignee": "carol"}.items() <= next(
+        i for i in listed if i["id"] == event_id).items()
+    acknowledged = api.get("/api/v1/events?state=acknowledged&limit=500", headers=auth(keys["viewer"])).json()
+    assert event_id in {i["id"] for i in acknowledged["items"]}
+    assert {i["state"] for i in acknowledged["items"]} == {"acknowledged"}
+    still_open = api.get("/api/v1/events?state=open&limit=500", headers=auth(keys["viewer"])).json()["items"]
+    assert still_open and event_id not in {i["id"] for i in still_open}
+    assert api.get("/api/v1/events?state=closed", headers=auth(keys["viewer"])).status_code == 422
+    console = sign_in(app, keys["viewer"]).get("/ui/findings?state=acknowledged&kind=injection").text
+    assert "carol" in _event_row(console, f"event:{event_id}")
+    # Findings: the same change, the same storage.
+    finding = api.get("/api/v1/findings?kind=shadow_pii", headers=auth(keys["viewer"])).json()["items"][0]["id"]
+    moved = api.put(f"/api/v1/findings/{finding}/workflow", json={"state": "accepted_risk", "comment": "owner ok"},
+                    headers=auth(keys["admin"]))
+    assert moved.status_code == 200 and moved.json()["state"] == "accepted_risk"
+    with engine.connect() as conn:
+        assert conn.scalar(select(FindingState.state).where(FindingState.finding_id == finding)) == "accepted_risk"
+    assert api.put("/api/v1/findings/nope:1/workflow", json=body, headers=auth(keys["admin"])).status_code == 404
+    assert api.put(f"/api/v1/findings/{finding}/workflow", json=body,
+                   headers=auth(keys["viewer"])).status_code == 403
+
+
+def test_tls_posture_findings_in_the_queue(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """TLS findings name a TLS service, not an endpoint: the queue lists them (the snapshot
+    follows tls_services), they move through the workflow (console and API) and a rule on the
+    service of their SNI silences them."""
+    import time
+
+    from sqlalchemy import insert
+
+    from analyzer.db.models import TlsService
+    from tests.inventory_api.conftest import auth
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        host, service_id = conn.execute(select(Service.host, Service.id).order_by(Service.id).limit(1)).one()
+        tls_id = conn.execute(insert(TlsService).values(
+            server="192.0.2.10:443", sni=host, connections=4, decrypted=0, version="TLS 1.2", negotiated={},
+            alpns={}, ja3={}, ja3s={}, ja4={}, tags={}, cert_self_signed=True, first_seen=now, last_seen=now,
+        ).returning(TlsService.id)).scalar_one()
+    item = f"tls_certificate_self_signed:tls{tls_id}"
+    analyst = sign_in(app, keys["analyst"])
+    deadline = time.monotonic() + 20
+    while item not in (queue := analyst.get("/ui/findings?kind=tls_certificate_self_signed").text):
+        assert time.monotonic() < deadline, "the findings snapshot did not follow the TLS service"
+        time.sleep(0.2)
+    assert "192.0.2.10:443" in queue
+    assert analyst.get("/ui/overview").status_code == 200
+    assert item in analyst.get(f"/ui/findings?service={host}&kind=tls_certificate_self_signed").text
+    assert "TLS service 192.0.2.10:443" in analyst.get(f"/ui/findings/{item}").text
+    token = csrf_of(queue)
+    moved = analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "acknowledged"})
+    assert "is now acknowledged" in analyst.get(moved.headers["location"]).text
+    api = browser(app)
+    done = api.put(f"/api/v1/findings/{item}/workflow", json={"state": "accepted_risk"}, headers=auth(keys["admin"]))
+    assert done.status_code == 200 and done.json()["state"] == "accepted_risk"
+    assert item in analyst.get("/ui/findings?state=closed").text
+    analyst.post("/ui/findings/state", data={"csrf": token, "finding_id": item, "state": "open"})
+    expires = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
+    analyst.post("/ui/suppressions", data={"csrf": token, "kind": "tls_certificate_self_signed",
+                                           "service_id": str(service_id), "reason": "internal CA", "expires": expires})
+    assert item not in analyst.get("/ui/findings").text
+    assert "suppressed by rule" in analyst.get("/ui/findings?suppressed=true&kind=tls_certificate_self_signed").text

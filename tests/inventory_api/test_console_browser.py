@@ -1,7 +1,7 @@
 """The web console in a real browser: Debian's chromium driven by Selenium (Debian's
 chromium-driver, nothing downloaded) against a real ``apicensus serve`` on data from the real
 analyzer. Sign in, browse every page, filter (search as you type), open an endpoint, acknowledge
-a finding, import a spec, sign out; a viewer is refused the admin page; forms without the CSRF
+a finding and a threat event, import a spec, sign out; a viewer is refused the admin page; forms without the CSRF
 token are refused (httpx against the same server). A screenshot of each page is kept in the
 test's tmp directory (its path is printed: ``pytest -s``)."""
 
@@ -130,6 +130,23 @@ def test_console_in_chromium(driver: Any, served: str, keys: dict[str, str], sho
     state = driver.find_element(By.CSS_SELECTOR, f'tr[data-finding="{finding}"] td.state').text
     assert state == "acknowledged"
     _shot(driver, shots, "12-finding-acknowledged")
+
+    # Acknowledge a threat event (the detection engine's) with the same workflow, open its page.
+    row = driver.find_element(By.CSS_SELECTOR, '#events tbody tr[data-finding^="event:"]')
+    event = row.get_attribute("data-finding")
+    assert "open" in row.find_element(By.CSS_SELECTOR, "td.state").text
+    row.find_element(By.CSS_SELECTOR, "input[name=assignee]").send_keys("bob")
+    row.find_element(By.CSS_SELECTOR, "input[name=comment]").send_keys("seen by the SOC")
+    row.find_element(By.CSS_SELECTOR, "button.set-state").click()
+    wait.until(ec.staleness_of(row))  # this page has a flash already (the finding's): wait for the next
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.flash")))
+    row = driver.find_element(By.CSS_SELECTOR, f'#events tr[data-finding="{event}"]')
+    assert row.find_element(By.CSS_SELECTOR, "td.state").text == "acknowledged" and "bob" in row.text
+    row.find_element(By.CSS_SELECTOR, "td a").click()
+    wait.until(ec.url_contains("/ui/events/"))
+    assert driver.find_element(By.ID, "finding-state").text == "acknowledged"
+    assert "seen by the SOC" in driver.find_element(By.ID, "history").text
+    _shot(driver, shots, "12b-event-acknowledged")
 
     # Import a spec by upload, open its diff against traffic.
     driver.get(f"{served}/ui/specs")
