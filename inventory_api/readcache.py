@@ -9,10 +9,12 @@ answers a repeated ``GET`` of a catalog route from memory for at most ``ttl`` se
   cache's TTL (:mod:`inventory_api.keycache`); anything else (no key, unknown, ambiguous, a role
   without ``read``) goes through the application and its checks as usual.
 - Only ``200 application/json`` answers of the routes in :data:`CACHED` are kept.
-- Invalidation: every non-GET request handled by this process (annotations, spec imports, ingest)
-  and every verdict refresh bumps a generation that empties the cache, so this process's writes
-  are read back at once; writes by other processes (another worker, ``apicensus analyze``) show
-  within ``ttl``.
+- Invalidation: every non-GET request handled by this process (annotations, spec imports, key
+  and integration changes) and every verdict refresh bumps a generation that empties the cache,
+  so this process's writes are read back at once; writes by other processes (another worker,
+  ``apicensus analyze``) show within ``ttl``. Ingested batches (:data:`STREAMED`) are such writes
+  too: a sensor posts them back to back, and emptying the cache for each one left it empty for as
+  long as ingest ran (30% of 20 readers' reads missed, p95 340 ms); they show within ``ttl``.
 - Concurrent identical misses make the read once: the others wait for its answer.
 - Bounded: at most ``max_entries`` entries and ``max_bytes`` bytes (LRU), none above ``max_entry_bytes``.
 """
@@ -35,6 +37,8 @@ from inventory_api.keycache import KeyCache
 from inventory_api.security import ROLE_PERMISSIONS, Permission, Role
 
 CACHED = re.compile(r"^/api/v1/(?:endpoints|services|findings)(?:/[0-9]{1,10})?$")
+# Writes that arrive as a continuous stream: shown within the TTL instead of emptying the cache.
+STREAMED = frozenset({"/api/v1/ingest"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,9 @@ class CacheReads:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or self.cache.ttl <= 0:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "GET" and scope.get("path", "") in STREAMED:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "GET":

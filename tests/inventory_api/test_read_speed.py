@@ -223,3 +223,40 @@ def test_concurrent_identical_misses_query_once(pg_url: str, keys: dict[str, str
     assert len({a.content for a in answers}) == 1
     assert len(listings) == 1, f"{len(listings)} listing queries for 12 identical concurrent reads"
     app.state.engine.dispose()
+
+
+def test_ingested_batches_do_not_empty_the_cache(pg_url: str, keys: dict[str, str], zombie_id: int) -> None:
+    """A sensor posts batches back to back: each one emptying the cache kept it empty for as long
+    as ingest ran. Batches show within the TTL instead; other writes still empty it at once."""
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+    from sensor.plumbing.wire import encode_batch
+
+    path = "/api/v1/endpoints?limit=5"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=30))) as c:
+        cache = c.app.state.response_cache  # type: ignore[attr-defined]
+        assert c.get("/api/v1/services", headers=auth(keys["viewer"])).status_code == 200  # key verified
+        assert c.get(path, headers=auth(keys["viewer"])).status_code == 200
+        generation, hits = cache.generation, cache.hits
+        batch = encode_batch([b'{"method": "GET", "target": "/cache-probe", "uid": "cache-probe-1", "status": 200}'])
+        posted = c.post(
+            "/api/v1/ingest", content=batch, headers={**auth(keys["sensor"]), "Content-Encoding": "zstd"}
+        )
+        assert posted.status_code == 200, posted.text
+        assert cache.generation == generation
+        assert c.get(path, headers=auth(keys["viewer"])).status_code == 200
+        assert cache.hits == hits + 1
+        patched = c.patch(f"/api/v1/endpoints/{zombie_id}", json={"tags": ["probe"]}, headers=auth(keys["admin"]))
+        assert patched.status_code == 200 and cache.generation > generation and len(cache) == 0
+
+
+def test_the_ingest_child_runs_at_the_configured_niceness(pg_url: str) -> None:
+    import os
+
+    from analyzer.ingest_process import IngestProcess
+
+    child = IngestProcess(pg_url, niceness=7)
+    try:
+        assert child._executor().submit(os.nice, 0).result(timeout=60) == os.nice(0) + 7
+    finally:
+        child.close()
