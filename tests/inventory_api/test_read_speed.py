@@ -260,3 +260,35 @@ def test_the_ingest_child_runs_at_the_configured_niceness(pg_url: str) -> None:
         assert child._executor().submit(os.nice, 0).result(timeout=60) == os.nice(0) + 7
     finally:
         child.close()
+
+
+def test_a_hot_entry_is_refreshed_before_it_expires(
+    pg_url: str, engine: Engine, keys: dict[str, str], zombie_id: int
+) -> None:
+    """A hit late in an entry's TTL re-reads it in the background: the reader is answered from
+    the entry (no older than the TTL), the next ones get the new read without a miss."""
+    from inventory_api.app import create_app
+    from inventory_api.readcache import REFRESH_AT
+    from inventory_api.settings import ApiSettings
+
+    ttl = 3.0
+    path = f"/api/v1/endpoints/{zombie_id}"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=ttl))) as c:
+        cache = c.app.state.response_cache  # type: ignore[attr-defined]
+        assert c.get("/api/v1/services", headers=auth(keys["admin"])).status_code == 200  # key verified
+        cached_at = time.monotonic()
+        before = c.get(path, headers=auth(keys["admin"])).json()["owner"]
+        owner = "refreshed-" + str(time.monotonic_ns())
+        with engine.begin() as conn:  # as another worker would
+            conn.execute(update(Endpoint).where(Endpoint.id == zombie_id).values(owner=owner))
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before  # early: a plain hit
+        assert cache.refreshes == 0
+        time.sleep(max(0.0, cached_at + REFRESH_AT * ttl + 0.05 - time.monotonic()))
+        misses = cache.misses
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before  # answered at once...
+        assert cache.refreshes == 1
+        while (got := c.get(path, headers=auth(keys["admin"])).json()["owner"]) != owner:  # ...then re-read
+            assert got == before and time.monotonic() < cached_at + ttl, "the refresh did not land in time"
+            time.sleep(0.02)
+        assert cache.misses == misses, "a reader waited for the refresh"
+        assert cache.refreshes == 1  # one background read, however many hits meanwhile
