@@ -10,11 +10,13 @@ answers a repeated ``GET`` of a catalog route from memory for at most ``ttl`` se
   without ``read``) goes through the application and its checks as usual.
 - Only ``200 application/json`` answers of the routes in :data:`CACHED` are kept.
 - Invalidation: every non-GET request handled by this process (annotations, spec imports, key
-  and integration changes) and every verdict refresh bumps a generation that empties the cache,
-  so this process's writes are read back at once; writes by other processes (another worker,
-  ``apicensus analyze``) show within ``ttl``. Ingested batches (:data:`STREAMED`) are such writes
-  too: a sensor posts them back to back, and emptying the cache for each one left it empty for as
-  long as ingest ran (30% of 20 readers' reads missed, p95 340 ms); they show within ``ttl``.
+  and integration changes) bumps a generation that empties the cache, so this process's writes
+  are read back at once; writes by other processes (another worker, ``apicensus analyze``) show
+  within ``ttl``. Ingested batches (:data:`STREAMED`) are such writes too: a sensor posts them
+  back to back, and emptying the cache for each one left it empty for as long as ingest ran (30%
+  of 20 readers' reads missed, p95 340 ms); they show within ``ttl``. So do verdict refreshes
+  (every 5 s during ingest, by the ingest child): :meth:`ResponseCache.refresh_all` has each entry
+  re-read on its next hit instead of emptying the cache under every reader at once.
 - Concurrent identical misses make the read once: the others wait for its answer.
 - Refresh ahead: a hit on an entry past :data:`REFRESH_AT` of its TTL starts one background read
   of the same request and is answered from the entry meanwhile, so a page read more often than
@@ -60,6 +62,7 @@ class _Entry:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     refresh_after: float = float("inf")  # time.monotonic() from which a hit refreshes it
+    made: float = 0.0  # time.monotonic() when its read began
 
 
 class ResponseCache:
@@ -74,6 +77,7 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self.refreshes = 0
+        self.stale_before = float("-inf")  # entries whose read began earlier refresh on their next hit
         self._entries: OrderedDict[tuple[str, str, bytes], _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -83,6 +87,16 @@ class ResponseCache:
             self.generation += 1
             self._entries.clear()
             self._bytes = 0
+
+    def refresh_all(self) -> None:
+        """The inventory changed elsewhere: every entry is re-read on its next hit (served until then,
+        within its TTL as always)."""
+        with self._lock:
+            self.stale_before = time.monotonic()
+
+    def due(self, entry: _Entry) -> bool:
+        """Whether a hit on ``entry`` should refresh it."""
+        return entry.made < self.stale_before or entry.refresh_after <= time.monotonic()
 
     def get(self, key: tuple[str, str, bytes]) -> _Entry | None:
         with self._lock:
@@ -150,7 +164,7 @@ class CacheReads:
             # The same read is being made: wait for it rather than repeat its queries.
             entry = await asyncio.shield(leader)
         if entry is not None:
-            if entry.refresh_after <= time.monotonic() and key not in self._in_flight:
+            if self.cache.due(entry) and key not in self._in_flight:
                 self._refresh(key, scope)
             await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
             await send({"type": "http.response.body", "body": entry.body})
@@ -203,7 +217,7 @@ class CacheReads:
     async def _answer(
         self, key: tuple[str, str, bytes], scope: Any, receive: Any, send: Any, done: asyncio.Future[_Entry | None]
     ) -> None:
-        generation = self.cache.generation
+        generation, began = self.cache.generation, time.monotonic()
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -219,7 +233,7 @@ class CacheReads:
                     ):
                         body = b"".join(chunks)
                         ttl, now = self.cache.ttl, time.monotonic()
-                        entry = _Entry(now + ttl, generation, 200, headers, body, now + REFRESH_AT * ttl)
+                        entry = _Entry(now + ttl, generation, 200, headers, body, now + REFRESH_AT * ttl, began)
                         self.cache.put(key, entry)
                         if entry.generation == self.cache.generation and not done.done():
                             done.set_result(entry)

@@ -292,3 +292,30 @@ def test_a_hot_entry_is_refreshed_before_it_expires(
             time.sleep(0.02)
         assert cache.misses == misses, "a reader waited for the refresh"
         assert cache.refreshes == 1  # one background read, however many hits meanwhile
+
+
+def test_a_verdict_refresh_has_entries_re_read_not_dropped(
+    pg_url: str, engine: Engine, keys: dict[str, str], zombie_id: int
+) -> None:
+    """The verdict refresher (every 5 s during ingest) marks the cache instead of emptying it: each
+    entry's next hit re-reads it in the background, and no reader waits."""
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+
+    path = f"/api/v1/endpoints/{zombie_id}"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=30))) as c:
+        cache = c.app.state.response_cache  # type: ignore[attr-defined]
+        assert c.get("/api/v1/services", headers=auth(keys["admin"])).status_code == 200  # key verified
+        before = c.get(path, headers=auth(keys["admin"])).json()["owner"]
+        owner = "verdicts-" + str(time.monotonic_ns())
+        with engine.begin() as conn:  # as the ingest child would
+            conn.execute(update(Endpoint).where(Endpoint.id == zombie_id).values(owner=owner))
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before and cache.refreshes == 0
+        cache.refresh_all()
+        misses, generation = cache.misses, cache.generation
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before and cache.refreshes == 1
+        start = time.monotonic()
+        while c.get(path, headers=auth(keys["admin"])).json()["owner"] != owner:
+            assert time.monotonic() - start < 10, "the refresh did not land"
+            time.sleep(0.02)
+        assert cache.misses == misses and cache.generation == generation and cache.refreshes == 1
