@@ -49,7 +49,7 @@ CACHED = re.compile(r"^/api/v1/(?:endpoints|services|findings)(?:/[0-9]{1,10})?$
 # Writes that arrive as a continuous stream: shown within the TTL instead of emptying the cache.
 STREAMED = frozenset({"/api/v1/ingest"})
 # An entry this far into its TTL is re-read in the background on its next hit: late enough not to
-# multiply the queries (a hot page is read ~1.25 times per TTL instead of once), early enough for the
+# multiply the queries (a hot page is read ~1.33 times per TTL instead of once), early enough for the
 # read to finish before the entry expires.
 REFRESH_AT = 0.75
 
