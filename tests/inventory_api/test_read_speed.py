@@ -276,8 +276,8 @@ def test_a_hot_entry_is_refreshed_before_it_expires(
     with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=ttl))) as c:
         cache = c.app.state.response_cache  # type: ignore[attr-defined]
         assert c.get("/api/v1/services", headers=auth(keys["admin"])).status_code == 200  # key verified
-        cached_at = time.monotonic()
         before = c.get(path, headers=auth(keys["admin"])).json()["owner"]
+        cached_at = time.monotonic()  # the entry was made by now: its refresh is due by this + REFRESH_AT * ttl
         owner = "refreshed-" + str(time.monotonic_ns())
         with engine.begin() as conn:  # as another worker would
             conn.execute(update(Endpoint).where(Endpoint.id == zombie_id).values(owner=owner))
