@@ -261,7 +261,7 @@ async def _verdict_refresher(app: FastAPI, interval: float = 5.0) -> None:
             continue
         app.state.verdicts_dirty = False
         outcome = await run_in_threadpool(ingestor.recompute_verdicts)
-        app.state.response_cache.invalidate()
+        app.state.response_cache.refresh_all()  # shown within the TTL, as every background write
         if outcome.kind != "ok":
             app.state.verdicts_dirty = True
             log.warning("verdict recompute failed; will retry", extra={"fields": {"error": outcome.detail[:200]}})

@@ -127,7 +127,9 @@ def after(
 
 
 def order_by(
-    column: InstrumentedAttribute[Any], id_column: InstrumentedAttribute[Any], sort: SortSpec
+    column: InstrumentedAttribute[Any] | ColumnElement[Any],
+    id_column: InstrumentedAttribute[Any] | ColumnElement[Any],
+    sort: SortSpec,
 ) -> tuple[Any, Any]:
     if sort.descending:
         return column.desc(), id_column.desc()

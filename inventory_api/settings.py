@@ -32,6 +32,9 @@ class ApiSettings:
     head_timeout: float = 10.0  # a request head must be complete this long after its first byte
     body_timeout: float = 30.0  # longest silence while a body is being received
     max_connections: int = 256  # open connections per worker process; more get 503 and are closed
+    # The ingest child's CPU priority below the service's (os.nice): reads get the cores first, at
+    # ingest's expense on a busy machine (10 on 2 shared cores: one 500-record batch in 10 s).
+    ingest_niceness: int = 0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ApiSettings:
@@ -39,7 +42,7 @@ class ApiSettings:
 
         ``APICENSUS_DATABASE_URL`` (shared with the analyzer), ``APICENSUS_API_BIND`` (HOST:PORT),
         ``APICENSUS_API_WORKERS``, ``_HEAD_TIMEOUT``, ``_BODY_TIMEOUT``, ``_MAX_CONNECTIONS``, ``_POOL_SIZE``,
-        ``_KEY_CACHE_SECONDS``, ``_RESPONSE_CACHE_SECONDS``.
+        ``_KEY_CACHE_SECONDS``, ``_RESPONSE_CACHE_SECONDS``, ``_INGEST_NICENESS``.
         """
         values: dict[str, Any] = {
             "database_url": os.environ.get("APICENSUS_DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -71,6 +74,8 @@ class ApiSettings:
             raise ValueError("key_cache_seconds must be between 0 and 60")
         if not 0 <= self.response_cache_seconds <= 60:
             raise ValueError("response_cache_seconds must be between 0 and 60")
+        if not 0 <= self.ingest_niceness <= 19:
+            raise ValueError("ingest_niceness must be between 0 and 19")
 
     def to_env(self) -> dict[str, str]:
         """The variables :meth:`from_env` reads back as these settings (for worker processes)."""
@@ -89,4 +94,5 @@ _ENV_FIELDS: dict[str, Any] = {
     "max_connections": int,
     "key_cache_seconds": float,
     "response_cache_seconds": float,
+    "ingest_niceness": int,
 }

@@ -33,13 +33,16 @@ _lock = threading.Lock()
 def _ingestor(request: Request) -> Any:
     """One ingest child process per service process, started on first use (PII detection loads
     presidio there): batches are decoded, analysed and written off this process's event loop and
-    GIL, so reads stay fast during ingest (analyzer/ingest_process.py)."""
+    GIL, and at a lower CPU priority (``ingest_niceness``), so reads stay fast during ingest
+    (analyzer/ingest_process.py)."""
     state = request.app.state
     with _lock:
         if getattr(state, "ingestor", None) is None:
             from analyzer.ingest_process import IngestProcess
 
-            state.ingestor = IngestProcess(state.settings.database_url)
+            state.ingestor = IngestProcess(
+                state.settings.database_url, niceness=state.settings.ingest_niceness
+            )
         return state.ingestor
 
 

@@ -223,3 +223,99 @@ def test_concurrent_identical_misses_query_once(pg_url: str, keys: dict[str, str
     assert len({a.content for a in answers}) == 1
     assert len(listings) == 1, f"{len(listings)} listing queries for 12 identical concurrent reads"
     app.state.engine.dispose()
+
+
+def test_ingested_batches_do_not_empty_the_cache(pg_url: str, keys: dict[str, str], zombie_id: int) -> None:
+    """A sensor posts batches back to back: each one emptying the cache kept it empty for as long
+    as ingest ran. Batches show within the TTL instead; other writes still empty it at once."""
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+    from sensor.plumbing.wire import encode_batch
+
+    path = "/api/v1/endpoints?limit=5"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=30))) as c:
+        cache = c.app.state.response_cache  # type: ignore[attr-defined]
+        assert c.get("/api/v1/services", headers=auth(keys["viewer"])).status_code == 200  # key verified
+        assert c.get(path, headers=auth(keys["viewer"])).status_code == 200
+        generation, hits = cache.generation, cache.hits
+        batch = encode_batch([b'{"method": "GET", "target": "/cache-probe", "uid": "cache-probe-1", "status": 200}'])
+        posted = c.post(
+            "/api/v1/ingest", content=batch, headers={**auth(keys["sensor"]), "Content-Encoding": "zstd"}
+        )
+        assert posted.status_code == 200, posted.text
+        assert cache.generation == generation
+        assert c.get(path, headers=auth(keys["viewer"])).status_code == 200
+        assert cache.hits == hits + 1
+        patched = c.patch(f"/api/v1/endpoints/{zombie_id}", json={"tags": ["probe"]}, headers=auth(keys["admin"]))
+        assert patched.status_code == 200 and cache.generation > generation and len(cache) == 0
+
+
+def test_the_ingest_child_runs_at_the_configured_niceness(pg_url: str) -> None:
+    import os
+
+    from analyzer.ingest_process import IngestProcess
+
+    child = IngestProcess(pg_url, niceness=7)
+    try:
+        assert child._executor().submit(os.nice, 0).result(timeout=60) == os.nice(0) + 7
+    finally:
+        child.close()
+
+
+def test_a_hot_entry_is_refreshed_before_it_expires(
+    pg_url: str, engine: Engine, keys: dict[str, str], zombie_id: int
+) -> None:
+    """A hit late in an entry's TTL re-reads it in the background: the reader is answered from
+    the entry (no older than the TTL), the next ones get the new read without a miss."""
+    from inventory_api.app import create_app
+    from inventory_api.readcache import REFRESH_AT
+    from inventory_api.settings import ApiSettings
+
+    ttl = 3.0
+    path = f"/api/v1/endpoints/{zombie_id}"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=ttl))) as c:
+        cache = c.app.state.response_cache  # type: ignore[attr-defined]
+        assert c.get("/api/v1/services", headers=auth(keys["admin"])).status_code == 200  # key verified
+        before = c.get(path, headers=auth(keys["admin"])).json()["owner"]
+        cached_at = time.monotonic()  # the entry was made by now: its refresh is due by this + REFRESH_AT * ttl
+        owner = "refreshed-" + str(time.monotonic_ns())
+        with engine.begin() as conn:  # as another worker would
+            conn.execute(update(Endpoint).where(Endpoint.id == zombie_id).values(owner=owner))
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before  # early: a plain hit
+        assert cache.refreshes == 0
+        time.sleep(max(0.0, cached_at + REFRESH_AT * ttl + 0.05 - time.monotonic()))
+        misses = cache.misses
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before  # answered at once...
+        assert cache.refreshes == 1
+        while (got := c.get(path, headers=auth(keys["admin"])).json()["owner"]) != owner:  # ...then re-read
+            assert got == before and time.monotonic() < cached_at + ttl, "the refresh did not land in time"
+            time.sleep(0.02)
+        assert cache.misses == misses, "a reader waited for the refresh"
+        assert cache.refreshes == 1  # one background read, however many hits meanwhile
+
+
+def test_a_verdict_refresh_has_entries_re_read_not_dropped(
+    pg_url: str, engine: Engine, keys: dict[str, str], zombie_id: int
+) -> None:
+    """The verdict refresher (every 5 s during ingest) marks the cache instead of emptying it: each
+    entry's next hit re-reads it in the background, and no reader waits."""
+    from inventory_api.app import create_app
+    from inventory_api.settings import ApiSettings
+
+    path = f"/api/v1/endpoints/{zombie_id}"
+    with TestClient(create_app(ApiSettings(database_url=pg_url, response_cache_seconds=30))) as c:
+        cache = c.app.state.response_cache  # type: ignore[attr-defined]
+        assert c.get("/api/v1/services", headers=auth(keys["admin"])).status_code == 200  # key verified
+        before = c.get(path, headers=auth(keys["admin"])).json()["owner"]
+        owner = "verdicts-" + str(time.monotonic_ns())
+        with engine.begin() as conn:  # as the ingest child would
+            conn.execute(update(Endpoint).where(Endpoint.id == zombie_id).values(owner=owner))
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before and cache.refreshes == 0
+        cache.refresh_all()
+        misses, generation = cache.misses, cache.generation
+        assert c.get(path, headers=auth(keys["admin"])).json()["owner"] == before and cache.refreshes == 1
+        start = time.monotonic()
+        while c.get(path, headers=auth(keys["admin"])).json()["owner"] != owner:
+            assert time.monotonic() - start < 10, "the refresh did not land"
+            time.sleep(0.02)
+        assert cache.misses == misses and cache.generation == generation and cache.refreshes == 1
