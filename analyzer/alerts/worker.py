@@ -117,17 +117,15 @@ class DeliveryWorker:
         report = RoundReport()
         if destination is None:
             # The list of destinations is read at most every few seconds, so a destination
-            # created a moment ago (by another process) may not be in it yet: such rows wait a
-            # grace period before failing. A deleted destination's rows are removed with it.
+            # created a moment ago (by another process) may not be in it yet: such rows go back
+            # to the queue for a grace period (no attempt counted, no error on the destination's
+            # status) before failing. A deleted destination's rows are removed with it.
             for item in items:
-                young = now - item.enqueued_at < timedelta(seconds=MISSING_DESTINATION_GRACE_SECONDS)
-                retry_at = now + timedelta(seconds=1) if young else None
-                error = "destination not configured (yet)" if young else "destination no longer configured"
-                if self.outbox.mark_failed(item, now=now, error=error, retry_at=retry_at):
-                    if young:
-                        report.retried += 1
-                    else:
-                        report.failed += 1
+                if now - item.enqueued_at < timedelta(seconds=MISSING_DESTINATION_GRACE_SECONDS):
+                    if self.outbox.release(item, now=now + timedelta(seconds=1)):
+                        report.released += 1
+                elif self.outbox.mark_failed(item, now=now, error="destination no longer configured", retry_at=None):
+                    report.failed += 1
             return report
         try:
             sender = self._sender(destination)
