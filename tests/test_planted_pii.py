@@ -147,7 +147,8 @@ def _get_all(scanner: Scanner, http: httpx.Client, keys: dict[str, str], finding
     assert len(ids["endpoint_id"]) >= 10 and {HOST, SHOP} <= set(ids["host"])
     # Every other listing that names its items by id: each item's own page is read too.
     for name, listing in (("actor_id", "/api/v1/actors"), ("tls_service_id", "/api/v1/tls-services"),
-                          ("integration_id", "/api/v1/integrations")):
+                          ("integration_id", "/api/v1/integrations"), ("event_id", "/api/v1/events"),
+                          ("finding_id", "/api/v1/findings")):
         page = http.get(listing, params={"limit": 100}, headers=admin)
         if page.status_code == 404:
             continue  # a route this build does not have
