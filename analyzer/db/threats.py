@@ -16,10 +16,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import JSON, Table, Text, bindparam, cast, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from analyzer.db.crud import _bulk, _insert, _upsert
+from analyzer.db.crud import _bulk, _conflict_set, _insert, _upsert
 from analyzer.db.models import MAX_PATH_CHARS, DataFlow, DetectorState, ThreatActor, ThreatEvent, core_table
 from analyzer.observation import clean_text
 
@@ -133,7 +135,7 @@ def upsert_actors(*, session: Session, actors: Iterable[Any]) -> int:
         for a in actors
     ]
     if rows:
-        _bulk(session, _upsert(session, core_table(ThreatActor), keys=["key"], merge=_ACTOR_MERGE), rows)
+        _bulk_upsert(session, core_table(ThreatActor), keys=["key"], merge=_ACTOR_MERGE, rows=rows)
     return len(rows)
 
 
@@ -160,8 +162,54 @@ def upsert_flows(*, session: Session, flows: Iterable[Any]) -> int:
         for f in flows
     ]
     if rows:
-        _bulk(session, _upsert(session, core_table(DataFlow), keys=["flow_key"], merge=_FLOW_MERGE), rows)
+        _bulk_upsert(session, core_table(DataFlow), keys=["flow_key"], merge=_FLOW_MERGE, rows=rows)
     return len(rows)
+
+
+def _bulk_upsert(session: Session, table: Table, *, keys: list[str], merge: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
+    """Upsert ``rows`` (same keys each, unique ``keys``) in one statement.
+
+    PostgreSQL: ``INSERT ... SELECT FROM unnest(array per column) ON CONFLICT ...`` -- one bound
+    array per column instead of one bound value per cell: a batch of 20,000 one-request actors
+    costs ~0.1 s of client CPU instead of ~0.6 s of SQLAlchemy's multi-row VALUES compilation.
+    JSON columns travel as text and are cast. Elsewhere (SQLite): the multi-row VALUES upsert.
+    A key listed twice (an actor evicted and seen again in one batch) is applied in rounds, in
+    order, as one statement cannot update a row twice.
+    """
+    rounds: list[list[dict[str, Any]]] = [[]]
+    seen: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        n = seen[key] = seen.get(key, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    for part in rounds:
+        if part:
+            _upsert_round(session, table, keys, merge, part)
+
+
+def _upsert_round(session: Session, table: Table, keys: list[str], merge: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        _bulk(session, _upsert(session, table, keys=keys, merge=merge), rows)
+        return
+    names = list(rows[0])
+    columns = []
+    params: dict[str, list[Any]] = {}
+    for name in names:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
+            values = [None if v is None else orjson.dumps(v).decode() for v in values]
+            array = bindparam(f"a_{name}", type_=postgresql.ARRAY(Text))
+            columns.append(cast(func.unnest(array), postgresql.JSONB).label(name))
+        else:
+            array = bindparam(f"a_{name}", type_=postgresql.ARRAY(column_type))
+            columns.append(cast(func.unnest(array), column_type).label(name))
+        params[f"a_{name}"] = values
+    stmt = postgresql.insert(table).from_select(names, select(*columns))
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_=_conflict_set(session, table, stmt, merge))
+    session.execute(stmt, params)
 
 
 # ------------------------------------------------------------------------------ engine state
