@@ -261,42 +261,35 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
                 break
 
 
-# Verdicts of recent values (user agents, referers, common parameters repeat on every request):
-# (location, value, plus) -> ((subtype, signature, snippet), ...). Cookies are not cached.
+# Verdicts of recent values (user agents, referers, path segments, parameter names and common
+# values repeat on nearly every request): (location, value, plus) -> ((subtype, signature,
+# snippet), ...), () for the many values the pre-screen clears. One lookup per value is the
+# whole cost of a repeated value. Cookies (session tokens: one-shot, secret) and long values are
+# not kept. Bounded; never serialised.
 _VERDICTS: dict[tuple[str, str, bool], tuple[tuple[str, str, str], ...]] = {}
-_VERDICTS_MAX = 8192
-
-
-# Pre-screen verdicts of short values (header values, parameter names and common values repeat
-# on nearly every request): value -> may match a signature. Bounded; never serialised.
-_SCREENED: dict[str, bool] = {}
-_SCREENED_MAX = 16_384
-_SCREEN_MEMO_CHARS = 128
+_VERDICTS_MAX = 16_384
+_MEMO_CHARS = 512
 
 
 def _screen(value: str) -> bool:
-    if len(value) > _SCREEN_MEMO_CHARS:
-        return _suspicious(value) or _starts_with_command(value)
-    verdict = _SCREENED.get(value)
-    if verdict is None:
-        if len(_SCREENED) >= _SCREENED_MAX:
-            _SCREENED.clear()
-        verdict = _SCREENED[value] = _suspicious(value) or _starts_with_command(value)
-    return verdict
+    return _suspicious(value) or _starts_with_command(value)
 
 
 def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> tuple[tuple[str, str, str], ...]:
-    if not value or not _screen(value):
-        return ()  # only suspicious values reach the verdict cache and the signatures
+    memo = registry is REGISTRY and location != "cookie" and len(value) < _MEMO_CHARS
     key = (location, value, plus)
-    cached = _VERDICTS.get(key) if registry is REGISTRY and location != "cookie" and len(value) < 512 else None
-    if cached is not None:
-        return cached
-    verdict = tuple(
-        (sig.subtype, sig.name, mask_snippet(text, match.start(), match.end()))
-        for sig, text, match in scan_value(location, value, plus, registry)
-    )
-    if registry is REGISTRY and location != "cookie" and len(value) < 512:
+    if memo:
+        cached = _VERDICTS.get(key)
+        if cached is not None:
+            return cached
+    if not value or not _screen(value):
+        verdict: tuple[tuple[str, str, str], ...] = ()  # only suspicious values reach the signatures
+    else:
+        verdict = tuple(
+            (sig.subtype, sig.name, mask_snippet(text, match.start(), match.end()))
+            for sig, text, match in scan_value(location, value, plus, registry)
+        )
+    if memo:
         if len(_VERDICTS) >= _VERDICTS_MAX:
             _VERDICTS.clear()
         _VERDICTS[key] = verdict
@@ -308,10 +301,14 @@ def scan(
 ) -> list[InjectionHit]:
     """One hit per subtype found in the request (the first location and signature that matched)."""
     hits: dict[str, InjectionHit] = {}
+    memo = _VERDICTS if registry is REGISTRY else {}
     for n, (location, field, value, plus) in enumerate(request_values(x, max_body, parsed_json)):
         if n >= MAX_VALUES:
             break
-        for subtype, signature, snippet in _value_verdict(location, value, plus, registry):
+        verdict = memo.get((location, value, plus))  # the common case: a value seen before
+        if verdict is None:
+            verdict = _value_verdict(location, value, plus, registry)
+        for subtype, signature, snippet in verdict:
             if subtype not in hits:
                 hits[subtype] = InjectionHit(subtype, signature, location, field, snippet)
     return list(hits.values())
