@@ -13,9 +13,11 @@ SIGKILLed one's successor) produce the same events as one analyzer.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,26 @@ SECRET_ENV = "APICENSUS_DETECT_SECRET"
 # Where PII findings of the response body are reported (analyzer/pii/detector.py).
 RESPONSE_LOCATION = "response"
 CHECKPOINT_COST_FACTOR = 50.0  # a checkpoint waits at least this many times its own duration
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for one batch's feeding or one state save.
+
+    Detection allocates ~50 containers per exchange, most of which survive as bounded state
+    (per-identity sets, windows, counters): every 700 allocations the collector ran and walked
+    the young survivors again, and each full pass the whole state -- ~18% of feeding on
+    analyze_speed's capture (/tmp harness: 150 -> 120 us/exchange with it off). The engine
+    creates no reference cycles per exchange (reference counting frees its garbage), so the pause
+    loses nothing; the collector resumes, with its counters, when the batch is done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def detect_exchange(item: Normalised, match: Any, pii: Any) -> DetectExchange:
@@ -126,7 +148,8 @@ class DetectStage:
         engine = None
         if blob:
             try:
-                engine = DetectionEngine.from_state(blob, settings)
+                with _no_cyclic_gc():
+                    engine = DetectionEngine.from_state(blob, settings)
             except Exception as exc:  # noqa: BLE001 - e.g. a state of an older engine version
                 if self.on_error is not None:
                     self.on_error(
@@ -153,14 +176,15 @@ class DetectStage:
         pii: Sequence[Any] = batch.pii_results if batch.pii_results is not None else [None] * len(batch.items)
         oldest = float("inf")
         before = engine.stats["errors"]
-        for item, match, result in zip(batch.items, batch.matches, pii, strict=True):
-            try:
-                x = detect_exchange(item, match, result)
-            except Exception:  # noqa: BLE001 - one odd exchange must not stop the batch
-                engine.stats["errors"] += 1
-                continue
-            oldest = min(oldest, x.ts)
-            engine.feed(x)
+        with _no_cyclic_gc():
+            for item, match, result in zip(batch.items, batch.matches, pii, strict=True):
+                try:
+                    x = detect_exchange(item, match, result)
+                except Exception:  # noqa: BLE001 - one odd exchange must not stop the batch
+                    engine.stats["errors"] += 1
+                    continue
+                oldest = min(oldest, x.ts)
+                engine.feed(x)
         self.errors += engine.stats["errors"] - before
         events = engine.drain()
         threats.upsert_events(session=session, events=events)
@@ -181,7 +205,9 @@ class DetectStage:
         if self.engine is None:
             return
         started = time.perf_counter()
-        threats.save_state(session=session, state=self.engine.state())
+        with _no_cyclic_gc():
+            state = self.engine.state()
+        threats.save_state(session=session, state=state)
         session.flush()
         self.generation = threats.state_generation(session=session)
         self.dirty = False
