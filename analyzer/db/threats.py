@@ -16,10 +16,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import JSON, DateTime, Float, Table, Text, bindparam, cast, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from analyzer.db.crud import _bulk, _insert, _upsert
+from analyzer.db.crud import _bulk, _conflict_set, _insert, _upsert
 from analyzer.db.models import MAX_PATH_CHARS, DataFlow, DetectorState, ThreatActor, ThreatEvent, core_table
 from analyzer.observation import clean_text
 
@@ -64,10 +66,19 @@ def dt(ts: float) -> datetime:
     return datetime.fromtimestamp(min(ts, 253_402_300_799.0), UTC)
 
 
+def _clamped(ts: float) -> float:
+    """:func:`dt`'s clamp, kept as epoch seconds (the bulk upserts convert in the database)."""
+    if math.isnan(ts) or ts < 0:
+        return 0.0
+    return min(ts, 253_402_300_799.0)
+
+
 def _text(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
-    return clean_text(value.encode("utf-8", "replace").decode("utf-8"), limit)
+    if not value.isascii():  # lone surrogates out (ASCII has none)
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return clean_text(value, limit)
 
 
 def clean_json(value: Any, depth: int = 0) -> Any:
@@ -123,8 +134,8 @@ def upsert_actors(*, session: Session, actors: Iterable[Any]) -> int:
             "key": _text(a.key, 80),
             "ip": _text(a.ip, 64),
             "identity": _text(a.identity, 64),
-            "first_seen": dt(a.first_seen),
-            "last_seen": dt(a.last_seen),
+            "first_seen": _clamped(a.first_seen),
+            "last_seen": _clamped(a.last_seen),
             "requests": int(a.requests),
             "endpoints": int(a.endpoints),
             "pii_types": {str(_text(k, 64)): int(v) for k, v in a.pii_types.items()},
@@ -133,7 +144,7 @@ def upsert_actors(*, session: Session, actors: Iterable[Any]) -> int:
         for a in actors
     ]
     if rows:
-        _bulk(session, _upsert(session, core_table(ThreatActor), keys=["key"], merge=_ACTOR_MERGE), rows)
+        _bulk_upsert(session, core_table(ThreatActor), keys=["key"], merge=_ACTOR_MERGE, rows=rows)
     return len(rows)
 
 
@@ -154,14 +165,68 @@ def upsert_flows(*, session: Session, flows: Iterable[Any]) -> int:
             "pii_type": _text(f.pii_type, 64),
             "records": int(f.records),
             "responses": int(f.responses),
-            "first_seen": dt(f.first_seen),
-            "last_seen": dt(f.last_seen),
+            "first_seen": _clamped(f.first_seen),
+            "last_seen": _clamped(f.last_seen),
         }
         for f in flows
     ]
     if rows:
-        _bulk(session, _upsert(session, core_table(DataFlow), keys=["flow_key"], merge=_FLOW_MERGE), rows)
+        _bulk_upsert(session, core_table(DataFlow), keys=["flow_key"], merge=_FLOW_MERGE, rows=rows)
     return len(rows)
+
+
+def _bulk_upsert(session: Session, table: Table, *, keys: list[str], merge: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
+    """Upsert ``rows`` (same keys each; date-time columns as epoch seconds) in one statement.
+
+    PostgreSQL: ``INSERT ... SELECT FROM unnest(array per column) ON CONFLICT ...`` -- one bound
+    array per column instead of one bound value per cell: a batch of 20,000 one-request actors
+    costs ~0.1 s of client CPU instead of ~0.6 s of SQLAlchemy's multi-row VALUES compilation.
+    JSON columns travel as text and are cast, date-times as epoch seconds (``to_timestamp``; half
+    the adaptation cost of datetime objects). Elsewhere (SQLite): the multi-row VALUES upsert.
+    A key listed twice (an actor evicted and seen again in one batch) is applied in rounds, in
+    order, as one statement cannot update a row twice.
+    """
+    rounds: list[list[dict[str, Any]]] = [[]]
+    seen: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        n = seen[key] = seen.get(key, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    for part in rounds:
+        if part:
+            _upsert_round(session, table, keys, merge, part)
+
+
+def _upsert_round(session: Session, table: Table, keys: list[str], merge: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    times = [name for name in names if isinstance(table.c[name].type, DateTime)]
+    if session.get_bind().dialect.name != "postgresql":
+        if times:
+            rows = [{**row, **{name: datetime.fromtimestamp(row[name], UTC) for name in times}} for row in rows]
+        _bulk(session, _upsert(session, table, keys=keys, merge=merge), rows)
+        return
+    columns = []
+    params: dict[str, list[Any]] = {}
+    array: Any
+    for name in names:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if name in times:
+            array = bindparam(f"a_{name}", type_=postgresql.ARRAY(Float(precision=53)))
+            columns.append(func.to_timestamp(func.unnest(array)).label(name))
+        elif isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
+            values = [None if v is None else orjson.dumps(v).decode() for v in values]
+            array = bindparam(f"a_{name}", type_=postgresql.ARRAY(Text))
+            columns.append(cast(func.unnest(array), postgresql.JSONB).label(name))
+        else:
+            array = bindparam(f"a_{name}", type_=postgresql.ARRAY(column_type))
+            columns.append(cast(func.unnest(array), column_type).label(name))
+        params[f"a_{name}"] = values
+    stmt = postgresql.insert(table).from_select(names, select(*columns))
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_=_conflict_set(session, table, stmt, merge))
+    session.execute(stmt, params)
 
 
 # ------------------------------------------------------------------------------ engine state

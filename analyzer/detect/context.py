@@ -168,25 +168,34 @@ def _id_key(key: str) -> bool:
 
 def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
     # Exact types (parsed JSON holds no subclasses; bool is not an id): this runs on every
-    # response of every identity, so no isinstance chains and no calls for scalars in lists.
+    # response of every identity, so no isinstance chains, no calls for scalars in lists, and
+    # the objects of a list walked in place (a page of 100 objects is not 100 calls).
     if len(out) >= MAX_IDS or depth > 8:
         return
     kind = type(value)
     if kind is dict:
-        for key, item in value.items():
-            item_kind = type(item)
-            if item_kind is str or item_kind is int:
-                if _id_key(key if type(key) is str else str(key)):
-                    text = item if item_kind is str else str(item)
-                    if looks_like_id(text):
-                        out.append(text)
-            elif item_kind is dict or item_kind is list:
-                _walk_ids(item, out, depth + 1)
+        _walk_dict(value, out, depth)
     elif kind is list:
         for item in value[:MAX_LIST_ITEMS]:
             item_kind = type(item)
-            if item_kind is dict or item_kind is list:
+            if item_kind is dict:
+                if len(out) >= MAX_IDS or depth >= 8:
+                    return
+                _walk_dict(item, out, depth + 1)
+            elif item_kind is list:
                 _walk_ids(item, out, depth + 1)
+
+
+def _walk_dict(value: dict[Any, Any], out: list[str], depth: int) -> None:
+    for key, item in value.items():
+        item_kind = type(item)
+        if item_kind is str or item_kind is int:
+            if _id_key(key if type(key) is str else str(key)):
+                text = item if item_kind is str else str(item)
+                if looks_like_id(text):
+                    out.append(text)
+        elif item_kind is dict or item_kind is list:
+            _walk_ids(item, out, depth + 1)
 
 
 def record_count(value: Any) -> int:

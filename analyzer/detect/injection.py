@@ -261,45 +261,56 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
                 break
 
 
-# Verdicts of recent values (user agents, referers, common parameters repeat on every request):
-# (location, value, plus) -> ((subtype, signature, snippet), ...). Cookies are not cached.
-_VERDICTS: dict[tuple[str, str, bool], tuple[tuple[str, str, str], ...]] = {}
+# Verdicts of recent values (user agents, referers, path segments, parameter names and common
+# values repeat on nearly every request): (location, value, plus) -> ((subtype, signature,
+# snippet), ...), () for the many values the pre-screen clears. One lookup per value is the
+# whole cost of a repeated value. Two generations make it an LRU at the cost of a dict: a full
+# young generation becomes the old one, and an old entry used again moves back to the young,
+# so a flood of one-shot values (paths with ids, search terms) evicts only other one-shot
+# values -- clearing one dict when full threw out the user agents too, and re-scanning a
+# suspicious-looking user agent through every signature cost more than all the lookups.
+# Cookies (session tokens: one-shot, secret) and long values are not kept. Bounded (2 x
+# _VERDICTS_MAX); never serialised.
+_VerdictKey = tuple[str, str, bool]
+_Verdict = tuple[tuple[str, str, str], ...]
+_VERDICTS: dict[_VerdictKey, _Verdict] = {}  # young generation
+_VERDICTS_OLD: dict[_VerdictKey, _Verdict] = {}
 _VERDICTS_MAX = 8192
-
-
-# Pre-screen verdicts of short values (header values, parameter names and common values repeat
-# on nearly every request): value -> may match a signature. Bounded; never serialised.
-_SCREENED: dict[str, bool] = {}
-_SCREENED_MAX = 16_384
-_SCREEN_MEMO_CHARS = 128
+_MEMO_CHARS = 512
 
 
 def _screen(value: str) -> bool:
-    if len(value) > _SCREEN_MEMO_CHARS:
-        return _suspicious(value) or _starts_with_command(value)
-    verdict = _SCREENED.get(value)
-    if verdict is None:
-        if len(_SCREENED) >= _SCREENED_MAX:
-            _SCREENED.clear()
-        verdict = _SCREENED[value] = _suspicious(value) or _starts_with_command(value)
-    return verdict
+    return _suspicious(value) or _starts_with_command(value)
 
 
-def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> tuple[tuple[str, str, str], ...]:
-    if not value or not _screen(value):
-        return ()  # only suspicious values reach the verdict cache and the signatures
+def _remember(key: _VerdictKey, verdict: _Verdict) -> None:
+    global _VERDICTS, _VERDICTS_OLD
+    if len(_VERDICTS) >= _VERDICTS_MAX:
+        _VERDICTS_OLD = _VERDICTS
+        _VERDICTS = {}
+    _VERDICTS[key] = verdict
+
+
+def _value_verdict(location: str, value: str, plus: bool, registry: tuple[Signature, ...]) -> _Verdict:
+    memo = registry is REGISTRY and location != "cookie" and len(value) < _MEMO_CHARS
     key = (location, value, plus)
-    cached = _VERDICTS.get(key) if registry is REGISTRY and location != "cookie" and len(value) < 512 else None
-    if cached is not None:
-        return cached
-    verdict = tuple(
-        (sig.subtype, sig.name, mask_snippet(text, match.start(), match.end()))
-        for sig, text, match in scan_value(location, value, plus, registry)
-    )
-    if registry is REGISTRY and location != "cookie" and len(value) < 512:
-        if len(_VERDICTS) >= _VERDICTS_MAX:
-            _VERDICTS.clear()
-        _VERDICTS[key] = verdict
+    if memo:
+        cached = _VERDICTS.get(key)
+        if cached is None:
+            cached = _VERDICTS_OLD.get(key)
+            if cached is not None:
+                _remember(key, cached)
+        if cached is not None:
+            return cached
+    if not value or not _screen(value):
+        verdict: _Verdict = ()  # only suspicious values reach the signatures
+    else:
+        verdict = tuple(
+            (sig.subtype, sig.name, mask_snippet(text, match.start(), match.end()))
+            for sig, text, match in scan_value(location, value, plus, registry)
+        )
+    if memo:
+        _remember(key, verdict)
     return verdict
 
 
@@ -308,10 +319,14 @@ def scan(
 ) -> list[InjectionHit]:
     """One hit per subtype found in the request (the first location and signature that matched)."""
     hits: dict[str, InjectionHit] = {}
+    memo = _VERDICTS if registry is REGISTRY else {}  # the young generation: the common case
     for n, (location, field, value, plus) in enumerate(request_values(x, max_body, parsed_json)):
         if n >= MAX_VALUES:
             break
-        for subtype, signature, snippet in _value_verdict(location, value, plus, registry):
+        verdict = memo.get((location, value, plus))
+        if verdict is None:
+            verdict = _value_verdict(location, value, plus, registry)
+        for subtype, signature, snippet in verdict:
             if subtype not in hits:
                 hits[subtype] = InjectionHit(subtype, signature, location, field, snippet)
     return list(hits.values())

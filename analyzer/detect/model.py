@@ -76,26 +76,38 @@ class DetectExchange:
     response_records: int | None = None
     cleartext: bool = True
     uid: str = ""
+    # Header indexes (lower-case name -> first value), built on the first lookup: rules ask for
+    # ~7 headers per exchange, and a scan lower-casing every name each time cost more than the
+    # index. Derived data: not compared, not shown.
+    _request_index: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    _response_index: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header (name case-insensitive)."""
-        lname = name.lower()
-        for key, value in self.request_headers:
-            if key.lower() == lname:
-                return value
-        return None
+        index = self._request_index
+        if index is None:
+            index = _index(self.request_headers)
+            object.__setattr__(self, "_request_index", index)
+        return index.get(name.lower())
 
     def response_header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.response_headers:
-            if key.lower() == lname:
-                return value
-        return None
+        index = self._response_index
+        if index is None:
+            index = _index(self.response_headers)
+            object.__setattr__(self, "_response_index", index)
+        return index.get(name.lower())
 
     @property
     def operation(self) -> str:
         """``METHOD template`` (or the concrete path when there is no template)."""
         return f"{self.method} {self.template or self.path}"
+
+
+def _index(headers: Pairs) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for key, value in headers:
+        index.setdefault(key.lower(), value)
+    return index
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:

@@ -101,7 +101,9 @@ SQLI = [
     _sig(
         "sqli",
         "boolean_operator_compare",
-        r"""(?:['"`)]|\b\d+)\s*(?:or|and|xor|\|\||&&|div)\s*\(*\s*['"`]?[\w@$.]*['"`]?\s*"""
+        # The left operand must be there: "and = bar" is no SQL (an operator cannot follow a
+        # boolean operator), "and ''=" and "or x like" are.
+        r"""(?:['"`)]|\b\d+)\s*(?:or|and|xor|\|\||&&|div)\s*\(*\s*(?:['"`][\w@$.]*['"`]?|[\w@$.]+['"`]?)\s*"""
         r"""(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\brlike\b|\bregexp\b|\bis\b|\bin\b|\bbetween\b|\bsounds\s+like\b)""",
         "sql",
     ),
@@ -128,7 +130,7 @@ SQLI = [
     _sig("sqli", "waitfor", r"\bwaitfor\s+(?:delay|time)\b", "sql"),
     _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
     _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
-    _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
+    _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)(?!\s*[=<>])|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
     _sig("sqli", "quote_operator_comment", r"""['"`]\s*(?:[|&^<>=/%+*-]|is\s+not|not\s+(?:like|glob|regexp|in|between)|mod|div|sounds\s+like)\s*-?[\w@.]*\s*\??(?:--|#)""", "plain"),
     _sig("sqli", "order_by_number", r"\b(?:order|group)\s+by\s+\d+\s*(?:--|#|/\*|,|\)|;|$|asc|desc)|\bgroup\s+by\s+\w+\s*(?:&|$|having)", "sql"),
     _sig("sqli", "or_number", r"^\s*(?:or|xor|and)\s+(?:\d+|'[^']*')\s*(?:[<>=-]|$)|\b(?:or|xor|and)\s+(?:'[^']*'|\d+)\s*[<>]=?\s*(?:$|['\d])", "sql"),

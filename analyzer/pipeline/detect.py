@@ -13,9 +13,11 @@ SIGKILLed one's successor) produce the same events as one analyzer.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,29 @@ SECRET_ENV = "APICENSUS_DETECT_SECRET"
 # Where PII findings of the response body are reported (analyzer/pii/detector.py).
 RESPONSE_LOCATION = "response"
 CHECKPOINT_COST_FACTOR = 50.0  # a checkpoint waits at least this many times its own duration
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for one batch's detection (loading the state when
+    another writer moved it, feeding, listing and upserting what changed) or one state save.
+
+    Detection allocates ~50 containers per exchange, most of which survive as bounded state
+    (per-identity sets, windows, counters): every 700 allocations the collector ran and walked
+    the young survivors again, and each full pass the whole state -- ~18% of feeding on
+    analyze_speed's capture (/tmp harness: 150 -> 120 us/exchange with it off). The engine
+    creates no reference cycles per exchange (reference counting frees its garbage), so the pause
+    loses nothing; the collector resumes, with its counters, when the batch is done. Whole-run
+    GC time of `apicensus analyze` on that capture (SQLite): 0.62 s without detection, 1.32 s
+    with only the feeding paused, 0.84 s with this whole stage paused.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def detect_exchange(item: Normalised, match: Any, pii: Any) -> DetectExchange:
@@ -149,6 +174,14 @@ class DetectStage:
         ``save_state=False`` leaves the engine's state unsaved (``dirty``) for a later
         :meth:`save` in the same run: the one writer holding the inventory for a whole run
         checkpoints it every few seconds instead of every batch (see ``Analyzer``)."""
+        with _no_cyclic_gc():  # feeding, listing and writing what the batch changed
+            outcome = self._run(session, batch)
+        self.dirty = True
+        if save_state:
+            self.save(session)
+        return outcome
+
+    def _run(self, session: Session, batch: Aggregate) -> DetectOutcome:
         engine = self.sync(session)
         pii: Sequence[Any] = batch.pii_results if batch.pii_results is not None else [None] * len(batch.items)
         oldest = float("inf")
@@ -171,9 +204,6 @@ class DetectStage:
             outcome.actors = threats.upsert_actors(session=session, actors=actors)
             flows = engine.data_flows(seen_since=oldest)
             outcome.flows = threats.upsert_flows(session=session, flows=flows)
-        self.dirty = True
-        if save_state:
-            self.save(session)
         return outcome
 
     def save(self, session: Session) -> None:
@@ -181,8 +211,9 @@ class DetectStage:
         if self.engine is None:
             return
         started = time.perf_counter()
-        threats.save_state(session=session, state=self.engine.state())
-        session.flush()
+        with _no_cyclic_gc():
+            threats.save_state(session=session, state=self.engine.state())
+            session.flush()
         self.generation = threats.state_generation(session=session)
         self.dirty = False
         self.last_save_seconds = time.perf_counter() - started

@@ -22,8 +22,6 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from analyzer.detect.context import Seen
 from analyzer.detect.model import ActorRef
 from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink, expired
@@ -32,8 +30,9 @@ from analyzer.detect.windows import BottomK, CappedSet, DistinctCounter, LruTabl
 
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
-# scikit-learn and pandas are imported when a model is first fitted or scored (seconds of import
-# an analyzer that never reaches the end of the learning period does not pay).
+# numpy, scikit-learn and pandas are imported when a model is first fitted or scored (seconds of
+# import an analyzer that never reaches the end of the learning period does not pay; numpy
+# alone was 0.08 s of CPU, ~1% of `apicensus analyze` on 20,000 exchanges).
 
 FEATURES = (
     "requests",
@@ -100,8 +99,8 @@ class AnomalyRule(Rule):
         self.model: IsolationForest | None = None
         self.fit_rows: list[list[float]] = []
         self.threshold = 0.0
-        self.median = np.zeros(len(FEATURES))
-        self.scale = np.ones(len(FEATURES))
+        self.median: Any = None  # numpy arrays, set by _fit (read only once a model exists)
+        self.scale: Any = None
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
@@ -136,6 +135,7 @@ class AnomalyRule(Rule):
             own[i + 1] = max(own[i + 1], v)
 
     def _fit(self, now: float, fit_rows: list[list[float]] | None = None) -> None:
+        import numpy as np
         from sklearn.ensemble import IsolationForest
 
         self.fit_rows = fit_rows if fit_rows is not None else self.training.rows()
@@ -180,6 +180,7 @@ class AnomalyRule(Rule):
             self._remember(k[0], a.row())
         if not rows:
             return
+        import numpy as np
         import pandas as pd
 
         frame = pd.DataFrame([a.row() for _k, a in rows], columns=list(FEATURES))
@@ -214,6 +215,8 @@ class AnomalyRule(Rule):
 
     def model_bytes(self) -> bytes:
         """The model as an ``.npz``: the rows it was fitted on, seed and fit time (refitted on load)."""
+        import numpy as np
+
         buffer = io.BytesIO()
         np.savez(buffer, rows=np.asarray(self.fit_rows, dtype=float), seed=self.settings.anomaly_seed, fitted_at=self.fitted_at or math.nan)
         return buffer.getvalue()
