@@ -21,6 +21,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,7 @@ from analyzer.alerts.worker import DeliveryWorker, status_table
 from analyzer.db.models import (
     AlertCursor,
     ChangeEvent,
+    Endpoint,
     FindingAnnouncement,
     Integration,
     Service,
@@ -53,6 +55,7 @@ from analyzer.db.models import (
 from analyzer.db.session import make_session_factory
 from analyzer.db.threats import event_json
 from analyzer.inventory.changes import change_dict
+from analyzer.inventory.workflow import Triage, triage
 
 log = logging.getLogger("apicensus.alerts")
 
@@ -260,7 +263,7 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
     source = destination_source(engine)
     destinations = source()
     dispatcher = AlertDispatcher(outbox=SqlOutbox(engine), destinations=source, settings=settings)
-    counts = {"changes": 0, "findings": 0, "threats": 0, "queued": 0}
+    counts = {"changes": 0, "findings": 0, "threats": 0, "queued": 0, "silenced": 0}
     table = core_table(ChangeEvent)
     while True:
         with factory() as session:
@@ -282,33 +285,85 @@ def publish(engine: Engine, *, settings: AlertSettings | None = None, findings: 
             )
             session.commit()
             counts["changes"] += len(changes)
-    handed, queued = _publish_threats(factory, dispatcher, bool(destinations))
+    handed, queued, silenced = _publish_threats(factory, dispatcher, bool(destinations))
     counts["threats"] += handed
     counts["queued"] += queued
+    counts["silenced"] += silenced
     if findings:
         with factory() as session:
             fresh, apply = diff_findings(session)
             services = _services(session, ((f.get("endpoint") or {}).get("host") or "" for f in fresh))
+            silencer = Silencer.read(session) if destinations and fresh else None
             session.commit()
             if destinations and fresh:
-                report = dispatcher.submit([_finding_alert(f, services) for f in fresh])
-                counts["queued"] += report.queued
+                loud = [f for f in fresh if silencer is None or not silencer.finding(f)]
+                counts["silenced"] += len(fresh) - len(loud)
+                if loud:
+                    report = dispatcher.submit([_finding_alert(f, services) for f in loud])
+                    counts["queued"] += report.queued
             apply(session)  # after the enqueue: a crash in between re-announces, never loses
             session.commit()
             counts["findings"] = len(fresh)
     return counts
 
 
+# ------------------------------------------------------------------------------ the workflow's say
+
+
+@dataclass(frozen=True, slots=True)
+class Silencer:
+    """What the findings workflow keeps from alerting (read once per publish pass): live
+    suppression rules (a finding kind or event type on an endpoint or a whole service) and
+    findings triaged as false positive or accepted risk. Silenced items are still recorded as
+    handed on, so lifting a rule does not replay the history."""
+
+    triage: Triage
+    endpoint_rules: frozenset[tuple[str, str, str, str]]  # (event type, host, method, template)
+
+    @classmethod
+    def read(cls, session: Session) -> Silencer:
+        tri = triage(session=session)
+        wanted = sorted({eid for _kind, eid in tri.on_endpoint})
+        where: dict[int, tuple[str, str, str]] = {}
+        for start in range(0, len(wanted), 5_000):
+            for eid, host, method, path in session.execute(
+                select(Endpoint.id, Service.host, Endpoint.method, Endpoint.path_template)
+                .join(Service, Service.id == Endpoint.service_id)
+                .where(Endpoint.id.in_(wanted[start : start + 5_000]))
+            ):
+                where[eid] = (host, method, path)
+        rules = frozenset((kind, *where[eid]) for kind, eid in tri.on_endpoint if eid in where)
+        return cls(tri, rules)
+
+    def finding(self, item: Mapping[str, Any]) -> bool:
+        """True when the finding must not alert."""
+        data = dict(item)
+        if self.triage.state(data) in _SILENT_STATES:
+            return True
+        return self.triage.suppressed_by(data) is not None
+
+    def event(self, event: Mapping[str, Any]) -> bool:
+        """True when the threat event must not alert."""
+        kind, host = str(event.get("type") or ""), str(event.get("host") or "")
+        if (kind, host) in self.triage.on_host:
+            return True
+        return (kind, host, str(event.get("method") or ""), str(event.get("path_template") or "")) in self.endpoint_rules
+
+
+_SILENT_STATES = frozenset({"false_positive", "accepted_risk"})
+
+
 THREAT_CURSOR = "threat_events"
 
 
-def _publish_threats(factory: Any, dispatcher: AlertDispatcher, deliver: bool) -> tuple[int, int]:
-    """New threat events (ids past the cursor) to the outbox; returns (handed on, queued).
+def _publish_threats(factory: Any, dispatcher: AlertDispatcher, deliver: bool) -> tuple[int, int, int]:
+    """New threat events (ids past the cursor) to the outbox, less those the workflow silences;
+    returns (handed on, queued, silenced).
 
     The cursor moves after the enqueue, so a crash in between re-submits (the dispatcher folds
     repeats by their dedup key): at least once, never lost. Without destinations the events are
     still marked handed on, as change rows are."""
-    handed = queued = 0
+    handed = queued = silenced = 0
     while True:
         with factory() as session:
             cursor = session.get(AlertCursor, THREAT_CURSOR)
@@ -323,17 +378,21 @@ def _publish_threats(factory: Any, dispatcher: AlertDispatcher, deliver: bool) -
             events = [event_json(r) for r in rows]
             last = rows[-1].id
             services = _services(session, (str(e.get("host") or "") for e in events)) if deliver else {}
+            silencer = Silencer.read(session) if deliver else None
             session.commit()  # no transaction open while the outbox writes (SQLite: one writer)
             if deliver:
-                alerts = [alert_from_threat_event(e, service=services.get(str(e.get("host") or ""))) for e in events]
-                queued += dispatcher.submit(alerts).queued
+                loud = [e for e in events if silencer is None or not silencer.event(e)]
+                silenced += len(events) - len(loud)
+                alerts = [alert_from_threat_event(e, service=services.get(str(e.get("host") or ""))) for e in loud]
+                if alerts:
+                    queued += dispatcher.submit(alerts).queued
             if cursor is None:
                 session.add(AlertCursor(name=THREAT_CURSOR, position=last))
             else:
                 session.execute(update(AlertCursor).where(AlertCursor.name == THREAT_CURSOR).values(position=last))
             session.commit()
             handed += len(rows)
-    return handed, queued
+    return handed, queued, silenced
 
 
 def submit_threat_events(events: Iterable[Mapping[str, Any]], *, engine: Engine) -> int:

@@ -93,7 +93,7 @@ def test_integrations_publish_and_threat_events(db: tuple[str, Engine], tmp_path
     # Nothing new: nothing more queued, however often it runs.
     again = cli("analyze", str(path), "--db", url, "--no-progress")
     assert this_run(again, "new endpoints") == 0 and this_run(again, "new findings") == 0
-    assert publish(engine) == {"changes": 0, "findings": 0, "threats": 0, "queued": 0}
+    assert publish(engine) == {"changes": 0, "findings": 0, "threats": 0, "queued": 0, "silenced": 0}
     assert outbox_rows(engine) == queued
 
     assert submit_threat_events([THREAT], engine=engine) == 1
@@ -174,3 +174,36 @@ def test_publish_hands_new_threat_events_on_once(db: tuple[str, Engine]) -> None
         session.commit()
     third = publish(engine, findings=False)
     assert third["threats"] == 1
+
+
+def test_suppression_rules_keep_threat_events_from_alerting(db: tuple[str, Engine]) -> None:
+    """A live rule naming an event type on a service silences that type's events there (still
+    handed on: lifting the rule does not replay them); other services and expired rules alert."""
+    from datetime import UTC, datetime, timedelta
+
+    from analyzer.db.models import Service, SuppressionRule
+    from analyzer.detect.model import EVENT_TYPES
+    from analyzer.inventory.workflow import add_suppression
+
+    _, engine = db
+    factory = make_session_factory(engine)
+    now = datetime.now(UTC)
+    with factory() as session:
+        create_integration(session, HOOK)
+        shop = Service(host="shop.example.com", first_seen=now, last_seen=now)
+        other = Service(host="other.example.com", first_seen=now, last_seen=now)
+        session.add_all([shop, other])
+        session.flush()
+        add_suppression(session=session, kind="injection", kinds=EVENT_TYPES, endpoint_id=None, service_id=shop.id,
+                        reason="pen test this week", expires_at=now + timedelta(days=1), by_key=None)
+        session.add(SuppressionRule(kind="injection", endpoint_id=None, service_id=other.id, reason="over",
+                                    expires_at=now - timedelta(seconds=1), created_at=now - timedelta(days=1)))
+        loud = _stored_event(2)
+        loud.host = "other.example.com"
+        session.add_all([_stored_event(1), loud])
+        session.commit()
+    before = outbox_rows(engine)
+    counts = publish(engine, findings=False)
+    assert counts["threats"] == 2 and counts["silenced"] == 1
+    assert outbox_rows(engine) == before + counts["queued"] and counts["queued"] >= 1
+    assert publish(engine, findings=False)["threats"] == 0  # the silenced one is handed on, not retried
