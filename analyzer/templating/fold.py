@@ -22,6 +22,7 @@ from __future__ import annotations
 from analyzer.templating import rules
 from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
 from analyzer.templating.paths import STAR, WSTAR
+from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
@@ -179,7 +180,9 @@ class Folder:
                 continue
             typ = classify(seg)
             if typ in STRONG_TYPES:
-                strong.append(seg)
+                # (A typed-looking name in the vocabulary got there as the name of an OData key
+                # or call beside it, "Sales_for_1997(...)": an entity set, a literal.)
+                (literals if seg in vocab and typ not in PII_TYPES else strong).append(seg)
             elif typ in ("empty", "version") or is_reserved(seg) or route_base(seg) in vocab:
                 literals.append(seg)
             else:

@@ -273,6 +273,12 @@ class Templater:
                 # under one.)
                 if prev and prev not in vocab and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
                     vocab.add(prev)
+                if seg[-1:] == ")":
+                    # An OData key or call ("Products(42)", "Orders_Qries(OrderID=1)") names its
+                    # entity set: the bare "Products" beside it is that collection, a literal.
+                    name = _call_name(seg)
+                    if name and name not in vocab:
+                        vocab.add(name)
             node = child
             trail.append(node)
             prev = seg
@@ -421,6 +427,11 @@ class Templater:
                 dest = hs.issued.setdefault((method, tpl), [])
                 if len(dest) < limit and all(p != q for q, _ in dest):
                     dest.append((p, e))
+
+
+def _call_name(seg: str) -> str:
+    shape = segment_shape(seg)
+    return shape.pattern.partition("(")[0] if shape is not None and shape.kind == "call" else ""
 
 
 def _stored(path: str, segs: list[str]) -> str:
