@@ -37,7 +37,15 @@ from analyzer.templating.privacy import Masker, masked_type
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.spec import SpecIndex
-from analyzer.templating.trie import MAX_SHAPES, METHOD_SEP, HostState, RawNode, TemplateNode
+from analyzer.templating.trie import (
+    MAX_SHAPES,
+    METHOD_BITS,
+    METHOD_SEP,
+    OTHER_METHOD,
+    HostState,
+    RawNode,
+    TemplateNode,
+)
 from analyzer.templating.values import LOOSE_TYPES, STRONG_TYPES, classify
 from analyzer.templating.vocabulary import is_plural_collection
 
@@ -120,6 +128,10 @@ class Templater:
         node, trail, new = self._insert(hs, segs)
         node.end += 1
         node.end_ok += 1
+        bit = METHOD_BITS.get(method, OTHER_METHOD)
+        if not node.methods & bit:
+            node.methods |= bit
+            new = True  # a new method on a path is evidence a fold weighs (operations vs. values)
         if status is not None and status >= 400:
             response_shape = None  # error bodies are generic envelopes, not the endpoint's shape
         if response_shape is not None:
@@ -271,7 +283,12 @@ class Templater:
                 new = True
                 # (A known collection name needs no classify() calls: most new children are ids
                 # under one.)
-                if prev and prev not in vocab and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
+                if (
+                    prev
+                    and prev not in vocab
+                    and classify(seg) in STRONG_TYPES
+                    and classify(prev) not in STRONG_TYPES
+                ):
                     vocab.add(prev)
                 if seg[-1:] == ")":
                     # An OData key or call ("Products(42)", "Orders_Qries(OrderID=1)") names its

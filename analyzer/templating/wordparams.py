@@ -24,6 +24,7 @@ from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
+from analyzer.templating.trie import POST_BIT
 from analyzer.templating.values import is_version
 from analyzer.templating.vocabulary import route_base
 
@@ -46,6 +47,12 @@ def looks_like_method(word: str) -> bool:
     """ "redeemCode", "bookTicker", "chat.postMessage", "users.list": an operation's name."""
     base = route_base(word)
     return bool(_CAMEL.fullmatch(base) or _DOTTED.fullmatch(base))
+
+
+def _other_methods(vals: Values, members: list[str]) -> bool:
+    """Some other value at the position is asked for with a method besides POST."""
+    inside = set(members)
+    return any(r.methods & ~POST_BIT for seg, raws in vals.items() if seg not in inside for r in raws)
 
 
 # Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
@@ -268,6 +275,15 @@ class WordJudge:
         requests = sum(n for n in (counts[w] for w in candidate) if n <= cap)
         return requests > 0 and singles >= self.settings.unseen_share * requests
 
+    def _saturated_leaves(self, members: list[str], counts: dict[str, int]) -> bool:
+        """For leaves only ever POSTed to ("/accounts/{id}/follow", "/payments/{id}/captures",
+        "/auth/role/grant"): every one asked for again and again, they are operations on what
+        precedes them. Values of a parameter are read, replaced or deleted (GET, PUT, DELETE); a
+        POST creates under a collection or acts, and a set of acts saturates while names that
+        are POSTed to churn."""
+        singles = sum(1 for w in members if counts[w] == 1)
+        return not self._churning(members, counts, singles)
+
     def _verbs(self, candidate: list[str]) -> bool:
         """Most values are shaped like method names: RPC operations, not data."""
         verbs = sum(1 for w in candidate if looks_like_method(w))
@@ -352,6 +368,14 @@ class WordJudge:
             # Operations under a route answering alike ("/algo/openOrders", "/algo/subOrders");
             # field names below an id ("/cards/{id}/shortUrl") are values.
             return WordDecision([])
+        posted = all(r.methods == POST_BIT for w in best.members for r in vals[w])
+        if (
+            not proven
+            and posted
+            and self._saturated_leaves(best.members, counts)
+            and (at.after_literal or _other_methods(vals, best.members))
+        ):
+            return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
         if (
@@ -359,7 +383,9 @@ class WordJudge:
             and size + len(loose) >= 4
             and best.evidence >= size - 1
         ):
-            return WordDecision(best.members + loose, learned=[(LEAF_KEY, best.members)])
+            # (Only values read or written teach other positions: two sets of operations, POSTed
+            # to alike, must not prove each other, "/statuses/{id}/pin" and "/accounts/{id}/pin".)
+            return WordDecision(best.members + loose, learned=[] if posted else [(LEAF_KEY, best.members)])
         if proven and size >= 2:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.

@@ -8,7 +8,7 @@ import random
 
 from analyzer.templating import Templater
 
-from .helpers import Request, feed, name, tpl
+from .helpers import Request, feed, name, tpl, zipf
 
 
 def test_a_saturated_handful_of_siblings_stays_literal() -> None:
@@ -52,8 +52,62 @@ def test_method_shaped_leaves_answering_alike_stay_literal() -> None:
     reqs: list[Request] = []
     for _ in range(600):
         reqs.append(("GET", f"/sapi/v1/algo/{rng.choice(ops)}", 200, "total,orders,rows"))
-        reqs.append(("POST", f"/api/{rng.choice(['orders.list', 'orders.info', 'orders.history'])}", 200, "ok,items"))
+        reqs.append(
+            ("POST", f"/api/{rng.choice(['orders.list', 'orders.info', 'orders.history'])}", 200, "ok,items")
+        )
     feed(t, reqs)
     for op in ops:
         assert tpl(t, f"/sapi/v1/algo/{op}") == f"/sapi/v1/algo/{op}"
     assert tpl(t, "/api/orders.info", "POST") == "/api/orders.info"
+
+
+def test_actions_posted_under_an_id_stay_literal() -> None:
+    """ "/accounts/{id}/follow|unfollow|block|..." all answer the same relationship record, but
+    each is only ever POSTed to and asked for again and again beside read sub-resources: a fixed
+    set of operations on the account, not the values of one parameter."""
+    t = Templater()
+    rng = random.Random(24)
+    acts = ["follow", "unfollow", "block", "unblock", "mute", "unmute", "pin", "unpin", "note", "endorse"]
+    reads = ["followers", "following", "statuses", "lists"]
+    reqs: list[Request] = []
+    for _ in range(1500):
+        acct = str(rng.randint(10**15, 10**16))
+        if rng.random() < 0.6:
+            reqs.append(
+                (
+                    "POST",
+                    f"/api/v1/accounts/{acct}/{zipf(rng, acts, 1)[0]}",
+                    200,
+                    "id,following,blocking,muting,note",
+                )
+            )
+        else:
+            reqs.append(("GET", f"/api/v1/accounts/{acct}/{rng.choice(reads)}", 200, "id,acct,display_name"))
+    feed(t, reqs)
+    for act in acts:
+        got = tpl(t, f"/api/v1/accounts/123/{act}", "POST") or ""
+        assert got.startswith("/api/v1/accounts/{") and got.endswith(f"}}/{act}"), got
+
+
+def test_rpc_operations_posted_after_a_literal_stay_literal() -> None:
+    t = Templater()
+    rng = random.Random(25)
+    ops = ["add", "get", "list", "delete", "grant", "revoke", "changepw"]
+    reqs: list[Request] = []
+    for _ in range(900):
+        reqs.append(("POST", f"/v3/auth/user/{zipf(rng, ops, 1)[0]}", 200, "header,user,roles"))
+    feed(t, reqs)
+    for op in ops:
+        assert tpl(t, f"/v3/auth/user/{op}", "POST") == f"/v3/auth/user/{op}"
+
+
+def test_names_posted_to_that_keep_arriving_are_a_parameter() -> None:
+    """POSTing to named objects ("/transit/sign/{key}") is no operation set: the names churn."""
+    t = Templater()
+    rng = random.Random(26)
+    reqs: list[Request] = []
+    for _ in range(300):
+        reqs.append(("POST", f"/transit/sign/{name(rng)}", 200, "data,lease_id,renewable"))
+    feed(t, reqs)
+    got = tpl(t, reqs[0][1], "POST") or ""
+    assert got.startswith("/transit/sign/{") and got.endswith("}")

@@ -16,7 +16,9 @@ def _sets(rng: random.Random) -> list[str]:
     # Made-up entity-set names of the OData styles (plural nouns, Snake_Case view names).
     stems = ["Widget", "Gadget", "Invoice_Line", "Shipment", "Crate", "Pallet", "Vendor", "Quote", "Ledger"]
     extra = [f"{s}_by_{by}" for s in stems[:5] for by in ("Region", "Year", "Month")]
-    return [s + "s" for s in stems] + extra + [f"{stems[rng.randrange(9)]}_Sales_for_{rng.randint(1990, 2030)}"]
+    return (
+        [s + "s" for s in stems] + extra + [f"{stems[rng.randrange(9)]}_Sales_for_{rng.randint(1990, 2030)}"]
+    )
 
 
 def test_entity_sets_named_by_their_key_segments_stay_literal() -> None:
@@ -29,7 +31,9 @@ def test_entity_sets_named_by_their_key_segments_stay_literal() -> None:
         if rng.random() < 0.5:
             reqs.append((method, f"/Shop/Shop.svc/{es}", 200, "@odata.context,value"))
         elif rng.random() < 0.5:
-            reqs.append(("GET", f"/Shop/Shop.svc/{es}({rng.randint(1, 10**5)})", 200, "@odata.context,Id,Name"))
+            reqs.append(
+                ("GET", f"/Shop/Shop.svc/{es}({rng.randint(1, 10**5)})", 200, "@odata.context,Id,Name")
+            )
         else:
             key = f"{es}(Code='{rng.randint(1, 999)}',Year={rng.randint(1990, 2030)})"
             reqs.append(("GET", f"/Shop/Shop.svc/{key}", 200, "@odata.context,Code,Year"))
