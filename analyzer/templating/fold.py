@@ -91,7 +91,7 @@ class Folder:
         vals = _values(raws)
         if not vals:
             return t
-        shaped = _shaped_groups(vals, self.vocab)
+        shaped = _shaped_groups(vals, self.vocab, self.settings.min_distinct_for_param)
         if shaped:
             self._settle_word_cores(shaped, at)
             vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
@@ -140,8 +140,10 @@ class Folder:
             typed: list[str] = []
             for seg in segs:
                 shape = segment_shape(seg)
-                suffix = shape is not None and shape.kind == "suffix"
-                (word if suffix and shape is not None and not typed_core(shape) else typed).append(seg)
+                if shape is not None and (shape.kind == "dotted" or (shape.kind == "suffix" and not typed_core(shape))):
+                    word.append(seg)
+                else:
+                    typed.append(seg)
             if not word:
                 continue
             decision = self.judge.decide(word, groups.vals, at, typed)
@@ -272,9 +274,10 @@ class _ShapedGroups:
         return bool(self.by_pattern)
 
 
-def _shaped_groups(vals: Values, vocab: frozenset[str]) -> _ShapedGroups:
+def _shaped_groups(vals: Values, vocab: frozenset[str], min_dotted: int) -> _ShapedGroups:
     groups = _ShapedGroups(vals)
     extension: dict[str, list[str]] = {}
+    dotted: dict[str, list[str]] = {}
     for seg in vals:
         if seg.startswith(SHAPED_STAR_PREFIX) and seg not in (STAR, WSTAR):
             groups.by_pattern.setdefault(seg[len(SHAPED_STAR_PREFIX) : -1], []).append(seg)
@@ -284,8 +287,17 @@ def _shaped_groups(vals: Values, vocab: frozenset[str]) -> _ShapedGroups:
             continue
         if shape.kind == "extension":
             extension.setdefault(shape.pattern, []).append(seg)
+        elif shape.kind == "dotted":
+            # (The name before the dot may well be a reserved word, "stream": the word after it
+            # is what varies.)
+            if seg not in vocab:
+                dotted.setdefault(shape.pattern, []).append(seg)
         elif shape.syntactic or not (is_reserved(seg) or route_base(seg) in vocab):
             groups.by_pattern.setdefault(shape.pattern, []).append(seg)
+    for pattern, segs in dotted.items():
+        # A word after a fixed name's dot is judged only where many of them share the name.
+        if len(segs) >= min_dotted:
+            groups.by_pattern.setdefault(pattern, []).extend(segs)
     for pattern, segs in extension.items():
         # One file name with one extension is a literal ("/favicon.ico"); the same name in several
         # formats is a parameter of the format ("thumbnail.{extension}").

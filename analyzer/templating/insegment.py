@@ -13,6 +13,8 @@ Recognised shapes, each a family seen in real APIs:
   a typed value is a parameter at once, a word one on the same evidence as whole-segment words).
 * An extension after a fixed name: ``thumbnail.png`` -> ``thumbnail.{}`` (a parameter only when
   several extensions were seen for the same name: one file is a literal).
+* Any word after a fixed name: ``stream.mkv-hevc`` -> ``stream.{}`` (``dotted``: a parameter only
+  on the long-tail evidence whole-segment words need; RPC names like ``users.list`` stay).
 
 A raw "{" cannot appear in a concrete segment (RFC 3986) and split_path escapes the reserved raw
 keys, so a pattern never collides with a concrete value.
@@ -34,6 +36,8 @@ _REPRESENTATION = re.compile(
     r"(?P<core>.+)\.(?P<ext>json|xml|csv|html?|txt|ya?ml|jsonp|rss|atom)", re.IGNORECASE
 )
 _EXTENSION = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9_\-]*)\.(?P<ext>[A-Za-z0-9]{1,7})")
+_DOTTED_WORD = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9_\-]*)\.(?P<ext>[A-Za-z][A-Za-z0-9_\-]*)")
+_VERSIONISH = re.compile(r"[vV]?\d+")
 # Compaction keys of shaped values: "{*" + pattern + "}" (see paths.STAR).
 SHAPED_STAR_PREFIX = "{*"
 
@@ -43,7 +47,7 @@ class Shape:
     pattern: str  # the segment with "{}" for each value slot
     values: tuple[str, ...]  # the concrete value of each slot
     syntactic: bool  # the syntax alone proves the values are data (OData keys, ranges)
-    kind: str  # "call", "range", "suffix" or "extension"
+    kind: str  # "call", "range", "suffix", "extension" or "dotted"
 
 
 @lru_cache(maxsize=131_072)
@@ -66,6 +70,12 @@ def segment_shape(seg: str) -> Shape | None:
     m = _EXTENSION.fullmatch(seg)
     if m is not None and FILE_EXTENSION.fullmatch(m.group("ext")):
         return Shape(m.group("base") + "." + SLOT, (m.group("ext"),), False, "extension")
+    m = _DOTTED_WORD.fullmatch(seg)
+    if m is not None and not _VERSIONISH.fullmatch(m.group("base")):
+        # "stream.mkv-hevc", "users.list": a fixed name and a word after its dot. A parameter
+        # only on the evidence that makes whole-segment words parameters (fold): containers
+        # churn, RPC method names ("chat.postMessage") saturate and are shaped like methods.
+        return Shape(m.group("base") + "." + SLOT, (m.group("ext"),), False, "dotted")
     return None
 
 

@@ -492,7 +492,7 @@ def _segment_kinds(segs: list[str], marks: Marks) -> list[tuple[str, str]]:
                 kinds.append(("", m.ptype))
             continue
         shape = segment_shape(seg)
-        if shape is not None and shape.kind != "extension" and typed_core(shape):
+        if shape is not None and shape.kind not in ("extension", "dotted") and typed_core(shape):
             kinds.append((shape.pattern, SHAPED + ",".join(_value_type(v) for v in shape.values)))
             continue
         t = classify(seg)
