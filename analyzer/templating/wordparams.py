@@ -187,7 +187,12 @@ class WordJudge:
     def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
         if best is None:
-            return WordDecision([])
+            # Nothing answered with a body (DELETE, PUT, 204s): leaves each seen once or twice
+            # under a plural collection are still ids of a rarely used endpoint.
+            if strong or len(ev.neutral) != len(ev.words):
+                return WordDecision([])
+            leaves = [w for w in ev.neutral if not any(c.children for c in ev.vals[w])]
+            return WordDecision(leaves if len(leaves) == len(ev.words) and rare_ids(leaves, ev.counts, at) else [])
         if best.leaf:
             return self._leaves(ev, at)
         if strong or at.api_root:
@@ -390,7 +395,9 @@ class WordJudge:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
-        return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
+        # (Values that answered nothing, a DELETE, a 204, count too: they say nothing against.)
+        rare = best.members + loose
+        return WordDecision(rare if rare_ids(rare, counts, at) else [])
 
     def _subtrees(self, ev: _Evidence, at: Position) -> WordDecision:
         """Several values whose sub-trees answer alike are values of one parameter."""

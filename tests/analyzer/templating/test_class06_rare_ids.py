@@ -1,0 +1,40 @@
+"""Class 6: ids kept literal on rare endpoints. Names seen once or twice each under a plural
+collection are ids even when the endpoint answers no body (DELETE, PUT with 204), so there is
+no response shape to compare; and a handful of rare routes beside busy ones stay literal."""
+
+from __future__ import annotations
+
+import random
+
+from analyzer.templating import Templater
+
+from .helpers import Request, feed, name, tpl
+
+
+def test_shapeless_rare_names_under_a_plural_collection_are_ids() -> None:
+    t = Templater()
+    rng = random.Random(61)
+    reqs: list[Request] = []
+    for _ in range(200):
+        owner, repo = name(rng), name(rng)
+        reqs.append(("GET", f"/api/v1/repos/{owner}/{repo}/issues", 200, "id,title,state"))
+    secrets = [name(rng) for _ in range(6)]
+    for s in secrets:
+        reqs.append((rng.choice(["DELETE", "PUT"]), f"/api/v1/repos/ownerx/repox/actions/secrets/{s}", 204, None))
+    reqs.append(("PUT", f"/api/v1/repos/ownerx/repox/actions/secrets/{secrets[0]}", 201, "name,created_at"))
+    feed(t, reqs)
+    got = {tpl(t, f"/api/v1/repos/ownerx/repox/actions/secrets/{s}", "DELETE") for s in secrets}
+    assert len(got) == 1, got
+    only = got.pop() or ""
+    assert only.endswith("/actions/secrets/{secret}") or (only.endswith("}") and "/secrets/{" in only), only
+
+
+def test_busy_routes_under_a_plural_collection_stay_literal() -> None:
+    t = Templater()
+    reqs: list[Request] = []
+    for _ in range(40):
+        for route in ("search", "recent"):
+            reqs.append(("DELETE", f"/api/v1/caches/{route}", 204, None))
+    feed(t, reqs)
+    assert tpl(t, "/api/v1/caches/search", "DELETE") == "/api/v1/caches/search"
+    assert tpl(t, "/api/v1/caches/recent", "DELETE") == "/api/v1/caches/recent"
