@@ -139,17 +139,20 @@ class WordJudge:
             return []
         sim = self.sim
         sigs = {w: sim.signature(vals[w]) for w in best.members}
-        shaped = 0
+        shaped = silent = 0
         for w in best.members:
             sw = sigs[w]
-            if any(
+            if not any(sw.values()):
+                # Answered no body anywhere (HEAD, 204): no evidence against the others.
+                silent += 1
+            elif any(
                 sw.get(k) and so.get(k) and sim.shapes_verdict(sw[k], so[k]) > 0
                 for o, so in sigs.items()
                 if o != w
                 for k in sw
             ):
                 shaped += 1
-        return best.members if shaped >= len(best.members) - 1 else []
+        return best.members if shaped >= 2 and shaped + silent >= len(best.members) - 1 else []
 
     def _known_values(self, words: list[str], at: Position) -> bool:
         same = self.dicts.get(at.prev_seg) if at.after_literal else None
