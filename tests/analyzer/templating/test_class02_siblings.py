@@ -111,3 +111,22 @@ def test_names_posted_to_that_keep_arriving_are_a_parameter() -> None:
     feed(t, reqs)
     got = tpl(t, reqs[0][1], "POST") or ""
     assert got.startswith("/transit/sign/{") and got.endswith("}")
+
+
+def test_sub_resources_answering_a_bare_envelope_alike_stay_literal() -> None:
+    """"/merchants/{id}/billingEntities|payoutSettings|..." all answer a one-key envelope
+    ({"data": [...]}): a bare key alike is no evidence the siblings are one thing (unrelated
+    endpoints answer so), so they stay literal sub-resources."""
+    t = Templater()
+    rng = random.Random(27)
+    subs = ["billingEntities", "payoutSettings", "shippingLocations", "terminalProducts", "terminalModels", "splitRules"]
+    reqs: list[Request] = []
+    for sub in zipf(rng, subs, 1200):
+        merchant = "M" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
+        reqs.append(("GET", f"/v3/merchants/{merchant}/{sub}", 200, "data"))
+        reqs.append(("GET", f"/v3/merchants/{merchant}", 200, "id,name,status,_links"))
+    feed(t, reqs)
+    seen = {p.rsplit("/", 1)[1]: p for _, p, _, _ in reqs if p.count("/") == 4}
+    for sub in subs:
+        got = tpl(t, seen[sub]) or ""
+        assert got.startswith("/v3/merchants/{") and got.endswith(f"}}/{sub}"), got
