@@ -37,6 +37,7 @@ _REPRESENTATION = re.compile(
 )
 _EXTENSION = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9_\-]*)\.(?P<ext>[A-Za-z0-9]{1,7})")
 _DOTTED_WORD = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9_\-]*)\.(?P<ext>[A-Za-z][A-Za-z0-9_\-]*)")
+_MASKED_SUFFIX = re.compile(r"(?P<core>\{[a-z]+:[0-9a-f]+\})\.(?P<ext>[A-Za-z0-9]{1,5})")
 _VERSIONISH = re.compile(r"[vV]?\d+")
 # Compaction keys of shaped values: "{*" + pattern + "}" (see paths.STAR).
 SHAPED_STAR_PREFIX = "{*"
@@ -53,8 +54,12 @@ class Shape:
 @lru_cache(maxsize=131_072)
 def segment_shape(seg: str) -> Shape | None:
     """The in-segment shape of a concrete segment, or None for a plain segment."""
-    if len(seg) < 3 or "{" in seg:
+    if len(seg) < 3:
         return None
+    if "{" in seg:
+        # Only a masked value with its extension ("{token:3f9a...}.json", see privacy).
+        m = _MASKED_SUFFIX.fullmatch(seg)
+        return Shape(SLOT + "." + m.group("ext"), (m.group("core"),), False, "suffix") if m else None
     if seg[-1] == ")":
         return _call(seg)
     if ".." in seg:
