@@ -185,6 +185,10 @@ def classify(segment: str) -> str:
         return "code"
     if _UPPER_ID.fullmatch(s) and _digits(s) and not s.isdigit() and sum(c.isalpha() for c in s) >= 2:
         return "token"
+    if n >= 10 and s.isalpha() and s.isupper() and s.isascii() and sum(c in "AEIOU" for c in s) < 0.3 * n:
+        # Upper-case ids without a digit ("QYNUZBVMVKYKQ"): random letters have about one vowel
+        # in five, upper-case words ("AUTHORIZATION", "DOWNLOADS") two in five.
+        return "token"
     if _PREFIXED_ID.fullmatch(s):
         tail = s.partition("_")[2]
         if any(c.isupper() for c in tail) and (any(c.islower() for c in tail) or _digits(tail)):

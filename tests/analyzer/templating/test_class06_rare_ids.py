@@ -38,3 +38,22 @@ def test_busy_routes_under_a_plural_collection_stay_literal() -> None:
     feed(t, reqs)
     assert tpl(t, "/api/v1/caches/search", "DELETE") == "/api/v1/caches/search"
     assert tpl(t, "/api/v1/caches/recent", "DELETE") == "/api/v1/caches/recent"
+
+
+def test_upper_case_ids_without_digits_are_ids_on_first_sight() -> None:
+    """Square-style ids drawn from letters only ("QYNUZBVMVKYKQ") on endpoints seen once: typed by
+    their shape, whereas upper-case words ("AUTHORIZATION") stay words."""
+    from analyzer.templating.values import classify
+
+    rng = random.Random(62)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    ids = []
+    while len(ids) < 200:
+        cand = "".join(rng.choice(letters) for _ in range(13))
+        if sum(c in "AEIOU" for c in cand) <= 2:  # the common case of random letters
+            ids.append(cand)
+    assert all(classify(i) == "token" for i in ids)
+    assert classify("AUTHORIZATION") == "word" and classify("DOWNLOADS") == "word"
+    t = Templater()
+    feed(t, [("GET", f"/v2/payments/{ids[0]}", 200, "payment"), ("GET", f"/v2/vendors/{ids[1]}", 200, "vendor")])
+    assert tpl(t, f"/v2/payments/{ids[0]}") == "/v2/payments/{paymentId}"
