@@ -190,12 +190,11 @@ class WordJudge:
     def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
         if best is None:
-            # Nothing answered with a body (DELETE, PUT, 204s): leaves each seen once or twice
+            # Nothing answered with a body (DELETE, PUT, 204s): values each seen once or twice
             # under a plural collection are still ids of a rarely used endpoint.
             if strong or len(ev.neutral) != len(ev.words):
                 return WordDecision([])
-            leaves = [w for w in ev.neutral if not any(c.children for c in ev.vals[w])]
-            return WordDecision(leaves if len(leaves) == len(ev.words) and rare_ids(leaves, ev.counts, at) else [])
+            return WordDecision(ev.neutral if rare_ids(ev.neutral, ev.counts, at) else [])
         if best.leaf:
             return self._leaves(ev, at)
         if strong or at.api_root:
@@ -398,8 +397,9 @@ class WordJudge:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
-        # (Values that answered nothing, a DELETE, a 204, count too: they say nothing against.)
-        rare = best.members + loose
+        # (Values that answered nothing, a DELETE, a 204, count too, and rare values known only
+        # through a sub-route, "/categories/{name}/posts": they say nothing against.)
+        rare = best.members + [w for w in ev.neutral if counts[w] <= 2]
         return WordDecision(rare if rare_ids(rare, counts, at) else [])
 
     def _subtrees(self, ev: _Evidence, at: Position) -> WordDecision:

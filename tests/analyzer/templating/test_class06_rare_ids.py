@@ -57,3 +57,19 @@ def test_upper_case_ids_without_digits_are_ids_on_first_sight() -> None:
     t = Templater()
     feed(t, [("GET", f"/v2/payments/{ids[0]}", 200, "payment"), ("GET", f"/v2/vendors/{ids[1]}", 200, "vendor")])
     assert tpl(t, f"/v2/payments/{ids[0]}") == "/v2/payments/{paymentId}"
+
+
+def test_rare_names_known_through_a_sub_route_join_the_rare_ids() -> None:
+    """"/categories/{name}" read twice, "/categories/{name}/posts" for three other names, each seen
+    once: one parameter, not three literal endpoints."""
+    t = Templater()
+    rng = random.Random(63)
+    reqs: list[Request] = [("GET", "/v1alpha1/categories", 200, "items,total,page") for _ in range(30)]
+    direct = [name(rng) for _ in range(2)]
+    below = [name(rng) for _ in range(3)]
+    reqs += [("GET", f"/v1alpha1/categories/{n}", 200, "metadata,spec,status") for n in direct + direct]
+    reqs += [("GET", f"/v1alpha1/categories/{n}/posts", 200, "items,total,page") for n in below]
+    feed(t, reqs)
+    got = {tpl(t, f"/v1alpha1/categories/{n}/posts") for n in below}
+    assert len(got) == 1, got
+    assert (got.pop() or "").endswith("}/posts")
