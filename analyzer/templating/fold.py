@@ -20,7 +20,7 @@ raw node (nothing new below it) reuses its last result.
 from __future__ import annotations
 
 from analyzer.templating import rules
-from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
+from analyzer.templating.insegment import SHAPED_STAR_PREFIX, SLOT, segment_shape, typed_core
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
@@ -303,9 +303,28 @@ def _shaped_groups(vals: Values, vocab: frozenset[str], min_dotted: int) -> _Sha
         # formats is a parameter of the format ("thumbnail.{extension}").
         if len(segs) >= 2 or pattern in groups.by_pattern:
             groups.by_pattern.setdefault(pattern, []).extend(segs)
+    suffixes = [p for p in groups.by_pattern if p.startswith(SLOT + ".")]
+    if len(suffixes) >= 2:
+        # Names before several different extensions at one position ("notes.txt", "ci.yaml",
+        # "data.json") are file names, each one value whole; typed values keep their
+        # representation ("{callSid}.json" beside "{callSid}.xml"), unless three formats or more
+        # say they are files too ("8812.csv", "8813.txt", "8814.json").
+        for pattern in suffixes:
+            kept = [seg for seg in groups.by_pattern[pattern] if len(suffixes) < 3 and _typed_suffix(seg)]
+            if kept:
+                groups.by_pattern[pattern] = kept
+            else:
+                del groups.by_pattern[pattern]
     for segs in groups.by_pattern.values():
         groups.members.update(segs)
     return groups
+
+
+def _typed_suffix(seg: str) -> bool:
+    if seg.startswith(SHAPED_STAR_PREFIX):
+        return True  # compacted earlier: proven then
+    shape = segment_shape(seg)
+    return shape is not None and typed_core(shape)
 
 
 def _slot_types(segs: list[str], vals: Values) -> str:

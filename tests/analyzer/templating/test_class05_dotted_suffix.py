@@ -36,3 +36,20 @@ def test_saturated_dotted_method_names_stay_literal() -> None:
     feed(t, reqs)
     for m in methods:
         assert tpl(t, f"/api/{m}", "POST") == f"/api/{m}"
+
+
+def test_file_names_in_several_formats_are_one_value_whole() -> None:
+    """"/contents/notes.txt", "/contents/ci.yaml", "/contents/data.json": names before different
+    extensions at one position are file names, one parameter for the whole segment, not one
+    "{}.txt" / "{}.yaml" endpoint per format."""
+    t = Templater()
+    rng = random.Random(58)
+    reqs: list[Request] = []
+    for _ in range(300):
+        f = f"{name(rng).replace('-', '_')}.{rng.choice(['txt', 'yaml', 'json', 'md'])}"
+        reqs.append(("DELETE", f"/api/v1/repos/octo/widgets/contents/{f}", 200, "commit,content"))
+    feed(t, reqs)
+    got = {tpl(t, p, "DELETE") for _, p, _, _ in reqs[:40]}
+    assert len(got) == 1, got
+    only = got.pop() or ""
+    assert only.startswith("/api/v1/repos/octo/widgets/contents/{") and only.endswith("}"), only
