@@ -73,3 +73,20 @@ def test_rare_names_known_through_a_sub_route_join_the_rare_ids() -> None:
     got = {tpl(t, f"/v1alpha1/categories/{n}/posts") for n in below}
     assert len(got) == 1, got
     assert (got.pop() or "").endswith("}/posts")
+
+
+def test_rare_names_after_a_singular_noun_are_ids_when_shaped_like_names() -> None:
+    """"/sys/policy/anchor3", "/sys/policy/lantern-willow", ...: three or more names seen once or
+    twice each after a singular noun are ids; rare route words there ("/sys/config/cors",
+    "/sys/config/ui") stay literal."""
+    t = Templater()
+    rng = random.Random(64)
+    reqs: list[Request] = [("GET", "/sys/health", 200, "initialized,sealed,standby") for _ in range(50)]
+    names = [name(rng) for _ in range(4)]
+    reqs += [("DELETE", f"/sys/policy/{n}", 204, None) for n in names]
+    reqs += [("GET", f"/sys/config/{r}", 200, "data,lease_id") for r in ("cors", "ui", "auditing")]
+    feed(t, reqs)
+    got = {tpl(t, f"/sys/policy/{n}", "DELETE") for n in names}
+    assert len(got) == 1 and (got.pop() or "").startswith("/sys/policy/{"), got
+    for r in ("cors", "ui", "auditing"):
+        assert tpl(t, f"/sys/config/{r}") == f"/sys/config/{r}"
