@@ -161,11 +161,19 @@ class Folder:
         for pattern, segs in groups.by_pattern.items():
             key = SHAPED_STAR_PREFIX + pattern + "}"
             t.stypes[pattern] = _slot_types(segs, groups.vals)
-            if len(segs) >= 3 or key in segs:
-                compact(raws, segs, key, slot_kinds=True)
+            # Typed values are data for good: compacted. Word values were chosen on evidence that
+            # may still turn ("complete-multipart.json" beside "create-multipart.json" looked
+            # like a tail while each was seen once): kept apart until there are many of them.
+            words = [seg for seg in segs if not _typed_suffix(seg)]
+            if len(words) >= self.settings.word_compact:
+                words = []
+            typed = [seg for seg in segs if seg not in set(words)]
+            if len(typed) >= 3 or key in typed:
+                compact(raws, typed, key, slot_kinds=True)
                 merged = [r.children[key] for r in raws if key in r.children and r.children[key].tot_ok]
             else:
-                merged = [c for seg in segs for c in groups.vals[seg]]
+                merged = [c for seg in typed for c in groups.vals[seg]]
+            merged += [c for seg in words for c in groups.vals[seg]]
             t.shaped[pattern] = self._fold(merged, Position("param", "", at.pos + "/" + pattern))
 
     def _partition(self, vals: Values) -> tuple[list[str], list[str], list[str]]:

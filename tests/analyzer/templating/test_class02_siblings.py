@@ -130,3 +130,20 @@ def test_sub_resources_answering_a_bare_envelope_alike_stay_literal() -> None:
     for sub in subs:
         got = tpl(t, seen[sub]) or ""
         assert got.startswith("/v3/merchants/{") and got.endswith(f"}}/{sub}"), got
+
+
+def test_operations_in_a_representation_first_seen_once_each_stay_literal() -> None:
+    """"/uploads/create-multipart.json", "/uploads/complete-multipart.json", ...: early on each was
+    seen once (a tail, so "{}.json" then), later each is POSTed to again and again. The early
+    verdict must not stick: word values in a pattern are not compacted away, so a later fold
+    still sees them and keeps the operations literal."""
+    t = Templater()
+    rng = random.Random(28)
+    ops = ["create-multipart", "complete-multipart", "abort-multipart", "complete-external-upload", "generate-presigned-put"]
+    reqs: list[Request] = [("POST", f"/uploads/{op}.json", 201, "key,upload_id,url") for op in ops]
+    for op in zipf(rng, ops, 1500):
+        reqs.append(("POST", f"/uploads/{op}.json", 201, "key,upload_id,url"))
+        reqs.append(("GET", f"/t/{rng.randint(1, 10**6)}.json", 200, "id,title,posts_count"))
+    feed(t, reqs)
+    for op in ops:
+        assert tpl(t, f"/uploads/{op}.json", "POST") == f"/uploads/{op}.json"
