@@ -27,7 +27,7 @@ from analyzer.templating.rules import Position, Values
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.trie import HostState, RawNode, TemplateNode
-from analyzer.templating.values import STRONG_TYPES, classify, has_file_extension
+from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classify, has_file_extension
 from analyzer.templating.vocabulary import is_reserved, route_base
 from analyzer.templating.wordparams import WordJudge
 
@@ -197,10 +197,11 @@ class Folder:
                 literals.append(seg)
             else:
                 words.append(seg)
-        if words and any(classify(seg) == "file" for seg in strong):
+        if words and any(classify(seg) == "file" and not _representation(seg) for seg in strong):
             # Files in one folder are alike whatever their names' length ("logo.png" beside
-            # "header-background.png").
-            files = [w for w in words if has_file_extension(w)]
+            # "header-background.png"). (Not routes in a representation: "create-multipart.json"
+            # beside "batch-presign-multipart-parts.json" are operations.)
+            files = [w for w in words if has_file_extension(w) and not _representation(w)]
             strong.extend(files)
             words = [w for w in words if w not in files]
         return strong, words, literals
@@ -356,6 +357,10 @@ def _count(per_slot: list[dict[str, int]], i: int, typ: str, n: int) -> None:
     while len(per_slot) <= i:
         per_slot.append({})
     per_slot[i][typ] = per_slot[i].get(typ, 0) + n
+
+
+def _representation(seg: str) -> bool:
+    return seg.rpartition(".")[2].lower() in REPRESENTATION_EXTS
 
 
 def _followed_by_ids(raws: list[RawNode]) -> bool:

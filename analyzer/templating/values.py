@@ -77,7 +77,8 @@ _FILE_EXT = (
     r"sql|parquet|avro|py|rb|go|rs|java|kt|swift|c|h|cc|cpp|hpp|cs|php|sh|toml|ini|cfg|conf|lock|wasm|heic|avif"
 )
 _FILE = re.compile(r"(?P<base>[^/]+)\.(?P<ext>" + _FILE_EXT + ")", re.IGNORECASE)
-_REPRESENTATION_EXTS = frozenset({"json", "xml", "html", "htm"})
+REPRESENTATION_EXTS = frozenset({"json", "xml", "html", "htm"})
+_REPRESENTATION_EXTS = REPRESENTATION_EXTS
 FILE_EXTENSION = re.compile(_FILE_EXT, re.IGNORECASE)
 
 
