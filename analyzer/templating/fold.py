@@ -20,13 +20,14 @@ raw node (nothing new below it) reuses its last result.
 from __future__ import annotations
 
 from analyzer.templating import rules
-from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
+from analyzer.templating.insegment import SHAPED_STAR_PREFIX, SLOT, segment_shape, typed_core
 from analyzer.templating.paths import STAR, WSTAR
+from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.trie import HostState, RawNode, TemplateNode
-from analyzer.templating.values import STRONG_TYPES, classify, has_file_extension
+from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classify, has_file_extension
 from analyzer.templating.vocabulary import is_reserved, route_base
 from analyzer.templating.wordparams import WordJudge
 
@@ -90,7 +91,7 @@ class Folder:
         vals = _values(raws)
         if not vals:
             return t
-        shaped = _shaped_groups(vals, self.vocab)
+        shaped = _shaped_groups(vals, self.vocab, self.settings.min_distinct_for_param)
         if shaped:
             self._settle_word_cores(shaped, at)
             vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
@@ -139,8 +140,10 @@ class Folder:
             typed: list[str] = []
             for seg in segs:
                 shape = segment_shape(seg)
-                suffix = shape is not None and shape.kind == "suffix"
-                (word if suffix and shape is not None and not typed_core(shape) else typed).append(seg)
+                if shape is not None and (shape.kind == "dotted" or (shape.kind == "suffix" and not typed_core(shape))):
+                    word.append(seg)
+                else:
+                    typed.append(seg)
             if not word:
                 continue
             decision = self.judge.decide(word, groups.vals, at, typed)
@@ -158,11 +161,19 @@ class Folder:
         for pattern, segs in groups.by_pattern.items():
             key = SHAPED_STAR_PREFIX + pattern + "}"
             t.stypes[pattern] = _slot_types(segs, groups.vals)
-            if len(segs) >= 3 or key in segs:
-                compact(raws, segs, key, slot_kinds=True)
+            # Typed values are data for good: compacted. Word values were chosen on evidence that
+            # may still turn ("complete-multipart.json" beside "create-multipart.json" looked
+            # like a tail while each was seen once): kept apart until there are many of them.
+            words = [seg for seg in segs if not _typed_suffix(seg)]
+            if len(words) >= self.settings.word_compact:
+                words = []
+            typed = [seg for seg in segs if seg not in set(words)]
+            if len(typed) >= 3 or key in typed:
+                compact(raws, typed, key, slot_kinds=True)
                 merged = [r.children[key] for r in raws if key in r.children and r.children[key].tot_ok]
             else:
-                merged = [c for seg in segs for c in groups.vals[seg]]
+                merged = [c for seg in typed for c in groups.vals[seg]]
+            merged += [c for seg in words for c in groups.vals[seg]]
             t.shaped[pattern] = self._fold(merged, Position("param", "", at.pos + "/" + pattern))
 
     def _partition(self, vals: Values) -> tuple[list[str], list[str], list[str]]:
@@ -179,15 +190,18 @@ class Folder:
                 continue
             typ = classify(seg)
             if typ in STRONG_TYPES:
-                strong.append(seg)
+                # (A typed-looking name in the vocabulary got there as the name of an OData key
+                # or call beside it, "Sales_for_1997(...)": an entity set, a literal.)
+                (literals if seg in vocab and typ not in PII_TYPES else strong).append(seg)
             elif typ in ("empty", "version") or is_reserved(seg) or route_base(seg) in vocab:
                 literals.append(seg)
             else:
                 words.append(seg)
-        if words and any(classify(seg) == "file" for seg in strong):
+        if words and any(classify(seg) == "file" and not _representation(seg) for seg in strong):
             # Files in one folder are alike whatever their names' length ("logo.png" beside
-            # "header-background.png").
-            files = [w for w in words if has_file_extension(w)]
+            # "header-background.png"). (Not routes in a representation: "create-multipart.json"
+            # beside "batch-presign-multipart-parts.json" are operations.)
+            files = [w for w in words if has_file_extension(w) and not _representation(w)]
             strong.extend(files)
             words = [w for w in words if w not in files]
         return strong, words, literals
@@ -269,9 +283,10 @@ class _ShapedGroups:
         return bool(self.by_pattern)
 
 
-def _shaped_groups(vals: Values, vocab: frozenset[str]) -> _ShapedGroups:
+def _shaped_groups(vals: Values, vocab: frozenset[str], min_dotted: int) -> _ShapedGroups:
     groups = _ShapedGroups(vals)
     extension: dict[str, list[str]] = {}
+    dotted: dict[str, list[str]] = {}
     for seg in vals:
         if seg.startswith(SHAPED_STAR_PREFIX) and seg not in (STAR, WSTAR):
             groups.by_pattern.setdefault(seg[len(SHAPED_STAR_PREFIX) : -1], []).append(seg)
@@ -281,16 +296,44 @@ def _shaped_groups(vals: Values, vocab: frozenset[str]) -> _ShapedGroups:
             continue
         if shape.kind == "extension":
             extension.setdefault(shape.pattern, []).append(seg)
+        elif shape.kind == "dotted":
+            # (The name before the dot may well be a reserved word, "stream": the word after it
+            # is what varies.)
+            if seg not in vocab:
+                dotted.setdefault(shape.pattern, []).append(seg)
         elif shape.syntactic or not (is_reserved(seg) or route_base(seg) in vocab):
             groups.by_pattern.setdefault(shape.pattern, []).append(seg)
+    for pattern, segs in dotted.items():
+        # A word after a fixed name's dot is judged only where many of them share the name.
+        if len(segs) >= min_dotted:
+            groups.by_pattern.setdefault(pattern, []).extend(segs)
     for pattern, segs in extension.items():
         # One file name with one extension is a literal ("/favicon.ico"); the same name in several
         # formats is a parameter of the format ("thumbnail.{extension}").
         if len(segs) >= 2 or pattern in groups.by_pattern:
             groups.by_pattern.setdefault(pattern, []).extend(segs)
+    suffixes = [p for p in groups.by_pattern if p.startswith(SLOT + ".")]
+    if len(suffixes) >= 2:
+        # Names before several different extensions at one position ("notes.txt", "ci.yaml",
+        # "data.json") are file names, each one value whole; typed values keep their
+        # representation ("{callSid}.json" beside "{callSid}.xml"), unless three formats or more
+        # say they are files too ("8812.csv", "8813.txt", "8814.json").
+        for pattern in suffixes:
+            kept = [seg for seg in groups.by_pattern[pattern] if len(suffixes) < 3 and _typed_suffix(seg)]
+            if kept:
+                groups.by_pattern[pattern] = kept
+            else:
+                del groups.by_pattern[pattern]
     for segs in groups.by_pattern.values():
         groups.members.update(segs)
     return groups
+
+
+def _typed_suffix(seg: str) -> bool:
+    if seg.startswith(SHAPED_STAR_PREFIX):
+        return True  # compacted earlier: proven then
+    shape = segment_shape(seg)
+    return shape is not None and typed_core(shape)
 
 
 def _slot_types(segs: list[str], vals: Values) -> str:
@@ -314,6 +357,10 @@ def _count(per_slot: list[dict[str, int]], i: int, typ: str, n: int) -> None:
     while len(per_slot) <= i:
         per_slot.append({})
     per_slot[i][typ] = per_slot[i].get(typ, 0) + n
+
+
+def _representation(seg: str) -> bool:
+    return seg.rpartition(".")[2].lower() in REPRESENTATION_EXTS
 
 
 def _followed_by_ids(raws: list[RawNode]) -> bool:

@@ -13,6 +13,8 @@ Recognised shapes, each a family seen in real APIs:
   a typed value is a parameter at once, a word one on the same evidence as whole-segment words).
 * An extension after a fixed name: ``thumbnail.png`` -> ``thumbnail.{}`` (a parameter only when
   several extensions were seen for the same name: one file is a literal).
+* Any word after a fixed name: ``stream.mkv-hevc`` -> ``stream.{}`` (``dotted``: a parameter only
+  on the long-tail evidence whole-segment words need; RPC names like ``users.list`` stay).
 
 A raw "{" cannot appear in a concrete segment (RFC 3986) and split_path escapes the reserved raw
 keys, so a pattern never collides with a concrete value.
@@ -34,6 +36,9 @@ _REPRESENTATION = re.compile(
     r"(?P<core>.+)\.(?P<ext>json|xml|csv|html?|txt|ya?ml|jsonp|rss|atom)", re.IGNORECASE
 )
 _EXTENSION = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9_\-]*)\.(?P<ext>[A-Za-z0-9]{1,7})")
+_DOTTED_WORD = re.compile(r"(?P<base>[A-Za-z][A-Za-z0-9_\-]*)\.(?P<ext>[A-Za-z][A-Za-z0-9_\-]*)")
+_MASKED_SUFFIX = re.compile(r"(?P<core>\{[a-z]+:[0-9a-f]+\})\.(?P<ext>[A-Za-z0-9]{1,5})")
+_VERSIONISH = re.compile(r"[vV]?\d+")
 # Compaction keys of shaped values: "{*" + pattern + "}" (see paths.STAR).
 SHAPED_STAR_PREFIX = "{*"
 
@@ -43,14 +48,18 @@ class Shape:
     pattern: str  # the segment with "{}" for each value slot
     values: tuple[str, ...]  # the concrete value of each slot
     syntactic: bool  # the syntax alone proves the values are data (OData keys, ranges)
-    kind: str  # "call", "range", "suffix" or "extension"
+    kind: str  # "call", "range", "suffix", "extension" or "dotted"
 
 
 @lru_cache(maxsize=131_072)
 def segment_shape(seg: str) -> Shape | None:
     """The in-segment shape of a concrete segment, or None for a plain segment."""
-    if len(seg) < 3 or "{" in seg:
+    if len(seg) < 3:
         return None
+    if "{" in seg:
+        # Only a masked value with its extension ("{token:3f9a...}.json", see privacy).
+        m = _MASKED_SUFFIX.fullmatch(seg)
+        return Shape(SLOT + "." + m.group("ext"), (m.group("core"),), False, "suffix") if m else None
     if seg[-1] == ")":
         return _call(seg)
     if ".." in seg:
@@ -66,6 +75,12 @@ def segment_shape(seg: str) -> Shape | None:
     m = _EXTENSION.fullmatch(seg)
     if m is not None and FILE_EXTENSION.fullmatch(m.group("ext")):
         return Shape(m.group("base") + "." + SLOT, (m.group("ext"),), False, "extension")
+    m = _DOTTED_WORD.fullmatch(seg)
+    if m is not None and not _VERSIONISH.fullmatch(m.group("base")):
+        # "stream.mkv-hevc", "users.list": a fixed name and a word after its dot. A parameter
+        # only on the evidence that makes whole-segment words parameters (fold): containers
+        # churn, RPC method names ("chat.postMessage") saturate and are shaped like methods.
+        return Shape(m.group("base") + "." + SLOT, (m.group("ext"),), False, "dotted")
     return None
 
 

@@ -58,16 +58,26 @@ def pii_type(segment: str) -> str | None:
     return parts[0] if parts is not None else None
 
 
+_REPRESENTATIONS = frozenset({"json", "xml"})
+
+
 @lru_cache(maxsize=65_536)
 def pii_parts(segment: str) -> tuple[str, str] | None:
     """(type, suffix) when a raw segment holds PII or a secret, else None. The suffix is a file
     extension the value carries ("348-21-6690.pdf" -> ("ssn", ".pdf")): kept beside the mask."""
     if not segment or segment[0] == "{":
         return None
+    stem, dot, ext = segment.rpartition(".")
+    if dot and stem and ext.lower() in _REPRESENTATIONS and "@" not in segment:
+        # A value in a representation first: "cus_R1We...Wb8.json" keeps its ".json", so the
+        # endpoint keeps its shape ("/posts/{postId}.json"). (A file name, "Q3-8f3aKd9x.csv",
+        # is one value whole, and "jane@example.org" one address.)
+        typ = _value_type(stem)
+        if typ is not None:
+            return typ, "." + ext
     typ = _value_type(segment)
     if typ is not None:
         return typ, ""
-    stem, dot, ext = segment.rpartition(".")
     if dot and stem and 1 <= len(ext) <= 5 and ext.isalnum() and not ext.isdigit():
         typ = _value_type(stem)
         if typ is not None:

@@ -77,12 +77,18 @@ def lone_number_is_version(at: Position, only: str, vals: Values) -> bool:
 def rare_ids(members: list[str], counts: dict[str, int], at: Position) -> bool:
     """Two or more values under a plural collection literal, each seen at most twice, with
     matching structure: ids of a rarely used endpoint."""
-    return (
-        at.after_literal
-        and len(members) >= 2
-        and all(counts[w] <= 2 for w in members)
-        and is_plural_collection(at.prev_seg)
-    )
+    if not (at.after_literal and len(members) >= 2 and all(counts[w] <= 2 for w in members)):
+        return False
+    if is_plural_collection(at.prev_seg):
+        return True
+    # After a singular noun ("/sys/policy/{name}", "/totp/code/{name}") it takes more of them,
+    # every one shaped like a name people give (digits or a separator in it: "anchor3",
+    # "lantern-willow"), not like a route word.
+    return len(members) >= 3 and all(_name_like(w) for w in members)
+
+
+def _name_like(word: str) -> bool:
+    return any(c.isdigit() for c in word) or "-" in word or "_" in word
 
 
 def group_type(types: dict[str, int]) -> str:

@@ -88,8 +88,9 @@ class Similarity:
 
     def shapes_verdict(self, sa: set[str], sb: set[str]) -> int:
         """+1 similar, -1 different, 0 no evidence (no informative shapes for a common method)."""
-        if sa & sb:
-            return 1
+        for same in sa & sb:
+            if len(self.tokens(same.partition(METHOD_SEP)[2])) >= 2:
+                return 1  # (one bare key or "[]" alike says as little as when compared below)
         compared = False
         for x in sa:
             mx, _, shape_x = x.partition(METHOD_SEP)

@@ -37,7 +37,15 @@ from analyzer.templating.privacy import Masker, masked_type
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.spec import SpecIndex
-from analyzer.templating.trie import MAX_SHAPES, METHOD_SEP, HostState, RawNode, TemplateNode
+from analyzer.templating.trie import (
+    MAX_SHAPES,
+    METHOD_BITS,
+    METHOD_SEP,
+    OTHER_METHOD,
+    HostState,
+    RawNode,
+    TemplateNode,
+)
 from analyzer.templating.values import LOOSE_TYPES, STRONG_TYPES, classify
 from analyzer.templating.vocabulary import is_plural_collection
 
@@ -120,6 +128,10 @@ class Templater:
         node, trail, new = self._insert(hs, segs)
         node.end += 1
         node.end_ok += 1
+        bit = METHOD_BITS.get(method, OTHER_METHOD)
+        if not node.methods & bit:
+            node.methods |= bit
+            new = True  # a new method on a path is evidence a fold weighs (operations vs. values)
         if status is not None and status >= 400:
             response_shape = None  # error bodies are generic envelopes, not the endpoint's shape
         if response_shape is not None:
@@ -271,8 +283,19 @@ class Templater:
                 new = True
                 # (A known collection name needs no classify() calls: most new children are ids
                 # under one.)
-                if prev and prev not in vocab and classify(seg) in STRONG_TYPES and classify(prev) not in STRONG_TYPES:
+                if (
+                    prev
+                    and prev not in vocab
+                    and classify(seg) in STRONG_TYPES
+                    and classify(prev) not in STRONG_TYPES
+                ):
                     vocab.add(prev)
+                if seg[-1:] == ")":
+                    # An OData key or call ("Products(42)", "Orders_Qries(OrderID=1)") names its
+                    # entity set: the bare "Products" beside it is that collection, a literal.
+                    name = _call_name(seg)
+                    if name and name not in vocab:
+                        vocab.add(name)
             node = child
             trail.append(node)
             prev = seg
@@ -423,6 +446,11 @@ class Templater:
                     dest.append((p, e))
 
 
+def _call_name(seg: str) -> str:
+    shape = segment_shape(seg)
+    return shape.pattern.partition("(")[0] if shape is not None and shape.kind == "call" else ""
+
+
 def _stored(path: str, segs: list[str]) -> str:
     """The path as the state may keep it: the path itself, or its masked form."""
     return path if not segs or "{" not in "".join(segs) else "/" + "/".join(segs)
@@ -464,7 +492,7 @@ def _segment_kinds(segs: list[str], marks: Marks) -> list[tuple[str, str]]:
                 kinds.append(("", m.ptype))
             continue
         shape = segment_shape(seg)
-        if shape is not None and shape.kind != "extension" and typed_core(shape):
+        if shape is not None and shape.kind not in ("extension", "dotted") and typed_core(shape):
             kinds.append((shape.pattern, SHAPED + ",".join(_value_type(v) for v in shape.values)))
             continue
         t = classify(seg)

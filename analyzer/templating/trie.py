@@ -14,11 +14,19 @@ METHOD_SEP = " "
 
 _NO_KINDS: dict[str, int] = {}
 
+# Request methods as bits (RawNode.methods): which methods asked for a path, whatever its answer
+# (shapes are only kept for answers with a body). Unknown methods share one bit.
+METHOD_BITS: dict[str, int] = {
+    m: 1 << i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+}
+OTHER_METHOD = 1 << len(METHOD_BITS)
+POST_BIT = METHOD_BITS["POST"]
+
 
 class RawNode:
     """Concrete segments below a position, with request counts and response shapes."""
 
-    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "kinds", "dirty", "cache", "sig")
+    __slots__ = ("children", "end", "end_ok", "tot_ok", "shapes", "kinds", "methods", "dirty", "cache", "sig")
 
     def __init__(self) -> None:
         self.children: dict[str, RawNode] = {}
@@ -29,6 +37,7 @@ class RawNode:
         # STAR nodes only (own dict, set by compaction): value type -> distinct values absorbed.
         # Every other node shares one empty dict that is never written to.
         self.kinds: dict[str, int] = _NO_KINDS
+        self.methods = 0  # METHOD_BITS of the non-404 requests ending here (0: none, or an old state)
         # Incremental folding: a node is dirty when something below it changed structurally since
         # the last fold; a clean node's last fold result (cache) is reused as is. Not persisted.
         self.dirty = True
@@ -40,6 +49,7 @@ class RawNode:
         self.end += other.end
         self.end_ok += other.end_ok
         self.tot_ok += other.tot_ok
+        self.methods |= other.methods
         for k, v in other.shapes.items():
             if k in self.shapes:
                 self.shapes[k] += v
@@ -71,6 +81,7 @@ class RawNode:
             self.shapes,
             {k: c.to_json() for k, c in self.children.items()},
             self.kinds,
+            self.methods,
         ]
 
     @classmethod
@@ -81,6 +92,8 @@ class RawNode:
         r.children = {str(k): cls.from_json(v) for k, v in data[4].items()}
         if data[5]:
             r.kinds = {str(k): int(v) for k, v in data[5].items()}
+        if len(data) > 6:
+            r.methods = int(data[6])
         return r
 
 

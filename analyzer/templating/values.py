@@ -65,6 +65,10 @@ _PREFIXED_ID = re.compile(r"[a-z]{2,8}_[A-Za-z0-9]{12,}")
 _CODE = re.compile(r"[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*")
 # Types of masked PII segments (analyzer.templating.privacy.PII_TYPES).
 _MASKED = frozenset({"email", "phone", "ssn", "card", "ip", "iban", "token"})
+# Words and numbers joined by "_" or "-", each word plain or capitalised ("Product_Sales_for_1997",
+# "Summary_of_Sales_by_Years"): a name a person wrote, never entropy (random base64url mixes
+# letters and digits, and cases, inside its parts).
+_PHRASE = re.compile(r"(?:[A-Z]?[a-z]+|[A-Z]+|[0-9]+)(?:[-_](?:[A-Z]?[a-z]+|[A-Z]+|[0-9]+))+")
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}|[A-Za-z0-9+/]{16,}={1,2}")
 _FILE_EXT = (
     r"pdf|png|jpe?g|gif|svg|webp|bmp|ico|tiff?|csv|tsv|txt|json|xml|ya?ml|html?|"
@@ -73,7 +77,8 @@ _FILE_EXT = (
     r"sql|parquet|avro|py|rb|go|rs|java|kt|swift|c|h|cc|cpp|hpp|cs|php|sh|toml|ini|cfg|conf|lock|wasm|heic|avif"
 )
 _FILE = re.compile(r"(?P<base>[^/]+)\.(?P<ext>" + _FILE_EXT + ")", re.IGNORECASE)
-_REPRESENTATION_EXTS = frozenset({"json", "xml", "html", "htm"})
+REPRESENTATION_EXTS = frozenset({"json", "xml", "html", "htm"})
+_REPRESENTATION_EXTS = REPRESENTATION_EXTS
 FILE_EXTENSION = re.compile(_FILE_EXT, re.IGNORECASE)
 
 
@@ -181,6 +186,10 @@ def classify(segment: str) -> str:
         return "code"
     if _UPPER_ID.fullmatch(s) and _digits(s) and not s.isdigit() and sum(c.isalpha() for c in s) >= 2:
         return "token"
+    if n >= 10 and s.isalpha() and s.isupper() and s.isascii() and sum(c in "AEIOU" for c in s) < 0.3 * n:
+        # Upper-case ids without a digit ("QYNUZBVMVKYKQ"): random letters have about one vowel
+        # in five, upper-case words ("AUTHORIZATION", "DOWNLOADS") two in five.
+        return "token"
     if _PREFIXED_ID.fullmatch(s):
         tail = s.partition("_")[2]
         if any(c.isupper() for c in tail) and (any(c.islower() for c in tail) or _digits(tail)):
@@ -189,7 +198,7 @@ def classify(segment: str) -> str:
         return "hex"
     digits = _digits(s)
     alpha = sum(c.isalpha() for c in s)
-    if n >= 16 and _TOKEN.fullmatch(s) and alpha:
+    if n >= 16 and _TOKEN.fullmatch(s) and alpha and not _PHRASE.fullmatch(s):
         upper = sum(c.isupper() for c in s)
         lower = sum(c.islower() for c in s)
         # Mixed case plus digits is entropy, not a slug ("4iV5W9uYEdYUVa79Axb7Rh"); long slugs with

@@ -24,6 +24,7 @@ from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
+from analyzer.templating.trie import POST_BIT
 from analyzer.templating.values import is_version
 from analyzer.templating.vocabulary import route_base
 
@@ -46,6 +47,12 @@ def looks_like_method(word: str) -> bool:
     """ "redeemCode", "bookTicker", "chat.postMessage", "users.list": an operation's name."""
     base = route_base(word)
     return bool(_CAMEL.fullmatch(base) or _DOTTED.fullmatch(base))
+
+
+def _other_methods(vals: Values, members: list[str]) -> bool:
+    """Some other value at the position is asked for with a method besides POST."""
+    inside = set(members)
+    return any(r.methods & ~POST_BIT for seg, raws in vals.items() if seg not in inside for r in raws)
 
 
 # Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
@@ -132,17 +139,20 @@ class WordJudge:
             return []
         sim = self.sim
         sigs = {w: sim.signature(vals[w]) for w in best.members}
-        shaped = 0
+        shaped = silent = 0
         for w in best.members:
             sw = sigs[w]
-            if any(
+            if not any(sw.values()):
+                # Answered no body anywhere (HEAD, 204): no evidence against the others.
+                silent += 1
+            elif any(
                 sw.get(k) and so.get(k) and sim.shapes_verdict(sw[k], so[k]) > 0
                 for o, so in sigs.items()
                 if o != w
                 for k in sw
             ):
                 shaped += 1
-        return best.members if shaped >= len(best.members) - 1 else []
+        return best.members if shaped >= 2 and shaped + silent >= len(best.members) - 1 else []
 
     def _known_values(self, words: list[str], at: Position) -> bool:
         same = self.dicts.get(at.prev_seg) if at.after_literal else None
@@ -180,7 +190,11 @@ class WordJudge:
     def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
         if best is None:
-            return WordDecision([])
+            # Nothing answered with a body (DELETE, PUT, 204s): values each seen once or twice
+            # under a plural collection are still ids of a rarely used endpoint.
+            if strong or len(ev.neutral) != len(ev.words):
+                return WordDecision([])
+            return WordDecision(ev.neutral if rare_ids(ev.neutral, ev.counts, at) else [])
         if best.leaf:
             return self._leaves(ev, at)
         if strong or at.api_root:
@@ -268,6 +282,15 @@ class WordJudge:
         requests = sum(n for n in (counts[w] for w in candidate) if n <= cap)
         return requests > 0 and singles >= self.settings.unseen_share * requests
 
+    def _saturated_leaves(self, members: list[str], counts: dict[str, int]) -> bool:
+        """For leaves only ever POSTed to ("/accounts/{id}/follow", "/payments/{id}/captures",
+        "/auth/role/grant"): every one asked for again and again, they are operations on what
+        precedes them. Values of a parameter are read, replaced or deleted (GET, PUT, DELETE); a
+        POST creates under a collection or acts, and a set of acts saturates while names that
+        are POSTed to churn."""
+        singles = sum(1 for w in members if counts[w] == 1)
+        return not self._churning(members, counts, singles)
+
     def _verbs(self, candidate: list[str]) -> bool:
         """Most values are shaped like method names: RPC operations, not data."""
         verbs = sum(1 for w in candidate if looks_like_method(w))
@@ -352,6 +375,14 @@ class WordJudge:
             # Operations under a route answering alike ("/algo/openOrders", "/algo/subOrders");
             # field names below an id ("/cards/{id}/shortUrl") are values.
             return WordDecision([])
+        posted = all(r.methods == POST_BIT for w in best.members for r in vals[w])
+        if (
+            not proven
+            and posted
+            and self._saturated_leaves(best.members, counts)
+            and (at.after_literal or _other_methods(vals, best.members))
+        ):
+            return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
         if (
@@ -359,12 +390,17 @@ class WordJudge:
             and size + len(loose) >= 4
             and best.evidence >= size - 1
         ):
-            return WordDecision(best.members + loose, learned=[(LEAF_KEY, best.members)])
+            # (Only values read or written teach other positions: two sets of operations, POSTed
+            # to alike, must not prove each other, "/statuses/{id}/pin" and "/accounts/{id}/pin".)
+            return WordDecision(best.members + loose, learned=[] if posted else [(LEAF_KEY, best.members)])
         if proven and size >= 2:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
-        return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
+        # (Values that answered nothing, a DELETE, a 204, count too, and rare values known only
+        # through a sub-route, "/categories/{name}/posts": they say nothing against.)
+        rare = best.members + [w for w in ev.neutral if counts[w] <= 2]
+        return WordDecision(rare if rare_ids(rare, counts, at) else [])
 
     def _subtrees(self, ev: _Evidence, at: Position) -> WordDecision:
         """Several values whose sub-trees answer alike are values of one parameter."""

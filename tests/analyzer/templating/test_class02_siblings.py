@@ -8,7 +8,7 @@ import random
 
 from analyzer.templating import Templater
 
-from .helpers import Request, feed, name, tpl
+from .helpers import Request, feed, name, tpl, zipf
 
 
 def test_a_saturated_handful_of_siblings_stays_literal() -> None:
@@ -52,8 +52,98 @@ def test_method_shaped_leaves_answering_alike_stay_literal() -> None:
     reqs: list[Request] = []
     for _ in range(600):
         reqs.append(("GET", f"/sapi/v1/algo/{rng.choice(ops)}", 200, "total,orders,rows"))
-        reqs.append(("POST", f"/api/{rng.choice(['orders.list', 'orders.info', 'orders.history'])}", 200, "ok,items"))
+        reqs.append(
+            ("POST", f"/api/{rng.choice(['orders.list', 'orders.info', 'orders.history'])}", 200, "ok,items")
+        )
     feed(t, reqs)
     for op in ops:
         assert tpl(t, f"/sapi/v1/algo/{op}") == f"/sapi/v1/algo/{op}"
     assert tpl(t, "/api/orders.info", "POST") == "/api/orders.info"
+
+
+def test_actions_posted_under_an_id_stay_literal() -> None:
+    """ "/accounts/{id}/follow|unfollow|block|..." all answer the same relationship record, but
+    each is only ever POSTed to and asked for again and again beside read sub-resources: a fixed
+    set of operations on the account, not the values of one parameter."""
+    t = Templater()
+    rng = random.Random(24)
+    acts = ["follow", "unfollow", "block", "unblock", "mute", "unmute", "pin", "unpin", "note", "endorse"]
+    reads = ["followers", "following", "statuses", "lists"]
+    reqs: list[Request] = []
+    for _ in range(1500):
+        acct = str(rng.randint(10**15, 10**16))
+        if rng.random() < 0.6:
+            reqs.append(
+                (
+                    "POST",
+                    f"/api/v1/accounts/{acct}/{zipf(rng, acts, 1)[0]}",
+                    200,
+                    "id,following,blocking,muting,note",
+                )
+            )
+        else:
+            reqs.append(("GET", f"/api/v1/accounts/{acct}/{rng.choice(reads)}", 200, "id,acct,display_name"))
+    feed(t, reqs)
+    for act in acts:
+        got = tpl(t, f"/api/v1/accounts/123/{act}", "POST") or ""
+        assert got.startswith("/api/v1/accounts/{") and got.endswith(f"}}/{act}"), got
+
+
+def test_rpc_operations_posted_after_a_literal_stay_literal() -> None:
+    t = Templater()
+    rng = random.Random(25)
+    ops = ["add", "get", "list", "delete", "grant", "revoke", "changepw"]
+    reqs: list[Request] = []
+    for _ in range(900):
+        reqs.append(("POST", f"/v3/auth/user/{zipf(rng, ops, 1)[0]}", 200, "header,user,roles"))
+    feed(t, reqs)
+    for op in ops:
+        assert tpl(t, f"/v3/auth/user/{op}", "POST") == f"/v3/auth/user/{op}"
+
+
+def test_names_posted_to_that_keep_arriving_are_a_parameter() -> None:
+    """POSTing to named objects ("/transit/sign/{key}") is no operation set: the names churn."""
+    t = Templater()
+    rng = random.Random(26)
+    reqs: list[Request] = []
+    for _ in range(300):
+        reqs.append(("POST", f"/transit/sign/{name(rng)}", 200, "data,lease_id,renewable"))
+    feed(t, reqs)
+    got = tpl(t, reqs[0][1], "POST") or ""
+    assert got.startswith("/transit/sign/{") and got.endswith("}")
+
+
+def test_sub_resources_answering_a_bare_envelope_alike_stay_literal() -> None:
+    """"/merchants/{id}/billingEntities|payoutSettings|..." all answer a one-key envelope
+    ({"data": [...]}): a bare key alike is no evidence the siblings are one thing (unrelated
+    endpoints answer so), so they stay literal sub-resources."""
+    t = Templater()
+    rng = random.Random(27)
+    subs = ["billingEntities", "payoutSettings", "shippingLocations", "terminalProducts", "terminalModels", "splitRules"]
+    reqs: list[Request] = []
+    for sub in zipf(rng, subs, 1200):
+        merchant = "M" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
+        reqs.append(("GET", f"/v3/merchants/{merchant}/{sub}", 200, "data"))
+        reqs.append(("GET", f"/v3/merchants/{merchant}", 200, "id,name,status,_links"))
+    feed(t, reqs)
+    seen = {p.rsplit("/", 1)[1]: p for _, p, _, _ in reqs if p.count("/") == 4}
+    for sub in subs:
+        got = tpl(t, seen[sub]) or ""
+        assert got.startswith("/v3/merchants/{") and got.endswith(f"}}/{sub}"), got
+
+
+def test_operations_in_a_representation_first_seen_once_each_stay_literal() -> None:
+    """"/uploads/create-multipart.json", "/uploads/complete-multipart.json", ...: early on each was
+    seen once (a tail, so "{}.json" then), later each is POSTed to again and again. The early
+    verdict must not stick: word values in a pattern are not compacted away, so a later fold
+    still sees them and keeps the operations literal."""
+    t = Templater()
+    rng = random.Random(28)
+    ops = ["create-multipart", "complete-multipart", "abort-multipart", "complete-external-upload", "generate-presigned-put"]
+    reqs: list[Request] = [("POST", f"/uploads/{op}.json", 201, "key,upload_id,url") for op in ops]
+    for op in zipf(rng, ops, 1500):
+        reqs.append(("POST", f"/uploads/{op}.json", 201, "key,upload_id,url"))
+        reqs.append(("GET", f"/t/{rng.randint(1, 10**6)}.json", 200, "id,title,posts_count"))
+    feed(t, reqs)
+    for op in ops:
+        assert tpl(t, f"/uploads/{op}.json", "POST") == f"/uploads/{op}.json"

@@ -107,3 +107,25 @@ def test_enum_values_followed_by_ids_answering_alike_are_a_parameter() -> None:
         assert got is not None and got.startswith("/Items/{itemId}/Images/{") and got.count("{") == 3, (kind, got)
     assert tpl(t, "/users/12") == "/users/{userId}"
     assert tpl(t, "/devices/12") == "/devices/{deviceId}"
+
+
+def test_image_kinds_asked_for_by_head_are_one_parameter() -> None:
+    """"/Studios/{id}/Images/Primary/3", ".../Images/Backdrop/1", ...: a dozen kinds, each followed
+    by an index, most kinds only ever probed with HEAD (no body, so no shape to compare), a few
+    also read with GET answering one image record: the values of one low-cardinality parameter."""
+    t = Templater()
+    rng = random.Random(33)
+    kinds = ["Primary", "Art", "Backdrop", "Banner", "Box", "BoxRear", "Disc", "Logo", "Menu", "Thumb"]
+    reqs: list[Request] = []
+    for kind in zipf(rng, kinds, 700):
+        studio = name(rng)
+        reqs.append(("GET", f"/Studios/{studio}/Items", 200, "Items,TotalRecordCount"))
+        if kind not in kinds[:3] or rng.random() < 0.5:
+            reqs.append(("HEAD", f"/Studios/{studio}/Images/{kind}/{rng.randint(0, 40)}", 200, None))
+        else:
+            reqs.append(("GET", f"/Studios/{studio}/Images/{kind}/{rng.randint(0, 40)}", 200, "Height,Width,Path"))
+    feed(t, reqs)
+    got = {tpl(t, f"/Studios/abc/Images/{kind}/7", "HEAD") for kind in kinds}
+    assert len(got) == 1, got
+    only = got.pop() or ""
+    assert only.startswith("/Studios/{") and "/Images/{" in only, only
