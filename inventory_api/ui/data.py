@@ -1,8 +1,5 @@
-"""Read models of the console pages: bound parameters only, row counts bounded.
-
-Tables other branches add (threat events, actors, change events, alert destinations) are read
-when the database has them (:func:`optional_rows`), else the page says "no data yet".
-"""
+"""Read models of the console pages: keyword-only queries returning frozen dataclasses or the
+API's Public schemas, bound parameters only, row counts bounded (``MAX_ROWS``)."""
 
 from __future__ import annotations
 
@@ -11,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import MetaData, Table, distinct, func, inspect, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from analyzer.alerts.outbox import DestinationStatus, Outbox
 from analyzer.db.models import (
     ApiSpec,
     Endpoint,
@@ -25,27 +23,9 @@ from analyzer.db.models import (
     SpecOperation,
 )
 from inventory_api.schemas import ChangePublic
+from inventory_api.schemas_threats import ActorPublic
 
-OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
-    "events": ("threat_events", "detect_events", "events"),
-    "actors": ("actors", "actor_pii", "actor_exposures"),
-    "changes": ("change_events", "changes"),
-    "destinations": ("alert_destinations", "integrations"),
-    "delivery": ("alert_delivery_status",),
-    "outbox": ("alert_outbox",),
-}
-MAX_OPTIONAL_ROWS = 200
-# Columns never shown (secrets, whole alert bodies); URLs shown as scheme://host only (a Slack or
-# Splunk URL carries its token).
-HIDDEN_COLUMNS = frozenset({"config", "payload", "alert", "document", "claim_token"})
-HIDDEN_PARTS = ("secret", "token", "password", "passwd", "hash", "hmac", "credential", "api_key")
-
-
-def _hidden(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in HIDDEN_COLUMNS or any(part in lowered for part in HIDDEN_PARTS)
-
-
+MAX_ROWS = 200
 def _redacted_url(value: Any) -> Any:
     from urllib.parse import urlsplit
 
@@ -116,6 +96,33 @@ def endpoint_changes(*, session: Session, endpoint_id: int, limit: int = 50) -> 
     return [ChangePublic(**change_dict(row)) for row in session.scalars(stmt)]
 
 
+def recent_changes(*, session: Session, limit: int = MAX_ROWS) -> list[ChangePublic]:
+    """The inventory's newest changes, newest first (the API's Public schema)."""
+    from analyzer.db.models import ChangeEvent
+    from analyzer.inventory.changes import change_dict
+
+    stmt = select(ChangeEvent).order_by(ChangeEvent.detected_at.desc(), ChangeEvent.id.desc()).limit(limit)
+    return [ChangePublic(**change_dict(row)) for row in session.scalars(stmt)]
+
+
+def riskiest_actors(*, session: Session, limit: int = MAX_ROWS) -> list[ActorPublic]:
+    """Actors (hashed identities, masked hints) by risk, then most recently seen."""
+    from analyzer.db.models import ThreatActor
+
+    stmt = (
+        select(ThreatActor)
+        .order_by(ThreatActor.risk.desc(), ThreatActor.last_seen.desc(), ThreatActor.id.desc())
+        .limit(limit)
+    )
+    return [
+        ActorPublic(
+            id=a.id, ip=a.ip, identity=a.identity, first_seen=_utc(a.first_seen), last_seen=_utc(a.last_seen),
+            requests=a.requests, endpoints=a.endpoints, pii_types=dict(a.pii_types or {}), risk=a.risk,
+        )
+        for a in session.scalars(stmt)
+    ]
+
+
 def overview(session: Session) -> Overview:
     now = newest_seen(session)
     week = now - timedelta(days=7)
@@ -163,39 +170,6 @@ def traffic(session: Session, *, days: int = 14, endpoint_id: int | None = None)
         points.append((hour, counts.get(hour, 0)))
         hour += timedelta(hours=1)
     return points
-
-
-def optional_table(session: Session, what: str) -> Table | None:
-    """The table a sibling feature keeps ``what`` in, when this database has it."""
-    names = set(inspect(session.connection()).get_table_names())
-    for name in OPTIONAL_TABLES[what]:
-        if name in names:
-            return Table(name, MetaData(), autoload_with=session.connection())
-    return None
-
-
-def optional_rows(
-    session: Session, what: str, *, where: dict[str, Any] | None = None, limit: int = MAX_OPTIONAL_ROWS
-) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """(columns, newest rows) of ``what``'s table, equality filters bound; None without the table."""
-    table = optional_table(session, what)
-    if table is None:
-        return None
-    columns = [c.name for c in table.columns if not _hidden(c.name)]
-    stmt = select(*(table.c[c] for c in columns))
-    for name, value in (where or {}).items():
-        if name in table.c:
-            stmt = stmt.where(table.c[name] == value)
-        else:
-            return columns, []
-    order = next((table.c[c] for c in ("id", "detected_at", "at", "created_at", "last_seen") if c in table.c), None)
-    if order is not None:
-        stmt = stmt.order_by(order.desc())
-    rows = [
-        {k: _redacted_url(v) if "url" in k.lower() or "endpoint" in k.lower() else v for k, v in r.items()}
-        for r in session.execute(stmt.limit(limit)).mappings()
-    ]
-    return columns, rows
 
 
 def pii_recipients(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
@@ -350,15 +324,24 @@ def pii_summary(session: Session, *, top: int = 50) -> dict[str, Any]:
             "unauthenticated": unauth}
 
 
-def outbox_counts(session: Session) -> list[dict[str, Any]] | None:
-    """Alerts waiting or given up per destination and state (None without the outbox table)."""
-    table = optional_table(session, "outbox")
-    if table is None or not {"destination_id", "state"} <= set(table.c.keys()):
-        return None
-    stmt = (
-        select(table.c.destination_id, table.c.state, func.count().label("alerts"))
-        .group_by(table.c.destination_id, table.c.state)
-        .order_by(table.c.destination_id, table.c.state)
-        .limit(MAX_OPTIONAL_ROWS)
-    )
-    return [dict(r) for r in session.execute(stmt).mappings()]
+@dataclass(frozen=True, slots=True)
+class DestinationRow:
+    """An alert destination as the settings page shows it: never its secrets, and its target
+    without a URL's path or query (a Slack or Splunk URL carries its token there)."""
+
+    id: str
+    name: str
+    kind: str
+    enabled: bool
+    target: str
+    status: DestinationStatus
+
+
+def alert_destinations(*, session: Session, outbox: Outbox) -> list[DestinationRow]:
+    from analyzer.alerts.wiring import list_integrations
+
+    rows = []
+    for d in list_integrations(session):
+        target = _redacted_url(d.url) if d.url else f"{d.host}:{d.port} ({d.transport.value})"
+        rows.append(DestinationRow(d.id, d.name, d.kind.value, d.enabled, str(target), outbox.status(d.id)))
+    return rows

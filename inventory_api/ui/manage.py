@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 
+from analyzer.alerts.outbox_sql import SqlOutbox
 from analyzer.inventory.specs import MAX_SPEC_BYTES, SpecError, import_specs, parse_spec
 from inventory_api import crud
 from inventory_api.deps import SessionDep
@@ -96,8 +97,8 @@ def delete_spec(request: Request, user: UserDep, session: SessionDep, _form: For
 def _settings(request: Request, user: ConsoleUser, session: SessionDep, **extra: Any) -> Response:
     return page(
         request, "settings.html", user, title="Settings", keys=crud.list_api_keys(session=session),
-        roles=[r.value for r in Role], destinations=data.optional_rows(session, "destinations"),
-        delivery=data.optional_rows(session, "delivery"), outbox=data.outbox_counts(session), **extra,
+        roles=[r.value for r in Role],
+        destinations=data.alert_destinations(session=session, outbox=SqlOutbox(request.app.state.engine)), **extra,
     )
 
 

@@ -159,13 +159,13 @@ def endpoint(
 def actors(request: Request, user: UserDep, session: SessionDep, snap: SnapshotDep) -> Response:
     return page(
         request, "actors.html", user, title="Actors", taken_at=snap.taken_at,
-        actors=data.optional_rows(session, "actors"), recipients=snap.recipients,
+        actors=data.riskiest_actors(session=session), recipients=snap.recipients,
     )
 
 
 @router.get("/changes", response_class=HTMLResponse)
 def changes(request: Request, user: UserDep, session: SessionDep) -> Response:
-    return page(request, "changes.html", user, title="Changes", changes=data.optional_rows(session, "changes"))
+    return page(request, "changes.html", user, title="Changes", changes=data.recent_changes(session=session))
 
 
 @router.get("/pii", response_class=HTMLResponse)

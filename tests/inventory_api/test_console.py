@@ -23,6 +23,7 @@ from analyzer.db.models import (
     SuppressionRule,
     ThreatEvent,
 )
+from analyzer.db.session import make_session_factory
 from tests.inventory_api.conftest import SAMPLE_PCAPS, TestClient, analyze, spec_rows
 
 DATA = Path(__file__).parent / "data"
@@ -324,22 +325,24 @@ def test_findings_follow_a_spec_import(app: object, keys: dict[str, str]) -> Non
     client.post(f"/ui/specs/{spec_id}/delete", data={"csrf": token})
 
 
-def test_tables_of_other_features_are_shown_when_present(app: object, keys: dict[str, str], engine: Engine) -> None:
-    """Before the alert outbox exists: "no data yet"; once created (analyzer.alerts), its
-    delivery status per destination is listed on the settings page."""
-    from sqlalchemy import insert, inspect
+def test_settings_list_destinations_with_their_delivery_status(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """Each alert destination with its outbox status (delivered, waiting, last error)."""
+    from sqlalchemy import insert
 
-    from analyzer.alerts.outbox_sql import STATUS, create_tables
+    from analyzer.alerts.outbox_sql import STATUS
+    from analyzer.alerts.wiring import create_integration
 
     admin = sign_in(app, keys["admin"])
-    if "alert_delivery_status" not in inspect(engine).get_table_names():
-        assert "No data yet: delivery status" in admin.get("/ui/settings").text
-        create_tables(engine)
+    assert "soc-webhook" not in admin.get("/ui/settings").text
+    with make_session_factory(engine)() as session:
+        create_integration(session, {"id": "soc-webhook", "kind": "webhook", "url": "https://soc.example/hooks/apicensus",
+                                     "secret": "a-webhook-secret-of-some-length"})
+        session.commit()
     with engine.begin() as conn:
         conn.execute(insert(STATUS).values(destination_id="soc-webhook", delivered_total=41, failed_total=2,
                                            dropped_total=0, folded_total=0, last_error="HTTP 503"))
     page = admin.get("/ui/settings").text
-    assert "soc-webhook" in page and "HTTP 503" in page and "41" in page
+    assert 'id="destinations"' in page and "soc-webhook" in page and "HTTP 503" in page and "41" in page
 
 
 def test_sessions_per_key_are_bounded(app: object, keys: dict[str, str], engine: Engine) -> None:
@@ -353,20 +356,17 @@ def test_sessions_per_key_are_bounded(app: object, keys: dict[str, str], engine:
     assert clients[-1].get("/ui/overview").status_code == 200
 
 
-def test_other_features_secrets_are_never_shown(app: object, keys: dict[str, str], engine: Engine) -> None:
-    """A destinations table (as the alerts feature may add it): secrets hidden, URLs host-only."""
-    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+def test_destination_secrets_are_never_shown(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """A Slack destination: its URL (which carries the token) shown up to the host only."""
+    from analyzer.alerts.wiring import create_integration
 
-    table = Table("alert_destinations", MetaData(), Column("id", Integer, primary_key=True),
-                  Column("kind", String(16)), Column("url", String(500)), Column("secret", String(100)),
-                  Column("hmac_key_hash", String(64)))
-    table.create(engine, checkfirst=True)
-    with engine.begin() as conn:
-        conn.execute(insert(table).values(kind="slack", url="https://hooks.slack.com/services/T0/B0/XXXXsecretpath",
-                                          secret="s3cr3t-value", hmac_key_hash="ab" * 32))
+    with make_session_factory(engine)() as session:
+        create_integration(session, {"id": "team-slack", "kind": "slack",
+                                     "url": "https://hooks.slack.com/services/T0/B0/XXXXsecretpath"})
+        session.commit()
     page = sign_in(app, keys["admin"]).get("/ui/settings").text
-    assert "hooks.slack.com" in page and "slack" in page
-    assert "XXXXsecretpath" not in page and "s3cr3t-value" not in page and "ab" * 32 not in page
+    assert "hooks.slack.com" in page and "team-slack" in page and "slack" in page
+    assert "XXXXsecretpath" not in page and "/services/" not in page
 
 
 def _planted_event(engine: Engine, evidence: dict[str, object]) -> tuple[str, int, str]:
@@ -560,3 +560,32 @@ def test_tls_posture_findings_in_the_queue(app: object, keys: dict[str, str], en
                                            "service_id": str(service_id), "reason": "internal CA", "expires": expires})
     assert item not in analyst.get("/ui/findings").text
     assert "suppressed by rule" in analyst.get("/ui/findings?suppressed=true&kind=tls_certificate_self_signed").text
+
+
+def test_changes_and_actors_pages_list_typed_rows(app: object, keys: dict[str, str], engine: Engine) -> None:
+    """The changes page lists the newest change events with their endpoints; the actors page the
+    stored actors by risk with masked hints only (never a hash or a raw credential)."""
+    from sqlalchemy import func, select
+
+    from analyzer.db.models import ChangeEvent, ThreatActor
+
+    viewer = sign_in(app, keys["viewer"])
+    with engine.connect() as conn:
+        newest = conn.execute(
+            select(ChangeEvent.type, ChangeEvent.endpoint_id).order_by(ChangeEvent.detected_at.desc(), ChangeEvent.id.desc())
+        ).first()
+        actors = conn.scalar(select(func.count()).select_from(ThreatActor)) or 0
+        riskiest = conn.execute(select(ThreatActor.ip).order_by(ThreatActor.risk.desc(), ThreatActor.last_seen.desc())).first()
+        hashes = list(conn.scalars(select(ThreatActor.key).where(ThreatActor.key.not_like("ip:%")).limit(20)))
+    assert newest is not None and actors > 0 and riskiest is not None
+    changes = viewer.get("/ui/changes")
+    assert changes.status_code == 200 and 'id="changes"' in changes.text
+    assert newest.type.replace("_", " ") in changes.text
+    if newest.endpoint_id is not None:
+        assert f'/ui/endpoints/{newest.endpoint_id}"' in changes.text
+    page = viewer.get("/ui/actors")
+    assert page.status_code == 200 and 'id="actors"' in page.text
+    assert page.text.count("<tr>", page.text.index('id="actors"'), page.text.index('id="recipients"')
+                           if 'id="recipients"' in page.text else len(page.text)) == min(actors, 200) + 1
+    assert (riskiest.ip or "—") in page.text
+    assert not any(h in page.text for h in hashes)  # identities only as masked hints
