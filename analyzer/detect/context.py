@@ -79,6 +79,10 @@ def keyed64_hasher(secret: bytes) -> Callable[[str], int]:
 
 
 def looks_like_id(value: str) -> bool:
+    if value.isdigit() and value.isascii():
+        # The common case (numeric ids, JSON integers): 1-19 digits match the first form,
+        # 20-64 the hex one; no reserved word is numeric.
+        return len(value) <= 64
     return bool(_ID_VALUE.match(value)) and value.lower() not in ("me", "self", "current", "mine", "new")
 
 
@@ -187,10 +191,16 @@ def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
 
 
 def _walk_dict(value: dict[Any, Any], out: list[str], depth: int) -> None:
+    # The id-name memo read inline (one dict lookup per key, no call): ~8 keys per object, a
+    # page of 100 objects per response on list endpoints.
+    memo = _ID_KEYS
     for key, item in value.items():
         item_kind = type(item)
         if item_kind is str or item_kind is int:
-            if _id_key(key if type(key) is str else str(key)):
+            verdict = memo.get(key) if type(key) is str else None
+            if verdict is None:
+                verdict = _id_key(key if type(key) is str else str(key))
+            if verdict:
                 text = item if item_kind is str else str(item)
                 if looks_like_id(text):
                     out.append(text)

@@ -280,6 +280,10 @@ _MEMO_CHARS = 512
 
 
 def _screen(value: str) -> bool:
+    if value.isdigit() and value.isascii():
+        # Plain ASCII digits (ids, path segments): no suspicious character, no word, no command
+        # name; of _suspicious's tests only the two magic numbers can hold.
+        return "4294967296" in value or "2250738585072011" in value
     return _suspicious(value) or _starts_with_command(value)
 
 
@@ -320,13 +324,17 @@ def scan(
     """One hit per subtype found in the request (the first location and signature that matched)."""
     hits: dict[str, InjectionHit] = {}
     memo = _VERDICTS if registry is REGISTRY else {}  # the young generation: the common case
-    for n, (location, field, value, plus) in enumerate(request_values(x, max_body, parsed_json)):
-        if n >= MAX_VALUES:
+    left = MAX_VALUES
+    for location, field, value, plus in request_values(x, max_body, parsed_json):
+        if not left:
             break
+        left -= 1
         verdict = memo.get((location, value, plus))
         if verdict is None:
             verdict = _value_verdict(location, value, plus, registry)
-        for subtype, signature, snippet in verdict:
-            if subtype not in hits:
-                hits[subtype] = InjectionHit(subtype, signature, location, field, snippet)
+            memo = _VERDICTS if registry is REGISTRY else memo  # a full young generation was replaced
+        if verdict:
+            for subtype, signature, snippet in verdict:
+                if subtype not in hits:
+                    hits[subtype] = InjectionHit(subtype, signature, location, field, snippet)
     return list(hits.values())
