@@ -296,14 +296,14 @@ def build(x: DetectExchange, resolver: ActorResolver, common_passwords: frozense
     pii_records = max(records, 1) if (x.pii and ok) else 0
     request_ids = [(name, value) for name, value in params if looks_like_id(value)]
     for name, value in query:
-        if name.lower() not in PAGINATION and _ID_NAME.search(name) and looks_like_id(value):
+        if name.lower() not in PAGINATION and _id_key(name) and looks_like_id(value):
             request_ids.append((name, value))
     if isinstance(request_json, dict) and x.method not in ("POST",):
         for name, value in list(request_json.items())[:50]:
             if (
                 isinstance(value, str | int)
                 and not isinstance(value, bool)
-                and _ID_NAME.search(str(name))
+                and _id_key(str(name))
                 and looks_like_id(str(value))
             ):
                 request_ids.append((str(name), str(value)))
