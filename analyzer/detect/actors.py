@@ -20,7 +20,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -56,16 +56,30 @@ class Identity:
 class Actor:
     ip: str
     identity: Identity | None
+    # Derived once per exchange on first use (every rule asks for the key, several for the
+    # reference): not compared, not shown.
+    _key: str | None = field(default=None, init=False, compare=False, repr=False)
+    _ref: ActorRef | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def key(self) -> str:
         """The identity's hash when there is one, else the address: what per-actor state uses."""
-        return self.identity.key if self.identity is not None else f"ip:{self.ip}"
+        key = self._key
+        if key is None:
+            key = self.identity.key if self.identity is not None else f"ip:{self.ip}"
+            object.__setattr__(self, "_key", key)
+        return key
 
     def ref(self) -> ActorRef:
-        if self.identity is None:
-            return ActorRef(ip=self.ip)
-        return ActorRef(ip=self.ip, identity=self.identity.hint, key=self.identity.key)
+        """The event's view of the actor (immutable, so one shared per exchange)."""
+        ref = self._ref
+        if ref is None:
+            if self.identity is None:
+                ref = ActorRef(ip=self.ip)
+            else:
+                ref = ActorRef(ip=self.ip, identity=self.identity.hint, key=self.identity.key)
+            object.__setattr__(self, "_ref", ref)
+        return ref
 
 
 @dataclass(frozen=True, slots=True)

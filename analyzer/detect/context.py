@@ -79,6 +79,10 @@ def keyed64_hasher(secret: bytes) -> Callable[[str], int]:
 
 
 def looks_like_id(value: str) -> bool:
+    if value.isdigit() and value.isascii():
+        # The common case (numeric ids, JSON integers): 1-19 digits match the first form,
+        # 20-64 the hex one; no reserved word is numeric.
+        return len(value) <= 64
     return bool(_ID_VALUE.match(value)) and value.lower() not in ("me", "self", "current", "mine", "new")
 
 
@@ -187,10 +191,16 @@ def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
 
 
 def _walk_dict(value: dict[Any, Any], out: list[str], depth: int) -> None:
+    # The id-name memo read inline (one dict lookup per key, no call): ~8 keys per object, a
+    # page of 100 objects per response on list endpoints.
+    memo = _ID_KEYS
     for key, item in value.items():
         item_kind = type(item)
         if item_kind is str or item_kind is int:
-            if _id_key(key if type(key) is str else str(key)):
+            verdict = memo.get(key) if type(key) is str else None
+            if verdict is None:
+                verdict = _id_key(key if type(key) is str else str(key))
+            if verdict:
                 text = item if item_kind is str else str(item)
                 if looks_like_id(text):
                     out.append(text)
@@ -286,14 +296,14 @@ def build(x: DetectExchange, resolver: ActorResolver, common_passwords: frozense
     pii_records = max(records, 1) if (x.pii and ok) else 0
     request_ids = [(name, value) for name, value in params if looks_like_id(value)]
     for name, value in query:
-        if name.lower() not in PAGINATION and _ID_NAME.search(name) and looks_like_id(value):
+        if name.lower() not in PAGINATION and _id_key(name) and looks_like_id(value):
             request_ids.append((name, value))
     if isinstance(request_json, dict) and x.method not in ("POST",):
         for name, value in list(request_json.items())[:50]:
             if (
                 isinstance(value, str | int)
                 and not isinstance(value, bool)
-                and _ID_NAME.search(str(name))
+                and _id_key(str(name))
                 and looks_like_id(str(value))
             ):
                 request_ids.append((str(name), str(value)))

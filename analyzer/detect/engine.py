@@ -131,9 +131,16 @@ class DetectionEngine:
 
     def _account(self, seen: Seen) -> None:
         x, actor = seen.x, seen.actor
-        stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, actor.ref().identity, x.ts))
-        stats.first = min(stats.first, x.ts)
-        stats.last = max(stats.last, x.ts)
+        ts = x.ts
+        stats = self._actors.get(actor.key)
+        if stats is None:
+            identity = actor.identity
+            hint = identity.hint if identity is not None else None
+            stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, hint, ts))
+        if ts < stats.first:
+            stats.first = ts
+        if ts > stats.last:
+            stats.last = ts
         stats.ip = actor.ip
         stats.requests += 1
         stats.endpoints.add(seen.endpoint_hash(self._hash))

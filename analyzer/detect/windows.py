@@ -211,18 +211,20 @@ class LruTable(Generic[K, V]):
         return value
 
     def setdefault(self, key: K, factory: Callable[[], V]) -> V:
-        value = self._data.get(key)
+        data = self._data
+        value = data.get(key)
         if value is not None:
-            self._data.move_to_end(key)
+            data.move_to_end(key)
             return value
         if self._probation:
-            value = self._new.pop(key, None)
+            new = self._new
+            value = new.pop(key, None)
             if value is not None:
                 self._protect(key, value)
                 return value
-            value = self._new[key] = factory()
-            if len(self._new) > self._probation:
-                self._evict(self._new.popitem(last=False))
+            value = new[key] = factory()
+            if len(new) > self._probation:
+                self._evict(new.popitem(last=False))
             return value
         value = factory()
         self._protect(key, value)

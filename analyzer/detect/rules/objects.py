@@ -20,6 +20,10 @@ from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window
 SHARED = -1  # an object handed to several identities (a catalogue item, a shared document)
 
 
+def _shared() -> int:
+    return SHARED
+
+
 class Ownership:
     """Per identity (actor key): the objects its responses handed out; per object: its owner.
 
@@ -61,15 +65,18 @@ class Ownership:
         if not values:
             return
         cap = self.settings.max_owned_per_identity
-        owned = self.owned.setdefault(seen.actor.key, lambda: CappedSet(cap))
-        me = self.hash(seen.actor.key)
+        key = seen.actor.key
+        owned = self.owned.setdefault(key, lambda: CappedSet(cap))
+        me = self.hash(key)
+        mine = lambda: me  # noqa: E731 - one factory for the whole response, not one per id
+        owners, hasher = self.owners, self.hash
         for value in values:
-            h = self.hash(value)
+            h = hasher(value)
             owned.add(h)
-            owner = self.owners.setdefault(h, lambda: me)
+            owner = owners.setdefault(h, mine)
             if owner != me and owner != SHARED:
-                self.owners.pop(h)
-                self.owners.setdefault(h, lambda: SHARED)
+                owners.pop(h)
+                owners.setdefault(h, _shared)
 
     def to_state(self) -> Any:
         return {"owned": self.owned.to_state(lambda s: s.to_state()), "owners": self.owners.to_state(lambda v: v)}

@@ -56,6 +56,22 @@ DEBUG_PATH = re.compile(
     r"h2-console|druid|metrics/prometheus|trace$)",
     re.IGNORECASE,
 )
+# Every alternative of DEBUG_PATH contains one of these words: an ASCII path with none of them
+# cannot match, and most paths have none (the full pattern tries ~30 alternatives at every
+# segment). Non-ASCII paths go to the pattern itself (IGNORECASE folds e.g. U+017F to "s").
+_DEBUG_WORDS = re.compile(
+    r"actuator|debug|admin|console|swagger|api-docs|openapi\.|graphiql|phpinfo\.php|server-status|heapdump|"
+    r"jolokia|env|_profiler|druid|metrics/prometheus|trace"
+)
+
+
+def debug_path(path: str) -> bool:
+    """Whether ``path`` is a debug, admin or documentation endpoint (``DEBUG_PATH``)."""
+    if path.isascii() and not _DEBUG_WORDS.search(path.lower()):
+        return False
+    return DEBUG_PATH.match(path) is not None
+
+
 VERSION = re.compile(r"\d+\.\d+")
 VERSION_HEADERS = frozenset({"server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime-version"})
 SEQUENTIAL_MIN_IDS = 20
@@ -97,7 +113,7 @@ class PostureRule(Rule):
                               {"status": x.status, "marker": match.group(0)[:40]})
         if (
             seen.ok
-            and DEBUG_PATH.match(x.path)
+            and debug_path(x.path)
             and not credential_schemes(x.request_headers, (n for n, _v in seen.query))
         ):
             self._finding(seen, sink, "debug_endpoint_exposed", "high",
