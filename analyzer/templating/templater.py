@@ -72,7 +72,11 @@ class Templater:
         self._hosts: dict[str, HostState] = {}
         self._specs = SpecIndex(self.settings.memo_limit)
         self._sim = Similarity(self.settings.sig_fanout)
-        self._memo: dict[tuple[str, str, str], tuple[int, TemplateMatch | None]] = {}
+        # The match memo is two parallel dicts, not one of (version, match) tuples: ~100k such
+        # tuples were containers the cyclic GC traversed on every full collection (it costs about
+        # as much as the templating itself); an int and a shared TemplateMatch per key are not.
+        self._memo: dict[tuple[str, str, str], TemplateMatch | None] = {}
+        self._memo_version: dict[tuple[str, str, str], int] = {}
         self._merges: list[Merge] = []
         self._end_cache: dict[tuple[str, str, TemplateNode], TemplateMatch] = {}  # by walk end node
         self._last_split: tuple[str, list[str]] = ("", [])  # observe() -> match() of one request
@@ -151,15 +155,16 @@ class Templater:
         key = (host, method, path)
         hs = self._hosts.get(host)
         version = hs.version if hs is not None else -1
-        hit = self._memo.get(key)
-        if hit is not None and hit[0] == version:
-            return hit[1]
+        if self._memo_version.get(key) == version:
+            return self._memo[key]
         result, end = self._match_uncached(host, hs, method, path)
         if hs is not None and hs.version != version:
             version = hs.version  # a rebuild happened while matching
         if len(self._memo) >= self.settings.memo_limit:
             self._memo.clear()
-        self._memo[key] = (version, result)
+            self._memo_version.clear()
+        self._memo[key] = result
+        self._memo_version[key] = version
         if result is not None and hs is not None:
             path = _stored(path, self._split(path))  # samples are kept masked
             key2 = (method, result.template)
@@ -312,6 +317,7 @@ class Templater:
         else:
             # Spec for a host not seen yet: memo entries keyed by version -1 must go.
             self._memo = {k: v for k, v in self._memo.items() if k[0] != host}
+            self._memo_version = {k: v for k, v in self._memo_version.items() if k[0] != host}
 
     def _match_uncached(
         self, host: str, hs: HostState | None, method: str, path: str
