@@ -291,6 +291,15 @@ class WordJudge:
         singles = sum(1 for w in members if counts[w] == 1)
         return not self._churning(members, counts, singles)
 
+    def _few_plain_words(self, members: list[str]) -> bool:
+        """A handful of bare words, no digit or separator in any ("captures", "amountUpdates"):
+        after a parameter, with no sibling read by another method, a set of actions on the
+        object. (Names people give carry digits or separators, "amber-kettle3"; a category's
+        values are many, "books", "garden", "toys", ...)"""
+        return len(members) < self.settings.min_distinct_for_param and all(
+            route_base(w).isalpha() for w in members
+        )
+
     def _verbs(self, candidate: list[str]) -> bool:
         """Most values are shaped like method names: RPC operations, not data."""
         verbs = sum(1 for w in candidate if looks_like_method(w))
@@ -380,7 +389,7 @@ class WordJudge:
             not proven
             and posted
             and self._saturated_leaves(best.members, counts)
-            and (at.after_literal or _other_methods(vals, best.members))
+            and (at.after_literal or _other_methods(vals, best.members) or self._few_plain_words(best.members))
         ):
             return WordDecision([])
         size = len(best.members)

@@ -147,3 +147,33 @@ def test_operations_in_a_representation_first_seen_once_each_stay_literal() -> N
     feed(t, reqs)
     for op in ops:
         assert tpl(t, f"/uploads/{op}.json", "POST") == f"/uploads/{op}.json"
+
+
+def test_actions_posted_under_an_id_with_no_read_sibling_stay_literal() -> None:
+    """A write-only API ("/orders/{ref}/settle|void|refunds|...", every one POSTed, answering one
+    modification record, nothing read beside them): bare words asked for again and again after
+    an id are the object's operations, not the values of a second parameter."""
+    t = Templater()
+    rng = random.Random(27)
+    acts = ["settle", "void", "refunds", "reversals", "priceChanges"]
+    reqs: list[Request] = []
+    for _ in range(80):
+        ref = f"{rng.choice(['amber', 'birch', 'cedar'])}-{rng.choice(['kite', 'lamp', 'mesa'])}"
+        reqs.append(("POST", f"/v3/orders/{ref}/{zipf(rng, acts, 1)[0]}", 201, "ref,status,order_ref"))
+    feed(t, reqs)
+    for act in acts:
+        got = tpl(t, f"/v3/orders/birch-kite/{act}", "POST") or ""
+        assert got.startswith("/v3/orders/{") and got.endswith(f"}}/{act}"), got
+
+
+def test_names_posted_to_after_an_id_are_a_parameter() -> None:
+    """The same write-only shape with object names in the last position (digits, separators in
+    them, new ones arriving) is a second parameter."""
+    t = Templater()
+    rng = random.Random(28)
+    reqs: list[Request] = []
+    for _ in range(300):
+        reqs.append(("POST", f"/v3/vaults/{rng.randint(1, 40)}/{name(rng)}", 201, "ref,status,key_ref"))
+    feed(t, reqs)
+    got = tpl(t, reqs[0][1], "POST") or ""
+    assert got.startswith("/v3/vaults/{") and got.endswith("}") and got.count("{") == 2, got

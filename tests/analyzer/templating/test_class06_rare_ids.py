@@ -47,7 +47,7 @@ def test_upper_case_ids_without_digits_are_ids_on_first_sight() -> None:
 
     rng = random.Random(62)
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    ids = []
+    ids: list[str] = []
     while len(ids) < 200:
         cand = "".join(rng.choice(letters) for _ in range(13))
         if sum(c in "AEIOU" for c in cand) <= 2:  # the common case of random letters
