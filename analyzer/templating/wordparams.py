@@ -24,9 +24,9 @@ from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
-from analyzer.templating.trie import POST_BIT
+from analyzer.templating.trie import METHOD_BITS, POST_BIT
 from analyzer.templating.values import is_version
-from analyzer.templating.vocabulary import route_base
+from analyzer.templating.vocabulary import is_plural_collection, route_base
 
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
@@ -153,6 +153,26 @@ class WordJudge:
             ):
                 shaped += 1
         return best.members if shaped >= 2 and shaped + silent >= len(best.members) - 1 else []
+
+    def filter_values(self, values: list[str], vals: Values, at: Position) -> list[str]:
+        """ "/members/{id}/organizations/all|public|members|open": below a sub-collection of an
+        object, a position holding nothing but a few leaves, every one only read and answering the
+        same list, is the collection's filter, even when its values are reserved words or route
+        names. (Beside ids, "/orders/recent" next to "/orders/{id}", or with anything below them,
+        words stay routes; that is judged elsewhere.)"""
+        if len(values) < 3 or at.prev_kind != "lit" or at.api_root or not is_plural_collection(at.prev_seg):
+            return []
+        if at.pos.rsplit("/", 2)[-2] != "{}":
+            return []  # a sub-collection of an object ("/{}/organizations"), not a top collection
+        get = METHOD_BITS["GET"]
+        if any(r.children or r.methods & ~get for w in values for r in vals[w]):
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in values}
+        ev = self._cluster(values, vals, counts)
+        best = ev.best
+        if best is None or len(best.members) != len(values) or best.evidence < len(values) - 1:
+            return []
+        return list(values)
 
     def _known_values(self, words: list[str], at: Position) -> bool:
         same = self.dicts.get(at.prev_seg) if at.after_literal else None
@@ -389,7 +409,9 @@ class WordJudge:
             not proven
             and posted
             and self._saturated_leaves(best.members, counts)
-            and (at.after_literal or _other_methods(vals, best.members) or self._few_plain_words(best.members))
+            and (
+                at.after_literal or _other_methods(vals, best.members) or self._few_plain_words(best.members)
+            )
         ):
             return WordDecision([])
         size = len(best.members)

@@ -129,3 +129,38 @@ def test_image_kinds_asked_for_by_head_are_one_parameter() -> None:
     assert len(got) == 1, got
     only = got.pop() or ""
     assert only.startswith("/Studios/{") and "/Images/{" in only, only
+
+
+def test_a_filter_of_reserved_words_below_a_sub_collection_is_a_parameter() -> None:
+    """ "/teams/{id}/projects/all|open|public|archived": only read, answering the same list, nothing
+    below them: the sub-collection's filter, though its values are reserved words; every value,
+    the one seen last too, matches the one template."""
+    t = Templater()
+    rng = random.Random(31)
+    filters = ["all", "open", "public", "archived", "starred"]
+    reqs: list[Request] = []
+    for _ in range(300):
+        team = str(rng.randint(10**6, 10**7))
+        reqs.append(
+            ("GET", f"/v2/teams/{team}/projects/{zipf(rng, filters, 1)[0]}", 200, "id,name,owner,state")
+        )
+        reqs.append(("GET", f"/v2/teams/{team}", 200, "id,name,members"))
+    feed(t, reqs)
+    got = {tpl(t, f"/v2/teams/42/projects/{f}") for f in filters}
+    assert len(got) == 1 and (got.pop() or "").startswith("/v2/teams/{"), got
+
+
+def test_reserved_words_beside_sub_routes_stay_literal() -> None:
+    """The same words where one of them has a route below it, or is written to, are routes."""
+    t = Templater()
+    rng = random.Random(32)
+    reqs: list[Request] = []
+    for _ in range(300):
+        team = str(rng.randint(10**6, 10**7))
+        reqs.append(("GET", f"/v2/teams/{team}/projects/all", 200, "id,name,owner,state"))
+        reqs.append(("POST", f"/v2/teams/{team}/projects/import", 200, "id,name,owner,state"))
+        reqs.append(("GET", f"/v2/teams/{team}/projects/search", 200, "id,name,owner,state"))
+    feed(t, reqs)
+    for route in ("all", "search"):
+        assert (tpl(t, f"/v2/teams/42/projects/{route}") or "").endswith(f"/projects/{route}")
+    assert (tpl(t, "/v2/teams/42/projects/import", "POST") or "").endswith("/projects/import")
