@@ -205,7 +205,46 @@ class WordJudge:
             twins = self._twins(ev)
             if twins:
                 return WordDecision(twins)
+            if not at.api_root:
+                kinds = self._alike_items(ev)
+                if kinds:
+                    return WordDecision(kinds)
         return decision
+
+    def _alike_items(self, ev: _Evidence) -> list[str]:
+        """ "/packages/{owner}/books|garden|toys|.../{name}": many values, each a collection of
+        churning names, and the names below every one of them answer alike: the values are a
+        kind or category, one parameter. (Their signatures cannot show it: the names below are
+        words, distinct under each value. Sub-collections of one object hold items of their own
+        shape, "/namespaces/{ns}/pods|services/{name}", and are never this many alike.)"""
+        sim, vals = self.sim, ev.vals
+        need = self.settings.min_distinct_for_param
+        if len(ev.words) < need:
+            return []
+        items: dict[str, set[str]] = {}
+        below = 0
+        for w in ev.words:
+            shapes: set[str] = set()
+            kids: set[str] = set()
+            for r in vals[w]:
+                for seg, c in r.children.items():
+                    if c.tot_ok and seg:
+                        kids.add(seg)
+                        if c.end_ok:
+                            shapes.update(c.shapes)
+            # (compacted names, "{w*}", are a proven churning set: as many as it takes)
+            below += len(kids) + (2 if kids & {STAR, WSTAR} else 0)
+            if shapes:
+                items[w] = shapes
+        if len(items) < need or below < 2 * len(ev.words):
+            return []  # (a few children each: routes below routes, not names below kinds)
+        ref_w = max(items, key=lambda w: (len(items[w]), w))
+        ref = items[ref_w]
+        alike = [w for w, sh in items.items() if w == ref_w or sim.shapes_verdict(sh, ref) > 0]
+        other = [w for w, sh in items.items() if w != ref_w and sim.shapes_verdict(sh, ref) < 0]
+        if len(alike) < need or other or len(alike) < 0.8 * len(ev.words):
+            return []
+        return [w for w in ev.words if w in items or not any(c.children for c in vals[w])]
 
     def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
