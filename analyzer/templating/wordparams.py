@@ -55,6 +55,21 @@ def _other_methods(vals: Values, members: list[str]) -> bool:
     return any(r.methods & ~POST_BIT for seg, raws in vals.items() if seg not in inside for r in raws)
 
 
+def _split_by_methods(members: list[str], vals: Values, counts: dict[str, int], busy: int) -> bool:
+    """ "/posts/{id}/head-content" only ever read, ".../revert-content" only ever written, each
+    asked for again and again: one handler serves every value of a parameter alike, so two busy
+    siblings whose methods never meet are different operations, however alike they answer.
+    (Values seen a few times each say nothing: an id read once and another written once.)"""
+    masks = []
+    for w in members:
+        if counts[w] >= busy:
+            m = 0
+            for r in vals[w]:
+                m |= r.methods
+            masks.append(m)
+    return any(a & b == 0 for i, a in enumerate(masks) for b in masks[i + 1 :])
+
+
 # Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
 # segments, which cannot contain a raw "{" (RFC 3986), so this never collides.
 LEAF_KEY = "{leaf}"
@@ -442,6 +457,8 @@ class WordJudge:
         if at.after_literal and not proven and self._verbs(best.members):
             # Operations under a route answering alike ("/algo/openOrders", "/algo/subOrders");
             # field names below an id ("/cards/{id}/shortUrl") are values.
+            return WordDecision([])
+        if _split_by_methods(best.members, vals, counts, self.settings.busy_value // 2):
             return WordDecision([])
         posted = all(r.methods == POST_BIT for w in best.members for r in vals[w])
         if (

@@ -177,3 +177,39 @@ def test_names_posted_to_after_an_id_are_a_parameter() -> None:
     feed(t, reqs)
     got = tpl(t, reqs[0][1], "POST") or ""
     assert got.startswith("/v3/vaults/{") and got.endswith("}") and got.count("{") == 2, got
+
+
+def test_busy_siblings_whose_methods_never_meet_stay_literal() -> None:
+    """ "/docs/{id}/head-content" only ever read, ".../revert-content" only ever written, both
+    answering the same content record again and again: different operations, not one parameter
+    (one handler serves every value of a parameter alike), even where a sibling collection
+    (pages beside posts) would otherwise prove them values."""
+    t = Templater()
+    rng = random.Random(29)
+    ops = {"content": ("GET", "PUT"), "head-content": ("GET",), "release-content": ("GET",),
+           "revert-content": ("PUT",), "recycle": ("PUT",)}  # fmt: skip
+    reqs: list[Request] = []
+    for _ in range(300):
+        doc, coll = name(rng), rng.choice(("posts", "pages"))
+        op = rng.choice(list(ops))
+        reqs.append((rng.choice(ops[op]), f"/v1/{coll}/{doc}/{op}", 200, "raw,content,rawType,version"))
+        reqs.append(("GET", f"/v1/{coll}/{doc}", 200, "metadata,spec,status"))
+    feed(t, reqs)
+    for op, methods in ops.items():
+        got = tpl(t, f"/v1/posts/amber-kettle3/{op}", methods[0]) or ""
+        assert got.startswith("/v1/posts/{") and got.endswith(f"}}/{op}"), got
+
+
+def test_fields_read_alike_are_still_a_parameter() -> None:
+    """The same shape where every value is read (and written) alike: field names below an id."""
+    t = Templater()
+    rng = random.Random(30)
+    fields = ["name", "desc", "due", "pos", "closed", "labels"]
+    reqs: list[Request] = []
+    for _ in range(300):
+        card = str(rng.randint(10**9, 10**10))
+        reqs.append((rng.choice(("GET", "GET", "PUT")), f"/v1/cards/{card}/{rng.choice(fields)}", 200, "_value,id"))
+        reqs.append(("GET", f"/v1/cards/{card}", 200, "id,name,desc,due,pos"))
+    feed(t, reqs)
+    got = {tpl(t, f"/v1/cards/123/{f}") for f in fields}
+    assert len(got) == 1 and (got.pop() or "").count("{") == 2, got
