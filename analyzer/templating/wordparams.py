@@ -484,9 +484,10 @@ class WordJudge:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
-        # (Values that answered nothing, a DELETE, a 204, count too, and rare values known only
-        # through a sub-route, "/categories/{name}/posts": they say nothing against.)
-        rare = best.members + [w for w in ev.neutral if counts[w] <= 2]
+        # (Values that answered nothing, a DELETE, a 204, count too, rare values known only
+        # through a sub-route, "/categories/{name}/posts", and rare ones answering only another
+        # method, a POST beside GETs, never contradicting: they say nothing against.)
+        rare = best.members + [w for w in ev.neutral + ev.compatible if counts[w] <= 2]
         return WordDecision(rare if rare_ids(rare, counts, at) else [])
 
     def _subtrees(self, ev: _Evidence, at: Position) -> WordDecision:
