@@ -504,12 +504,12 @@ class WordJudge:
         if (
             size >= self.settings.min_distinct_structured
             and best.evidence >= size - 1
-            and not self._saturated(best.members + ev.neutral, counts, ev.vals)
+            and not self._saturated(best.members + ev.neutral, counts, ev.vals, at)
         ):
             return WordDecision(best.members + [w for w in ev.neutral if counts[w] <= 2])
         return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
 
-    def _saturated(self, values: list[str], counts: dict[str, int], vals: Values) -> bool:
+    def _saturated(self, values: list[str], counts: dict[str, int], vals: Values, at: Position) -> bool:
         """A handful of values, every one asked for again and again and none seen only once or
         twice, each a collection of names of its own ("/policies/acl|password|egp/{name}"): a
         fixed set of routes, not ids, which churn. (Values holding the same routes below them,
@@ -520,6 +520,12 @@ class WordJudge:
         below: dict[str, set[str]] = {}
         for w in values:
             below[w] = {seg for r in vals[w] for seg, c in r.children.items() if c.tot_ok and seg}
+        if at.after_literal and not is_plural_collection(at.prev_seg) and len(set(map(frozenset, below.values()))) > 1:
+            # After a singular noun, not a collection's members: a handful of busy values with
+            # routes below that overlap but differ ("/identity/entity/merge" and ".../id",
+            # "/identity/group/id") are kinds of one thing, routes. Copies carry the same routes
+            # ("/ds-api/{dataset}/v1/fields|records"), members of a plural collection may differ.
+            return True
         seen: dict[str, int] = {}
         for kids in below.values():
             for seg in kids:

@@ -213,3 +213,26 @@ def test_fields_read_alike_are_still_a_parameter() -> None:
     feed(t, reqs)
     got = {tpl(t, f"/v1/cards/123/{f}") for f in fields}
     assert len(got) == 1 and (got.pop() or "").count("{") == 2, got
+
+
+def test_kinds_after_a_singular_noun_with_differing_routes_stay_literal() -> None:
+    """ "/identity/entity|group|persona/...": a handful of busy values after a singular noun whose
+    routes below overlap (id, name) but differ (entity also has merge, batch-delete) are kinds
+    of one thing, routes; copies after a singular noun carry the same routes and stay a parameter
+    ("/ds-api/{dataset}/v1/fields|records")."""
+    t = Templater()
+    rng = random.Random(35)
+    routes = {"entity": ["id", "name", "merge", "batch-delete"], "group": ["id", "name"], "persona": ["id"]}
+    reqs: list[Request] = []
+    for _ in range(400):
+        kind = rng.choice(list(routes))
+        route = rng.choice(routes[kind])
+        tail = f"/{name(rng)}" if route in ("id", "name") else ""
+        reqs.append(("POST", f"/v1/identity/{kind}/{route}{tail}", 200, "data,lease_id,renewable"))
+        dataset = rng.choice(["oa_citations", "cancer_moonshot", "cited_metadata"])
+        reqs.append(("GET", f"/ds-api/{dataset}/v1/{rng.choice(['fields', 'records'])}", 200, "fields,total"))
+    feed(t, reqs)
+    for kind in routes:
+        assert (tpl(t, f"/v1/identity/{kind}/id/amber-kettle3", "POST") or "").startswith(f"/v1/identity/{kind}/")
+    got = {tpl(t, f"/ds-api/{d}/v1/fields") for d in ("oa_citations", "cancer_moonshot", "cited_metadata")}
+    assert len(got) == 1 and (got.pop() or "").startswith("/ds-api/{"), got
