@@ -347,6 +347,24 @@ class WordJudge:
             # ("/api/v1/billing" beside account slugs), not the head of the distribution.
             top = max(counts[w] for w in best_members)
             return WordDecision(best_members + [w for w in extra + ev.neutral if counts[w] <= top], proof)
+        if api_root:
+            # Where resource collections sit, a busy value beside a churning tail of accounts,
+            # holding none of the routes the others hold, is a route of its own ("/api/v1/user",
+            # "/api/v1/purge" beside "/api/v1/{account}/sites"); a busy account has its routes.
+            cap = self.settings.busy_value
+            kids = {w: {seg for r in ev.vals[w] for seg, c in r.children.items() if c.tot_ok} for w in candidate}
+            shared: dict[str, int] = {}
+            for ks in kids.values():
+                for k in ks:
+                    shared[k] = shared.get(k, 0) + 1
+            return WordDecision(
+                [
+                    w
+                    for w in candidate
+                    if counts[w] <= cap or any(shared[k] >= 2 for k in kids[w])
+                ],
+                proof,
+            )
         return WordDecision(candidate, proof)
 
     def _churning(self, candidate: list[str], counts: dict[str, int], singles: int) -> bool:

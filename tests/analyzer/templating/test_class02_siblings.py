@@ -236,3 +236,28 @@ def test_kinds_after_a_singular_noun_with_differing_routes_stay_literal() -> Non
         assert (tpl(t, f"/v1/identity/{kind}/id/amber-kettle3", "POST") or "").startswith(f"/v1/identity/{kind}/")
     got = {tpl(t, f"/ds-api/{d}/v1/fields") for d in ("oa_citations", "cancer_moonshot", "cited_metadata")}
     assert len(got) == 1 and (got.pop() or "").startswith("/ds-api/{"), got
+
+
+def test_busy_routes_beside_accounts_at_an_api_root_stay_literal() -> None:
+    """ "/api/v1/user", "/api/v1/purge" beside a churning tail of account slugs
+    ("/api/v1/{account}/sites"): a busy value holding none of the accounts' routes is a route of
+    its own; a busy account, holding their routes, stays one of them."""
+    t = Templater()
+    rng = random.Random(36)
+    reqs: list[Request] = []
+    for _ in range(400):
+        r = rng.random()
+        if r < 0.15:
+            reqs.append(("GET", "/api/v1/user", 200, "id,email,full_name"))
+        elif r < 0.25:
+            reqs.append(("POST", "/api/v1/purge", 202, "ok,queued"))
+        elif r < 0.35:
+            reqs.append(("GET", "/api/v1/busy-corp/sites", 200, "id,name,url"))
+        else:
+            account = f"{name(rng)}x"
+            reqs.append(("GET", f"/api/v1/{account}/{rng.choice(['sites', 'members'])}", 200, "id,name,url"))
+    feed(t, reqs)
+    assert tpl(t, "/api/v1/user") == "/api/v1/user"
+    assert tpl(t, "/api/v1/purge", "POST") == "/api/v1/purge"
+    assert tpl(t, "/api/v1/busy-corp/sites") == tpl(t, "/api/v1/newcomer-9/sites")
+    assert (tpl(t, "/api/v1/newcomer-9/sites") or "").startswith("/api/v1/{")
