@@ -478,6 +478,11 @@ class WordJudge:
             return WordDecision([])
         if _split_by_methods(best.members, vals, counts, self.settings.busy_value // 2):
             return WordDecision([])
+        if at.api_root and self._saturated_leaves(best.members, counts):
+            # Where resource collections sit, leaves answering alike and asked for again and
+            # again are collections of one kind of record ("/api/v1/blocks|mutes|endorsements",
+            # each a list of accounts), not values: those churn.
+            return WordDecision([])
         posted = all(r.methods == POST_BIT for w in best.members for r in vals[w])
         if (
             not proven

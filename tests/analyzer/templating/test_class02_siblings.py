@@ -261,3 +261,19 @@ def test_busy_routes_beside_accounts_at_an_api_root_stay_literal() -> None:
     assert tpl(t, "/api/v1/purge", "POST") == "/api/v1/purge"
     assert tpl(t, "/api/v1/busy-corp/sites") == tpl(t, "/api/v1/newcomer-9/sites")
     assert (tpl(t, "/api/v1/newcomer-9/sites") or "").startswith("/api/v1/{")
+
+
+def test_busy_collections_answering_alike_at_an_api_root_stay_literal() -> None:
+    """ "/api/v1/blocks", "/api/v1/mutes", "/api/v1/endorsements": each a list of accounts, asked
+    for again and again right under the API root: collections of one kind of record, not the
+    values of a parameter (values churn)."""
+    t = Templater()
+    rng = random.Random(37)
+    colls = ["blocks", "mutes", "endorsements", "directory", "followers"]
+    reqs: list[Request] = [
+        ("GET", f"/api/v1/{zipf(rng, colls, 1)[0]}", 200, "id,username,acct,display_name") for _ in range(300)
+    ]
+    reqs += [("GET", "/api/v1/instance", 200, "uri,title,version") for _ in range(50)]
+    feed(t, reqs)
+    for c in colls:
+        assert tpl(t, f"/api/v1/{c}") == f"/api/v1/{c}"
