@@ -12,7 +12,12 @@ by the first rule that holds:
 * proven leaves: leaf values another position of the host proved ("/boards/{id}/{field}");
 * agreeing sub-trees: several values whose sub-trees answer alike ("/repos/{owner}/...");
 * rare ids: a few values each seen at most twice under a plural collection;
+* alike items: many values, each holding churning names that answer alike ("/{owner}/{kind}/{name}");
 * known values: the values a previous fold proved after the same literal elsewhere.
+
+Against them: method-shaped names, saturated POST-only acts, busy siblings whose methods never
+meet, busy collections alike at an API root, kinds after a singular noun with differing routes.
+``filter_values`` (called by the fold) takes reserved words too: a sub-collection's filter.
 """
 
 from __future__ import annotations
