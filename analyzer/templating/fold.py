@@ -108,6 +108,15 @@ class Folder:
             alike = self.judge.alike_collections(names, vals, at)
             if alike:
                 literals = [seg for seg in literals if seg not in set(alike)]
+        enum = False  # a filter's values: reserved words among them are values too (matcher)
+        if not strong and len(literals) + len(words) >= 3:
+            plain = [seg for seg in literals if classify(seg) not in ("empty", "version")]
+            if len(plain) == len(literals):
+                filters = self.judge.filter_values(plain + words, vals, at)
+                if filters:
+                    literals, words = [], []
+                    alike += filters
+                    enum = True
         loose = rules.loose_literals(at, strong) if strong else []
         if loose:
             literals.extend(loose)
@@ -126,7 +135,7 @@ class Folder:
             merged = self._merge_group(raws, vals, strong, word_params, held)
             t.param = self._fold(merged, Position("param", "", at.pos + "/{}"))
             t.pwords = bool(word_params)
-            t.ptype = ptype
+            t.ptype = "enum" if enum else ptype
         for seg in literals:
             t.lits[seg] = self._fold(vals[seg], Position("lit", seg, at.pos + "/" + seg))
         return t

@@ -124,8 +124,8 @@ def accepts(t: TemplateNode, seg: str) -> bool:
     typ = classify(seg)
     if typ in STRONG_TYPES:
         return True
-    if typ in ("empty", "version") or is_reserved(seg):
-        return False
+    if typ in ("empty", "version") or (is_reserved(seg) and t.ptype != "enum"):
+        return False  # (a filter's values, "all|open|public", were proven values, reserved or not)
     return t.pwords or (t.ptype == "file" and has_file_extension(seg))
 
 

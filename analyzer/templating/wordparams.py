@@ -12,7 +12,12 @@ by the first rule that holds:
 * proven leaves: leaf values another position of the host proved ("/boards/{id}/{field}");
 * agreeing sub-trees: several values whose sub-trees answer alike ("/repos/{owner}/...");
 * rare ids: a few values each seen at most twice under a plural collection;
+* alike items: many values, each holding churning names that answer alike ("/{owner}/{kind}/{name}");
 * known values: the values a previous fold proved after the same literal elsewhere.
+
+Against them: method-shaped names, saturated POST-only acts, busy siblings whose methods never
+meet, busy collections alike at an API root, kinds after a singular noun with differing routes.
+``filter_values`` (called by the fold) takes reserved words too: a sub-collection's filter.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
-from analyzer.templating.trie import POST_BIT
+from analyzer.templating.trie import METHOD_BITS, POST_BIT
 from analyzer.templating.values import is_version
-from analyzer.templating.vocabulary import route_base
+from analyzer.templating.vocabulary import is_plural_collection, route_base
 
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
@@ -53,6 +58,21 @@ def _other_methods(vals: Values, members: list[str]) -> bool:
     """Some other value at the position is asked for with a method besides POST."""
     inside = set(members)
     return any(r.methods & ~POST_BIT for seg, raws in vals.items() if seg not in inside for r in raws)
+
+
+def _split_by_methods(members: list[str], vals: Values, counts: dict[str, int], busy: int) -> bool:
+    """ "/posts/{id}/head-content" only ever read, ".../revert-content" only ever written, each
+    asked for again and again: one handler serves every value of a parameter alike, so two busy
+    siblings whose methods never meet are different operations, however alike they answer.
+    (Values seen a few times each say nothing: an id read once and another written once.)"""
+    masks = []
+    for w in members:
+        if counts[w] >= busy:
+            m = 0
+            for r in vals[w]:
+                m |= r.methods
+            masks.append(m)
+    return any(a & b == 0 for i, a in enumerate(masks) for b in masks[i + 1 :])
 
 
 # Dictionary of values proven by groups of alike leaves, host-wide. Keys are otherwise path
@@ -154,6 +174,26 @@ class WordJudge:
                 shaped += 1
         return best.members if shaped >= 2 and shaped + silent >= len(best.members) - 1 else []
 
+    def filter_values(self, values: list[str], vals: Values, at: Position) -> list[str]:
+        """ "/members/{id}/organizations/all|public|members|open": below a sub-collection of an
+        object, a position holding nothing but a few leaves, every one only read and answering the
+        same list, is the collection's filter, even when its values are reserved words or route
+        names. (Beside ids, "/orders/recent" next to "/orders/{id}", or with anything below them,
+        words stay routes; that is judged elsewhere.)"""
+        if len(values) < 3 or at.prev_kind != "lit" or at.api_root or not is_plural_collection(at.prev_seg):
+            return []
+        if at.pos.rsplit("/", 2)[-2] != "{}":
+            return []  # a sub-collection of an object ("/{}/organizations"), not a top collection
+        get = METHOD_BITS["GET"]
+        if any(r.children or r.methods & ~get for w in values for r in vals[w]):
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in values}
+        ev = self._cluster(values, vals, counts)
+        best = ev.best
+        if best is None or len(best.members) != len(values) or best.evidence < len(values) - 1:
+            return []
+        return list(values)
+
     def _known_values(self, words: list[str], at: Position) -> bool:
         same = self.dicts.get(at.prev_seg) if at.after_literal else None
         if not same:
@@ -185,7 +225,46 @@ class WordJudge:
             twins = self._twins(ev)
             if twins:
                 return WordDecision(twins)
+            if not at.api_root:
+                kinds = self._alike_items(ev)
+                if kinds:
+                    return WordDecision(kinds)
         return decision
+
+    def _alike_items(self, ev: _Evidence) -> list[str]:
+        """ "/packages/{owner}/books|garden|toys|.../{name}": many values, each a collection of
+        churning names, and the names below every one of them answer alike: the values are a
+        kind or category, one parameter. (Their signatures cannot show it: the names below are
+        words, distinct under each value. Sub-collections of one object hold items of their own
+        shape, "/namespaces/{ns}/pods|services/{name}", and are never this many alike.)"""
+        sim, vals = self.sim, ev.vals
+        need = self.settings.min_distinct_for_param
+        if len(ev.words) < need:
+            return []
+        items: dict[str, set[str]] = {}
+        below = 0
+        for w in ev.words:
+            shapes: set[str] = set()
+            kids: set[str] = set()
+            for r in vals[w]:
+                for seg, c in r.children.items():
+                    if c.tot_ok and seg:
+                        kids.add(seg)
+                        if c.end_ok:
+                            shapes.update(c.shapes)
+            # (compacted names, "{w*}", are a proven churning set: as many as it takes)
+            below += len(kids) + (2 if kids & {STAR, WSTAR} else 0)
+            if shapes:
+                items[w] = shapes
+        if len(items) < need or below < 2 * len(ev.words):
+            return []  # (a few children each: routes below routes, not names below kinds)
+        ref_w = max(items, key=lambda w: (len(items[w]), w))
+        ref = items[ref_w]
+        alike = [w for w, sh in items.items() if w == ref_w or sim.shapes_verdict(sh, ref) > 0]
+        other = [w for w, sh in items.items() if w != ref_w and sim.shapes_verdict(sh, ref) < 0]
+        if len(alike) < need or other or len(alike) < 0.8 * len(ev.words):
+            return []
+        return [w for w in ev.words if w in items or not any(c.children for c in vals[w])]
 
     def _structure(self, ev: _Evidence, at: Position, strong: list[str]) -> WordDecision:
         best = ev.best
@@ -273,6 +352,24 @@ class WordJudge:
             # ("/api/v1/billing" beside account slugs), not the head of the distribution.
             top = max(counts[w] for w in best_members)
             return WordDecision(best_members + [w for w in extra + ev.neutral if counts[w] <= top], proof)
+        if api_root:
+            # Where resource collections sit, a busy value beside a churning tail of accounts,
+            # holding none of the routes the others hold, is a route of its own ("/api/v1/user",
+            # "/api/v1/purge" beside "/api/v1/{account}/sites"); a busy account has its routes.
+            cap = self.settings.busy_value
+            kids = {w: {seg for r in ev.vals[w] for seg, c in r.children.items() if c.tot_ok} for w in candidate}
+            shared: dict[str, int] = {}
+            for ks in kids.values():
+                for k in ks:
+                    shared[k] = shared.get(k, 0) + 1
+            return WordDecision(
+                [
+                    w
+                    for w in candidate
+                    if counts[w] <= cap or any(shared[k] >= 2 for k in kids[w])
+                ],
+                proof,
+            )
         return WordDecision(candidate, proof)
 
     def _churning(self, candidate: list[str], counts: dict[str, int], singles: int) -> bool:
@@ -290,6 +387,15 @@ class WordJudge:
         are POSTed to churn."""
         singles = sum(1 for w in members if counts[w] == 1)
         return not self._churning(members, counts, singles)
+
+    def _few_plain_words(self, members: list[str]) -> bool:
+        """A handful of bare words, no digit or separator in any ("captures", "amountUpdates"):
+        after a parameter, with no sibling read by another method, a set of actions on the
+        object. (Names people give carry digits or separators, "amber-kettle3"; a category's
+        values are many, "books", "garden", "toys", ...)"""
+        return len(members) < self.settings.min_distinct_for_param and all(
+            route_base(w).isalpha() for w in members
+        )
 
     def _verbs(self, candidate: list[str]) -> bool:
         """Most values are shaped like method names: RPC operations, not data."""
@@ -375,12 +481,21 @@ class WordJudge:
             # Operations under a route answering alike ("/algo/openOrders", "/algo/subOrders");
             # field names below an id ("/cards/{id}/shortUrl") are values.
             return WordDecision([])
+        if _split_by_methods(best.members, vals, counts, self.settings.busy_value // 2):
+            return WordDecision([])
+        if at.api_root and self._saturated_leaves(best.members, counts):
+            # Where resource collections sit, leaves answering alike and asked for again and
+            # again are collections of one kind of record ("/api/v1/blocks|mutes|endorsements",
+            # each a list of accounts), not values: those churn.
+            return WordDecision([])
         posted = all(r.methods == POST_BIT for w in best.members for r in vals[w])
         if (
             not proven
             and posted
             and self._saturated_leaves(best.members, counts)
-            and (at.after_literal or _other_methods(vals, best.members))
+            and (
+                at.after_literal or _other_methods(vals, best.members) or self._few_plain_words(best.members)
+            )
         ):
             return WordDecision([])
         size = len(best.members)
@@ -397,9 +512,10 @@ class WordJudge:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
             return WordDecision(best.members + loose)
-        # (Values that answered nothing, a DELETE, a 204, count too, and rare values known only
-        # through a sub-route, "/categories/{name}/posts": they say nothing against.)
-        rare = best.members + [w for w in ev.neutral if counts[w] <= 2]
+        # (Values that answered nothing, a DELETE, a 204, count too, rare values known only
+        # through a sub-route, "/categories/{name}/posts", and rare ones answering only another
+        # method, a POST beside GETs, never contradicting: they say nothing against.)
+        rare = best.members + [w for w in ev.neutral + ev.compatible if counts[w] <= 2]
         return WordDecision(rare if rare_ids(rare, counts, at) else [])
 
     def _subtrees(self, ev: _Evidence, at: Position) -> WordDecision:
@@ -416,12 +532,12 @@ class WordJudge:
         if (
             size >= self.settings.min_distinct_structured
             and best.evidence >= size - 1
-            and not self._saturated(best.members + ev.neutral, counts, ev.vals)
+            and not self._saturated(best.members + ev.neutral, counts, ev.vals, at)
         ):
             return WordDecision(best.members + [w for w in ev.neutral if counts[w] <= 2])
         return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
 
-    def _saturated(self, values: list[str], counts: dict[str, int], vals: Values) -> bool:
+    def _saturated(self, values: list[str], counts: dict[str, int], vals: Values, at: Position) -> bool:
         """A handful of values, every one asked for again and again and none seen only once or
         twice, each a collection of names of its own ("/policies/acl|password|egp/{name}"): a
         fixed set of routes, not ids, which churn. (Values holding the same routes below them,
@@ -432,6 +548,12 @@ class WordJudge:
         below: dict[str, set[str]] = {}
         for w in values:
             below[w] = {seg for r in vals[w] for seg, c in r.children.items() if c.tot_ok and seg}
+        if at.after_literal and not is_plural_collection(at.prev_seg) and len(set(map(frozenset, below.values()))) > 1:
+            # After a singular noun, not a collection's members: a handful of busy values with
+            # routes below that overlap but differ ("/identity/entity/merge" and ".../id",
+            # "/identity/group/id") are kinds of one thing, routes. Copies carry the same routes
+            # ("/ds-api/{dataset}/v1/fields|records"), members of a plural collection may differ.
+            return True
         seen: dict[str, int] = {}
         for kids in below.values():
             for seg in kids:

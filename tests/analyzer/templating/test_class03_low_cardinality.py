@@ -129,3 +129,75 @@ def test_image_kinds_asked_for_by_head_are_one_parameter() -> None:
     assert len(got) == 1, got
     only = got.pop() or ""
     assert only.startswith("/Studios/{") and "/Images/{" in only, only
+
+
+def test_a_filter_of_reserved_words_below_a_sub_collection_is_a_parameter() -> None:
+    """ "/teams/{id}/projects/all|open|public|archived": only read, answering the same list, nothing
+    below them: the sub-collection's filter, though its values are reserved words; every value,
+    the one seen last too, matches the one template."""
+    t = Templater()
+    rng = random.Random(31)
+    filters = ["all", "open", "public", "archived", "starred"]
+    reqs: list[Request] = []
+    for _ in range(300):
+        team = str(rng.randint(10**6, 10**7))
+        reqs.append(
+            ("GET", f"/v2/teams/{team}/projects/{zipf(rng, filters, 1)[0]}", 200, "id,name,owner,state")
+        )
+        reqs.append(("GET", f"/v2/teams/{team}", 200, "id,name,members"))
+    feed(t, reqs)
+    got = {tpl(t, f"/v2/teams/42/projects/{f}") for f in filters}
+    assert len(got) == 1 and (got.pop() or "").startswith("/v2/teams/{"), got
+
+
+def test_reserved_words_beside_sub_routes_stay_literal() -> None:
+    """The same words where one of them has a route below it, or is written to, are routes."""
+    t = Templater()
+    rng = random.Random(32)
+    reqs: list[Request] = []
+    for _ in range(300):
+        team = str(rng.randint(10**6, 10**7))
+        reqs.append(("GET", f"/v2/teams/{team}/projects/all", 200, "id,name,owner,state"))
+        reqs.append(("POST", f"/v2/teams/{team}/projects/import", 200, "id,name,owner,state"))
+        reqs.append(("GET", f"/v2/teams/{team}/projects/search", 200, "id,name,owner,state"))
+    feed(t, reqs)
+    for route in ("all", "search"):
+        assert (tpl(t, f"/v2/teams/42/projects/{route}") or "").endswith(f"/projects/{route}")
+    assert (tpl(t, "/v2/teams/42/projects/import", "POST") or "").endswith("/projects/import")
+
+
+CATEGORIES = ["books", "garden", "toys", "kitchen", "music", "sports", "pets", "office", "outdoor", "shoes",
+              "beauty", "baby", "jewelry", "crafts", "grocery", "tools", "furniture", "luggage"]  # fmt: skip
+
+
+def test_kinds_whose_named_items_answer_alike_are_a_parameter() -> None:
+    """ "/packages/{owner}/books|garden|.../{name}": a dozen and more values after an owner, each
+    holding churning names, the names below every one answering the same record: a kind."""
+    t = Templater()
+    rng = random.Random(33)
+    owners = ["alice", "bob42", "carol-x", "dave_d", "erin7", "frank-rose"]
+    reqs: list[Request] = []
+    for _ in range(400):
+        owner, kind, item = rng.choice(owners), zipf(rng, CATEGORIES, 1)[0], name(rng)
+        if rng.random() < 0.7:
+            reqs.append(("GET", f"/api/v1/packages/{owner}/{kind}/{item}", 200, "id,name,type,version,owner"))
+        else:
+            reqs.append(("GET", f"/api/v1/packages/{owner}/{kind}/{item}/files", 200, "id,name,size,md5"))
+    feed(t, reqs)
+    got = {tpl(t, f"/api/v1/packages/alice/{kind}/zz-top9") for kind in CATEGORIES}
+    assert len(got) == 1 and (got.pop() or "").count("{") == 3, got
+
+
+def test_sub_collections_whose_items_answer_each_their_own_stay_literal() -> None:
+    """As many sub-collections of an object, each holding churning names, but the items of each
+    answer a record of their own ("/namespaces/{ns}/pods/{name}" beside ".../services/{name}")."""
+    t = Templater()
+    rng = random.Random(34)
+    reqs: list[Request] = []
+    for _ in range(400):
+        ns, kind, item = rng.choice(["prod", "dev-1", "team_x"]), zipf(rng, CATEGORIES, 1)[0], name(rng)
+        shape = f"apiVersion,kind,metadata,{kind}_spec,{kind}_status,{kind}_extra"
+        reqs.append(("GET", f"/api/v1/namespaces/{ns}/{kind}/{item}", 200, shape))
+    feed(t, reqs)
+    for kind in CATEGORIES[:5]:
+        assert f"/{kind}/" in (tpl(t, f"/api/v1/namespaces/prod/{kind}/zz-top9") or "")

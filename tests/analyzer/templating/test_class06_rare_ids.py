@@ -47,7 +47,7 @@ def test_upper_case_ids_without_digits_are_ids_on_first_sight() -> None:
 
     rng = random.Random(62)
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    ids = []
+    ids: list[str] = []
     while len(ids) < 200:
         cand = "".join(rng.choice(letters) for _ in range(13))
         if sum(c in "AEIOU" for c in cand) <= 2:  # the common case of random letters
@@ -90,3 +90,19 @@ def test_rare_names_after_a_singular_noun_are_ids_when_shaped_like_names() -> No
     assert len(got) == 1 and (got.pop() or "").startswith("/sys/policy/{"), got
     for r in ("cors", "ui", "auditing"):
         assert tpl(t, f"/sys/config/{r}") == f"/sys/config/{r}"
+
+
+def test_rare_names_read_and_written_are_one_parameter() -> None:
+    """ "/v1/roles/amber3" read, "/v1/roles/lantern-willow" written (a POST answering another
+    shape than the reads): names seen once or twice each never contradict one another, so the
+    written ones join the read ones, one endpoint, not literals beside it."""
+    t = Templater()
+    rng = random.Random(65)
+    reqs: list[Request] = [("GET", "/v1/health", 200, "initialized,sealed,standby") for _ in range(50)]
+    read = [name(rng) for _ in range(2)]
+    written = [name(rng) for _ in range(2)]
+    reqs += [("GET", f"/v1/roles/{n}", 200, "data,lease_id,policies") for n in read]
+    reqs += [("POST", f"/v1/roles/{n}", 200, "warnings,auth,request_id") for n in written]
+    feed(t, reqs)
+    got = {tpl(t, f"/v1/roles/{n}") for n in read} | {tpl(t, f"/v1/roles/{n}", "POST") for n in written}
+    assert len(got) == 1 and (got.pop() or "").startswith("/v1/roles/{"), got
