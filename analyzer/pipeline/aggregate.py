@@ -22,6 +22,7 @@ import orjson
 from analyzer import auth
 from analyzer.db.models import MAX_PATH_CHARS
 from analyzer.observation import clean_text
+from analyzer.pipeline.gcpause import paused_cyclic_gc
 from analyzer.pipeline.normalise import Normalised
 from analyzer.pipeline.unmatched import BARE_QUERY_VALUE, MALFORMED_TARGET, masked
 from analyzer.templating.model import TemplateMatch, template_id
@@ -99,6 +100,11 @@ def aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
     """Template and count ``items`` (in order). The templater sees the whole batch before
     matching it, so siblings of /users/1 seen later in the batch template it at once instead of
     via a merge; the response's field paths are the "shape" the templater compares."""
+    with paused_cyclic_gc():  # the templater's live structures are large: see analyzer.pipeline.gcpause
+        return _aggregate(items, templater)
+
+
+def _aggregate(items: Sequence[Normalised], templater: Any) -> Aggregate:
     shapes: dict[frozenset[tuple[str, str]], str] = {}
     for item in items:
         if item.template is not None or item.malformed:

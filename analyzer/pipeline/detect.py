@@ -13,11 +13,9 @@ SIGKILLed one's successor) produce the same events as one analyzer.
 
 from __future__ import annotations
 
-import gc
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +26,7 @@ from analyzer.detect.engine import DetectionEngine
 from analyzer.detect.model import DetectExchange, Event
 from analyzer.detect.settings import DetectSettings
 from analyzer.pipeline.aggregate import Aggregate
+from analyzer.pipeline.gcpause import paused_cyclic_gc
 from analyzer.pipeline.normalise import Normalised
 
 if TYPE_CHECKING:
@@ -39,27 +38,9 @@ RESPONSE_LOCATION = "response"
 CHECKPOINT_COST_FACTOR = 50.0  # a checkpoint waits at least this many times its own duration
 
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused for one batch's detection (loading the state when
-    another writer moved it, feeding, listing and upserting what changed) or one state save.
-
-    Detection allocates ~50 containers per exchange, most of which survive as bounded state
-    (per-identity sets, windows, counters): every 700 allocations the collector ran and walked
-    the young survivors again, and each full pass the whole state -- ~18% of feeding on
-    analyze_speed's capture (/tmp harness: 150 -> 120 us/exchange with it off). The engine
-    creates no reference cycles per exchange (reference counting frees its garbage), so the pause
-    loses nothing; the collector resumes, with its counters, when the batch is done. Whole-run
-    GC time of `apicensus analyze` on that capture (SQLite): 0.62 s without detection, 1.32 s
-    with only the feeding paused, 0.84 s with this whole stage paused.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+# The stage runs with the cyclic GC paused (analyzer.pipeline.gcpause): detection's surviving
+# per-identity containers were re-walked every 700 allocations (engine-only 150 -> 120 us/exchange;
+# whole-run GC time of apicensus analyze on analyze_speed's capture 1.32 -> 0.84 s).
 
 
 def detect_exchange(item: Normalised, match: Any, pii: Any) -> DetectExchange:
@@ -174,7 +155,7 @@ class DetectStage:
         ``save_state=False`` leaves the engine's state unsaved (``dirty``) for a later
         :meth:`save` in the same run: the one writer holding the inventory for a whole run
         checkpoints it every few seconds instead of every batch (see ``Analyzer``)."""
-        with _no_cyclic_gc():  # feeding, listing and writing what the batch changed
+        with paused_cyclic_gc():  # feeding, listing and writing what the batch changed
             outcome = self._run(session, batch)
         self.dirty = True
         if save_state:
@@ -211,7 +192,7 @@ class DetectStage:
         if self.engine is None:
             return
         started = time.perf_counter()
-        with _no_cyclic_gc():
+        with paused_cyclic_gc():
             threats.save_state(session=session, state=self.engine.state())
             session.flush()
         self.generation = threats.state_generation(session=session)
