@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import DataFlow, Endpoint, FindingState, Service, ThreatActor, ThreatEvent
-from analyzer.inventory.workflow import EVENT_PREFIX
+from analyzer.db.models import DataFlow, FindingState, ThreatActor, ThreatEvent
+from analyzer.inventory.workflow import EVENT_PREFIX, endpoint_keys
 from inventory_api.crud import Page, _paginate
 from inventory_api.pagination import SortColumn, SortSpec
 
@@ -83,11 +83,7 @@ def list_events(
     if f.host is not None:
         stmt = stmt.where(ThreatEvent.host == f.host)
     if f.endpoint_id is not None:
-        row = session.execute(
-            select(Service.host, Endpoint.method, Endpoint.path_template)
-            .join(Service, Service.id == Endpoint.service_id)
-            .where(Endpoint.id == f.endpoint_id)
-        ).first()
+        row = endpoint_keys(session=session, endpoint_ids=[f.endpoint_id]).get(f.endpoint_id)
         if row is None:
             return None
         stmt = stmt.where(

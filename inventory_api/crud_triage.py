@@ -25,7 +25,15 @@ from analyzer.db.models import Endpoint, FindingState, Service, ThreatEvent
 from analyzer.detect.model import EVENT_TYPES
 from analyzer.detect.model import SEVERITIES as EVENT_SEVERITIES
 from analyzer.inventory.findings import KINDS, SEVERITIES
-from analyzer.inventory.workflow import CLOSED, EVENT_PREFIX, STATES, Triage, WorkflowError, parse_finding_id
+from analyzer.inventory.workflow import (
+    CLOSED,
+    EVENT_PREFIX,
+    STATES,
+    Triage,
+    WorkflowError,
+    endpoint_keys,
+    parse_finding_id,
+)
 from inventory_api.crud_threats import viewer_evidence
 from inventory_api.crud_workflow import EndpointRef
 
@@ -187,14 +195,7 @@ def _suppressed(session: Session, tri: Triage) -> ColumnElement[bool] | None:
              for (kind, host) in tri.on_host if kind in events]
     on_endpoint = [(kind, endpoint_id) for (kind, endpoint_id) in tri.on_endpoint if kind in events]
     if on_endpoint:
-        where = {
-            eid: (host, method, path)
-            for eid, host, method, path in session.execute(
-                select(Endpoint.id, Service.host, Endpoint.method, Endpoint.path_template)
-                .join(Service, Service.id == Endpoint.service_id)
-                .where(Endpoint.id.in_(sorted({eid for _k, eid in on_endpoint})))
-            )
-        }
+        where = endpoint_keys(session=session, endpoint_ids=(eid for _k, eid in on_endpoint))
         terms += [
             and_(ThreatEvent.type == kind, ThreatEvent.host == where[eid][0], ThreatEvent.method == where[eid][1],
                  ThreatEvent.path_template == where[eid][2])
@@ -230,11 +231,7 @@ def list_queue_events(
     an unknown endpoint: none."""
     stmt = _filtered(session, query, tri)
     if query.endpoint_id is not None:
-        ref = session.execute(
-            select(Service.host, Endpoint.method, Endpoint.path_template)
-            .join(Service, Service.id == Endpoint.service_id)
-            .where(Endpoint.id == query.endpoint_id)
-        ).first()
+        ref = endpoint_keys(session=session, endpoint_ids=[query.endpoint_id]).get(query.endpoint_id)
         if ref is None:
             return QueueEventPage((), 0)
         # The event's own columns (ix_events_host_id), not the joined endpoint's id.

@@ -44,7 +44,6 @@ from analyzer.alerts.worker import DeliveryWorker, status_table
 from analyzer.db.models import (
     AlertCursor,
     ChangeEvent,
-    Endpoint,
     FindingAnnouncement,
     Integration,
     Service,
@@ -55,7 +54,7 @@ from analyzer.db.models import (
 from analyzer.db.session import make_session_factory
 from analyzer.db.threats import event_json
 from analyzer.inventory.changes import change_dict
-from analyzer.inventory.workflow import Triage, triage
+from analyzer.inventory.workflow import Triage, endpoint_keys, triage
 
 log = logging.getLogger("apicensus.alerts")
 
@@ -323,15 +322,7 @@ class Silencer:
     @classmethod
     def read(cls, session: Session) -> Silencer:
         tri = triage(session=session)
-        wanted = sorted({eid for _kind, eid in tri.on_endpoint})
-        where: dict[int, tuple[str, str, str]] = {}
-        for start in range(0, len(wanted), 5_000):
-            for eid, host, method, path in session.execute(
-                select(Endpoint.id, Service.host, Endpoint.method, Endpoint.path_template)
-                .join(Service, Service.id == Endpoint.service_id)
-                .where(Endpoint.id.in_(wanted[start : start + 5_000]))
-            ):
-                where[eid] = (host, method, path)
+        where = endpoint_keys(session=session, endpoint_ids=(eid for _kind, eid in tri.on_endpoint))
         rules = frozenset((kind, *where[eid]) for kind, eid in tri.on_endpoint if eid in where)
         return cls(tri, rules)
 

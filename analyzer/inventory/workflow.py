@@ -192,6 +192,21 @@ def delete_suppression(*, session: Session, rule_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def endpoint_keys(*, session: Session, endpoint_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+    """(host, method, path template) of each endpoint: what a threat event names its endpoint by
+    (events keep those columns, not an endpoint id). Unknown ids are left out."""
+    wanted = sorted(set(endpoint_ids))
+    out: dict[int, tuple[str, str, str]] = {}
+    for start in range(0, len(wanted), 5_000):
+        for eid, host, method, path in session.execute(
+            select(Endpoint.id, Service.host, Endpoint.method, Endpoint.path_template)
+            .join(Service, Service.id == Endpoint.service_id)
+            .where(Endpoint.id.in_(wanted[start : start + 5_000]))
+        ):
+            out[eid] = (host, method, path)
+    return out
+
+
 def item_host(item: dict[str, Any]) -> str:
     """The host a finding is about: its endpoint's, or the SNI (else server) of its TLS service."""
     endpoint = item.get("endpoint")
