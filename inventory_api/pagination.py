@@ -134,3 +134,33 @@ def order_by(
     if sort.descending:
         return column.desc(), id_column.desc()
     return column.asc(), id_column.asc()
+
+
+# -- cursors over an order computed in Python (findings are derived, not rows) -------------------
+
+KeyPart = int | str
+
+
+def encode_key_cursor(scope: str, key: tuple[KeyPart, ...]) -> str:
+    """An opaque cursor holding a whole sort key (``scope`` names the list and its filters)."""
+    raw = json.dumps({"s": scope, "k": list(key)}, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_key_cursor(cursor: str, scope: str, shape: tuple[type, ...]) -> tuple[KeyPart, ...]:
+    """The key of :func:`encode_key_cursor`, checked part by part against ``shape`` (``int`` or
+    ``str``): a forged or foreign cursor is 422 (InvalidPageRequest), never a comparison error."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        cursor_scope, key = data["s"], data["k"]
+    except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise InvalidPageRequest("invalid cursor") from exc
+    if cursor_scope != scope:
+        raise InvalidPageRequest("the cursor belongs to another list or filter: restart without a cursor")
+    if type(key) is not list or len(key) != len(shape):
+        raise InvalidPageRequest("invalid cursor")
+    for part, kind in zip(key, shape, strict=True):
+        if not (_bigint(part) if kind is int else _text(part)):
+            raise InvalidPageRequest("invalid cursor")
+    return tuple(key)

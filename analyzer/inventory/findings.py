@@ -36,6 +36,7 @@ do not make a shadow endpoint a PII carrier.
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -408,14 +409,32 @@ def build_findings(
                 continue
             items.append(_item(rule.kind, severity, facts, hit, full_samples=full_samples))
     items.extend(_tls_findings(session, wanted_sev, wanted_kind, host))
-    items.sort(key=_order)
+    items.sort(key=order_key)
     return items
 
 
-def _order(i: dict[str, Any]) -> tuple[int, int, str, str, str]:
+FindingKey = tuple[int, int, str, str, str, str]
+
+
+def order_key(i: dict[str, Any]) -> FindingKey:
+    """Where a finding sorts: severity, kind, host, path, method, then its id (unique), so a page
+    boundary is a point in this order that a later request can resume after."""
     ep, tls = i.get("endpoint"), i.get("tls_service") or {}
     where = (ep["host"], ep["path_template"], ep["method"]) if ep else (tls.get("sni") or "", tls.get("server", ""), "")
-    return (SEVERITIES.index(i["severity"]), KINDS.index(i["kind"]), *where)
+    return (SEVERITIES.index(i["severity"]), KINDS.index(i["kind"]), *where, i["id"])
+
+
+def page_after(
+    items: list[dict[str, Any]], *, after: FindingKey | None, limit: int
+) -> tuple[list[dict[str, Any]], FindingKey | None]:
+    """The ``limit`` findings after ``after`` in :func:`order_key` order (``items`` sorted so), and
+    the key to resume after when more follow. Findings are derived, not stored: keying the page on
+    the order rather than an offset means findings that appear or clear between two requests
+    never shift or repeat the ones already served."""
+    start = 0 if after is None else bisect_right(items, after, key=order_key)
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return page, (order_key(page[-1]) if more and page else None)
 
 
 def _tls_findings(session: Session, wanted_sev: set[str], wanted_kind: set[str], host: str | None

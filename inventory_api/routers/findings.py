@@ -8,9 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
-from analyzer.inventory.findings import KINDS, SEVERITIES, build_findings, severity_counts
+from analyzer.inventory.findings import (
+    KINDS,
+    SEVERITIES,
+    FindingKey,
+    build_findings,
+    page_after,
+    severity_counts,
+)
 from analyzer.inventory.workflow import WorkflowError, parse_finding_id
-from inventory_api.deps import Annotator, Reader, SessionDep
+from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
+from inventory_api.pagination import MAX_CURSOR_CHARS, decode_key_cursor, encode_key_cursor
 from inventory_api.routers.workflow import change_workflow, workflow_public
 from inventory_api.schemas import NO_NUL, error_responses
 from inventory_api.schemas_threats import WorkflowPublic, WorkflowUpdate
@@ -22,26 +30,37 @@ router = APIRouter(prefix="/findings", tags=["findings"])
 # listed, validated and counted here without touching this router.
 Severity = StrEnum("Severity", {s: s for s in SEVERITIES})  # type: ignore[misc]
 Kind = StrEnum("Kind", {k: k for k in KINDS})  # type: ignore[misc]
+CURSOR_SCOPE = "findings"
+CURSOR_SHAPE = (int, int, str, str, str, str)  # analyzer.inventory.findings.order_key
 
 
 @router.get("")
 def list_findings(
     principal: Reader,
     session: SessionDep,
+    settings: SettingsDep,
     request: Request,
     severity: Annotated[list[Severity] | None, Query(max_length=len(SEVERITIES))] = None,
     kind: Annotated[list[Kind] | None, Query(max_length=len(KINDS))] = None,
     service: Annotated[
         str | None, Query(min_length=1, max_length=1000, pattern=NO_NUL, description="service host")
     ] = None,
+    limit: Annotated[int | None, Query(ge=1, description="page size (default and maximum: the API settings)")] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description="next_cursor of the page before")] = None,
 ) -> dict[str, Any]:
-    items = build_findings(
+    """One page of findings (most severe first) and ``counts`` per severity over all that match."""
+    size = page_limit(limit, settings)
+    after: FindingKey | None = None
+    if cursor is not None:
+        after = decode_key_cursor(cursor, CURSOR_SCOPE, CURSOR_SHAPE)  # type: ignore[assignment]
+    everything = build_findings(
         session=session,
         full_samples=principal.can(Permission.READ_SAMPLES),
         severities=[s.value for s in severity or ()],
         kinds=[k.value for k in kind or ()],
         host=service,
     )
+    items, next_key = page_after(everything, after=after, limit=size)
     for item in items:
         endpoint = item["endpoint"]
         if endpoint is not None:
@@ -49,7 +68,11 @@ def list_findings(
         tls = item.get("tls_service")
         if tls is not None:
             tls["url"] = str(request.url_for("get_tls_service", tls_service_id=tls["id"]))
-    return {"items": items, "counts": severity_counts(items)}
+    return {
+        "items": items,
+        "counts": severity_counts(everything),
+        "next_cursor": None if next_key is None else encode_key_cursor(CURSOR_SCOPE, next_key),
+    }
 
 
 FindingId = Annotated[
