@@ -150,6 +150,13 @@ def _header(headers: Iterable[Any], name: str) -> str | None:
     return None
 
 
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+# A path ending in a static asset (scripts, styles, images, fonts, media, pages).
+_STATIC_FILE = re.compile(
+    r"\.(?:js|mjs|css|map|gif|png|jpe?g|svg|ico|webp|bmp|woff2?|ttf|eot|otf|swf|mp[34]|webm|html?)$", re.IGNORECASE
+)
+
+
 def _split_target(target: str) -> tuple[str, str]:
     """(path, query) of a request-target; absolute-form ("http://h/p?q") loses scheme and host."""
     if "://" in target[:12]:
@@ -610,6 +617,15 @@ class PiiDetector:
             segment = unquote(raw)
             previous = unquote(segments[index - 1]) if index > 1 else ""
             hits = self._scan(segment, url_context(previous) if segment.isdigit() else context_for("", previous))
+            if (
+                hits
+                and index < len(segments) - 1
+                and _DOTTED_QUAD.fullmatch(segment)
+                and _STATIC_FILE.search(segments[-1])
+            ):
+                # "/editor/3.1.2.3/themes/x.gif", "/jquery/1.12.4.1/jquery.js": a directory of
+                # static files named by a dotted quad is a release of them, not a client's address.
+                hits = tuple(h for h in hits if h[0] != "IP_ADDRESS")
             # A number the population rules read (card-, phone- or version-length), or a hit.
             numeric = segment[:1].isdigit() and self._collect_min <= len(segment) <= self._collect_max
             if not hits and not numeric:

@@ -156,9 +156,15 @@ def _card_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
     return ctx.in_url and "CREDIT_CARD" not in ctx.types and value.isdigit()
 
 
+# Names of a version just before the number: "v", "_v=", "version ", "ver:", "appv=", "sdkver=",
+# "app_version=" ("server=", "driver=" are not: the letters before "ver" belong to another word).
 _VERSION_BEFORE = re.compile(
-    r"(?i)(?:\bv|\bversion|\bver|\brelease|\bbuild|\bfirmware|\bfw|\brev)[\s.:=_-]{0,3}$"
+    r"(?i)(?:(?<![a-z0-9])_?(?:app|sdk|os|client|lib|fw|sw|hw|api|pkg|plugin|browser|game|core|engine|agent|ui|web)?"
+    r"(?:v|ver|vers|version)|\brelease|\bbuild|\bfirmware|\bfw|\brev)[\s.:=_-]{0,3}$"
 )
+# "858:65::", "12:30::": two or three groups of decimal digits before "::" are numbers joined by
+# colons (times, id lists), not an IPv6 address (those carry hex groups or start with "::").
+_DECIMAL_COLON_RUN = re.compile(r"\d{1,4}(?::\d{1,4}){1,2}::")
 
 
 def _ip_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
@@ -173,6 +179,8 @@ def _ip_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
         return True
     # A version: "UpdateAgent/4.2.10.3", "Microsoft.CSharp:4.5.1.2", "v1.2.3.4", "version 1.1.23.0".
     if before[-1:] in ("/", ":") and before[-2:-1].isalpha():
+        return True
+    if _DECIMAL_COLON_RUN.fullmatch(value, start, end):
         return True
     return _VERSION_BEFORE.search(before) is not None
 

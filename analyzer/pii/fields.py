@@ -111,7 +111,7 @@ _NEGATIVE_WORDS = wordset(
     ref reference code nonce hash checksum serial batch lot txn transaction trace span request balance fee tax
     rate score duration length width height weight year month day barcode ean upc gtin isbn build uptime port
     no nr num state signature sign salt digest fingerprint rev revision release lower upper min max minimum
-    maximum firmware fw sdk kernel os cursor since until before after"""
+    maximum firmware fw sdk kernel os cursor since until before after v"""
 )
 # Compact names ending like these are ids, versions or counters too ("openid", "tradeno",
 # "prodversion"), except the everyday words that happen to end so.
@@ -233,11 +233,20 @@ def _cjk_context(leaf: str) -> FieldContext:
     return _interned(frozenset(types), negative, False, frozenset(), False, False)
 
 
+# Compact names of a software version: "appv", "sdkver", "osvers", "clientv" (a bare "v" is in the
+# negative words). Listed prefixes only: "server", "driver", "cover" end in "ver" too.
+_VERSION_NAME = re.compile(
+    r"(?:app|sdk|os|client|lib|fw|sw|hw|api|pkg|plugin|browser|game|core|engine|agent|ui|web)(?:v|ver|vers|vsn)"
+)
+
+
 def _is_negative(words: list[str], compact: str) -> bool:
     if any(word in _NEGATIVE_WORDS or _singular(word) in _NEGATIVE_WORDS for word in words):
         return True
     if compact in _NOT_NEGATIVE:
         return False
+    if _VERSION_NAME.fullmatch(compact):
+        return True
     return any(compact.endswith(s) and len(compact) > len(s) + 1 for s in _NEGATIVE_SUFFIXES)
 
 

@@ -103,3 +103,42 @@ def test_a_person_in_free_text(detector: PiiDetector) -> None:
         "/v1/tickets/3/comments", method="POST", req={"body": "Called Chris Sanders back about the refund."}
     )
     assert "PERSON" in types_at(detector, rec, "request")
+
+
+# -- versions read as IP addresses (real captures: "_v=2.8.2.1", "/editor/3.1.2.3/themes/...") ----
+
+
+@pytest.mark.parametrize("name", ["v", "_v", "appv", "sdkver", "osVer", "client_v", "app_version"])
+def test_version_parameters_are_not_ips(detector: PiiDetector, name: str) -> None:
+    assert "IP_ADDRESS" not in types_at(detector, record(f"/api/messages?{name}=2.8.2.1"), "query")
+
+
+@pytest.mark.parametrize("name", ["ip", "client_ip", "server", "driver", "resolver", "peer"])
+def test_address_parameters_still_are(detector: PiiDetector, name: str) -> None:
+    assert "IP_ADDRESS" in types_at(detector, record(f"/api/lookup?{name}=92.219.17.2"), "query")
+
+
+def test_a_version_inside_a_url_valued_header_is_not_an_ip(detector: PiiDetector) -> None:
+    rec = record("/c/35/13277")
+    rec["response_headers"] = [["Location", "http://m.example.com/detail?id=27159&_v=2.8.2.1&_pkg=x"]]
+    assert "IP_ADDRESS" not in types_at(detector, rec, "header")
+    rec["response_headers"] = [["X-Client-Address", "92.219.17.2"]]
+    assert "IP_ADDRESS" in types_at(detector, rec, "header")
+
+
+@pytest.mark.parametrize(
+    "path", ["/light/editor/3.1.2.3/themes/advanced/img/icons.gif", "/static/jquery/1.12.4.1/jquery.min.js"]
+)
+def test_a_release_directory_of_static_files_is_not_an_ip(detector: PiiDetector, path: str) -> None:
+    assert "IP_ADDRESS" not in types_at(detector, record(path), "path")
+
+
+@pytest.mark.parametrize("path", ["/hosts/10.0.0.1/metrics", "/geo/92.219.17.2", "/v1/ips/8.8.4.4"])
+def test_addresses_in_api_paths_still_are(detector: PiiDetector, path: str) -> None:
+    assert "IP_ADDRESS" in types_at(detector, record(path), "path")
+
+
+def test_decimal_runs_joined_by_colons_are_not_ipv6(detector: PiiDetector) -> None:
+    rec = record("/log?ft=j&addata=2206:73821:473959:73821|858:65::|1034:65::|3345:65::")
+    assert "IP_ADDRESS" not in types_at(detector, rec, "query")
+    assert "IP_ADDRESS" in types_at(detector, record("/api?peer=2001:db8::8a2e:370:7334"), "query")
