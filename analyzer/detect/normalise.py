@@ -117,6 +117,25 @@ def log4j_form(value: str) -> str:
     return value
 
 
+_PROSE_WORD = re.compile(r"[a-z]{2,}")
+_SENTENCE_END = re.compile(r"[a-z)][.!?](?=\s|$)")
+PROSE_MIN_CHARS = 400
+PROSE_HEAD = 160
+
+
+def is_prose(text: str) -> bool:
+    """A document in natural language (an article, a ticket, a long comment): at least three
+    sentences and sixty words, nearly all of it letters and spaces. Such text mentions SQL (a
+    tutorial quotes ``' or 1=1 --``) rather than being spliced into a query."""
+    if len(text) < PROSE_MIN_CHARS:
+        return False
+    words = _PROSE_WORD.findall(text)
+    if len(words) < 60 or len(_SENTENCE_END.findall(text)) < 3:
+        return False
+    letters = sum(len(w) for w in words) + text.count(" ") + text.count("\n")
+    return letters >= 0.8 * len(text)
+
+
 def variants(value: str, plus: bool = False) -> tuple[str, ...]:
     """Distinct lower-cased forms of ``value`` to match: decoded (up to 3 rounds), entities and
     escapes resolved, folded. The first is always the fully decoded form."""
