@@ -130,7 +130,9 @@ SQLI = [
     _sig("sqli", "waitfor", r"\bwaitfor\s+(?:delay|time)\b", "sql"),
     _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
     _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
-    _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)(?!\s*[=<>])|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
+    # The quote must be able to close a string: one after a space and before a letter opens one
+    # (say "or else", a "like" button), so the keyword after it is inside the string.
+    _sig("sqli", "quote_keyword", r"""(?:(?<!\s)['"`]|['"`](?![a-z]))\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)(?!\s*[=<>])|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
     _sig("sqli", "quote_operator_comment", r"""['"`]\s*(?:[|&^<>=/%+*-]|is\s+not|not\s+(?:like|glob|regexp|in|between)|mod|div|sounds\s+like)\s*-?[\w@.]*\s*\??(?:--|#)""", "plain"),
     _sig("sqli", "order_by_number", r"\b(?:order|group)\s+by\s+\d+\s*(?:--|#|/\*|,|\)|;|$|asc|desc)|\bgroup\s+by\s+\w+\s*(?:&|$|having)", "sql"),
     _sig("sqli", "or_number", r"^\s*(?:or|xor|and)\s+(?:\d+|'[^']*')\s*(?:[<>=-]|$)|\b(?:or|xor|and)\s+(?:'[^']*'|\d+)\s*[<>]=?\s*(?:$|['\d])", "sql"),
@@ -157,7 +159,7 @@ SQLI = [
     _sig("sqli", "quote_paren_operator", r"""['"`]\s*\)+\s*(?:or|and|union|;\s*(?:$|--|#|/\*|%00|[a-z@])|\|\||&&|=|<|>|like\b)""", "sql"),
     _sig("sqli", "nosql_operator", r"(?:\[\s*\$(?:ne|eq|gt|gte|lt|lte|regex|where|nin|in|exists|expr|elemmatch|or|and|not|nor|text|all|size|type|mod)\s*\]|\{\s*['\"]?\$(?:ne|gt|gte|lt|lte|regex|where|nin|in|exists|expr|elemmatch|or|and|not|nor|text|all|size|type|mod)['\"]?\s*:|^\s*\$(?:ne|eq|gt|gte|lt|lte|regex|where|nin|in|exists|expr|elemmatch|or|and|not|nor|text|jsonschema|function|accumulator)\s*$|\$where\s*[:=]|\bthis\.\w+\s*(?:==|!=|\.match))", "plain"),
     _sig("sqli", "sql_hex", r"""['"`)\d]\s*(?:or|and|\|\||&&)\s*0x[0-9a-f]{2,}|\bunhex\s*\(|\\0x[0-9a-f]{4,}|\b0x[0-9a-f]{6,}\s*[,)]|\b0x[0-9a-f]{8,}\b.{0,20}\b(?:from|into|select|union)\b""", "sql"),
-    _sig("sqli", "like_wildcard_bypass", r"""['"`]\s*(?:like|rlike|regexp|sounds\s+like|glob)\s*['"`\d]|\blike\s+['"]\s*$|\blike\s+null\b|^\s*['"`][^'"`]*['"`]\s*,\s*\d+\s*$""", "sql"),
+    _sig("sqli", "like_wildcard_bypass", r"""(?:(?<!\s)['"`]|['"`](?![a-z]))\s*(?:like|rlike|regexp|sounds\s+like|glob)\s*['"`\d]|\blike\s+['"]\s*$|\blike\s+null\b|^\s*['"`][^'"`]*['"`]\s*,\s*\d+\s*$""", "sql"),
     _sig("sqli", "probe", r"""^['"`]\s*(?:[*<>,:\]\[;}\\]|\d+\s*[*/:<>=-]|\d[a-f0-9]*$|\s+['"`]|,)|['"`]\s*\*\s*\d|^['"]:\s*['"\[]?\s*\d|^['"`]\s*[<>]\s*\d|\d['"`]\s+['"`]\s*\d""", "sql"),
     _sig("sqli", "scientific_notation", r"\b\d+\.?e\d*\s*(?:\bunion\b|\bor\b|\band\b|\bfrom\b|[,)(]\s*\w)|\b\d+\.e\.\w+", "sql"),
     _sig("sqli", "integer_overflow", r"\b(?:2\.2250738585072011e-308|0x7fffffff|4294967296|4294967295[0-9]|18446744073709551615|9223372036854775807)\b", "plain"),
