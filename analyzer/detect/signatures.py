@@ -241,6 +241,7 @@ _BARE_COMMANDS = frozenset(
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
+_IP_ARG = re.compile(r"\s*\d{1,3}(?:\.\d{1,3}){3}\b")
 _HOST_ARG = re.compile(r"\s*(?:\d{1,3}(?:\.\d{1,3}){3}\b|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b)")
 # Commands that start no sentence: at the start of a value, with any arguments, a command line.
 _START_COMMANDS = frozenset(
@@ -275,6 +276,8 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
     if _SHELL_ARGS.match(rest) or _FLAG_LATER.match(rest):
         return True
     if not english and (name in _START_COMMANDS or _HOST_ARG.match(rest)):
+        return True
+    if english and after_separator and _IP_ARG.match(rest):  # "; ping 10.0.0.1", not "ping 127.0.0.1 to test"
         return True
     following = _CMD_TOKEN.match(args)
     if following is not None and following.group(1) in COMMANDS:
@@ -328,6 +331,9 @@ CMD_INJECTION = [
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
     _sig("cmd_injection", "shell_expansion", r"\$\[[^\]]{0,40}\]|\$\{\s*`[^`]+`\s*\}|[<>]\(\s*[a-z][\w.-]*[^)]{0,80}\)|(?:[;|&]|^)\s*\$\{?[a-z_]\w*\}?\s+-{1,2}\w|;\s*\$[a-z_]\w*\s+\w|\|\s*(?:ba|z|k|da)?sh\b\s*(?:$|#|;|`)", "plain"),
     _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
+    # An empty substitution inside a word ("pi$()ng", "ping`` 10.0.0.1") expands to nothing: only a
+    # filter evasion writes one (Markdown's ``code`` has its backticks outside the word).
+    _sig("cmd_injection", "empty_substitution", r"\w(?:\$\(\)|<\(\)|>\(\))|(?:\$\(\)|<\(\)|>\(\))\w|\w``\w|^\s*[a-z]+``\s", "plain"),
     _sig("cmd_injection", "shellshock", r"^\s*\(\s*\)\s*\{"),
     _sig("cmd_injection", "fork_bomb", r"(\w+|:)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;|\bfork\s*\(\s*\)\s*while|%0\|%0|\.\s*\{\s*\.\s*\|\s*\.\s*&\s*\}"),
     _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/-]+\]\w", "plain"),
