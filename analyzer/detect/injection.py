@@ -250,11 +250,11 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
     if not value or not (_suspicious(value) or _starts_with_command(value)):
         return
     forms = normalise.variants(value, plus)
-    # A prose document is read for SQL in its head only: a value spliced into a query breaks out
-    # of its string near the start; quotes of SQL further on are an author writing about SQL.
+    # A prose document is read for SQL in its first sentence only: a value spliced into a query
+    # breaks out of its string at the start; quotes of SQL further on are an author writing about SQL.
     # (The price: a payload behind three sentences of prose is missed, as libinjection, which
     # reads the first tokens only, misses it.)
-    heads = tuple(f[: normalise.PROSE_HEAD] if normalise.is_prose(f) else f for f in forms) if len(value) >= normalise.PROSE_MIN_CHARS else forms
+    heads = tuple(normalise.prose_head(f) if normalise.is_prose(f) else f for f in forms) if len(value) >= normalise.PROSE_MIN_CHARS else forms
     done: set[str] = set()
     for sig in registry:
         if sig.subtype in done or location not in sig.locations:

@@ -136,6 +136,15 @@ def is_prose(text: str) -> bool:
     return letters >= 0.8 * len(text)
 
 
+_FIRST_SENTENCE = re.compile(r"[^\n]*?[a-z)][.!?](?=\s)|[^\n]*")
+
+
+def prose_head(text: str) -> str:
+    """The first sentence (or line) of a document, at most :data:`PROSE_HEAD` characters."""
+    match = _FIRST_SENTENCE.match(text)
+    return (match.group(0) if match else text)[:PROSE_HEAD]
+
+
 def variants(value: str, plus: bool = False) -> tuple[str, ...]:
     """Distinct lower-cased forms of ``value`` to match: decoded (up to 3 rounds), entities and
     escapes resolved, folded. The first is always the fully decoded form."""

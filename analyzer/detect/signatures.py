@@ -113,10 +113,12 @@ SQLI = [
     _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]|\w['"`](?:or|and|xor)['"`]\w|\\['"`]\s*(?:or|and|xor)\b""", "sql"),
     _sig("sqli", "union_select", r"\bunion\b(?:\s+(?:all|distinct))?\s*\(*\s*select\b|unionselect|\bunion\s*\(", "sql"),
     _sig("sqli", "union_all", r"['\d)*]\s*\bunion\s+(?:all|distinct)\b", "sql"),
+    # A SELECT after an English word ("use SELECT name FROM users WHERE id = ?") is a sentence
+    # about SQL; spliced in, the statement follows a break (a quote, paren, ";", a number) or SQL.
     _sig(
         "sqli",
         "select_from",
-        r"\bselect\b\s*(?:top\s+\d+\s+|distinct\s+)?(?:\*|[\w@.`\"\[\]]+\s*(?:,|\(|\bfrom\b\s*[\w.`\"\[\](]+\s*(?:where|limit|order|group|union|having|;|--|#|\)|$)))",
+        r"(?:^|[^\w\s]|\d|\b(?:union|all|distinct|except|intersect|minus|exists|in|from|as|then|else|or|and|not|where|having|when)\b)\s*select\b\s*(?:top\s+\d+\s+|distinct\s+)?(?:\*|[\w@.`\"\[\]]+\s*(?:,|\(|\bfrom\b\s*[\w.`\"\[\](]+\s*(?:where|limit|order|group|union|having|;|--|#|\)|$)))",
         "sql",
     ),
     _sig("sqli", "select_literal", r"""(?:^|['"`;(=]\s*)select\s*(?:@@|\d|null\b|char\(|0x|['"(]|\w+\s*\(|\w+$|pg_sleep|h\b)""", "sql"),
@@ -131,7 +133,10 @@ SQLI = [
     _sig("sqli", "time_based", r"""\b(?:pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bsleep\(|\bsleep\s+\(\s*(?:[\d.]+\s*(?:[),*+/-]|\.\w|$)|['"@(]|[a-z_]\w*\s*[(),*+-]|$)|\bselect\s+pg_sleep\b""", "sql"),
     _sig("sqli", "waitfor", r"\bwaitfor\s+(?:delay|time)\b", "sql"),
     _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
-    _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
+    # A comment cuts the rest of the query: "--" ends the value, or a short marker follows it
+    # ("-- -", "--+", sqlmap's "-- sqCV"); "'having fun' -- and left" is a dash in prose. A quote
+    # after a space and glued to the dashes opens a string (Markdown's `--verbose`).
+    _sig("sqli", "quote_comment", r"""(?:(?<!\s)['"`)]|['"`)](?=\s))\s*(?:--(?:[\s+-]*$|\s*[^\s]{1,12}\s*$|[^\n]{0,40}[\r\n])|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
     # The quote must be able to close a string: one after a space and before a letter opens one
     # (say "or else", a "like" button), so the keyword after it is inside the string.
     _sig("sqli", "quote_keyword", r"""(?:(?<!\s)['"`]|['"`](?![a-z]))\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)(?!\s*[=<>])|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
@@ -153,7 +158,8 @@ SQLI = [
     # charset_collation name, a quoted identifier), not any word ("collate foo" is no SQL).
     _sig("sqli", "match_against", r"""\bmatch\s*\(.{1,200}?\)\s*against\s*\(|\bmerge\s+into\b|\bexecute\s+immediate\b|\bcollate\s+(?:nocase|binary|rtrim|c|posix|default|ucs_basic|unicode|\w+_\w+|u?&?["`'\[])|\bprocedure\s+analyse\b""", "sql"),
     _sig("sqli", "conditional", r"\bcase\s+when\b.{1,200}?\bthen\b|\)\s*when\s+\d+\s+then\b|\bif\s*\(\s*\d+\s*[=<>]|\)\s*like\s*\(|\belse\s+\d+\s+end\b", "sql"),
-    _sig("sqli", "as_from", r"""(?:[)`'"\d!;]|^)\s*as\s*[`'"]?\w*[`'"]?\s*(?:not\s+)?from\b|\bfrom\s+`\w+`|\bfrom\s+\w+\s+(?:where\s+\w+\s*=|group\s+by)|\bfrom\s+\w+\s+where\s+\w+\s*=|(?:^|\()\s*load_file\s*\(""", "sql"),
+    # "WHERE id = ?" (or $1, :id) is a bind placeholder: how safe code and its docs write SQL.
+    _sig("sqli", "as_from", r"""(?:[)`'"\d!;]|^)\s*as\s*[`'"]?\w*[`'"]?\s*(?:not\s+)?from\b|\bfrom\s+`\w+`|\bfrom\s+\w+\s+(?:where\s+\w+\s*=(?!\s*(?:\?|\$\d|:[a-z_]\w*))|group\s+by)|(?:^|\()\s*load_file\s*\(""", "sql"),
     _sig("sqli", "comment_obfuscation", r"\w/\*.*?\*/\w|/\*!?\+|/\*!\d*|\b(?:drop|select|union|or|and|from|where|insert|delete)\b\s*/\*|\*/\s*(?:from|select|union|where|or|and)\b|^\s*(?:or|and|drop|select)\b[^\n]{0,60}?(?:--|#)\s*$|;\s*--\s*$", "plain"),
     _sig("sqli", "charset_switch", r"\b(?:set\s+names|character\s+set\s+\w+|convert\s*\(.{0,80}\busing\s+\w+)", "sql"),
     _sig("sqli", "auth_bypass", r"""^\s*['"`]?\s*(?:admin|root|administrator|sa|user)\s*['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b|$)|^\s*['"]\s*(?:;|#|--|\|\|)|^\s*['"`]\s*(?:\|\|\s*|(?:or|and)\s+)(?:true|false|1|not)\b""", "sql"),
@@ -211,7 +217,9 @@ XSS = [
 
 # --- path traversal / local file inclusion ------------------------------------------------
 _SENSITIVE_FILES = (
-    r"(?:etc/[\w.-]+|"
+    # A file directly in /etc is the OS's (passwd, shadow, hosts); below it only the system's own
+    # directories are -- /etc/myapp/config.yaml in a README is an application's config.
+    r"(?:etc/(?:[\w.-]+(?![\w.-]*/)|(?:ssh|ssl|security|pam\.d|sudoers\.d|cron\.\w+|apache2?|httpd|nginx|mysql|php[\d.]*|init\.d|rc\d?\.d|sysconfig|network|default|kubernetes|docker|systemd|ldap|openldap|postfix|samba|x11|xinetd\.d|profile\.d|apt|yum\.repos\.d|letsencrypt|pki|ipsec\.d|ppp|shadow)/)|"
     r"proc/(?:self|\d+|sys|net|version|cpuinfo|meminfo|interrupts|mounts|[a-z]+)\b|sys/(?:class|kernel|devices|block|bus|firmware|module|power)\b|"
     r"(?:windows|winnt)[/\\](?:win\.ini|system\.ini|repair|debug|panther|php\.ini|system32[/\\](?:drivers[/\\]etc|config[/\\]|inetsrv))|boot\.ini|win\.ini|"
     r"\.(?:ht(?:access|passwd|digest)|git/|svn/|hg/|env\b|aws/|ssh/|docker/|kube/|bash_history|zsh_history|mysql_history|npmrc|pgpass|netrc|dockercfg|gnupg/|azure/|config/gcloud)|"
@@ -272,6 +280,8 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
         return False
     if prefixed:  # "time who", "nohup sh ...": a command after a command prefix
         return True
+    if rest.startswith("(") and not rest.startswith("()"):  # print(item), test(x): a call in code, not a shell's
+        return False
     args = rest.lstrip(" \t")
     if not args or args[0] in "\n\r;|&`)":
         if english:

@@ -147,7 +147,7 @@ def test_json_body_with_code_snippets_is_quiet() -> None:
     body = json.dumps({
         "question": "Why does my loop not stop?",
         "code": "for (let i = 0; i < items.length; i++) {\n  total += items[i].price;\n}",
-        "python": "if x == 1 and y != 2:\n    print('ok')",
+        "python": "for item in items:\n    print(item.name)\n    total += item.price",
         "sql_doc": "Use SELECT name FROM users WHERE id = ? with a bound parameter",
     }).encode()
     assert scan(_exchange(body=body, ctype="application/json")) == []
