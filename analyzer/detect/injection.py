@@ -255,11 +255,16 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
     # (The price: a payload behind three sentences of prose is missed, as libinjection, which
     # reads the first tokens only, misses it.)
     heads = tuple(normalise.prose_head(f) if normalise.is_prose(f) else f for f in forms) if len(value) >= normalise.PROSE_MIN_CHARS else forms
+    if "```" in value or "%60%60%60" in value:
+        heads = tuple(normalise.strip_code_fences(f) for f in heads)
+        code = tuple(normalise.strip_code_fences(f) for f in forms)
+    else:
+        code = forms
     done: set[str] = set()
     for sig in registry:
         if sig.subtype in done or location not in sig.locations:
             continue
-        for form in heads if sig.subtype == "sqli" else forms:
+        for form in heads if sig.subtype == "sqli" else code if sig.subtype == "cmd_injection" else forms:
             text = _form(sig, form)
             match = sig.search(text)
             if match is not None:

@@ -145,6 +145,18 @@ def prose_head(text: str) -> str:
     return (match.group(0) if match else text)[:PROSE_HEAD]
 
 
+_CODE_FENCE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$.*?^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def strip_code_fences(text: str) -> str:
+    """Markdown fenced code blocks (a line of three backticks, the code, another) blanked: a
+    README's ``npm install`` or ``SELECT ...`` sample is documentation, not a command or query
+    spliced into one. (The price: a payload fenced in ``` lines is left to the other classes.)"""
+    if "```" not in text:
+        return text
+    return _CODE_FENCE.sub(" ", text)
+
+
 def variants(value: str, plus: bool = False) -> tuple[str, ...]:
     """Distinct lower-cased forms of ``value`` to match: decoded (up to 3 rounds), entities and
     escapes resolved, folded. The first is always the fully decoded form."""

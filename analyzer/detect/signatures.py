@@ -334,6 +334,14 @@ def _substituted_command(match: re.Match[str]) -> bool:
     )
 
 
+def _assigned_variable(match: re.Match[str]) -> bool:
+    return re.search(r"(?:^|[;&|\s])" + re.escape(match.group(1)) + r"=", match.string[: match.start()]) is not None
+
+
+def _escaped_command(match: re.Match[str]) -> bool:
+    return match.group(1) in COMMANDS
+
+
 _PREFIX = r"(?:(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+)*"
 _SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\()\s*(?:(?:then|do|else)\s+)?"
 CMD_INJECTION = [
@@ -343,11 +351,17 @@ CMD_INJECTION = [
     _sig("cmd_injection", "agent_command", r"^\s*['\"]?\s*(?:\w+=)?(?![\w.-]+/\d)" + _PREFIX + r"([a-z][\w.+-]{0,40})['\"]?(?=\s+\S|\s*$)", "shell", frozenset({"agent"}), validate=_agent_command),
     _sig("cmd_injection", "command_line", r"^\s*['\"]?\s*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", VALUES, validate=_command_at_start),
     _sig("cmd_injection", "abs_binary", r"(?:^|[\s;|&`(=])/?(?:usr/)?(?:local/)?s?bin/[a-z]\w+", "shell"),
-    _sig("cmd_injection", "shell_expansion", r"\$\[[^\]]{0,40}\]|\$\{\s*`[^`]+`\s*\}|[<>]\(\s*[a-z][\w.-]*[^)]{0,80}\)|(?:[;|&]|^)\s*\$\{?[a-z_]\w*\}?\s+-{1,2}\w|;\s*\$[a-z_]\w*\s+\w|\|\s*(?:ba|z|k|da)?sh\b\s*(?:$|#|;|`)", "plain"),
+    _sig("cmd_injection", "shell_expansion", r"\$\[[^\]]{0,40}\]|\$\{\s*`[^`]+`\s*\}|[<>]\(\s*[a-z][\w.-]*[^)]{0,80}\)|(?:[;|&]|^)\s*\$\{?[a-z_]\w*\}?\s+-{1,2}\w|\|\s*(?:ba|z|k|da)?sh\b\s*(?:$|#|;|`)", "plain"),
     _sig("cmd_injection", "command_substitution", r"\$\(\s*([^()]{1,200})\)|`\s*([^`]{1,200})`|\$\(\((.{0,100})\)\)", "plain", validate=_substituted_command),
     # An empty substitution inside a word ("pi$()ng", "ping`` 10.0.0.1") expands to nothing: only a
     # filter evasion writes one (Markdown's ``code`` has its backticks outside the word).
     _sig("cmd_injection", "empty_substitution", r"\w(?:\$\(\)|<\(\)|>\(\))|(?:\$\(\)|<\(\)|>\(\))\w|\w``\w|^\s*[a-z]+``\s", "plain"),
+    # "\\ls": a backslash before a command name skips its alias -- an evasion; nobody writes it.
+    _sig("cmd_injection", "escaped_command", r"(?:^|[;|&\n`(])\s*\\([a-z][\w.-]{1,40})(?=\s|$|[;|&)])", "plain", validate=_escaped_command),
+    # A variable the value itself assigned, in a command's place ("c=cat&&$c $a$b",
+    # "c1=c;c2=a;c3=t;$c1$c2$c3"): a command assembled so that its name never appears. (";$a $b"
+    # with nothing assigned expands to nothing.)
+    _sig("cmd_injection", "assembled_command", r"(?:[;|&\n`]|^)\s*\$\{?([a-z_]\w{0,20})\}?(?:\s+[\w$/]|\$)", "plain", validate=_assigned_variable),
     _sig("cmd_injection", "shellshock", r"^\s*\(\s*\)\s*\{"),
     _sig("cmd_injection", "fork_bomb", r"(\w+|:)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;|\bfork\s*\(\s*\)\s*while|%0\|%0|\.\s*\{\s*\.\s*\|\s*\.\s*&\s*\}"),
     _sig("cmd_injection", "wildcard_path", r"/[?*\[\]\w]{0,4}[?*][?*\[\]\w]{0,4}/[?*\[\]\w]*[?*][?*\[\]\w]*|/\w*\[!?[\w/-]+\]\w", "plain"),
@@ -356,7 +370,7 @@ CMD_INJECTION = [
     # nought, about five) and a bare "~" are what people write.
     _sig("cmd_injection", "tilde_expansion", r"^\s*~[+-]\d*\s*$"),
     _sig("cmd_injection", "redirect_sensitive", r"(?:>|>>|<)\s*/(?:dev/(?:tcp|udp)/|tmp/|etc/|var/)|\d+\s*>\s*\$\w+"),
-    _sig("cmd_injection", "alias", r"\balias\s+(?:[+-]\w+\s+)*['\"]?[\w.+-]+['\"]?\s*=", "plain"),
+    _sig("cmd_injection", "alias", r"\balias\s+(?:[+-]\w+\+?\s+)*['\"]?[\w.+-]+['\"]?\s*=", "plain"),
     _sig("cmd_injection", "shell_variable", r"\$\{(?:cmd|shell|ifs|path|home|user|command|exec|bash|sh|\w+\.\w+)\}|\$\{?(?:shell|ifs|bash_version|ps1|ld_preload)\b\}?|\$\{[^}]{0,40}(?:::|:-|#|%|/)[^}]{0,40}\}", "plain"),
     _sig("cmd_injection", "windows_cmd", r"\b(?:cmd(?:\.exe)?\s*/[ck]\b|powershell(?:\.exe)?\s+-|pwsh\s+-|start\s+/b\b|certutil(?:\.exe)?\s+-|bitsadmin\s+/|net\s+(?:user|localgroup|view|use|share)\b|reg\s+(?:add|query|delete)\b|wmic\s+\w+|rundll32(?:\.exe)?\s+\w+|regsvr32\s+/|mshta\s+\w+|schtasks\s+/|regedit\s+/|bcdboot\s|bcdedit\s)", "shell"),
     _sig("cmd_injection", "windows_batch", r"\bfor\s+(?:/\w+\s+|\"[^\"]*\"\s+|[^\s%]+\s+){0,4}%%?\S*\s+in\s*\(.{0,300}?\)\s*do\b|\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist\s|defined\s|errorlevel\s|cmdextversion\s|%[\w~]+%|\"[^\"]*\"\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b)|\[[^\]]*\]\s*==|\(?[\w%~]+\)?\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b))", "plain"),

@@ -92,6 +92,7 @@ MARKDOWN = [
     "# Release notes\n\n- **Fixed** the login bug\n- Added `--verbose` flag\n\nSee [docs](https://docs.example/guide).",
     "## Usage\n\n```\nnpm install\nnpm run build\n```\n\nThat's it!",
     "> Quote: \"select your plan\" -- then click *Continue*",
+    "Steps:\n\n```sql\nSELECT id, name FROM users WHERE id = 42;\n```\n\nthen restart with\n\n```bash\nsudo systemctl restart app\n```",
     "| name | value |\n|------|-------|\n| a    | 1     |",
 ]
 
