@@ -264,6 +264,8 @@ _PREFIX_WORD = re.compile(r"\b(?:sudo|time|nohup|env|exec|command|builtin|busybo
 _CMD_TOKEN = re.compile(r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})")
 
 
+_SHELLS = frozenset({"sh", "bash", "zsh", "ksh", "dash", "ash", "csh", "tcsh", "fish"})
+_SHELL_C = re.compile(r"\s+-c\s+['\"]?\s*(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})")
 _FLAG_LATER = re.compile(r"^[^;|&\n]{0,60}?\s-{1,2}[a-z][\w-]*(?:\s|=|$)|^[^;|&\n]{0,60}?\s\w+=/")
 
 
@@ -280,6 +282,10 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
         return False
     if prefixed:  # "time who", "nohup sh ...": a command after a command prefix
         return True
+    if name in _SHELLS:
+        inner = _SHELL_C.match(rest)
+        if inner is not None:  # "bash -c 'echo test'" runs echo: the evidence is the command it runs
+            return _command_shape(inner.group(1), rest[inner.end() :], True)
     if rest.startswith("(") and not rest.startswith("()"):  # print(item), test(x): a call in code, not a shell's
         return False
     args = rest.lstrip(" \t")
@@ -376,7 +382,7 @@ CMD_INJECTION = [
     _sig("cmd_injection", "windows_batch", r"\bfor\s+(?:/\w+\s+|\"[^\"]*\"\s+|[^\s%]+\s+){0,4}%%?\S*\s+in\s*\(.{0,300}?\)\s*do\b|\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist\s|defined\s|errorlevel\s|cmdextversion\s|%[\w~]+%|\"[^\"]*\"\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b)|\[[^\]]*\]\s*==|\(?[\w%~]+\)?\s*(?:==|equ\b|neq\b|lss\b|leq\b|gtr\b|geq\b))", "plain"),
     _sig("cmd_injection", "powershell_cmdlet", r"\b(?:invoke-(?:expression|webrequest|command|restmethod|item|wmimethod|shellcode|mimikatz)|iex\s*\(|iwr\s+|new-object\s+(?:-\w+\s+)?(?:system\.net|net\.webclient|io\.)|downloadstring\s*\(|downloadfile\s*\(|start-process|get-(?:process|childitem|content|wmiobject|itemproperty|service|acl)|set-(?:content|executionpolicy|itemproperty)|out-file|-encodedcommand|-enc\s+[a-z0-9+/=]{8,}|\[system\.(?:convert|text|reflection|io)\.)", "shell"),
     _sig("cmd_injection", "windows_sep_cmd", r"(?:[&|]|\r|\n)\s*(?:dir|type|copy|del|ren|move|echo|set|net|ping|ipconfig|systeminfo|tasklist|whoami|ver|hostname|nslookup|certutil|cmd|powershell|wmic|reg|sc|bitsadmin|attrib|cacls|icacls|findstr|start|call|schtasks|runas|taskkill|regedit|bcdboot)(?:\.exe)?\b", "shell"),
-    _sig("cmd_injection", "reverse_shell", r"/dev/(?:tcp|udp)/|\bnc\s+(?:-\w+\s+)*[\w.]+\s+\d+|\bbash\s+-i\b|\bsh\s+-i\b|\bmkfifo\b|\bsocat\s+\w+|\bexec\s+\d+<>|\bpython[23]?\s+-c\s|\bperl\s+-e\s|\bruby\s+-e\s|\bphp\s+-r\s|\blua\s+-e\s|\bnode\s+-e\s|\b(?:ba|z|k|da)?sh\s+-c\s", "shell"),
+    _sig("cmd_injection", "reverse_shell", r"/dev/(?:tcp|udp)/|\bnc\s+(?:-\w+\s+)*[\w.]+\s+\d+|\bbash\s+-i\b|\bsh\s+-i\b|\bmkfifo\b|\bsocat\s+\w+|\bexec\s+\d+<>|\bpython[23]?\s+-c\s|\bperl\s+-e\s|\bruby\s+-e\s|\bphp\s+-r\s|\blua\s+-e\s|\bnode\s+-e\s", "shell"),
     _sig("cmd_injection", "download_exec", r"\b(?:wget|curl|fetch|tftp|lwp-download)\s+(?:-\w+\s+)*(?:https?|ftp|tftp)://|\b(?:wget|curl)\b[^|;&]{0,200}\|\s*(?:ba|z|k|da)?sh\b", "shell"),
     _sig("cmd_injection", "history_invocation", r"(?:^|[;|&\s])!(?:-?\d+|!|\$|\?\w+\??)(?:\s|$|[;|&!])|\bfc\s+-\w"),
     _sig("cmd_injection", "sqlite_cmd", r"^\s*\.(?:system|shell|import|output|load|once)\b|(?:[;\n]|^)\s*\.\\?['\"]?(?:system|shell|sh|databases|tables|dump|import)\b"),
