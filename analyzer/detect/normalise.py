@@ -64,9 +64,9 @@ def html_decode(value: str) -> str:
         return value
     # Entities without their ';' (``&#x3c``) are decoded by browsers too, and the names of
     # whitespace/punctuation entities in any case (``&tab;`` for ``&Tab;``).
-    value = _LAX_ENTITY.sub(lambda m: _LAX_MAP[m.group(1).lower()], value)
+    # Each round, as an XML attribute's "&amp;tab;" is "&tab;" to the HTML that renders it.
     for _ in range(2):
-        decoded = html.unescape(value)
+        decoded = html.unescape(_LAX_ENTITY.sub(lambda m: _LAX_MAP[m.group(1).lower()], value))
         if decoded == value:
             break
         value = decoded
