@@ -25,9 +25,10 @@ _OVERLONG = re.compile(r"%c0%(?:ae|af|2e|2f)|%c1%(?:9c|1c|af)|%e0%80%(?:ae|af)",
 _OVERLONG_MAP = {"ae": ".", "2e": ".", "af": "/", "2f": "/", "9c": "\\", "1c": "\\"}
 _BACKSLASH_ESC = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4}))")
 _SQL_COMMENT = re.compile(r"/\*(?!!).*?\*/|/\*!\d*|\*/|--[^\n]*$|#[^\n]*$", re.MULTILINE | re.DOTALL)
-_LAX_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol|lt|gt|quot|apos);?", re.IGNORECASE)
+_LAX_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol|lt|gt|quot|apos|lbrace|rbrace|lcub|rcub|dollar);?", re.IGNORECASE)
 _LAX_MAP = {"tab": "\t", "newline": "\n", "colon": ":", "lpar": "(", "rpar": ")", "sol": "/", "bsol": "\\",
-            "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+            "lt": "<", "gt": ">", "quot": '"', "apos": "'", "lbrace": "{", "rbrace": "}", "lcub": "{", "rcub": "}",
+            "dollar": "$"}
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u00b4": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"'})
 _LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
