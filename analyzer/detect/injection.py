@@ -251,21 +251,28 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
         return
     forms = normalise.variants(value, plus)
     # A prose document is read for SQL in its first sentence only: a value spliced into a query
-    # breaks out of its string at the start; quotes of SQL further on are an author writing about SQL.
-    # (The price: a payload behind three sentences of prose is missed, as libinjection, which
-    # reads the first tokens only, misses it.)
+    # breaks out of its string at the start; quotes of SQL further on are an author writing about
+    # SQL. (The price: a payload behind a document's first sentence is missed, as libinjection,
+    # which reads the first tokens only, misses it.)
     heads = tuple(normalise.prose_head(f) if normalise.is_prose(f) else f for f in forms) if len(value) >= normalise.PROSE_MIN_CHARS else forms
-    if "```" in value or "%60%60%60" in value:
+    if any("```" in f for f in forms):
         heads = tuple(normalise.strip_code_fences(f) for f in heads)
         code = tuple(normalise.strip_code_fences(f) for f in forms)
     else:
         code = forms
+    # A form's normalisation (sql, shell, log4j) once per decoded form, not once per signature.
+    normalised: dict[tuple[str, str], str] = {}
     done: set[str] = set()
     for sig in registry:
         if sig.subtype in done or location not in sig.locations:
             continue
         for form in heads if sig.subtype == "sqli" else code if sig.subtype == "cmd_injection" else forms:
-            text = _form(sig, form)
+            if sig.form == "plain":
+                text = form
+            else:
+                text = normalised.get((sig.form, form), "")
+                if not text:
+                    text = normalised[(sig.form, form)] = _form(sig, form)
             match = sig.search(text)
             if match is not None:
                 done.add(sig.subtype)
