@@ -3,8 +3,12 @@
 A :class:`Signature` is a regex over a normalised form of one value (see ``normalise``), the
 injection subtype it proves, and the locations it applies to. Patterns are written for precision
 first: each needs the *grammar* of an attack (a quote closing a string and an operator, a command
-after a shell separator, a tag with a handler), not a word that also occurs in prose; the benign
-look-alikes (``O'Brien``, ``<b>``, "select one from the list") are in the unit tests.
+after a shell separator, a tag with a handler), not a word that also occurs in prose. Fragments
+without their context do not fire (issue 11): a lone ``~0`` or ``-->``, ``exec (``, ``collate
+foo``, English verbs before a parenthesis (``confirm (by email)``, ``sleep (8 hours)``), a command
+line whose only act is flags inside a Referer. The benign look-alikes (``O'Brien``, ``<b>``,
+"select one from the list", Markdown, docs paths, help texts) are in
+``tests/analyzer/detect/test_injection_benign.py`` and ``test_rules.py``.
 """
 
 from __future__ import annotations
