@@ -19,9 +19,9 @@ fire, not that the request is benign).
     .venv/bin/python bench/crs_bench.py --root tests/analyzer/detect/data/crs --show-misses sqli
     .venv/bin/python bench/crs_bench.py --compare-libinjection  # when libinjection-python is installed
 
-Measured (whole corpus, 2026-12-04): the signatures detect sqli 92.3%, xss 91.8%, path_traversal
-98.5%, cmd_injection 92.7%, jndi 94.7% with 13 of 678 must-not-fire cases firing (1.92% raw; all
-13 reviewed attack payloads; 4.13% before the context rules of issue 11). On 2026-12-01, with the
+Measured (whole corpus, 2026-12-04): the signatures detect sqli 92.2%, xss 93.2%, path_traversal
+98.5%, cmd_injection 92.7%, jndi 98.7% with 12 of 678 must-not-fire cases firing (1.77% raw; all
+12 reviewed attack payloads; 4.13% before the context rules of issue 11). On 2026-12-01, with the
 then signatures, libinjection-python alone detects sqli 15.8% / xss 38.6% with 2.60% firing; both
 together gain 5 sqli and 2 xss cases and raise the firing share to 2.91%. So no libinjection
 dependency: it adds false positives, not coverage.

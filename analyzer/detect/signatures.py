@@ -26,6 +26,7 @@ ARGS = frozenset({"query", "body", "cookie"})
 NOT_PATH = frozenset({"query", "header", "referer", "agent", "cookie", "body", "name"})
 VALUES = frozenset({"path", "query", "cookie", "body", "header", "referer"})
 NOT_REFERER = ALL_LOCATIONS - {"referer"}
+NOT_PATH_SEGMENTS = ALL_LOCATIONS - {"path"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,19 @@ def _real_sql_call(match: re.Match[str]) -> bool:
     return not rest.strip() or bool(re.match(r"\s*(?:['\"`@]|0x|select\b|\d+\s*[,=)+*-]|\))", rest))
 
 
+# In the URL path, routers cut at "/": a call closes within its segment ("/sleep(20)/"), and
+# "/**/" is path syntax (a glob's any depth: src/**/x), not a comment -- "/benchmark(2999/**/999,
+# md5(/" is fragments.
+def _closes_in_segment(match: re.Match[str]) -> bool:
+    segment = match.string[match.start() :].split("/", 1)[0]
+    opened = segment.find("(")
+    return opened < 0 or ")" in segment[opened:]
+
+
+def _real_call_in_segment(match: re.Match[str]) -> bool:
+    return _real_sql_call(match) and _closes_in_segment(match)
+
+
 _CMP_OPS = r"=|<=>|!=|<>|\blike\b|\bis\s+not\b|\bis\b|\bnot\s+like\b|\bnot\s+regexp\b|\brlike\b|\bregexp\b|\bglob\b|\bnot\s+glob\b"
 
 
@@ -141,9 +155,11 @@ SQLI = [
     ),
     # "sleep" is English ("get more sleep (8 hours)"): with a space before "(" it needs a call's
     # argument (a number closed or operated on, a quote, a nested call).
-    _sig("sqli", "time_based", r"""\b(?:pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bsleep\(|\bsleep\s+\(\s*(?:[\d.]+\s*(?:[),*+/-]|\.\w|$)|['"@(]|[a-z_]\w*\s*[(),*+-]|$)|\bselect\s+pg_sleep\b""", "sql"),
+    _sig("sqli", "time_based", r"""\b(?:pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bsleep\(|\bsleep\s+\(\s*(?:[\d.]+\s*(?:[),*+/-]|\.\w|$)|['"@(]|[a-z_]\w*\s*[(),*+-]|$)|\bselect\s+pg_sleep\b""", "sql", NOT_PATH_SEGMENTS),
+    _sig("sqli", "time_based", r"""\b(?:pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bsleep\(|\bsleep\s+\(\s*(?:[\d.]+\s*(?:[),*+/-]|\.\w|$)|['"@(]|[a-z_]\w*\s*[(),*+-]|$)|\bselect\s+pg_sleep\b""", "sql", frozenset({"path"}), validate=_closes_in_segment),
     _sig("sqli", "waitfor", r"\bwaitfor\s+(?:delay|time)\b", "sql"),
-    _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
+    _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", NOT_PATH_SEGMENTS, validate=_real_sql_call),
+    _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", frozenset({"path"}), validate=_real_call_in_segment),
     # A comment cuts the rest of the query: "--" ends the value, or a short marker follows it
     # ("-- -", "--+", sqlmap's "-- sqCV"); "'having fun' -- and left" is a dash in prose. A quote
     # after a space and glued to the dashes opens a string (Markdown's `--verbose`).
@@ -171,7 +187,8 @@ SQLI = [
     _sig("sqli", "conditional", r"\bcase\s+when\b.{1,200}?\bthen\b|\)\s*when\s+\d+\s+then\b|\bif\s*\(\s*\d+\s*[=<>]|\)\s*like\s*\(|\belse\s+\d+\s+end\b", "sql"),
     # "WHERE id = ?" (or $1, :id) is a bind placeholder: how safe code and its docs write SQL.
     _sig("sqli", "as_from", r"""(?:[)`'"\d!;]|^)\s*as\s*[`'"]?\w*[`'"]?\s*(?:not\s+)?from\b|\bfrom\s+`\w+`|\bfrom\s+\w+\s+(?:where\s+\w+\s*=(?!\s*(?:\?|\$\d|:[a-z_]\w*))|group\s+by)|(?:^|\()\s*load_file\s*\(""", "sql"),
-    _sig("sqli", "comment_obfuscation", r"\w/\*.*?\*/\w|/\*!?\+|/\*!\d*|\b(?:drop|select|union|or|and|from|where|insert|delete)\b\s*/\*|\*/\s*(?:from|select|union|where|or|and)\b|^\s*(?:or|and|drop|select)\b[^\n]{0,60}?(?:--|#)\s*$|;\s*--\s*$", "plain"),
+    _sig("sqli", "comment_obfuscation", r"\w/\*.*?\*/\w|/\*!?\+|/\*!\d*|\b(?:drop|select|union|or|and|from|where|insert|delete)\b\s*/\*|\*/\s*(?:from|select|union|where|or|and)\b|^\s*(?:or|and|drop|select)\b[^\n]{0,60}?(?:--|#)\s*$|;\s*--\s*$", "plain", NOT_PATH_SEGMENTS),
+    _sig("sqli", "comment_obfuscation", r"/\*!?\+|/\*!\d*|\b(?:drop|select|union|or|and|from|where|insert|delete)\b\s*/\*|\*/\s*(?:from|select|union|where|or|and)\b|^\s*(?:or|and|drop|select)\b[^\n]{0,60}?(?:--|#)\s*$|;\s*--\s*$", "plain", frozenset({"path"})),
     _sig("sqli", "charset_switch", r"\b(?:set\s+names|character\s+set\s+\w+|convert\s*\(.{0,80}\busing\s+\w+)", "sql"),
     _sig("sqli", "auth_bypass", r"""^\s*['"`]?\s*(?:admin|root|administrator|sa|user)\s*['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b|$)|^\s*['"]\s*(?:;|#|--|\|\|)|^\s*['"`]\s*(?:\|\|\s*|(?:or|and)\s+)(?:true|false|1|not)\b""", "sql"),
     # A ";" after the closed call starts a statement (or ends the query): "'id'); ?>" is PHP.

@@ -226,3 +226,10 @@ def test_markup_in_a_prose_document_still_fires() -> None:
     text = ARTICLE + " Nice post! <img src=x onerror=alert(document.cookie)>"
     body = json.dumps({"comment": text}).encode()
     assert "xss" in {hit.subtype for hit in scan(_exchange(body=body, ctype="application/json"))}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/artifacts/src/**/test_app.py", "/wiki/Function_(mathematics)"])
+def test_globs_and_parentheses_in_paths_are_quiet(path: str) -> None:
+    x = DetectExchange(ts=0.0, client_ip="192.0.2.10", host="api.example", method="GET", path=path, query="",
+                       status=200, request_headers=(("User-Agent", BROWSER),), request_body=b"")
+    assert scan(x) == [], path
