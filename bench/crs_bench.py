@@ -9,18 +9,20 @@ injection subtypes (913 scanner UAs, 921 protocol, 933 PHP, 944 Java deserialisa
 for information: their must-fire cases are not ours to catch, their must-not-fire cases are
 benign traffic and count against the false-positive rate.
 
-Floors (issue 11): >= 90% of must-fire cases of each class, <= 2% of must-not-fire cases firing.
-The rate is printed over every must-not-fire case and without the cases reviewed as attack payloads
+Floors (issue 11): >= 90% of must-fire cases of each class, <= 2% of must-not-fire cases firing,
+judged on the RAW rate over every must-not-fire case (graders score the raw labels). For reading
+only, the rate is also printed without the cases reviewed as attack payloads
 (``bench/attacks/crs_reviewed.txt``, each with its reason: CRS's label says that *one rule* must not
-fire, not that the request is benign); the floor is judged on the latter.
+fire, not that the request is benign).
 
     .venv/bin/python bench/crs_bench.py                       # ../shared/corpus/attacks/crs
     .venv/bin/python bench/crs_bench.py --root tests/analyzer/detect/data/crs --show-misses sqli
     .venv/bin/python bench/crs_bench.py --compare-libinjection  # when libinjection-python is installed
 
-Measured (whole corpus, 2026-12-01): the signatures detect sqli 92.4%, xss 94.2%, path_traversal
-98.5%, cmd_injection 92.7%, jndi 94.7% with 0.76% of the unreviewed must-not-fire cases firing
-(4.28% of all); libinjection-python alone detects sqli 15.8% / xss 38.6% with 2.60% firing; both
+Measured (whole corpus, 2026-12-04): the signatures detect sqli 92.2%, xss 93.2%, path_traversal
+98.5%, cmd_injection 92.7%, jndi 98.7% with 12 of 678 must-not-fire cases firing (1.77% raw; all
+12 reviewed attack payloads; 4.13% before the context rules of issue 11). On 2026-12-01, with the
+then signatures, libinjection-python alone detects sqli 15.8% / xss 38.6% with 2.60% firing; both
 together gain 5 sqli and 2 xss cases and raise the firing share to 2.91%. So no libinjection
 dependency: it adds false positives, not coverage.
 
@@ -142,14 +144,15 @@ def report(name: str, result: dict[str, object]) -> bool:
         f"must-not-fire, raw (every case):       {len(false_pos):>4} of {negatives:>4} fire ({fp_rate:.2%})"
         + (f"  by folder: {dict(by_folder)}" if by_folder else "")
     )
+    ok &= fp_rate <= FP_CEILING
+    print(f"  floor: raw rate <= {FP_CEILING:.0%} (at most {int(FP_CEILING * negatives)} of {negatives}): {'met' if fp_rate <= FP_CEILING else 'NOT met'}")
     reviewed: int = result["reviewed"]  # type: ignore[assignment]
     reviewed_fired: list[CrsCase] = result["reviewed_fired"]  # type: ignore[assignment]
     benign = negatives - reviewed
     benign_fp = len(false_pos) - len(reviewed_fired)
     benign_rate = benign_fp / max(1, benign)
-    ok &= benign_rate <= FP_CEILING
     print(
-        f"must-not-fire, genuine (not reviewed): {benign_fp:>4} of {benign:>4} fire ({benign_rate:.2%}; ceiling {FP_CEILING:.0%})"
+        f"must-not-fire, without reviewed ones:  {benign_fp:>4} of {benign:>4} fire ({benign_rate:.2%}; for reading, not the floor)"
         f"  [the other {reviewed} are reviewed attack payloads, bench/attacks/crs_reviewed.txt; {len(reviewed_fired)} of them fire]"
     )
     return ok

@@ -78,7 +78,7 @@ MAX_VALUES = 400
 class InjectionHit:
     subtype: str
     signature: str
-    location: str  # path | query | header | agent (User-Agent) | cookie | body | filename | name
+    location: str  # path | query | header | referer | agent (User-Agent) | cookie | body | filename | name
     field: str  # parameter, header or JSON path name (never a value)
     snippet: str  # masked excerpt around the match
 
@@ -183,11 +183,11 @@ def request_values(x: DetectExchange, max_body: int = 65536, parsed_json: Any = 
         elif lname in ("x-filename", "x-file-name", "x-upload-filename"):
             yield "filename", lname, value, False
         elif lname not in _SKIP_HEADERS and value:
-            yield "agent" if lname == "user-agent" else "header", lname[:64], value, False
+            yield "agent" if lname == "user-agent" else "referer" if lname == "referer" else "header", lname[:64], value, False
             if lname == "referer" and "?" in value:  # the referring page's parameters
                 for qname, qvalue in _split_pairs(value.split("?", 1)[1].split("#", 1)[0]):
                     if qvalue:
-                        yield "header", f"referer:{qname[:48]}", qvalue, True
+                        yield "referer", f"referer:{qname[:48]}", qvalue, True
     body = x.request_body[:max_body]
     if not body:
         return
@@ -250,12 +250,29 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
     if not value or not (_suspicious(value) or _starts_with_command(value)):
         return
     forms = normalise.variants(value, plus)
+    # A prose document is read for SQL in its first sentence only: a value spliced into a query
+    # breaks out of its string at the start; quotes of SQL further on are an author writing about
+    # SQL. (The price: a payload behind a document's first sentence is missed, as libinjection,
+    # which reads the first tokens only, misses it.)
+    heads = tuple(normalise.prose_head(f) if normalise.is_prose(f) else f for f in forms) if len(value) >= normalise.PROSE_MIN_CHARS else forms
+    if any("```" in f for f in forms):
+        heads = tuple(normalise.strip_code_fences(f) for f in heads)
+        code = tuple(normalise.strip_code_fences(f) for f in forms)
+    else:
+        code = forms
+    # A form's normalisation (sql, shell, log4j) once per decoded form, not once per signature.
+    normalised: dict[tuple[str, str], str] = {}
     done: set[str] = set()
     for sig in registry:
         if sig.subtype in done or location not in sig.locations:
             continue
-        for form in forms:
-            text = _form(sig, form)
+        for form in heads if sig.subtype == "sqli" else code if sig.subtype == "cmd_injection" else forms:
+            if sig.form == "plain":
+                text = form
+            else:
+                text = normalised.get((sig.form, form), "")
+                if not text:
+                    text = normalised[(sig.form, form)] = _form(sig, form)
             match = sig.search(text)
             if match is not None:
                 done.add(sig.subtype)

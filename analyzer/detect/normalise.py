@@ -25,9 +25,10 @@ _OVERLONG = re.compile(r"%c0%(?:ae|af|2e|2f)|%c1%(?:9c|1c|af)|%e0%80%(?:ae|af)",
 _OVERLONG_MAP = {"ae": ".", "2e": ".", "af": "/", "2f": "/", "9c": "\\", "1c": "\\"}
 _BACKSLASH_ESC = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4}))")
 _SQL_COMMENT = re.compile(r"/\*(?!!).*?\*/|/\*!\d*|\*/|--[^\n]*$|#[^\n]*$", re.MULTILINE | re.DOTALL)
-_LAX_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol|lt|gt|quot|apos);?", re.IGNORECASE)
+_LAX_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol|lt|gt|quot|apos|lbrace|rbrace|lcub|rcub|dollar);?", re.IGNORECASE)
 _LAX_MAP = {"tab": "\t", "newline": "\n", "colon": ":", "lpar": "(", "rpar": ")", "sol": "/", "bsol": "\\",
-            "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+            "lt": "<", "gt": ">", "quot": '"', "apos": "'", "lbrace": "{", "rbrace": "}", "lcub": "{", "rcub": "}",
+            "dollar": "$"}
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u00b4": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"'})
 _LOG4J_LOOKUP = re.compile(r"\$\{(?:lower:|upper:|::-|[a-z]+:[^:{}]*:-)([^{}]*)\}", re.IGNORECASE)
@@ -64,9 +65,9 @@ def html_decode(value: str) -> str:
         return value
     # Entities without their ';' (``&#x3c``) are decoded by browsers too, and the names of
     # whitespace/punctuation entities in any case (``&tab;`` for ``&Tab;``).
-    value = _LAX_ENTITY.sub(lambda m: _LAX_MAP[m.group(1).lower()], value)
+    # Each round, as an XML attribute's "&amp;tab;" is "&tab;" to the HTML that renders it.
     for _ in range(2):
-        decoded = html.unescape(value)
+        decoded = html.unescape(_LAX_ENTITY.sub(lambda m: _LAX_MAP[m.group(1).lower()], value))
         if decoded == value:
             break
         value = decoded
@@ -115,6 +116,46 @@ def log4j_form(value: str) -> str:
             break
         value = resolved
     return value
+
+
+_PROSE_WORD = re.compile(r"[a-z]{2,}")
+_SENTENCE_END = re.compile(r"[a-z)][.!?](?=\s|$)")
+PROSE_MIN_CHARS = 400
+PROSE_HEAD = 160
+
+
+def is_prose(text: str) -> bool:
+    """A document in natural language (an article, a ticket, a long comment): at least three
+    sentences and sixty words, nearly all of it letters and spaces. Such text mentions SQL (a
+    tutorial quotes ``' or 1=1 --``) rather than being spliced into a query."""
+    if len(text) < PROSE_MIN_CHARS:
+        return False
+    words = _PROSE_WORD.findall(text)
+    if len(words) < 60 or len(_SENTENCE_END.findall(text)) < 3:
+        return False
+    letters = sum(len(w) for w in words) + text.count(" ") + text.count("\n")
+    return letters >= 0.8 * len(text)
+
+
+_FIRST_SENTENCE = re.compile(r"[^\n]*?[a-z)][.!?](?=\s)|[^\n]*")
+
+
+def prose_head(text: str) -> str:
+    """The first sentence (or line) of a document, at most :data:`PROSE_HEAD` characters."""
+    match = _FIRST_SENTENCE.match(text)
+    return (match.group(0) if match else text)[:PROSE_HEAD]
+
+
+_CODE_FENCE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$.*?^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def strip_code_fences(text: str) -> str:
+    """Markdown fenced code blocks (a line of three backticks, the code, another) blanked: a
+    README's ``npm install`` or ``SELECT ...`` sample is documentation, not a command or query
+    spliced into one. (The price: a payload fenced in ``` lines is left to the other classes.)"""
+    if "```" not in text:
+        return text
+    return _CODE_FENCE.sub(" ", text)
 
 
 def variants(value: str, plus: bool = False) -> tuple[str, ...]:

@@ -3,8 +3,9 @@
 Per class >= 90% of the must-fire cases detected; <= 2% of the must-not-fire cases firing, not
 counting those whose request is a must-fire case of another CRS rule, nor those reviewed as
 attack payloads (data/crs/REVIEWED_ATTACKS.txt, each with its reason). The raw rate over every
-must-not-fire case is bounded too, so that a regression there cannot hide behind the list.
-``bench/crs_bench.py`` runs the whole corpus.
+must-not-fire case is bounded too, so that a regression there cannot hide behind the list (the
+subset holds a larger share of those payloads than the corpus: 7 of 199 fire, all reviewed).
+``bench/crs_bench.py`` runs the whole corpus, where the floor is <= 2% raw (12 of 678 today).
 """
 
 from __future__ import annotations
@@ -32,5 +33,5 @@ def test_crs_floors() -> None:
     benign = negatives - result["reviewed"]
     unreviewed = [c.name for c, _ in false_pos if c.reviewed_attack is None]
     assert len(unreviewed) / benign <= 0.02, unreviewed
-    assert len(false_pos) / negatives <= 0.08, [c.name for c, _ in false_pos]
+    assert len(false_pos) / negatives <= 0.05, [c.name for c, _ in false_pos]
     assert len(reviewed_fired) <= result["reviewed"]
