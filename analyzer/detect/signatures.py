@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from analyzer.detect import sigguards
+
 # "agent" is the User-Agent header: tools name themselves there ("curl/8.5.0", "Wget/1.21").
 # "name" is a parameter's (or cookie's, or JSON key's) name rather than its value.
 ALL_LOCATIONS = frozenset({"path", "query", "header", "agent", "cookie", "body", "filename", "name"})
@@ -67,6 +69,8 @@ _SQL_FUNC_RE = "|".join(sorted(_SQL_FUNC_NAMES, key=len, reverse=True))
 def _real_sql_call(match: re.Match[str]) -> bool:
     """English words need a call's shape: no space before "(", or nothing (much) after it."""
     name, gap, rest = match.group(1), match.group(2), match.string[match.end() :]
+    if sigguards.code_block_call(match):  # "if(!t){": JavaScript source, not SQL
+        return False
     if name not in _ENGLISH_FUNCS:
         return True
     if gap.strip(" ,.;:-"):  # "length||!!$(", "date]=(": that punctuation is not prose's
@@ -129,7 +133,7 @@ SQLI = [
     _sig("sqli", "time_based", r"\b(?:sleep|pg_sleep|benchmark|randomblob|dbms_pipe\.receive_message|dbms_lock\.sleep)\s*\(|\bselect\s+pg_sleep\b", "sql"),
     _sig("sqli", "waitfor", r"\bwaitfor\s+(?:delay|time)\b", "sql"),
     _sig("sqli", "sql_function_call", r"(?<![\w.$-])(" + _SQL_FUNC_RE + r")(\W{0,6}?)\(", "sql", validate=_real_sql_call),
-    _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
+    _sig("sqli", "quote_comment", r"""['"`)]\s*(?:--|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain", validate=lambda m: not sigguards.quoted_call_argument(m)),
     _sig("sqli", "quote_keyword", r"""['"`]\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)(?!\s*[=<>])|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
     _sig("sqli", "quote_operator_comment", r"""['"`]\s*(?:[|&^<>=/%+*-]|is\s+not|not\s+(?:like|glob|regexp|in|between)|mod|div|sounds\s+like)\s*-?[\w@.]*\s*\??(?:--|#)""", "plain"),
     _sig("sqli", "order_by_number", r"\b(?:order|group)\s+by\s+\d+\s*(?:--|#|/\*|,|\)|;|$|asc|desc)|\bgroup\s+by\s+\w+\s*(?:&|$|having)", "sql"),
@@ -157,7 +161,8 @@ SQLI = [
     _sig("sqli", "scientific_notation", r"\b\d+\.?e\d*\s*(?:\bunion\b|\bor\b|\band\b|\bfrom\b|[,)(]\s*\w)|\b\d+\.e\.\w+", "sql"),
     _sig("sqli", "integer_overflow", r"\b(?:2\.2250738585072011e-308|0x7fffffff|4294967296|4294967295[0-9]|18446744073709551615|9223372036854775807)\b", "plain"),
     _sig("sqli", "backtick_termination", r"`\s*(?:or|and|\)|--|#|=|regexp|as\b|[<>*])|^\s*`[^`]{1,64}`\s*$|\b\w+`\s*=|^,\s*\w+\"\s*=", "sql"),
-    _sig("sqli", "quote_only_query", r"""^\s*['"`][\w-]{1,64}['"`]\s*$""", "plain", frozenset({"query"})),
+    # A quoted number ("cache_buster='556581563'") is how some clients write any value.
+    _sig("sqli", "quote_only_query", r"""^\s*['"`](?![\d-]+['"`])[\w-]{1,64}['"`]\s*$""", "plain", frozenset({"query"})),
     _sig("sqli", "string_concat_sql", r"""['"]\s*(?:\|\||\+)\s*(?:\(?\s*select\b|char\(|chr\(|concat|'|")|\|\|\s*this\.""", "sql"),
     _sig("sqli", "sql_bypass_keyword", r"""['"`]\s*(?:alter\s*(?:\w|/)|union\s+(?:all|select|distinct)\b|union\s*\()""", "sql"),
 ]
@@ -206,7 +211,7 @@ _SENSITIVE_FILES = (
 )
 PATH_TRAVERSAL = [
     _sig("path_traversal", "dot_dot_slash", r"(?:^|[/\\=:;'\"\s,])\.{2,}[/\\;]|\.\.(?:0x5c|0x2f)|0x5c0x2e|0x2e0x2e"),
-    _sig("path_traversal", "sensitive_file", r"(?:^|[/\\=:'\"\s]|\.\.)" + _SENSITIVE_FILES),
+    _sig("path_traversal", "sensitive_file", r"(?:^|[/\\=:'\"\s]|\.\.)" + _SENSITIVE_FILES, validate=lambda m: not sigguards.data_directory_only(m)),
     _sig("path_traversal", "hidden_path", r"(?:^|/)\.(?!well-known\b)[a-z0-9_-][\w.-]*(?:/|$)", "plain", frozenset({"path"})),
     _sig("path_traversal", "restricted_file", r"(?:^|[/=\\])(?:[\w.-]+\.(?:sql|bak|old|backup|dump|sqlite3?|mdb)(?:\.(?:zip|gz|tgz|tar|7z|bz2|rar))?|(?:debug|error|errors|access|php_errors?)\.log|\.(?:aiignore|cursorignore|cursorrules|aider[\w.-]*|claude[\w.-]*|windsurfrules|clinerules))$|^/@(?:fs|id)/|__x00__"),
     _sig("path_traversal", "file_scheme", r"\b(?:file|php|zip|phar|expect|glob|data|compress\.zlib|jar|netdoc):(?://|[/\\a-z]:?|//\w)"),
@@ -249,6 +254,8 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
     if name not in COMMANDS and name.rstrip(".+") != name:
         rest = name[len(name.rstrip(".+")) :].replace("+", " ") + rest
         name = name.rstrip(".+")
+    if sigguards.not_an_invocation(rest):  # "wget/1.14", "nc:websocket"
+        return False
     versioned = _VERSIONED.match(name)
     if versioned is not None and name not in COMMANDS and versioned.group(1) in COMMANDS:
         name = versioned.group(1)  # python3.10, gcc10.1
@@ -276,6 +283,8 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
 
 def _command_after_separator(match: re.Match[str]) -> bool:
     at_start = not match.string[: match.start()].strip()
+    if sigguards.prose_arguments(match.string[: match.start()], match.string[match.end() :]):
+        return False  # "(compatible; Nmap Scripting Engine; ...)": a User-Agent comment
     return _command_shape(match.group(1), match.string[match.end() :], True, bool(_PREFIX_WORD.search(match.group(0))), at_start)
 
 
@@ -291,7 +300,10 @@ def _agent_command(match: re.Match[str]) -> bool:
 
 
 def _command_at_start(match: re.Match[str]) -> bool:
-    return _command_shape(match.group(1), match.string[match.end() :], False, bool(_PREFIX_WORD.search(match.group(0))))
+    rest = match.string[match.end() :]
+    if sigguards.prose_after_start(match.group(1), rest):  # "ftp background": a subject line, no command line
+        return False
+    return _command_shape(match.group(1), rest, False, bool(_PREFIX_WORD.search(match.group(0))))
 
 
 def _substituted_command(match: re.Match[str]) -> bool:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from urllib.parse import unquote, unquote_plus
 
 import orjson
+
+from analyzer.detect import normalise
 
 Value = tuple[str, str, str, bool]  # location, field, value, plus_is_space
 
@@ -67,12 +68,6 @@ def form_fields(text: str) -> list[tuple[str, str]] | None:
     return fields
 
 
-def _decoded(value: str, plus: bool) -> str:
-    if "%" not in value and not (plus and "+" in value):
-        return value
-    return unquote_plus(value, errors="replace") if plus else unquote(value, errors="replace")
-
-
 def _ndjson_leaves(text: str) -> list[tuple[str, str]] | None:
     """String leaves of newline-delimited JSON (each line one document), else None."""
     from analyzer.detect.injection import MAX_JSON_LEAVES, _json_leaves
@@ -97,19 +92,21 @@ def _expand_one(item: Value, depth: int) -> Iterator[Value]:
         return  # no grammar to inspect
     if location == "cookie" and len(value) >= 2 and value[0] == value[-1] == '"' and '"' not in value[1:-1]:
         value = value[1:-1]  # RFC 6265 cookie-value = DQUOTE *cookie-octet DQUOTE
-    if depth < MAX_DEPTH and location in _NESTED_LOCATIONS and "=" in value:
+    if depth < MAX_DEPTH and location in _NESTED_LOCATIONS and ("=" in value or "%" in value):
         url = _URL.match(value) if location == "header" else None
         if url is not None:  # a URL (Referer): its address, then its query's fields
             yield location, field, value[: url.end() - 1], False
             query, _, fragment = value[url.end() :].partition("#")
-            fields = [(name, v) for name, _, v in (p.partition("=") for p in query.split("&")) if name]
-            for name, sub in fields[:MAX_FIELDS]:
+            for part in query.split("&")[:MAX_FIELDS]:
+                name, sep, sub = part.partition("=")
+                # "?<f o r m": a query of one bare word is that word
+                sub = sub if sep else name
                 yield from _expand_one((location, f"{field}:{name[:40]}", sub, True), depth + 1)
             if fragment:  # client-side state, but still text a page's script may hand on
                 yield from _expand_one((location, f"{field}#fragment", fragment, True), depth + 1)
             return
-        text = _decoded(value, plus)
-        fields = form_fields(text)
+        text = normalise.url_decode_all(value, plus)  # forms nested in forms are encoded again
+        fields = form_fields(text) if "=" in text and _FORM_SEPARATORS.search(text) else None
         if fields is not None:
             for name, sub in fields:
                 yield from _expand_one((location, f"{field}.{name[:40]}", sub, False), depth + 1)
