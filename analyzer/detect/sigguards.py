@@ -57,7 +57,8 @@ def quoted_call_argument(match: re.Match[str]) -> bool:
     ``string("#04ec411fa")`` (a selector in a search URL's JSON), not a quote closing a string."""
     text, start = match.string, match.start()
     quote = text[start]
-    if quote not in "'\"`" or text[:start].rstrip()[-1:] != "(":
+    # Escaped quotes (\") are the same, inside JSON or a JavaScript string.
+    if quote not in "'\"`" or text[:start].rstrip("\\ ")[-1:] != "(":
         return False
     close = text.find(quote, start + 1)
     return close > 0 and text[close + 1 : close + 3].lstrip()[:1] == ")"

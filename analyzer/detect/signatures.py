@@ -238,8 +238,10 @@ _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
 _HOST_ARG = re.compile(r"\s*(?:\d{1,3}(?:\.\d{1,3}){3}\b|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b)")
 # Commands that start no sentence: at the start of a value, with any arguments, a command line.
+# Not ftp or ssh: acronyms that start titles ("FTP Background Traffic?"); with a host argument
+# they are still command lines.
 _START_COMMANDS = frozenset(
-    ["ls", "nc", "ncat", "bash", "zsh", "sh", "ksh", "python", "python2", "python3", "perl", "ruby", "php", "node", "powershell", "cmd", "wget", "curl", "nmap", "telnet", "ssh", "scp", "ftp", "tftp", "rm", "chmod", "chown", "sudo", "su", "pkill", "ps", "netstat", "ifconfig", "ip", "whoami", "uname", "lastlog"]
+    ["ls", "nc", "ncat", "bash", "zsh", "sh", "ksh", "python", "python2", "python3", "perl", "ruby", "php", "node", "powershell", "cmd", "wget", "curl", "nmap", "telnet", "scp", "tftp", "rm", "chmod", "chown", "sudo", "su", "pkill", "ps", "netstat", "ifconfig", "ip", "whoami", "uname", "lastlog"]
 )
 _VERSIONED = re.compile(r"^([a-z][a-z-]*?)\d+(?:\.\d+)*$")
 _PREFIX_WORD = re.compile(r"\b(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+[a-z]")
