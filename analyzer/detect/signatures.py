@@ -111,7 +111,7 @@ SQLI = [
         r"""(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\brlike\b|\bregexp\b|\bis\b|\bin\b|\bbetween\b|\bsounds\s+like\b)""",
         "sql",
     ),
-    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b|;)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql"),
+    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql"),
     _sig("sqli", "operator_only", r"""^\s*(?:(?:order|group)\s+by|<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
     _sig("sqli", "in_list", r"\bin\s*\(\s*(?:select\b|-?\d+\s*(?:,\s*-?\d+\s*)+\)?)", "sql"),
     _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]|\w['"`](?:or|and|xor)['"`]\w|\\['"`]\s*(?:or|and|xor)\b""", "sql"),
@@ -230,9 +230,10 @@ def _load_commands() -> tuple[frozenset[str], frozenset[str]]:
 
 
 COMMANDS, ENGLISH_COMMANDS = _load_commands()
-# Commands that are an attack even alone ("whoami"), or whose names no prose contains.
+# Commands that are an attack even alone ("whoami"), or whose names no prose contains. Not busybox:
+# alone it runs nothing, and it is the image of many a container ({"Image": "busybox"}).
 _BARE_COMMANDS = frozenset(
-    ["whoami", "ifconfig", "ipconfig", "uname", "shutdown", "reboot", "poweroff", "systeminfo", "tasklist", "netstat", "htop", "strace", "ltrace", "cpulimit", "crontab", "busybox", "powershell", "pwsh", "nslookup", "wget", "curl", "netcat", "ncat", "socat", "nmap", "chmod", "chown", "sudo", "visudo", "passwd", "useradd", "usermod", "cscli", "aptitude", "gunzip", "unxz", "bsdtar", "tcpdump", "iptables"]
+    ["whoami", "ifconfig", "ipconfig", "uname", "shutdown", "reboot", "poweroff", "systeminfo", "tasklist", "netstat", "htop", "strace", "ltrace", "cpulimit", "crontab", "powershell", "pwsh", "nslookup", "wget", "curl", "netcat", "ncat", "socat", "nmap", "chmod", "chown", "sudo", "visudo", "passwd", "useradd", "usermod", "cscli", "aptitude", "gunzip", "unxz", "bsdtar", "tcpdump", "iptables"]
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.

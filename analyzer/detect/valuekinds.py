@@ -36,6 +36,9 @@ _BINARY_SHARE = 0.08
 _ITEM_NAME = re.compile(r"[A-Za-z_][\w.\-\[\]]{0,80}=")
 _FORM_SEPARATORS = re.compile(r"&|;\s*|\r?\n")
 _NESTED_LOCATIONS = frozenset({"query", "body", "cookie", "header"})
+# One executable's path and nothing else, as a JSON string: data naming a program (Docker's Cmd and
+# Entrypoint arrays, a Kubernetes container's command: argv elements passed to exec, no shell).
+_LONE_PROGRAM = re.compile(r"/(?:usr/)?(?:local/)?s?bin/[\w.+-]{1,40}")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]{1,15}://[^\s?#]*\?", re.IGNORECASE)
 MAX_FIELDS = 100
 MAX_DEPTH = 2
@@ -90,6 +93,8 @@ def _expand_one(item: Value, depth: int) -> Iterator[Value]:
     location, field, value, plus = item
     if len(value) >= _BINARY_MIN and is_binary(value):
         return  # no grammar to inspect
+    if location == "body" and field.startswith("$") and _LONE_PROGRAM.fullmatch(value):
+        return
     if location == "cookie" and len(value) >= 2 and value[0] == value[-1] == '"' and '"' not in value[1:-1]:
         value = value[1:-1]  # RFC 6265 cookie-value = DQUOTE *cookie-octet DQUOTE
     if depth < MAX_DEPTH and location in _NESTED_LOCATIONS and ("=" in value or "%" in value):
