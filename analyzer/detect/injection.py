@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.detect import normalise
+from analyzer.detect import normalise, valuekinds
 from analyzer.detect.model import DetectExchange
 from analyzer.detect.signatures import COMMANDS, ENGLISH_COMMANDS, REGISTRY, Signature
 
@@ -344,7 +344,8 @@ def scan(
     hits: dict[str, InjectionHit] = {}
     memo = _VERDICTS if registry is REGISTRY else {}  # the young generation: the common case
     left = MAX_VALUES
-    for location, field, value, plus in request_values(x, max_body, parsed_json):
+    # valuekinds.expand: binary values dropped, forms/cookie strings/URLs nested in a value split.
+    for location, field, value, plus in valuekinds.expand(request_values(x, max_body, parsed_json)):
         if not left:
             break
         left -= 1

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from analyzer.detect import sigguards
+
 # "agent" is the User-Agent header: tools name themselves there ("curl/8.5.0", "Wget/1.21").
 # "referer" is the Referer header and its parameters: the address of the page the user came from.
 # "name" is a parameter's (or cookie's, or JSON key's) name rather than its value.
@@ -79,6 +81,8 @@ _SQL_FUNC_RE = "|".join(sorted(_SQL_FUNC_NAMES, key=len, reverse=True))
 def _real_sql_call(match: re.Match[str]) -> bool:
     """English words need a call's shape: no space before "(", or nothing (much) after it."""
     name, gap, rest = match.group(1), match.group(2), match.string[match.end() :]
+    if sigguards.code_block_call(match):  # "if(!t){": JavaScript source, not SQL
+        return False
     if name not in _ENGLISH_FUNCS:
         return True
     if gap.strip(" ,.;:-"):  # "length||!!$(", "date]=(": that punctuation is not prose's
@@ -132,7 +136,7 @@ SQLI = [
         r"""(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\brlike\b|\bregexp\b|\bis\b|\bin\b|\bbetween\b|\bsounds\s+like\b)""",
         "sql",
     ),
-    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b|;)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql"),
+    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql"),
     _sig("sqli", "operator_only", r"""^\s*(?:(?:order|group)\s+by|<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
     _sig("sqli", "in_list", r"\bin\s*\(\s*(?:select\b|-?\d+\s*(?:,\s*-?\d+\s*)+\)?)", "sql"),
     _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]|\w['"`](?:or|and|xor)['"`]\w|\\['"`]\s*(?:or|and|xor)\b""", "sql"),
@@ -163,7 +167,7 @@ SQLI = [
     # A comment cuts the rest of the query: "--" ends the value, or a short marker follows it
     # ("-- -", "--+", sqlmap's "-- sqCV"); "'having fun' -- and left" is a dash in prose. A quote
     # after a space and glued to the dashes opens a string (Markdown's `--verbose`).
-    _sig("sqli", "quote_comment", r"""(?:(?<!\s)['"`)]|['"`)](?=\s))\s*(?:--(?:[\s+-]*$|\s*[^\s]{1,12}\s*$|[^\n]{0,40}[\r\n])|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain"),
+    _sig("sqli", "quote_comment", r"""(?:(?<!\s)['"`)]|['"`)](?=\s))\s*(?:--(?:[\s+-]*$|\s*[^\s]{1,12}\s*$|[^\n]{0,40}[\r\n])|#|/\*|;\s*%00|;\s*$|;\s*#)""", "plain", validate=lambda m: not sigguards.quoted_call_argument(m)),
     # The quote must be able to close a string: one after a space and before a letter opens one
     # (say "or else", a "like" button), so the keyword after it is inside the string.
     _sig("sqli", "quote_keyword", r"""(?:(?<!\s)['"`]|['"`](?![a-z]))\s*\)*\s*(?:or|and|order|group|having|limit|procedure|into|drop|select|insert|update|delete|create|exec|glob|notnull|isnull|is\s+not|not\s+like|mod|div|sounds\s+like|like|rlike|regexp|except|intersect)(?:\s+|\s*\(|\s*--|\s*#)(?!\s*[=<>])|['"`]\s*\)*\s*;\s*(?:$|--|#|%00)""", "sql"),
@@ -200,7 +204,8 @@ SQLI = [
     _sig("sqli", "scientific_notation", r"\b\d+\.?e\d*\s*(?:\bunion\b|\bor\b|\band\b|\bfrom\b|[,)(]\s*\w)|\b\d+\.e\.\w+", "sql"),
     _sig("sqli", "integer_overflow", r"\b(?:2\.2250738585072011e-308|0x7fffffff|4294967296|4294967295[0-9]|18446744073709551615|9223372036854775807)\b", "plain"),
     _sig("sqli", "backtick_termination", r"`\s*(?:or|and|\)|--|#|=|regexp|as\b|[<>*])|^\s*`[^`]{1,64}`\s*$|\b\w+`\s*=|^,\s*\w+\"\s*=", "sql"),
-    _sig("sqli", "quote_only_query", r"""^\s*['"`][\w-]{1,64}['"`]\s*$""", "plain", frozenset({"query"})),
+    # A quoted number ("cache_buster='556581563'") is how some clients write any value.
+    _sig("sqli", "quote_only_query", r"""^\s*['"`](?![\d-]+['"`])[\w-]{1,64}['"`]\s*$""", "plain", frozenset({"query"})),
     _sig("sqli", "string_concat_sql", r"""['"]\s*(?:\|\||\+)\s*(?:\(?\s*select\b|char\(|chr\(|concat|'|")|\|\|\s*this\.""", "sql"),
     _sig("sqli", "sql_bypass_keyword", r"""['"`]\s*(?:alter\s*(?:\w|/)|union\s+(?:all|select|distinct)\b|union\s*\()""", "sql"),
 ]
@@ -256,7 +261,7 @@ _SENSITIVE_FILES = (
 )
 PATH_TRAVERSAL = [
     _sig("path_traversal", "dot_dot_slash", r"(?:^|[/\\=:;'\"\s,])\.{2,}[/\\;]|\.\.(?:0x5c|0x2f)|0x5c0x2e|0x2e0x2e"),
-    _sig("path_traversal", "sensitive_file", r"(?:^|[/\\=:'\"\s]|\.\.)" + _SENSITIVE_FILES),
+    _sig("path_traversal", "sensitive_file", r"(?:^|[/\\=:'\"\s]|\.\.)" + _SENSITIVE_FILES, validate=lambda m: not sigguards.data_directory_only(m)),
     _sig("path_traversal", "hidden_path", r"(?:^|/)\.(?!well-known\b)[a-z0-9_-][\w.-]*(?:/|$)", "plain", frozenset({"path"})),
     _sig("path_traversal", "restricted_file", r"(?:^|[/=\\])(?:[\w.-]+\.(?:sql|bak|old|backup|dump|sqlite3?|mdb)(?:\.(?:zip|gz|tgz|tar|7z|bz2|rar))?|(?:debug|error|errors|access|php_errors?)\.log|\.(?:aiignore|cursorignore|cursorrules|aider[\w.-]*|claude[\w.-]*|windsurfrules|clinerules))$|^/@(?:fs|id)/|__x00__"),
     _sig("path_traversal", "file_scheme", r"\b(?:file|php|zip|phar|expect|glob|data|compress\.zlib|jar|netdoc):(?://|[/\\a-z]:?|//\w)"),
@@ -275,17 +280,20 @@ def _load_commands() -> tuple[frozenset[str], frozenset[str]]:
 
 
 COMMANDS, ENGLISH_COMMANDS = _load_commands()
-# Commands that are an attack even alone ("whoami"), or whose names no prose contains.
+# Commands that are an attack even alone ("whoami"), or whose names no prose contains. Not busybox:
+# alone it runs nothing, and it is the image of many a container ({"Image": "busybox"}).
 _BARE_COMMANDS = frozenset(
-    ["whoami", "ifconfig", "ipconfig", "uname", "shutdown", "reboot", "poweroff", "systeminfo", "tasklist", "netstat", "htop", "strace", "ltrace", "cpulimit", "crontab", "busybox", "powershell", "pwsh", "nslookup", "wget", "curl", "netcat", "ncat", "socat", "nmap", "chmod", "chown", "sudo", "visudo", "passwd", "useradd", "usermod", "cscli", "aptitude", "gunzip", "unxz", "bsdtar", "tcpdump", "iptables"]
+    ["whoami", "ifconfig", "ipconfig", "uname", "shutdown", "reboot", "poweroff", "systeminfo", "tasklist", "netstat", "htop", "strace", "ltrace", "cpulimit", "crontab", "powershell", "pwsh", "nslookup", "wget", "curl", "netcat", "ncat", "socat", "nmap", "chmod", "chown", "sudo", "visudo", "passwd", "useradd", "usermod", "cscli", "aptitude", "gunzip", "unxz", "bsdtar", "tcpdump", "iptables"]
 )
 _SHELL_ARGS = re.compile(r"""\s*(?:-{1,2}\w|/|~|\$|[<>|&;`'"(]|\d+\s*[<>]|\S+\.(?:sh|py|pl|rb|php|exe|bat|ps1)\b)""")
 # A host argument ("ping 127.0.0.1", "curl example.org"): counts for non-English commands only.
 _IP_ARG = re.compile(r"\s*\d{1,3}(?:\.\d{1,3}){3}\b")
 _HOST_ARG = re.compile(r"\s*(?:\d{1,3}(?:\.\d{1,3}){3}\b|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b)")
 # Commands that start no sentence: at the start of a value, with any arguments, a command line.
+# Not ftp or ssh: acronyms that start titles ("FTP Background Traffic?"); with a host argument
+# they are still command lines.
 _START_COMMANDS = frozenset(
-    ["ls", "nc", "ncat", "bash", "zsh", "sh", "ksh", "python", "python2", "python3", "perl", "ruby", "php", "node", "powershell", "cmd", "wget", "curl", "nmap", "telnet", "ssh", "scp", "ftp", "tftp", "rm", "chmod", "chown", "sudo", "su", "pkill", "ps", "netstat", "ifconfig", "ip", "whoami", "uname", "lastlog"]
+    ["ls", "nc", "ncat", "bash", "zsh", "sh", "ksh", "python", "python2", "python3", "perl", "ruby", "php", "node", "powershell", "cmd", "wget", "curl", "nmap", "telnet", "scp", "tftp", "rm", "chmod", "chown", "sudo", "su", "pkill", "ps", "netstat", "ifconfig", "ip", "whoami", "uname", "lastlog"]
 )
 _VERSIONED = re.compile(r"^([a-z][a-z-]*?)\d+(?:\.\d+)*$")
 _PREFIX_WORD = re.compile(r"\b(?:sudo|time|nohup|env|exec|command|builtin|busybox|nice|timeout\s+\d+|strace|ltrace|xargs)\s+[a-z]")
@@ -302,6 +310,8 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
     if name not in COMMANDS and name.rstrip(".+") != name:
         rest = name[len(name.rstrip(".+")) :].replace("+", " ") + rest
         name = name.rstrip(".+")
+    if sigguards.not_an_invocation(rest):  # "wget/1.14", "nc:websocket"
+        return False
     versioned = _VERSIONED.match(name)
     if versioned is not None and name not in COMMANDS and versioned.group(1) in COMMANDS:
         name = versioned.group(1)  # python3.10, gcc10.1
@@ -337,6 +347,8 @@ def _command_shape(name: str, rest: str, after_separator: bool, prefixed: bool =
 
 def _command_after_separator(match: re.Match[str]) -> bool:
     at_start = not match.string[: match.start()].strip()
+    if sigguards.prose_arguments(match.string[: match.start()], match.string[match.end() :]):
+        return False  # "(compatible; Nmap Scripting Engine; ...)": a User-Agent comment
     return _command_shape(match.group(1), match.string[match.end() :], True, bool(_PREFIX_WORD.search(match.group(0))), at_start)
 
 
@@ -367,7 +379,10 @@ def _agent_command(match: re.Match[str]) -> bool:
 
 
 def _command_at_start(match: re.Match[str]) -> bool:
-    return _command_shape(match.group(1), match.string[match.end() :], False, bool(_PREFIX_WORD.search(match.group(0))))
+    rest = match.string[match.end() :]
+    if sigguards.prose_after_start(match.group(1), rest):  # "ftp background": a subject line, no command line
+        return False
+    return _command_shape(match.group(1), rest, False, bool(_PREFIX_WORD.search(match.group(0))))
 
 
 def _substituted_command(match: re.Match[str]) -> bool:

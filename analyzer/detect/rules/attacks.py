@@ -116,16 +116,19 @@ class ScannerRule(Rule):
         agent = x.request_header("user-agent") or ""
         tool = _agent_tool(agent)
         missing = x.status == 404 or (x.template is None and x.status is not None and x.status >= 400)
-        probe = bool(PROBE_PATHS.match(x.path)) and (x.status is None or x.status >= 400 or x.status < 300)
-        if not (tool or missing or probe):
+        # A probe path answered 2xx/3xx is served: the application lives there (/solr/<core>/...,
+        # /cgi-bin/<app>/...). Distinct probes are distinct well-known prefixes, not distinct paths
+        # under one prefix (a sweep of one prefix is what the 404 count sees).
+        known = PROBE_PATHS.match(x.path) if x.status is None or x.status >= 400 else None
+        if not (tool or missing or known):
             return
         key = (seen.actor.ip, x.host, window_start(x.ts, self.window))
         state = self.table.setdefault(key, _Probe)
         state.requests += 1
         if missing:
             state.missing.add(self.hash(x.path))
-        if probe:
-            state.probes.add(self.hash(x.path.lower()))
+        if known is not None:
+            state.probes.add(self.hash(known.group(0).lower()))
         s = self.settings
         subtype = None
         if tool:

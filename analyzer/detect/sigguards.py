@@ -1,0 +1,79 @@
+"""Conditions on signature matches that real benign traffic needs (issue 11: false alarms on real
+captures), kept apart from the patterns so that both can change independently.
+
+Each function takes the text after (or around) a match and answers one question a pattern
+cannot: is the "command" a product token (``wget/1.14``) or a type value (``nc:websocket``), are
+its "arguments" prose (``Nmap Scripting Engine``, ``ftp background``), is a quote the start of a
+literal call argument (``string("#04ec...")``), is a "SQL call" a code block (``if(!t){``), is a
+path a sensitive file or only a data directory named in a record (``/var/lib/docker/...``).
+"""
+
+from __future__ import annotations
+
+import re
+
+# "wget/1.14", "curl/8.5.0": a product and its version (User-Agent grammar), not an invocation.
+_PRODUCT_VERSION = re.compile(r"/\d")
+# "nc:websocket", "ftp:": a command word joined to a value by a colon is a type or a scheme.
+_COLON_VALUE = re.compile(r":[A-Za-z/]")
+# Two or more plain words after the command inside a parenthesised comment: the User-Agent
+# grammar "(compatible; Nmap Scripting Engine; ...)", "(X11; Linux x86_64)". Outside one, plain
+# words are a tool's subcommands ("pip install something", "cscli alerts list").
+_PROSE_WORDS = re.compile(r"\s*[A-Za-z]{3,}\s+[A-Za-z]{3,}(?:[\s,.;)]|$)")
+# One long plain word and nothing more ("ftp background "): a value that starts with a command
+# word and goes on in prose; a command line without a separator needs shell-shaped arguments.
+_PROSE_WORD_END = re.compile(r"\s+(?!localhost\b)[A-Za-z]{4,}[\s.!?]*$")  # localhost: a host argument
+
+
+def not_an_invocation(rest: str) -> bool:
+    """The text right after a command word shows it is no command invocation."""
+    return bool(_PRODUCT_VERSION.match(rest) or _COLON_VALUE.match(rest))
+
+
+def prose_arguments(before: str, rest: str) -> bool:
+    """Plain words follow the command inside an unclosed parenthesis (a product comment)."""
+    return before.rfind("(") > before.rfind(")") and bool(_PROSE_WORDS.match(rest))
+
+
+def prose_after_start(name: str, rest: str) -> bool:
+    """At the start of a value: a plain command word followed by one plain word, then nothing."""
+    return name.isalpha() and bool(_PROSE_WORD_END.match(rest))
+
+
+def code_block_call(match: re.Match[str]) -> bool:
+    """A "call" whose closing parenthesis opens a block -- ``if(!t){``, ``function(t){`` -- is
+    JavaScript/C/PHP source, never SQL."""
+    text, pos, depth = match.string, match.end(), 1
+    end = min(len(text), pos + 200)
+    while pos < end and depth:
+        char = text[pos]
+        depth += 1 if char == "(" else -1 if char == ")" else 0
+        pos += 1
+    return depth == 0 and text[pos : pos + 3].lstrip()[:1] == "{"
+
+
+def quoted_call_argument(match: re.Match[str]) -> bool:
+    """The quote opens a literal argument of a call, closed later before ``)``:
+    ``string("#04ec411fa")`` (a selector in a search URL's JSON), not a quote closing a string."""
+    text, start = match.string, match.start()
+    quote = text[start]
+    # Escaped quotes (\") are the same, inside JSON or a JavaScript string.
+    if quote not in "'\"`" or text[:start].rstrip("\\ ")[-1:] != "(":
+        return False
+    close = text.find(quote, start + 1)
+    return close > 0 and text[close + 1 : close + 3].lstrip()[:1] == ")"
+
+
+# Files whose reading is the attack wherever the path appears (credentials, process state,
+# the canonical probes); a data directory (``/var/log/``, ``/var/lib/``, ``/home/x/``) named
+# in a record is data unless the value also climbs out of a directory or names a file scheme.
+_TRAVERSAL = re.compile(r"\.\.[/\\]|\.\.$|%2e%2e|file:", re.IGNORECASE)
+_DATA_DIRECTORIES = re.compile(r"[/\\=:'\"\s.]*(?:var/(?:log|www|lib)/|usr/local/etc)", re.IGNORECASE)
+
+
+def data_directory_only(match: re.Match[str]) -> bool:
+    """A sensitive_file match that is only a data directory, with no traversal in the value and
+    no hidden file under it (``/var/www/.env``)."""
+    if not _DATA_DIRECTORIES.match(match.group(0)):
+        return False
+    return not _TRAVERSAL.search(match.string) and "/." not in match.string[match.start() :]
