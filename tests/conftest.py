@@ -16,6 +16,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Property tests run on a shared two-core machine, under xdist: how fast examples are generated
+# says nothing about the code under test, so neither a deadline nor a too_slow health check may
+# fail a run (a test's own @settings still narrows what it needs).
+hypothesis_settings.register_profile(
+    "apicensus", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+hypothesis_settings.load_profile("apicensus")
 
 # Admin connection used to create/drop the per-module databases.
 PG_ADMIN_URL = os.environ.get("APICENSUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -183,11 +183,8 @@ def request_values(x: DetectExchange, max_body: int = 65536, parsed_json: Any = 
         elif lname in ("x-filename", "x-file-name", "x-upload-filename"):
             yield "filename", lname, value, False
         elif lname not in _SKIP_HEADERS and value:
+            # A Referer URL is split into its address and its parameters by valuekinds.expand.
             yield "agent" if lname == "user-agent" else "referer" if lname == "referer" else "header", lname[:64], value, False
-            if lname == "referer" and "?" in value:  # the referring page's parameters
-                for qname, qvalue in _split_pairs(value.split("?", 1)[1].split("#", 1)[0]):
-                    if qvalue:
-                        yield "referer", f"referer:{qname[:48]}", qvalue, True
     body = x.request_body[:max_body]
     if not body:
         return

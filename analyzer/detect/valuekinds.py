@@ -35,7 +35,7 @@ _BINARY_SHARE = 0.08
 # ``name=value`` items: a form, a cookie string, ``key=value`` lines.
 _ITEM_NAME = re.compile(r"[A-Za-z_][\w.\-\[\]]{0,80}=")
 _FORM_SEPARATORS = re.compile(r"&|;\s*|\r?\n")
-_NESTED_LOCATIONS = frozenset({"query", "body", "cookie", "header"})
+_NESTED_LOCATIONS = frozenset({"query", "body", "cookie", "header", "referer"})
 # One executable's path and nothing else, as a JSON string: data naming a program (Docker's Cmd and
 # Entrypoint arrays, a Kubernetes container's command: argv elements passed to exec, no shell).
 _LONE_PROGRAM = re.compile(r"/(?:usr/)?(?:local/)?s?bin/[\w.+-]{1,40}")
@@ -98,7 +98,7 @@ def _expand_one(item: Value, depth: int) -> Iterator[Value]:
     if location == "cookie" and len(value) >= 2 and value[0] == value[-1] == '"' and '"' not in value[1:-1]:
         value = value[1:-1]  # RFC 6265 cookie-value = DQUOTE *cookie-octet DQUOTE
     if depth < MAX_DEPTH and location in _NESTED_LOCATIONS and ("=" in value or "%" in value):
-        url = _URL.match(value) if location == "header" else None
+        url = _URL.match(value) if location in ("header", "referer") else None
         if url is not None:  # a URL (Referer): its address, then its query's fields
             yield location, field, value[: url.end() - 1], False
             query, _, fragment = value[url.end() :].partition("#")
