@@ -201,7 +201,7 @@ class DetectionEngine:
             if isinstance(rule, HarvestRule):
                 if seen_since is None:
                     return rule.flows()
-                return [f for f in rule.flows(unwritten=True) if f.last_seen >= seen_since]
+                return rule.flows(unwritten=True, seen_since=seen_since)
         return []
 
     def actors(self, *, seen_since: float | None = None, keys: Iterable[str] = ()) -> list[ActorSummary]:

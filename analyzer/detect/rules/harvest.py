@@ -138,12 +138,16 @@ class HarvestRule(Rule):
         if len(self._unwritten) > self.settings.max_window_keys:
             del self._unwritten[next(iter(self._unwritten))]
 
-    def flows(self, *, unwritten: bool = False) -> list[DataFlow]:
-        """The flows in memory (``unwritten``: and those evicted since the last such call)."""
+    def flows(self, *, unwritten: bool = False, seen_since: float | None = None) -> list[DataFlow]:
+        """The flows in memory (``unwritten``: and those evicted since the last such call), or
+        only those last seen at or after ``seen_since`` (filtered before any is built: the
+        pipeline asks after every batch, and most flows in memory are older)."""
         rows = self.flow_table.items()
         if unwritten and self._unwritten:
             rows = iter([*self._unwritten.items(), *rows])
             self._unwritten = {}
+        if seen_since is not None:
+            rows = iter([(k, v) for k, v in rows if v[5] >= seen_since])
         return [
             DataFlow(
                 actor_ip=v[0],
