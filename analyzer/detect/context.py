@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
-from analyzer.detect.actors import Actor, ActorResolver, decode_basic
+from analyzer.detect.actors import Actor, ActorResolver, decode_basic, mask_hint, password_weakness
 from analyzer.detect.model import DetectExchange, query_pairs
 
 _ID_NAME = re.compile(r"^(?:id|uuid|guid|key|pk|oid|uid|_id)$|(?:_id|Id|ID|_uuid|Uuid|_key|_no|Number|_number)$")
@@ -242,8 +242,6 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
 
 def _login(x: DetectExchange, request_json: Any, resolver: ActorResolver, common: frozenset[str]) -> Login | None:
     """Credential fields in the body (or Basic credentials) and what the server said."""
-    from analyzer.detect.actors import mask_hint, password_weakness
-
     user: str | None = None
     password: str | None = None
     fields: list[tuple[str, Any]] = []

@@ -230,6 +230,30 @@ class LruTable(Generic[K, V]):
         self._protect(key, value)
         return value
 
+    def setdefault_value(self, key: K, default: V) -> V:
+        """:meth:`setdefault` with the value itself (no factory call): for cheap, shared values
+        (an owner's hash per object, ~3 per response)."""
+        data = self._data
+        value = data.get(key)
+        if value is not None:
+            data.move_to_end(key)
+            return value
+        if self._probation:
+            return self.setdefault(key, lambda: default)
+        data[key] = default
+        if len(data) > self._max:
+            self._evict(data.popitem(last=False))
+        return default
+
+    def replace(self, key: K, value: V) -> None:
+        """Set ``key``'s value and make it the most recently used (as ``pop`` + ``setdefault``)."""
+        if key in self._data:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            return
+        self.pop(key)
+        self.setdefault(key, lambda: value)
+
     def pop(self, key: K) -> V | None:
         value = self._data.pop(key, None)
         if value is None and self._new:
