@@ -210,7 +210,9 @@ class LruTable(Generic[K, V]):
             value = self._new.get(key)
         return value
 
-    def setdefault(self, key: K, factory: Callable[[], V]) -> V:
+    def setdefault(self, key: K, factory: Callable[..., V], *args: Any) -> V:
+        """The value at ``key`` (now the most recently used), else ``factory(*args)`` inserted
+        (the arguments rather than a closure: no function object built per lookup)."""
         data = self._data
         value = data.get(key)
         if value is not None:
@@ -222,11 +224,11 @@ class LruTable(Generic[K, V]):
             if value is not None:
                 self._protect(key, value)
                 return value
-            value = new[key] = factory()
+            value = new[key] = factory(*args)
             if len(new) > self._probation:
                 self._evict(new.popitem(last=False))
             return value
-        value = factory()
+        value = factory(*args)
         self._protect(key, value)
         return value
 

@@ -43,6 +43,10 @@ class DataFlow:
     last_seen: float
 
 
+def _new_flow(ip: str | None, identity: str | None, ts: float) -> list[Any]:
+    return [ip, identity, 0, 0, ts, ts]
+
+
 class _Endpoint:
     __slots__ = ("actors", "history")
 
@@ -84,9 +88,7 @@ class HarvestRule(Rule):
         actor = seen.actor
         ref = actor.ref()
         for pii_type, _count in x.pii:
-            flow = self.flow_table.setdefault(
-                (actor.key, x.host, seen.template, pii_type), lambda: [ref.ip, ref.identity, 0, 0, x.ts, x.ts]
-            )
+            flow = self.flow_table.setdefault((actor.key, x.host, seen.template, pii_type), _new_flow, ref.ip, ref.identity, x.ts)
             flow[2] += seen.pii_records
             flow[3] += 1
             flow[4] = min(flow[4], x.ts)

@@ -62,7 +62,7 @@ class Ownership:
             return
         cap = self.settings.max_owned_per_identity
         key = seen.actor.key
-        owned = self.owned.setdefault(key, lambda: CappedSet(cap))
+        owned = self.owned.setdefault(key, CappedSet, cap)
         me = self.hash(key)
         owners, hasher, add = self.owners, self.hash, owned.add
         claim = owners.setdefault_value

@@ -77,6 +77,10 @@ VERSION_HEADERS = frozenset({"server", "x-powered-by", "x-aspnet-version", "x-as
 SEQUENTIAL_MIN_IDS = 20
 
 
+def _new_ids() -> list[Any]:
+    return [CappedSet(4096), None, None]
+
+
 class PostureRule(Rule):
     kind = "posture"
     severity = "medium"
@@ -161,7 +165,7 @@ class PostureRule(Rule):
         numbers = [n for n in (blinded_number(v, self.offset) for _name, v in seen.path_params) if n is not None]
         if not numbers:
             return
-        entry = self.ids.setdefault((x.host, x.method, seen.template), lambda: [CappedSet(4096), None, None])
+        entry = self.ids.setdefault((x.host, x.method, seen.template), _new_ids)
         for number in numbers:
             entry[0].add(number)
             entry[1] = number if entry[1] is None else min(entry[1], number)
