@@ -109,9 +109,9 @@ class PostureRule(Rule):
                               {"params": sorted(set(names))[:8]})
         self._ids(seen, sink)
         self._cors(seen, sink)
-        body = x.response_body[:65536]
-        if x.status is not None and x.status >= 400 and body:
-            match = STACK_TRACE.search(body.decode("utf-8", "replace"))
+        if x.status is not None and x.status >= 400 and x.response_body:
+            # (sliced only here: a copy of every response body, most of them 2xx, is not free)
+            match = STACK_TRACE.search(x.response_body[:65536].decode("utf-8", "replace"))
             if match:
                 self._finding(seen, sink, "verbose_error", "medium", "Verbose error or stack trace in responses",
                               {"status": x.status, "marker": match.group(0)[:40]})
