@@ -358,30 +358,24 @@ class ActorResolver:
         return Actor(ip=self.client_ip(x), identity=self.identity(x, query))
 
 
-def jwt_of(x: DetectExchange) -> JwtInfo | None:
-    """The JWT a request carries in ``Authorization: Bearer`` (for posture rules)."""
+def credentials_of(x: DetectExchange, common_passwords: frozenset[str]) -> tuple[JwtInfo | None, BasicInfo | None]:
+    """What posture rules may know of a request's credentials, from one parse of its
+    ``Authorization`` header: the JWT of ``Bearer`` (decoded, never verified), or the Basic user
+    name and how weak the password is (the password itself is dropped)."""
     value = x.request_header("authorization")
     if not value:
-        return None
+        return None, None
     scheme, _, cred = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return decode_jwt(cred.strip())
-
-
-def basic_of(x: DetectExchange, common_passwords: frozenset[str]) -> BasicInfo | None:
-    """The Basic credentials' user name and how weak the password is (the password is dropped)."""
-    value = x.request_header("authorization")
-    if not value:
-        return None
-    scheme, _, cred = value.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return decode_jwt(cred.strip()), None
+    if scheme != "basic":
+        return None, None
     pair = decode_basic(cred)
     if pair is None:
-        return None
+        return None, None
     user, password = pair
-    return BasicInfo(user=user, weakness=password_weakness(password, user, common_passwords))
+    return None, BasicInfo(user=user, weakness=password_weakness(password, user, common_passwords))
 
 
 def password_weakness(password: str, user: str, common_passwords: frozenset[str]) -> str | None:

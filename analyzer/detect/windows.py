@@ -228,8 +228,9 @@ class LruTable(Generic[K, V]):
             if len(new) > self._probation:
                 self._evict(new.popitem(last=False))
             return value
-        value = factory(*args)
-        self._protect(key, value)
+        value = data[key] = factory(*args)
+        if len(data) > self._max:
+            self._evict(data.popitem(last=False))
         return value
 
     def setdefault_value(self, key: K, default: V) -> V:

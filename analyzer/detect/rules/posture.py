@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from analyzer.auth import credential_schemes
-from analyzer.detect.actors import basic_of, jwt_of
+from analyzer.detect.actors import credentials_of
 from analyzer.detect.context import Seen, blinded_number, numeric_offset
 from analyzer.detect.rules.base import Hasher, Rule, Sink
 from analyzer.detect.settings import DetectSettings
@@ -133,7 +133,7 @@ class PostureRule(Rule):
 
     def _tokens(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
-        jwt = jwt_of(x)
+        jwt, basic = credentials_of(x, self.common_passwords)
         if jwt is not None:
             alg = (jwt.alg or "").lower()
             if alg in ("", "none"):
@@ -151,7 +151,6 @@ class PostureRule(Rule):
             if sensitive:
                 self._finding(seen, sink, "jwt_sensitive_claims", "medium", "Sensitive data in JWT claims",
                               {"claims": sensitive})
-        basic = basic_of(x, self.common_passwords)
         if basic is not None and x.cleartext:
             self._finding(seen, sink, "basic_auth_cleartext", "high", "Basic credentials sent in cleartext", {})
         weakness = basic.weakness if basic is not None else (seen.login.password_weakness if seen.login else None)
