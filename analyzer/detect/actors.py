@@ -232,6 +232,12 @@ class ActorResolver:
         if not secret:
             raise ValueError("detection needs a deployment secret (APICENSUS_DETECT_SECRET) for keyed hashes")
         self._secret = secret
+        # HMAC-SHA256's two keyed SHA-256 states, computed once and copied per value: the same
+        # digest as ``hmac.digest(secret, ...)`` (RFC 2104), without re-deriving the padded key
+        # for each of the ~one identity per exchange a stream of one-shot tokens brings.
+        key = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\x00")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         self._trusted = tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies)
         # Clients repeat their credentials on every request: identities cached by a digest of the
         # credential (never the credential itself), bounded.
@@ -242,7 +248,12 @@ class ActorResolver:
         return self._secret
 
     def hash(self, kind: str, value: str) -> str:
-        return keyed_hash(self._secret, kind, value)
+        """:func:`keyed_hash` under this resolver's secret."""
+        inner = self._inner.copy()
+        inner.update(f"{kind}\x00{value}".encode("utf-8", "surrogatepass"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:32]
 
     def _trusted_ip(self, ip: str) -> bool:
         if not self._trusted:
@@ -347,30 +358,24 @@ class ActorResolver:
         return Actor(ip=self.client_ip(x), identity=self.identity(x, query))
 
 
-def jwt_of(x: DetectExchange) -> JwtInfo | None:
-    """The JWT a request carries in ``Authorization: Bearer`` (for posture rules)."""
+def credentials_of(x: DetectExchange, common_passwords: frozenset[str]) -> tuple[JwtInfo | None, BasicInfo | None]:
+    """What posture rules may know of a request's credentials, from one parse of its
+    ``Authorization`` header: the JWT of ``Bearer`` (decoded, never verified), or the Basic user
+    name and how weak the password is (the password itself is dropped)."""
     value = x.request_header("authorization")
     if not value:
-        return None
+        return None, None
     scheme, _, cred = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return decode_jwt(cred.strip())
-
-
-def basic_of(x: DetectExchange, common_passwords: frozenset[str]) -> BasicInfo | None:
-    """The Basic credentials' user name and how weak the password is (the password is dropped)."""
-    value = x.request_header("authorization")
-    if not value:
-        return None
-    scheme, _, cred = value.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return decode_jwt(cred.strip()), None
+    if scheme != "basic":
+        return None, None
     pair = decode_basic(cred)
     if pair is None:
-        return None
+        return None, None
     user, password = pair
-    return BasicInfo(user=user, weakness=password_weakness(password, user, common_passwords))
+    return None, BasicInfo(user=user, weakness=password_weakness(password, user, common_passwords))
 
 
 def password_weakness(password: str, user: str, common_passwords: frozenset[str]) -> str | None:

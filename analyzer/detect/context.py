@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
-from analyzer.detect.actors import Actor, ActorResolver, decode_basic
+from analyzer.detect.actors import Actor, ActorResolver, decode_basic, mask_hint, password_weakness
 from analyzer.detect.model import DetectExchange, query_pairs
 
 _ID_NAME = re.compile(r"^(?:id|uuid|guid|key|pk|oid|uid|_id)$|(?:_id|Id|ID|_uuid|Uuid|_key|_no|Number|_number)$")
@@ -192,19 +192,31 @@ def _walk_ids(value: Any, out: list[str], depth: int = 0) -> None:
 
 def _walk_dict(value: dict[Any, Any], out: list[str], depth: int) -> None:
     # The id-name memo read inline (one dict lookup per key, no call): ~8 keys per object, a
-    # page of 100 objects per response on list endpoints.
+    # page of 100 objects per response on list endpoints. Nested objects are walked directly
+    # (what _walk_ids would do for them, one call fewer), and integers need no pattern: a
+    # non-negative one is digits (an id up to 64 of them, as looks_like_id says); a negative
+    # one is no id.
     memo = _ID_KEYS
     for key, item in value.items():
         item_kind = type(item)
-        if item_kind is str or item_kind is int:
-            verdict = memo.get(key) if type(key) is str else None
+        if item_kind is str:
+            verdict = memo.get(key)
             if verdict is None:
                 verdict = _id_key(key if type(key) is str else str(key))
-            if verdict:
-                text = item if item_kind is str else str(item)
-                if looks_like_id(text):
+            if verdict and looks_like_id(item):
+                out.append(item)
+        elif item_kind is int:
+            verdict = memo.get(key)
+            if verdict is None:
+                verdict = _id_key(key if type(key) is str else str(key))
+            if verdict and item >= 0:
+                text = str(item)
+                if len(text) <= 64:
                     out.append(text)
-        elif item_kind is dict or item_kind is list:
+        elif item_kind is dict:
+            if len(out) < MAX_IDS and depth < 8:
+                _walk_dict(item, out, depth + 1)
+        elif item_kind is list:
             _walk_ids(item, out, depth + 1)
 
 
@@ -242,8 +254,6 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
 
 def _login(x: DetectExchange, request_json: Any, resolver: ActorResolver, common: frozenset[str]) -> Login | None:
     """Credential fields in the body (or Basic credentials) and what the server said."""
-    from analyzer.detect.actors import mask_hint, password_weakness
-
     user: str | None = None
     password: str | None = None
     fields: list[tuple[str, Any]] = []

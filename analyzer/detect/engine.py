@@ -33,6 +33,7 @@ from analyzer.detect.windows import DistinctCounter, LruTable
 
 STATE_VERSION = 1
 EXPIRY_STEP = 60.0  # seconds of stream time between window expiry passes
+_EVENT_ID_MEMO = 4096
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _RISK = {"critical": 40, "high": 20, "medium": 8, "low": 2, "info": 0}
 
@@ -83,6 +84,9 @@ class DetectionEngine:
         self.rules = rules if rules is not None else default_rules(settings, self._hash, self.ownership, self.common_passwords)
         self._events: LruTable[str, Event] = LruTable(settings.max_events)
         self._changed: dict[str, None] = {}
+        # Event ids by grouping key: a finding repeats on every exchange that shows it (a
+        # server version header), and the id is a JSON dump + BLAKE2b. Bounded, not serialised.
+        self._event_ids: dict[tuple[Any, ...], str] = {}
         self._actors: LruTable[str, _ActorStats] = LruTable(settings.max_identities, settings.probation_keys)
         self._actors.on_evict = self._evicted_actor
         # Actors evicted since the pipeline last wrote them (``actors(seen_since=...)``): a batch
@@ -132,11 +136,8 @@ class DetectionEngine:
     def _account(self, seen: Seen) -> None:
         x, actor = seen.x, seen.actor
         ts = x.ts
-        stats = self._actors.get(actor.key)
-        if stats is None:
-            identity = actor.identity
-            hint = identity.hint if identity is not None else None
-            stats = self._actors.setdefault(actor.key, lambda: _ActorStats(actor.ip, hint, ts))
+        identity = actor.identity
+        stats = self._actors.setdefault(actor.key, _ActorStats, actor.ip, identity.hint if identity is not None else None, ts)
         if ts < stats.first:
             stats.first = ts
         if ts > stats.last:
@@ -155,7 +156,15 @@ class DetectionEngine:
 
     def _sink(self, hit: Hit) -> None:
         self.stats["hits"] += 1
-        eid = event_id(hit.kind, hit.subtype, hit.actor.key or hit.actor.ip, hit.host, hit.method, hit.template, hit.window_start)
+        group = (hit.kind, hit.subtype, hit.actor.key or hit.actor.ip, hit.host, hit.method, hit.template, hit.window_start)
+        if type(hit.window_start) is float:  # (300 == 300.0 as a key, not in the id's JSON)
+            eid = self._event_ids.get(group)
+            if eid is None:
+                if len(self._event_ids) >= _EVENT_ID_MEMO:
+                    self._event_ids.clear()
+                eid = self._event_ids[group] = event_id(*group)
+        else:
+            eid = event_id(*group)
         event = self._events.get(eid)
         if event is None:
             event = Event(
@@ -201,7 +210,7 @@ class DetectionEngine:
             if isinstance(rule, HarvestRule):
                 if seen_since is None:
                     return rule.flows()
-                return [f for f in rule.flows(unwritten=True) if f.last_seen >= seen_since]
+                return rule.flows(unwritten=True, seen_since=seen_since)
         return []
 
     def actors(self, *, seen_since: float | None = None, keys: Iterable[str] = ()) -> list[ActorSummary]:

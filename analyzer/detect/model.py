@@ -104,10 +104,8 @@ class DetectExchange:
 
 
 def _index(headers: Pairs) -> dict[str, str]:
-    index: dict[str, str] = {}
-    for key, value in headers:
-        index.setdefault(key.lower(), value)
-    return index
+    # Walked backwards, so that the first value of a repeated name is the one left standing.
+    return {key.lower(): value for key, value in reversed(headers)}
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:

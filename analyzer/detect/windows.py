@@ -210,7 +210,9 @@ class LruTable(Generic[K, V]):
             value = self._new.get(key)
         return value
 
-    def setdefault(self, key: K, factory: Callable[[], V]) -> V:
+    def setdefault(self, key: K, factory: Callable[..., V], *args: Any) -> V:
+        """The value at ``key`` (now the most recently used), else ``factory(*args)`` inserted
+        (the arguments rather than a closure: no function object built per lookup)."""
         data = self._data
         value = data.get(key)
         if value is not None:
@@ -222,13 +224,38 @@ class LruTable(Generic[K, V]):
             if value is not None:
                 self._protect(key, value)
                 return value
-            value = new[key] = factory()
+            value = new[key] = factory(*args)
             if len(new) > self._probation:
                 self._evict(new.popitem(last=False))
             return value
-        value = factory()
-        self._protect(key, value)
+        value = data[key] = factory(*args)
+        if len(data) > self._max:
+            self._evict(data.popitem(last=False))
         return value
+
+    def setdefault_value(self, key: K, default: V) -> V:
+        """:meth:`setdefault` with the value itself (no factory call): for cheap, shared values
+        (an owner's hash per object, ~3 per response)."""
+        data = self._data
+        value = data.get(key)
+        if value is not None:
+            data.move_to_end(key)
+            return value
+        if self._probation:
+            return self.setdefault(key, lambda: default)
+        data[key] = default
+        if len(data) > self._max:
+            self._evict(data.popitem(last=False))
+        return default
+
+    def replace(self, key: K, value: V) -> None:
+        """Set ``key``'s value and make it the most recently used (as ``pop`` + ``setdefault``)."""
+        if key in self._data:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            return
+        self.pop(key)
+        self.setdefault(key, lambda: value)
 
     def pop(self, key: K) -> V | None:
         value = self._data.pop(key, None)

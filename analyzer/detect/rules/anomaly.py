@@ -48,6 +48,10 @@ _SCALE_FLOOR = (5.0, 2.0, 3.0, 0.1, 20.0, 0.1, 0.2)
 KNOWN_ENDPOINTS = 256
 
 
+def _known_endpoints() -> CappedSet:
+    return CappedSet(KNOWN_ENDPOINTS)
+
+
 class _Acc:
     __slots__ = ("ip", "identity", "key", "host", "requests", "errors", "endpoints", "ids", "pii", "new", "night")
 
@@ -111,13 +115,13 @@ class AnomalyRule(Rule):
         acc = self.windows.get(key)
         if acc is None:  # the actor's reference (hint, key) only for a new window
             ref = actor.ref()
-            acc = self.windows.setdefault(key, lambda: _Acc(actor.ip, ref.identity, ref.key, x.host))
+            acc = self.windows.setdefault(key, _Acc, actor.ip, ref.identity, ref.key, x.host)
         acc.requests += 1
         if x.status is None or x.status >= 400:
             acc.errors += 1
         endpoint = seen.endpoint_hash(self.hash)
         acc.endpoints.add(endpoint)
-        known = self.known.setdefault(actor.key, lambda: CappedSet(KNOWN_ENDPOINTS))
+        known = self.known.setdefault(actor.key, _known_endpoints)
         if endpoint not in known:
             acc.new += 1
             known.add(endpoint)

@@ -106,7 +106,7 @@ class BflaRule(Rule):
             op.size.add(who)
             op.calls += 1
             if admin_path or x.method in WRITES:
-                self.privileged.setdefault(x.host, lambda: CappedSet(GROUP_CAP)).add(who)
+                self.privileged.setdefault(x.host, CappedSet, GROUP_CAP).add(who)
             return
         s = self.settings
         users = population.count()

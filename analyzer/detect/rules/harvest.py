@@ -43,6 +43,10 @@ class DataFlow:
     last_seen: float
 
 
+def _new_flow(ip: str | None, identity: str | None, ts: float) -> list[Any]:
+    return [ip, identity, 0, 0, ts, ts]
+
+
 class _Endpoint:
     __slots__ = ("actors", "history")
 
@@ -84,9 +88,7 @@ class HarvestRule(Rule):
         actor = seen.actor
         ref = actor.ref()
         for pii_type, _count in x.pii:
-            flow = self.flow_table.setdefault(
-                (actor.key, x.host, seen.template, pii_type), lambda: [ref.ip, ref.identity, 0, 0, x.ts, x.ts]
-            )
+            flow = self.flow_table.setdefault((actor.key, x.host, seen.template, pii_type), _new_flow, ref.ip, ref.identity, x.ts)
             flow[2] += seen.pii_records
             flow[3] += 1
             flow[4] = min(flow[4], x.ts)
@@ -138,12 +140,16 @@ class HarvestRule(Rule):
         if len(self._unwritten) > self.settings.max_window_keys:
             del self._unwritten[next(iter(self._unwritten))]
 
-    def flows(self, *, unwritten: bool = False) -> list[DataFlow]:
-        """The flows in memory (``unwritten``: and those evicted since the last such call)."""
+    def flows(self, *, unwritten: bool = False, seen_since: float | None = None) -> list[DataFlow]:
+        """The flows in memory (``unwritten``: and those evicted since the last such call), or
+        only those last seen at or after ``seen_since`` (filtered before any is built: the
+        pipeline asks after every batch, and most flows in memory are older)."""
         rows = self.flow_table.items()
         if unwritten and self._unwritten:
             rows = iter([*self._unwritten.items(), *rows])
             self._unwritten = {}
+        if seen_since is not None:
+            rows = iter([(k, v) for k, v in rows if v[5] >= seen_since])
         return [
             DataFlow(
                 actor_ip=v[0],

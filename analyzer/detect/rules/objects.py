@@ -20,10 +20,6 @@ from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window
 SHARED = -1  # an object handed to several identities (a catalogue item, a shared document)
 
 
-def _shared() -> int:
-    return SHARED
-
-
 class Ownership:
     """Per identity (actor key): the objects its responses handed out; per object: its owner.
 
@@ -66,17 +62,16 @@ class Ownership:
             return
         cap = self.settings.max_owned_per_identity
         key = seen.actor.key
-        owned = self.owned.setdefault(key, lambda: CappedSet(cap))
+        owned = self.owned.setdefault(key, CappedSet, cap)
         me = self.hash(key)
-        mine = lambda: me  # noqa: E731 - one factory for the whole response, not one per id
-        owners, hasher = self.owners, self.hash
+        owners, hasher, add = self.owners, self.hash, owned.add
+        claim = owners.setdefault_value
         for value in values:
             h = hasher(value)
-            owned.add(h)
-            owner = owners.setdefault(h, mine)
+            add(h)
+            owner = claim(h, me)
             if owner != me and owner != SHARED:
-                owners.pop(h)
-                owners.setdefault(h, _shared)
+                owners.replace(h, SHARED)
 
     def to_state(self) -> Any:
         return {"owned": self.owned.to_state(lambda s: s.to_state()), "owners": self.owners.to_state(lambda v: v)}

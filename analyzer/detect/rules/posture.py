@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from analyzer.auth import credential_schemes
-from analyzer.detect.actors import basic_of, jwt_of
+from analyzer.detect.actors import credentials_of
 from analyzer.detect.context import Seen, blinded_number, numeric_offset
 from analyzer.detect.rules.base import Hasher, Rule, Sink
 from analyzer.detect.settings import DetectSettings
@@ -77,6 +77,10 @@ VERSION_HEADERS = frozenset({"server", "x-powered-by", "x-aspnet-version", "x-as
 SEQUENTIAL_MIN_IDS = 20
 
 
+def _new_ids() -> list[Any]:
+    return [CappedSet(4096), None, None]
+
+
 class PostureRule(Rule):
     kind = "posture"
     severity = "medium"
@@ -105,9 +109,9 @@ class PostureRule(Rule):
                               {"params": sorted(set(names))[:8]})
         self._ids(seen, sink)
         self._cors(seen, sink)
-        body = x.response_body[:65536]
-        if x.status is not None and x.status >= 400 and body:
-            match = STACK_TRACE.search(body.decode("utf-8", "replace"))
+        if x.status is not None and x.status >= 400 and x.response_body:
+            # (sliced only here: a copy of every response body, most of them 2xx, is not free)
+            match = STACK_TRACE.search(x.response_body[:65536].decode("utf-8", "replace"))
             if match:
                 self._finding(seen, sink, "verbose_error", "medium", "Verbose error or stack trace in responses",
                               {"status": x.status, "marker": match.group(0)[:40]})
@@ -129,7 +133,7 @@ class PostureRule(Rule):
 
     def _tokens(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
-        jwt = jwt_of(x)
+        jwt, basic = credentials_of(x, self.common_passwords)
         if jwt is not None:
             alg = (jwt.alg or "").lower()
             if alg in ("", "none"):
@@ -147,7 +151,6 @@ class PostureRule(Rule):
             if sensitive:
                 self._finding(seen, sink, "jwt_sensitive_claims", "medium", "Sensitive data in JWT claims",
                               {"claims": sensitive})
-        basic = basic_of(x, self.common_passwords)
         if basic is not None and x.cleartext:
             self._finding(seen, sink, "basic_auth_cleartext", "high", "Basic credentials sent in cleartext", {})
         weakness = basic.weakness if basic is not None else (seen.login.password_weakness if seen.login else None)
@@ -161,7 +164,7 @@ class PostureRule(Rule):
         numbers = [n for n in (blinded_number(v, self.offset) for _name, v in seen.path_params) if n is not None]
         if not numbers:
             return
-        entry = self.ids.setdefault((x.host, x.method, seen.template), lambda: [CappedSet(4096), None, None])
+        entry = self.ids.setdefault((x.host, x.method, seen.template), _new_ids)
         for number in numbers:
             entry[0].add(number)
             entry[1] = number if entry[1] is None else min(entry[1], number)

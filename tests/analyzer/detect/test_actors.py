@@ -97,3 +97,14 @@ def test_jwt_decoder_is_total_on_segments(head: bytes, body: bytes) -> None:
     token = f"{base64.urlsafe_b64encode(head).decode()}.{base64.urlsafe_b64encode(body).decode()}.x"
     info = decode_jwt(token)
     assert info is None or isinstance(info.claim_names, tuple)
+
+
+@given(st.binary(min_size=1, max_size=200), st.text(max_size=300))
+def test_resolver_hash_is_hmac_sha256_of_kind_and_value(secret: bytes, value: str) -> None:
+    # The resolver copies precomputed HMAC states; the stored identity keys must stay
+    # HMAC-SHA256(secret, kind NUL value) for every secret length (longer than a block: hashed).
+    import hashlib
+    import hmac
+
+    expected = hmac.new(secret, f"api_key\x00{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    assert ActorResolver(secret).hash("api_key", value) == expected

@@ -77,3 +77,27 @@ def test_flows_keep_the_largest_counts_and_sub_second_times(engine: Engine) -> N
         assert (row.records, row.responses) == (5, 5)
         assert row.first_seen.astimezone(UTC) == datetime.fromtimestamp(1_700_000_000.25, UTC)
         assert row.last_seen.astimezone(UTC) == datetime.fromtimestamp(1_700_000_030.75, UTC)
+
+
+# Text that a PostgreSQL array literal must escape, or that looks like part of one: the upsert
+# binds one literal per column (orjson's JSON text when no value needs escaping).
+AWKWARD = ['say "hi"', "back\\slash", "NULL", "null", "{a,b}", " spaced ", "", "é ü \u2028", "tab\there", "nul\x00byte",
+           "x" * 100, "lone \ud800 surrogate"]
+
+
+def test_awkward_text_and_times_are_stored_as_given(engine: Engine) -> None:
+    actors = [
+        ActorSummary(key=f"{i:032x}", ip=f"10.0.0.{i}", identity=text, first_seen=t, last_seen=t + 1.5,
+                     requests=i + 1, endpoints=1, pii_types={text[:8] or "x": i}, risk=i)
+        for i, (text, t) in enumerate(zip(AWKWARD, [0.0, -5.0, float("nan"), 1_700_000_000.123456, 3e11] * 3, strict=False))
+    ]
+    with session_scope(engine) as session:
+        assert threats.upsert_actors(session=session, actors=actors) == len(actors)
+    with session_scope(engine) as session:
+        rows = {r.key: r for r in session.execute(select(ThreatActor)).scalars()}
+    for a in actors:
+        row = rows[a.key]
+        assert row.identity == threats._text(a.identity, 64)
+        assert row.pii_types == {str(threats._text(k, 64)): v for k, v in a.pii_types.items()}
+        assert row.first_seen.astimezone(UTC) == datetime.fromtimestamp(threats._clamped(a.first_seen), UTC)
+        assert row.requests == a.requests
