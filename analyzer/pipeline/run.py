@@ -112,6 +112,7 @@ class Analyzer:
         self.detect: Any = None
         self._detect_worker: Any = None
         self._detecting: _PendingBatch | None = None
+        self._flushing = False
         if settings.detect_enabled:
             from analyzer.pipeline.detect import DetectStage
 
@@ -165,8 +166,12 @@ class Analyzer:
         """Analyse and write everything fed so far (each batch in one transaction), then end
         consolidated (see :meth:`consolidate`)."""
         self._advance()
-        self._advance()
-        self._hand_on(None)  # the last batch's detection back, and the batch written
+        self._flushing = True  # the last batch to detection: its state comes back with it
+        try:
+            self._advance()
+            self._hand_on(None)  # the last batch's detection back, and the batch written
+        finally:
+            self._flushing = False
         if self.detect is not None and self.detect.dirty:
             if self._detect_worker is None:
                 with session_scope(self.engine) as session:
@@ -276,7 +281,7 @@ class Analyzer:
         # it works on ``ready`` while this process writes ``done`` and reads on.
         answer = worker.collect() if done is not None else None
         if ready is not None:
-            due = self.detect.checkpoint_due(
+            due = self._flushing or self.detect.checkpoint_due(
                 time.monotonic() - self._detect_saved, self.settings.detect_checkpoint_seconds
             )
             worker.submit(ready.aggregate, with_state=due)
