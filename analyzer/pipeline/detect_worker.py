@@ -182,6 +182,10 @@ class DetectWorker:
                 )
         return WorkerAnswer(detection, state, state_seconds, errors, problem)
 
+    @property
+    def pid(self) -> int | None:
+        return self._worker.pid
+
     def close(self) -> None:
         self._worker.close()
 

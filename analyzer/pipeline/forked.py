@@ -64,6 +64,11 @@ class ForkedWorker:
         child.close()  # the child's exit is then our end of file
         self._conn: Connection | None = parent
 
+    @property
+    def pid(self) -> int | None:
+        pid: int | None = self._process.pid
+        return pid
+
     def send(self, data: bytes) -> None:
         conn = self._live()
         try:

@@ -124,6 +124,12 @@ class Analyzer:
         self._detect_saved = time.monotonic()
         load_spec_templates(engine, self.templater)
 
+    @property
+    def detect_worker_pid(self) -> int | None:
+        """The threat detection worker's process id; None when detection runs in this process."""
+        worker = self._detect_worker
+        return worker.pid if worker is not None else None
+
     def feed(
         self,
         observations: Iterable[Observation | Mapping[str, Any]],
@@ -347,6 +353,7 @@ class _StoppedWorker:
         raise DetectionFailed("threat detection stopped: a batch's write failed after its detection")
 
     submit = request_state = collect = _stopped
+    pid = None
 
     def close(self) -> None:
         pass
