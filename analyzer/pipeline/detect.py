@@ -8,6 +8,11 @@ the engine's state is saved. The state is loaded back by the next analyzer under
 lock, exactly like the templater's, so N analyzers applying batches in stream order (and a
 SIGKILLed one's successor) produce the same events as one analyzer.
 
+:class:`DetectStage` runs these steps in the calling process (stream ingestion, embedded use);
+``apicensus analyze`` runs the same functions (:func:`exchange_fields` / :func:`from_fields`,
+:func:`detect_batch`, :func:`write_detection`) split between a forked worker and the writer
+(:mod:`analyzer.pipeline.detect_worker`).
+
 :func:`events_to_alerts` turns drained events into alert events (pure: delivery is elsewhere).
 """
 

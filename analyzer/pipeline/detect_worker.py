@@ -58,6 +58,9 @@ T = TypeVar("T")
 _inherited: dict[str, Any] = {}
 
 
+_AFTER = "; the batches written before are complete, a re-run analyses the rest"
+
+
 class DetectionFailed(RuntimeError):
     """The detection worker died, raised or hung: the run stops (batches written are complete)."""
 
@@ -91,19 +94,25 @@ def _serve(conn: Connection) -> None:
     while True:
         try:
             data = conn.recv_bytes()
-        except EOFError:  # the main process closed the pipe (run over) or died
+        except (EOFError, OSError):  # the main process closed the pipe (run over) or died
             return
         # Unpickling a batch, feeding it, pickling the answer: with the collector paused
         # (analyzer.pipeline.gcpause), as the in-process stage runs.
         with paused_cyclic_gc():
+            answer: list[Any] | str
             try:
                 answer = _answer(engine, pickle.loads(data))
             except BaseException as exc:  # noqa: BLE001 - reported to the main process, which stops the run
-                conn.send_bytes(pickle.dumps(f"{type(exc).__name__}: {exc}"))
-                return
-            answer[-1], problem = problem, None
+                answer = f"{type(exc).__name__}: {exc}"
+            else:
+                answer[-1], problem = problem, None
             del data
-            conn.send_bytes(_dumps(answer))
+            try:
+                conn.send_bytes(_dumps(answer))
+            except OSError:  # the main process stopped (and closed the pipe) meanwhile
+                return
+            if isinstance(answer, str):
+                return
 
 
 def _answer(engine: Any, request: tuple[Any, ...]) -> list[Any]:
@@ -165,11 +174,11 @@ class DetectWorker:
         try:
             data = self._worker.receive(ANSWER_TIMEOUT_S)
         except WorkerGone as exc:
-            raise DetectionFailed(f"threat detection failed: {exc}") from exc
+            raise DetectionFailed(f"threat detection failed: {exc}{_AFTER}") from exc
         with paused_cyclic_gc():
             answer = pickle.loads(data)
             if isinstance(answer, str):
-                raise DetectionFailed(f"threat detection failed in its worker: {answer}")
+                raise DetectionFailed(f"threat detection failed in its worker: {answer}{_AFTER}")
             found, state, state_seconds, errors, problem = answer
             detection = None
             if found is not None:
@@ -187,12 +196,13 @@ class DetectWorker:
         return self._worker.pid
 
     def close(self) -> None:
-        self._worker.close()
+        """Stop the worker; one busy with a batch nobody will collect (a failed run) at once."""
+        self._worker.close(abandon=self._in_flight)
 
     def _send(self, request: tuple[Any, ...]) -> None:
         assert not self._in_flight, "a detection request is already in flight"
         try:
             self._worker.send(_dumps(request))
         except WorkerGone as exc:
-            raise DetectionFailed(f"threat detection failed: {exc}") from exc
+            raise DetectionFailed(f"threat detection failed: {exc}{_AFTER}") from exc
         self._in_flight = True

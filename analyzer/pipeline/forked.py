@@ -85,12 +85,14 @@ class ForkedWorker:
         except (EOFError, OSError) as exc:
             raise WorkerGone(f"{self.name} exited ({self._exit_text()})") from exc
 
-    def close(self) -> None:
-        """Closing the pipe ends a child waiting for a request; one still busy is terminated."""
+    def close(self, *, abandon: bool = False) -> None:
+        """Closing the pipe ends a child waiting for a request; one still busy after a few
+        seconds, or at once when its answer is not wanted (``abandon``), is terminated."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._process.join(_JOIN_TIMEOUT_S)
+        if not abandon:
+            self._process.join(_JOIN_TIMEOUT_S)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(_JOIN_TIMEOUT_S)

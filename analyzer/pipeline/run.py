@@ -9,7 +9,11 @@ crash mid-run leaves the database consistent and a re-run completes it without d
 Two cores are kept busy: PII detection (the costliest step) runs in a forked helper process
 (:mod:`analyzer.pipeline.pii`) while this process reads and aggregates the next batch, so one
 batch is always aggregated but unwritten; its uids are excluded from the next batch like stored
-ones. Templater merges are applied after the batch's own rows are written, so they re-home counts
+ones. ``analyze`` (which holds the inventory throughout) also runs threat detection in a forked
+worker (:mod:`analyzer.pipeline.detect_worker`): batch N, its PII results added, is detected
+there while this process writes batch N-1 and reads and aggregates batch N+1, and is written,
+its detection included, in its own transaction once that is back; two batches are then
+unwritten at most. Templater merges are applied after the batch's own rows are written, so they re-home counts
 of earlier batches and of this one alike. The run ends consolidated (``Analyzer.flush`` ->
 ``Templater.consolidate``): every host folded to a fixed point and those merges re-homed too.
 """
