@@ -47,7 +47,7 @@ from analyzer.pipeline.detect import (
     from_fields,
     load_detection,
 )
-from analyzer.pipeline.forked import ForkedWorker, WorkerGone
+from analyzer.pipeline.forked import ForkedWorker, WorkerGone, request_from_parent
 from analyzer.pipeline.gcpause import paused_cyclic_gc
 
 ANSWER_TIMEOUT_S = 600.0  # one batch of the largest size on a machine many times too busy
@@ -92,9 +92,8 @@ def _serve(conn: Connection) -> None:
     # collector's generations, its passes between batches walk only the engine.
     gc.freeze()
     while True:
-        try:
-            data = conn.recv_bytes()
-        except (EOFError, OSError):  # the main process closed the pipe (run over) or died
+        data = request_from_parent(conn)
+        if data is None:  # the main process closed the pipe (run over) or died
             return
         # Unpickling a batch, feeding it, pickling the answer: with the collector paused
         # (analyzer.pipeline.gcpause), as the in-process stage runs.

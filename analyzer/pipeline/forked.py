@@ -13,12 +13,14 @@ never as a hang. Standard library only: ``pii`` forks before SQLAlchemy is impor
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 _JOIN_TIMEOUT_S = 5.0
+_ORPHAN_CHECK_S = 5.0
 
 
 def fork_context() -> Any | None:
@@ -45,6 +47,19 @@ def _child_main(serve: Callable[[Connection], None], conn: Connection, parent_en
     parent_end.close()
     init_child(engine)
     serve(conn)
+
+
+def request_from_parent(conn: Connection) -> bytes | None:
+    """In the child: the next request, or None once the parent has gone (the pipe's end of
+    file; or, should a later fork of the parent still hold the pipe open, the child reparented)."""
+    parent = os.getppid()
+    try:
+        while not conn.poll(_ORPHAN_CHECK_S):
+            if os.getppid() != parent:
+                return None
+        return conn.recv_bytes()
+    except (EOFError, OSError):
+        return None
 
 
 class ForkedWorker:

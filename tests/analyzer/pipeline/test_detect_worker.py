@@ -188,3 +188,57 @@ def test_a_worker_that_raises_is_reported_as_a_detection_failure(engine: Engine)
             worker.collect()
     finally:
         worker.close()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_a_killed_analyze_takes_its_worker_along_and_a_rerun_completes_it(
+    engine: Engine, captures: list[str], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    url = engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "APICENSUS_DETECT_SECRET": "detect-worker-test", "APICENSUS_PII_WORKERS": "0"}
+    # PII off: the detection worker is the run's only child process.
+    cmd = [sys.executable, "-m", "apicensus_cli", "analyze", *captures, "--db", url, "--no-progress", "--no-pii"]
+    proc = subprocess.Popen([*cmd, "--batch-size", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        seen = 0
+        while not seen and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with session_scope(engine) as session:
+                seen = session.scalar(select(func.count()).select_from(SeenExchange)) or 0
+        assert proc.poll() is None, "the run ended before it could be killed"
+        workers = _children(proc.pid)
+        assert len(workers) == 1
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    gone = time.monotonic() + 30
+    while Path(f"/proc/{workers[0]}").exists() and time.monotonic() < gone:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{workers[0]}/stat").exists() or "Z" in (Path(f"/proc/{workers[0]}/stat").read_text().split()[2])
+    assert subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, timeout=300).returncode == 0
+    after = _stored(engine)
+    hits = _endpoint_hits(engine)
+    _empty(engine)
+    assert subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, timeout=300).returncode == 0
+    clean = _stored(engine)
+    assert after["seen"] == clean["seen"]
+    assert hits == _endpoint_hits(engine)
+    assert {e["id"] for e in after["events"]} >= {e["id"] for e in clean["events"] if e["type"] == "injection"}
