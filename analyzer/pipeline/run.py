@@ -13,8 +13,8 @@ ones. ``analyze`` (which holds the inventory throughout) also runs threat detect
 worker (:mod:`analyzer.pipeline.detect_worker`): batch N, its PII results added, is detected
 there while this process writes batch N-1 and reads and aggregates batch N+1, and is written,
 its detection included, in its own transaction once that is back; two batches are then
-unwritten at most. Templater merges are applied after the batch's own rows are written, so they re-home counts
-of earlier batches and of this one alike. The run ends consolidated (``Analyzer.flush`` ->
+unwritten at most. Templater merges are applied after the batch's own rows are written, so they
+re-home counts of earlier batches and of this one alike. The run ends consolidated (``Analyzer.flush`` ->
 ``Templater.consolidate``): every host folded to a fixed point and those merges re-homed too.
 """
 
