@@ -26,7 +26,7 @@ from analyzer.pipeline import Analyzer, read_observations
 from analyzer.pipeline.detect_worker import DetectionFailed
 from tests.analyzer.detect import capture
 
-BATCH = 150  # many batches, so several are in flight at once
+BATCH = 100  # many batches, so several are in flight at once
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
     folder = tmp_path_factory.mktemp("detect-worker")
     generated = folder / "api.pcap"
-    generate_api_traffic(str(generated), exchanges=1500, seed=11)
+    generate_api_traffic(str(generated), exchanges=1000, seed=11)
     return [str(capture.write_capture(folder / "shop.pcap")), str(generated)]
 
 
@@ -203,6 +203,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # the one file-level run is enough
 def test_a_killed_analyze_takes_its_worker_along_and_a_rerun_completes_it(
     engine: Engine, captures: list[str], tmp_path: Path
 ) -> None:
@@ -213,7 +214,7 @@ def test_a_killed_analyze_takes_its_worker_along_and_a_rerun_completes_it(
     env = {**os.environ, "APICENSUS_DETECT_SECRET": "detect-worker-test", "APICENSUS_PII_WORKERS": "0"}
     # PII off: the detection worker is the run's only child process.
     cmd = [sys.executable, "-m", "apicensus_cli", "analyze", *captures, "--db", url, "--no-progress", "--no-pii"]
-    proc = subprocess.Popen([*cmd, "--batch-size", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*cmd, "--batch-size", str(BATCH)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         seen = 0
