@@ -8,7 +8,8 @@
 5. ``detect``: runtime threat detection on each stored batch (events, actors, data flows and the
    engine's state, in the batch's transaction).
 
-``run`` drives them for a batch analysis (batching, dedupe, PII scheduling in ``pii``);
+``run`` drives them for a batch analysis (batching, dedupe, PII scheduling in ``pii``, threat
+detection in a forked worker, ``detect_worker``; both forked through ``forked``);
 :mod:`analyzer.ingest` drives them for shared, lock-ordered ingestion (NATS analyzers, the
 service's ingest route).
 

@@ -13,13 +13,13 @@ Results are plain tuples (type, location, field, masked sample): nothing raw lea
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from analyzer.pipeline.forked import fork_context, init_child
 
 if TYPE_CHECKING:
     from analyzer.db.settings import AnalyzerSettings
@@ -71,12 +71,7 @@ def _claim(claims: Any, slot: int) -> bool:
 
 
 def _worker_init() -> None:
-    # The parent's pooled DB connections were copied by fork: forget them without closing the
-    # sockets the parent still uses. Ctrl-C is the parent's to handle.
-    engine = _shared.get("engine")
-    if engine is not None:
-        engine.dispose(close=False)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_child(_shared.get("engine"))
     if _shared.get("detector") is None:
         try:
             _shared["detector"] = _shared["factory"]()
@@ -140,7 +135,8 @@ class PiiScheduler:
         self.factory = factory
         self.detector = detector  # this process's own; created on first local use
         # fork only: the worker must inherit state cheaply; elsewhere everything stays in-process.
-        self.workers = workers if "fork" in multiprocessing.get_all_start_methods() else 0
+        ctx = fork_context()
+        self.workers = workers if ctx is not None else 0
         self.engine = engine
         self.chunk_size = chunk_size
         self._pool: Any = None
@@ -148,8 +144,7 @@ class PiiScheduler:
         self._next_slot = 0
         self.waited = 0.0  # seconds spent blocked on the worker's results
         self._factory_error: str | None = None  # loading a detector here failed: do not retry
-        if self.workers > 0:
-            ctx = multiprocessing.get_context("fork")
+        if ctx is not None and self.workers > 0:
             # Each scheduler has its own flags; the worker finds them in _shared, copied at fork.
             self._claims = ctx.Array("b", _RING)
             _shared.update(factory=factory, detector=detector, engine=engine, claims=self._claims)

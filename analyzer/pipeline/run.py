@@ -9,8 +9,12 @@ crash mid-run leaves the database consistent and a re-run completes it without d
 Two cores are kept busy: PII detection (the costliest step) runs in a forked helper process
 (:mod:`analyzer.pipeline.pii`) while this process reads and aggregates the next batch, so one
 batch is always aggregated but unwritten; its uids are excluded from the next batch like stored
-ones. Templater merges are applied after the batch's own rows are written, so they re-home counts
-of earlier batches and of this one alike. The run ends consolidated (``Analyzer.flush`` ->
+ones. ``analyze`` (which holds the inventory throughout) also runs threat detection in a forked
+worker (:mod:`analyzer.pipeline.detect_worker`): batch N, its PII results added, is detected
+there while this process writes batch N-1 and reads and aggregates batch N+1, and is written,
+its detection included, in its own transaction once that is back; two batches are then
+unwritten at most. Templater merges are applied after the batch's own rows are written, so they
+re-home counts of earlier batches and of this one alike. The run ends consolidated (``Analyzer.flush`` ->
 ``Templater.consolidate``): every host folded to a fixed point and those merges re-homed too.
 """
 
@@ -29,9 +33,10 @@ from analyzer.db.settings import AnalyzerSettings
 from analyzer.inventory.tls_services import store_tls
 from analyzer.observation import Observation, ObservationError, from_record
 from analyzer.pipeline.aggregate import Aggregate, add_pii, aggregate
+from analyzer.pipeline.forked import fork_context
 from analyzer.pipeline.inputs import ErrorSink, InputProgress, read_observations
 from analyzer.pipeline.normalise import normalise, pii_view
-from analyzer.pipeline.pii import PendingPii, PiiScheduler, start_pii
+from analyzer.pipeline.pii import PendingPii, PiiScheduler, default_workers, start_pii
 from analyzer.pipeline.store import load_spec_templates, load_templater, store_batch, store_consolidation
 from analyzer.protocols.tls import TlsAgg, TlsKey, aggregate_tls
 from analyzer.protocols.views import expand
@@ -79,7 +84,11 @@ class Analyzer:
         detector: Any = None,
         pii: PiiScheduler | None = None,
         on_error: ErrorSink | None = None,
+        detect_worker: bool = False,
     ) -> None:
+        """``detect_worker``: threat detection in a forked worker (analyzer.pipeline.detect_worker)
+        for a caller that holds the inventory lock until ``close`` (``analyze`` does); otherwise,
+        or where there is no fork or no second core, in this process."""
         self.engine = engine
         self.on_error = on_error
         self.settings = settings
@@ -101,14 +110,29 @@ class Analyzer:
         if settings.pii_enabled:
             self._pii = pii if pii is not None else start_pii(settings, detector=detector, engine=engine)
         self.templater = templater if templater is not None else load_templater(engine, on_error)
-        # Threat detection: its engine is loaded from the inventory with the first batch.
+        # Threat detection: its engine is loaded from the inventory with the first batch, or
+        # lives in a worker, which then has batch N while this process aggregates batch N+1:
+        # batch N is written when its detection is back, so two batches are unwritten at most.
         self.detect: Any = None
+        self._detect_worker: Any = None
+        self._detecting: _PendingBatch | None = None
+        self._flushing = False
         if settings.detect_enabled:
             from analyzer.pipeline.detect import DetectStage
 
-            self.detect = DetectStage(on_error)
+            self.detect = DetectStage(on_error)  # with a worker: the state's saves, not the engine
+            if detect_worker and default_workers() > 0 and fork_context() is not None:
+                from analyzer.pipeline.detect_worker import DetectWorker
+
+                self._detect_worker = DetectWorker(engine)
         self._detect_saved = time.monotonic()
         load_spec_templates(engine, self.templater)
+
+    @property
+    def detect_worker_pid(self) -> int | None:
+        """The threat detection worker's process id; None when detection runs in this process."""
+        worker = self._detect_worker
+        return worker.pid if worker is not None else None
 
     def feed(
         self,
@@ -152,10 +176,21 @@ class Analyzer:
         """Analyse and write everything fed so far (each batch in one transaction), then end
         consolidated (see :meth:`consolidate`)."""
         self._advance()
-        self._advance()
+        self._flushing = True  # the last batch to detection: its state comes back with it
+        try:
+            self._advance()
+            self._hand_on(None)  # the last batch's detection back, and the batch written
+        finally:
+            self._flushing = False
         if self.detect is not None and self.detect.dirty:
-            with session_scope(self.engine) as session:
-                self.detect.save(session)
+            if self._detect_worker is None:
+                with session_scope(self.engine) as session:
+                    self.detect.save(session)
+            else:
+                self._detect_worker.request_state()
+                answer = self._detect_worker.collect()
+                with session_scope(self.engine) as session:
+                    self._store_detect_state(session, answer)
             self._detect_saved = time.monotonic()
         self.consolidate()
 
@@ -168,10 +203,13 @@ class Analyzer:
         self.stats.merges += merged
 
     def close(self) -> None:
-        """Stop the PII helper process (call after ``flush``, or after an error)."""
+        """Stop the helper processes (call after ``flush``, or after an error)."""
         if self._pii is not None:
             self._pii.close()
             self._pii = None
+        if self._detect_worker is not None:
+            self._detect_worker.close()
+            self._detect_worker = None
 
     def _submit_pii_chunk(self) -> None:
         assert self._pii is not None
@@ -189,13 +227,15 @@ class Analyzer:
         prepared = self._prepare(batch, pii) if batch else None
         previous, self._pending = self._pending, prepared
         if previous is not None:
-            self._complete(previous)
+            self._add_pii(previous)
+        self._hand_on(previous)
 
     def _prepare(self, batch: list[Observation], pii: PendingPii | None) -> _PendingBatch | None:
         with session_scope(self.engine) as session:
             unseen = crud.filter_unseen_uids(session=session, uids=[o.uid for o in batch])
-        if self._pending is not None:  # not written yet, so not in the database either
-            unseen -= self._pending.uids
+        for unwritten in (self._pending, self._detecting):  # so not in the database either
+            if unwritten is not None:
+                unseen -= unwritten.uids
         positions = [i for i, o in enumerate(batch) if o.uid in unseen]
         self.stats.duplicates += len(batch) - len(positions)
         if not positions:
@@ -226,7 +266,7 @@ class Analyzer:
             tls=tls or None,
         )
 
-    def _complete(self, batch: _PendingBatch) -> None:
+    def _add_pii(self, batch: _PendingBatch) -> None:
         if batch.pii is not None and self._pii is not None:
             results = self._pii.collect(batch.pii)
             if batch.pii_positions is not None:
@@ -237,11 +277,46 @@ class Analyzer:
                 if not self.stats.pii_errors and self.on_error is not None:
                     self.on_error(f"PII detection failed on exchange {outcome.first_error}")
                 self.stats.pii_errors += outcome.errors
+
+    def _hand_on(self, ready: _PendingBatch | None) -> None:
+        """``ready`` (its PII results added) on to detection; the batch whose detection is
+        back, written. Without a worker that is ``ready`` itself, detected as it is written."""
+        worker = self._detect_worker
+        if worker is None:
+            if ready is not None:
+                self._complete(ready, None)
+            return
+        done, self._detecting = self._detecting, None
+        # Answer first, then the next request: the worker sends while nobody sends to it, and
+        # it works on ``ready`` while this process writes ``done`` and reads on.
+        answer = worker.collect() if done is not None else None
+        if ready is not None:
+            due = self._flushing or self.detect.checkpoint_due(
+                time.monotonic() - self._detect_saved, self.settings.detect_checkpoint_seconds
+            )
+            worker.submit(ready.aggregate, with_state=due)
+            if due:
+                self._detect_saved = time.monotonic()
+            self._detecting = ready
+        if done is not None:
+            self._complete(done, answer)
+
+    def _complete(self, batch: _PendingBatch, detected: Any) -> None:
+        """Write ``batch`` in one transaction, its detection included: run here, or ``detected``
+        (the worker's answer for it)."""
         with session_scope(self.engine) as session:
             self.stats.merges += store_batch(session, batch.aggregate, batch.uids).merges
             if batch.tls:
                 store_tls(session, batch.tls)
-            if self.detect is not None:
+            if detected is not None:
+                try:
+                    self._write_detected(session, detected)
+                except BaseException:
+                    # The worker's engine is past a batch that is rolled back: no more batches.
+                    self._detect_worker.close()
+                    self._detect_worker = _StoppedWorker()
+                    raise
+            elif self.detect is not None:
                 # The run holds the inventory throughout: the engine's state (megabytes on busy
                 # traffic) is checkpointed every few seconds (at most ~2% of the run) and at the end.
                 due = self.detect.checkpoint_due(
@@ -255,6 +330,37 @@ class Analyzer:
                 if due:
                     self._detect_saved = time.monotonic()
         self.stats.batches += 1
+
+    def _write_detected(self, session: Any, answer: Any) -> None:
+        from analyzer.pipeline.detect import write_detection
+
+        if answer.problem is not None and self.on_error is not None:
+            self.on_error(answer.problem)
+        self.detect.errors += answer.errors
+        self.stats.events += len(write_detection(session, answer.detection).events)
+        self.detect.dirty = True
+        if answer.state is not None:
+            self._store_detect_state(session, answer)
+
+    def _store_detect_state(self, session: Any, answer: Any) -> None:
+        started = time.perf_counter()
+        self.detect.store_state(session, answer.state)
+        self.detect.last_save_seconds = answer.state_seconds + time.perf_counter() - started
+
+
+class _StoppedWorker:
+    """Stands for a detection worker closed after a failed write: the run cannot go on."""
+
+    def _stopped(self, *_: Any, **__: Any) -> Any:
+        from analyzer.pipeline.detect_worker import DetectionFailed
+
+        raise DetectionFailed("threat detection stopped: a batch's write failed after its detection")
+
+    submit = request_state = collect = _stopped
+    pid = None
+
+    def close(self) -> None:
+        pass
 
 
 def analyze(
@@ -278,7 +384,9 @@ def analyze(
     from analyzer.db.locking import exclusive_inventory
 
     with exclusive_inventory(engine):
-        analyzer = Analyzer(engine, settings, templater=templater, detector=detector, pii=pii, on_error=on_error)
+        analyzer = Analyzer(
+            engine, settings, templater=templater, detector=detector, pii=pii, on_error=on_error, detect_worker=True
+        )
         try:
             for source in sources:
                 analyzer.feed(read_observations(source, on_error=on_error, progress=progress), on_progress)
