@@ -20,6 +20,7 @@ raw node (nothing new below it) reuses its last result.
 from __future__ import annotations
 
 from analyzer.templating import rules
+from analyzer.templating.folders import file_siblings, settle_files, value_kind
 from analyzer.templating.insegment import SHAPED_STAR_PREFIX, SLOT, segment_shape, typed_core
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.privacy import PII_TYPES
@@ -27,7 +28,7 @@ from analyzer.templating.rules import Position, Values
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.trie import HostState, RawNode, TemplateNode
-from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classify, has_file_extension
+from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classify
 from analyzer.templating.vocabulary import is_reserved, route_base
 from analyzer.templating.wordparams import WordJudge
 
@@ -121,6 +122,8 @@ class Folder:
         if loose:
             literals.extend(loose)
             strong = [seg for seg in strong if seg not in loose]
+        # One folder's files end one way, whatever their names' shapes (see folders).
+        strong, words, literals = settle_files(strong, words, literals, vals, at)
         if strong and self._strong_are_literals(strong, words, vals, at):
             literals.extend(strong)
             strong = []
@@ -129,6 +132,10 @@ class Folder:
         word_params = self._word_params(raws, words, vals, at, strong, held) + alike
         chosen = set(word_params)
         literals.extend(w for w in words if w not in chosen)
+        siblings = file_siblings(word_params, literals)
+        if siblings:
+            word_params += siblings
+            literals = [seg for seg in literals if seg not in set(siblings)]
         group = strong + word_params
         if group:
             ptype = rules.group_type(_type_counts(group, vals))  # before compaction adds kinds
@@ -206,13 +213,6 @@ class Folder:
                 literals.append(seg)
             else:
                 words.append(seg)
-        if words and any(classify(seg) == "file" and not _representation(seg) for seg in strong):
-            # Files in one folder are alike whatever their names' length ("logo.png" beside
-            # "header-background.png"). (Not routes in a representation: "create-multipart.json"
-            # beside "batch-presign-multipart-parts.json" are operations.)
-            files = [w for w in words if has_file_extension(w) and not _representation(w)]
-            strong.extend(files)
-            words = [w for w in words if w not in files]
         return strong, words, literals
 
     def _strong_are_literals(self, strong: list[str], words: list[str], vals: Values, at: Position) -> bool:
@@ -399,9 +399,7 @@ def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
                 for k, v in r.kinds.items():
                     types[k] = types.get(k, 0) + v
         else:
-            typ = classify(seg)
-            if typ == "word" and has_file_extension(seg):
-                typ = "file"  # a short file name beside longer ones ("logo.png")
+            typ = value_kind(seg)  # "logo.png" beside "1003.gif": files
             types[typ] = types.get(typ, 0) + 1
     return types
 
@@ -421,7 +419,7 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
             if star is None:
                 star = r.children[key] = RawNode()
                 star.kinds = {}
-            typ = _slot_kind(seg) if slot_kinds else classify(seg)
+            typ = _slot_kind(seg) if slot_kinds else value_kind(seg)
             star.kinds[typ] = star.kinds.get(typ, 0) + 1
             star.absorb(child)
 
