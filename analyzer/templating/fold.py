@@ -22,6 +22,7 @@ from __future__ import annotations
 from analyzer.templating import rules
 from analyzer.templating.folders import file_siblings, settle_files, value_kind
 from analyzer.templating.insegment import SHAPED_STAR_PREFIX, SLOT, segment_shape, typed_core
+from analyzer.templating.lookalike import SHAPE_PREFIX, absorbs_words, id_lookalikes, note_shape
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
@@ -98,6 +99,10 @@ class Folder:
             vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
             self._fold_shaped(t, raws, shaped, at)
         strong, words, literals = self._partition(vals)
+        lookalikes = id_lookalikes(strong, words, vals)
+        if lookalikes:
+            strong = strong + lookalikes
+            words = [w for w in words if w not in set(lookalikes)]
         alike: list[str] = []
         if len(literals) >= 5 and not strong:
             # (followed by ids here, not only elsewhere: "/watch/pods" names the pods collection)
@@ -141,7 +146,7 @@ class Folder:
             ptype = rules.group_type(_type_counts(group, vals))  # before compaction adds kinds
             merged = self._merge_group(raws, vals, strong, word_params, held)
             t.param = self._fold(merged, Position("param", "", at.pos + "/{}"))
-            t.pwords = bool(word_params)
+            t.pwords = bool(word_params) or absorbs_words(lookalikes, vals)
             t.ptype = "enum" if enum else ptype
         for seg in literals:
             t.lits[seg] = self._fold(vals[seg], Position("lit", seg, at.pos + "/" + seg))
@@ -397,7 +402,8 @@ def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
         if seg in (STAR, WSTAR):
             for r in vals[seg]:
                 for k, v in r.kinds.items():
-                    types[k] = types.get(k, 0) + v
+                    if k[0] != SHAPE_PREFIX:  # (id shapes, not types: see lookalike)
+                        types[k] = types.get(k, 0) + v
         else:
             typ = value_kind(seg)  # "logo.png" beside "1003.gif": files
             types[typ] = types.get(typ, 0) + 1
@@ -421,6 +427,8 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
                 star.kinds = {}
             typ = _slot_kind(seg) if slot_kinds else value_kind(seg)
             star.kinds[typ] = star.kinds.get(typ, 0) + 1
+            if not slot_kinds:
+                note_shape(star.kinds, seg)
             star.absorb(child)
 
 

@@ -1,0 +1,114 @@
+"""Random ids the classifier cannot tell from words, told by their look-alikes beside them.
+
+A short random id ("AOIwaxfMSk", ten letters, mixed case, no digit) is as likely to read as a
+word as to read as entropy; one value alone says little. Beside typed ids of the same length and
+alphabet at the same position ("MguoBsBbB3", "ihikB17HZG", "f65NjsHsma" are tokens) it is one
+more of them: a service that saw each id once or twice must still fold them all (one literal
+left beside ``{id}`` would be a template nobody writes, and would merge on a later fold).
+
+The evidence is the position's ids' lengths and character classes; once ids are compacted
+(``fold.compact``) their parameter's kinds keep them as ``#<length>:<classes>`` counts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from analyzer.templating.paths import STAR
+from analyzer.templating.rules import Values
+from analyzer.templating.values import ID_TYPES, classify
+
+_MASKED_TOKEN = "{token:"
+# Words joined in camelCase, each part capitalised ("getUserById", "XmlHttpRequest").
+_CAMEL = re.compile(r"[a-z]*(?:[A-Z][a-z0-9]{2,}|[A-Z][a-z]|[A-Z]{2,4}(?![a-z]))+")
+SHAPE_PREFIX = "#"  # kinds keys that record id shapes, not value types
+WORD_KIND = "word"
+
+
+def _classes(seg: str) -> str:
+    return (
+        ("a" if any(c.islower() for c in seg) else "")
+        + ("A" if any(c.isupper() for c in seg) else "")
+        + ("0" if any(c.isdigit() for c in seg) else "")
+    )
+
+
+def id_shape(seg: str) -> str | None:
+    """ "#10:aA0" for a typed id of ten letters and digits in both cases; None for anything else."""
+    if not (seg.isascii() and seg.isalnum()) or classify(seg) not in ID_TYPES:
+        return None
+    return f"{SHAPE_PREFIX}{len(seg)}:{_classes(seg)}"
+
+
+def note_shape(kinds: dict[str, int], seg: str) -> None:
+    """Count a compacted value's id shape in its parameter's kinds."""
+    shape = id_shape(seg)
+    if shape is not None:
+        kinds[shape] = kinds.get(shape, 0) + 1
+
+
+def id_lookalikes(strong: list[str], words: list[str], vals: Values) -> list[str]:
+    """Mixed-case alphanumeric words with the length and alphabet of two ids or more beside them."""
+    if not strong or not words:
+        return []
+    shapes: dict[int, dict[str, int]] = {}
+    for seg in strong:
+        if seg == STAR:
+            for r in vals[STAR]:
+                for key, n in r.kinds.items():
+                    if key.startswith(SHAPE_PREFIX):
+                        length, _, classes = key[1:].partition(":")
+                        _add(shapes, int(length), classes, n)
+            continue
+        shape = id_shape(seg)
+        if shape is not None:
+            length, _, classes = shape[1:].partition(":")
+            _add(shapes, int(length), classes, 1)
+    masked = _masked_tokens(strong, vals)
+    if not shapes and masked < 2:
+        return []
+    mixed = [w for w in words if _mixed(w)]
+    # Words that read like entropy, by length: camelCase routes ("getUserById") vouch for nobody.
+    vouchers: dict[int, int] = {}
+    for w in mixed:
+        if not _CAMEL.fullmatch(w):
+            vouchers[len(w)] = vouchers.get(len(w), 0) + 1
+    out = []
+    for w in mixed:
+        cw = set(_classes(w))
+        alike = sum(n for classes, n in shapes.get(len(w), {}).items() if cw <= set(classes))
+        # Masked ids keep no length (privacy): then words of one length beside them vouch for
+        # each other, two of them for a word of entropy, three for a camelCase-looking one
+        # ("ihikB17HZG" among "AOIwaxfMSk", "MguoBsBbB3", "pVsNbTlU8O").
+        own = 0 if _CAMEL.fullmatch(w) else 1
+        if alike >= 2 or (masked >= 2 and vouchers.get(len(w), 0) - own >= 2 - own):
+            out.append(w)
+    return out
+
+
+def _mixed(w: str) -> bool:
+    """Letters of both cases (and maybe digits), no separator: plain words and lower-case ids are
+    the classifier's business."""
+    if len(w) < 8 or not (w.isascii() and w.isalnum()):
+        return False
+    cw = _classes(w)
+    return "a" in cw and "A" in cw
+
+
+def _masked_tokens(strong: list[str], vals: Values) -> int:
+    """Ids masked as secrets beside the words ("{token:3f9a...}", see privacy), or compacted."""
+    n = sum(1 for seg in strong if seg.startswith(_MASKED_TOKEN))
+    if STAR in strong:
+        n += sum(r.kinds.get("token", 0) for r in vals[STAR])
+    return n
+
+
+def absorbs_words(lookalikes: list[str], vals: Values) -> bool:
+    """The id parameter holds word-shaped ids (now, or compacted by an earlier fold): the matcher
+    must let words into it."""
+    return bool(lookalikes) or (STAR in vals and any(r.kinds.get(WORD_KIND) for r in vals[STAR]))
+
+
+def _add(shapes: dict[int, dict[str, int]], length: int, classes: str, n: int) -> None:
+    per = shapes.setdefault(length, {})
+    per[classes] = per.get(classes, 0) + n
