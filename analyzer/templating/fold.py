@@ -22,7 +22,13 @@ from __future__ import annotations
 from analyzer.templating import rules
 from analyzer.templating.folders import file_siblings, settle_files, value_kind
 from analyzer.templating.insegment import SHAPED_STAR_PREFIX, SLOT, segment_shape, typed_core
-from analyzer.templating.lookalike import SHAPE_PREFIX, absorbs_words, id_lookalikes, note_shape
+from analyzer.templating.lookalike import (
+    LOOKALIKE_TYPE,
+    SHAPE_PREFIX,
+    absorbs_words,
+    id_lookalikes,
+    note_value,
+)
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
@@ -143,7 +149,8 @@ class Folder:
             literals = [seg for seg in literals if seg not in set(siblings)]
         group = strong + word_params
         if group:
-            ptype = rules.group_type(_type_counts(group, vals))  # before compaction adds kinds
+            # (before compaction adds kinds)
+            ptype = rules.group_type(_type_counts(group, vals, frozenset(lookalikes)))
             merged = self._merge_group(raws, vals, strong, word_params, held)
             t.param = self._fold(merged, Position("param", "", at.pos + "/{}"))
             t.pwords = bool(word_params) or absorbs_words(lookalikes, vals)
@@ -396,7 +403,7 @@ def _values(raws: list[RawNode]) -> Values:
     return vals
 
 
-def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
+def _type_counts(group: list[str], vals: Values, ids: frozenset[str] = frozenset()) -> dict[str, int]:
     types: dict[str, int] = {}
     for seg in group:
         if seg in (STAR, WSTAR):
@@ -406,6 +413,8 @@ def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
                         types[k] = types.get(k, 0) + v
         else:
             typ = value_kind(seg)  # "logo.png" beside "1003.gif": files
+            if typ == "word" and seg in ids:
+                typ = LOOKALIKE_TYPE  # a random id the classifier took for a word (lookalike)
             types[typ] = types.get(typ, 0) + 1
     return types
 
@@ -425,10 +434,11 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
             if star is None:
                 star = r.children[key] = RawNode()
                 star.kinds = {}
-            typ = _slot_kind(seg) if slot_kinds else value_kind(seg)
-            star.kinds[typ] = star.kinds.get(typ, 0) + 1
-            if not slot_kinds:
-                note_shape(star.kinds, seg)
+            if slot_kinds:
+                typ = _slot_kind(seg)
+                star.kinds[typ] = star.kinds.get(typ, 0) + 1
+            else:
+                note_value(star.kinds, seg, key == STAR)
             star.absorb(child)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from analyzer.templating.folders import value_kind
 from analyzer.templating.paths import STAR
 from analyzer.templating.rules import Values
 from analyzer.templating.values import ID_TYPES, classify
@@ -23,6 +24,8 @@ _MASKED_TOKEN = "{token:"
 _CAMEL = re.compile(r"[a-z]*(?:[A-Z][a-z0-9]{2,}|[A-Z][a-z]|[A-Z]{2,4}(?![a-z]))+")
 SHAPE_PREFIX = "#"  # kinds keys that record id shapes, not value types
 WORD_KIND = "word"
+LOOKALIKE_TYPE = "token"  # what a look-alike counts as in its parameter's type
+ABSORBED = SHAPE_PREFIX + "words"  # kinds key: look-alike words compacted into the ids
 
 
 def _classes(seg: str) -> str:
@@ -40,9 +43,16 @@ def id_shape(seg: str) -> str | None:
     return f"{SHAPE_PREFIX}{len(seg)}:{_classes(seg)}"
 
 
-def note_shape(kinds: dict[str, int], seg: str) -> None:
-    """Count a compacted value's id shape in its parameter's kinds."""
-    shape = id_shape(seg)
+def note_value(kinds: dict[str, int], seg: str, ids: bool) -> None:
+    """Count a compacted value in its parameter's kinds: its type and, for ids, its shape. A word
+    compacted with ids (``ids``: into STAR, not a word parameter's WSTAR) is a look-alike: an id,
+    and the parameter keeps absorbing words."""
+    typ = value_kind(seg)
+    if ids and typ == WORD_KIND:
+        typ = LOOKALIKE_TYPE
+        kinds[ABSORBED] = kinds.get(ABSORBED, 0) + 1
+    kinds[typ] = kinds.get(typ, 0) + 1
+    shape = id_shape(seg) if ids else None
     if shape is not None:
         kinds[shape] = kinds.get(shape, 0) + 1
 
@@ -56,7 +66,7 @@ def id_lookalikes(strong: list[str], words: list[str], vals: Values) -> list[str
         if seg == STAR:
             for r in vals[STAR]:
                 for key, n in r.kinds.items():
-                    if key.startswith(SHAPE_PREFIX):
+                    if key.startswith(SHAPE_PREFIX) and key != ABSORBED:
                         length, _, classes = key[1:].partition(":")
                         _add(shapes, int(length), classes, n)
             continue
@@ -106,7 +116,7 @@ def _masked_tokens(strong: list[str], vals: Values) -> int:
 def absorbs_words(lookalikes: list[str], vals: Values) -> bool:
     """The id parameter holds word-shaped ids (now, or compacted by an earlier fold): the matcher
     must let words into it."""
-    return bool(lookalikes) or (STAR in vals and any(r.kinds.get(WORD_KIND) for r in vals[STAR]))
+    return bool(lookalikes) or (STAR in vals and any(r.kinds.get(ABSORBED) for r in vals[STAR]))
 
 
 def _add(shapes: dict[int, dict[str, int]], length: int, classes: str, n: int) -> None:
