@@ -26,6 +26,7 @@ SHAPE_PREFIX = "#"  # kinds keys that record id shapes, not value types
 WORD_KIND = "word"
 LOOKALIKE_TYPE = "token"  # what a look-alike counts as in its parameter's type
 ABSORBED = SHAPE_PREFIX + "words"  # kinds key: look-alike words compacted into the ids
+_VOUCHER = SHAPE_PREFIX + "v"  # kinds key prefix: look-alikes of entropy compacted, by length
 
 
 def _classes(seg: str) -> str:
@@ -51,6 +52,9 @@ def note_value(kinds: dict[str, int], seg: str, ids: bool) -> None:
     if ids and typ == WORD_KIND:
         typ = LOOKALIKE_TYPE
         kinds[ABSORBED] = kinds.get(ABSORBED, 0) + 1
+        if not _CAMEL.fullmatch(seg):
+            voucher = f"{_VOUCHER}{len(seg)}"
+            kinds[voucher] = kinds.get(voucher, 0) + 1
     kinds[typ] = kinds.get(typ, 0) + 1
     shape = id_shape(seg) if ids else None
     if shape is not None:
@@ -66,7 +70,7 @@ def id_lookalikes(strong: list[str], words: list[str], vals: Values) -> list[str
         if seg == STAR:
             for r in vals[STAR]:
                 for key, n in r.kinds.items():
-                    if key.startswith(SHAPE_PREFIX) and key != ABSORBED:
+                    if key.startswith(SHAPE_PREFIX) and key != ABSORBED and not key.startswith(_VOUCHER):
                         length, _, classes = key[1:].partition(":")
                         _add(shapes, int(length), classes, n)
             continue
@@ -78,8 +82,9 @@ def id_lookalikes(strong: list[str], words: list[str], vals: Values) -> list[str
     if not shapes and masked < 2:
         return []
     mixed = [w for w in words if _mixed(w)]
-    # Words that read like entropy, by length: camelCase routes ("getUserById") vouch for nobody.
-    vouchers: dict[int, int] = {}
+    # Words that read like entropy, by length (and those compacted into the ids before):
+    # camelCase routes ("getUserById") vouch for nobody.
+    vouchers = _vouchers(strong, vals)
     for w in mixed:
         if not _CAMEL.fullmatch(w):
             vouchers[len(w)] = vouchers.get(len(w), 0) + 1
@@ -87,11 +92,13 @@ def id_lookalikes(strong: list[str], words: list[str], vals: Values) -> list[str
     for w in mixed:
         cw = set(_classes(w))
         alike = sum(n for classes, n in shapes.get(len(w), {}).items() if cw <= set(classes))
-        # Masked ids keep no length (privacy): then words of one length beside them vouch for
-        # each other, two of them for a word of entropy, three for a camelCase-looking one
-        # ("ihikB17HZG" among "AOIwaxfMSk", "MguoBsBbB3", "pVsNbTlU8O").
-        own = 0 if _CAMEL.fullmatch(w) else 1
-        if alike >= 2 or (masked >= 2 and vouchers.get(len(w), 0) - own >= 2 - own):
+        # Masked ids keep no length (privacy): beside them a word of entropy is one more, and a
+        # camelCase-looking one ("ihikB17HZG") when a word of entropy of its length vouches for
+        # it ("AOIwaxfMSk"): routes named in camelCase rarely sit beside such a word.
+        # (A route is asked for again and again; an id of a rarely used endpoint once or twice.)
+        camel = _CAMEL.fullmatch(w) is not None
+        vouched = vouchers.get(len(w), 0) >= 1 and sum(r.tot_ok for r in vals[w]) <= 2
+        if alike >= 2 or (masked >= 2 and (not camel or vouched)):
             out.append(w)
     return out
 
@@ -103,6 +110,18 @@ def _mixed(w: str) -> bool:
         return False
     cw = _classes(w)
     return "a" in cw and "A" in cw
+
+
+def _vouchers(strong: list[str], vals: Values) -> dict[int, int]:
+    """Look-alikes of entropy compacted into the ids by earlier folds, by length."""
+    out: dict[int, int] = {}
+    if STAR in strong:
+        for r in vals[STAR]:
+            for key, n in r.kinds.items():
+                if key.startswith(_VOUCHER):
+                    length = int(key[len(_VOUCHER) :])
+                    out[length] = out.get(length, 0) + n
+    return out
 
 
 def _masked_tokens(strong: list[str], vals: Values) -> int:

@@ -79,7 +79,6 @@ _FILE_EXT = (
 _FILE = re.compile(r"(?P<base>[^/]+)\.(?P<ext>" + _FILE_EXT + ")", re.IGNORECASE)
 REPRESENTATION_EXTS = frozenset({"json", "xml", "html", "htm"})
 _REPRESENTATION_EXTS = REPRESENTATION_EXTS
-_SEPARATED = re.compile(r"[-_ ]+")
 FILE_EXTENSION = re.compile(_FILE_EXT, re.IGNORECASE)
 
 
@@ -181,10 +180,6 @@ def classify(segment: str) -> str:
     if m:
         base = m.group("base")
         inner = classify(base)
-        if inner == "token" and m.group("ext").lower() not in _REPRESENTATION_EXTS and len(_SEPARATED.split(base)) >= 3:
-            # A page or script name people wrote ("innerYad2_new_v_1.php"), separated in parts,
-            # not a random id with an extension: a file.
-            return "file"
         if inner in ID_TYPES or (base[:1] == "{" and inner in _MASKED):
             return inner  # an id (or masked PII) in a representation: "CA4f...9e.json", "42.xml"
         # Route names like "recent.json" or "info.0.json" are literals; generated names carry
