@@ -47,12 +47,14 @@ def malformed(method: str, target: str, path: str) -> bool:
     a target junk (``GET /`` without a version is an HTTP/0.9 request)."""
     if not target.strip():
         return True
+    bare = target.partition("#")[0].partition("?")[0]
+    if _GLUED_VERSION.fullmatch(bare):
+        return True  # (even for CONNECT: a version is no authority)
     if method == "CONNECT" or (target == "*" and method == "OPTIONS"):
         return False
     if target.startswith(("http://", "https://")):
         return is_junk_target(path)  # absolute-form: the path split_target kept is what counts
-    bare = target.partition("#")[0].partition("?")[0]
-    return is_junk_target(bare) or _CONTROL.search(target) is not None or _GLUED_VERSION.fullmatch(bare) is not None
+    return is_junk_target(bare) or _CONTROL.search(target) is not None
 
 
 def bare_values(query: str) -> tuple[list[str], set[str]]:
