@@ -19,6 +19,8 @@ Representations ("index.html", "orders.json") are not files here: they are route
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
@@ -27,6 +29,7 @@ from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classi
 FILE_KIND = "file"
 
 
+@lru_cache(maxsize=131_072)
 def is_file_name(seg: str) -> bool:
     """A name with a file extension that is not a representation of a route ("logo.png", not
     "orders.json"), and not a masked personal value."""
@@ -47,7 +50,7 @@ def settle_files(
     strong: list[str], words: list[str], literals: list[str], vals: Values, at: Position
 ) -> tuple[list[str], list[str], list[str]]:
     """(strong, words, literals) with the position's file names moved all one way (see module)."""
-    files = [seg for seg in (*strong, *words, *literals) if is_file_name(seg)]
+    files = [seg for seg in (*strong, *words, *literals) if "." in seg and is_file_name(seg)]
     if not files:
         return strong, words, literals
     typed = [seg for seg in files if classify(seg) in STRONG_TYPES]

@@ -13,6 +13,7 @@ The evidence is the position's ids' lengths and character classes; once ids are 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from analyzer.templating.folders import value_kind
 from analyzer.templating.paths import STAR
@@ -37,6 +38,7 @@ def _classes(seg: str) -> str:
     )
 
 
+@lru_cache(maxsize=131_072)
 def id_shape(seg: str) -> str | None:
     """ "#10:aA0" for a typed id of ten letters and digits in both cases; None for anything else."""
     if not (seg.isascii() and seg.isalnum()) or classify(seg) not in ID_TYPES:
