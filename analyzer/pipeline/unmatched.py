@@ -5,7 +5,8 @@ Two kinds of request facts are kept apart from endpoints and parameters, counted
 
 * ``malformed_target``: the request has no usable target, so it is no request *of an endpoint*:
   the target is empty, not origin-form (``garbage``) or holds whitespace or control characters
-  (``GET /uri afterspace``, which the sensor tags ``bad_request_line``). The exchange is
+  (``GET /uri afterspace``, which the sensor tags ``bad_request_line``), or is only the protocol
+  version glued on (``GET /HTTP/1.1``, the target lost with the space). The exchange is
   counted here instead of under an endpoint or a noise path.
 * ``bare_query_value``: a query item without ``=`` that is a value, not a name
   (``?13434210384389`` cache busters, ``?AIzaSy...`` keys): the request still counts under its
@@ -32,6 +33,9 @@ MAX_SAMPLE_CHARS = 200
 _VALUE_TYPES = STRONG_TYPES - {"file"}
 _SEPARATORS = re.compile(r"([/?&=;,:+\s\x00-\x1f\x7f]+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The protocol version glued to the target ("GET /HTTP/1.1": the space before it lost): the
+# request line's target is gone, what is left names no resource.
+_GLUED_VERSION = re.compile(r"(?:^|/)HTTP/\d(?:\.\d)?")
 
 
 def malformed(method: str, target: str, path: str) -> bool:
@@ -43,11 +47,14 @@ def malformed(method: str, target: str, path: str) -> bool:
     a target junk (``GET /`` without a version is an HTTP/0.9 request)."""
     if not target.strip():
         return True
+    bare = target.partition("#")[0].partition("?")[0]
+    if _GLUED_VERSION.fullmatch(bare):
+        return True  # (even for CONNECT: a version is no authority)
     if method == "CONNECT" or (target == "*" and method == "OPTIONS"):
         return False
     if target.startswith(("http://", "https://")):
         return is_junk_target(path)  # absolute-form: the path split_target kept is what counts
-    return is_junk_target(target.partition("#")[0].partition("?")[0]) or _CONTROL.search(target) is not None
+    return is_junk_target(bare) or _CONTROL.search(target) is not None
 
 
 def bare_values(query: str) -> tuple[list[str], set[str]]:

@@ -20,14 +20,22 @@ raw node (nothing new below it) reuses its last result.
 from __future__ import annotations
 
 from analyzer.templating import rules
+from analyzer.templating.folders import file_siblings, settle_files, value_kind
 from analyzer.templating.insegment import SHAPED_STAR_PREFIX, SLOT, segment_shape, typed_core
+from analyzer.templating.lookalike import (
+    LOOKALIKE_TYPE,
+    SHAPE_PREFIX,
+    absorbs_words,
+    id_lookalikes,
+    note_value,
+)
 from analyzer.templating.paths import STAR, WSTAR
 from analyzer.templating.privacy import PII_TYPES
 from analyzer.templating.rules import Position, Values
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
 from analyzer.templating.trie import HostState, RawNode, TemplateNode
-from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classify, has_file_extension
+from analyzer.templating.values import REPRESENTATION_EXTS, STRONG_TYPES, classify
 from analyzer.templating.vocabulary import is_reserved, route_base
 from analyzer.templating.wordparams import WordJudge
 
@@ -97,6 +105,10 @@ class Folder:
             vals = {seg: raws_ for seg, raws_ in vals.items() if seg not in shaped.members}
             self._fold_shaped(t, raws, shaped, at)
         strong, words, literals = self._partition(vals)
+        lookalikes = id_lookalikes(strong, words, vals)
+        if lookalikes:
+            strong = strong + lookalikes
+            words = [w for w in words if w not in set(lookalikes)]
         alike: list[str] = []
         if len(literals) >= 5 and not strong:
             # (followed by ids here, not only elsewhere: "/watch/pods" names the pods collection)
@@ -121,6 +133,8 @@ class Folder:
         if loose:
             literals.extend(loose)
             strong = [seg for seg in strong if seg not in loose]
+        # One folder's files end one way, whatever their names' shapes (see folders).
+        strong, words, literals = settle_files(strong, words, literals, vals, at)
         if strong and self._strong_are_literals(strong, words, vals, at):
             literals.extend(strong)
             strong = []
@@ -129,12 +143,17 @@ class Folder:
         word_params = self._word_params(raws, words, vals, at, strong, held) + alike
         chosen = set(word_params)
         literals.extend(w for w in words if w not in chosen)
+        siblings = file_siblings(word_params, literals)
+        if siblings:
+            word_params += siblings
+            literals = [seg for seg in literals if seg not in set(siblings)]
         group = strong + word_params
         if group:
-            ptype = rules.group_type(_type_counts(group, vals))  # before compaction adds kinds
+            # (before compaction adds kinds)
+            ptype = rules.group_type(_type_counts(group, vals, frozenset(lookalikes)))
             merged = self._merge_group(raws, vals, strong, word_params, held)
             t.param = self._fold(merged, Position("param", "", at.pos + "/{}"))
-            t.pwords = bool(word_params)
+            t.pwords = bool(word_params) or absorbs_words(lookalikes, vals)
             t.ptype = "enum" if enum else ptype
         for seg in literals:
             t.lits[seg] = self._fold(vals[seg], Position("lit", seg, at.pos + "/" + seg))
@@ -206,13 +225,6 @@ class Folder:
                 literals.append(seg)
             else:
                 words.append(seg)
-        if words and any(classify(seg) == "file" and not _representation(seg) for seg in strong):
-            # Files in one folder are alike whatever their names' length ("logo.png" beside
-            # "header-background.png"). (Not routes in a representation: "create-multipart.json"
-            # beside "batch-presign-multipart-parts.json" are operations.)
-            files = [w for w in words if has_file_extension(w) and not _representation(w)]
-            strong.extend(files)
-            words = [w for w in words if w not in files]
         return strong, words, literals
 
     def _strong_are_literals(self, strong: list[str], words: list[str], vals: Values, at: Position) -> bool:
@@ -391,17 +403,18 @@ def _values(raws: list[RawNode]) -> Values:
     return vals
 
 
-def _type_counts(group: list[str], vals: Values) -> dict[str, int]:
+def _type_counts(group: list[str], vals: Values, ids: frozenset[str] = frozenset()) -> dict[str, int]:
     types: dict[str, int] = {}
     for seg in group:
         if seg in (STAR, WSTAR):
             for r in vals[seg]:
                 for k, v in r.kinds.items():
-                    types[k] = types.get(k, 0) + v
+                    if k[0] != SHAPE_PREFIX:  # (id shapes, not types: see lookalike)
+                        types[k] = types.get(k, 0) + v
         else:
-            typ = classify(seg)
-            if typ == "word" and has_file_extension(seg):
-                typ = "file"  # a short file name beside longer ones ("logo.png")
+            typ = value_kind(seg)  # "logo.png" beside "1003.gif": files
+            if typ == "word" and seg in ids:
+                typ = LOOKALIKE_TYPE  # a random id the classifier took for a word (lookalike)
             types[typ] = types.get(typ, 0) + 1
     return types
 
@@ -421,8 +434,11 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
             if star is None:
                 star = r.children[key] = RawNode()
                 star.kinds = {}
-            typ = _slot_kind(seg) if slot_kinds else classify(seg)
-            star.kinds[typ] = star.kinds.get(typ, 0) + 1
+            if slot_kinds:
+                typ = _slot_kind(seg)
+                star.kinds[typ] = star.kinds.get(typ, 0) + 1
+            else:
+                note_value(star.kinds, seg, key == STAR)
             star.absorb(child)
 
 

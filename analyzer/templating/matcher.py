@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyzer.templating.folders import is_file_name
 from analyzer.templating.insegment import segment_shape, typed_core
 from analyzer.templating.trie import TemplateNode
-from analyzer.templating.values import STRONG_TYPES, classify, has_file_extension, is_version
+from analyzer.templating.values import STRONG_TYPES, classify, is_version
 from analyzer.templating.vocabulary import API_WORDS, is_reserved
 
 
@@ -124,9 +125,11 @@ def accepts(t: TemplateNode, seg: str) -> bool:
     typ = classify(seg)
     if typ in STRONG_TYPES:
         return True
+    if t.ptype == "file" and is_file_name(seg):
+        return True  # a folder's files are its parameter's values, reserved words too ("new.png")
     if typ in ("empty", "version") or (is_reserved(seg) and t.ptype != "enum"):
         return False  # (a filter's values, "all|open|public", were proven values, reserved or not)
-    return t.pwords or (t.ptype == "file" and has_file_extension(seg))
+    return t.pwords
 
 
 def version_context(segs: list[str], i: int, kinds: list[tuple[str, str]]) -> bool:

@@ -7,7 +7,7 @@ import re
 from analyzer.templating.insegment import SLOT, fill, slot_names
 from analyzer.templating.model import PathParam
 from analyzer.templating.values import is_version
-from analyzer.templating.vocabulary import camel, route_base, singular
+from analyzer.templating.vocabulary import camel, is_plural_collection, route_base, singular
 
 NAME_SUFFIX: dict[str, str] = {
     "integer": "Id",
@@ -82,7 +82,7 @@ def render(kinds: Kinds) -> tuple[str, tuple[PathParam, ...]]:
             run = 0
             continue
         run += 1
-        name = _param_name(prev_lit, typ)
+        name = _param_name(prev_lit, typ, right_after=run == 1)
         if run > 1 and name in used:
             name = f"{name}{run}"
         unique = _unique(name, used)
@@ -122,13 +122,21 @@ def _slot_bases(pattern: str, prev_lit: str) -> list[str]:
 _NOUN = re.compile(r"[A-Za-z][A-Za-z_\-]{0,39}")
 
 
-def _param_name(prev_lit: str, typ: str) -> str:
+def _param_name(prev_lit: str, typ: str, right_after: bool = False) -> str:
     """The resource noun before the parameter, singular, in camelCase, with a type suffix
     ("accounts" -> "accountId"); a literal that is no plain word ("registration5Gz", "v1.2")
-    names nothing, the type does."""
+    names nothing, the type does.
+
+    A folder is no noun for its files: "/images/{imageFile}" (a plural names its members), but
+    "/rtl/{file}", "/download/{file}". A word value right after a singular word is not that word
+    ("/monitor/{monitor}" reads as a copy of the folder): it is its name, "{monitorName}"."""
     noun = route_base(prev_lit)
     base = camel(singular(noun)) if noun and _NOUN.fullmatch(noun) else ""
     suffix = NAME_SUFFIX.get(typ, "")
+    if typ == "file" and not (is_plural_collection(noun) and singular(noun) != noun):
+        return DEFAULT_NAME["file"]
+    if typ == "string" and right_after and len(base) >= 3 and base.lower() == camel(noun).lower():
+        suffix = "Name"
     if not base:
         return DEFAULT_NAME.get(typ, "param")
     if suffix and base.lower().endswith(suffix.lower()):

@@ -105,6 +105,21 @@ def _camel_words(s: str) -> bool:
     return len(runs) >= 2 and min(len(r) for r in runs) >= 3
 
 
+_UPPER_RUN = re.compile(r"[A-Z]+")
+
+
+def _random_cases(s: str) -> bool:
+    """Short random base62 ids ("JrMicRSaBk", "nFhkIMfTHsO9XKI"): small letters in runs of one to
+    three, several of them single, and capitals in runs too. Words people join in camelCase
+    ("getUserById", "XmlHttpReq", "iPhoneXSMax") have word parts of two small letters or more
+    after a capital, acronyms aside, so single small letters are rare there."""
+    lower = _LOWER_RUN.findall(s)
+    if len(lower) < 3 or max(len(r) for r in lower) > 3 or sum(len(r) == 1 for r in lower) < 2:
+        return False
+    upper = _UPPER_RUN.findall(s)
+    return sum(map(len, upper)) >= 3 and max(len(r) for r in upper) >= 2
+
+
 def _digit_runs(s: str) -> int:
     runs = 0
     prev = False
@@ -215,6 +230,8 @@ def classify(segment: str) -> str:
             and not _camel_words(s)
         ):
             return "token"
+    if n >= 10 and s.isalnum() and s.isascii() and _random_cases(s):
+        return "token"
     if n >= 8 and digits >= 2 and s.isalnum() and s.isascii() and _digit_runs(s) >= 2 and alpha >= 2:
         # Random lowercase ids ("t535kom58f", "a8f3k2j9q1"): digits scattered among letters.
         return "token"

@@ -38,7 +38,8 @@ def is_reserved(seg: str) -> bool:
 def is_plural_collection(seg: str) -> bool:
     """ "orders", "Accounts.json": a plural noun (a collection) rather than "status" or "address"."""
     low = route_base(seg).lower()
-    return low.endswith("s") and not low.endswith("ss")
+    # ("js", "os" are no plurals: a plural noun has a stem of two letters or more, "ids")
+    return len(low) >= 3 and low.endswith("s") and not low.endswith("ss")
 
 
 _IES_WORDS = frozenset({"species", "series", "pies", "ties", "lies", "selfies", "smoothies", "goodies"})

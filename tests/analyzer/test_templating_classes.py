@@ -152,7 +152,7 @@ def test_class4_titles_are_one_parameter() -> None:
     feed(t, reqs)
     t.consolidate()
     for title in titles:
-        assert tpl(t, f"/wiki/{title}") == "/wiki/{wiki}", title
+        assert tpl(t, f"/wiki/{title}") == "/wiki/{wikiName}", title
 
 
 # -- class 5: parameters inside a segment -------------------------------------------------------

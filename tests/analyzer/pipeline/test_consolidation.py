@@ -150,7 +150,7 @@ def test_one_analyze_of_a_small_capture_folds_the_low_traffic_service(file_inven
     small = [e for e in _endpoints(file_inventory) if e[0] == SMALL]
     assert small == [
         (SMALL, "GET", "/api/config", 6),
-        (SMALL, "POST", "/api/optionsrequest/{optionsrequest}", 10),
+        (SMALL, "POST", "/api/optionsrequest/{optionsrequestName}", 10),
     ]
     big = {e[2]: e[3] for e in _endpoints(file_inventory) if e[0] == BIG}
     assert big["/v1/orders/{orderId}"] == 40
