@@ -120,6 +120,12 @@ class Templater:
         if hs is None:
             hs = self._hosts[host] = HostState()
         hs.obs += 1
+        if hs.obs >= self.settings.checkpoint_min_obs and _is_power_of_4(hs.obs):
+            # A checkpoint (256, 1024, 4096... observations of the host): the one fold that judges
+            # hysteresis. Its moment depends on the traffic alone, not on when batches ended or
+            # storage drained, so neither does which positions end sticky.
+            hs.full_obs = 0
+            self._rebuild(host, hs, checkpoint=True)
         if is_junk_target(path):
             # A malformed request line is no endpoint: an unmatched-request statistic.
             self._count_noise(hs, _noise_key(path, self._split(path)))
@@ -216,10 +222,16 @@ class Templater:
             # evidence of their time, so a live templater and one restored from its state
             # (which keeps no fold caches) would end apart.
             hs.full_obs = 0
+            # ... and it starts from no carried dictionaries: those of the last fold were proven
+            # on the traffic of its moment, and a fold that starts from them can settle on
+            # another fixed point than one that starts from scratch (values proven once keep
+            # proving themselves). From scratch, the end state depends on what was observed,
+            # not on when the earlier folds ran.
+            hs.dicts = {}
             for _ in range(self.settings.consolidate_rounds):
-                before = (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky))
+                before = (set(hs.vocab), hs.dicts, set(hs.sticky))
                 self._rebuild(host, hs)
-                if (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky)) == before:
+                if (hs.vocab, hs.dicts, hs.sticky) == before:
                     break
                 hs.full_obs = 0  # the next fold ignores every cache
         return self.drain_merges()
@@ -400,8 +412,8 @@ class Templater:
         self._last_split = (path, segs)
         return segs
 
-    def _rebuild(self, host: str, hs: HostState) -> None:
-        Folder(self.settings, self._sim, hs).run()
+    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False) -> None:
+        Folder(self.settings, self._sim, hs, checkpoint).run()
         self._rehome(host, hs)
 
     def _rehome(self, host: str, hs: HostState) -> None:
@@ -450,6 +462,10 @@ class Templater:
                 dest = hs.issued.setdefault((method, tpl), [])
                 if len(dest) < limit and all(p != q for q, _ in dest):
                     dest.append((p, e))
+
+
+def _is_power_of_4(n: int) -> bool:
+    return n & (n - 1) == 0 and n.bit_length() % 2 == 1
 
 
 def _call_name(seg: str) -> str:
