@@ -35,8 +35,20 @@ from analyzer.templating.wordparams import WordJudge
 class Folder:
     """One fold of one host (state that lives for the duration of a rebuild)."""
 
-    def __init__(self, settings: TemplaterSettings, sim: Similarity, hs: HostState, checkpoint: bool = False) -> None:
+    def __init__(
+        self,
+        settings: TemplaterSettings,
+        sim: Similarity,
+        hs: HostState,
+        checkpoint: bool = False,
+        accumulate: bool = False,
+    ) -> None:
         self.settings = settings
+        # Within a consolidation the dictionaries only grow (the fold's proofs are added to the
+        # round before's): replacing them could oscillate (a value proven leaf by leaf when
+        # unknown, and not proven once known), and a cut-off oscillation ends on the parity of
+        # the rounds. Growing, they reach a fixed point.
+        self.accumulate = accumulate
         # Only a checkpoint fold (see Templater.observe) records proofs and makes positions
         # sticky; every fold reads them.
         self.checkpoint = checkpoint
@@ -55,7 +67,7 @@ class Folder:
         """Fold the host and record what it proved; the caller re-homes issued templates."""
         hs = self.hs
         hs.tree = self._fold([hs.raw], Position("root", "", ""))
-        dicts: dict[str, set[str]] = {}
+        dicts: dict[str, set[str]] = {k: set(v) for k, v in hs.dicts.items()} if self.accumulate else {}
         limit = self.settings.dict_limit
         for key, params in self.learned:
             known = dicts.setdefault(key, set())

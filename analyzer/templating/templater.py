@@ -228,9 +228,9 @@ class Templater:
             # proving themselves). From scratch, the end state depends on what was observed,
             # not on when the earlier folds ran.
             hs.dicts = {}
-            for _ in range(self.settings.consolidate_rounds):
+            for i in range(self.settings.consolidate_rounds):
                 before = (set(hs.vocab), hs.dicts, set(hs.sticky))
-                self._rebuild(host, hs)
+                self._rebuild(host, hs, accumulate=i > 0)
                 if (hs.vocab, hs.dicts, hs.sticky) == before:
                     break
                 hs.full_obs = 0  # the next fold ignores every cache
@@ -412,8 +412,8 @@ class Templater:
         self._last_split = (path, segs)
         return segs
 
-    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False) -> None:
-        Folder(self.settings, self._sim, hs, checkpoint).run()
+    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> None:
+        Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
         self._rehome(host, hs)
 
     def _rehome(self, host: str, hs: HostState) -> None:
