@@ -132,7 +132,7 @@ class Folder:
                     literals, words = [], []
                     alike += filters
                     enum = True
-        loose = rules.loose_literals(at, strong) if strong else []
+        loose = rules.loose_literals(at, strong, vals) if strong else []
         if loose:
             literals.extend(loose)
             strong = [seg for seg in strong if seg not in loose]

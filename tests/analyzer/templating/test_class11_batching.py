@@ -41,3 +41,20 @@ def test_hysteresis_is_judged_on_the_traffic_not_on_the_batching() -> None:
     assert states[1] == states[0]
     assert states[2] == states[0]
     assert tpl(t, "/stores/main/keys/brand-new-key7") == "/stores/main/keys/{key}"
+
+
+def test_a_file_after_compacted_files_joins_their_parameter() -> None:
+    """Files at an API root ("/notes_amber3.txt", ...): once several were seen (and compacted by
+    a fold), one more arriving after that fold is one of them, as it would be had the fold come
+    later."""
+    rng = random.Random(9)
+    files = [f"{name(rng).replace('-', '_')}.txt" for _ in range(12)]
+    early: list[Request] = [("GET", f"/{f}", 200, "size,modified") for f in files[:8] for _ in range(3)]
+    late: list[Request] = [("GET", f"/{files[8]}", 200, "size,modified")]
+    late += [("GET", "/health", 200, "status,uptime")] * 5
+    whole = Templater()
+    feed(whole, early + late)
+    split = _batched(early, len(early))
+    feed(split, late)
+    assert tpl(split, f"/{files[8]}") == tpl(whole, f"/{files[8]}") == tpl(whole, f"/{files[0]}")
+    assert tpl(whole, "/health") == "/health"
