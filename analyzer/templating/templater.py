@@ -121,11 +121,11 @@ class Templater:
             hs = self._hosts[host] = HostState()
         hs.obs += 1
         if hs.obs >= self.settings.checkpoint_min_obs and _is_power_of_4(hs.obs):
-            # A checkpoint (256, 1024, 4096... observations of the host): the one fold that judges
-            # hysteresis. Its moment depends on the traffic alone, not on when batches ended or
-            # storage drained, so neither does which positions end sticky.
-            hs.full_obs = 0
-            self._rebuild(host, hs, checkpoint=True)
+            # A checkpoint (256, 1024, 4096... observations of the host): the next drain or
+            # consolidation runs the one fold that judges hysteresis, close to a moment set by
+            # the traffic, not at whichever folds batching and draining happened to run. (Not
+            # inline: a full fold there would be a latency spike on one request.)
+            hs.checkpoint_due = True
         if is_junk_target(path):
             # A malformed request line is no endpoint: an unmatched-request statistic.
             self._count_noise(hs, _noise_key(path, self._split(path)))
@@ -195,7 +195,9 @@ class Templater:
         s = self.settings
         for host, hs in self._hosts.items():
             grown = hs.obs - hs.built_obs
-            if hs.pending and grown >= max(s.drain_min_obs, s.drain_growth * hs.built_obs):
+            if hs.checkpoint_due:
+                self._checkpoint(host, hs)
+            elif hs.pending and grown >= max(s.drain_min_obs, s.drain_growth * hs.built_obs):
                 self._rebuild(host, hs)
         out, self._merges = self._merges, []
         return out
@@ -203,7 +205,9 @@ class Templater:
     def flush(self) -> None:
         """Fold every host with pending observations now (see also ``consolidate``)."""
         for host, hs in self._hosts.items():
-            if hs.pending:
+            if hs.checkpoint_due:
+                self._checkpoint(host, hs)
+            elif hs.pending:
                 self._rebuild(host, hs)
 
     def consolidate(self) -> list[Merge]:
@@ -216,6 +220,8 @@ class Templater:
         whatever the batching was.
         """
         for host, hs in self._hosts.items():
+            if hs.checkpoint_due:
+                self._checkpoint(host, hs)
             if not hs.pending:
                 continue
             # The first fold is full too: incremental folds reuse sub-trees folded with the
@@ -412,6 +418,12 @@ class Templater:
         self._last_split = (path, segs)
         return segs
 
+    def _checkpoint(self, host: str, hs: HostState) -> None:
+        hs.checkpoint_due = False
+        hs.full_obs = 0
+        self._rebuild(host, hs, checkpoint=True)
+        hs.pending = max(hs.pending, 1)  # (consolidate still folds it from no carried dictionaries)
+
     def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> None:
         Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
         self._rehome(host, hs)
@@ -547,6 +559,7 @@ def _host_state(hs: HostState) -> dict[str, Any]:
         "noise": hs.noise,
         "sticky": sorted(hs.sticky),
         "proofs": hs.proofs,
+        "checkpoint_due": hs.checkpoint_due,
     }
 
 
@@ -563,4 +576,5 @@ def _host_from_state(data: dict[str, Any]) -> HostState:
     hs.noise = {str(k): int(v) for k, v in data["noise"].items()}
     hs.sticky = set(data["sticky"])
     hs.proofs = {str(k): int(v) for k, v in data["proofs"].items()}
+    hs.checkpoint_due = bool(data.get("checkpoint_due", False))
     return hs
