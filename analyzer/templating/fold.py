@@ -446,6 +446,7 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
         return
     for r in raws:
         star = r.children.get(key)
+        r.sig = None  # its children change: a signature cached before would outlive them
         for seg in keys:
             child = r.children.pop(seg, None)
             if child is None:
