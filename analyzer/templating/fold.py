@@ -43,8 +43,23 @@ from analyzer.templating.wordparams import WordJudge
 class Folder:
     """One fold of one host (state that lives for the duration of a rebuild)."""
 
-    def __init__(self, settings: TemplaterSettings, sim: Similarity, hs: HostState) -> None:
+    def __init__(
+        self,
+        settings: TemplaterSettings,
+        sim: Similarity,
+        hs: HostState,
+        checkpoint: bool = False,
+        accumulate: bool = False,
+    ) -> None:
         self.settings = settings
+        # Within a consolidation the dictionaries only grow (the fold's proofs are added to the
+        # round before's): replacing them could oscillate (a value proven leaf by leaf when
+        # unknown, and not proven once known), and a cut-off oscillation ends on the parity of
+        # the rounds. Growing, they reach a fixed point.
+        self.accumulate = accumulate
+        # Only a checkpoint fold (see Templater.observe) records proofs and makes positions
+        # sticky; every fold reads them.
+        self.checkpoint = checkpoint
         self.sim = sim
         self.hs = hs
         self.vocab = frozenset(hs.vocab)  # collection names of the host
@@ -60,7 +75,7 @@ class Folder:
         """Fold the host and record what it proved; the caller re-homes issued templates."""
         hs = self.hs
         hs.tree = self._fold([hs.raw], Position("root", "", ""))
-        dicts: dict[str, set[str]] = {}
+        dicts: dict[str, set[str]] = {k: set(v) for k, v in hs.dicts.items()} if self.accumulate else {}
         limit = self.settings.dict_limit
         for key, params in self.learned:
             known = dicts.setdefault(key, set())
@@ -129,7 +144,7 @@ class Folder:
                     literals, words = [], []
                     alike += filters
                     enum = True
-        loose = rules.loose_literals(at, strong) if strong else []
+        loose = rules.loose_literals(at, strong, vals) if strong else []
         if loose:
             literals.extend(loose)
             strong = [seg for seg in strong if seg not in loose]
@@ -216,6 +231,13 @@ class Folder:
                 continue
             if seg == WSTAR:
                 continue
+            if seg.startswith(SHAPED_STAR_PREFIX):
+                # The compacted values of an in-segment pattern this fold no longer keeps ("{}.json"
+                # compacted early, before other formats showed the names are files whole): they
+                # were proven data, so they join the whole-segment parameter. (Compaction cannot
+                # be undone; the decision it recorded can.)
+                strong.append(seg)
+                continue
             typ = classify(seg)
             if typ in STRONG_TYPES:
                 # (A typed-looking name in the vocabulary got there as the name of an OData key
@@ -250,10 +272,11 @@ class Folder:
             return [WSTAR] + [w for w in words if self.sim.fits_group(self.sim.signature(vals[w]), ref)]
         decision = self.judge.decide(words, vals, at, strong, held)
         self.learned.extend(decision.learned)
-        if decision.params and decision.proof:
+        if decision.params and decision.proof and self.checkpoint:
             # Hysteresis: a position proven a parameter on a large long tail, and proven again
             # once its traffic doubled, stays one (values that contradict it still stay
-            # literal), so templates do not flap as the share of one-off values drifts.
+            # literal), so templates do not flap as the share of one-off values drifts. Judged
+            # at checkpoint folds only: which folds see a proof must not depend on batching.
             seen = sum(r.tot_ok for r in raws)
             first = self.hs.proofs.setdefault(at.pos, seen)
             if seen >= 2 * first:
@@ -334,13 +357,18 @@ def _shaped_groups(vals: Values, vocab: frozenset[str], min_dotted: int) -> _Sha
         if len(segs) >= 2 or pattern in groups.by_pattern:
             groups.by_pattern.setdefault(pattern, []).extend(segs)
     suffixes = [p for p in groups.by_pattern if p.startswith(SLOT + ".")]
-    if len(suffixes) >= 2:
+    # Whole file names compacted here by an earlier fold: the formats that proved them files are
+    # in the compacted node now, not among the values seen since, which must not found a
+    # "{}.json" of their own only because they came after the compaction.
+    files_compacted = STAR in vals and any(r.kinds.get("file") for r in vals[STAR])
+    if len(suffixes) >= 2 or (suffixes and files_compacted):
+        formats = 3 if files_compacted else len(suffixes)
         # Names before several different extensions at one position ("notes.txt", "ci.yaml",
         # "data.json") are file names, each one value whole; typed values keep their
         # representation ("{callSid}.json" beside "{callSid}.xml"), unless three formats or more
         # say they are files too ("8812.csv", "8813.txt", "8814.json").
         for pattern in suffixes:
-            kept = [seg for seg in groups.by_pattern[pattern] if len(suffixes) < 3 and _typed_suffix(seg)]
+            kept = [seg for seg in groups.by_pattern[pattern] if formats < 3 and _typed_suffix(seg)]
             if kept:
                 groups.by_pattern[pattern] = kept
             else:
@@ -411,6 +439,10 @@ def _type_counts(group: list[str], vals: Values, ids: frozenset[str] = frozenset
                 for k, v in r.kinds.items():
                     if k[0] != SHAPE_PREFIX:  # (id shapes, not types: see lookalike)
                         types[k] = types.get(k, 0) + v
+        elif seg.startswith(SHAPED_STAR_PREFIX):
+            # A dissolved in-segment pattern (see _partition): its values are whole file names.
+            n = sum(v for r in vals[seg] for k, v in r.kinds.items() if k[0] != SHAPE_PREFIX)
+            types["file"] = types.get("file", 0) + max(n, 1)
         else:
             typ = value_kind(seg)  # "logo.png" beside "1003.gif": files
             if typ == "word" and seg in ids:
@@ -427,6 +459,7 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
         return
     for r in raws:
         star = r.children.get(key)
+        r.sig = None  # its children change: a signature cached before would outlive them
         for seg in keys:
             child = r.children.pop(seg, None)
             if child is None:

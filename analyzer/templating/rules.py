@@ -102,10 +102,12 @@ def group_type(types: dict[str, int]) -> str:
     return typ if typ != "word" and n >= 0.9 * total else "string"
 
 
-def loose_literals(at: Position, strong: list[str]) -> list[str]:
+def loose_literals(at: Position, strong: list[str], vals: Values) -> list[str]:
     """ "/generate_204", "/wp-comments-post.php", "/100MB.bin": values of a loosely typed shape
     (code, file name) are literals unless several of one type share the position (two, three
-    right under an API root) or they follow a plural collection ("/skus/XK-20931")."""
+    right under an API root) or they follow a plural collection ("/skus/XK-20931"). Values of
+    the type compacted by an earlier fold count too: whether they were compacted yet depends on
+    when folds ran, not on the traffic."""
     if at.after_literal and is_plural_collection(at.prev_seg):
         return []
     by_type: dict[str, list[str]] = {}
@@ -115,7 +117,12 @@ def loose_literals(at: Position, strong: list[str]) -> list[str]:
             if typ in LOOSE_TYPES:
                 by_type.setdefault(typ, []).append(seg)
     need = 3 if at.api_root else 2
-    return [seg for segs in by_type.values() if len(segs) < need for seg in segs]
+    compacted: dict[str, int] = {}
+    if by_type and STAR in strong:
+        for r in vals[STAR]:
+            for typ, n in r.kinds.items():
+                compacted[typ] = compacted.get(typ, 0) + n
+    return [seg for typ, segs in by_type.items() if len(segs) + compacted.get(typ, 0) < need for seg in segs]
 
 
 def constant_value(

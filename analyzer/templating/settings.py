@@ -40,6 +40,10 @@ class TemplaterSettings:
     drain_min_obs: int = 64
     drain_growth: float = 0.25
     consolidate_rounds: int = 3  # folds at most per host in consolidate()
+    # Hysteresis (sticky word parameters) is judged once each time a host's observations reach
+    # a power of four from this on, by a full fold at the next drain or consolidation: moments
+    # set by the traffic, not by batching (geometric, so their cost stays linear in traffic).
+    checkpoint_min_obs: int = 256
     # Key of the keyed hashes that replace PII path segments (privacy); empty: one per process.
     pii_key: str = ""
     # Bounds.

@@ -120,6 +120,12 @@ class Templater:
         if hs is None:
             hs = self._hosts[host] = HostState()
         hs.obs += 1
+        if hs.obs >= self.settings.checkpoint_min_obs and _is_power_of_4(hs.obs):
+            # A checkpoint (256, 1024, 4096... observations of the host): the next drain or
+            # consolidation runs the one fold that judges hysteresis, close to a moment set by
+            # the traffic, not at whichever folds batching and draining happened to run. (Not
+            # inline: a full fold there would be a latency spike on one request.)
+            hs.checkpoint_due = True
         if is_junk_target(path):
             # A malformed request line is no endpoint: an unmatched-request statistic.
             self._count_noise(hs, _noise_key(path, self._split(path)))
@@ -189,7 +195,9 @@ class Templater:
         s = self.settings
         for host, hs in self._hosts.items():
             grown = hs.obs - hs.built_obs
-            if hs.pending and grown >= max(s.drain_min_obs, s.drain_growth * hs.built_obs):
+            if hs.checkpoint_due:
+                self._checkpoint(host, hs)
+            elif hs.pending and grown >= max(s.drain_min_obs, s.drain_growth * hs.built_obs):
                 self._rebuild(host, hs)
         out, self._merges = self._merges, []
         return out
@@ -197,7 +205,9 @@ class Templater:
     def flush(self) -> None:
         """Fold every host with pending observations now (see also ``consolidate``)."""
         for host, hs in self._hosts.items():
-            if hs.pending:
+            if hs.checkpoint_due:
+                self._checkpoint(host, hs)
+            elif hs.pending:
                 self._rebuild(host, hs)
 
     def consolidate(self) -> list[Merge]:
@@ -210,16 +220,24 @@ class Templater:
         whatever the batching was.
         """
         for host, hs in self._hosts.items():
+            if hs.checkpoint_due:
+                self._checkpoint(host, hs)
             if not hs.pending:
                 continue
             # The first fold is full too: incremental folds reuse sub-trees folded with the
             # evidence of their time, so a live templater and one restored from its state
             # (which keeps no fold caches) would end apart.
             hs.full_obs = 0
-            for _ in range(self.settings.consolidate_rounds):
-                before = (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky))
-                self._rebuild(host, hs)
-                if (len(hs.vocab), {k: len(v) for k, v in hs.dicts.items()}, len(hs.sticky)) == before:
+            # ... and it starts from no carried dictionaries: those of the last fold were proven
+            # on the traffic of its moment, and a fold that starts from them can settle on
+            # another fixed point than one that starts from scratch (values proven once keep
+            # proving themselves). From scratch, the end state depends on what was observed,
+            # not on when the earlier folds ran.
+            hs.dicts = {}
+            for i in range(self.settings.consolidate_rounds):
+                before = (set(hs.vocab), hs.dicts, set(hs.sticky))
+                self._rebuild(host, hs, accumulate=i > 0)
+                if (hs.vocab, hs.dicts, hs.sticky) == before:
                     break
                 hs.full_obs = 0  # the next fold ignores every cache
         return self.drain_merges()
@@ -400,8 +418,14 @@ class Templater:
         self._last_split = (path, segs)
         return segs
 
-    def _rebuild(self, host: str, hs: HostState) -> None:
-        Folder(self.settings, self._sim, hs).run()
+    def _checkpoint(self, host: str, hs: HostState) -> None:
+        hs.checkpoint_due = False
+        hs.full_obs = 0
+        self._rebuild(host, hs, checkpoint=True)
+        hs.pending = max(hs.pending, 1)  # (consolidate still folds it from no carried dictionaries)
+
+    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> None:
+        Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
         self._rehome(host, hs)
 
     def _rehome(self, host: str, hs: HostState) -> None:
@@ -450,6 +474,10 @@ class Templater:
                 dest = hs.issued.setdefault((method, tpl), [])
                 if len(dest) < limit and all(p != q for q, _ in dest):
                     dest.append((p, e))
+
+
+def _is_power_of_4(n: int) -> bool:
+    return n & (n - 1) == 0 and n.bit_length() % 2 == 1
 
 
 def _call_name(seg: str) -> str:
@@ -531,6 +559,7 @@ def _host_state(hs: HostState) -> dict[str, Any]:
         "noise": hs.noise,
         "sticky": sorted(hs.sticky),
         "proofs": hs.proofs,
+        "checkpoint_due": hs.checkpoint_due,
     }
 
 
@@ -547,4 +576,5 @@ def _host_from_state(data: dict[str, Any]) -> HostState:
     hs.noise = {str(k): int(v) for k, v in data["noise"].items()}
     hs.sticky = set(data["sticky"])
     hs.proofs = {str(k): int(v) for k, v in data["proofs"].items()}
+    hs.checkpoint_due = bool(data.get("checkpoint_due", False))
     return hs

@@ -155,6 +155,7 @@ class HostState:
         "noise",
         "sticky",
         "proofs",
+        "checkpoint_due",
     )
 
     def __init__(self) -> None:
@@ -186,3 +187,4 @@ class HostState:
         # Template positions ("/repos/{}") once proven to hold a word parameter (hysteresis).
         self.sticky: set[str] = set()
         self.proofs: dict[str, int] = {}  # position -> its traffic when first proven
+        self.checkpoint_due = False  # the host reached a checkpoint (Templater.observe)
