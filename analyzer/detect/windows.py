@@ -163,6 +163,11 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+def _itself(value: V) -> V:
+    """The factory of a value given as it is (``LruTable.setdefault_value``, ``replace``)."""
+    return value
+
+
 class LruTable(Generic[K, V]):
     """A dict of at most ``max_keys`` entries, least recently used evicted first.
 
@@ -234,19 +239,9 @@ class LruTable(Generic[K, V]):
         return value
 
     def setdefault_value(self, key: K, default: V) -> V:
-        """:meth:`setdefault` with the value itself (no factory call): for cheap, shared values
-        (an owner's hash per object, ~3 per response)."""
-        data = self._data
-        value = data.get(key)
-        if value is not None:
-            data.move_to_end(key)
-            return value
-        if self._probation:
-            return self.setdefault(key, lambda: default)
-        data[key] = default
-        if len(data) > self._max:
-            self._evict(data.popitem(last=False))
-        return default
+        """:meth:`setdefault` with the value itself: for cheap, shared values (an owner's hash
+        per object, ~3 per response)."""
+        return self.setdefault(key, _itself, default)
 
     def replace(self, key: K, value: V) -> None:
         """Set ``key``'s value and make it the most recently used (as ``pop`` + ``setdefault``)."""
@@ -255,7 +250,7 @@ class LruTable(Generic[K, V]):
             self._data.move_to_end(key)
             return
         self.pop(key)
-        self.setdefault(key, lambda: value)
+        self.setdefault(key, _itself, value)
 
     def pop(self, key: K) -> V | None:
         value = self._data.pop(key, None)
