@@ -179,6 +179,7 @@ class BatchDetection:
     actors: list[ActorSummary]  # seen in the batch, or named by its events
     flows: list[DataFlow]  # seen in the batch
     fed: int = 0  # exchanges fed
+    errors: int = 0  # exchanges that could not be read, or that a rule failed on
 
 
 def load_detection(session: Session) -> tuple[DetectSettings, bytes | None, int]:
@@ -201,24 +202,30 @@ def engine_from(settings: DetectSettings, blob: bytes | None) -> tuple[Detection
     return DetectionEngine(settings), None
 
 
-def detect_batch(engine: DetectionEngine, exchanges: Iterable[DetectExchange]) -> BatchDetection:
-    """Feed ``exchanges`` (stream order); what they changed: drained events, the actors seen
-    since the batch's oldest exchange or named by its events, the data flows seen since then."""
+def detect_batch(engine: DetectionEngine, fields: Iterable[ExchangeFields], failed: int = 0) -> BatchDetection:
+    """Feed the exchanges of ``fields`` (:func:`batch_fields`, stream order; ``failed`` more could
+    not be read); what they changed: drained events, the actors seen since the batch's oldest
+    exchange or named by its events, the data flows seen since then, and the errors (unread
+    exchanges, and those the engine could not take), counted in the engine's stats too."""
+    engine.stats["errors"] += failed
+    before = engine.stats["errors"]
     oldest = float("inf")
     fed = 0
-    for x in exchanges:
+    for x in map(from_fields, fields):
         oldest = min(oldest, x.ts)
         engine.feed(x)
         fed += 1
     events = engine.drain()
+    errors = failed + engine.stats["errors"] - before
     if not fed:
-        return BatchDetection(events=events, actors=[], flows=[])
+        return BatchDetection(events=events, actors=[], flows=[], errors=errors)
     touched = {e.actor.key or f"ip:{e.actor.ip}" for e in events}
     return BatchDetection(
         events=events,
         actors=engine.actors(seen_since=oldest, keys=touched),
         flows=engine.data_flows(seen_since=oldest),
         fed=fed,
+        errors=errors,
     )
 
 
@@ -279,11 +286,8 @@ class DetectStage:
         checkpoints it every few seconds instead of every batch (see ``Analyzer``)."""
         with paused_cyclic_gc():  # feeding, listing and writing what the batch changed
             engine = self.sync(session)
-            fields, failed = batch_fields(batch)
-            engine.stats["errors"] += failed
-            before = engine.stats["errors"]
-            detection = detect_batch(engine, map(from_fields, fields))
-            self.errors += failed + engine.stats["errors"] - before
+            detection = detect_batch(engine, *batch_fields(batch))
+            self.errors += detection.errors
             outcome = write_detection(session, detection)
         self.dirty = True
         if save_state:

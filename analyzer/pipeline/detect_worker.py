@@ -44,7 +44,6 @@ from analyzer.pipeline.detect import (
     batch_fields,
     detect_batch,
     engine_from,
-    from_fields,
     load_detection,
 )
 from analyzer.pipeline.forked import ForkedWorker, WorkerGone, request_from_parent
@@ -120,10 +119,8 @@ def _answer(engine: Any, request: tuple[Any, ...]) -> list[Any]:
     detection = None
     errors = failed
     if kind == "batch":
-        engine.stats["errors"] += failed
-        before = engine.stats["errors"]
-        found = detect_batch(engine, map(from_fields, fields))
-        errors += engine.stats["errors"] - before
+        found = detect_batch(engine, fields, failed)
+        errors = found.errors
         detection = (found.events, _rows(found.actors, ActorSummary), _rows(found.flows, DataFlow), found.fed)
     state = None
     started = time.perf_counter()
