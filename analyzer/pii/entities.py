@@ -158,8 +158,11 @@ def _card_reject(value: str, start: int, end: int, ctx: FieldContext) -> bool:
 
 # Names of a version just before the number: "v", "_v=", "version ", "ver:", "appv=", "sdkver=",
 # "app_version=" ("server=", "driver=" are not: the letters before "ver" belong to another word).
+# What names a piece of software before "v"/"ver" in a compact name ("appv", "sdkver"); also
+# read by analyzer.pii.fields for field names.
+SOFTWARE_PREFIXES = "app|sdk|os|client|lib|fw|sw|hw|api|pkg|plugin|browser|game|core|engine|agent|ui|web"
 _VERSION_BEFORE = re.compile(
-    r"(?i)(?:(?<![a-z0-9])_?(?:app|sdk|os|client|lib|fw|sw|hw|api|pkg|plugin|browser|game|core|engine|agent|ui|web)?"
+    rf"(?i)(?:(?<![a-z0-9])_?(?:{SOFTWARE_PREFIXES})?"
     r"(?:v|ver|vers|version)|\brelease|\bbuild|\bfirmware|\bfw|\brev)[\s.:=_-]{0,3}$"
 )
 # "858:65::", "12:30::": two or three groups of decimal digits before "::" are numbers joined by

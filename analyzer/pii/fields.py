@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from analyzer.pii.entities import FIELD_ONLY_TYPES, SPECS
+from analyzer.pii.entities import FIELD_ONLY_TYPES, SOFTWARE_PREFIXES, SPECS
 from analyzer.pii.names import wordset
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -235,9 +235,7 @@ def _cjk_context(leaf: str) -> FieldContext:
 
 # Compact names of a software version: "appv", "sdkver", "osvers", "clientv" (a bare "v" is in the
 # negative words). Listed prefixes only: "server", "driver", "cover" end in "ver" too.
-_VERSION_NAME = re.compile(
-    r"(?:app|sdk|os|client|lib|fw|sw|hw|api|pkg|plugin|browser|game|core|engine|agent|ui|web)(?:v|ver|vers|vsn)"
-)
+_VERSION_NAME = re.compile(rf"(?:{SOFTWARE_PREFIXES})(?:v|ver|vers|vsn)")
 
 
 def _is_negative(words: list[str], compact: str) -> bool:
