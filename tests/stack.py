@@ -293,7 +293,7 @@ class LocalStack:
             self._create_database()
             self._set_env()
             if self.with_nats:
-                self.wait_for_nats()
+                self._wait_for_first_nats()
             if self.want_migrate or (self.want_migrate is None and cli_supports("migrate")):
                 self.migrate()
             if self.want_sensor_key:
@@ -598,6 +598,22 @@ class LocalStack:
         if wait:
             self.wait_for_nats()
         return proc
+
+    def _wait_for_first_nats(self, attempts: int = 3) -> None:
+        """The first start's wait: free_port() is racy (another test may bind the port between
+        the pick and nats-server's bind), so a server that exits because its port was taken is
+        started again on new ports -- before any client was told the old ones."""
+        for attempt in range(attempts):
+            try:
+                self.wait_for_nats()
+                return
+            except StackError:
+                taken = b"address already in use" in self._log_path("nats").read_bytes()
+                if attempt == attempts - 1 or not taken or self.procs["nats"].poll() is None:
+                    raise
+                self._note("nats", "port taken by another process: new ports")
+                self.nats_port, self.nats_monitor_port = free_port(), free_port()
+                self.start_nats(wait=False)
 
     def wait_for_nats(self, timeout: float | None = None) -> None:
         self.wait_for_http(f"{self.nats_monitor_url}/healthz", timeout=timeout, proc=self.procs["nats"])

@@ -125,6 +125,27 @@ def test_nats_stop_kill_restart_keeps_jetstream_state() -> None:
         assert asyncio.run(_stored(stack.nats_url)) == 3
 
 
+def test_a_nats_port_taken_before_the_first_start_is_picked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import tests.stack as stack_module
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()  # another test got there between free_port() and nats-server's bind
+    busy = taken.getsockname()[1]
+    picks = iter([busy])
+    real = stack_module.free_port
+    monkeypatch.setattr(stack_module, "free_port", lambda: next(picks, None) or real())
+    try:
+        with LocalStack(service=False, sensor_key=False) as stack:
+            assert stack.nats_port != busy
+            asyncio.run(_publish(stack.nats_url, 1))
+            assert b"address already in use" in (stack.logs / "nats.log").read_bytes()
+    finally:
+        taken.close()
+
+
 def test_fresh_database_on_the_shared_server_dropped_on_exit() -> None:
     with LocalStack(nats=False, service=False) as stack:
         assert re.fullmatch(r"apicensus_stack_[0-9a-f]{12}", stack.db_name)
