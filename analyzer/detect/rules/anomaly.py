@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer.detect.context import Seen
 from analyzer.detect.model import ActorRef
-from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink, expired
+from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink, envelope_failed, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import BottomK, CappedSet, DistinctCounter, LruTable, window_start
 
@@ -117,7 +117,7 @@ class AnomalyRule(Rule):
             ref = actor.ref()
             acc = self.windows.setdefault(key, _Acc, actor.ip, ref.identity, ref.key, x.host)
         acc.requests += 1
-        if x.status is None or x.status >= 400:
+        if x.status is None or x.status >= 400 or envelope_failed(seen):
             acc.errors += 1
         endpoint = seen.endpoint_hash(self.hash)
         acc.endpoints.add(endpoint)
