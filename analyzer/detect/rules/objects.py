@@ -56,9 +56,14 @@ class Ownership:
         if seen.actor.identity is None:
             return
         values = list(seen.response_ids)
+        echoed: frozenset[str] = frozenset()
         # Objects the identity itself created or replaced are its own too.
         if seen.ok and seen.x.method in ("POST", "PUT"):
             values += [v for _n, v in seen.request_ids]
+            if seen.x.method == "POST":
+                echoed = frozenset(v for _n, v in post_body_ids(seen))
+        elif values and seen.request_ids:
+            echoed = frozenset(v for _n, v in seen.request_ids)
         if not values:
             return
         cap = self.settings.max_owned_per_identity
@@ -79,8 +84,15 @@ class Ownership:
                     add(h)
                 return
         claim = owners.setdefault_value
+        # An id the request named and the response merely echoed was not handed to the
+        # identity: it asked for it (a catalogue item opened from a link, or another user's
+        # object fetched by a BOLA walk). It joins what the identity has seen, but claims no
+        # owner and shares none: ownership comes from listings, nested objects and Location.
+        skip = frozenset(hasher(v) for v in echoed) if echoed else echoed
         for h in hashes:
             add(h)
+            if h in skip:
+                continue
             owner = claim(h, me)
             if owner != me and owner != SHARED:
                 owners.replace(h, SHARED)
