@@ -1,0 +1,210 @@
+"""Detection beyond one API style (bench/attacks/gen_styles.py found each of these): ids in query
+and POST bodies, identities by API key and session cookie, OAuth form logins, RPC admin methods,
+enveloped failures, admin listings and harvests that see everyone's objects, large pages.
+
+Every test goes through the real engine (``DetectionEngine.feed``) and checks both sides: the
+behaviour fires, its look-alike stays quiet.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from analyzer.detect.engine import DetectionEngine
+from analyzer.detect.model import DetectExchange
+from tests.analyzer.detect.helpers import T0, engine, events_of
+
+HOST = "rpc.example"
+
+
+def x(ts: float, method: str, path: str, status: int = 200, *, ip: str = "192.0.2.10", key: str | None = None,
+      cookie: str | None = None, query: str = "", template: str | None = None, params: tuple[tuple[str, str], ...] = (),
+      body: Any = None, form: dict[str, str] | None = None, response: Any = None, pii: tuple[tuple[str, int], ...] = (),
+      headers: tuple[tuple[str, str], ...] = ()) -> DetectExchange:
+    req = [("Host", HOST), *headers]
+    if key is not None:
+        req.append(("X-API-Key", key))
+    if cookie is not None:
+        req.append(("Cookie", cookie))
+    raw = b""
+    if body is not None:
+        raw = json.dumps(body).encode()
+        req.append(("Content-Type", "application/json"))
+    elif form is not None:
+        raw = urlencode(form).encode()
+        req.append(("Content-Type", "application/x-www-form-urlencoded"))
+    return DetectExchange(
+        ts=ts, client_ip=ip, host=HOST, method=method, path=path, query=query, status=status, template=template or path,
+        path_params=params, request_headers=tuple(req), request_body=raw,
+        response_body=json.dumps(response).encode() if response is not None else b"",
+        response_content_type="application/json" if response is not None else "", pii=pii,
+    )
+
+
+def _listing(e: DetectionEngine, ts: float, key: str, ids: list[str]) -> None:
+    e.feed(x(ts, "POST", "/api/invoices.list", key=key, body={"limit": 20},
+             response={"ok": True, "result": {"invoices": [{"id": i, "email": "a@b.example"} for i in ids]}},
+             pii=(("EMAIL", len(ids)),)))
+
+
+def _hex(n: int) -> str:
+    return f"{n:040x}"
+
+
+def test_bola_on_post_body_ids_with_an_api_key_identity() -> None:
+    e = engine()
+    victim = [_hex(0xA000 + k) for k in range(4)]
+    _listing(e, T0, "sk_live_alice_0001", victim)
+    # The attacker's own key reads and updates the victim's invoices by POST (RPC style).
+    for n, i in enumerate(victim[:3]):
+        e.feed(x(T0 + 600 * (n + 1), "POST", "/api/invoices.get", ip="198.51.100.7", key="sk_live_eve_0002",
+                 body={"id": i}, response={"ok": True, "invoice": {"id": i}}, pii=(("EMAIL", 1),)))
+    bola = events_of(e, "bola")
+    assert [ev.actor.ip for ev in bola] == ["198.51.100.7"] and bola[0].path_template == "/api/invoices.get"
+    assert bola[0].actor.identity is not None and bola[0].actor.identity.startswith("key:")
+
+
+def test_post_that_creates_or_is_refused_in_its_envelope_is_no_bola() -> None:
+    e = engine()
+    victim = [_hex(0xB000 + k) for k in range(4)]
+    _listing(e, T0, "sk_live_alice_0001", victim)
+    for n, i in enumerate(victim[:3]):
+        # refused with 200 {"ok": false}: an RPC API's "not allowed", nothing was served
+        e.feed(x(T0 + 10 * n, "POST", "/api/invoices.get", ip="198.51.100.8", key="sk_live_eve_0003", body={"id": i},
+                 response={"ok": False, "error": "not_allowed"}))
+        # a creation naming the id (201): its own object now, not a read of another's
+        e.feed(x(T0 + 10 * n + 5, "POST", "/api/invoices.copy", 201, ip="198.51.100.8", key="sk_live_eve_0003",
+                 body={"invoice_id": i}, response={"ok": True}))
+    assert events_of(e, "bola") == []
+
+
+def test_bola_on_query_ids_with_a_session_cookie_identity() -> None:
+    e = engine()
+    accounts = [f"acc_{k}Xq9PzLm{k}" for k in range(4)]
+    e.feed(x(T0, "GET", "/accounts/list", cookie="sessionid=alice-session-0001",
+             response={"accounts": [{"account_id": a} for a in accounts]}))
+    for n, a in enumerate(accounts[:3]):
+        e.feed(x(T0 + 900 * (n + 1), "GET", "/accounts", ip="198.51.100.9", cookie="csrftoken=abc; sessionid=mallory-0002",
+                 query=f"account_id={a}", response={"account_id": a, "email": "x@y.example"}, pii=(("EMAIL", 1),)))
+    bola = events_of(e, "bola")
+    assert [ev.actor.ip for ev in bola] == ["198.51.100.9"]
+    assert bola[0].actor.identity is not None and bola[0].actor.identity.startswith("session:")
+
+
+def test_catalogue_fetched_by_id_without_a_listing_is_no_bola() -> None:
+    e = engine()
+    # 30 users each open catalogue items by id (from links): whoever opened an item first
+    # "owns" it, so later readers are served another identity's object -- by design.
+    for u in range(30):
+        for k in range(6):
+            item = str(1 + (u * 3 + k) % 40)
+            e.feed(x(T0 + u * 20 + k, "GET", f"/catalog/{item}", ip=f"100.64.0.{u + 1}", key=f"sk_live_user_{u:04d}",
+                     template="/catalog/{id}", params=(("id", item),), response={"id": item, "name": "Item"}))
+    assert events_of(e, "bola") == []
+
+
+def test_admin_listing_and_harvest_do_not_make_everyones_objects_shared() -> None:
+    e = engine()
+    owners = {f"sk_live_user_{u:04d}": [_hex(0xC000 + u * 10 + k) for k in range(3)] for u in range(6)}
+    for n, (key, ids) in enumerate(owners.items()):
+        _listing(e, T0 + n, key, ids)
+    everything = [i for ids in owners.values() for i in ids]
+    # an admin (and a harvester) is handed every owner's objects in one response
+    e.feed(x(T0 + 100, "POST", "/api/admin.invoices.export", ip="10.0.0.2", key="sk_live_admin_0001", body={},
+             response={"ok": True, "result": {"invoices": [{"id": i} for i in everything]}}))
+    # a later walk over several owners' invoices is still BOLA
+    for n, i in enumerate(everything[::4][:3]):
+        e.feed(x(T0 + 1000 + 300 * n, "GET", "/api/invoices.get", ip="198.51.100.10", key="sk_live_eve_0009",
+                 query=f"id={i}", response={"ok": True, "invoice": {"id": i}}))
+    assert [ev.actor.ip for ev in events_of(e, "bola")] == ["198.51.100.10"]
+    # ... and the admin reading what its listing showed it is not
+    for n, i in enumerate(everything[:4]):
+        e.feed(x(T0 + 2000 + n, "GET", "/api/invoices.get", ip="10.0.0.2", key="sk_live_admin_0001", query=f"id={i}",
+                 response={"ok": True, "invoice": {"id": i}}))
+    assert {ev.actor.ip for ev in events_of(e, "bola")} == {"198.51.100.10"}
+
+
+def test_enumeration_of_post_body_ids_by_not_found_answers_only() -> None:
+    e = engine()
+    for k in range(40):
+        e.feed(x(T0 + k, "POST", "/api/invoices.get", 404, ip="198.51.100.11", key="sk_live_enum_0001",
+                 body={"id": _hex(0xD000 + k * 7919)}, response={"ok": False, "error": "invoice_not_found"}))
+    # a client creating 60 objects with ids it chose, answered 200, walks nothing
+    for k in range(60):
+        e.feed(x(T0 + k, "POST", "/api/invoices.import", ip="192.0.2.30", key="sk_live_importer_01",
+                 body={"invoice_id": _hex(0xE000 + k)}, response={"ok": True}))
+    # JSON-RPC: the top-level "id" is the call's sequence number
+    for k in range(60):
+        e.feed(x(T0 + k, "POST", "/rpc", ip="192.0.2.31", key="sk_live_rpc_client_1",
+                 body={"jsonrpc": "2.0", "method": "status", "params": {}, "id": k + 1}, response={"jsonrpc": "2.0", "result": 1, "id": k + 1}))
+    assert [(ev.actor.ip, ev.subtype) for ev in events_of(e, "enumeration")] == [("198.51.100.11", "not_found")]
+
+
+def _oauth(ts: float, ip: str, user: str, status: int) -> DetectExchange:
+    form = {"grant_type": "password", "username": user, "password": "Winter2024!", "client_id": "web-app", "scope": "read"}
+    return x(ts, "POST", "/oauth/token", status, ip=ip, form=form,
+             response={"access_token": "…"} if status == 200 else {"error": "invalid_grant"})
+
+
+def test_credential_stuffing_on_a_form_encoded_oauth_password_grant() -> None:
+    e = engine()
+    for k in range(30):
+        e.feed(_oauth(T0 + k * 2, "198.51.100.12", f"leaked_{k}", 400))
+    # one user retrying three times behind the same client_id stays quiet
+    for k in range(3):
+        e.feed(_oauth(T0 + k * 5, "192.0.2.40", "ana", 400 if k < 2 else 200))
+    kinds = sorted((ev.type, ev.actor.ip) for ev in e.events() if ev.type in ("credential_stuffing", "brute_force"))
+    assert kinds == [("credential_stuffing", "198.51.100.12")]
+
+
+def _population(e: DetectionEngine, admin_path: str) -> None:
+    for u in range(15):
+        for k in range(3):
+            e.feed(x(T0 + u * 30 + k, "POST", "/api/invoices.list", ip=f"100.64.1.{u + 1}", key=f"sk_live_user_{u:04d}",
+                     body={"limit": 5}, response={"ok": True, "result": {"invoices": []}}))
+    e.feed(x(T0 + 600, "POST", admin_path, ip="10.0.0.3", key="sk_live_admin_0001", body={"user_id": "u1", "role": "x"},
+             response={"ok": True}))
+
+
+def test_bfla_on_rpc_admin_methods() -> None:
+    e = engine(learning_seconds=900.0)
+    _population(e, "/api/admin.users.setRole")
+    e.feed(x(T0 + 1200, "POST", "/api/admin.users.setRole", ip="198.51.100.13", key="sk_live_user_0003",
+             body={"user_id": "u2", "role": "admin"}, response={"ok": True}))
+    # refused in the envelope: nothing was granted
+    e.feed(x(T0 + 1300, "POST", "/api/admin.users.setRole", ip="198.51.100.14", key="sk_live_user_0004",
+             body={"user_id": "u2", "role": "admin"}, response={"ok": False, "error": "not_authed"}))
+    assert [ev.actor.ip for ev in events_of(e, "bfla")] == ["198.51.100.13"]
+
+
+def test_a_config_file_is_no_admin_function() -> None:
+    from analyzer.detect.rules.bfla import admin_template
+
+    assert admin_template("/api/admin.users.list") and admin_template("/v1/users/{id}:promote")
+    assert not admin_template("/static/config.json") and not admin_template("/api/orders.get")
+
+
+def test_mass_harvest_of_pages_too_large_to_parse() -> None:
+    e = engine()
+    for u in range(6):  # peers with small pages
+        for k in range(3):
+            e.feed(x(T0 + u * 10 + k, "GET", "/documents", ip=f"100.64.2.{u + 1}", key=f"sk_live_user_{u:04d}",
+                     response={"data": [{"id": f"d{u}{k}{j}x", "email": "a@b.example"} for j in range(5)]}, pii=(("EMAIL", 5),)))
+    big = {"data": [{"id": f"doc{j:06d}", "owner": {"email": f"user{j}@corp.example", "note": "x" * 120}} for j in range(600)]}
+    assert len(json.dumps(big)) > 65536  # beyond what the engine parses: only the PII detector's count says how many
+    for k in range(2):
+        e.feed(x(T0 + 100 + k * 30, "GET", "/documents", ip="198.51.100.15", key="sk_live_harvest_01", query="per_page=600",
+                 response=big, pii=(("EMAIL", 600),)))
+    assert [ev.actor.ip for ev in events_of(e, "mass_harvest")] == ["198.51.100.15"]
+
+
+def test_basic_credentials_identify_and_stuffing_over_basic() -> None:
+    e = engine()
+    for k in range(20):
+        basic = base64.b64encode(f"user{k}:Spring2025".encode()).decode()
+        e.feed(x(T0 + k, "GET", "/api/auth.test", 401, ip="198.51.100.16", headers=(("Authorization", f"Basic {basic}"),),
+                 response={"ok": False, "error": "invalid_auth"}))
+    assert [ev.actor.ip for ev in events_of(e, "credential_stuffing")] == ["198.51.100.16"]
