@@ -208,3 +208,13 @@ def test_basic_credentials_identify_and_stuffing_over_basic() -> None:
         e.feed(x(T0 + k, "GET", "/api/auth.test", 401, ip="198.51.100.16", headers=(("Authorization", f"Basic {basic}"),),
                  response={"ok": False, "error": "invalid_auth"}))
     assert [ev.actor.ip for ev in events_of(e, "credential_stuffing")] == ["198.51.100.16"]
+
+
+def test_two_word_searches_and_comparison_chains_are_not_sqli_but_their_sql_forms_are() -> None:
+    e = engine()
+    e.feed(x(T0, "GET", "/v2/search", query="q=select+team", key="sk_live_user_0001"))
+    e.feed(x(T0 + 1, "POST", "/v2/notes", key="sk_live_user_0001", body={"body": "if x > 3 && y < 2 then ok"}))
+    assert events_of(e, "injection") == []
+    e.feed(x(T0 + 2, "GET", "/v2/search", ip="198.51.100.17", query="q=" + "x%27%3B%20select%20password", key="sk_live_eve_0001"))
+    e.feed(x(T0 + 3, "GET", "/v2/search", ip="198.51.100.18", query="q=x+%7C%7C+y%3D1", key="sk_live_eve_0002"))
+    assert sorted(ev.actor.ip for ev in events_of(e, "injection")) == ["198.51.100.17", "198.51.100.18"]
