@@ -122,6 +122,19 @@ def post_body_ids(seen: Seen) -> list[tuple[str, str]]:
     body = seen.request_json
     if x.method != "POST" or type(body) is not dict or x.status == 201 or x.response_header("location"):
         return []
+    # bola, enumeration and ownership ask for the same exchange in turn: the last answer is kept.
+    last_seen, last_ids = _LAST_BODY_IDS[0]
+    if last_seen is seen:
+        return last_ids
+    out = _post_body_ids(body)
+    _LAST_BODY_IDS[0] = (seen, out)
+    return out
+
+
+_LAST_BODY_IDS: list[tuple[Seen | None, list[tuple[str, str]]]] = [(None, [])]
+
+
+def _post_body_ids(body: dict[Any, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     rpc = "jsonrpc" in body
     for depth, fields in ((0, body), *((1, v) for v in list(body.values())[:MAX_BODY_FIELDS] if type(v) is dict)):
