@@ -14,9 +14,16 @@ after the learning period, planted posture problems), feeds it in order through
 * cost: engine CPU per exchange; memory: traced heap and state size after each hour of ``--hours``
   hours of traffic (flat = bounded).
 
-Floors (issue 11): recall >= 0.95 per type, precision >= 0.95, trap alerts 0.
+Two generators, scored side by side in one run (``--generator shop|styles|both``, default both):
+``gen.py`` (one shop API, written with the engine) and ``gen_styles.py`` (three services of other
+styles on one sensor: nested REST with UUIDs and session cookies, ids in queries and JSON bodies
+with OAuth form logins, RPC methods with API keys/Basic and enveloped answers), written
+independently of the rules to find where they do not generalise.
 
-    .venv/bin/python bench/threat_bench.py                 # one hour, scores, cost
+Floors (issue 11): recall >= 0.95 per type, precision >= 0.95, trap alerts 0, for each generator.
+
+    .venv/bin/python bench/threat_bench.py                 # one hour of each generator, scores, cost
+    .venv/bin/python bench/threat_bench.py --generator styles --show
     .venv/bin/python bench/threat_bench.py --hours 10      # also memory over 10x the traffic
     .venv/bin/python bench/threat_bench.py --budget 20000  # also CPU vs apicensus analyze (PostgreSQL)
 """
