@@ -11,8 +11,10 @@ ids is enumeration's).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from analyzer.detect.context import PAGINATION, Seen, _id_key, blinded_number, looks_like_id, numeric_offset
+from analyzer.detect.model import DetectExchange
 from analyzer.detect.rules.base import Hasher, Rule, Sink, envelope_failed, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window_start
@@ -109,6 +111,7 @@ class Ownership:
 
 
 MAX_BODY_FIELDS = 50
+MAX_FORM_BYTES = 8192
 
 
 def post_body_ids(seen: Seen) -> list[tuple[str, str]]:
@@ -120,8 +123,12 @@ def post_body_ids(seen: Seen) -> list[tuple[str, str]]:
     call's sequence number, not an object."""
     x = seen.x
     body = seen.request_json
-    if x.method != "POST" or type(body) is not dict or x.status == 201 or x.response_header("location"):
+    if x.method != "POST" or x.status == 201 or x.response_header("location"):
         return []
+    if type(body) is not dict:
+        body = _form_fields(x)  # a legacy client posts the same call as a form
+        if not body:
+            return []
     # bola, enumeration and ownership ask for the same exchange in turn: the last answer is kept.
     last_seen, last_ids = _LAST_BODY_IDS[0]
     if last_seen is seen:
@@ -132,6 +139,13 @@ def post_body_ids(seen: Seen) -> list[tuple[str, str]]:
 
 
 _LAST_BODY_IDS: list[tuple[Seen | None, list[tuple[str, str]]]] = [(None, [])]
+
+
+def _form_fields(x: DetectExchange) -> dict[str, str] | None:
+    if not x.request_body or "x-www-form-urlencoded" not in (x.request_header("content-type") or "").lower():
+        return None
+    pairs = parse_qsl(x.request_body[:MAX_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=MAX_BODY_FIELDS * 4)
+    return dict(pairs[:MAX_BODY_FIELDS])
 
 
 def _post_body_ids(body: dict[Any, Any]) -> list[tuple[str, str]]:
@@ -333,12 +347,14 @@ class EnumerationRule(Rule):
         actor = seen.actor
         start = window_start(x.ts, self.window)
         s = self.settings
+        # Not found: a 404, or a 2xx whose envelope says the call failed (RPC APIs answer 200).
+        missing_answer = x.status == 404 or envelope_failed(seen)
         for name, value in ids:
             if name.lower() in PAGINATION or self.ownership.owns(actor.key, value):
                 continue
             key = (actor.key, x.host, seen.template, name, start)
             walk = self.walks.setdefault(key, _Walk)
-            walk.add(self.hash(value), blinded_number(value, self.offset), x.status == 404)
+            walk.add(self.hash(value), blinded_number(value, self.offset), missing_answer)
             distinct, missing = walk.ids.count(), walk.missing.count()
             subtype = None
             if post:
