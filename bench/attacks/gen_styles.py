@@ -15,8 +15,9 @@ seen by one sensor, each with its own id kinds, id locations and identity kinds:
 
 Same labelling contract as ``gen.py`` (``Incident``, ``Traffic``: ``trap_ips``, ``benign_ips``):
 benign users of every service, the look-alike traps (batch clients paging their own listings
-fast, health probes, a NAT address shared by 40 users, admins, users retrying a login three times,
-``O'Brien`` searches, ``<b>`` notes) and, after the learning period, one incident of every type per
+fast, health probes, a NAT address shared by 40 users, admins, a support agent opening customers'
+documents, users retrying a login three times, ``O'Brien`` searches, ``<b>`` notes, OData and
+range filters, webhook URLs, form-encoded legacy clients) and, after the learning period, one incident of every type per
 service (``reps`` = 3 puts one on each): a BOLA walk spread over the rest of the hour, enumeration
 mostly answered 404, mass harvest, credential stuffing, brute force, injection campaigns in
 bodies, headers and cookies, a scanner, BFLA and a quiet reconnaissance (anomaly).
@@ -196,7 +197,12 @@ class _Gen:
         roll = 0.1 if listing else rng.random()
         if roll < 0.25:
             docs = [{"id": d, "title": f"Doc {d[:4]}", "owner": {"id": u.uid, "email": u.email}} for d in u.objects]
-            self.x(t, ip, DOCS, "GET", f"/v2/users/{u.uid}/documents", 200, query="page=1&per_page=20", headers=a,
+            query = "page=1&per_page=20"
+            if not listing and rng.random() < 0.4:  # OData-style filters (Microsoft Graph, SharePoint, SAP)
+                odata = rng.choice(["modified gt 2026-01-01 and kind eq 'doc'", "startswith(title,'Q3') and size lt 10000",
+                                    "owner eq 'me' or shared eq true", "title eq 'O''Brien notes'"])
+                query += "&$filter=" + quote(odata)
+            self.x(t, ip, DOCS, "GET", f"/v2/users/{u.uid}/documents", 200, query=query, headers=a,
                    template="/v2/users/{uid}/documents", params=(("uid", u.uid),),
                    response={"data": docs, "links": {"next": None}}, pii=(("EMAIL", len(docs)),))
         elif roll < 0.45:
@@ -243,7 +249,9 @@ class _Gen:
                    response={"account_id": acc, "holder": u.name, "email": u.email, "balance": 1200}, pii=(("EMAIL", 1),))
         elif roll < 0.52:
             o = rng.choice(u.objects)
-            self.x(t, ip, LEDGER, "POST", "/orders/get", 200, headers=a, json_body={"order_id": o},
+            legacy = u.n % 4 == 1  # an older client posting forms
+            self.x(t, ip, LEDGER, "POST", "/orders/get", 200, headers=a, json_body=None if legacy else {"order_id": o},
+                   form={"order_id": o} if legacy else None,
                    response={"order": {"order_id": o, "account_id": u.accounts[0], "ship_to": "12 High St"}}, pii=(("ADDRESS", 1),))
         elif roll < 0.68:
             orders = [{"order_id": o, "account_id": u.accounts[0], "ship_to": f"{k} High St"} for k, o in enumerate(u.objects)]
@@ -254,7 +262,12 @@ class _Gen:
         elif roll < 0.85:
             acc = rng.choice(u.accounts)
             txs = [{"transaction_id": self.ids.slug("txn"), "amount": rng.randint(1, 900)} for _ in range(rng.randint(3, 25))]
-            self.x(t, ip, LEDGER, "GET", "/transactions", 200, query=f"account_id={acc}&limit=25", headers=a,
+            query = f"account_id={acc}&limit=25"
+            if rng.random() < 0.4:  # a range filter in the API's own small query language
+                low = rng.choice([10, 50, 100])
+                query += "&filter=" + quote(rng.choice([f"amount >= {low} and amount <= {low * 10}", "created > 2026-02-01 and status = 'settled'",
+                                                        f"amount > {low} or currency = 'EUR'"]))
+            self.x(t, ip, LEDGER, "GET", "/transactions", 200, query=query, headers=a,
                    response={"transactions": txs, "next_page_token": None})
         else:
             text = rng.choice(["<b>important</b>: card lost", "Where is order #12? (shipped?)", "It's O'Brien, not OBrien",
@@ -265,7 +278,7 @@ class _Gen:
     def rpc_step(self, u: _User, ip: str, t: float, listing: bool = False) -> None:
         rng, a = self.rng, self.auth(u)
         roll = 0.05 if listing else rng.random()
-        agent = "acme-sdk-python/3.4.1"
+        agent = "curl/8.5.0" if u.n % 5 == 0 else "acme-sdk-python/3.4.1"
         if roll < 0.2:
             inv = [{"id": i, "customer_email": u.email, "total": 99} for i in u.objects]
             self.x(t, ip, RPC, "POST", "/api/invoices.list", 200, headers=a, json_body={"limit": 20}, agent=agent,
@@ -286,6 +299,10 @@ class _Gen:
         elif roll < 0.85:
             self.x(t, ip, RPC, "GET", "/api/users.info", 200, query=f"user_id={u.uid}", headers=a, agent=agent,
                    response={"ok": True, "user": {"id": u.uid, "email": u.email}}, pii=(("EMAIL", 1),))
+        elif roll < 0.9:
+            self.x(t, ip, RPC, "POST", "/api/webhooks.create", 200, headers=a, agent=agent,
+                   json_body={"url": f"https://hooks.partner{u.n % 5}.example/in/T{u.n:04d}", "events": ["invoice.paid"]},
+                   response={"ok": True, "webhook": {"id": self.ids.hex40()}})
         else:
             text = rng.choice(["<b>important</b>: pay by Friday", "O'Brien & Sons ltd.", "discount: 10% (one-off)",
                                "a<b, b>c", "run `invoice --dry-run` first"])
@@ -346,6 +363,26 @@ class _Gen:
             while t < s + HOUR:
                 self.x(t, ip, host, "GET", path, 200, response={"ok": True}, agent="kube-probe/1.30")
                 t += every
+        # a support agent: looks a customer up, lists the customer's documents, opens a few
+        ip = "10.40.3.1"
+        out.trap_ips[ip] = "support agent opening customers' documents"
+        a = (("Cookie", "sessionid=supportAgentSessionValue000000000000000001"),)
+        t = s + 200
+        customers = w.of(DOCS)
+        while t < s + HOUR - 60:
+            c = rng.choice(customers)
+            self.x(t, ip, DOCS, "GET", "/v2/admin/users", 200, query=f"email={quote(c.email)}", headers=a,
+                   response={"data": [{"id": c.uid, "email": c.email}]}, pii=(("EMAIL", 1),))
+            t += rng.uniform(5, 20)
+            docs = [{"id": d, "title": "…", "owner": {"id": c.uid}} for d in c.objects]
+            self.x(t, ip, DOCS, "GET", f"/v2/users/{c.uid}/documents", 200, query="page=1&per_page=20", headers=a,
+                   template="/v2/users/{uid}/documents", params=(("uid", c.uid),), response={"data": docs})
+            for d in rng.sample(c.objects, min(3, len(c.objects))):
+                t += rng.uniform(10, 40)
+                self.x(t, ip, DOCS, "GET", f"/v2/users/{c.uid}/documents/{d}", 200, headers=a,
+                       template="/v2/users/{uid}/documents/{doc}", params=(("uid", c.uid), ("doc", d)),
+                       response={"id": d, "title": "…", "owner": {"id": c.uid, "email": c.email}}, pii=(("EMAIL", 1),))
+            t += rng.uniform(120, 300)
         # admins using admin functions all hour, one per service
         admins: list[tuple[str, Callable[[float, str], None]]] = [("10.40.2.1", self._docs_admin), ("10.40.2.2", self._ledger_admin),
                                                                  ("10.40.2.3", self._rpc_admin)]
@@ -471,7 +508,9 @@ class _Gen:
             u = victims[k]
             if k % 2:
                 o = rng.choice(u.objects)
-                self.x(t, ip, LEDGER, "POST", "/orders/get", 200, headers=a, json_body={"order_id": o},
+                form = k % 4 == 3  # some reads as a form, the way the legacy clients send them
+                self.x(t, ip, LEDGER, "POST", "/orders/get", 200, headers=a, json_body=None if form else {"order_id": o},
+                       form={"order_id": o} if form else None,
                        response={"order": {"order_id": o, "account_id": u.accounts[0], "ship_to": "9 Elm Rd"}}, pii=(("ADDRESS", 1),))
             else:
                 acc = u.accounts[0]
@@ -531,14 +570,15 @@ class _Gen:
                        response={"ok": True, "invoice": {"id": i, "customer_email": victims[k].email}}, pii=(("EMAIL", 1),))
         # enumeration: guessed invoice ids in POST bodies, mostly 404
         ip = ips["enum"]
-        self._add("invoice id guessing in RPC bodies, mostly 404", "enumeration", ip, frozenset({"anomaly", "bola", "scanner"}))
+        self._add("invoice id guessing in RPC bodies, mostly not found", "enumeration", ip, frozenset({"anomaly", "bola", "scanner"}))
         key2 = (("X-API-Key", f"sk_live_{self.ids.token(32)}"),)
         t = t0 + 300
         real = [i for u in victims for i in u.objects]
         for k in range(rng.randint(60, 90)):
             hit = k % 8 == 5
             i = rng.choice(real) if hit else self.ids.hex40()
-            self.x(t, ip, RPC, "POST", "/api/invoices.get", 200 if hit else 404, headers=key2, json_body={"id": i}, agent=agent,
+            # half the misses 404, half 200 {"ok": false} (Slack-style APIs answer every call 200)
+            self.x(t, ip, RPC, "POST", "/api/invoices.get", 200 if hit or k % 2 else 404, headers=key2, json_body={"id": i}, agent=agent,
                    response={"ok": True, "invoice": {"id": i}} if hit else {"ok": False, "error": "invoice_not_found"})
             t += rng.uniform(0.3, 1.2)
         # mass harvest: the listing asked for everything, in the envelope

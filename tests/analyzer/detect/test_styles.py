@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from analyzer.detect.engine import DetectionEngine
 from analyzer.detect.model import DetectExchange
@@ -218,3 +218,39 @@ def test_two_word_searches_and_comparison_chains_are_not_sqli_but_their_sql_form
     e.feed(x(T0 + 2, "GET", "/v2/search", ip="198.51.100.17", query="q=" + "x%27%3B%20select%20password", key="sk_live_eve_0001"))
     e.feed(x(T0 + 3, "GET", "/v2/search", ip="198.51.100.18", query="q=x+%7C%7C+y%3D1", key="sk_live_eve_0002"))
     assert sorted(ev.actor.ip for ev in events_of(e, "injection")) == ["198.51.100.17", "198.51.100.18"]
+
+
+def test_filter_expressions_are_not_sqli_but_injections_into_them_are() -> None:
+    e = engine()
+    filters = ["name eq 'Bob' and age gt 30", "amount >= 10 and amount <= 500", "status = \"Open\" AND assignee = currentUser()",
+               "startswith(title,'Q3') and size lt 10000", "status:'active' AND metadata['order_id']:'6735'"]
+    for k, f in enumerate(filters):
+        e.feed(x(T0 + k, "GET", "/documents", query="$filter=" + quote(f), key="sk_live_user_0001"))
+    assert events_of(e, "injection") == []
+    attacks = ["name eq 'Bob' or 'a'='a'", "amount >= 10 and 1=1", "name eq 'x' and sleep(5)", "age gt 30; drop table users--"]
+    for k, f in enumerate(attacks):
+        e.feed(x(T0 + 10 + k, "GET", "/documents", ip=f"198.51.100.{20 + k}", query="$filter=" + quote(f), key=f"sk_live_eve_{k:04d}"))
+    assert sorted(ev.actor.ip for ev in events_of(e, "injection")) == [f"198.51.100.{20 + k}" for k in range(4)]
+
+
+def test_bola_on_form_encoded_post_ids() -> None:
+    e = engine()
+    orders = [f"ord_{k}Fq8ZxW{k}p" for k in range(4)]
+    e.feed(x(T0, "POST", "/orders/search", key="sk_live_alice_0001", body={"page_size": 20},
+             response={"orders": [{"order_id": o} for o in orders]}))
+    for n, o in enumerate(orders[:3]):
+        e.feed(x(T0 + 700 * (n + 1), "POST", "/orders/get", ip="198.51.100.30", key="sk_live_eve_0030", form={"order_id": o},
+                 response={"order": {"order_id": o}}))
+    assert [ev.actor.ip for ev in events_of(e, "bola")] == ["198.51.100.30"]
+
+
+def test_enumeration_answered_not_found_in_the_envelope() -> None:
+    e = engine()
+    for k in range(30):
+        e.feed(x(T0 + k, "GET", "/api/invoices.get", ip="198.51.100.31", key="sk_live_enum_0031", query=f"id={_hex(0xF000 + k * 104729)}",
+                 response={"ok": False, "error": "invoice_not_found"}))
+    # a client whose lookups succeed walks nothing
+    for k in range(30):
+        e.feed(x(T0 + k, "GET", "/api/invoices.get", ip="192.0.2.32", key="sk_live_user_0032", query=f"id={_hex(0xF100 + k)}",
+                 response={"ok": True, "invoice": {"id": _hex(0xF100 + k)}}))
+    assert [(ev.actor.ip, ev.subtype) for ev in events_of(e, "enumeration")] == [("198.51.100.31", "not_found")]
