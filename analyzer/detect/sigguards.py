@@ -82,7 +82,8 @@ def data_directory_only(match: re.Match[str]) -> bool:
 # --- filter expressions --------------------------------------------------------------------------
 # Many APIs take a small query language in a parameter: OData ``$filter=name eq 'Bob' and age gt
 # 30``, range filters ``amount >= 10 and amount <= 500``, JQL ``status = "Open" AND assignee =
-# currentUser()``, Stripe search ``status:'active' AND metadata['k']:'v'``. Such a value has the
+# currentUser()``, Stripe and Lucene search ``status:'active' AND metadata['k']:'v'``,
+# ``title:"foo" AND -tag:spam``, lists ``sku in ('A1', 'B2')``. Such a value has the
 # shape the operator signatures look for, but it is a whole, well-formed expression: every clause
 # is ``field op literal`` (or ``function(field, literal)``), every literal is closed. An injection
 # breaks out of a literal (an unbalanced quote), compares literals (``1=1``), calls SQL on its
@@ -90,8 +91,8 @@ def data_directory_only(match: re.Match[str]) -> bool:
 _FILTER_TOKEN = re.compile(
     r"""\s*(?:(?P<str>'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|\\.)*")"""
     r"""|(?P<num>-?\d+(?:\.\d+)?(?:-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?)?)(?![\w.])"""
-    r"""|(?P<op><=|>=|<>|!=|=|<|>|:)|(?P<punct>[(),])"""
-    r"""|(?P<word>[A-Za-z_][\w.]*(?:\[(?:'[\w.-]+'|"[\w.-]+")\])?))"""
+    r"""|(?P<op><=|>=|<>|!=|=|<|>|:)|(?P<punct>[(),]|-(?=[A-Za-z_(]))"""
+    r"""|(?P<word>[A-Za-z_][\w.]*(?:\[(?:'[\w.-]+'|"[\w.-]+")\])?\*?))"""
 )
 _WORD_OPS = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "like", "ilike", "contains", "has"})
 _CONNECTIVES = frozenset({"and", "or"})
@@ -136,7 +137,7 @@ class _FilterParser:
 
     def field(self) -> bool:
         kind, value = self.peek()
-        if kind == "word" and value not in _WORD_OPS | _CONNECTIVES | _LITERAL_WORDS | {"not"}:
+        if kind == "word" and value not in _WORD_OPS | _CONNECTIVES | _LITERAL_WORDS | {"not", "in"}:
             self.i += 1
             return True
         return False
@@ -160,7 +161,7 @@ class _FilterParser:
         return False
 
     def clause(self) -> bool:
-        if self.take("word", "not"):
+        if self.take("word", "not") or self.take("punct", "-"):  # NOT a = 1, Lucene's -label:spam
             return self.clause()
         if self.take("punct", "("):
             return self.expr() and self.take("punct", ")")
@@ -170,7 +171,18 @@ class _FilterParser:
             if not (self.field() and self.take("punct", ",") and self.literal() and self.take("punct", ")")):
                 return False
             return not self.op() or self.literal()
-        return self.field() and self.op() and self.literal()
+        if not self.field():
+            return False
+        if self.take("word", "in"):  # sku in ('A1', 'B2')
+            if not (self.take("punct", "(") and self.literal()):
+                return False
+            while self.take("punct", ","):
+                if not self.literal():
+                    return False
+            return self.take("punct", ")")
+        if self.take("op", ":"):  # search syntax: tag:bar, title:"foo", name:O*
+            return self.literal() or self.field()
+        return self.op() and self.literal()
 
     def expr(self) -> bool:
         if not self.clause():

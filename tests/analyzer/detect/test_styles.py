@@ -223,7 +223,8 @@ def test_two_word_searches_and_comparison_chains_are_not_sqli_but_their_sql_form
 def test_filter_expressions_are_not_sqli_but_injections_into_them_are() -> None:
     e = engine()
     filters = ["name eq 'Bob' and age gt 30", "amount >= 10 and amount <= 500", "status = \"Open\" AND assignee = currentUser()",
-               "startswith(title,'Q3') and size lt 10000", "status:'active' AND metadata['order_id']:'6735'"]
+               "startswith(title,'Q3') and size lt 10000", "status:'active' AND metadata['order_id']:'6735'",
+               'title:"foo" AND -tag:spam', "sku IN ('A1','B2') and qty > 0"]
     for k, f in enumerate(filters):
         e.feed(x(T0 + k, "GET", "/documents", query="$filter=" + quote(f), key="sk_live_user_0001"))
     assert events_of(e, "injection") == []
