@@ -5,13 +5,15 @@ was written against it, so its score says little about other APIs. This hour mix
 seen by one sensor, each with its own id kinds, id locations and identity kinds:
 
 * ``docs.example`` -- REST with nested resources (``/v2/users/{uid}/documents/{doc}``), UUIDs,
-  identity by session cookie after a form login (``POST /session``, ``email=&password=``).
+  identity by session cookie after a form login (``POST /session``, ``email=&password=``, 401 on
+  failure; or the web UI's ``POST /login``: 302 on success, the form again with 200 on failure).
 * ``ledger.example`` -- ids in the query (``/accounts?account_id=acc_…``) and in JSON bodies
   (``POST /orders/get {"order_id": "ord_…"}``), slug ids, opaque bearer tokens from an OAuth
   password grant (``POST /oauth/token``, form-encoded; refusals are 400 ``invalid_grant``).
 * ``rpc.example`` -- RPC methods (``/api/invoices.get?id=``, ``POST /api/invoices.list``), 40-hex
   ids, identity by ``X-API-Key`` or Basic credentials, answers in an envelope
-  (``{"ok": true, "result": {"invoices": [...]}}``), unknown methods 200 ``{"ok": false}``.
+  (``{"ok": true, "result": {"invoices": [...]}}``), unknown methods and refused sign-ins
+  (``POST /api/auth.signin``) 200 ``{"ok": false}``.
 
 Same labelling contract as ``gen.py`` (``Incident``, ``Traffic``: ``trap_ips``, ``benign_ips``):
 benign users of every service, the look-alike traps (batch clients paging their own listings
@@ -129,7 +131,7 @@ class _Gen:
           template: str | None = None, params: tuple[tuple[str, str], ...] = (), headers: tuple[tuple[str, str], ...] = (),
           json_body: object = None, form: dict[str, str] | None = None, response: object = None,
           pii: tuple[tuple[str, int], ...] = (), response_headers: tuple[tuple[str, str], ...] = (),
-          agent: str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0") -> None:
+          agent: str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0", html: str | None = None) -> None:
         req_headers = [("Host", host), ("User-Agent", agent), ("Accept", "application/json"), *headers]
         body = b""
         if json_body is not None:
@@ -139,12 +141,14 @@ class _Gen:
             body = urlencode(form).encode()
             req_headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         response_body = _json(response) if response is not None else b""
+        ctype = "application/json" if response is not None else ""
+        if html is not None:
+            response_body, ctype = html.encode(), "text/html"
         self.out.exchanges.append(DetectExchange(
             ts=ts, client_ip=ip, host=host, method=method, path=path, query=query, status=status,
             template=template if template is not None else path, path_params=params, request_headers=tuple(req_headers),
-            response_headers=(("Content-Type", "application/json"), ("Server", "envoy"), *response_headers),
-            request_body=body, response_body=response_body,
-            response_content_type="application/json" if response is not None else "", pii=pii,
+            response_headers=(("Content-Type", ctype or "application/json"), ("Server", "envoy"), *response_headers),
+            request_body=body, response_body=response_body, response_content_type=ctype, pii=pii,
         ))
 
     def auth(self, user: _User) -> tuple[tuple[str, str], ...]:
@@ -159,9 +163,16 @@ class _Gen:
 
     # --- logins (one per style) ----------------------------------------------------------------
     def login(self, t: float, ip: str, service: str, user: str, password: str, ok: bool, *, agent: str | None = None,
-              credential: str = "") -> None:
+              credential: str = "", web: bool = False, envelope: bool = False) -> None:
         kw: dict[str, object] = {} if agent is None else {"agent": agent}
-        if service == DOCS:
+        if service == DOCS and web:  # the web UI's form: 302 into the app, or the form again (200)
+            self.x(t, ip, DOCS, "POST", "/login", 302 if ok else 200, form={"username": user, "password": password, "next": "/app"},
+                   html=None if ok else "<html><body><form method=post action=/login><p class=error>Wrong email or password</p></form></body></html>",
+                   response_headers=(("Location", "/app"), ("Set-Cookie", f"sessionid={credential}; HttpOnly")) if ok else (), **kw)  # type: ignore[arg-type]
+        elif service == RPC and envelope:  # an RPC sign-in: every answer 200, the envelope says which
+            self.x(t, ip, RPC, "POST", "/api/auth.signin", 200, json_body={"email": user, "password": password},
+                   response={"ok": True, "token": credential} if ok else {"ok": False, "error": "invalid_credentials"}, **kw)  # type: ignore[arg-type]
+        elif service == DOCS:
             self.x(t, ip, DOCS, "POST", "/session", 200 if ok else 401, form={"email": user, "password": password},
                    response={"user": {"email": user}} if ok else {"error": "invalid email or password"},
                    response_headers=(("Set-Cookie", f"sessionid={credential}; HttpOnly; Secure"),) if ok else (), **kw)  # type: ignore[arg-type]
@@ -180,11 +191,13 @@ class _Gen:
         rng = self.rng
         t = t0
         retry = user.n % 11 == 4
-        if user.service != RPC or user.basic:  # API keys need no login
+        signin = user.service == RPC and not user.basic and user.n % 4 == 1  # the dashboard's sign-in (envelope answers)
+        if user.service != RPC or user.basic or signin:  # API keys need no login
             for attempt in range(3 if retry else 1):
                 ok = attempt == (2 if retry else 0)
-                self.login(t, ip, user.service, user.email if user.service == DOCS else user.name,
-                           user.password if ok else user.password[:-1] + "x", ok, credential=user.credential)
+                self.login(t, ip, user.service, user.email if user.service == DOCS or signin else user.name,
+                           user.password if ok else user.password[:-1] + "x", ok, credential=user.credential,
+                           web=user.service == DOCS and user.n % 2 == 0, envelope=signin)
                 t += rng.uniform(3, 8)
         step = {DOCS: self.docs_step, LEDGER: self.ledger_step, RPC: self.rpc_step}[user.service]
         step(user, ip, t, listing=True)
@@ -630,14 +643,15 @@ class _Gen:
         for k in range(rng.randint(40, 80)):
             ok = k % 23 == 11
             user = f"leak{rep}.{k}@corp{k % 5}.example" if host == DOCS else f"leak{rep}_{k}"
-            self.login(t, ip, host, user, f"Summer{2020 + k % 5}!", ok, agent=agent, credential=self.ids.token(40))
+            self.login(t, ip, host, user, f"Summer{2020 + k % 5}!", ok, agent=agent, credential=self.ids.token(40), web=host == DOCS)
             t += rng.uniform(1, 4)
         ip = ips["brute"]
         self._add(f"brute force on one account on {host}", "brute_force", ip)
         victim = self._victims(host, 5)[rep]
         t = t0 + 900
         for k in range(rng.randint(25, 50)):
-            self.login(t, ip, host, victim.email if host == DOCS else victim.name, f"{victim.name}{k:03d}", False)
+            self.login(t, ip, host, victim.email if host in (DOCS, RPC) else victim.name, f"{victim.name}{k:03d}", False,
+                       envelope=host == RPC)
             t += rng.uniform(1, 3)
 
     def _injections(self, host: str, rep: int, t0: float, ips: dict[str, str]) -> None:

@@ -255,3 +255,33 @@ def test_enumeration_answered_not_found_in_the_envelope() -> None:
         e.feed(x(T0 + k, "GET", "/api/invoices.get", ip="192.0.2.32", key="sk_live_user_0032", query=f"id={_hex(0xF100 + k)}",
                  response={"ok": True, "invoice": {"id": _hex(0xF100 + k)}}))
     assert [(ev.actor.ip, ev.subtype) for ev in events_of(e, "enumeration")] == [("198.51.100.31", "not_found")]
+
+
+def _web_login(ts: float, ip: str, user: str, ok: bool) -> DetectExchange:
+    return DetectExchange(
+        ts=ts, client_ip=ip, host=HOST, method="POST", path="/login", status=302 if ok else 200, template="/login",
+        request_headers=(("Content-Type", "application/x-www-form-urlencoded"),),
+        request_body=urlencode({"username": user, "password": "Hunter2!x"}).encode(),
+        response_headers=(("Location", "/app"),) if ok else (("Content-Type", "text/html"),),
+        response_body=b"" if ok else b"<form><p class=error>Wrong password</p></form>", response_content_type="" if ok else "text/html",
+    )
+
+
+def test_stuffing_on_a_web_form_that_redirects_when_it_accepts() -> None:
+    e = engine()
+    for k in range(12):  # users behind one NAT logging in: redirected into the app
+        e.feed(_web_login(T0 + k, "203.0.113.5", f"user{k}", True))
+    for k in range(25):  # the form shown again, 200, for most of a leaked list
+        e.feed(_web_login(T0 + 100 + k, "198.51.100.40", f"leak{k}", k % 10 == 3))
+    assert [(ev.type, ev.actor.ip) for ev in e.events() if ev.type != "posture"] == [("credential_stuffing", "198.51.100.40")]
+
+
+def test_brute_force_refused_in_the_envelope_and_a_token_is_acceptance() -> None:
+    e = engine()
+    for k in range(12):
+        e.feed(x(T0 + k, "POST", "/api/auth.signin", ip="198.51.100.41", body={"email": "ana@corp.example", "password": f"guess{k}"},
+                 response={"success": False, "error": "invalid_credentials"}))
+    for k in range(12):  # accepted: a token handed out, whatever else the answer carries
+        e.feed(x(T0 + k, "POST", "/api/auth.signin", ip="192.0.2.42", body={"email": "li@corp.example", "password": "Right-0ne"},
+                 response={"token": "t", "error": None, "warnings": ["password expires soon"]}))
+    assert [(ev.type, ev.actor.ip) for ev in e.events() if ev.type != "posture"] == [("brute_force", "198.51.100.41")]
