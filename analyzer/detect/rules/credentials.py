@@ -138,7 +138,7 @@ class CredentialRule(Rule):
 
     def load_state(self, data: Any) -> None:
         if isinstance(data, list):  # a state saved before redirecting endpoints were kept
-            data = {"logins": data, "redirects": []}
+            data = {"logins": data, "redirects": [0, []]}
         n = self.settings.max_window_keys
         self.table = LruTable.from_state(data["logins"], n, _Logins.from_state, lambda k: (k[0], k[1], k[2], k[3]))
         self.redirects = LruTable.from_state(data["redirects"], n, bool, lambda k: (k[0], k[1]))

@@ -271,7 +271,7 @@ class BolaRule(Rule):
 
     def load_state(self, data: Any) -> None:
         if isinstance(data, list):  # a state saved before template usage was kept
-            data = {"foreign": data, "templates": []}
+            data = {"foreign": data, "templates": [0, []]}
         n = self.settings.max_window_keys
         self.foreign_objects = LruTable.from_state(data["foreign"], n, DistinctCounter.from_state, lambda k: (k[0], k[1], k[2], k[3]))
         self.templates = LruTable.from_state(data["templates"], n, _Template.from_state, lambda k: (k[0], k[1]))
