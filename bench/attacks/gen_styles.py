@@ -6,7 +6,8 @@ seen by one sensor, each with its own id kinds, id locations and identity kinds:
 
 * ``docs.example`` -- REST with nested resources (``/v2/users/{uid}/documents/{doc}``), UUIDs,
   identity by session cookie after a form login (``POST /session``, ``email=&password=``, 401 on
-  failure; or the web UI's ``POST /login``: 302 on success, the form again with 200 on failure).
+  failure; or the web UI's ``POST /login``: 302 on success, the form again with 200 on failure);
+  it also serves the web app: any unmatched path is answered 200 with the app's index page.
 * ``ledger.example`` -- ids in the query (``/accounts?account_id=acc_…``) and in JSON bodies
   (``POST /orders/get {"order_id": "ord_…"}``), slug ids, opaque bearer tokens from an OAuth
   password grant (``POST /oauth/token``, form-encoded; refusals are 400 ``invalid_grant``).
@@ -47,6 +48,9 @@ LEARNING = 900.0
 DOCS, LEDGER, RPC = "docs.example", "ledger.example", "rpc.example"
 SERVICES = (DOCS, LEDGER, RPC)
 _ALNUM = string.ascii_letters + string.digits
+# docs.example also serves its web app: any path no endpoint matches gets the app's index page, 200.
+SPA_INDEX = ('<!doctype html><html><head><meta charset="utf-8"><title>Docs</title><script type="module" '
+             'src="/assets/index-4f9a1c.js"></script></head><body><div id="root"></div></body></html>')
 
 
 def _json(value: object) -> bytes:
@@ -236,6 +240,9 @@ class _Gen:
             q = rng.choice(["O'Brien", "Q3 & Q4", "50% done", "C++ (notes)", "\"exact phrase\"", "plan; draft", "select team",
                             "café", "1/2 day", "drop-in session", "union meeting", "a < b"])
             self.x(t, ip, DOCS, "GET", "/v2/search", 200, query=f"q={quote(q)}&type=document", headers=a, response={"data": []})
+        elif roll < 0.9 and u.n % 2 == 0:  # a web user reloading the app on one of its routes
+            route = rng.choice(["/app", "/app/documents", "/app/settings", f"/app/d/{rng.choice(u.objects)}", "/app/search"])
+            self.out.exchanges.append(_spa(t, ip, route))
         else:
             text = rng.choice(["<b>important</b>: review before Friday", "Fix the <i>typo</i> in section 2",
                                "Mum's birthday - don't forget!", "if x > 3 && y < 2 then ok", "see `make docs` output",
@@ -725,9 +732,16 @@ class _Gen:
         rng = self.rng
         self._add(f"scanner on {host}", "scanner", ip, frozenset({"anomaly", "injection:path_traversal"}))
         t = t0 + 1200
-        if rep % 3 == 0:  # well-known probe paths, a browser's user agent
-            paths = ["/.env", "/.git/HEAD", "/wp-admin/", "/server-status", "/actuator/heapdump", "/config.json", "/.aws/credentials"]
-            agent = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15"
+        if rep % 3 == 0:  # dirb's default user agent and word list against the web app's host: every path 200, the index page
+            words = ["admin", "backup", "cgi-bin", "config", "console", "db", "debug", "dev", "download", "dump", "env", "files",
+                     "git", "hidden", "include", "install", "log", "logs", "manager", "old", "phpmyadmin", "private", "secret",
+                     "server-status", "setup", "sql", "staging", "temp", "test", "tmp", "upload", "uploads", "user", "vendor",
+                     "web.config", "wp-admin", "wp-login.php", ".env", ".git/HEAD", ".htaccess", "xmlrpc.php", "api-docs"]
+            agent = "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"
+            for p in [f"/{w}" for w in rng.sample(words, 40)]:
+                self.out.exchanges.append(_spa(t, ip, p, agent))
+                t += rng.uniform(0.05, 0.3)
+            return
         elif rep % 3 == 1:  # a content-discovery wordlist, no tool name in the user agent
             words = ["api/v3", "graphql", "v1/debug", "internal/metrics", "beta", "old-api", "backup", "archive", "exports",
                      "swagger.yaml", "openapi.yml", "console/login", "management", "status/full", "api/private", "stage", "dev-api",
@@ -741,6 +755,14 @@ class _Gen:
         for p in paths:
             self.out.exchanges.append(_untemplated(t, ip, host, p, agent))
             t += rng.uniform(0.2, 1.0)
+
+
+def _spa(ts: float, ip: str, path: str, agent: str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0") -> DetectExchange:
+    """docs.example's web app: a path no endpoint matches, answered 200 with the index page."""
+    return DetectExchange(ts=ts, client_ip=ip, host=DOCS, method="GET", path=path, status=200,
+                          request_headers=(("Host", DOCS), ("User-Agent", agent), ("Accept", "text/html")),
+                          response_headers=(("Content-Type", "text/html"),), response_body=SPA_INDEX.encode(),
+                          response_content_type="text/html")
 
 
 def _untemplated(ts: float, ip: str, host: str, path: str, agent: str) -> DetectExchange:

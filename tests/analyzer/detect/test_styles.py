@@ -285,3 +285,38 @@ def test_brute_force_refused_in_the_envelope_and_a_token_is_acceptance() -> None
         e.feed(x(T0 + k, "POST", "/api/auth.signin", ip="192.0.2.42", body={"email": "li@corp.example", "password": "Right-0ne"},
                  response={"token": "t", "error": None, "warnings": ["password expires soon"]}))
     assert [(ev.type, ev.actor.ip) for ev in e.events() if ev.type != "posture"] == [("brute_force", "198.51.100.41")]
+
+
+def _page(ts: float, ip: str, path: str, agent: str) -> DetectExchange:
+    return DetectExchange(ts=ts, client_ip=ip, host=HOST, method="GET", path=path, status=200,
+                          request_headers=(("User-Agent", agent),), response_headers=(("Content-Type", "text/html"),),
+                          response_body=b"<!doctype html><div id=root></div><script src=/app.js></script>", response_content_type="text/html")
+
+
+def test_scanner_against_a_host_answering_every_path_with_its_app_page() -> None:
+    e = engine()
+    browser = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+    for k in range(30):  # people reloading the app on its routes: one or two paths each
+        e.feed(_page(T0 + k, f"100.64.3.{k + 1}", f"/app/d/{k}", browser))
+        e.feed(_page(T0 + k + 0.5, f"100.64.3.{k + 1}", "/app", browser))
+    words = [f"/{w}{k}" for k, w in enumerate(["admin", "backup", "config", "db", "debug", "old", "tmp", "test"] * 6)]
+    for k, path in enumerate(words):  # dirb: its default user agent names no tool
+        e.feed(_page(T0 + 60 + k * 0.2, "198.51.100.50", path, "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"))
+    # (the probed admin/debug paths answered 200 are posture findings of the host, not alarms)
+    assert [(ev.type, ev.actor.ip) for ev in e.events() if ev.type != "posture"] == [("scanner", "198.51.100.50")]
+
+
+def test_states_saved_before_the_new_tables_load() -> None:
+    from analyzer.detect.context import keyed64_hasher
+    from analyzer.detect.rules.attacks import ScannerRule
+    from analyzer.detect.rules.credentials import CredentialRule
+    from analyzer.detect.rules.objects import BolaRule, Ownership
+    from tests.analyzer.detect.helpers import settings
+
+    s, h = settings(), keyed64_hasher(b"k")
+    bola, creds, scanner = BolaRule(s, h, Ownership(s, h)), CredentialRule(s, h), ScannerRule(s, h)
+    # the older engines saved these rules' first table alone
+    bola.load_state(bola.foreign_objects.to_state(lambda c: c.to_state(), list))
+    creds.load_state(creds.table.to_state(lambda v: v.to_state(), list))
+    scanner.load_state(scanner.table.to_state(lambda v: v.to_state(), list))
+    assert len(bola.templates) == len(creds.redirects) == len(scanner.bodies) == 0
