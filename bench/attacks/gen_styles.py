@@ -37,6 +37,7 @@ import string
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 from analyzer.detect.model import DetectExchange
@@ -46,6 +47,8 @@ START = 1_772_546_400.0  # 2026-03-03 14:00 UTC: daytime
 HOUR = 3600.0
 LEARNING = 900.0
 DOCS, LEDGER, RPC = "docs.example", "ledger.example", "rpc.example"
+MIN_USERS = 30
+T = TypeVar("T")
 SERVICES = (DOCS, LEDGER, RPC)
 _ALNUM = string.ascii_letters + string.digits
 # docs.example also serves its web app: any path no endpoint matches gets the app's index page, 200.
@@ -415,9 +418,9 @@ class _Gen:
 
     def _docs_admin(self, t: float, ip: str, cookie: str = "sessionid=adm1nSessi0nValueForTheDocsAdminUser01") -> None:
         rng, a = self.rng, (("Cookie", cookie),)
-        page = rng.sample(self.world.of(DOCS), 20)
+        page = rng.sample(self.world.of(DOCS), min(20, len(self.world.of(DOCS))))
         self.x(t, ip, DOCS, "GET", "/v2/admin/users", 200, query="limit=20", headers=a,
-               response={"data": [{"id": u.uid, "email": u.email} for u in page]}, pii=(("EMAIL", 20),))
+               response={"data": [{"id": u.uid, "email": u.email} for u in page]}, pii=(("EMAIL", len(page)),))
         victim = page[0]
         method, suffix = rng.choice([("POST", "suspend"), ("DELETE", "sessions"), ("GET", "audit")])
         self.x(t + rng.uniform(20, 60), ip, DOCS, method, f"/v2/admin/users/{victim.uid}/{suffix}", 200, headers=a,
@@ -425,17 +428,17 @@ class _Gen:
 
     def _ledger_admin(self, t: float, ip: str, token: str = "opsAdminOpaqueToken0000000000000000000000001") -> None:
         rng, a = self.rng, (("Authorization", f"Bearer {token}"),)
-        page = rng.sample(self.world.of(LEDGER), 20)
+        page = rng.sample(self.world.of(LEDGER), min(20, len(self.world.of(LEDGER))))
         self.x(t, ip, LEDGER, "GET", "/internal/accounts/export", 200, query="limit=20", headers=a,
-               response={"accounts": [{"account_id": u.accounts[0], "email": u.email} for u in page]}, pii=(("EMAIL", 20),))
+               response={"accounts": [{"account_id": u.accounts[0], "email": u.email} for u in page]}, pii=(("EMAIL", len(page)),))
         self.x(t + rng.uniform(20, 60), ip, LEDGER, "POST", "/internal/accounts/freeze", 200, headers=a,
                json_body={"account_id": page[0].accounts[0], "reason": "chargeback review"}, response={"frozen": True})
 
     def _rpc_admin(self, t: float, ip: str, key: str = "sk_live_adminKeyForTheRpcServiceOps00001") -> None:
         rng, a = self.rng, (("X-API-Key", key),)
-        page = rng.sample(self.world.of(RPC), 20)
+        page = rng.sample(self.world.of(RPC), min(20, len(self.world.of(RPC))))
         self.x(t, ip, RPC, "POST", "/api/admin.users.list", 200, headers=a, json_body={"limit": 20},
-               response={"ok": True, "result": {"members": [{"id": u.uid, "email": u.email} for u in page]}}, pii=(("EMAIL", 20),))
+               response={"ok": True, "result": {"members": [{"id": u.uid, "email": u.email} for u in page]}}, pii=(("EMAIL", len(page)),))
         self.x(t + rng.uniform(20, 60), ip, RPC, "POST", "/api/admin.users.setRole", 200, headers=a,
                json_body={"user_id": page[0].uid, "role": rng.choice(["member", "billing"])}, response={"ok": True})
 
@@ -498,7 +501,7 @@ class _Gen:
         everyone = self.world.of(DOCS)
         t = t0 + 600
         for page in range(5):
-            data = [{"id": self.ids.uuid(), "owner": {"id": u.uid, "email": u.email}} for u in everyone for _ in range(10)][:500]
+            data = [{"id": self.ids.uuid(), "owner": {"id": u.uid, "email": u.email}} for u in _cycle(everyone, 500)]
             self.x(t, ip, DOCS, "GET", f"/v2/users/{me.uid}/documents", 200, query=f"page={page + 1}&per_page=500&include=shared",
                    headers=a, template="/v2/users/{uid}/documents", params=(("uid", me.uid),),
                    response={"data": data, "links": {"next": "…"}}, pii=(("EMAIL", len(data)),))
@@ -555,7 +558,7 @@ class _Gen:
         t = t0 + 600
         everyone = self.world.of(LEDGER)
         for page in range(5):
-            orders = [{"order_id": o, "account_id": u.accounts[0], "ship_to": "x"} for u in everyone for o in u.objects][:500]
+            orders = [{"order_id": o, "account_id": u.accounts[0], "ship_to": "x"} for u, o in _cycle(_owned(everyone), 500)]
             self.x(t, ip, LEDGER, "POST", "/orders/search", 200, headers=a3, json_body={"page_size": 500, "page_token": f"t{page}"},
                    response={"orders": orders, "next_page_token": f"t{page + 1}"}, pii=(("ADDRESS", len(orders)),))
             t += rng.uniform(20, 40)
@@ -608,7 +611,7 @@ class _Gen:
         everyone = self.world.of(RPC)
         t = t0 + 600
         for page in range(5):
-            inv = [{"id": i, "customer_email": u.email} for u in everyone for i in u.objects][:500]
+            inv = [{"id": i, "customer_email": u.email} for u, i in _cycle(_owned(everyone), 500)]
             self.x(t, ip, RPC, "POST", "/api/invoices.list", 200, headers=key3, json_body={"limit": 500, "all_customers": True},
                    agent=agent, response={"ok": True, "result": {"invoices": inv, "next_cursor": f"c{page}"}}, pii=(("EMAIL", len(inv)),))
             t += rng.uniform(20, 40)
@@ -757,6 +760,15 @@ class _Gen:
             t += rng.uniform(0.2, 1.0)
 
 
+def _owned(users: list[_User]) -> list[tuple[_User, str]]:
+    return [(u, o) for u in users for o in u.objects]
+
+
+def _cycle(items: list[T], n: int) -> list[T]:
+    """``n`` items, repeating ``items`` (a harvest page is full however small the world is)."""
+    return [items[k % len(items)] for k in range(n)]
+
+
 def _spa(ts: float, ip: str, path: str, agent: str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0") -> DetectExchange:
     """docs.example's web app: a path no endpoint matches, answered 200 with the index page."""
     return DetectExchange(ts=ts, client_ip=ip, host=DOCS, method="GET", path=path, status=200,
@@ -774,6 +786,8 @@ def _untemplated(ts: float, ip: str, host: str, path: str, agent: str) -> Detect
 
 def generate(seed: int = 1, users: int = 160, start: float = START, with_incidents: bool = True, reps: int = 3) -> Traffic:
     """One hour of three services' traffic, in timestamp order, with its labels."""
+    if users < MIN_USERS:
+        raise ValueError(f"gen_styles needs at least {MIN_USERS} users (10 per service: the incidents' victims), got {users}")
     gen = _Gen(seed, users, start)
     nat = "203.0.113.77"
     gen.out.trap_ips[nat] = "NAT address shared by many users"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -320,3 +321,59 @@ def test_states_saved_before_the_new_tables_load() -> None:
     creds.load_state(creds.table.to_state(lambda v: v.to_state(), list))
     scanner.load_state(scanner.table.to_state(lambda v: v.to_state(), list))
     assert len(bola.templates) == len(creds.redirects) == len(scanner.bodies) == 0
+
+
+def test_styles_hour_through_two_checkpoints_gives_the_same_events() -> None:
+    from bench.attacks.gen_styles import generate
+
+    traffic = generate(3, users=45)
+    straight = engine()
+    straight.feed_many(traffic.exchanges)
+    straight.close()
+    n = len(traffic.exchanges)
+    e = engine()
+    e.feed_many(traffic.exchanges[: n // 3])
+    e = DetectionEngine.from_state(e.state(), e.settings)
+    e.feed_many(traffic.exchanges[n // 3 : 2 * n // 3])
+    e = DetectionEngine.from_state(e.state(), e.settings)
+    e.feed_many(traffic.exchanges[2 * n // 3 :])
+    e.close()
+    assert sorted((ev.id, ev.count) for ev in e.events()) == sorted((ev.id, ev.count) for ev in straight.events())
+    assert {ev.type for ev in straight.events()} >= {"bola", "enumeration", "credential_stuffing", "scanner", "injection"}
+
+
+def test_anomaly_in_a_small_deployment_whose_baseline_has_its_own_hot_actors() -> None:
+    rng = random.Random(5)
+    e = engine()
+    paths = ("/api/invoices.list", "/api/invoices.get", "/api/users.info", "/api/notes.add", "/api/catalog.items")
+
+    def users(t0: float) -> None:
+        for u in range(25):
+            for k in range(rng.randint(2, 12)):
+                e.feed(x(t0 + u * 10 + k * rng.uniform(5, 20), "GET", rng.choice(paths[: 2 + u % 4]), 200 if rng.random() > 0.05 else 404,
+                         ip=f"100.64.4.{u + 1}", key=f"sk_live_user_{u:04d}", response={"ok": True}))
+
+    # 15 minutes of baseline: 25 users, and actors running hot all along (a fifth of the
+    # baseline's windows, far more than 1 in 100): two batch jobs, three health probes, two admins
+    # going through many admin functions
+    for w in range(3):
+        t0 = T0 + w * 300
+        users(t0)
+        for b in range(2):
+            for k in range(300):
+                e.feed(x(t0 + k * 0.95, "GET", "/api/invoices.get", ip=f"10.0.9.{b + 1}", key=f"sk_live_batch_{b:03d}",
+                         query=f"id={_hex(0x1000 + b * 1000 + k)}", response={"ok": True, "email": "a@b.example"}, pii=(("EMAIL", 1),)))
+        for p in range(3):
+            for k in range(60):
+                e.feed(x(t0 + k * 5 + p, "GET", f"/healthz{p}", ip=f"10.0.8.{p + 1}", response={"ok": True}))
+        for a in range(2):
+            for k in range(36):
+                e.feed(x(t0 + k * 8 + a, "GET", f"/api/admin.{['users', 'teams', 'keys', 'audit'][k % 4]}{k % 18}.list",
+                         200 if k % 6 else 403, ip=f"10.0.7.{a + 1}", key=f"sk_live_admin_{a:03d}", response={"ok": True}))
+    # after it: the same users, and one key probing 20 methods in under two minutes, refused
+    users(T0 + 900)
+    for k in range(20):
+        e.feed(x(T0 + 900 + k * 5, "GET", f"/api/{['keys', 'tenants', 'exports', 'billing', 'audit'][k % 5]}{k}.list", 403,
+                 ip="198.51.100.60", key="sk_live_recon_0001", response={"error": "forbidden"}))
+    e.close()
+    assert [ev.actor.ip for ev in events_of(e, "anomaly")] == ["198.51.100.60"]
