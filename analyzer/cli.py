@@ -127,7 +127,9 @@ def open_db(command: str, url: str, prepare: Callable[[Any], None] | None = None
     try:
         (prepare or run_migrations)(engine)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        from analyzer.db.session import error_reason
+
+        reason = error_reason(exc)
         report_error(command, f"cannot use database {_safe_url(url)}: {reason}")
         engine.dispose()
         return None
@@ -283,7 +285,9 @@ def _analyze(args: argparse.Namespace, settings: Any, pii: Any) -> int:
     except SQLAlchemyError as exc:
         if bar is not None:
             bar.close()
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        from analyzer.db.session import error_reason
+
+        reason = error_reason(exc)
         report_error("analyze", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:
@@ -384,7 +388,9 @@ def _export_events(args: argparse.Namespace) -> int:
             for row in threats.event_rows_since(session=session, since=since):
                 write(orjson.dumps(threats.event_json(row)) + b"\n")
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        from analyzer.db.session import error_reason
+
+        reason = error_reason(exc)
         report_error("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:
@@ -488,7 +494,9 @@ def _retrying_open(url: str, idle_exit: float | None) -> Any:
         except OperationalError as exc:
             engine.dispose()
             if idle_exit is not None and time.monotonic() - started > idle_exit:
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                from analyzer.db.session import error_reason
+
+                reason = error_reason(exc)
                 report_error("analyzer", f"cannot use database {_safe_url(url)}: {reason}")
                 return None
             log.warning("database not reachable yet; retrying", extra={"fields": {"db": _safe_url(url)}})
@@ -528,7 +536,9 @@ def run_export(args: argparse.Namespace) -> int:
             else:
                 document = add_tls_to_export(session, add_to_export(session, crud.export_inventory(session=session)))
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        from analyzer.db.session import error_reason
+
+        reason = error_reason(exc)
         report_error("export", f"database error on {_safe_url(settings.database_url)}: {reason}")
         return 2
     finally:

@@ -65,9 +65,9 @@ def _start(database_url: str, niceness: int = 0) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    from analyzer.db.session import error_reason
+
+    return error_reason(exc)[:300]
 
 
 def _ingest(data: bytes, limit: int, max_records: int) -> IngestOutcome:

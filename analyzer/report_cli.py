@@ -76,7 +76,9 @@ def run_pii(args: argparse.Namespace) -> int:
                     rows, _ = compliance.load(session, filters, full_samples=full)
                     data = compliance.render_html(doc, rows, full_samples=full).encode("utf-8")
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        from analyzer.db.session import error_reason
+
+        reason = error_reason(exc)
         report_error("report pii", f"database error: {reason}")
         return 2
     finally:

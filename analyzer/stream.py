@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from analyzer.db.session import error_reason
 from analyzer.ingest import IngestResult, PreparedBatch, SharedIngestor
 from sensor.plumbing.wire import BatchFormatError, connect_jetstream, decode_batch, ensure_stream, subject_for
 
@@ -248,7 +249,7 @@ class StreamWorker:
             except SQLAlchemyError as exc:
                 self.counters.add("database_errors")
                 self._db_backoff = min(max(self._db_backoff * 2, 0.5), 10.0)
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
+                reason = error_reason(exc)
                 log.warning("database unavailable; retrying", extra={"fields": {"error": reason,
                                                                               "retry_in": self._db_backoff}})
                 await self._keep_alive()

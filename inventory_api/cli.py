@@ -7,6 +7,8 @@ every ``apicensus`` command. FastAPI, SQLAlchemy and uvicorn are imported inside
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from analyzer.cli import guarded, report_error
@@ -102,6 +104,30 @@ def _open_db(command: str, url: str) -> Any:
     return open_db(command, url)
 
 
+@contextlib.contextmanager
+def _session(command: str, url: str) -> Iterator[Any]:
+    """A session on the migrated database at ``url``, or None after saying why (the command then
+    exits 2); the engine is disposed when the block ends."""
+    from analyzer.db.session import make_session_factory
+
+    engine = _open_db(command, url)
+    if engine is None:
+        yield None
+        return
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _db_url(db: str | None) -> str:
+    """``--db``, else the service's database (as for serve)."""
+    from inventory_api.settings import ApiSettings
+
+    return ApiSettings.from_env(database_url=db).database_url
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from inventory_api.settings import ApiSettings
     from sensor.plumbing.bind import parse_bind
@@ -191,19 +217,14 @@ def run_demo(args: argparse.Namespace) -> int:
     if code not in (0, 1):
         return code
     sys.stdout.write(summary.getvalue())
-    from analyzer.db.session import make_session_factory
     from inventory_api import crud
     from inventory_api.schemas import ApiKeyCreate
     from inventory_api.security import Role
 
-    engine = _open_db("demo", args.db)
-    if engine is None:
-        return 2
-    try:
-        with make_session_factory(engine)() as session:
-            _row, secret = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=Role.ADMIN, name="demo"))
-    finally:
-        engine.dispose()
+    with _session("demo", args.db) as session:
+        if session is None:
+            return 2
+        _row, secret = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=Role.ADMIN, name="demo"))
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(
         f"\nAPICensus is serving the demo inventory at {base}\n"
@@ -222,41 +243,25 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
-    from analyzer.db.session import make_session_factory
     from inventory_api import crud
     from inventory_api.schemas import ApiKeyCreate
     from inventory_api.security import Role
-    from inventory_api.settings import ApiSettings
 
-    settings = ApiSettings.from_env(database_url=args.db)
-    engine = _open_db("keys create", settings.database_url)
-    if engine is None:
-        return 2
-    try:
-        with make_session_factory(engine)() as session:
-            _row, secret = crud.create_api_key(
-                session=session, key_in=ApiKeyCreate(role=Role(args.role), name=args.name)
-            )
-    finally:
-        engine.dispose()
+    with _session("keys create", _db_url(args.db)) as session:
+        if session is None:
+            return 2
+        _row, secret = crud.create_api_key(session=session, key_in=ApiKeyCreate(role=Role(args.role), name=args.name))
     print(secret)
     return 0
 
 
 def run_keys_list(args: argparse.Namespace) -> int:
-    from analyzer.db.session import make_session_factory
     from inventory_api import crud
-    from inventory_api.settings import ApiSettings
 
-    settings = ApiSettings.from_env(database_url=args.db)
-    engine = _open_db("keys list", settings.database_url)
-    if engine is None:
-        return 2
-    try:
-        with make_session_factory(engine)() as session:
-            keys = crud.list_api_keys(session=session)
-    finally:
-        engine.dispose()
+    with _session("keys list", _db_url(args.db)) as session:
+        if session is None:
+            return 2
+        keys = crud.list_api_keys(session=session)
     for key in keys:
         state = "revoked" if key.revoked_at else "active"
         print(f"{key.id}\t{key.role}\t{key.prefix}…\t{state}\t{key.created_at.isoformat()}\t{key.name or ''}")
@@ -264,19 +269,12 @@ def run_keys_list(args: argparse.Namespace) -> int:
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:
-    from analyzer.db.session import make_session_factory
     from inventory_api import crud
-    from inventory_api.settings import ApiSettings
 
-    settings = ApiSettings.from_env(database_url=args.db)
-    engine = _open_db("keys revoke", settings.database_url)
-    if engine is None:
-        return 2
-    try:
-        with make_session_factory(engine)() as session:
-            found = crud.revoke_api_key(session=session, key_id=args.key_id)
-    finally:
-        engine.dispose()
+    with _session("keys revoke", _db_url(args.db)) as session:
+        if session is None:
+            return 2
+        found = crud.revoke_api_key(session=session, key_id=args.key_id)
     if not found:
         report_error("keys revoke", f"no key with id {args.key_id}")
         return 1
@@ -286,9 +284,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
 def run_spec_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from analyzer.db.session import make_session_factory
     from analyzer.inventory.specs import SpecError, import_specs, parse_spec
-    from inventory_api.settings import ApiSettings
 
     parsed = []
     failed = False
@@ -307,15 +303,10 @@ def run_spec_import(args: argparse.Namespace) -> int:
     if failed:
         report_error("spec import", "nothing imported")
         return 2
-    settings = ApiSettings.from_env(database_url=args.db)
-    engine = _open_db("spec import", settings.database_url)
-    if engine is None:
-        return 2
-    try:
-        with make_session_factory(engine)() as session:
-            results = import_specs(session=session, specs=parsed, host=args.host)
-    finally:
-        engine.dispose()
+    with _session("spec import", _db_url(args.db)) as session:
+        if session is None:
+            return 2
+        results = import_specs(session=session, specs=parsed, host=args.host)
     for (_spec, name), result in zip(parsed, results, strict=True):
         print(
             f"{name}: spec {result.spec_id} {result.name!r} (OpenAPI {result.openapi_version}) for "

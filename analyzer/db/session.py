@@ -40,6 +40,14 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
+def error_reason(exc: BaseException) -> str:
+    """A database error on one line, for messages: the driver's first line (``exc.orig``), else
+    the exception's, else its type (an error without text)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     engine = create_engine(normalize_url(url) if isinstance(url, str) else url, **kwargs)
     if engine.dialect.name == "sqlite":

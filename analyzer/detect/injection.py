@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from analyzer.detect import normalise, sigguards, valuekinds
+from analyzer.detect.jsonleaves import MAX_JSON_LEAVES, json_leaves
 from analyzer.detect.model import DetectExchange
 from analyzer.detect.signatures import COMMANDS, ENGLISH_COMMANDS, REGISTRY, Signature
 
@@ -70,7 +71,6 @@ def _suspicious(value: str) -> bool:
         return True
     return ("_" in low or "msys" in low) and any(word.startswith(_WORD_PREFIXES) for word in words)
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}")
-MAX_JSON_LEAVES = 500
 MAX_VALUES = 400
 
 
@@ -91,21 +91,6 @@ def mask_snippet(text: str, start: int, end: int) -> str:
         excerpt = text[lo : lo + 96]
     excerpt = _LONG_TOKEN.sub(lambda m: m.group(0)[:4] + "…", excerpt)
     return excerpt.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def _json_leaves(value: Any, path: str, out: list[tuple[str, str]], depth: int = 0) -> None:
-    if len(out) >= MAX_JSON_LEAVES or depth > 12:
-        return
-    if isinstance(value, str):
-        out.append((path, value))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            key_text = str(key)
-            out.append((f"{path}.{key_text}#key", key_text))
-            _json_leaves(item, f"{path}.{key_text}", out, depth + 1)
-    elif isinstance(value, list):
-        for item in value[:100]:
-            _json_leaves(item, f"{path}[]", out, depth + 1)
 
 
 def _split_pairs(text: str) -> Iterator[tuple[str, str]]:
@@ -198,7 +183,7 @@ def request_values(x: DetectExchange, max_body: int = 65536, parsed_json: Any = 
             parsed = None
     if parsed is not None and not isinstance(parsed, int | float | bool):
         leaves: list[tuple[str, str]] = []
-        _json_leaves(parsed, "$", leaves)
+        json_leaves(parsed, "$", leaves)
         for field, value in leaves:
             yield ("name" if field.endswith("#key") else "body"), field[:64], value, False
         return

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 import orjson
 
 from analyzer.detect import normalise
+from analyzer.detect.jsonleaves import MAX_JSON_LEAVES, json_leaves
 
 Value = tuple[str, str, str, bool]  # location, field, value, plus_is_space
 
@@ -73,15 +74,13 @@ def form_fields(text: str) -> list[tuple[str, str]] | None:
 
 def _ndjson_leaves(text: str) -> list[tuple[str, str]] | None:
     """String leaves of newline-delimited JSON (each line one document), else None."""
-    from analyzer.detect.injection import MAX_JSON_LEAVES, _json_leaves
-
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 2 or not all(line.lstrip()[:1] in ("{", "[") for line in lines[:50]):
         return None
     leaves: list[tuple[str, str]] = []
     for line in lines:
         try:
-            _json_leaves(orjson.loads(line), "$", leaves)
+            json_leaves(orjson.loads(line), "$", leaves)
         except orjson.JSONDecodeError:
             return None
         if len(leaves) >= MAX_JSON_LEAVES:

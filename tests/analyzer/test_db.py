@@ -225,3 +225,20 @@ def test_sqlite_embedded_database(tmp_path: object) -> None:
         assert doc["endpoints"][0]["first_seen"] == "2024-01-01T00:00:00Z"
     finally:
         eng.dispose()
+
+
+def test_error_reason_is_one_line_of_the_drivers_message() -> None:
+    """What every command prints and the ingest child answers for a database error."""
+    from sqlalchemy.exc import OperationalError
+
+    from analyzer.db.session import error_reason, make_engine
+
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nothing_listens_here", connect_args={"connect_timeout": 2})
+    with pytest.raises(OperationalError) as caught:
+        engine.connect()
+    engine.dispose()
+    assert "\n" in str(caught.value)  # SQLAlchemy's message runs over lines (SQL, background link)
+    reason = error_reason(caught.value)
+    assert "\n" not in reason and "127.0.0.1" in reason and reason == str(caught.value.orig).strip().splitlines()[0]
+    # A driver error without text: the type, where the commands' own line raised IndexError.
+    assert error_reason(OperationalError("SELECT 1", {}, Exception())) == "OperationalError"

@@ -203,3 +203,46 @@ def test_a_batch_the_database_refuses_is_rejected_whole_and_the_others_applied(n
         with session_scope(engine) as session:
             assert len(crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batches[2]])) == 100
             assert not crud.filter_unseen_uids(session=session, uids=[r["uid"] for r in batches[3]])
+
+
+def _verdicts(engine: Engine) -> list[tuple]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT e.method, e.path_template, v.documented, v.shadow, v.zombie FROM endpoints e "
+            "LEFT JOIN endpoint_verdicts v ON v.endpoint_id = e.id ORDER BY e.method, e.path_template"
+        ))]
+
+
+def test_verdicts_and_consolidation_are_done_once_per_write_across_writers(new_engine: callable) -> None:
+    """Every serve worker's ingest child (and every stream analyzer) asks for the verdict refresh
+    and the idle consolidation; one of them does it per write of traffic, the others skip, and
+    the inventory is what one writer doing it every time builds."""
+    batches = list(_batches(_traffic(1200, 5), 200).values())
+    one, two = new_engine(), new_engine()
+    single = SharedIngestor(one, SETTINGS)
+    workers = [SharedIngestor(two, SETTINGS), SharedIngestor(two, SETTINGS)]
+    done = []
+    for n, records in enumerate(batches):
+        single.ingest([dict(r) for r in records])
+        assert single.recompute_verdicts()
+        workers[n % 2].ingest([dict(r) for r in records])
+        # Both refreshers fire: the one that ingested may come second.
+        done.append([workers[k].recompute_verdicts() for k in ((n + 1) % 2, n % 2)])
+        assert _verdicts(two) == _verdicts(one)
+        assert all(v[3] is not None for v in _verdicts(two)), "an endpoint was left without a verdict"
+        single.consolidate()
+        for k in (0, 1):
+            workers[k].consolidate()
+        with session_scope(two) as session:
+            generation = crud.templater_state_generation(session=session)
+        assert [w.consolidate() for w in workers] == [0, 0]  # nothing written since: both skip
+        with session_scope(two) as session:
+            assert crud.templater_state_generation(session=session) == generation
+    assert done == [[True, False]] * len(batches)
+    # A consolidation that re-homed endpoints is a write too: verdicts follow it, once.
+    assert single.recompute_verdicts()
+    assert [w.recompute_verdicts() for w in workers] == [True, False]
+    assert _verdicts(two) == _verdicts(one)
+    assert _export(two) == _export(one)
