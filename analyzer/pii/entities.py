@@ -224,7 +224,13 @@ def _location_value(value: str, weak: bool) -> float | None:
     return None
 
 
+# A machine-made key: one run of token characters, letters and digits mixed, no words.
+_TOKEN_VALUE = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[\w\-+/=.~]{16,512}")
+
+
 def _credential_value(value: str, weak: bool) -> float | None:
+    if weak:  # "sentry_key", "writeKey": a key only when the value is token-shaped, not a word or id
+        return 0.8 if _TOKEN_VALUE.fullmatch(value) and len(set(value)) >= 8 else None
     return 0.85 if len(value) >= 4 and "\n" not in value else None
 
 
@@ -392,6 +398,14 @@ SPECS: tuple[EntitySpec, ...] = (
         masker=masking.mask_credential,
         field_names=re.compile(
             r"(password|passwd|pwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|authorization|^auth|credentials?|sessionid|sessid|bearer|cookie)s?$"
+        ),
+        # Keys named after what they authenticate ("sentry_key" in a DSN, Segment's "writeKey",
+        # "license_key"): secrets, but the same "...key" names also label handles (sort, cache,
+        # idempotency, routing keys: not listed), so the value must be token-shaped as well.
+        weak_field_names=re.compile(
+            r"(sentry|dsn|client|app|application|license|licence|write|ingest|integration|install|site|service"
+            r"|master|admin|shared|signing|encryption|hmac|webhook|consumer|subscription|developer|partner"
+            r"|merchant|auth|session|instrumentation|serverapi|restapi|mapbox|maps|recaptcha)keys?$"
         ),
         field_names_cjk=re.compile("密码|令牌|口令"),
         field_value=_credential_value,

@@ -47,6 +47,9 @@ _PERSON_NOUNS = re.compile(
     r"beneficiary|student|teacher|doctor|signer|consignee|assignee|reporter|creator|organi[sz]er|attendee|"
     r"participant|reviewer|approver|requester|requestor|subscriber|shopper|consumer|individual|staff|candidate|"
     r"physician|nurse|practitioner|speaker|instructor|^me$|^self$"
+    # Who a tracking or CRM payload is about: Segment / Mixpanel "traits", "identity", leads.
+    r"|^traits$|^identity$|^identities$|visitor|^leads?$|prospect|respondent|volunteer|donor|claimant"
+    r"|policyholder|follower|invitee"
 )
 _NOT_PERSON_LAST_WORDS = wordset(
     """group type role team app application plan segment list setting settings config configuration status

@@ -1,0 +1,87 @@
+"""Issue-10 families where no telling field name helps, each both ways: credentials named after
+what they authenticate ("sentry_key", "writeKey"), people in tracking payloads ("traits.name"),
+and field-only values inside search-syntax query terms ("q=last_name:Smith")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from analyzer.pii import PiiDetector, default_detector
+from analyzer.pii.detector import field_terms
+
+
+@pytest.fixture(scope="module")
+def detector() -> PiiDetector:
+    return default_detector()
+
+
+def record(target: str, *, req: Any = None, method: str = "GET") -> dict[str, Any]:
+    return {
+        "method": method,
+        "target": target,
+        "request_headers": [["Content-Type", "application/json"]] if req is not None else [],
+        "response_headers": [],
+        "request_body": {"data": "" if req is None else json.dumps(req), "b64": False},
+        "response_body": {"data": "", "b64": False},
+    }
+
+
+def types_at(detector: PiiDetector, rec: dict[str, Any], location: str) -> set[str]:
+    return {f.type for f in detector.detect_exchange(rec) if f.location == location}
+
+
+KEY = "3f2b9c0e1d4a5b6c7d8e9f0a1b2c3d4e"
+
+
+@pytest.mark.parametrize("name", ["sentry_key", "writeKey", "license_key", "client_key", "app_key"])
+def test_keys_named_after_what_they_authenticate(detector: PiiDetector, name: str) -> None:
+    assert types_at(detector, record(f"/api/7/store/?{name}={KEY}&sentry_version=7"), "query") == {"CREDENTIAL"}
+
+
+@pytest.mark.parametrize("name", ["sort_key", "cache_key", "idempotency_key", "routing_key", "partition_key"])
+def test_handle_keys_stay_quiet(detector: PiiDetector, name: str) -> None:
+    assert types_at(detector, record(f"/api/items?{name}={KEY}"), "query") == set()
+
+
+@pytest.mark.parametrize("value", ["Default", "production", "my-app-key", "12345678901234567890"])
+def test_a_key_name_with_a_word_or_number_is_no_credential(detector: PiiDetector, value: str) -> None:
+    assert "CREDENTIAL" not in types_at(detector, record(f"/api/x?client_key={value}"), "query")
+
+
+def test_a_person_in_tracking_traits(detector: PiiDetector) -> None:
+    body = {"event": "Order Completed", "traits": {"name": "Maria Lopez"}}
+    assert "PERSON" in types_at(detector, record("/v1/track", req=body, method="POST"), "request")
+
+
+def test_things_in_tracking_payloads_stay_quiet(detector: PiiDetector) -> None:
+    body = {
+        "context": {"library": {"name": "analytics.js"}},
+        "properties": {"products": [{"name": "Monopoly: 3rd Edition"}]},
+        "traits": {"name": "Premium Plan"},
+    }
+    assert "PERSON" not in types_at(detector, record("/v1/track", req=body, method="POST"), "request")
+
+
+@pytest.mark.parametrize(
+    "query", ["q=last_name%3ASmith", "q=author%3A%22Chris+Sanders%22+AND+state%3Aopen", "filter=surname:Novak"]
+)
+def test_field_only_values_in_search_terms(detector: PiiDetector, query: str) -> None:
+    assert types_at(detector, record(f"/people/_search?{query}"), "query") == {"PERSON"}
+
+
+@pytest.mark.parametrize(
+    "query", ["q=status%3Aopen+label%3Abug", "q=name%3Aredis", "q=author%3Acba", "q=created%3A2024-01-01"]
+)
+def test_search_terms_without_people_stay_quiet(detector: PiiDetector, query: str) -> None:
+    assert types_at(detector, record(f"/repos/_search?{query}"), "query") == set()
+
+
+def test_field_terms_skip_urls_and_times() -> None:
+    assert field_terms("https://example.com/a:b") == []
+    assert field_terms('last_name:Smith AND author:"Chris Sanders"') == [
+        ("last_name", "Smith"),
+        ("author", "Chris Sanders"),
+    ]
