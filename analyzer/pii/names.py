@@ -48,6 +48,8 @@ NON_PERSON_WORDS = wordset(
     order orders invoice payment payments plan pro plus premium basic free enterprise business home
     series edition collection channel room chat general everyone unknown anonymous root the of and for
     official bundle package library framework sdk plugin extension module feature issue ticket board
+    actions action automation workflow workflows runner ci assistant calendar notifications notification
+    scheduler noreply reply alerts alert
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july
     august september october november december christmas easter black cyber
     """
@@ -81,6 +83,10 @@ class NameLists:
     common_words: frozenset[str]  # everyday English words ("will", "grace", "mark"): weak evidence
     places: frozenset[str]  # countries and US states: "Austin Texas" is no person
     street_suffixes: frozenset[str]  # "Creek", "Loop", "Hill": streets when no surname or near a number
+    # Everyday and business English beyond ``common_words`` (Faker's company catch-phrase and
+    # buzzword lists, job titles, colour names): "Advanced Analytics", "Senior Engineer", "Dark Blue"
+    # are no names when neither word is on the name lists.
+    vocabulary: frozenset[str] = frozenset()
 
 
 def _provider_names(provider: type, attrs: Iterable[str]) -> set[str]:
@@ -102,8 +108,18 @@ def name_lists() -> NameLists:
         person = importlib.import_module("faker.providers.person")
         lorem = importlib.import_module("faker.providers.lorem.en_US")
         address = importlib.import_module("faker.providers.address.en_US")
+        company = importlib.import_module("faker.providers.company.en_US")
+        job = importlib.import_module("faker.providers.job.en_US")
+        color = importlib.import_module("faker.providers.color.en_US")
     except ImportError:
         return NameLists(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
+    phrases: list[str] = []
+    for attr in ("catch_phrase_words", "bsWords"):
+        for group in getattr(company.Provider, attr, ()):
+            phrases.extend(group)
+    phrases.extend(getattr(job.Provider, "jobs", ()))
+    phrases.extend(getattr(color.Provider, "all_colors", {}))
+    vocabulary = {fold(w) for phrase in phrases for w in re.split(r"[^\w']+", phrase) if len(w) > 1}
     given: set[str] = set()
     surnames: set[str] = set()
     for info in pkgutil.iter_modules(person.__path__):
@@ -122,6 +138,7 @@ def name_lists() -> NameLists:
         common_words=frozenset(fold(w) for w in lorem.Provider.word_list),
         places=frozenset(fold(p) for p in places if " " not in p),
         street_suffixes=frozenset(fold(w) for w in _provider_names(address.Provider, ("street_suffixes",))),
+        vocabulary=frozenset(vocabulary),
     )
 
 
@@ -154,7 +171,35 @@ def looks_like_person(value: str) -> bool:
     if len(tokens) == 1:
         return folded[0] in lists.given and folded[0] not in lists.common_words
     named = [f for f in folded if f in lists.given or f in lists.surnames]
-    return bool(named) and not all(f in lists.common_words for f in folded if f not in _PARTICLES)
+    if named:
+        return not all(f in lists.common_words for f in folded if f not in _PARTICLES)
+    # Names beyond the lists ("Czcibor Borkowski", "Roelien Vuik"): the field name already suggests
+    # a person, so two or three name-cased words, none an everyday, business or place word, will do.
+    return 2 <= len(tokens) <= 3 and all(
+        f in _PARTICLES or (_NAME_CASED.fullmatch(t) is not None and not _thing_word(f, lists))
+        for t, f in zip(tokens, folded, strict=True)
+    )
+
+
+# "Borkowski", "McArthur", "O'Neil", "Jean-Luc": an upper-case letter, then lower-case letters.
+# A capital inside the word only after a surname prefix: "GitHub", "WordPress" are brands.
+_NAME_CASED = re.compile(
+    r"(?:(?:Mc|Mac|De|Di|Da|Le|La|Van|Von|Du|O['’])(?=[^\W\d_a-z]))?"
+    r"[^\W\d_a-z][^\W\d_A-Z]+(?:['’-][^\W\d_a-z]?[^\W\d_A-Z]+)*"
+)
+
+
+def _thing_word(folded: str, lists: NameLists) -> bool:
+    """A word of everyday English, of things' names, of places or of streets."""
+    return (
+        folded in lists.common_words
+        or folded in lists.vocabulary
+        or folded in NON_PERSON_WORDS
+        or folded in BUSINESS_WORDS
+        or folded in lists.places
+        or folded in STREET_TYPES
+        or folded in NOT_GIVEN
+    )
 
 
 # A capitalised word with at least one lower-case letter ("Chris", "McDonald", "O'Brien"; not "NASA").
