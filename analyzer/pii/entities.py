@@ -102,7 +102,10 @@ _SCREEN_STREET = re.compile(
     r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
 )
 _SCREEN_PERSON = re.compile(
-    r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s"
+    r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof|Dr|Doctor)\.?\s"
+    r"|(?i:\b(?:this\s+is|i['’]m|i\s+am|dear|hi|hello|thanks|by|call\s+me|regards|cheers|says|said|asked|told"
+    r"|replied|wrote|him|her|them),?\s)[A-Z]"
+    r"|[a-z]\s+(?:says|said|lives|lived|was\s+born|told|asked|replied|explained|wrote|tweeted|emailed|called\s+me)\b"
     r"|(?<![\w@/.-])[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ'’]+\s+(?:[A-Z]\.\s+)?[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ]"
 )
 _SCREEN_DOB = re.compile(r"(?i)birth|born|\bdob\b|生日|出生")
@@ -337,7 +340,7 @@ SPECS: tuple[EntitySpec, ...] = (
     ),
     EntitySpec(
         type="PERSON",
-        recognizers=("PersonTextRecognizer", "FullNameRecognizer"),
+        recognizers=("PersonTextRecognizer", "FullNameRecognizer", "IntroducedNameRecognizer"),
         screen=Screen(min_len=5, needs=" ", pattern=_SCREEN_PERSON),
         masker=masking.mask_person,
         field_names=re.compile(

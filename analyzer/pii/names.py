@@ -278,3 +278,109 @@ def find_full_names(text: str) -> list[tuple[int, int]]:
             continue  # "Mary Ann Smith": the first pair already covers the name
         out.append((start, end))
     return out
+
+
+# Words that introduce a person in prose, and the name right after them. First-person and
+# salutation introducers ("this is", "I'm", "Dear") make even a pair of unlisted words a name
+# ("Hi, this is Walentyna Pawłowska from accounting"); the others ("by", "contact", "called",
+# "Dr.") need a listed given name or surname, since things follow them too ("powered by Apache
+# Kafka", "a tool called Data Studio").
+_INTRODUCER = re.compile(
+    r"(?:(?<![\w'’])(?P<first>(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir)\s+"
+    r"(?:(?:maiden|first|last|full|given|family|middle|legal)\s+)?name(?:'s|’s|\s+is)|[Ii]['’]m|[Ii]\s+am|[Tt]his\s+is"
+    r"|[Cc]all\s+me|[Dd]ear|[Ss]incerely,?|(?:[Bb]est\s+|[Kk]ind\s+)?[Rr]egards,?|[Cc]heers,?)"
+    r"|(?<![\w'’])(?P<other>(?P<says>says|said|asked|told|replied|wrote|(?:named|called)\s+(?:him|her|them))"
+    r"|[Bb]y|[Aa]uthor(?:ed\s+by)?:?|[Cc]ontact(?:ed)?:?|[Cc]alled|[Nn]amed|[Aa]sk|[Cc]c:?"
+    r"|[Hh]i|[Hh]ello|[Tt]hanks,?|[Ww]ith|[Ff]rom|[Tt]o|Dr\.?|Doctor|Mr|Mrs|Ms|Prof\.?))[ \t\n]+"
+)
+_INTRO_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
+_INITIAL = re.compile(r"[A-Z]\.?")
+# After "this is <name>": what a person introducing themselves goes on with.
+_INTRO_FOLLOW = re.compile(r"[ \t]*(?:[,!\n]|$)|[ \t]+(?:from|here|speaking|calling|with|at|of|in)\b")
+# What follows an introduced name: the end, punctuation, or a lower-case word ("... from accounting").
+_NAME_END = re.compile(r"(?:[ \t]*(?:[,.;:!?)\n]|$)|[ \t]+[a-z])")
+
+
+def find_introduced_names(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each name that words of the text introduce: "this is Walentyna Pawłowska
+    from accounting", "Dear Chris", "reviewed by Chris Sanders", "Dr. Okafor". The span is the name
+    alone (1-3 capitalised words, an optional middle initial); the introducing words are context.
+
+    A single word must be a listed given name (a surname after a title), not an everyday word;
+    unlisted pairs count only after first-person or salutation introducers and must end there
+    (punctuation or a lower-case word next); no word may be an everyday, business, place or street
+    word, and "Sir", "Team", "Support" never are names."""
+    lists = name_lists()
+    if not lists.given:
+        return []
+    out: list[tuple[int, int]] = []
+    for intro in _INTRODUCER.finditer(text):
+        tokens: list[tuple[int, int]] = []
+        pos = intro.end()
+        while len(tokens) < 4:
+            match = _INTRO_TOKEN.match(text, pos)
+            if match is None or not match.group()[0].isupper():
+                initial = _INITIAL.match(text, pos)
+                if initial is None or not tokens or len(tokens) > 1:
+                    break
+                match = initial  # "Fredrik L Sommerseth", "Chris M. Sanders"
+            tokens.append(match.span())
+            gap = re.match(r"[ \t]", text[match.end() : match.end() + 1])
+            if gap is None:
+                pos = match.end()
+                break
+            pos = match.end() + 1
+        # A trailing initial belongs to the next sentence ("... by Chris A. Next").
+        while tokens and _INITIAL.fullmatch(text, *tokens[-1]):
+            tokens.pop()
+        if not tokens or len(tokens) > 3:
+            continue
+        start, end = tokens[0][0], tokens[-1][1]
+        words = [fold(text[a:b]) for a, b in tokens if not _INITIAL.fullmatch(text, a, b)]
+        first = intro.group("first")
+        if first is not None and first.lower().startswith("this") and not _INTRO_FOLLOW.match(text, end):
+            continue  # "This is Apache Kafka." describes a thing; "this is Wei Zhang from IT" a person
+        introducer = "says" if intro.group("says") else intro.group("other") or ""
+        if (not out or out[-1][1] <= start) and _plausible_introduced(
+            words, first is not None, introducer, text, end, lists
+        ):
+            out.append((start, end))
+    for match in _REPORTED.finditer(text):
+        start, end = match.span("name")
+        words = [fold(w) for w in match.group("name").split() if not _INITIAL.fullmatch(w)]
+        if any(_thing_word(w, lists) for w in words) or not any(
+            w in lists.given or w in lists.surnames for w in words
+        ):
+            continue
+        if len(words) == 1 and words[0] in lists.common_words:
+            continue
+        if not any(a < end and start < b for a, b in out):
+            out.append((start, end))
+    out.sort()
+    return out
+
+
+# A name followed by what only people do: 'Izumi says', "Tosh Olsen lives at", "Becker wrote".
+_REPORTED = re.compile(
+    r"(?<![\w'’-])(?P<name>[^\W\d_a-z][^\W\d_A-Z]+(?:[ \t](?:[A-Z]\.?[ \t])?[^\W\d_a-z][^\W\d_A-Z]+){0,2})"
+    r"[ \t]+(?:says|said|lives|lived|was\s+born|told|asked|replied|explained|wrote|tweeted|emailed|called\s+me)\b"
+)
+
+
+def _plausible_introduced(
+    words: list[str], first_person: bool, introducer: str, text: str, end: int, lists: NameLists
+) -> bool:
+    if any(_thing_word(w, lists) for w in words):
+        return False
+    if len(words) == 1:
+        (word,) = words
+        title = introducer.rstrip(".").lower() in ("dr", "doctor", "mr", "mrs", "ms", "prof")
+        if title or introducer == "says":  # "Dr. Okafor", 'says Becker', "named him Devin"
+            return (word in lists.surnames or word in lists.given) and word not in lists.common_words
+        # "Dear Chris", "Thanks, Maria", "I'm Sofia": a given name; "by Chris" alone says too little.
+        salutation = first_person or introducer.rstrip(",").lower() in ("hi", "hello", "thanks")
+        return salutation and word in lists.given and _NAME_END.match(text, end) is not None
+    listed = any(w in lists.given or w in lists.surnames for w in words)
+    if listed and (words[0] in lists.given or first_person or introducer.lower().startswith(("dr", "mr", "ms", "prof"))):
+        return True
+    return first_person and _NAME_END.match(text, end) is not None

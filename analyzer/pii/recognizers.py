@@ -35,7 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from analyzer.pii.entities import SPECS, EntitySpec
-from analyzer.pii.names import find_full_names
+from analyzer.pii.names import find_full_names, find_introduced_names
 from analyzer.pii.validators import (
     JWT,
     PROVIDER_KEY,
@@ -353,7 +353,7 @@ class PersonTextRecognizer(PatternRecognizer):
         # "my/his/her/full name is", or a "Name:" label; not "the product name is Widget Pro".
         Pattern(
             "introduced name",
-            rf"(?<=(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Ff]ull|[Ll]egal)\s+name\s+is|\b[Nn]ame\s*:)\s{{0,3}}){_NAME}",
+            rf"(?<=(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Ff]ull|[Ll]egal)\s+name\s+is|\b[Nn]ame\s*:)\s{{0,8}}){_NAME}",
             0.6,
         ),
         # Not "Dr": it is also the street type in "12 Oak Dr. Springfield".
@@ -396,6 +396,31 @@ class FullNameRecognizer(EntityRecognizer):
         ]
 
 
+class IntroducedNameRecognizer(EntityRecognizer):
+    """Names that words of the text introduce ("this is Walentyna Pawłowska from accounting",
+    "Dear Chris", "reviewed by Chris Sanders", "Dr. Okafor"), see ``names.find_introduced_names``:
+    the introducing words are the context that lets a name off the lists count; the span is the
+    name alone."""
+
+    SCORE = 0.6
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="IntroducedNameRecognizer", supported_language="en")
+
+    def load(self) -> None:  # the name lists load on first use (names.name_lists)
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities:
+            return []
+        return [
+            RecognizerResult(entity_type="PERSON", start=start, end=end, score=self.SCORE)
+            for start, end in find_introduced_names(text)
+        ]
+
+
 # Recognizers by the name an :class:`~analyzer.pii.entities.EntitySpec` gives them.
 RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "OfflineEmailRecognizer": OfflineEmailRecognizer,
@@ -410,6 +435,7 @@ RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "StreetAddressRecognizer": StreetAddressRecognizer,
     "PersonTextRecognizer": PersonTextRecognizer,
     "FullNameRecognizer": FullNameRecognizer,
+    "IntroducedNameRecognizer": IntroducedNameRecognizer,
 }
 
 
