@@ -100,6 +100,7 @@ _SCREEN_STREET = re.compile(
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Square|Parkway"
     r"|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
     r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
+    r"|\b[ADF]PO\s+A[AEP]\s\d|\d\.?,?\s+(?:Apt\.?|Suite|Flat)\s+\d|\b[Aa]ddress\s{0,2}:"
 )
 _SCREEN_PERSON = re.compile(
     r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof|Dr|Doctor)\.?\s"

@@ -330,6 +330,25 @@ class StreetAddressRecognizer(PatternRecognizer):
             0.6,
         ),
         Pattern("PO box", r"\bP\.?\s?O\.?\s+Box\s+\d{1,6}\b", 0.6),
+        # US military mail (USPS): "Unit 5146 Box 1772 / DPO AE 91410", "PSC 7589, Box 0572 / APO AA".
+        Pattern(
+            "military mail",
+            r"\b(?:(?:Unit|PSC|CMR)\s+\d{1,5},?\s+Box\s+\d{1,5}\s+|USNS\s+\p{Lu}[\p{L}'-]+\s+)?[ADF]PO\s+A[AEP]\s+\d{5}\b",
+            0.6,
+        ),
+        # A street, a house number, then the flat: "Via Roma 131 Apt. 12", "Koepenicker Str. 74 Suite 980".
+        Pattern(
+            "street + number + flat",
+            r"\b(?:\p{Lu}[\p{L}'’.-]*\s+){1,4}\d{1,5}[a-z]?\.?,?\s+(?:Apt\.?|Suite|Flat)\s+\d{1,5}\b",
+            0.6,
+        ),
+        # The rest of a line a form labels "Address:" ("Address:     03555 Vicolo Calcirelli 13"): a
+        # house number and a word; network addresses are refused by ``validate_result``.
+        Pattern(
+            "labelled address",
+            r"(?<=(?:^|\n)[ \t]*(?:[Hh]ome\s+|[Pp]ostal\s+|[Mm]ailing\s+)?[Aa]ddress\s{0,2}:[ \t]{0,8})(?=[^\n]*\d)(?=[^\n]*\p{L}{3})[^\s@][^\n@]{5,80}",
+            0.6,
+        ),
     ]
     CONTEXT = ["address", "street", "live", "lives", "ship", "deliver", "地址"]
 
@@ -341,6 +360,21 @@ class StreetAddressRecognizer(PatternRecognizer):
             name="StreetAddressRecognizer",
             global_regex_flags=_CASE_SENSITIVE,
         )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        # A labelled "address" may be a network one: "Address: 10.0.0.7:8080", "fe80::1", a URL;
+        # "Release 4 Suite 2", "Level 3 Flat 1" number things, not houses.
+        if _NETWORK_TEXT.search(pattern_text) or _NUMBERED_THING.search(pattern_text):
+            return False
+        return None
+
+
+# Words that number a thing rather than a house: "Release 4", "Chapter 3", "Test 2".
+_NUMBERED_THING = re.compile(
+    r"(?i)\b(?:release|version|build|test|tests|chapter|section|part|page|level|step|phase|round|season|episode"
+    r"|volume|vol|item|figure|table|sprint|stage|run|case|lesson|module|unit\s+test)\.?\s+\d"
+)
+_NETWORK_TEXT = re.compile(r"://|\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{1,4}::?[0-9A-Fa-f]{1,4}:|\b[0-9a-f]{12,}\b")
 
 
 class PersonTextRecognizer(PatternRecognizer):
