@@ -173,6 +173,14 @@ class PhoneNumberRecognizer(PatternRecognizer):
         "answering",
         "reach me",
         "text me",
+        # Where numbers are texted or dialled: "stop receiving messages to 079 0442 1744".
+        "message to",
+        "messages to",
+        "texts to",
+        "dial",
+        "landline",
+        "voicemail",
+        "my number",
         "手机",
         "电话",
     ]
@@ -192,6 +200,8 @@ class PhoneNumberRecognizer(PatternRecognizer):
 _DATE_OR_IP = re.compile(
     r"\d{1,3}(?:\.\d{1,3}){3}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?"
 )
+# A date with the hour after it ("2012-01-11 12:16"): the digit groups cut out of a timestamp.
+_DATE_START = re.compile(r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})(?!\d)")
 _NANP = re.compile(r"(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}")
 
 
@@ -203,7 +213,7 @@ def _validate_phone(text: str) -> bool | None:
     context to decide; False drops dates, dotted quads, wrong lengths and invalid NANP numbers.
     """
     digits = sum(ch.isdigit() for ch in text)
-    if digits < 7 or digits > 15 or _DATE_OR_IP.fullmatch(text):
+    if digits < 7 or digits > 15 or _DATE_OR_IP.fullmatch(text) or _DATE_START.match(text):
         return False
     if text.startswith("+") or text.startswith("00"):
         try:

@@ -85,3 +85,22 @@ def test_field_terms_skip_urls_and_times() -> None:
         ("last_name", "Smith"),
         ("author", "Chris Sanders"),
     ]
+
+
+@pytest.mark.parametrize(
+    "text", ["I would like to stop receiving messages to 079 0442 1744", "please dial 0489 25 37 29 now"]
+)
+def test_a_national_number_where_it_is_texted_or_dialled(detector: PiiDetector, text: str) -> None:
+    assert [t for t, _ in detector.detect_value(text)] == ["PHONE_NUMBER"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fix a bro-cut error message.\n\n0.23 | 2012-01-11 12:16:11 -0800",  # a changelog's timestamp
+        "3 messages in 2024 12 31 queue",
+        "call back on 2012-01-11 12",
+    ],
+)
+def test_timestamps_near_phone_words_are_no_phones(detector: PiiDetector, text: str) -> None:
+    assert "PHONE_NUMBER" not in {t for t, _ in detector.detect_value(text)}
