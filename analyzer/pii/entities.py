@@ -105,7 +105,9 @@ _SCREEN_STREET = re.compile(
 _SCREEN_PERSON = re.compile(
     r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof|Dr|Doctor)\.?\s"
     r"|(?i:\b(?:this\s+is|i['’]m|i\s+am|dear|hi|hello|thanks|by|call\s+me|regards|cheers|says|said|asked|told"
-    r"|replied|wrote|him|her|them),?\s)[A-Z]"
+    r"|replied|wrote|him|her|them|user|customer|client|employee|patient|applicant|recipient|resident|member|holder"
+    r"|tenant|student|teacher|nurse|driver|passenger|guest|candidate|sender|colleague|owner|reporter|assignee"
+    r"|manager|officer|detective|sergeant|captain|agent|judge|senator|minister|professor|attorney|inspector),?\s)[A-Z]"
     r"|[a-z]\s+(?:says|said|lives|lived|was\s+born|told|asked|replied|explained|wrote|tweeted|emailed|called\s+me)\b"
     r"|(?<![\w@/.-])[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ'’]+\s+(?:[A-Z]\.\s+)?[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ]"
 )

@@ -283,13 +283,16 @@ def find_full_names(text: str) -> list[tuple[int, int]]:
 # Words that introduce a person in prose, and the name right after them. First-person and
 # salutation introducers ("this is", "I'm", "Dear") make even a pair of unlisted words a name
 # ("Hi, this is Walentyna Pawłowska from accounting"); the others ("by", "contact", "called",
-# "Dr.") need a listed given name or surname, since things follow them too ("powered by Apache
-# Kafka", "a tool called Data Studio").
+# "Dr.", a person's role: "applicant", "Officer") need a listed given name or surname, since things
+# follow them too ("powered by Apache Kafka", "a tool called Data Studio", "user Admin").
 _INTRODUCER = re.compile(
     r"(?:(?<![\w'’])(?P<first>(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir)\s+"
     r"(?:(?:maiden|first|last|full|given|family|middle|legal)\s+)?name(?:'s|’s|\s+is)|[Ii]['’]m|[Ii]\s+am|[Tt]his\s+is"
     r"|[Cc]all\s+me|[Dd]ear|[Ss]incerely,?|(?:[Bb]est\s+|[Kk]ind\s+)?[Rr]egards,?|[Cc]heers,?)"
     r"|(?<![\w'’])(?P<other>(?P<says>says|said|asked|told|replied|wrote|(?:named|called)\s+(?:him|her|them))"
+    r"|(?P<role>(?i:user|customer|client|employee|patient|applicant|recipient|resident|member|account\s+holder|holder"
+    r"|tenant|student|teacher|nurse|driver|passenger|guest|candidate|sender|colleague|owner|reporter|assignee"
+    r"|manager|officer|detective|sergeant|captain|agent|judge|senator|minister|professor|attorney|inspector))"
     r"|[Bb]y|[Aa]uthor(?:ed\s+by)?:?|[Cc]ontact(?:ed)?:?|[Cc]alled|[Nn]amed|[Aa]sk|[Cc]c:?"
     r"|[Hh]i|[Hh]ello|[Tt]hanks,?|[Ww]ith|[Ff]rom|[Tt]o|Dr\.?|Doctor|Mr|Mrs|Ms|Prof\.?))[ \t\n]+"
 )
@@ -340,7 +343,7 @@ def find_introduced_names(text: str) -> list[tuple[int, int]]:
         first = intro.group("first")
         if first is not None and first.lower().startswith("this") and not _INTRO_FOLLOW.match(text, end):
             continue  # "This is Apache Kafka." describes a thing; "this is Wei Zhang from IT" a person
-        introducer = "says" if intro.group("says") else intro.group("other") or ""
+        introducer = "says" if intro.group("says") else "role" if intro.group("role") else intro.group("other") or ""
         if (not out or out[-1][1] <= start) and _plausible_introduced(
             words, first is not None, introducer, text, end, lists
         ):
@@ -375,12 +378,14 @@ def _plausible_introduced(
     if len(words) == 1:
         (word,) = words
         title = introducer.rstrip(".").lower() in ("dr", "doctor", "mr", "mrs", "ms", "prof")
-        if title or introducer == "says":  # "Dr. Okafor", 'says Becker', "named him Devin"
+        if title or introducer in ("says", "role"):  # "Dr. Okafor", 'says Becker', "Officer Barnes"
             return (word in lists.surnames or word in lists.given) and word not in lists.common_words
         # "Dear Chris", "Thanks, Maria", "I'm Sofia": a given name; "by Chris" alone says too little.
         salutation = first_person or introducer.rstrip(",").lower() in ("hi", "hello", "thanks")
         return salutation and word in lists.given and _NAME_END.match(text, end) is not None
     listed = any(w in lists.given or w in lists.surnames for w in words)
+    if introducer == "role":  # "applicant Saira Mendez", "recipient Deepak Malhotra": a listed surname
+        return words[-1] in lists.surnames or words[0] in lists.given
     if listed and (words[0] in lists.given or first_person or introducer.lower().startswith(("dr", "mr", "ms", "prof"))):
         return True
     return first_person and _NAME_END.match(text, end) is not None

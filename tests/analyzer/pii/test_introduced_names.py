@@ -28,6 +28,9 @@ def names_in(text: str) -> list[str]:
         ("She named him Devin", "Devin"),
         ("Tosh Olsen lives at 172 Maneeži 75", "Tosh Olsen"),
         ("Best regards,\nMaria Lopez", "Maria Lopez"),
+        ("attempts for user Ananya Sharma were logged", "Ananya Sharma"),  # a role, a listed surname
+        ("Officer Barnes recorded the plate", "Barnes"),
+        ("Applicant Saira Mendez uploaded a photo", "Saira Mendez"),
     ],
 )
 def test_introduced_names(text: str, name: str) -> None:
@@ -52,6 +55,11 @@ def test_introduced_names(text: str, name: str) -> None:
         "The server said hello",
         "a dog named Rex",
         "Hi Team, the build is green",
+        "user Admin logged in",
+        "the user agent Mozilla Firefox",
+        "customer Acme Corp",
+        "driver Ford Focus",
+        "manager Kubernetes Dashboard",
     ],
 )
 def test_things_after_introducers_stay_quiet(text: str) -> None:
