@@ -558,7 +558,9 @@ class PiiDetector:
             for name, value in parse_qsl(query, keep_blank_values=False):
                 # The URL flavour of a context differs only on bare numbers: elsewhere the body's
                 # context is used, which shares the decision cache with the same values in bodies.
-                add("query", name, value, url_context(name) if value.isdigit() else self._context(name))
+                # A parameter takes the URL's resource as parent, as a top-level body field does
+                # ("/customers?name=...", "/contacts/search?q=..."); ids keep the URL flavour.
+                add("query", name, value, url_context(name) if value.isdigit() else field_context(name, resource))
                 terms: dict[str, Hit] = {}
                 for term_name, term_value in field_terms(value):
                     term_ctx = self._context(term_name)

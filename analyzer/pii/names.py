@@ -87,6 +87,9 @@ class NameLists:
     # buzzword lists, job titles, colour names): "Advanced Analytics", "Senior Engineer", "Dark Blue"
     # are no names when neither word is on the name lists.
     vocabulary: frozenset[str] = frozenset()
+    # Places of more than one word, folded ("new york", "south africa", "abano terme"): Faker's
+    # countries, states, provinces and cities of every locale. "New York" is no person.
+    place_phrases: frozenset[str] = frozenset()
 
 
 def _provider_names(provider: type, attrs: Iterable[str]) -> set[str]:
@@ -120,6 +123,16 @@ def name_lists() -> NameLists:
     phrases.extend(getattr(job.Provider, "jobs", ()))
     phrases.extend(getattr(color.Provider, "all_colors", {}))
     vocabulary = {fold(w) for phrase in phrases for w in re.split(r"[^\w']+", phrase) if len(w) > 1}
+    place_phrases: set[str] = set()
+    address_package = importlib.import_module("faker.providers.address")
+    for info in pkgutil.iter_modules(address_package.__path__):
+        try:
+            provider = importlib.import_module(f"{address_package.__name__}.{info.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for name in _provider_names(provider, ("countries", "states", "provinces", "regions", "cities", "city_names")):
+            if " " in name:
+                place_phrases.add(" ".join(fold(w) for w in name.split()))
     given: set[str] = set()
     surnames: set[str] = set()
     for info in pkgutil.iter_modules(person.__path__):
@@ -139,6 +152,7 @@ def name_lists() -> NameLists:
         places=frozenset(fold(p) for p in places if " " not in p),
         street_suffixes=frozenset(fold(w) for w in _provider_names(address.Provider, ("street_suffixes",))),
         vocabulary=frozenset(vocabulary),
+        place_phrases=frozenset(place_phrases),
     )
 
 
@@ -168,6 +182,8 @@ def looks_like_person(value: str) -> bool:
     lists = name_lists()
     if not lists.given:  # no lists: two capitalised words are the best evidence left
         return len(tokens) >= 2
+    if " ".join(folded) in lists.place_phrases or (len(folded) > 1 and folded[0] in NOT_GIVEN):
+        return False  # "New York", "South Africa", "San Jose", "Fort Worth"
     if len(tokens) == 1:
         return folded[0] in lists.given and folded[0] not in lists.common_words
     named = [f for f in folded if f in lists.given or f in lists.surnames]
@@ -247,7 +263,7 @@ def find_full_names(text: str) -> list[tuple[int, int]]:
         if not _BETWEEN.fullmatch(text, first.end(), second.start()):
             continue
         a, b = fold(first.group()), fold(second.group())
-        if a not in lists.given or a in NOT_GIVEN or a in NON_PERSON_WORDS:
+        if a not in lists.given or a in NOT_GIVEN or a in NON_PERSON_WORDS or f"{a} {b}" in lists.place_phrases:
             continue
         if b in NON_PERSON_WORDS or b in BUSINESS_WORDS or b in lists.places or b.endswith(("'s", "’s")):
             continue
@@ -298,6 +314,7 @@ _INTRODUCER = re.compile(
 )
 _INTRO_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
 _INITIAL = re.compile(r"[A-Z]\.?")
+_UPPER_NEXT = re.compile(r"[ \t](?:[a-z]{1,4}[ \t])?[^\W\d_a-z]")
 # After "this is <name>": what a person introducing themselves goes on with.
 _INTRO_FOLLOW = re.compile(r"[ \t]*(?:[,!\n]|$)|[ \t]+(?:from|here|speaking|calling|with|at|of|in)\b")
 # What follows an introduced name: the end, punctuation, or a lower-case word ("... from accounting").
@@ -322,6 +339,9 @@ def find_introduced_names(text: str) -> list[tuple[int, int]]:
         pos = intro.end()
         while len(tokens) < 4:
             match = _INTRO_TOKEN.match(text, pos)
+            if tokens and match is not None and match.group() in _PARTICLES and _UPPER_NEXT.match(text, match.end()):
+                pos = match.end() + 1  # "Roxy van der Torre": particles join the name, not counted
+                continue
             if match is None or not match.group()[0].isupper():
                 initial = _INITIAL.match(text, pos)
                 if initial is None or not tokens or len(tokens) > 1:
@@ -340,6 +360,8 @@ def find_introduced_names(text: str) -> list[tuple[int, int]]:
             continue
         start, end = tokens[0][0], tokens[-1][1]
         words = [fold(text[a:b]) for a, b in tokens if not _INITIAL.fullmatch(text, a, b)]
+        if " ".join(words) in lists.place_phrases:
+            continue  # "I'm from ... / this is New York"
         first = intro.group("first")
         if first is not None and first.lower().startswith("this") and not _INTRO_FOLLOW.match(text, end):
             continue  # "This is Apache Kafka." describes a thing; "this is Wei Zhang from IT" a person
@@ -370,6 +392,10 @@ _REPORTED = re.compile(
 )
 
 
+# Introducers of who did or is to be reached: an unlisted given name before a listed surname will do.
+_AGENT_INTRODUCERS = frozenset({"by", "author", "authored by", "contact", "contacted", "cc", "ask"})
+
+
 def _plausible_introduced(
     words: list[str], first_person: bool, introducer: str, text: str, end: int, lists: NameLists
 ) -> bool:
@@ -386,6 +412,13 @@ def _plausible_introduced(
     listed = any(w in lists.given or w in lists.surnames for w in words)
     if introducer == "role":  # "applicant Saira Mendez", "recipient Deepak Malhotra": a listed surname
         return words[-1] in lists.surnames or words[0] in lists.given
+    if (
+        len(words) == 2
+        and words[-1] in lists.surnames
+        and introducer.rstrip(":").lower() in _AGENT_INTRODUCERS
+        and _NAME_END.match(text, end) is not None
+    ):
+        return True  # "Escalated by Hansine Geisler; waiting ...": a listed surname ends the name
     if listed and (words[0] in lists.given or first_person or introducer.lower().startswith(("dr", "mr", "ms", "prof"))):
         return True
     return first_person and _NAME_END.match(text, end) is not None

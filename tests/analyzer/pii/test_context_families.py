@@ -104,3 +104,23 @@ def test_a_national_number_where_it_is_texted_or_dialled(detector: PiiDetector, 
 )
 def test_timestamps_near_phone_words_are_no_phones(detector: PiiDetector, text: str) -> None:
     assert "PHONE_NUMBER" not in {t for t, _ in detector.detect_value(text)}
+
+
+@pytest.mark.parametrize(
+    "target", ["/api/contacts/search?q=Claire+St-Jean&limit=20", "/v1/customers?name=Grace+Hopper"]
+)
+def test_a_search_of_people_for_a_person(detector: PiiDetector, target: str) -> None:
+    assert types_at(detector, record(target), "query") == {"PERSON"}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/products/search?q=Claire+St-Jean",  # products hold no people
+        "/api/contacts/search?q=New+York",
+        "/api/contacts/search?q=redis",
+        "/api/users?q=Admin+Team",
+    ],
+)
+def test_other_searches_stay_quiet(detector: PiiDetector, target: str) -> None:
+    assert types_at(detector, record(target), "query") == set()

@@ -31,6 +31,8 @@ def names_in(text: str) -> list[str]:
         ("attempts for user Ananya Sharma were logged", "Ananya Sharma"),  # a role, a listed surname
         ("Officer Barnes recorded the plate", "Barnes"),
         ("Applicant Saira Mendez uploaded a photo", "Saira Mendez"),
+        ("Hi, this is Roxy van der Torre from accounting.", "Roxy van der Torre"),  # particles
+        ("Escalated by Hansine Geisler; waiting for the vendor.", "Hansine Geisler"),
     ],
 )
 def test_introduced_names(text: str, name: str) -> None:
@@ -60,6 +62,8 @@ def test_introduced_names(text: str, name: str) -> None:
         "customer Acme Corp",
         "driver Ford Focus",
         "manager Kubernetes Dashboard",
+        "Bumper to Bumper Auto Parts",  # "to" is no agent introducer, and three words
+        "I'm in New York, see you",  # a place of two words
     ],
 )
 def test_things_after_introducers_stay_quiet(text: str) -> None:

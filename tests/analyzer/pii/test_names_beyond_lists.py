@@ -32,6 +32,10 @@ def test_unlisted_names_look_like_people(value: str) -> None:
         "cba",
         "Release Notifications Bot",
         "Zyxtor Qwelbin Vorpath Klimber",  # four unknown words: a title, not a name
+        "New York",  # places of more than one word
+        "South Africa",
+        "San Jose",
+        "Fort Worth",
     ],
 )
 def test_things_do_not(value: str) -> None:
