@@ -87,8 +87,8 @@ class NameLists:
     # buzzword lists, job titles, colour names): "Advanced Analytics", "Senior Engineer", "Dark Blue"
     # are no names when neither word is on the name lists.
     vocabulary: frozenset[str] = frozenset()
-    # Places of more than one word, folded ("new york", "south africa", "abano terme"): Faker's
-    # countries, states, provinces and cities of every locale. "New York" is no person.
+    # Places of more than one word, folded ("new york", "south africa"): Faker's countries and US
+    # states. "New York" is no person.
     place_phrases: frozenset[str] = frozenset()
 
 
@@ -123,16 +123,6 @@ def name_lists() -> NameLists:
     phrases.extend(getattr(job.Provider, "jobs", ()))
     phrases.extend(getattr(color.Provider, "all_colors", {}))
     vocabulary = {fold(w) for phrase in phrases for w in re.split(r"[^\w']+", phrase) if len(w) > 1}
-    place_phrases: set[str] = set()
-    address_package = importlib.import_module("faker.providers.address")
-    for info in pkgutil.iter_modules(address_package.__path__):
-        try:
-            provider = importlib.import_module(f"{address_package.__name__}.{info.name}").Provider
-        except (ImportError, AttributeError):
-            continue
-        for name in _provider_names(provider, ("countries", "states", "provinces", "regions", "cities", "city_names")):
-            if " " in name:
-                place_phrases.add(" ".join(fold(w) for w in name.split()))
     given: set[str] = set()
     surnames: set[str] = set()
     for info in pkgutil.iter_modules(person.__path__):
@@ -145,6 +135,9 @@ def name_lists() -> NameLists:
         )
         surnames |= _provider_names(provider, ("last_names",))
     places = _provider_names(address.Provider, ("countries", "states"))
+    # Not every locale's cities: importing ~100 address modules keeps large lists alive that every
+    # full garbage collection then walks (PII CPU per exchange rose ~8%).
+    place_phrases = {" ".join(fold(w) for w in p.split()) for p in places if " " in p}
     return NameLists(
         given=frozenset(fold(n) for n in given if n and " " not in n),
         surnames=frozenset(fold(n) for n in surnames if n and " " not in n),
