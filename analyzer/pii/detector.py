@@ -124,6 +124,19 @@ def _label_before(text: str, start: int) -> FieldContext | None:
     return ctx if ctx.negative or ctx.types else None
 
 
+# Search-syntax terms in a query value (Lucene / Elasticsearch "q=last_name:Smith AND city:Berlin",
+# GitHub "author:octocat", "filter=email:..."): the term's own name is the field name of its value.
+_FIELD_TERM = re.compile(r"(?<![\w.:/-])([A-Za-z_][\w.]{0,40}):(?!//)(?:\"([^\"]{1,200})\"|([^\s\"():,]{1,200}))")
+
+
+def field_terms(value: str) -> list[tuple[str, str]]:
+    """(name, value) of each ``name:value`` term of a search query value; the name's last dotted
+    part is the field name ("user.name:..." -> "name" under "user")."""
+    if ":" not in value:
+        return []
+    return [(m.group(1), m.group(2) or m.group(3)) for m in _FIELD_TERM.finditer(value)]
+
+
 def _has_any(value: str, chars: str) -> bool:
     """The screen's character gate: ``chars`` empty, or one of them in ``value``."""
     if not chars or chars[0] in value:
@@ -545,7 +558,18 @@ class PiiDetector:
             for name, value in parse_qsl(query, keep_blank_values=False):
                 # The URL flavour of a context differs only on bare numbers: elsewhere the body's
                 # context is used, which shares the decision cache with the same values in bodies.
-                add("query", name, value, url_context(name) if value.isdigit() else self._context(name))
+                # A parameter takes the URL's resource as parent, as a top-level body field does
+                # ("/customers?name=...", "/contacts/search?q=..."); ids keep the URL flavour.
+                add("query", name, value, url_context(name) if value.isdigit() else field_context(name, resource))
+                terms: dict[str, Hit] = {}
+                for term_name, term_value in field_terms(value):
+                    term_ctx = self._context(term_name)
+                    if term_ctx.field_only:  # what only a name establishes: "last_name:Smith"
+                        for hit in self._scan(term_value, term_ctx):
+                            if (hit[0], "query", name) not in found:
+                                terms.setdefault(hit[0], hit)
+                if terms:  # one value: counted once per type, however many terms hit
+                    note("query", name, tuple(terms.values()))
 
         request_headers = record.get("request_headers") or []
         response_headers = record.get("response_headers") or []

@@ -100,9 +100,15 @@ _SCREEN_STREET = re.compile(
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Square|Parkway"
     r"|Pkwy|Highway|Hwy|Circle|Trail|Close|Crescent|Row|Gardens|Box)\b"
     r"|(?:straße|strasse|weg|gasse|allee|platz|katu|gatan|vej|laan|straat)\s+\d|[省市区县][^\s]{0,12}[路街道号]"
+    r"|\b[ADF]PO\s+A[AEP]\s\d|\d\.?,?\s+(?:Apt\.?|Suite|Flat)\s+\d|\b[Aa]ddress\s{0,2}:"
 )
 _SCREEN_PERSON = re.compile(
-    r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s"
+    r"[Nn]ame(?:\s+is|\s*:)|\b(?:Mr|Mrs|Ms|Miss|Mx|Prof|Dr|Doctor)\.?\s"
+    r"|(?i:\b(?:this\s+is|i['’]m|i\s+am|dear|hi|hello|thanks|by|call\s+me|regards|cheers|says|said|asked|told"
+    r"|replied|wrote|him|her|them|user|customer|client|employee|patient|applicant|recipient|resident|member|holder"
+    r"|tenant|student|teacher|nurse|driver|passenger|guest|candidate|sender|colleague|owner|reporter|assignee"
+    r"|manager|officer|detective|sergeant|captain|agent|judge|senator|minister|professor|attorney|inspector),?\s)[A-Z]"
+    r"|[a-z]\s+(?:says|said|lives|lived|was\s+born|told|asked|replied|explained|wrote|tweeted|emailed|called\s+me)\b"
     r"|(?<![\w@/.-])[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ'’]+\s+(?:[A-Z]\.\s+)?[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿā-ſ]"
 )
 _SCREEN_DOB = re.compile(r"(?i)birth|born|\bdob\b|生日|出生")
@@ -224,7 +230,13 @@ def _location_value(value: str, weak: bool) -> float | None:
     return None
 
 
+# A machine-made key: one run of token characters, letters and digits mixed, no words.
+_TOKEN_VALUE = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[\w\-+/=.~]{16,512}")
+
+
 def _credential_value(value: str, weak: bool) -> float | None:
+    if weak:  # "sentry_key", "writeKey": a key only when the value is token-shaped, not a word or id
+        return 0.8 if _TOKEN_VALUE.fullmatch(value) and len(set(value)) >= 8 else None
     return 0.85 if len(value) >= 4 and "\n" not in value else None
 
 
@@ -331,7 +343,7 @@ SPECS: tuple[EntitySpec, ...] = (
     ),
     EntitySpec(
         type="PERSON",
-        recognizers=("PersonTextRecognizer", "FullNameRecognizer"),
+        recognizers=("PersonTextRecognizer", "FullNameRecognizer", "IntroducedNameRecognizer"),
         screen=Screen(min_len=5, needs=" ", pattern=_SCREEN_PERSON),
         masker=masking.mask_person,
         field_names=re.compile(
@@ -392,6 +404,14 @@ SPECS: tuple[EntitySpec, ...] = (
         masker=masking.mask_credential,
         field_names=re.compile(
             r"(password|passwd|pwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|authorization|^auth|credentials?|sessionid|sessid|bearer|cookie)s?$"
+        ),
+        # Keys named after what they authenticate ("sentry_key" in a DSN, Segment's "writeKey",
+        # "license_key"): secrets, but the same "...key" names also label handles (sort, cache,
+        # idempotency, routing keys: not listed), so the value must be token-shaped as well.
+        weak_field_names=re.compile(
+            r"(sentry|dsn|client|app|application|license|licence|write|ingest|integration|install|site|service"
+            r"|master|admin|shared|signing|encryption|hmac|webhook|consumer|subscription|developer|partner"
+            r"|merchant|auth|session|instrumentation|serverapi|restapi|mapbox|maps|recaptcha)keys?$"
         ),
         field_names_cjk=re.compile("密码|令牌|口令"),
         field_value=_credential_value,

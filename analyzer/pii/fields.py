@@ -47,6 +47,9 @@ _PERSON_NOUNS = re.compile(
     r"beneficiary|student|teacher|doctor|signer|consignee|assignee|reporter|creator|organi[sz]er|attendee|"
     r"participant|reviewer|approver|requester|requestor|subscriber|shopper|consumer|individual|staff|candidate|"
     r"physician|nurse|practitioner|speaker|instructor|^me$|^self$"
+    # Who a tracking or CRM payload is about: Segment / Mixpanel "traits", "identity", leads.
+    r"|^traits$|^identity$|^identities$|visitor|^leads?$|prospect|respondent|volunteer|donor|claimant"
+    r"|policyholder|follower|invitee"
 )
 _NOT_PERSON_LAST_WORDS = wordset(
     """group type role team app application plan segment list setting settings config configuration status
@@ -61,6 +64,9 @@ _WRAPPERS = wordset(
     entries list rows row hits source object objects attributes resource node nodes edges element
     elements docs doc"""
 )
+# Query parameters holding what a user searched for: under a collection of people, a value that
+# looks like a person's name is one ("/api/contacts/search?q=Claire St-Jean").
+_SEARCH_LEAVES = frozenset({"q", "query", "search", "term", "keyword", "keywords", "searchterm", "text", "filter"})
 # City / zip / state are only address parts inside an address-like parent.
 _ADDRESS_PARTS = re.compile(
     r"^(city|town|zip|zipcode|postcode|postalcode|province|county|state|region|locality|district|suburb"
@@ -274,8 +280,8 @@ def context_for(parent: str, leaf: str, in_url: bool = False) -> FieldContext:
             weak.add(pii_type)
     if "CREDENTIAL" in types and _NOT_CREDENTIAL.search(compact):
         types.discard("CREDENTIAL")
-    if compact == "name" and holds_person(parent):
-        weak.add("PERSON")
+    if (compact == "name" or compact in _SEARCH_LEAVES) and holds_person(parent):
+        weak.add("PERSON")  # a customer's "name"; "q=Claire St-Jean" searching /contacts
     if compact in _NAME_PARTS and parent_compact in _NAME_PARENTS:
         types.add("PERSON")
     if compact in _CARD_NUMBER_LEAVES and _CARD_PARENTS.search(parent_compact):

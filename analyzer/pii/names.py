@@ -48,6 +48,8 @@ NON_PERSON_WORDS = wordset(
     order orders invoice payment payments plan pro plus premium basic free enterprise business home
     series edition collection channel room chat general everyone unknown anonymous root the of and for
     official bundle package library framework sdk plugin extension module feature issue ticket board
+    actions action automation workflow workflows runner ci assistant calendar notifications notification
+    scheduler noreply reply alerts alert
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july
     august september october november december christmas easter black cyber
     """
@@ -81,6 +83,13 @@ class NameLists:
     common_words: frozenset[str]  # everyday English words ("will", "grace", "mark"): weak evidence
     places: frozenset[str]  # countries and US states: "Austin Texas" is no person
     street_suffixes: frozenset[str]  # "Creek", "Loop", "Hill": streets when no surname or near a number
+    # Everyday and business English beyond ``common_words`` (Faker's company catch-phrase and
+    # buzzword lists, job titles, colour names): "Advanced Analytics", "Senior Engineer", "Dark Blue"
+    # are no names when neither word is on the name lists.
+    vocabulary: frozenset[str] = frozenset()
+    # Places of more than one word, folded ("new york", "south africa"): Faker's countries and US
+    # states. "New York" is no person.
+    place_phrases: frozenset[str] = frozenset()
 
 
 def _provider_names(provider: type, attrs: Iterable[str]) -> set[str]:
@@ -102,8 +111,18 @@ def name_lists() -> NameLists:
         person = importlib.import_module("faker.providers.person")
         lorem = importlib.import_module("faker.providers.lorem.en_US")
         address = importlib.import_module("faker.providers.address.en_US")
+        company = importlib.import_module("faker.providers.company.en_US")
+        job = importlib.import_module("faker.providers.job.en_US")
+        color = importlib.import_module("faker.providers.color.en_US")
     except ImportError:
         return NameLists(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
+    phrases: list[str] = []
+    for attr in ("catch_phrase_words", "bsWords"):
+        for group in getattr(company.Provider, attr, ()):
+            phrases.extend(group)
+    phrases.extend(getattr(job.Provider, "jobs", ()))
+    phrases.extend(getattr(color.Provider, "all_colors", {}))
+    vocabulary = {fold(w) for phrase in phrases for w in re.split(r"[^\w']+", phrase) if len(w) > 1}
     given: set[str] = set()
     surnames: set[str] = set()
     for info in pkgutil.iter_modules(person.__path__):
@@ -116,12 +135,17 @@ def name_lists() -> NameLists:
         )
         surnames |= _provider_names(provider, ("last_names",))
     places = _provider_names(address.Provider, ("countries", "states"))
+    # Not every locale's cities: importing ~100 address modules keeps large lists alive that every
+    # full garbage collection then walks (PII CPU per exchange rose ~8%).
+    place_phrases = {" ".join(fold(w) for w in p.split()) for p in places if " " in p}
     return NameLists(
         given=frozenset(fold(n) for n in given if n and " " not in n),
         surnames=frozenset(fold(n) for n in surnames if n and " " not in n),
         common_words=frozenset(fold(w) for w in lorem.Provider.word_list),
         places=frozenset(fold(p) for p in places if " " not in p),
         street_suffixes=frozenset(fold(w) for w in _provider_names(address.Provider, ("street_suffixes",))),
+        vocabulary=frozenset(vocabulary),
+        place_phrases=frozenset(place_phrases),
     )
 
 
@@ -151,10 +175,40 @@ def looks_like_person(value: str) -> bool:
     lists = name_lists()
     if not lists.given:  # no lists: two capitalised words are the best evidence left
         return len(tokens) >= 2
+    if " ".join(folded) in lists.place_phrases or (len(folded) > 1 and folded[0] in NOT_GIVEN):
+        return False  # "New York", "South Africa", "San Jose", "Fort Worth"
     if len(tokens) == 1:
         return folded[0] in lists.given and folded[0] not in lists.common_words
     named = [f for f in folded if f in lists.given or f in lists.surnames]
-    return bool(named) and not all(f in lists.common_words for f in folded if f not in _PARTICLES)
+    if named:
+        return not all(f in lists.common_words for f in folded if f not in _PARTICLES)
+    # Names beyond the lists ("Czcibor Borkowski", "Roelien Vuik"): the field name already suggests
+    # a person, so two or three name-cased words, none an everyday, business or place word, will do.
+    return 2 <= len(tokens) <= 3 and all(
+        f in _PARTICLES or (_NAME_CASED.fullmatch(t) is not None and not _thing_word(f, lists))
+        for t, f in zip(tokens, folded, strict=True)
+    )
+
+
+# "Borkowski", "McArthur", "O'Neil", "Jean-Luc": an upper-case letter, then lower-case letters.
+# A capital inside the word only after a surname prefix: "GitHub", "WordPress" are brands.
+_NAME_CASED = re.compile(
+    r"(?:(?:Mc|Mac|De|Di|Da|Le|La|Van|Von|Du|O['’])(?=[^\W\d_a-z]))?"
+    r"[^\W\d_a-z][^\W\d_A-Z]+(?:['’-][^\W\d_a-z]?[^\W\d_A-Z]+)*"
+)
+
+
+def _thing_word(folded: str, lists: NameLists) -> bool:
+    """A word of everyday English, of things' names, of places or of streets."""
+    return (
+        folded in lists.common_words
+        or folded in lists.vocabulary
+        or folded in NON_PERSON_WORDS
+        or folded in BUSINESS_WORDS
+        or folded in lists.places
+        or folded in STREET_TYPES
+        or folded in NOT_GIVEN
+    )
 
 
 # A capitalised word with at least one lower-case letter ("Chris", "McDonald", "O'Brien"; not "NASA").
@@ -202,7 +256,7 @@ def find_full_names(text: str) -> list[tuple[int, int]]:
         if not _BETWEEN.fullmatch(text, first.end(), second.start()):
             continue
         a, b = fold(first.group()), fold(second.group())
-        if a not in lists.given or a in NOT_GIVEN or a in NON_PERSON_WORDS:
+        if a not in lists.given or a in NOT_GIVEN or a in NON_PERSON_WORDS or f"{a} {b}" in lists.place_phrases:
             continue
         if b in NON_PERSON_WORDS or b in BUSINESS_WORDS or b in lists.places or b.endswith(("'s", "’s")):
             continue
@@ -233,3 +287,131 @@ def find_full_names(text: str) -> list[tuple[int, int]]:
             continue  # "Mary Ann Smith": the first pair already covers the name
         out.append((start, end))
     return out
+
+
+# Words that introduce a person in prose, and the name right after them. First-person and
+# salutation introducers ("this is", "I'm", "Dear") make even a pair of unlisted words a name
+# ("Hi, this is Walentyna Pawłowska from accounting"); the others ("by", "contact", "called",
+# "Dr.", a person's role: "applicant", "Officer") need a listed given name or surname, since things
+# follow them too ("powered by Apache Kafka", "a tool called Data Studio", "user Admin").
+_INTRODUCER = re.compile(
+    r"(?:(?<![\w'’])(?P<first>(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir)\s+"
+    r"(?:(?:maiden|first|last|full|given|family|middle|legal)\s+)?name(?:'s|’s|\s+is)|[Ii]['’]m|[Ii]\s+am|[Tt]his\s+is"
+    r"|[Cc]all\s+me|[Dd]ear|[Ss]incerely,?|(?:[Bb]est\s+|[Kk]ind\s+)?[Rr]egards,?|[Cc]heers,?)"
+    r"|(?<![\w'’])(?P<other>(?P<says>says|said|asked|told|replied|wrote|(?:named|called)\s+(?:him|her|them))"
+    r"|(?P<role>(?i:user|customer|client|employee|patient|applicant|recipient|resident|member|account\s+holder|holder"
+    r"|tenant|student|teacher|nurse|driver|passenger|guest|candidate|sender|colleague|owner|reporter|assignee"
+    r"|manager|officer|detective|sergeant|captain|agent|judge|senator|minister|professor|attorney|inspector))"
+    r"|[Bb]y|[Aa]uthor(?:ed\s+by)?:?|[Cc]ontact(?:ed)?:?|[Cc]alled|[Nn]amed|[Aa]sk|[Cc]c:?"
+    r"|[Hh]i|[Hh]ello|[Tt]hanks,?|[Ww]ith|[Ff]rom|[Tt]o|Dr\.?|Doctor|Mr|Mrs|Ms|Prof\.?))[ \t\n]+"
+)
+_INTRO_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
+_INITIAL = re.compile(r"[A-Z]\.?")
+_UPPER_NEXT = re.compile(r"[ \t](?:[a-z]{1,4}[ \t])?[^\W\d_a-z]")
+# After "this is <name>": what a person introducing themselves goes on with.
+_INTRO_FOLLOW = re.compile(r"[ \t]*(?:[,!\n]|$)|[ \t]+(?:from|here|speaking|calling|with|at|of|in)\b")
+# What follows an introduced name: the end, punctuation, or a lower-case word ("... from accounting").
+_NAME_END = re.compile(r"(?:[ \t]*(?:[,.;:!?)\n]|$)|[ \t]+[a-z])")
+
+
+def find_introduced_names(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each name that words of the text introduce: "this is Walentyna Pawłowska
+    from accounting", "Dear Chris", "reviewed by Chris Sanders", "Dr. Okafor". The span is the name
+    alone (1-3 capitalised words, an optional middle initial); the introducing words are context.
+
+    A single word must be a listed given name (a surname after a title), not an everyday word;
+    unlisted pairs count only after first-person or salutation introducers and must end there
+    (punctuation or a lower-case word next); no word may be an everyday, business, place or street
+    word, and "Sir", "Team", "Support" never are names."""
+    lists = name_lists()
+    if not lists.given:
+        return []
+    out: list[tuple[int, int]] = []
+    for intro in _INTRODUCER.finditer(text):
+        tokens: list[tuple[int, int]] = []
+        pos = intro.end()
+        while len(tokens) < 4:
+            match = _INTRO_TOKEN.match(text, pos)
+            if tokens and match is not None and match.group() in _PARTICLES and _UPPER_NEXT.match(text, match.end()):
+                pos = match.end() + 1  # "Roxy van der Torre": particles join the name, not counted
+                continue
+            if match is None or not match.group()[0].isupper():
+                initial = _INITIAL.match(text, pos)
+                if initial is None or not tokens or len(tokens) > 1:
+                    break
+                match = initial  # "Fredrik L Sommerseth", "Chris M. Sanders"
+            tokens.append(match.span())
+            gap = re.match(r"[ \t]", text[match.end() : match.end() + 1])
+            if gap is None:
+                pos = match.end()
+                break
+            pos = match.end() + 1
+        # A trailing initial belongs to the next sentence ("... by Chris A. Next").
+        while tokens and _INITIAL.fullmatch(text, *tokens[-1]):
+            tokens.pop()
+        if not tokens or len(tokens) > 3:
+            continue
+        start, end = tokens[0][0], tokens[-1][1]
+        words = [fold(text[a:b]) for a, b in tokens if not _INITIAL.fullmatch(text, a, b)]
+        if " ".join(words) in lists.place_phrases:
+            continue  # "I'm from ... / this is New York"
+        first = intro.group("first")
+        if first is not None and first.lower().startswith("this") and not _INTRO_FOLLOW.match(text, end):
+            continue  # "This is Apache Kafka." describes a thing; "this is Wei Zhang from IT" a person
+        introducer = "says" if intro.group("says") else "role" if intro.group("role") else intro.group("other") or ""
+        if (not out or out[-1][1] <= start) and _plausible_introduced(
+            words, first is not None, introducer, text, end, lists
+        ):
+            out.append((start, end))
+    for match in _REPORTED.finditer(text):
+        start, end = match.span("name")
+        words = [fold(w) for w in match.group("name").split() if not _INITIAL.fullmatch(w)]
+        if any(_thing_word(w, lists) for w in words) or not any(
+            w in lists.given or w in lists.surnames for w in words
+        ):
+            continue
+        if len(words) == 1 and words[0] in lists.common_words:
+            continue
+        if not any(a < end and start < b for a, b in out):
+            out.append((start, end))
+    out.sort()
+    return out
+
+
+# A name followed by what only people do: 'Izumi says', "Tosh Olsen lives at", "Becker wrote".
+_REPORTED = re.compile(
+    r"(?<![\w'’-])(?P<name>[^\W\d_a-z][^\W\d_A-Z]+(?:[ \t](?:[A-Z]\.?[ \t])?[^\W\d_a-z][^\W\d_A-Z]+){0,2})"
+    r"[ \t]+(?:says|said|lives|lived|was\s+born|told|asked|replied|explained|wrote|tweeted|emailed|called\s+me)\b"
+)
+
+
+# Introducers of who did or is to be reached: an unlisted given name before a listed surname will do.
+_AGENT_INTRODUCERS = frozenset({"by", "author", "authored by", "contact", "contacted", "cc", "ask"})
+
+
+def _plausible_introduced(
+    words: list[str], first_person: bool, introducer: str, text: str, end: int, lists: NameLists
+) -> bool:
+    if any(_thing_word(w, lists) for w in words):
+        return False
+    if len(words) == 1:
+        (word,) = words
+        title = introducer.rstrip(".").lower() in ("dr", "doctor", "mr", "mrs", "ms", "prof")
+        if title or introducer in ("says", "role"):  # "Dr. Okafor", 'says Becker', "Officer Barnes"
+            return (word in lists.surnames or word in lists.given) and word not in lists.common_words
+        # "Dear Chris", "Thanks, Maria", "I'm Sofia": a given name; "by Chris" alone says too little.
+        salutation = first_person or introducer.rstrip(",").lower() in ("hi", "hello", "thanks")
+        return salutation and word in lists.given and _NAME_END.match(text, end) is not None
+    listed = any(w in lists.given or w in lists.surnames for w in words)
+    if introducer == "role":  # "applicant Saira Mendez", "recipient Deepak Malhotra": a listed surname
+        return words[-1] in lists.surnames or words[0] in lists.given
+    if (
+        len(words) == 2
+        and words[-1] in lists.surnames
+        and introducer.rstrip(":").lower() in _AGENT_INTRODUCERS
+        and _NAME_END.match(text, end) is not None
+    ):
+        return True  # "Escalated by Hansine Geisler; waiting ...": a listed surname ends the name
+    if listed and (words[0] in lists.given or first_person or introducer.lower().startswith(("dr", "mr", "ms", "prof"))):
+        return True
+    return first_person and _NAME_END.match(text, end) is not None

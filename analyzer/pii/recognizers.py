@@ -35,7 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from analyzer.pii.entities import SPECS, EntitySpec
-from analyzer.pii.names import find_full_names
+from analyzer.pii.names import find_full_names, find_introduced_names
 from analyzer.pii.validators import (
     JWT,
     PROVIDER_KEY,
@@ -173,6 +173,14 @@ class PhoneNumberRecognizer(PatternRecognizer):
         "answering",
         "reach me",
         "text me",
+        # Where numbers are texted or dialled: "stop receiving messages to 079 0442 1744".
+        "message to",
+        "messages to",
+        "texts to",
+        "dial",
+        "landline",
+        "voicemail",
+        "my number",
         "手机",
         "电话",
     ]
@@ -192,6 +200,8 @@ class PhoneNumberRecognizer(PatternRecognizer):
 _DATE_OR_IP = re.compile(
     r"\d{1,3}(?:\.\d{1,3}){3}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?"
 )
+# A date with the hour after it ("2012-01-11 12:16"): the digit groups cut out of a timestamp.
+_DATE_START = re.compile(r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})(?!\d)")
 _NANP = re.compile(r"(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}")
 
 
@@ -203,7 +213,7 @@ def _validate_phone(text: str) -> bool | None:
     context to decide; False drops dates, dotted quads, wrong lengths and invalid NANP numbers.
     """
     digits = sum(ch.isdigit() for ch in text)
-    if digits < 7 or digits > 15 or _DATE_OR_IP.fullmatch(text):
+    if digits < 7 or digits > 15 or _DATE_OR_IP.fullmatch(text) or _DATE_START.match(text):
         return False
     if text.startswith("+") or text.startswith("00"):
         try:
@@ -330,6 +340,25 @@ class StreetAddressRecognizer(PatternRecognizer):
             0.6,
         ),
         Pattern("PO box", r"\bP\.?\s?O\.?\s+Box\s+\d{1,6}\b", 0.6),
+        # US military mail (USPS): "Unit 5146 Box 1772 / DPO AE 91410", "PSC 7589, Box 0572 / APO AA".
+        Pattern(
+            "military mail",
+            r"\b(?:(?:Unit|PSC|CMR)\s+\d{1,5},?\s+Box\s+\d{1,5}\s+|USNS\s+\p{Lu}[\p{L}'-]+\s+)?[ADF]PO\s+A[AEP]\s+\d{5}\b",
+            0.6,
+        ),
+        # A street, a house number, then the flat: "Via Roma 131 Apt. 12", "Koepenicker Str. 74 Suite 980".
+        Pattern(
+            "street + number + flat",
+            r"\b(?:\p{Lu}[\p{L}'’.-]*\s+){1,4}\d{1,5}[a-z]?\.?,?\s+(?:Apt\.?|Suite|Flat)\s+\d{1,5}\b",
+            0.6,
+        ),
+        # The rest of a line a form labels "Address:" ("Address:     03555 Vicolo Calcirelli 13"): a
+        # house number and a word; network addresses are refused by ``validate_result``.
+        Pattern(
+            "labelled address",
+            r"(?<=(?:^|\n)[ \t]*(?:[Hh]ome\s+|[Pp]ostal\s+|[Mm]ailing\s+)?[Aa]ddress\s{0,2}:[ \t]{0,8})(?=[^\n]*\d)(?=[^\n]*\p{L}{3})[^\s@][^\n@]{5,80}",
+            0.6,
+        ),
     ]
     CONTEXT = ["address", "street", "live", "lives", "ship", "deliver", "地址"]
 
@@ -342,6 +371,21 @@ class StreetAddressRecognizer(PatternRecognizer):
             global_regex_flags=_CASE_SENSITIVE,
         )
 
+    def validate_result(self, pattern_text: str) -> bool | None:
+        # A labelled "address" may be a network one: "Address: 10.0.0.7:8080", "fe80::1", a URL;
+        # "Release 4 Suite 2", "Level 3 Flat 1" number things, not houses.
+        if _NETWORK_TEXT.search(pattern_text) or _NUMBERED_THING.search(pattern_text):
+            return False
+        return None
+
+
+# Words that number a thing rather than a house: "Release 4", "Chapter 3", "Test 2".
+_NUMBERED_THING = re.compile(
+    r"(?i)\b(?:release|version|build|test|tests|chapter|section|part|page|level|step|phase|round|season|episode"
+    r"|volume|vol|item|figure|table|sprint|stage|run|case|lesson|module|unit\s+test)\.?\s+\d"
+)
+_NETWORK_TEXT = re.compile(r"://|\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{1,4}::?[0-9A-Fa-f]{1,4}:|\b[0-9a-f]{12,}\b")
+
 
 class PersonTextRecognizer(PatternRecognizer):
     """Names in free text without an NER model: only where the text itself introduces a name
@@ -353,7 +397,7 @@ class PersonTextRecognizer(PatternRecognizer):
         # "my/his/her/full name is", or a "Name:" label; not "the product name is Widget Pro".
         Pattern(
             "introduced name",
-            rf"(?<=(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Ff]ull|[Ll]egal)\s+name\s+is|\b[Nn]ame\s*:)\s{{0,3}}){_NAME}",
+            rf"(?<=(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Ff]ull|[Ll]egal)\s+name\s+is|\b[Nn]ame\s*:)\s{{0,8}}){_NAME}",
             0.6,
         ),
         # Not "Dr": it is also the street type in "12 Oak Dr. Springfield".
@@ -396,6 +440,31 @@ class FullNameRecognizer(EntityRecognizer):
         ]
 
 
+class IntroducedNameRecognizer(EntityRecognizer):
+    """Names that words of the text introduce ("this is Walentyna Pawłowska from accounting",
+    "Dear Chris", "reviewed by Chris Sanders", "Dr. Okafor"), see ``names.find_introduced_names``:
+    the introducing words are the context that lets a name off the lists count; the span is the
+    name alone."""
+
+    SCORE = 0.6
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="IntroducedNameRecognizer", supported_language="en")
+
+    def load(self) -> None:  # the name lists load on first use (names.name_lists)
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities:
+            return []
+        return [
+            RecognizerResult(entity_type="PERSON", start=start, end=end, score=self.SCORE)
+            for start, end in find_introduced_names(text)
+        ]
+
+
 # Recognizers by the name an :class:`~analyzer.pii.entities.EntitySpec` gives them.
 RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "OfflineEmailRecognizer": OfflineEmailRecognizer,
@@ -410,6 +479,7 @@ RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "StreetAddressRecognizer": StreetAddressRecognizer,
     "PersonTextRecognizer": PersonTextRecognizer,
     "FullNameRecognizer": FullNameRecognizer,
+    "IntroducedNameRecognizer": IntroducedNameRecognizer,
 }
 
 
