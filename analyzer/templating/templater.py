@@ -222,8 +222,11 @@ class Templater:
         for host, hs in self._hosts.items():
             if hs.checkpoint_due:
                 self._checkpoint(host, hs)
-            if not hs.pending:
+            if hs.settled and not hs.pending:
                 continue
+            # (Not only hosts with pending observations: a drain fold since the last
+            # consolidation was incremental and started from its carried dictionaries, so the tree
+            # it left is not the fixed point a fold from scratch reaches.)
             # The first fold is full too: incremental folds reuse sub-trees folded with the
             # evidence of their time, so a live templater and one restored from its state
             # (which keeps no fold caches) would end apart.
@@ -236,10 +239,13 @@ class Templater:
             hs.dicts = {}
             for i in range(self.settings.consolidate_rounds):
                 before = (set(hs.vocab), hs.dicts, set(hs.sticky))
-                self._rebuild(host, hs, accumulate=i > 0)
-                if (hs.vocab, hs.dicts, hs.sticky) == before:
+                compacted = self._rebuild(host, hs, accumulate=i > 0)
+                # (A fold that compacted values leaves another raw trie than it read: folding
+                # that one can decide otherwise, e.g. compacted names no longer found a pattern.)
+                if not compacted and (hs.vocab, hs.dicts, hs.sticky) == before:
                     break
                 hs.full_obs = 0  # the next fold ignores every cache
+            hs.settled = True
         return self.drain_merges()
 
     def noise_stats(self, host: str) -> dict[str, int]:
@@ -424,9 +430,12 @@ class Templater:
         self._rebuild(host, hs, checkpoint=True)
         hs.pending = max(hs.pending, 1)  # (consolidate still folds it from no carried dictionaries)
 
-    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> None:
-        Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
+    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> bool:
+        """Fold and re-home; True when the fold compacted raw values (see Folder.run)."""
+        compacted = Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
+        hs.settled = False  # (consolidate sets it again after its last fold)
         self._rehome(host, hs)
+        return compacted
 
     def _rehome(self, host: str, hs: HostState) -> None:
         """Re-match the sample paths of every template handed out; report whole moves as merges.
