@@ -28,11 +28,11 @@ from dataclasses import replace
 from typing import Any
 
 from analyzer.templating.fold import Folder
-from analyzer.templating.insegment import segment_shape, typed_core
+from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
 from analyzer.templating.matcher import Marks, ShapedMark, version_context, walk, walk_prefix
 from analyzer.templating.model import TemplateMatch, service_name, template_id
 from analyzer.templating.naming import SHAPED, render
-from analyzer.templating.paths import is_junk_target, split_path
+from analyzer.templating.paths import STAR, WSTAR, is_junk_target, split_path
 from analyzer.templating.privacy import Masker, masked_type
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
@@ -286,7 +286,9 @@ class Templater:
         # 404s never shape templates. On a known path they are counted there; anything else is
         # an unmatched-request statistic, kept apart (and bounded) so that scanners fuzzing
         # random paths cannot grow the trie.
-        known = hs.raw.lookup(segs)
+        # (Through compaction too: a path answered before and compacted since is as known as one
+        # still in the trie, whenever the fold that compacted it ran.)
+        known = _find_raw(hs.raw, segs, 0)
         if known is not None:
             known.end += 1
         else:
@@ -395,10 +397,13 @@ class Templater:
         return result, end
 
     def _only_404(self, hs: HostState, path: str, segs: list[str]) -> bool:
-        if _noise_key(path, segs) in hs.noise:
-            return True
-        raw = hs.raw.lookup(segs)
-        return raw is not None and raw.end > 0 and raw.end_ok == 0
+        # The raw node first, found through compaction (see _find_raw): it holds the answers
+        # whichever fold compacted it, while the noise statistics only know 404s that came while
+        # no node held the path (before its values were compacted, or never answered).
+        raw = _find_raw(hs.raw, segs, 0)
+        if raw is not None and raw.end_ok > 0:
+            return False
+        return (raw is not None and raw.end > 0) or _noise_key(path, segs) in hs.noise
 
     def _render(self, host: str, method: str, kinds: list[tuple[str, str]]) -> TemplateMatch:
         key = (host, method, tuple(kinds))
@@ -487,6 +492,31 @@ class Templater:
 
 def _is_power_of_4(n: int) -> bool:
     return n & (n - 1) == 0 and n.bit_length() % 2 == 1
+
+
+def _find_raw(node: RawNode, segs: list[str], i: int) -> RawNode | None:
+    """The raw node of a path: its own, or the compacted node its values were merged into (typed
+    ids, a word parameter's values, an in-segment pattern's values), exact segments first."""
+    for j in range(i, len(segs)):
+        seg = segs[j]
+        child = node.children.get(seg)
+        if child is None:
+            for key in _compacted_keys(node, seg):
+                found = _find_raw(node.children[key], segs, j + 1)
+                if found is not None:
+                    return found
+            return None
+        node = child
+    return node
+
+
+def _compacted_keys(node: RawNode, seg: str) -> list[str]:
+    keys = [k for k in (STAR, WSTAR) if k in node.children]
+    if any(k.startswith(SHAPED_STAR_PREFIX) and k != STAR for k in node.children):
+        shape = segment_shape(seg)
+        if shape is not None and SHAPED_STAR_PREFIX + shape.pattern + "}" in node.children:
+            keys.append(SHAPED_STAR_PREFIX + shape.pattern + "}")
+    return keys
 
 
 def _call_name(seg: str) -> str:
