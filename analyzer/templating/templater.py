@@ -286,9 +286,11 @@ class Templater:
         # 404s never shape templates. On a known path they are counted there; anything else is
         # an unmatched-request statistic, kept apart (and bounded) so that scanners fuzzing
         # random paths cannot grow the trie.
-        # (Through compaction too: a path answered before and compacted since is as known as one
-        # still in the trie, whenever the fold that compacted it ran.)
-        known = _find_raw(hs.raw, segs, 0)
+        # (Through compaction too, where a template takes the path: a path answered before and
+        # compacted since is as known as one still in the trie, whenever that fold ran.)
+        known = hs.raw.lookup(segs)
+        if known is None and walk(hs.tree, segs, []) is not None:
+            known = _find_raw(hs.raw, segs, 0)
         if known is not None:
             known.end += 1
         else:
@@ -358,7 +360,7 @@ class Templater:
                 if (
                     hs is not None
                     and any(classify(v) not in STRONG_TYPES for v in found[1].values())
-                    and self._only_404(hs, path, segs)
+                    and self._only_404(hs, path, segs, True)
                 ):
                     # Same noise rule as for learned templates: a path that only ever got 404
                     # and fits only through a free-text parameter is a probe ("/config.json").
@@ -379,7 +381,7 @@ class Templater:
         # Only ever answered 404. Inside a typed parameter it is a real endpoint asked for a missing
         # object; anywhere else it is noise (a scanner probe).
         if (end is None or any(isinstance(m, TemplateNode) and m.pwords for m in marks)) and self._only_404(
-            hs, path, segs
+            hs, path, segs, end is not None
         ):
             return None, None
         if end is not None:
@@ -396,7 +398,15 @@ class Templater:
             self._end_cache[(host, method, end)] = result
         return result, end
 
-    def _only_404(self, hs: HostState, path: str, segs: list[str]) -> bool:
+    def _only_404(self, hs: HostState, path: str, segs: list[str], fits: bool) -> bool:
+        """Whether the path only ever got 404; ``fits``: a template matches it whole."""
+        if not fits:
+            # A path no template takes is a probe unless the trie holds it itself: a compacted
+            # node that answered is no evidence for it ("/console" beside compacted "/{file}").
+            if _noise_key(path, segs) in hs.noise:
+                return True
+            own = hs.raw.lookup(segs)
+            return own is not None and own.end > 0 and own.end_ok == 0
         # The raw node first, found through compaction (see _find_raw): it holds the answers
         # whichever fold compacted it, while the noise statistics only know 404s that came while
         # no node held the path (before its values were compacted, or never answered).

@@ -149,3 +149,24 @@ def test_consolidation_after_a_fold_that_caught_up_is_a_fixed_point() -> None:
         hs.pending, hs.full_obs = 1, 0
         t.consolidate()
         assert [tpl(t, p, m) for m, p, _, _ in reqs] == before, seed
+
+
+def test_a_probe_beside_compacted_values_stays_noise() -> None:
+    """A scanner's 404 at a position whose values were compacted ("/console" beside many files at
+    the root, "/api/projects/.env/x" beside compacted projects) is no known path: noise, before or
+    after the fold that compacted them."""
+    rng = random.Random(9)
+    exts = ["txt", "json", "yaml", "csv"]  # several formats: the names are files whole
+    files: list[Request] = [
+        ("GET", f"/{name(rng).replace('-', '_')}.{exts[i % 4]}", 200, "size,modified") for i in range(40)
+    ]
+    projects, _ = _projects(random.Random(21))
+    probes: list[Request] = [("GET", "/console", 404, None), ("GET", "/server-status", 404, None)]
+    probes += [("GET", "/api/projects/cedar-lamp3/shell/run", 404, None)]
+    before = Templater()
+    feed(before, probes + files + projects)
+    after = _batched(files + projects, 1000)
+    feed(after, probes)
+    for _, path, _, _ in probes:
+        assert tpl(before, path) is None, path
+        assert tpl(after, path) is None, path
