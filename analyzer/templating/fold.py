@@ -66,13 +66,17 @@ class Folder:
         self.judge = WordJudge(settings, sim, hs.dicts)  # dictionaries proven by the last fold
         # Word parameters proven by the fold under way: (literal before them, values).
         self.learned: list[tuple[str, list[str]]] = []
+        # Whether this fold compacted values (see compact): the raw trie it leaves is not the one
+        # it read, so a consolidation folds again until the raw trie is a fixed point too.
+        self.compacted = False
         full = hs.obs >= 2 * hs.full_obs or len(hs.vocab) != hs.full_vocab
         self.incremental = not full
         if full:
             hs.full_obs, hs.full_vocab = hs.obs, len(hs.vocab)
 
-    def run(self) -> None:
-        """Fold the host and record what it proved; the caller re-homes issued templates."""
+    def run(self) -> bool:
+        """Fold the host and record what it proved; the caller re-homes issued templates. True
+        when the fold compacted raw values (the next fold reads another raw trie)."""
         hs = self.hs
         hs.tree = self._fold([hs.raw], Position("root", "", ""))
         dicts: dict[str, set[str]] = {k: set(v) for k, v in hs.dicts.items()} if self.accumulate else {}
@@ -85,6 +89,7 @@ class Folder:
         hs.version += 1
         hs.pending = 0
         hs.built_obs = hs.obs
+        return self.compacted
 
     def _fold(self, raws: list[RawNode], at: Position) -> TemplateNode:
         head = raws[0]
@@ -212,7 +217,7 @@ class Folder:
                 words = []
             typed = [seg for seg in segs if seg not in set(words)]
             if len(typed) >= 3 or key in typed:
-                compact(raws, typed, key, slot_kinds=True)
+                self.compacted |= compact(raws, typed, key, slot_kinds=True)
                 merged = [r.children[key] for r in raws if key in r.children and r.children[key].tot_ok]
             else:
                 merged = [c for seg in typed for c in groups.vals[seg]]
@@ -291,7 +296,7 @@ class Folder:
         merged: list[RawNode] = []
         if len(strong) >= 3 or STAR in strong:
             # Not with one or two values: those may still turn out to be versions.
-            compact(raws, strong)
+            self.compacted |= compact(raws, strong)
             for r in raws:
                 star = r.children.get(STAR)
                 if star is not None and star.tot_ok:
@@ -302,7 +307,7 @@ class Folder:
         if held or len(word_params) >= self.settings.word_compact:
             # Bound memory on huge word parameters (usernames, slugs): their values are
             # compacted like typed ids, and the decision becomes sticky.
-            compact(raws, [w for w in word_params if w != WSTAR], WSTAR)
+            self.compacted |= compact(raws, [w for w in word_params if w != WSTAR], WSTAR)
             for r in raws:
                 wstar = r.children.get(WSTAR)
                 if wstar is not None and wstar.tot_ok:
@@ -451,12 +456,14 @@ def _type_counts(group: list[str], vals: Values, ids: frozenset[str] = frozenset
     return types
 
 
-def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds: bool = False) -> None:
+def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds: bool = False) -> bool:
     """Merge each parent's children named in values into its compaction child (see STAR). Its
-    kinds count the values' types (per slot of an in-segment pattern with slot_kinds)."""
+    kinds count the values' types (per slot of an in-segment pattern with slot_kinds). True when
+    a child moved: the raw trie the next fold reads changed."""
     keys = [s for s in values if s not in (STAR, WSTAR) and not s.startswith(SHAPED_STAR_PREFIX)]
     if not keys:
-        return
+        return False
+    moved = False
     for r in raws:
         star = r.children.get(key)
         r.sig = None  # its children change: a signature cached before would outlive them
@@ -464,6 +471,7 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
             child = r.children.pop(seg, None)
             if child is None:
                 continue
+            moved = True
             if star is None:
                 star = r.children[key] = RawNode()
                 star.kinds = {}
@@ -473,6 +481,7 @@ def compact(raws: list[RawNode], values: list[str], key: str = STAR, slot_kinds:
             else:
                 note_value(star.kinds, seg, key == STAR)
             star.absorb(child)
+    return moved
 
 
 def _slot_kind(seg: str) -> str:

@@ -28,11 +28,11 @@ from dataclasses import replace
 from typing import Any
 
 from analyzer.templating.fold import Folder
-from analyzer.templating.insegment import segment_shape, typed_core
+from analyzer.templating.insegment import SHAPED_STAR_PREFIX, segment_shape, typed_core
 from analyzer.templating.matcher import Marks, ShapedMark, version_context, walk, walk_prefix
 from analyzer.templating.model import TemplateMatch, service_name, template_id
 from analyzer.templating.naming import SHAPED, render
-from analyzer.templating.paths import is_junk_target, split_path
+from analyzer.templating.paths import STAR, WSTAR, is_junk_target, split_path
 from analyzer.templating.privacy import Masker, masked_type
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Similarity
@@ -222,8 +222,11 @@ class Templater:
         for host, hs in self._hosts.items():
             if hs.checkpoint_due:
                 self._checkpoint(host, hs)
-            if not hs.pending:
+            if hs.settled and not hs.pending:
                 continue
+            # (Not only hosts with pending observations: a drain fold since the last
+            # consolidation was incremental and started from its carried dictionaries, so the tree
+            # it left is not the fixed point a fold from scratch reaches.)
             # The first fold is full too: incremental folds reuse sub-trees folded with the
             # evidence of their time, so a live templater and one restored from its state
             # (which keeps no fold caches) would end apart.
@@ -236,10 +239,13 @@ class Templater:
             hs.dicts = {}
             for i in range(self.settings.consolidate_rounds):
                 before = (set(hs.vocab), hs.dicts, set(hs.sticky))
-                self._rebuild(host, hs, accumulate=i > 0)
-                if (hs.vocab, hs.dicts, hs.sticky) == before:
+                compacted = self._rebuild(host, hs, accumulate=i > 0)
+                # (A fold that compacted values leaves another raw trie than it read: folding
+                # that one can decide otherwise, e.g. compacted names no longer found a pattern.)
+                if not compacted and (hs.vocab, hs.dicts, hs.sticky) == before:
                     break
                 hs.full_obs = 0  # the next fold ignores every cache
+            hs.settled = True
         return self.drain_merges()
 
     def noise_stats(self, host: str) -> dict[str, int]:
@@ -280,7 +286,11 @@ class Templater:
         # 404s never shape templates. On a known path they are counted there; anything else is
         # an unmatched-request statistic, kept apart (and bounded) so that scanners fuzzing
         # random paths cannot grow the trie.
+        # (Through compaction too, where a template takes the path: a path answered before and
+        # compacted since is as known as one still in the trie, whenever that fold ran.)
         known = hs.raw.lookup(segs)
+        if known is None and walk(hs.tree, segs, []) is not None:
+            known = _find_raw(hs.raw, segs, 0)
         if known is not None:
             known.end += 1
         else:
@@ -350,7 +360,7 @@ class Templater:
                 if (
                     hs is not None
                     and any(classify(v) not in STRONG_TYPES for v in found[1].values())
-                    and self._only_404(hs, path, segs)
+                    and self._only_404(hs, path, segs, True)
                 ):
                     # Same noise rule as for learned templates: a path that only ever got 404
                     # and fits only through a free-text parameter is a probe ("/config.json").
@@ -371,7 +381,7 @@ class Templater:
         # Only ever answered 404. Inside a typed parameter it is a real endpoint asked for a missing
         # object; anywhere else it is noise (a scanner probe).
         if (end is None or any(isinstance(m, TemplateNode) and m.pwords for m in marks)) and self._only_404(
-            hs, path, segs
+            hs, path, segs, end is not None
         ):
             return None, None
         if end is not None:
@@ -388,11 +398,22 @@ class Templater:
             self._end_cache[(host, method, end)] = result
         return result, end
 
-    def _only_404(self, hs: HostState, path: str, segs: list[str]) -> bool:
-        if _noise_key(path, segs) in hs.noise:
-            return True
-        raw = hs.raw.lookup(segs)
-        return raw is not None and raw.end > 0 and raw.end_ok == 0
+    def _only_404(self, hs: HostState, path: str, segs: list[str], fits: bool) -> bool:
+        """Whether the path only ever got 404; ``fits``: a template matches it whole."""
+        if not fits:
+            # A path no template takes is a probe unless the trie holds it itself: a compacted
+            # node that answered is no evidence for it ("/console" beside compacted "/{file}").
+            if _noise_key(path, segs) in hs.noise:
+                return True
+            own = hs.raw.lookup(segs)
+            return own is not None and own.end > 0 and own.end_ok == 0
+        # The raw node first, found through compaction (see _find_raw): it holds the answers
+        # whichever fold compacted it, while the noise statistics only know 404s that came while
+        # no node held the path (before its values were compacted, or never answered).
+        raw = _find_raw(hs.raw, segs, 0)
+        if raw is not None and raw.end_ok > 0:
+            return False
+        return (raw is not None and raw.end > 0) or _noise_key(path, segs) in hs.noise
 
     def _render(self, host: str, method: str, kinds: list[tuple[str, str]]) -> TemplateMatch:
         key = (host, method, tuple(kinds))
@@ -424,9 +445,12 @@ class Templater:
         self._rebuild(host, hs, checkpoint=True)
         hs.pending = max(hs.pending, 1)  # (consolidate still folds it from no carried dictionaries)
 
-    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> None:
-        Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
+    def _rebuild(self, host: str, hs: HostState, checkpoint: bool = False, accumulate: bool = False) -> bool:
+        """Fold and re-home; True when the fold compacted raw values (see Folder.run)."""
+        compacted = Folder(self.settings, self._sim, hs, checkpoint, accumulate).run()
+        hs.settled = False  # (consolidate sets it again after its last fold)
         self._rehome(host, hs)
+        return compacted
 
     def _rehome(self, host: str, hs: HostState) -> None:
         """Re-match the sample paths of every template handed out; report whole moves as merges.
@@ -478,6 +502,31 @@ class Templater:
 
 def _is_power_of_4(n: int) -> bool:
     return n & (n - 1) == 0 and n.bit_length() % 2 == 1
+
+
+def _find_raw(node: RawNode, segs: list[str], i: int) -> RawNode | None:
+    """The raw node of a path: its own, or the compacted node its values were merged into (typed
+    ids, a word parameter's values, an in-segment pattern's values), exact segments first."""
+    for j in range(i, len(segs)):
+        seg = segs[j]
+        child = node.children.get(seg)
+        if child is None:
+            for key in _compacted_keys(node, seg):
+                found = _find_raw(node.children[key], segs, j + 1)
+                if found is not None:
+                    return found
+            return None
+        node = child
+    return node
+
+
+def _compacted_keys(node: RawNode, seg: str) -> list[str]:
+    keys = [k for k in (STAR, WSTAR) if k in node.children]
+    if any(k.startswith(SHAPED_STAR_PREFIX) and k != STAR for k in node.children):
+        shape = segment_shape(seg)
+        if shape is not None and SHAPED_STAR_PREFIX + shape.pattern + "}" in node.children:
+            keys.append(SHAPED_STAR_PREFIX + shape.pattern + "}")
+    return keys
 
 
 def _call_name(seg: str) -> str:

@@ -156,6 +156,7 @@ class HostState:
         "sticky",
         "proofs",
         "checkpoint_due",
+        "settled",
     )
 
     def __init__(self) -> None:
@@ -188,3 +189,6 @@ class HostState:
         self.sticky: set[str] = set()
         self.proofs: dict[str, int] = {}  # position -> its traffic when first proven
         self.checkpoint_due = False  # the host reached a checkpoint (Templater.observe)
+        # The tree is the fixed point of a consolidation and no fold ran since (not persisted: a
+        # restored host is consolidated again, which reaches the same fixed point).
+        self.settled = False
