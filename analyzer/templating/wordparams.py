@@ -30,8 +30,8 @@ from analyzer.templating.rules import Position, Values, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
 from analyzer.templating.trie import METHOD_BITS, POST_BIT
-from analyzer.templating.values import is_version
-from analyzer.templating.vocabulary import is_plural_collection, route_base
+from analyzer.templating.values import classify, is_version
+from analyzer.templating.vocabulary import is_plural_collection, is_reserved, route_base
 
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
@@ -173,6 +173,31 @@ class WordJudge:
             ):
                 shaped += 1
         return best.members if shaped >= 2 and shaped + silent >= len(best.members) - 1 else []
+
+    def churning_names(self, literals: list[str], vals: Values, at: Position) -> list[str]:
+        """Words seen followed by an id are taken for collection names ("/users/{id}"); a
+        host has a handful of those at one position, each asked for again and again. Many of
+        them in a long tail that keeps churning, each with an id below ("/c/{slug}/{id}.json"
+        for dozens of slugs seen once or twice), are values of a parameter. Only after a
+        literal that is no API root: right after one, or after an object's parameter
+        ("/{mount}/keys|roles|sts|.../{name}"), a large API's rarely used collections make such a
+        tail too."""
+        s = self.settings
+        if len(literals) < s.min_distinct_for_param or not at.after_literal or at.api_root:
+            return []
+        names = [
+            seg
+            for seg in literals
+            if classify(seg) == "word" and not is_reserved(seg) and seg not in self.dicts.get(LEAF_KEY, ())
+        ]
+        if len(names) < s.min_distinct_for_param:
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in names}
+        singles = sum(1 for w in names if counts[w] == 1)
+        if singles < s.tail_ratio * len(names) or not self._churning(names, counts, singles) or self._verbs(names):
+            return []
+        # (the busy ones beside the tail are the collections: "/c/{slug}" beside "/c/top")
+        return [w for w in names if counts[w] <= s.busy_value]
 
     def filter_values(self, values: list[str], vals: Values, at: Position) -> list[str]:
         """ "/members/{id}/organizations/all|public|members|open": below a sub-collection of an
