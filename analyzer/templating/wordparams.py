@@ -557,7 +557,9 @@ class WordJudge:
         if (
             size >= self.settings.min_distinct_structured
             and best.evidence >= size - 1
-            and not self._saturated(best.members + ev.neutral, counts, ev.vals, at)
+            # (the agreeing values alone: a rarely used route beside them that overlaps nothing,
+            # "/identity/oidc/.well-known", says nothing about whether they are a fixed set)
+            and not self._saturated(best.members, counts, ev.vals, at)
         ):
             return WordDecision(best.members + [w for w in ev.neutral if counts[w] <= 2])
         return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
