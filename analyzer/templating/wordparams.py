@@ -493,7 +493,36 @@ class WordJudge:
                     agree, conflict = sim.compare(sim.signature(vals[w]), ref)
                     if agree >= 2 and conflict == 0:
                         twins.add(w)
+            twins |= self._twin_families(cands, routes, twins, vals)
         return [w for w in ev.words if w in twins]
+
+    def _twin_families(
+        self, cands: list[str], routes: dict[str, frozenset[str]], twins: set[str], vals: Values
+    ) -> set[str]:
+        """Where copies of one thing are proven ("/{mount}/..." in Vault), other copies of another
+        kind of thing with fewer routes of their own ("/totp/code|keys", "/totp-2/code|keys",
+        "/team-totp/code|keys") are copies too: two values or more holding exactly the same
+        routes, two at least, and answering alike. (Two distinct literal routes beside copies
+        rarely hold the very same sub-routes.)"""
+        sim = self.sim
+        families: dict[frozenset[str], list[str]] = {}
+        for w in cands:
+            rw = routes[w]
+            if w not in twins and len(rw) >= 2:
+                families.setdefault(rw, []).append(w)
+        out: set[str] = set()
+        for members in families.values():
+            if len(members) < 2:
+                continue
+            head = sim.signature(vals[members[0]])
+            alike = [members[0]]
+            for w in members[1:]:
+                agree, conflict = sim.compare(sim.signature(vals[w]), head)
+                if agree >= 2 and conflict == 0:
+                    alike.append(w)
+            if len(alike) >= 2:
+                out.update(alike)
+        return out
 
     def _leaves(self, ev: _Evidence, at: Position) -> WordDecision:
         """Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
