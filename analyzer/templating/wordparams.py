@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from analyzer.templating.paths import STAR, WSTAR
-from analyzer.templating.rules import Position, Values, rare_ids
+from analyzer.templating.rules import Position, Values, name_like, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
 from analyzer.templating.trie import METHOD_BITS, POST_BIT
@@ -301,9 +301,24 @@ class WordJudge:
             return WordDecision(ev.neutral if rare_ids(ev.neutral, ev.counts, at) else [])
         if best.leaf:
             return self._leaves(ev, at)
-        if strong or at.api_root:
+        if at.api_root:
             return WordDecision([])
+        if strong:
+            return WordDecision(self._rare_names_beside_ids(ev, at))
         return self._subtrees(ev, at)
+
+    def _rare_names_beside_ids(self, ev: _Evidence, at: Position) -> list[str]:
+        """Beside typed ids, words with a sub-tree are routes ("/orders/recent/items" next to
+        "/orders/{id}"), unless several names people give ("tundra8", "plum_berry"), each seen
+        once or twice, hold sub-trees that answer alike under a plural collection
+        ("/groups/{name}/members.json" beside "/groups/{id}"): an object reached by its name
+        on a rarely used endpoint. (Routes are busy, or plain words.)"""
+        best = ev.best
+        assert best is not None
+        members = best.members
+        if best.evidence < len(members) - 1 or not all(name_like(w) for w in members):
+            return []
+        return members if rare_ids(members, ev.counts, at) else []
 
     def _cluster(self, words: list[str], vals: Values, counts: dict[str, int]) -> _Evidence:
         sim = self.sim
