@@ -568,7 +568,15 @@ class WordJudge:
         ):
             return WordDecision([])
         size = len(best.members)
-        loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
+        # (Rare leaves in groups of their own that never contradict the best one count too when
+        # shaped like names people give: one or two values answering only each other,
+        # "/{mount}/code/{name}" POSTed once each. Plain words so placed are fields or acts,
+        # "/lists/{id}/name" beside "/lists/{id}/closed".)
+        loose = [
+            w
+            for w in ev.neutral + [w for w in ev.compatible if name_like(w)]
+            if counts[w] <= 2 and not any(c.children for c in vals[w])
+        ]
         if (
             size >= self.settings.min_distinct_structured
             and size + len(loose) >= 4
