@@ -11,13 +11,18 @@ by the first rule that holds:
 * alike leaves: several leaves answering alike ("/rates/USD", "/rates/EUR");
 * proven leaves: leaf values another position of the host proved ("/boards/{id}/{field}");
 * agreeing sub-trees: several values whose sub-trees answer alike ("/repos/{owner}/...");
-* rare ids: a few values each seen at most twice under a plural collection;
+* rare ids: a few values each seen at most twice under a plural collection (beside typed ids
+  too when every one is shaped like a name people give, "/groups/{name}/members.json");
+* copies: values whose sub-trees carry the same routes ("/{mount}/..."), and once copies are
+  proven, small families holding exactly the same routes ("/totp|totp-2/code|keys");
 * alike items: many values, each holding churning names that answer alike ("/{owner}/{kind}/{name}");
 * known values: the values a previous fold proved after the same literal elsewhere.
 
 Against them: method-shaped names, saturated POST-only acts, busy siblings whose methods never
 meet, busy collections alike at an API root, kinds after a singular noun with differing routes.
-``filter_values`` (called by the fold) takes reserved words too: a sub-collection's filter.
+``filter_values`` (called by the fold) takes reserved words too: a sub-collection's filter;
+``churning_names`` takes words the host took for collection names when dozens of them churn
+("/c/{slug}/{id}.json").
 """
 
 from __future__ import annotations
