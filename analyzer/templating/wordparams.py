@@ -573,14 +573,16 @@ class WordJudge:
         ):
             return WordDecision([])
         size = len(best.members)
-        # (Rare leaves in groups of their own that never contradict the best one count too when
-        # shaped like names people give: one or two values answering only each other,
-        # "/{mount}/code/{name}" POSTed once each. Plain words so placed are fields or acts,
-        # "/lists/{id}/name" beside "/lists/{id}/closed".)
-        loose = [
+        loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
+        # Rare leaves in groups of their own that never contradict the best one join an accepted
+        # group when shaped like names people give: one or two values answering only each
+        # other, "/{mount}/code/{name}" POSTed once each. They are no evidence for accepting it
+        # (rare kebab-case acts, "/plugins/{id}/upgrade-from-uri", must not tip a handful of
+        # busy routes into a parameter); plain words so placed are fields or acts.
+        joining = [
             w
-            for w in ev.neutral + [w for w in ev.compatible if name_like(w)]
-            if counts[w] <= 2 and not any(c.children for c in vals[w])
+            for w in ev.compatible
+            if name_like(w) and counts[w] <= 2 and not any(c.children for c in vals[w])
         ]
         if (
             size >= self.settings.min_distinct_structured
@@ -589,11 +591,13 @@ class WordJudge:
         ):
             # (Only values read or written teach other positions: two sets of operations, POSTed
             # to alike, must not prove each other, "/statuses/{id}/pin" and "/accounts/{id}/pin".)
-            return WordDecision(best.members + loose, learned=[] if posted else [(LEAF_KEY, best.members)])
+            return WordDecision(
+                best.members + loose + joining, learned=[] if posted else [(LEAF_KEY, best.members)]
+            )
         if proven and size >= 2:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
-            return WordDecision(best.members + loose)
+            return WordDecision(best.members + loose + joining)
         # (Values that answered nothing, a DELETE, a 204, count too, rare values known only
         # through a sub-route, "/categories/{name}/posts", and rare ones answering only another
         # method, a POST beside GETs, never contradicting: they say nothing against.)

@@ -43,3 +43,17 @@ def test_plain_field_words_stay_literal() -> None:
     reqs.append(("POST", f"/lists/{rng.randint(1, 99999)}/archiveAllCards", 200, "limits"))
     feed(t, reqs)
     assert tpl(t, "/lists/42/archiveAllCards", "POST") == "/lists/{listId}/archiveAllCards"
+
+
+def test_rare_kebab_case_acts_do_not_tip_busy_routes_into_a_parameter() -> None:
+    t = Templater()
+    rng = random.Random(123)
+    reqs: list[Request] = []
+    for _ in range(200):
+        pid = name(rng)
+        reqs.append(("GET", f"/plugins/{pid}", 200, "metadata,spec,status"))
+        route = rng.choice(["reset-config", "json-config", "setting"])
+        reqs.append(("PUT", f"/plugins/{pid}/{route}", 200, "metadata,spec,status"))
+    reqs.append(("POST", f"/plugins/{name(rng)}/upgrade-from-uri", 200, "message"))
+    feed(t, reqs)
+    assert tpl(t, "/plugins/amber-lamp7/reset-config", "PUT") == "/plugins/{plugin}/reset-config"
