@@ -138,8 +138,11 @@ class Folder:
                 if route_base(seg) in self.vocab and not is_reserved(seg) and _followed_by_ids(vals[seg])
             ]
             alike = self.judge.alike_collections(names, vals, at)
-            if alike:
-                literals = [seg for seg in literals if seg not in set(alike)]
+        if not alike:
+            # (slugs before an id, "/c/{slug}/{id}.json": many, each seen once or twice)
+            alike = self.judge.churning_names(literals, vals, at)
+        if alike:
+            literals = [seg for seg in literals if seg not in set(alike)]
         enum = False  # a filter's values: reserved words among them are values too (matcher)
         if not strong and len(literals) + len(words) >= 3:
             plain = [seg for seg in literals if classify(seg) not in ("empty", "version")]

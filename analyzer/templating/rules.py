@@ -84,10 +84,11 @@ def rare_ids(members: list[str], counts: dict[str, int], at: Position) -> bool:
     # After a singular noun ("/sys/policy/{name}", "/totp/code/{name}") it takes more of them,
     # every one shaped like a name people give (digits or a separator in it: "anchor3",
     # "lantern-willow"), not like a route word.
-    return len(members) >= 3 and all(_name_like(w) for w in members)
+    return len(members) >= 3 and all(name_like(w) for w in members)
 
 
-def _name_like(word: str) -> bool:
+def name_like(word: str) -> bool:
+    """Shaped like a name people give, not a route word: a digit or a separator in it."""
     return any(c.isdigit() for c in word) or "-" in word or "_" in word
 
 

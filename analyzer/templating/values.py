@@ -105,6 +105,23 @@ def _camel_words(s: str) -> bool:
     return len(runs) >= 2 and min(len(r) for r in runs) >= 3
 
 
+_INNER_DIGIT = re.compile(r"\d[A-Za-z]")
+
+
+def _worded(s: str) -> bool:
+    """camelCase words around a digit or two ("retrieve3ds2Result", "getV2UserList"): few
+    capitals, the small letters nearly all in word parts of three or more. Random base62 of
+    that length has about as many capitals as small letters, in short runs. (Only digits
+    inside the name, a standard's or version's number between its words; a trailing one,
+    "payCodeAgreementM1", keeps the reading it had.)"""
+    if not _INNER_DIGIT.search(s):
+        return False
+    upper = sum(c.isupper() for c in s)
+    runs = _LOWER_RUN.findall(s)
+    lower = sum(map(len, runs))
+    return upper * 3 <= lower and sum(len(r) for r in runs if len(r) >= 3) >= 0.75 * lower
+
+
 _UPPER_RUN = re.compile(r"[A-Z]+")
 
 
@@ -219,7 +236,7 @@ def classify(segment: str) -> str:
         # Mixed case plus digits is entropy, not a slug ("4iV5W9uYEdYUVa79Axb7Rh"); long slugs with
         # a year in them ("best-laptops-2024") stay words. Without digits, random base62 still has
         # about as many capitals as small letters, camelCase route names have few.
-        if digits and ((upper and lower) or (digits >= 4 and "-" not in s and "_" not in s)):
+        if digits and ((upper and lower and not _worded(s)) or (digits >= 4 and "-" not in s and "_" not in s)):
             return "token"
         if (
             not digits
@@ -232,7 +249,16 @@ def classify(segment: str) -> str:
             return "token"
     if n >= 10 and s.isalnum() and s.isascii() and _random_cases(s):
         return "token"
-    if n >= 8 and digits >= 2 and s.isalnum() and s.isascii() and _digit_runs(s) >= 2 and alpha >= 2:
+    if (
+        n >= 8
+        and digits >= 2
+        and s.isalnum()
+        and s.isascii()
+        and _digit_runs(s) >= 2
+        and alpha >= 2
+        # (capitals starting words between the digits make an operation's name: "retrieve3ds2Result")
+        and not (any(c.isupper() for c in s) and _worded(s))
+    ):
         # Random lowercase ids ("t535kom58f", "a8f3k2j9q1"): digits scattered among letters.
         return "token"
     if _CODE.fullmatch(s) and alpha and digits:

@@ -30,6 +30,10 @@ def route_base(seg: str) -> str:
 
 
 def is_reserved(seg: str) -> bool:
+    if seg and not any(c.isalnum() for c in seg):
+        # A segment of punctuation alone ("/users/-/password", "/t/-/{id}.json", "/~"): a
+        # placeholder by convention (the current user, any parent), never a value people give.
+        return True
     low = seg.lower()
     # "recent.json" is the route "recent" in a given representation.
     return low in RESERVED_WORDS or low.rsplit(".", 1)[0] in RESERVED_WORDS

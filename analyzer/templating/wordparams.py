@@ -11,13 +11,18 @@ by the first rule that holds:
 * alike leaves: several leaves answering alike ("/rates/USD", "/rates/EUR");
 * proven leaves: leaf values another position of the host proved ("/boards/{id}/{field}");
 * agreeing sub-trees: several values whose sub-trees answer alike ("/repos/{owner}/...");
-* rare ids: a few values each seen at most twice under a plural collection;
+* rare ids: a few values each seen at most twice under a plural collection (beside typed ids
+  too when every one is shaped like a name people give, "/groups/{name}/members.json");
+* copies: values whose sub-trees carry the same routes ("/{mount}/..."), and once copies are
+  proven, small families holding exactly the same routes ("/totp|totp-2/code|keys");
 * alike items: many values, each holding churning names that answer alike ("/{owner}/{kind}/{name}");
 * known values: the values a previous fold proved after the same literal elsewhere.
 
 Against them: method-shaped names, saturated POST-only acts, busy siblings whose methods never
 meet, busy collections alike at an API root, kinds after a singular noun with differing routes.
-``filter_values`` (called by the fold) takes reserved words too: a sub-collection's filter.
+``filter_values`` (called by the fold) takes reserved words too: a sub-collection's filter;
+``churning_names`` takes words the host took for collection names when dozens of them churn
+("/c/{slug}/{id}.json").
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ import re
 from dataclasses import dataclass, field
 
 from analyzer.templating.paths import STAR, WSTAR
-from analyzer.templating.rules import Position, Values, rare_ids
+from analyzer.templating.rules import Position, Values, name_like, rare_ids
 from analyzer.templating.settings import TemplaterSettings
 from analyzer.templating.similarity import Signature, Similarity
 from analyzer.templating.trie import METHOD_BITS, POST_BIT
-from analyzer.templating.values import is_version
-from analyzer.templating.vocabulary import is_plural_collection, route_base
+from analyzer.templating.values import classify, is_version
+from analyzer.templating.vocabulary import is_plural_collection, is_reserved, route_base
 
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]+)+")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*\.[a-z][A-Za-z0-9_]*")
@@ -174,6 +179,31 @@ class WordJudge:
                 shaped += 1
         return best.members if shaped >= 2 and shaped + silent >= len(best.members) - 1 else []
 
+    def churning_names(self, literals: list[str], vals: Values, at: Position) -> list[str]:
+        """Words seen followed by an id are taken for collection names ("/users/{id}"); a
+        host has a handful of those at one position, each asked for again and again. Many of
+        them in a long tail that keeps churning, each with an id below ("/c/{slug}/{id}.json"
+        for dozens of slugs seen once or twice), are values of a parameter. Only after a
+        literal that is no API root: right after one, or after an object's parameter
+        ("/{mount}/keys|roles|sts|.../{name}"), a large API's rarely used collections make such a
+        tail too."""
+        s = self.settings
+        if len(literals) < s.min_distinct_for_param or not at.after_literal or at.api_root:
+            return []
+        names = [
+            seg
+            for seg in literals
+            if classify(seg) == "word" and not is_reserved(seg) and seg not in self.dicts.get(LEAF_KEY, ())
+        ]
+        if len(names) < s.min_distinct_for_param:
+            return []
+        counts = {w: sum(c.tot_ok for c in vals[w]) for w in names}
+        singles = sum(1 for w in names if counts[w] == 1)
+        if singles < s.tail_ratio * len(names) or not self._churning(names, counts, singles) or self._verbs(names):
+            return []
+        # (the busy ones beside the tail are the collections: "/c/{slug}" beside "/c/top")
+        return [w for w in names if counts[w] <= s.busy_value]
+
     def filter_values(self, values: list[str], vals: Values, at: Position) -> list[str]:
         """ "/members/{id}/organizations/all|public|members|open": below a sub-collection of an
         object, a position holding nothing but a few leaves, every one only read and answering the
@@ -276,9 +306,24 @@ class WordJudge:
             return WordDecision(ev.neutral if rare_ids(ev.neutral, ev.counts, at) else [])
         if best.leaf:
             return self._leaves(ev, at)
-        if strong or at.api_root:
+        if at.api_root:
             return WordDecision([])
+        if strong:
+            return WordDecision(self._rare_names_beside_ids(ev, at))
         return self._subtrees(ev, at)
+
+    def _rare_names_beside_ids(self, ev: _Evidence, at: Position) -> list[str]:
+        """Beside typed ids, words with a sub-tree are routes ("/orders/recent/items" next to
+        "/orders/{id}"), unless several names people give ("tundra8", "plum_berry"), each seen
+        once or twice, hold sub-trees that answer alike under a plural collection
+        ("/groups/{name}/members.json" beside "/groups/{id}"): an object reached by its name
+        on a rarely used endpoint. (Routes are busy, or plain words.)"""
+        best = ev.best
+        assert best is not None
+        members = best.members
+        if best.evidence < len(members) - 1 or not all(name_like(w) for w in members):
+            return []
+        return members if rare_ids(members, ev.counts, at) else []
 
     def _cluster(self, words: list[str], vals: Values, counts: dict[str, int]) -> _Evidence:
         sim = self.sim
@@ -468,7 +513,36 @@ class WordJudge:
                     agree, conflict = sim.compare(sim.signature(vals[w]), ref)
                     if agree >= 2 and conflict == 0:
                         twins.add(w)
+            twins |= self._twin_families(cands, routes, twins, vals)
         return [w for w in ev.words if w in twins]
+
+    def _twin_families(
+        self, cands: list[str], routes: dict[str, frozenset[str]], twins: set[str], vals: Values
+    ) -> set[str]:
+        """Where copies of one thing are proven ("/{mount}/..." in Vault), other copies of another
+        kind of thing with fewer routes of their own ("/totp/code|keys", "/totp-2/code|keys",
+        "/team-totp/code|keys") are copies too: two values or more holding exactly the same
+        routes, two at least, and answering alike. (Two distinct literal routes beside copies
+        rarely hold the very same sub-routes.)"""
+        sim = self.sim
+        families: dict[frozenset[str], list[str]] = {}
+        for w in cands:
+            rw = routes[w]
+            if w not in twins and len(rw) >= 2:
+                families.setdefault(rw, []).append(w)
+        out: set[str] = set()
+        for members in families.values():
+            if len(members) < 2:
+                continue
+            head = sim.signature(vals[members[0]])
+            alike = [members[0]]
+            for w in members[1:]:
+                agree, conflict = sim.compare(sim.signature(vals[w]), head)
+                if agree >= 2 and conflict == 0:
+                    alike.append(w)
+            if len(alike) >= 2:
+                out.update(alike)
+        return out
 
     def _leaves(self, ev: _Evidence, at: Position) -> WordDecision:
         """Leaves answering alike ("/rates/USD", "/rates/EUR"; "/boards/{id}/name"): only one
@@ -500,6 +574,16 @@ class WordJudge:
             return WordDecision([])
         size = len(best.members)
         loose = [w for w in ev.neutral if counts[w] <= 2 and not any(c.children for c in vals[w])]
+        # Rare leaves in groups of their own that never contradict the best one join an accepted
+        # group when shaped like names people give: one or two values answering only each
+        # other, "/{mount}/code/{name}" POSTed once each. They are no evidence for accepting it
+        # (rare kebab-case acts, "/plugins/{id}/upgrade-from-uri", must not tip a handful of
+        # busy routes into a parameter); plain words so placed are fields or acts.
+        joining = [
+            w
+            for w in ev.compatible
+            if name_like(w) and counts[w] <= 2 and not any(c.children for c in vals[w])
+        ]
         if (
             size >= self.settings.min_distinct_structured
             and size + len(loose) >= 4
@@ -507,11 +591,13 @@ class WordJudge:
         ):
             # (Only values read or written teach other positions: two sets of operations, POSTed
             # to alike, must not prove each other, "/statuses/{id}/pin" and "/accounts/{id}/pin".)
-            return WordDecision(best.members + loose, learned=[] if posted else [(LEAF_KEY, best.members)])
+            return WordDecision(
+                best.members + loose + joining, learned=[] if posted else [(LEAF_KEY, best.members)]
+            )
         if proven and size >= 2:
             # Field-like leaves proven elsewhere in the host ("/boards/{id}/{field}" taught that
             # name/desc/closed are values): two of them answering alike here suffice.
-            return WordDecision(best.members + loose)
+            return WordDecision(best.members + loose + joining)
         # (Values that answered nothing, a DELETE, a 204, count too, rare values known only
         # through a sub-route, "/categories/{name}/posts", and rare ones answering only another
         # method, a POST beside GETs, never contradicting: they say nothing against.)
@@ -532,7 +618,9 @@ class WordJudge:
         if (
             size >= self.settings.min_distinct_structured
             and best.evidence >= size - 1
-            and not self._saturated(best.members + ev.neutral, counts, ev.vals, at)
+            # (the agreeing values alone: a rarely used route beside them that overlaps nothing,
+            # "/identity/oidc/.well-known", says nothing about whether they are a fixed set)
+            and not self._saturated(best.members, counts, ev.vals, at)
         ):
             return WordDecision(best.members + [w for w in ev.neutral if counts[w] <= 2])
         return WordDecision(best.members if rare_ids(best.members, counts, at) else [])
