@@ -108,13 +108,13 @@ def record_capture(capture: Path) -> Path:
         recorded.extend(map(detect.from_fields, fields))
         return fields, failed
 
-    detect.batch_fields = recording_batch_fields  # type: ignore[assignment]
-    detect_worker.batch_fields = recording_batch_fields  # type: ignore[assignment]
+    for module in (detect, detect_worker):
+        setattr(module, "batch_fields", recording_batch_fields)  # noqa: B010 - patched for the run
     with tempfile.TemporaryDirectory(prefix="detect-engine-cpu-") as work:
         os.environ.setdefault("APICENSUS_DETECT_SECRET", "detect-engine-cpu-bench")
         rc = apicensus_cli.main(["analyze", str(capture), "--db", f"sqlite:///{work}/inv.db", "--no-progress"])
-    detect.batch_fields = original  # type: ignore[assignment]
-    detect_worker.batch_fields = original  # type: ignore[assignment]
+    for module in (detect, detect_worker):
+        setattr(module, "batch_fields", original)  # noqa: B010
     if rc != 0 or not recorded:
         raise SystemExit(f"analyze of {capture} failed (exit {rc}, {len(recorded)} exchanges recorded)")
     cache.write_bytes(pickle.dumps(recorded, protocol=pickle.HIGHEST_PROTOCOL))
