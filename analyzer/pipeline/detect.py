@@ -207,6 +207,22 @@ def detect_batch(engine: DetectionEngine, fields: Iterable[ExchangeFields], fail
     not be read); what they changed: drained events, the actors seen since the batch's oldest
     exchange or named by its events, the data flows seen since then, and the errors (unread
     exchanges, and those the engine could not take), counted in the engine's stats too."""
+    events, oldest, fed, errors = feed_batch(engine, fields, failed)
+    if not fed:
+        return BatchDetection(events=events, actors=[], flows=[], errors=errors)
+    return BatchDetection(
+        events=events,
+        actors=engine.actors(seen_since=oldest, keys=touched_actors(events)),
+        flows=engine.data_flows(seen_since=oldest),
+        fed=fed,
+        errors=errors,
+    )
+
+
+def feed_batch(engine: DetectionEngine, fields: Iterable[ExchangeFields], failed: int = 0) -> tuple[list[Event], float, int, int]:
+    """:func:`detect_batch`'s feeding: (drained events, the oldest exchange's time, exchanges
+    fed, errors). The actors and flows to write are then listed since that oldest time (the
+    detection worker lists them as rows, :meth:`DetectionEngine.actor_rows`)."""
     engine.stats["errors"] += failed
     before = engine.stats["errors"]
     oldest = float("inf")
@@ -216,17 +232,12 @@ def detect_batch(engine: DetectionEngine, fields: Iterable[ExchangeFields], fail
         engine.feed(x)
         fed += 1
     events = engine.drain()
-    errors = failed + engine.stats["errors"] - before
-    if not fed:
-        return BatchDetection(events=events, actors=[], flows=[], errors=errors)
-    touched = {e.actor.key or f"ip:{e.actor.ip}" for e in events}
-    return BatchDetection(
-        events=events,
-        actors=engine.actors(seen_since=oldest, keys=touched),
-        flows=engine.data_flows(seen_since=oldest),
-        fed=fed,
-        errors=errors,
-    )
+    return events, oldest, fed, failed + engine.stats["errors"] - before
+
+
+def touched_actors(events: Iterable[Event]) -> set[str]:
+    """The actor keys ``events`` name (listed with a batch's actors even when seen before it)."""
+    return {e.actor.key or f"ip:{e.actor.ip}" for e in events}
 
 
 def write_detection(session: Session, detection: BatchDetection) -> DetectOutcome:

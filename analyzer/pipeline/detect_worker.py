@@ -9,7 +9,7 @@ from it while the main process reads the first batch.
 Per batch the main process sends :func:`~analyzer.pipeline.detect.exchange_fields` tuples (a
 pickle without a memo: ~70 ms per 20,000 exchanges, against ~530 ms for the DetectExchanges
 themselves); the worker builds the exchanges, feeds them, drains the events and lists the
-actors and data flows the batch changed (:func:`~analyzer.pipeline.detect.detect_batch`, the
+actors and data flows the batch changed, as tuples (:func:`~analyzer.pipeline.detect.detect_batch`, the
 in-process stage's own steps), plus the serialised state when a checkpoint is due, and sends
 that back. The main process writes it in the batch's own transaction with ``store_batch``
 (:mod:`analyzer.pipeline.run`), so a SIGKILLed run loses nothing and a re-run does not double
@@ -22,7 +22,6 @@ next run.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import io
 import pickle
@@ -30,7 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -42,9 +40,10 @@ from analyzer.pipeline.aggregate import Aggregate
 from analyzer.pipeline.detect import (
     BatchDetection,
     batch_fields,
-    detect_batch,
     engine_from,
+    feed_batch,
     load_detection,
+    touched_actors,
 )
 from analyzer.pipeline.forked import ForkedWorker, WorkerGone, request_from_parent
 from analyzer.pipeline.gcpause import paused_cyclic_gc
@@ -131,21 +130,20 @@ def _answer(engine: Any, request: tuple[Any, ...]) -> list[Any]:
     detection = None
     errors = failed
     if kind == "batch":
-        found = detect_batch(engine, fields, failed)
-        errors = found.errors
-        detection = (found.events, _rows(found.actors, ActorSummary), _rows(found.flows, DataFlow), found.fed)
+        # detect_batch's steps, the actors and flows listed as tuples of their fields (the main
+        # process rebuilds the objects, _objects): no frozen dataclass built and taken apart here.
+        events, oldest, fed, errors = feed_batch(engine, fields, failed)
+        actors: list[Any] = []
+        flows: list[Any] = []
+        if fed:
+            actors = engine.actor_rows(seen_since=oldest, keys=touched_actors(events))
+            flows = engine.data_flow_rows(seen_since=oldest)
+        detection = (events, actors, flows, fed)
     state = None
     started = time.perf_counter()
     if with_state:
         state = engine.state()
     return [detection, state, time.perf_counter() - started, errors, None]
-
-
-def _rows(objects: list[Any], cls: type) -> list[tuple[Any, ...]]:
-    """Dataclass instances as tuples of their fields: ~10x cheaper to pickle and unpickle than
-    the instances (20,000 actors: ~145 -> ~35 ms with the rebuild, :func:`_objects`)."""
-    getter = attrgetter(*(f.name for f in dataclasses.fields(cls)))
-    return [getter(o) for o in objects]
 
 
 def _objects(rows: list[tuple[Any, ...]], cls: Callable[..., T]) -> list[T]:
