@@ -26,19 +26,18 @@ import gc
 import io
 import pickle
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine
 
 from analyzer.db.session import session_scope
-from analyzer.detect.engine import ActorSummary
-from analyzer.detect.rules import DataFlow
 from analyzer.pipeline.aggregate import Aggregate
 from analyzer.pipeline.detect import (
+    ActorRecord,
     BatchDetection,
+    FlowRecord,
     batch_fields,
     engine_from,
     feed_batch,
@@ -51,7 +50,6 @@ from analyzer.pipeline.gcpause import paused_cyclic_gc
 ANSWER_TIMEOUT_S = 600.0  # one batch of the largest size on a machine many times too busy
 COLLECT_EVERY = 200_000  # exchanges fed between the worker's full collector passes
 
-T = TypeVar("T")
 
 # Set in the parent just before forking: the child finds the stored state here.
 _inherited: dict[str, Any] = {}
@@ -146,10 +144,6 @@ def _answer(engine: Any, request: tuple[Any, ...]) -> list[Any]:
     return [detection, state, time.perf_counter() - started, errors, None]
 
 
-def _objects(rows: list[tuple[Any, ...]], cls: Callable[..., T]) -> list[T]:
-    return [cls(*row) for row in rows]
-
-
 class DetectWorker:
     """The main process's side: submit a batch, collect its detection later (one in flight)."""
 
@@ -191,8 +185,8 @@ class DetectWorker:
                 events, actors, flows, fed = found
                 detection = BatchDetection(
                     events=events,
-                    actors=_objects(actors, ActorSummary),
-                    flows=_objects(flows, DataFlow),
+                    actors=list(map(ActorRecord._make, actors)),
+                    flows=list(map(FlowRecord._make, flows)),
                     fed=fed,
                 )
         return WorkerAnswer(detection, state, state_seconds, errors, problem)
