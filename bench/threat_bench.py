@@ -14,9 +14,16 @@ after the learning period, planted posture problems), feeds it in order through
 * cost: engine CPU per exchange; memory: traced heap and state size after each hour of ``--hours``
   hours of traffic (flat = bounded).
 
-Floors (issue 11): recall >= 0.95 per type, precision >= 0.95, trap alerts 0.
+Two generators, scored side by side in one run (``--generator shop|styles|both``, default both):
+``gen.py`` (one shop API, written with the engine) and ``gen_styles.py`` (three services of other
+styles on one sensor: nested REST with UUIDs and session cookies, ids in queries and JSON bodies
+with OAuth form logins, RPC methods with API keys/Basic and enveloped answers), written
+independently of the rules to find where they do not generalise.
 
-    .venv/bin/python bench/threat_bench.py                 # one hour, scores, cost
+Floors (issue 11): recall >= 0.95 per type, precision >= 0.95, trap alerts 0, for each generator.
+
+    .venv/bin/python bench/threat_bench.py                 # one hour of each generator, scores, cost
+    .venv/bin/python bench/threat_bench.py --generator styles --show
     .venv/bin/python bench/threat_bench.py --hours 10      # also memory over 10x the traffic
     .venv/bin/python bench/threat_bench.py --budget 20000  # also CPU vs apicensus analyze (PostgreSQL)
 """
@@ -28,7 +35,7 @@ import sys
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +46,7 @@ from analyzer.detect.engine import DetectionEngine  # noqa: E402
 from analyzer.detect.model import Event  # noqa: E402
 from analyzer.detect.settings import DetectSettings  # noqa: E402
 from bench.attacks.gen import Traffic, generate, hours  # noqa: E402
+from bench.attacks.gen_styles import generate as generate_styles  # noqa: E402
 
 RECALL_FLOOR = 0.95
 PRECISION_FLOOR = 0.95
@@ -85,6 +93,7 @@ def score(traffic: Traffic, events: list[Event]) -> dict[str, object]:
         "posture_found": posture & traffic.posture_expected,
         "posture_missing": traffic.posture_expected - posture,
         "benign": benign,
+        "found": found,
     }
 
 
@@ -165,50 +174,88 @@ def budget(exchanges: int, settings: DetectSettings) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+GENERATORS: dict[str, Callable[[int, int], Traffic]] = {"shop": generate, "styles": generate_styles}
+
+
+def evaluate(name: str, traffic: Traffic, settings: DetectSettings, show: bool) -> tuple[bool, dict[str, object], list[str]]:
+    """Feed one generator's hour, score it; (floors met, scores, report lines)."""
+    engine, cpu = run_once(traffic, settings)
+    events = engine.events()
+    result = score(traffic, events)
+    lines = []
+    recall: dict[str, list[bool]] = result["recall"]  # type: ignore[assignment]
+    ok = all(sum(h) / len(h) >= RECALL_FLOOR for h in recall.values())
+    precision: float = result["precision"]  # type: ignore[assignment]
+    trap_alerts: list[tuple[str, tuple[str, str, str], Event]] = result["trap_alerts"]  # type: ignore[assignment]
+    ok &= precision >= PRECISION_FLOOR and not trap_alerts
+    n = len(traffic.exchanges)
+    result["cpu_us"] = cpu / n * 1e6
+    result["errors"] = engine.stats["errors"]
+    result["state_kib"] = len(engine.state()) / 1024
+    for key, event in result["false_alerts"]:  # type: ignore[attr-defined]
+        trap = traffic.trap_ips.get(event.actor.ip or "")
+        lines.append(f"  [{name}] FALSE {key[0]} host={event.host} actor={event.actor.ip}/{event.actor.identity} {event.method} "
+                     f"{event.path_template} {event.evidence}" + (f"  (trap: {trap})" if trap else ""))
+    found_ips = {ip for ip, _kind in result["found"]}  # type: ignore[attr-defined]
+    for inc in traffic.incidents:
+        if inc.ip not in found_ips or (inc.ip, inc.type) not in result["found"]:  # type: ignore[operator]
+            lines.append(f"  [{name}] MISSED {inc.type} ({inc.name}, {inc.ip})")
+    found: set[object] = result["posture_found"]  # type: ignore[assignment]
+    missing: set[object] = result["posture_missing"]  # type: ignore[assignment]
+    if found or missing:
+        lines.append(f"  [{name}] posture findings expected and found: {len(found)}/{len(found) + len(missing)}"
+                     + (f"  missing: {sorted(missing)}" if missing else ""))  # type: ignore[type-var]
+    if show:
+        lines.extend(f"  [{name}] {event.to_json()}" for event in sorted(events, key=lambda e: (e.type, e.first_seen)))
+    return ok, result, lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--users", type=int, default=160)
-    parser.add_argument("--hours", type=int, default=0, help="also measure memory over this many hours")
-    parser.add_argument("--show", action="store_true", help="print every false alert and every event")
+    parser.add_argument("--generator", "--style", choices=[*GENERATORS, "both"], default="both",
+                        help="shop (bench/attacks/gen.py), styles (bench/attacks/gen_styles.py) or both side by side")
+    parser.add_argument("--hours", type=int, default=0, help="also measure memory over this many hours (shop generator)")
+    parser.add_argument("--show", action="store_true", help="print every event")
     parser.add_argument("--budget", type=int, default=0, metavar="N",
                         help="also time detection against apicensus analyze on bench/analyze_speed.py's N-exchange capture")
     args = parser.parse_args(argv)
     settings = DetectSettings(secret=SECRET)
-    traffic = generate(args.seed, args.users)
-    print(f"{len(traffic.exchanges)} exchanges, {args.users} users, {len(traffic.incidents)} incidents, "
-          f"{len(traffic.trap_ips)} trap actors")
-    engine, cpu = run_once(traffic, settings)
-    events = engine.events()
-    result = score(traffic, events)
+    names = list(GENERATORS) if args.generator == "both" else [args.generator]
+    results: dict[str, dict[str, object]] = {}
     ok = True
-    print(f"\n{'incident type':<26}{'incidents':>10}{'found':>7}{'recall':>8}")
-    recall: dict[str, list[bool]] = result["recall"]  # type: ignore[assignment]
-    for kind in sorted(recall):
-        hits = recall[kind]
-        rate = sum(hits) / len(hits)
-        ok &= rate >= RECALL_FLOOR
-        print(f"{kind:<26}{len(hits):>10}{sum(hits):>7}{rate:>8.2f}" + ("" if rate >= RECALL_FLOOR else "   below floor"))
-    precision: float = result["precision"]  # type: ignore[assignment]
-    trap_alerts: list[object] = result["trap_alerts"]  # type: ignore[assignment]
-    ok &= precision >= PRECISION_FLOOR and not trap_alerts
-    print(f"\nalerts (type, actor, service): {result['alerts']}, precision {precision:.3f} (floor {PRECISION_FLOOR})")
-    print(f"false alerts: {len(result['false_alerts'])}  ({result['false_per_10k']:.2f} per 10k benign exchanges of {result['benign']})")  # type: ignore[arg-type]
-    print(f"trap alerts: {len(trap_alerts)}")
-    for item in result["false_alerts"]:  # type: ignore[attr-defined]
-        key, event = item
-        print(f"  FALSE {key[0]} actor={event.actor.ip}/{event.actor.identity} {event.method} {event.path_template} {event.evidence}")
-    found: set[object] = result["posture_found"]  # type: ignore[assignment]
-    missing: set[object] = result["posture_missing"]  # type: ignore[assignment]
-    print(f"posture findings expected and found: {len(found)}/{len(found) + len(missing)}" + (f"  missing: {sorted(missing)}" if missing else ""))  # type: ignore[type-var]
-    n = len(traffic.exchanges)
-    print(f"\nengine cost: {cpu / n * 1e6:.0f} µs CPU per exchange ({n / cpu:,.0f} exchanges/s), "
-          f"{engine.stats['errors']} errors, state {len(engine.state()) / 1024:.0f} KiB")
-    if args.show:
-        for event in sorted(events, key=lambda e: (e.type, e.first_seen)):
-            print(" ", event.to_json())
+    details: list[str] = []
+    for name in names:
+        traffic = GENERATORS[name](args.seed, args.users)
+        print(f"{name}: {len(traffic.exchanges)} exchanges, {args.users} users, {len(traffic.incidents)} incidents, "
+              f"{len(traffic.trap_ips)} trap actors, {len({x.host for x in traffic.exchanges})} services")
+        met, results[name], lines = evaluate(name, traffic, settings, args.show)
+        ok &= met
+        details += lines
+    kinds = sorted({k for r in results.values() for k in r["recall"]})  # type: ignore[attr-defined]
+    print(f"\n{'incident type':<26}" + "".join(f"{n + ' found':>14}{'recall':>8}" for n in names))
+    for kind in kinds:
+        row = f"{kind:<26}"
+        for name in names:
+            hits = results[name]["recall"].get(kind, [])  # type: ignore[attr-defined]
+            rate = sum(hits) / len(hits) if hits else float("nan")
+            row += f"{sum(hits):>10}/{len(hits):<3}{rate:>8.2f}" + ("!" if hits and rate < RECALL_FLOOR else " ")
+        print(row)
+    print()
+    for label, fmt in (("alerts (type, actor, service)", "{alerts}"), ("precision (floor 0.95)", "{precision:.3f}"),
+                       ("false alerts", "{n_false}"), ("false per 10k benign", "{false_per_10k:.2f}"), ("trap alerts", "{n_traps}"),
+                       ("engine µs CPU / exchange", "{cpu_us:.0f}"), ("engine errors", "{errors}"), ("state KiB", "{state_kib:.0f}")):
+        cells = []
+        for name in names:
+            r = dict(results[name])
+            r["n_false"], r["n_traps"] = len(r["false_alerts"]), len(r["trap_alerts"])  # type: ignore[arg-type]
+            cells.append(f"{fmt.format(**r):>22}")
+        print(f"{label:<26}" + "".join(cells))
+    for line in details:
+        print(line)
     if args.hours:
-        print(f"\nmemory over {args.hours} hours of traffic (benign + traps, {args.users} users/hour):")
+        print(f"\nmemory over {args.hours} hours of shop traffic (benign + traps, {args.users} users/hour):")
         print(f"{'hour':>5}{'exchanges':>11}{'traced MiB':>12}{'state KiB':>11}")
         for hour, fed, mib, state in memory_over(args.hours, settings, args.users):
             print(f"{hour:>5}{fed:>11}{mib:>12.1f}{state / 1024:>11.0f}")

@@ -255,6 +255,7 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
 def _login(x: DetectExchange, request_json: Any, resolver: ActorResolver, common: frozenset[str]) -> Login | None:
     """Credential fields in the body (or Basic credentials) and what the server said."""
     user: str | None = None
+    user_from_client = False
     password: str | None = None
     fields: list[tuple[str, Any]] = []
     if isinstance(request_json, dict):
@@ -265,8 +266,15 @@ def _login(x: DetectExchange, request_json: Any, resolver: ActorResolver, common
         lname = str(name).lower()
         if lname in _PASSWORD_FIELDS and isinstance(value, str):
             password = value
-        elif lname in _USER_FIELDS and isinstance(value, str | int) and not isinstance(value, bool):
-            user = str(value)
+        elif (
+            lname in _USER_FIELDS
+            and isinstance(value, str | int)
+            and not isinstance(value, bool)
+            # An OAuth password grant carries the application's client_id next to the user's
+            # name: the user is the one tried, client_id only when no other field names one.
+            and (lname != "client_id" or user is None or user_from_client)
+        ):
+            user, user_from_client = str(value), lname == "client_id"
     if password is None:
         auth = x.request_header("authorization") or ""
         scheme, _, cred = auth.strip().partition(" ")

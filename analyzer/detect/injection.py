@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.detect import normalise, valuekinds
+from analyzer.detect import normalise, sigguards, valuekinds
 from analyzer.detect.model import DetectExchange
 from analyzer.detect.signatures import COMMANDS, ENGLISH_COMMANDS, REGISTRY, Signature
 
@@ -272,6 +272,11 @@ def scan_value(location: str, value: str, plus: bool, registry: tuple[Signature,
                     text = normalised[(sig.form, form)] = _form(sig, form)
             match = sig.search(text)
             if match is not None:
+                # A whole well-formed filter expression (OData, range filters, JQL) is the API's
+                # own query language, not SQL broken out of a literal (sigguards); another decoded
+                # form of the value is still read.
+                if sig.subtype == "sqli" and sigguards.filter_expression(form):
+                    continue
                 done.add(sig.subtype)
                 yield sig, text, match
                 break

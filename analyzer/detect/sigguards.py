@@ -77,3 +77,129 @@ def data_directory_only(match: re.Match[str]) -> bool:
     if not _DATA_DIRECTORIES.match(match.group(0)):
         return False
     return not _TRAVERSAL.search(match.string) and "/." not in match.string[match.start() :]
+
+
+# --- filter expressions --------------------------------------------------------------------------
+# Many APIs take a small query language in a parameter: OData ``$filter=name eq 'Bob' and age gt
+# 30``, range filters ``amount >= 10 and amount <= 500``, JQL ``status = "Open" AND assignee =
+# currentUser()``, Stripe and Lucene search ``status:'active' AND metadata['k']:'v'``,
+# ``title:"foo" AND -tag:spam``, lists ``sku in ('A1', 'B2')``. Such a value has the
+# shape the operator signatures look for, but it is a whole, well-formed expression: every clause
+# is ``field op literal`` (or ``function(field, literal)``), every literal is closed. An injection
+# breaks out of a literal (an unbalanced quote), compares literals (``1=1``), calls SQL on its
+# own (``sleep(5)``) or trails SQL (``;``, ``--``, ``union``): none of those parses.
+_FILTER_TOKEN = re.compile(
+    r"""\s*(?:(?P<str>'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|\\.)*")"""
+    r"""|(?P<num>-?\d+(?:\.\d+)?(?:-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?)?)(?![\w.])"""
+    r"""|(?P<op><=|>=|<>|!=|=|<|>|:)|(?P<punct>[(),]|-(?=[A-Za-z_(]))"""
+    r"""|(?P<word>[A-Za-z_][\w.]*(?:\[(?:'[\w.-]+'|"[\w.-]+")\])?\*?))"""
+)
+_WORD_OPS = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "like", "ilike", "contains", "has"})
+_CONNECTIVES = frozenset({"and", "or"})
+_LITERAL_WORDS = frozenset({"true", "false", "null"})
+# Words that are SQL of their own: never a field or a function of a filter.
+_SQL_WORDS = frozenset(
+    ["select", "union", "insert", "update", "delete", "drop", "exec", "execute", "sleep", "benchmark", "waitfor", "delay", "pg_sleep", "from", "where", "having", "group", "order", "by", "limit", "offset", "char", "chr", "ascii", "substring", "substr", "mid", "concat", "load_file", "outfile", "dumpfile", "information_schema", "database", "version", "user", "current_user", "system_user", "if", "case", "when", "then", "else", "end", "cast", "convert", "declare", "begin", "xp_cmdshell"]
+)
+_FILTER_MAX = 512
+
+
+def _filter_tokens(text: str) -> list[tuple[str, str]] | None:
+    tokens: list[tuple[str, str]] = []
+    pos, end = 0, len(text.rstrip())
+    while pos < end:
+        match = _FILTER_TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            return None
+        kind = match.lastgroup or ""
+        value = match.group(kind)
+        if kind == "word" and value.lower() in _SQL_WORDS:
+            return None
+        tokens.append((kind, value.lower() if kind == "word" else value))
+        pos = match.end()
+    return tokens
+
+
+class _FilterParser:
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens, self.i = tokens, 0
+
+    def peek(self, offset: int = 0) -> tuple[str, str]:
+        j = self.i + offset
+        return self.tokens[j] if j < len(self.tokens) else ("", "")
+
+    def take(self, kind: str, value: str | None = None) -> bool:
+        token = self.peek()
+        if token[0] == kind and (value is None or token[1] == value):
+            self.i += 1
+            return True
+        return False
+
+    def field(self) -> bool:
+        kind, value = self.peek()
+        if kind == "word" and value not in _WORD_OPS | _CONNECTIVES | _LITERAL_WORDS | {"not", "in"}:
+            self.i += 1
+            return True
+        return False
+
+    def literal(self) -> bool:
+        kind, value = self.peek()
+        if kind in ("str", "num") or (kind == "word" and value in _LITERAL_WORDS):
+            self.i += 1
+            return True
+        # a function of no arguments: currentUser(), now()
+        if kind == "word" and self.peek(1) == ("punct", "(") and self.peek(2) == ("punct", ")"):
+            self.i += 3
+            return True
+        return False
+
+    def op(self) -> bool:
+        kind, value = self.peek()
+        if kind == "op" or (kind == "word" and value in _WORD_OPS):
+            self.i += 1
+            return True
+        return False
+
+    def clause(self) -> bool:
+        if self.take("word", "not") or self.take("punct", "-"):  # NOT a = 1, Lucene's -label:spam
+            return self.clause()
+        if self.take("punct", "("):
+            return self.expr() and self.take("punct", ")")
+        kind, _ = self.peek()
+        if kind == "word" and self.peek(1) == ("punct", "("):  # function(field, literal) [op literal]
+            self.i += 2
+            if not (self.field() and self.take("punct", ",") and self.literal() and self.take("punct", ")")):
+                return False
+            return not self.op() or self.literal()
+        if not self.field():
+            return False
+        if self.take("word", "in"):  # sku in ('A1', 'B2')
+            if not (self.take("punct", "(") and self.literal()):
+                return False
+            while self.take("punct", ","):
+                if not self.literal():
+                    return False
+            return self.take("punct", ")")
+        if self.take("op", ":"):  # search syntax: tag:bar, title:"foo", name:O*
+            return self.literal() or self.field()
+        return self.op() and self.literal()
+
+    def expr(self) -> bool:
+        if not self.clause():
+            return False
+        while self.peek()[0] == "word" and self.peek()[1] in _CONNECTIVES:
+            self.i += 1
+            if not self.clause():
+                return False
+        return True
+
+
+def filter_expression(text: str) -> bool:
+    """The whole value is a well-formed filter expression (see above), with a connective."""
+    if len(text) > _FILTER_MAX:
+        return False
+    tokens = _filter_tokens(text)
+    if not tokens or not any(kind == "word" and value in _CONNECTIVES for kind, value in tokens):
+        return False
+    parser = _FilterParser(tokens)
+    return parser.expr() and parser.i == len(tokens)

@@ -107,6 +107,16 @@ def _real_call_in_segment(match: re.Match[str]) -> bool:
     return _real_sql_call(match) and _closes_in_segment(match)
 
 
+# What comes before a boolean operator in a chain of comparisons ("x > 3 && y < 2"): code or
+# prose about numbers, not an operand broken out of a literal.
+_COMPARISON_BEFORE = re.compile(r"[<>]=?\s*[\w.]{1,20}\s*$")
+
+
+def _not_comparison_chain(match: re.Match[str]) -> bool:
+    start = match.start()
+    return _COMPARISON_BEFORE.search(match.string[max(0, start - 24) : start + 1]) is None
+
+
 _CMP_OPS = r"=|<=>|!=|<>|\blike\b|\bis\s+not\b|\bis\b|\bnot\s+like\b|\bnot\s+regexp\b|\brlike\b|\bregexp\b|\bglob\b|\bnot\s+glob\b"
 
 
@@ -132,11 +142,14 @@ SQLI = [
         "boolean_operator_compare",
         # The left operand must be there: "and = bar" is no SQL (an operator cannot follow a
         # boolean operator), "and ''=" and "or x like" are.
-        r"""(?:['"`)]|\b\d+)\s*(?:or|and|xor|\|\||&&|div)\s*\(*\s*(?:['"`][\w@$.]*['"`]?|[\w@$.]+['"`]?)\s*"""
+        # A number that is itself the right side of a comparison ("x > 3 && y < 2") is a chain of
+        # comparisons in code or prose, not an operand broken out of a literal.
+        r"""(?:['"`)]|(?<![<>]\s)(?<![<>])\b\d+)\s*(?:or|and|xor|\|\||&&|div)\s*\(*\s*(?:['"`][\w@$.]*['"`]?|[\w@$.]+['"`]?)\s*"""
         r"""(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\brlike\b|\bregexp\b|\bis\b|\bin\b|\bbetween\b|\bsounds\s+like\b)""",
         "sql",
     ),
-    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql"),
+    _sig("sqli", "chained_operator", r"""(?:^|[\s;(=])(?:&&|\|\||\band\b|\bor\b|\bxor\b|\bdiv\b)\s*\(*\s*[\w@.$]{0,40}\s*(?:={1,3}|!={0,2}|<>|<=?|>=?)\s*(?:['"`(!]|\d|null\b|true\b|false\b|$)""", "sql",
+         validate=_not_comparison_chain),
     _sig("sqli", "operator_only", r"""^\s*(?:(?:order|group)\s+by|<>|!=|<=>?|>=|>>|<<|\|\||&&|={2,3}|->>?|xor|(?:is\s+(?:not\s+)?|like\s+)null|notnull|isnull|(?:not\s+)?(?:like|rlike|regexp|glob)|in\s*\(\s*[\d\s,'"-]+\)?)\s*$""", "sql"),
     _sig("sqli", "in_list", r"\bin\s*\(\s*(?:select\b|-?\d+\s*(?:,\s*-?\d+\s*)+\)?)", "sql"),
     _sig("sqli", "quote_operator_quote", r"""['"`]\s*(?:\s(?:or|and|xor)\s|\|\||&&|\+|=|<>|!=)\s*['"`]|\w['"`](?:or|and|xor)['"`]\w|\\['"`]\s*(?:or|and|xor)\b""", "sql"),
@@ -150,7 +163,9 @@ SQLI = [
         r"(?:^|[^\w\s]|\d|\b(?:union|all|distinct|except|intersect|minus|exists|in|from|as|then|else|or|and|not|where|having|when)\b)\s*select\b\s*(?:top\s+\d+\s+|distinct\s+)?(?:\*|[\w@.`\"\[\]]+\s*(?:,|\(|\bfrom\b\s*[\w.`\"\[\](]+\s*(?:where|limit|order|group|union|having|;|--|#|\)|$)))",
         "sql",
     ),
-    _sig("sqli", "select_literal", r"""(?:^|['"`;(=]\s*)select\s*(?:@@|\d|null\b|char\(|0x|['"(]|\w+\s*\(|\w+$|pg_sleep|h\b)""", "sql"),
+    # "select <word>" alone counts only after a quote, parenthesis, ";" or "=": as a whole value it
+    # is a two-word search ("select team"), not a statement.
+    _sig("sqli", "select_literal", r"""(?:^|['"`;(=]\s*)select\s*(?:@@|\d|null\b|char\(|0x|['"(]|\w+\s*\(|pg_sleep|h\b)|['"`;(=]\s*select\s+\w+$""", "sql"),
     _sig(
         "sqli",
         "stacked_query",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer.detect.context import Seen
 from analyzer.detect.model import ActorRef
-from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink, expired
+from analyzer.detect.rules.base import Hasher, Hit, Rule, Sink, envelope_failed, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import BottomK, CappedSet, DistinctCounter, LruTable, window_start
 
@@ -117,7 +117,7 @@ class AnomalyRule(Rule):
             ref = actor.ref()
             acc = self.windows.setdefault(key, _Acc, actor.ip, ref.identity, ref.key, x.host)
         acc.requests += 1
-        if x.status is None or x.status >= 400:
+        if x.status is None or x.status >= 400 or envelope_failed(seen):
             acc.errors += 1
         endpoint = seen.endpoint_hash(self.hash)
         acc.endpoints.add(endpoint)
@@ -146,11 +146,17 @@ class AnomalyRule(Rule):
         rows = np.asarray(self.fit_rows, dtype=float)
         self.model = IsolationForest(n_estimators=100, random_state=self.settings.anomaly_seed).fit(rows)
         scores = self.model.score_samples(rows)
-        # The score below which 1 window in 100 of the baseline falls: isolated, not merely rare.
-        self.threshold = float(np.quantile(scores, 0.01))
         self.median = np.median(rows, axis=0)
         q75, q25 = np.percentile(rows, [75, 25], axis=0)
         self.scale = np.maximum((q75 - q25) / 1.349, np.asarray(_SCALE_FLOOR))
+        # The score below which 1 window in 100 of the ordinary baseline falls: isolated, not
+        # merely rare. Ordinary: no feature anomaly_min_feature_z deviations off the population.
+        # The baseline's own outliers (a batch job's, an admin's windows) are judged against their
+        # own history; counted here they set the bar, and in a small deployment, where a few such
+        # actors are more than 1% of the windows, nothing new could ever be more isolated.
+        ordinary = np.max(np.abs((rows - self.median) / self.scale), axis=1) < self.settings.anomaly_min_feature_z
+        base = scores[ordinary] if int(ordinary.sum()) >= self.settings.anomaly_min_train else scores
+        self.threshold = float(np.quantile(base, 0.01))
         self.fitted_at = now
 
     def expire(self, watermark: float, sink: Sink) -> None:

@@ -6,16 +6,19 @@ per subtype, actor, endpoint and window, counting the attempts.
 scanner: per client address and window, distinct paths answered 404 (or matching no endpoint),
 distinct well-known probe paths (``/.env``, ``/.git/config``, ``/wp-login.php``, ...), and
 security-tool user agents. A health probe hitting one path, or a client with a broken link, stays
-below the distinct-path thresholds.
+below the distinct-path thresholds. Hosts that answer unknown paths 200 with one catch-all page (a
+single-page app's index.html) are learned: that page counts as a 404.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 from analyzer.detect.context import Seen
 from analyzer.detect.injection import scan
+from analyzer.detect.model import DetectExchange
 from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import DistinctCounter, LruTable, window_start
@@ -38,6 +41,9 @@ PROBE_PATHS = re.compile(
     re.IGNORECASE,
 )
 
+
+SOFT_404_PATHS = 20  # distinct unmatched paths served one 2xx body: the host's catch-all page
+MAX_BODIES = 4096  # (host, body digest) pairs remembered for that
 
 _TOOLS: dict[str, str | None] = {}  # user agent -> security tool named in it (bounded memo)
 
@@ -110,16 +116,31 @@ class ScannerRule(Rule):
         super().__init__(settings, hasher)
         self.window = settings.scanner_window
         self.table: LruTable[tuple[str, str, float], _Probe] = LruTable(settings.max_window_keys)
+        # (host, digest of a 2xx body served for unmatched paths) -> distinct such paths
+        self.bodies: LruTable[tuple[str, bytes], DistinctCounter] = LruTable(MAX_BODIES)
+
+    def _catch_all(self, x: DetectExchange) -> bool:
+        """An unmatched path answered 2xx with the host's catch-all page: the same body served for
+        ``SOFT_404_PATHS`` distinct unmatched paths (a single-page app's index.html, a "not found"
+        page with status 200). For such a host that answer is a 404 by another name."""
+        if x.template is not None or x.status is None or not 200 <= x.status < 300 or not x.response_body:
+            return False
+        digest = hashlib.blake2b(x.response_body[:4096], digest_size=8).digest()
+        paths = self.bodies.setdefault((x.host, digest), DistinctCounter)
+        paths.add(self.hash(x.path))
+        return paths.count() >= SOFT_404_PATHS
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
         agent = x.request_header("user-agent") or ""
         tool = _agent_tool(agent)
-        missing = x.status == 404 or (x.template is None and x.status is not None and x.status >= 400)
+        soft = self._catch_all(x)
+        missing = x.status == 404 or (x.template is None and x.status is not None and x.status >= 400) or soft
         # A probe path answered 2xx/3xx is served: the application lives there (/solr/<core>/...,
-        # /cgi-bin/<app>/...). Distinct probes are distinct well-known prefixes, not distinct paths
-        # under one prefix (a sweep of one prefix is what the 404 count sees).
-        known = PROBE_PATHS.match(x.path) if x.status is None or x.status >= 400 else None
+        # /cgi-bin/<app>/...) -- unless the answer is the host's catch-all page. Distinct probes are
+        # distinct well-known prefixes, not distinct paths under one prefix (a sweep of one prefix is
+        # what the 404 count sees).
+        known = PROBE_PATHS.match(x.path) if x.status is None or x.status >= 400 or soft else None
         if not (tool or missing or known):
             return
         key = (seen.actor.ip, x.host, window_start(x.ts, self.window))
@@ -158,7 +179,13 @@ class ScannerRule(Rule):
                 self.table.pop(key)
 
     def to_state(self) -> Any:
-        return self.table.to_state(lambda v: v.to_state(), list)
+        return {
+            "probes": self.table.to_state(lambda v: v.to_state(), list),
+            "bodies": self.bodies.to_state(lambda c: c.to_state(), lambda k: [k[0], k[1].hex()]),
+        }
 
     def load_state(self, data: Any) -> None:
-        self.table = LruTable.from_state(data, self.settings.max_window_keys, _Probe.from_state, lambda k: (k[0], k[1], k[2]))
+        if isinstance(data, list):  # a state saved before catch-all pages were kept
+            data = {"probes": data, "bodies": [0, []]}
+        self.table = LruTable.from_state(data["probes"], self.settings.max_window_keys, _Probe.from_state, lambda k: (k[0], k[1], k[2]))
+        self.bodies = LruTable.from_state(data["bodies"], MAX_BODIES, DistinctCounter.from_state, lambda k: (k[0], bytes.fromhex(k[1])))

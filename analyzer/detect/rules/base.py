@@ -100,5 +100,25 @@ class Rule:
         )
 
 
+_FAILED_STATUS = frozenset({"error", "fail", "failed", "failure"})
+
+
+def envelope_failed(seen: Seen) -> bool:
+    """A 2xx whose JSON envelope says the call failed: RPC APIs (``{"ok": false}``), JSON-RPC
+    (``{"error": {...}}``), GraphQL (``{"errors": [...]}`` without data) and JSend
+    (``{"status": "fail"}``) answer errors with 200, so the status alone calls them served."""
+    body = seen.response_json
+    if not seen.ok or type(body) is not dict:
+        return False
+    if body.get("ok") is False or body.get("success") is False:
+        return True
+    status = body.get("status")
+    if type(status) is str and status.lower() in _FAILED_STATUS:
+        return True
+    if body.get("error") or body.get("errors"):
+        return not (body.get("data") or body.get("result"))
+    return False
+
+
 def expired(start: float, size: float, watermark: float, lateness: float) -> bool:
     return start + size + lateness < watermark

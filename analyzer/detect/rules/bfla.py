@@ -16,16 +16,20 @@ import re
 from typing import Any
 
 from analyzer.detect.context import Seen
-from analyzer.detect.rules.base import Hasher, Rule, Sink
+from analyzer.detect.rules.base import Hasher, Rule, Sink, envelope_failed
 from analyzer.detect.rules.objects import Ownership
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable
 
+# Words are delimited by "/" (REST), and by "." or ":" too: RPC method names
+# (``/api/admin.users.setRole``) and custom methods (``/v1/users/{id}:promote``) name functions
+# the same way. A file extension after the word (``/config.json``) is a file, not a function.
 ADMIN_PATH = re.compile(
-    r"(?:^|/)(?:admin\w*|administrator|manage(?:ment|r)?|internal|staff|superuser|sudo|root|backoffice|"
+    r"(?:^|[/.:])(?:admin\w*|administrator|manage(?:ment|r)?|internal|staff|superuser|sudo|root|backoffice|"
     r"console|ops|moderat\w+|impersonat\w*|roles?|permissions?|privileges?|grants?|tenants?|billing/admin|"
-    r"system|config(?:uration)?|settings/global|audit|users/\{[^}]+\}/(?:role|roles|permissions|status|ban|"
-    r"lock|unlock|promote|disable|enable))(?:/|$|\{)",
+    r"system|config(?:uration)?|settings/global|audit|users/\{[^}]+\}[/:](?:role|roles|permissions|status|ban|"
+    r"lock|unlock|promote|disable|enable))"
+    r"(?:/|$|\{|[.:](?!(?:json|ya?ml|xml|js|css|html?|txt|png|jpe?g|gif|svg|ico|map|woff2?|php|aspx?)$)\w)",
     re.IGNORECASE,
 )
 WRITES = frozenset({"DELETE", "PUT", "PATCH"})
@@ -94,7 +98,7 @@ class BflaRule(Rule):
         who = self.hash(identity.key)
         population = self.population.setdefault(x.host, DistinctCounter)
         population.add(who)
-        if not seen.ok:
+        if not seen.ok or envelope_failed(seen):
             return
         admin_path = admin_template(seen.template)
         foreign_write = x.method in WRITES and any(not self.ownership.owns(seen.actor.key, v) for _n, v in seen.request_ids)

@@ -3,21 +3,29 @@
 Login endpoints are found by behaviour, not by name: a request carrying a user name and a
 password (JSON or form fields, or Basic credentials) and an answer that accepts or refuses it.
 Per client address, login endpoint and window: the distinct user names (keyed hashes), attempts,
-refusals, and refusals per user name. A shared NAT address logs many users in successfully; a
+refusals, and refusals per user name. A refusal is a 401/403 (or 400 with a password), and also a
+2xx whose envelope says failure (``{"success": false}``) or, on an endpoint that redirects when it
+accepts (a web form), a 2xx showing the form again. A shared NAT address logs many users in successfully; a
 user mistyping a password three times stays far below ``brute_min_failures``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from analyzer.detect.context import Seen
 from analyzer.detect.model import ActorRef
-from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
+from analyzer.detect.rules.base import Hasher, Rule, Sink, envelope_failed, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import DistinctCounter, LruTable, window_start
 
 MAX_USERS_PER_KEY = 256
+MAX_LOGIN_ANSWER = 4096  # bytes of a 2xx login answer read for an envelope failure
+# An answer handing out a token accepted the login, whatever else it says.
+_TOKEN_KEYS = frozenset({"token", "access_token", "id_token", "session", "session_id", "jwt"})
 
 
 class _Logins:
@@ -53,6 +61,8 @@ class CredentialRule(Rule):
         super().__init__(settings, hasher)
         self.window = settings.login_window
         self.table: LruTable[tuple[str, str, str, float], _Logins] = LruTable(settings.max_window_keys)
+        # (host, template) of login endpoints seen answering a redirect (web forms)
+        self.redirects: LruTable[tuple[str, str], bool] = LruTable(settings.max_window_keys)
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         login = seen.login
@@ -67,7 +77,7 @@ class CredentialRule(Rule):
         s = self.settings
         # The client address is the actor: the identity of a login request is the tried user.
         actor = ActorRef(ip=seen.actor.ip)
-        if not login.failed:
+        if not (login.failed or self._refused(seen)):
             return
         logins.failures += 1
         if login.user_hash in logins.per_user or len(logins.per_user) < MAX_USERS_PER_KEY:
@@ -83,6 +93,34 @@ class CredentialRule(Rule):
                 "user": login.user_hint, "refused": tries, "attempts": logins.attempts,
             })
 
+    def _refused(self, seen: Seen) -> bool:
+        """A login answered 2xx that still refused: the answer's envelope says so (``{"success":
+        false}``, ``{"error": "invalid_grant"}``), or the endpoint redirects when it accepts (a web
+        form: 302 on success, the form shown again with 200 on failure)."""
+        x = seen.x
+        status = x.status
+        if status is None:
+            return False
+        endpoint = (x.host, seen.template)
+        if 300 <= status < 400:
+            if self.redirects.peek(endpoint) is None:
+                self.redirects.setdefault(endpoint, bool)
+            return False
+        if not 200 <= status < 300:
+            return False
+        if self.redirects.peek(endpoint) is not None:
+            return True
+        body = seen.response_json
+        if body is None and x.response_body and len(x.response_body) <= MAX_LOGIN_ANSWER:
+            # (login answers are not parsed for the rules: they carry no identity yet)
+            try:
+                body = orjson.loads(x.response_body)
+            except orjson.JSONDecodeError:
+                return False
+        if type(body) is not dict:
+            return False
+        return envelope_failed(replace(seen, response_json=body)) and not _TOKEN_KEYS & body.keys()
+
     def _emit(self, seen: Seen, sink: Sink, actor: ActorRef, kind: str, title: str, evidence: dict[str, Any]) -> None:
         from analyzer.detect.rules.base import Hit
 
@@ -96,9 +134,11 @@ class CredentialRule(Rule):
                 self.table.pop(key)
 
     def to_state(self) -> Any:
-        return self.table.to_state(lambda v: v.to_state(), list)
+        return {"logins": self.table.to_state(lambda v: v.to_state(), list), "redirects": self.redirects.to_state(bool, list)}
 
     def load_state(self, data: Any) -> None:
-        self.table = LruTable.from_state(
-            data, self.settings.max_window_keys, _Logins.from_state, lambda k: (k[0], k[1], k[2], k[3])
-        )
+        if isinstance(data, list):  # a state saved before redirecting endpoints were kept
+            data = {"logins": data, "redirects": [0, []]}
+        n = self.settings.max_window_keys
+        self.table = LruTable.from_state(data["logins"], n, _Logins.from_state, lambda k: (k[0], k[1], k[2], k[3]))
+        self.redirects = LruTable.from_state(data["redirects"], n, bool, lambda k: (k[0], k[1]))

@@ -69,6 +69,15 @@ class _Endpoint:
 FlowRow = tuple[str, str | None, str, str, str, str, int, int, float, float]
 
 
+def pii_records(seen: Seen) -> int:
+    """PII records a 2xx response carried: its objects, or the PII detector's largest count when
+    that is more. The objects are not always countable: a page too large to parse (the harvest
+    itself), a list inside an envelope (``{"ok": true, "result": {"invoices": [...]}}``)."""
+    if not seen.pii_records:
+        return 0
+    return max(seen.pii_records, max(count for _type, count in seen.x.pii))
+
+
 class HarvestRule(Rule):
     kind = "mass_harvest"
     severity = "high"
@@ -89,11 +98,12 @@ class HarvestRule(Rule):
         if not seen.pii_records:
             return
         x = seen.x
+        records = pii_records(seen)
         actor = seen.actor
         ref = actor.ref()
         for pii_type, _count in x.pii:
             flow = self.flow_table.setdefault((actor.key, x.host, seen.template, pii_type), _new_flow, ref.ip, ref.identity, x.ts)
-            flow[2] += seen.pii_records
+            flow[2] += records
             flow[3] += 1
             flow[4] = min(flow[4], x.ts)
             flow[5] = max(flow[5], x.ts)
@@ -104,7 +114,7 @@ class HarvestRule(Rule):
             if len(ep.actors) >= MAX_PEERS:
                 return
             mine = ep.actors[actor.key] = [0, 0]
-        mine[0] += seen.pii_records
+        mine[0] += records
         mine[1] += 1
         s = self.settings
         if mine[0] < s.harvest_min_records:

@@ -11,13 +11,16 @@ ids is enumeration's).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
-from analyzer.detect.context import PAGINATION, Seen, blinded_number, numeric_offset
-from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
+from analyzer.detect.context import PAGINATION, Seen, _id_key, blinded_number, looks_like_id, numeric_offset
+from analyzer.detect.model import DetectExchange
+from analyzer.detect.rules.base import Hasher, Rule, Sink, envelope_failed, expired
 from analyzer.detect.settings import DetectSettings
 from analyzer.detect.windows import CappedSet, DistinctCounter, LruTable, window_start
 
 SHARED = -1  # an object handed to several identities (a catalogue item, a shared document)
+CROSS_OWNER_MIN = 3  # other owners whose objects one response hands out: a view across owners
 
 
 class Ownership:
@@ -55,9 +58,14 @@ class Ownership:
         if seen.actor.identity is None:
             return
         values = list(seen.response_ids)
+        echoed: frozenset[str] = frozenset()
         # Objects the identity itself created or replaced are its own too.
         if seen.ok and seen.x.method in ("POST", "PUT"):
             values += [v for _n, v in seen.request_ids]
+            if seen.x.method == "POST":
+                echoed = frozenset(v for _n, v in post_body_ids(seen))
+        elif values and seen.request_ids:
+            echoed = frozenset(v for _n, v in seen.request_ids)
         if not values:
             return
         cap = self.settings.max_owned_per_identity
@@ -65,10 +73,28 @@ class Ownership:
         owned = self.owned.setdefault(key, CappedSet, cap)
         me = self.hash(key)
         owners, hasher, add = self.owners, self.hash, owned.add
+        hashes = [hasher(value) for value in values]
+        if len(hashes) >= CROSS_OWNER_MIN:
+            peek = owners.peek
+            others = {o for o in map(peek, hashes) if o is not None and o != me and o != SHARED}
+            if len(others) >= CROSS_OWNER_MIN:
+                # One response handing out objects of several other owners is a view across
+                # owners (an admin's listing, an export, a harvest): the objects are now known
+                # to this identity, but they stay their owners' -- marked shared, every later
+                # walk over them would look like a catalogue and BOLA would be blind to it.
+                for h in hashes:
+                    add(h)
+                return
         claim = owners.setdefault_value
-        for value in values:
-            h = hasher(value)
+        # An id the request named and the response merely echoed was not handed to the
+        # identity: it asked for it (a catalogue item opened from a link, or another user's
+        # object fetched by a BOLA walk). It joins what the identity has seen, but claims no
+        # owner and shares none: ownership comes from listings, nested objects and Location.
+        skip = frozenset(hasher(v) for v in echoed) if echoed else echoed
+        for h in hashes:
             add(h)
+            if h in skip:
+                continue
             owner = claim(h, me)
             if owner != me and owner != SHARED:
                 owners.replace(h, SHARED)
@@ -82,6 +108,93 @@ class Ownership:
             data["owned"], self.settings.max_identities, lambda d: CappedSet.from_state(d, cap), probation=self.settings.probation_keys
         )
         self.owners = LruTable.from_state(data["owners"], self.settings.max_objects, int, int)
+
+
+MAX_BODY_FIELDS = 50
+MAX_FORM_BYTES = 8192
+
+
+def post_body_ids(seen: Seen) -> list[tuple[str, str]]:
+    """Objects a POST names in its JSON body when it reads or changes them rather than creating
+    one: RPC-style APIs read by POST (``POST /orders/get {"order_id": ...}``,
+    ``POST /api/invoices.update {"id": ...}``, JSON-RPC ``params``). A creation (201, or a
+    ``Location`` to the new object) names its new object, not an existing one. Top-level fields
+    and one nested object (``params``, ``data``, ``filter``); JSON-RPC's own ``id`` is the
+    call's sequence number, not an object."""
+    x = seen.x
+    body = seen.request_json
+    if x.method != "POST" or x.status == 201 or x.response_header("location"):
+        return []
+    if type(body) is not dict:
+        body = _form_fields(x)  # a legacy client posts the same call as a form
+        if not body:
+            return []
+    # bola, enumeration and ownership ask for the same exchange in turn: the last answer is kept.
+    last_seen, last_ids = _LAST_BODY_IDS[0]
+    if last_seen is seen:
+        return last_ids
+    out = _post_body_ids(body)
+    _LAST_BODY_IDS[0] = (seen, out)
+    return out
+
+
+_LAST_BODY_IDS: list[tuple[Seen | None, list[tuple[str, str]]]] = [(None, [])]
+
+
+def _form_fields(x: DetectExchange) -> dict[str, str] | None:
+    if not x.request_body or "x-www-form-urlencoded" not in (x.request_header("content-type") or "").lower():
+        return None
+    pairs = parse_qsl(x.request_body[:MAX_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=MAX_BODY_FIELDS * 4)
+    return dict(pairs[:MAX_BODY_FIELDS])
+
+
+def _post_body_ids(body: dict[Any, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    rpc = "jsonrpc" in body
+    for depth, fields in ((0, body), *((1, v) for v in list(body.values())[:MAX_BODY_FIELDS] if type(v) is dict)):
+        for name, value in list(fields.items())[:MAX_BODY_FIELDS]:
+            kind = type(value)
+            if kind is not str and kind is not int:
+                continue
+            key = str(name)
+            if (depth == 0 and rpc and key == "id") or key.lower() in PAGINATION or not _id_key(key):
+                continue
+            text = str(value)
+            if looks_like_id(text):
+                out.append((key, text))
+    return out
+
+
+def object_ids(seen: Seen) -> list[tuple[str, str]]:
+    """What the request names an object by: path, query and (non-POST) body ids, and for a POST
+    that is no creation the ids of its JSON body too."""
+    if seen.x.method == "POST":
+        if seen.x.status == 201 or seen.x.response_header("location"):
+            return []
+        return seen.request_ids + post_body_ids(seen)
+    return seen.request_ids
+
+
+class _Template:
+    """Who uses one template, and who was served on it objects handed to another identity."""
+
+    __slots__ = ("users", "askers")
+
+    def __init__(self) -> None:
+        self.users = DistinctCounter()
+        self.askers = DistinctCounter()
+
+    def to_state(self) -> list[Any]:
+        return [self.users.to_state(), self.askers.to_state()]
+
+    @classmethod
+    def from_state(cls, data: list[Any]) -> _Template:
+        t = cls()
+        t.users, t.askers = DistinctCounter.from_state(data[0]), DistinctCounter.from_state(data[1])
+        return t
+
+
+SHARED_TEMPLATE_SHARE = 0.2  # of a template's identities served other identities' objects
 
 
 def _mask_id(value: str) -> str:
@@ -99,16 +212,32 @@ class BolaRule(Rule):
         self.ownership = ownership
         # (actor key, host, template, window) -> distinct foreign objects served
         self.foreign_objects: LruTable[tuple[str, str, str, float], DistinctCounter] = LruTable(settings.max_window_keys)
+        # (host, template) -> its identities, and those naming objects they were never handed
+        self.templates: LruTable[tuple[str, str], _Template] = LruTable(settings.max_window_keys)
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         actor = seen.actor
         x = seen.x
-        if actor.identity is None or not seen.request_ids or not seen.ok or x.method == "POST":
+        if actor.identity is None or not seen.ok:
             return
         if x.method == "PUT" and x.status == 201:
             return  # created: its own from now on
-        foreign = [(n, v) for n, v in seen.request_ids if self.ownership.foreign(actor.key, v)]
+        ids = object_ids(seen)
+        if not ids or envelope_failed(seen):
+            return
+        ownership, me = self.ownership, actor.key
+        foreign = [(n, v) for n, v in ids if ownership.foreign(me, v)]
+        usage = self.templates.setdefault((x.host, seen.template), _Template)
+        who = self.hash(me)
+        usage.users.add(who)
         if not foreign:
+            return
+        usage.askers.add(who)
+        # A template on which many identities (a fifth of its users, at least
+        # bola_shared_identities) are served objects handed to someone else is shared by design:
+        # a catalogue fetched by id from links, public profiles, other people's posts.
+        askers = usage.askers.count()
+        if askers >= self.settings.bola_shared_identities and askers >= SHARED_TEMPLATE_SHARE * usage.users.count():
             return
         key = (actor.key, x.host, seen.template, window_start(x.ts, self.window))
         counter = self.foreign_objects.setdefault(key, DistinctCounter)
@@ -135,12 +264,17 @@ class BolaRule(Rule):
                 self.foreign_objects.pop(key)
 
     def to_state(self) -> Any:
-        return self.foreign_objects.to_state(lambda c: c.to_state(), list)
+        return {
+            "foreign": self.foreign_objects.to_state(lambda c: c.to_state(), list),
+            "templates": self.templates.to_state(lambda t: t.to_state(), list),
+        }
 
     def load_state(self, data: Any) -> None:
-        self.foreign_objects = LruTable.from_state(
-            data, self.settings.max_window_keys, DistinctCounter.from_state, lambda k: (k[0], k[1], k[2], k[3])
-        )
+        if isinstance(data, list):  # a state saved before template usage was kept
+            data = {"foreign": data, "templates": [0, []]}
+        n = self.settings.max_window_keys
+        self.foreign_objects = LruTable.from_state(data["foreign"], n, DistinctCounter.from_state, lambda k: (k[0], k[1], k[2], k[3]))
+        self.templates = LruTable.from_state(data["templates"], n, _Template.from_state, lambda k: (k[0], k[1]))
 
 
 class _Walk:
@@ -201,20 +335,34 @@ class EnumerationRule(Rule):
 
     def observe(self, seen: Seen, sink: Sink) -> None:
         x = seen.x
-        if not seen.request_ids or x.method not in ("GET", "HEAD", "DELETE", "PATCH", "PUT"):
+        post = x.method == "POST"
+        if post:
+            ids = post_body_ids(seen)
+        elif x.method in ("GET", "HEAD", "DELETE", "PATCH", "PUT"):
+            ids = seen.request_ids
+        else:
+            return
+        if not ids:
             return
         actor = seen.actor
         start = window_start(x.ts, self.window)
         s = self.settings
-        for name, value in seen.request_ids:
+        # Not found: a 404, or a 2xx whose envelope says the call failed (RPC APIs answer 200).
+        missing_answer = x.status == 404 or envelope_failed(seen)
+        for name, value in ids:
             if name.lower() in PAGINATION or self.ownership.owns(actor.key, value):
                 continue
             key = (actor.key, x.host, seen.template, name, start)
             walk = self.walks.setdefault(key, _Walk)
-            walk.add(self.hash(value), blinded_number(value, self.offset), x.status == 404)
+            walk.add(self.hash(value), blinded_number(value, self.offset), missing_answer)
             distinct, missing = walk.ids.count(), walk.missing.count()
             subtype = None
-            if distinct >= s.enum_min_distinct:
+            if post:
+                # A POST answered 2xx may have created what it named (a client-chosen id): only
+                # the not-found answers say a POST looked objects up.
+                if distinct >= s.enum_min_404 and missing >= s.enum_404_share * distinct:
+                    subtype = "not_found"
+            elif distinct >= s.enum_min_distinct:
                 subtype = "dense"
             elif walk.best_run >= s.enum_min_run:
                 subtype = "sequential"
