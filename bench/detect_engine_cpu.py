@@ -95,25 +95,28 @@ def record_capture(capture: Path) -> Path:
         return cache
     sys.path.insert(0, str(REPO))
     import apicensus_cli
-    from analyzer.detect.engine import DetectionEngine
+    from analyzer.pipeline import detect, detect_worker
 
+    # apicensus analyze feeds the engine in a forked worker, out of reach of a wrapper there:
+    # record the exchange fields where the main process builds them (for the worker or the
+    # in-process stage alike), and build the DetectExchanges from them as the engine gets them.
     recorded: list[object] = []
-    original = DetectionEngine.feed
+    original = detect.batch_fields
 
-    def recording_feed(self: DetectionEngine, x: object) -> None:
-        recorded.append(x)
-        original(self, x)  # type: ignore[arg-type]
+    def recording_batch_fields(batch: object) -> tuple[list[detect.ExchangeFields], int]:
+        fields, failed = original(batch)  # type: ignore[arg-type]
+        recorded.extend(map(detect.from_fields, fields))
+        return fields, failed
 
-    DetectionEngine.feed = recording_feed  # type: ignore[method-assign]
+    for module in (detect, detect_worker):
+        setattr(module, "batch_fields", recording_batch_fields)  # noqa: B010 - patched for the run
     with tempfile.TemporaryDirectory(prefix="detect-engine-cpu-") as work:
         os.environ.setdefault("APICENSUS_DETECT_SECRET", "detect-engine-cpu-bench")
         rc = apicensus_cli.main(["analyze", str(capture), "--db", f"sqlite:///{work}/inv.db", "--no-progress"])
-    DetectionEngine.feed = original  # type: ignore[method-assign]
+    for module in (detect, detect_worker):
+        setattr(module, "batch_fields", original)  # noqa: B010
     if rc != 0 or not recorded:
         raise SystemExit(f"analyze of {capture} failed (exit {rc}, {len(recorded)} exchanges recorded)")
-    for x in recorded:  # header indexes are derived per exchange: record them unbuilt
-        object.__setattr__(x, "_request_index", None)
-        object.__setattr__(x, "_response_index", None)
     cache.write_bytes(pickle.dumps(recorded, protocol=pickle.HIGHEST_PROTOCOL))
     return cache
 

@@ -9,7 +9,7 @@ from it while the main process reads the first batch.
 Per batch the main process sends :func:`~analyzer.pipeline.detect.exchange_fields` tuples (a
 pickle without a memo: ~70 ms per 20,000 exchanges, against ~530 ms for the DetectExchanges
 themselves); the worker builds the exchanges, feeds them, drains the events and lists the
-actors and data flows the batch changed (:func:`~analyzer.pipeline.detect.detect_batch`, the
+actors and data flows the batch changed, as tuples (:func:`~analyzer.pipeline.detect.detect_batch`, the
 in-process stage's own steps), plus the serialised state when a checkpoint is due, and sends
 that back. The main process writes it in the batch's own transaction with ``store_batch``
 (:mod:`analyzer.pipeline.run`), so a SIGKILLed run loses nothing and a re-run does not double
@@ -22,36 +22,34 @@ next run.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import io
 import pickle
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine
 
 from analyzer.db.session import session_scope
-from analyzer.detect.engine import ActorSummary
-from analyzer.detect.rules import DataFlow
 from analyzer.pipeline.aggregate import Aggregate
 from analyzer.pipeline.detect import (
+    ActorRecord,
     BatchDetection,
+    FlowRecord,
     batch_fields,
-    detect_batch,
     engine_from,
+    feed_batch,
     load_detection,
+    touched_actors,
 )
 from analyzer.pipeline.forked import ForkedWorker, WorkerGone, request_from_parent
 from analyzer.pipeline.gcpause import paused_cyclic_gc
 
 ANSWER_TIMEOUT_S = 600.0  # one batch of the largest size on a machine many times too busy
+COLLECT_EVERY = 200_000  # exchanges fed between the worker's full collector passes
 
-T = TypeVar("T")
 
 # Set in the parent just before forking: the child finds the stored state here.
 _inherited: dict[str, Any] = {}
@@ -88,29 +86,40 @@ def _serve(conn: Connection) -> None:
     engine, problem = engine_from(_inherited["settings"], _inherited["blob"])
     _inherited.clear()
     # What fork copied (the templater, SQLAlchemy, the sensor) is never garbage here: out of the
-    # collector's generations, its passes between batches walk only the engine.
+    # collector's generations for good.
     gc.freeze()
+    # The collector stays off for the worker's life: what survives a batch is the engine's
+    # state, which the automatic passes between batches walked again and again for nothing
+    # (0.33-0.44 s of ~2.4 s of engine CPU on analyze_speed's 20,000-exchange capture, 4 full
+    # passes; ~500 objects collected). The engine makes next to no cyclic garbage (reference
+    # counting frees the rest); one full pass every COLLECT_EVERY exchanges bounds what there is.
+    gc.disable()
+    since_collect = 0
     while True:
         data = request_from_parent(conn)
         if data is None:  # the main process closed the pipe (run over) or died
             return
-        # Unpickling a batch, feeding it, pickling the answer: with the collector paused
-        # (analyzer.pipeline.gcpause), as the in-process stage runs.
-        with paused_cyclic_gc():
-            answer: list[Any] | str
-            try:
-                answer = _answer(engine, pickle.loads(data))
-            except BaseException as exc:  # noqa: BLE001 - reported to the main process, which stops the run
-                answer = f"{type(exc).__name__}: {exc}"
-            else:
-                answer[-1], problem = problem, None
+        answer: list[Any] | str
+        try:
+            request = pickle.loads(data)
             del data
-            try:
-                conn.send_bytes(_dumps(answer))
-            except OSError:  # the main process stopped (and closed the pipe) meanwhile
-                return
-            if isinstance(answer, str):
-                return
+            since_collect += len(request[1] or ())
+            answer = _answer(engine, request)
+            del request
+        except BaseException as exc:  # noqa: BLE001 - reported to the main process, which stops the run
+            answer = f"{type(exc).__name__}: {exc}"
+        else:
+            answer[-1], problem = problem, None
+        try:
+            conn.send_bytes(_dumps(answer))
+        except OSError:  # the main process stopped (and closed the pipe) meanwhile
+            return
+        if isinstance(answer, str):
+            return
+        del answer
+        if since_collect >= COLLECT_EVERY:
+            gc.collect()
+            since_collect = 0
 
 
 def _answer(engine: Any, request: tuple[Any, ...]) -> list[Any]:
@@ -119,25 +128,20 @@ def _answer(engine: Any, request: tuple[Any, ...]) -> list[Any]:
     detection = None
     errors = failed
     if kind == "batch":
-        found = detect_batch(engine, fields, failed)
-        errors = found.errors
-        detection = (found.events, _rows(found.actors, ActorSummary), _rows(found.flows, DataFlow), found.fed)
+        # detect_batch's steps, the actors and flows listed as tuples of their fields (the main
+        # process rebuilds the objects, _objects): no frozen dataclass built and taken apart here.
+        events, oldest, fed, errors = feed_batch(engine, fields, failed)
+        actors: list[Any] = []
+        flows: list[Any] = []
+        if fed:
+            actors = engine.actor_rows(seen_since=oldest, keys=touched_actors(events))
+            flows = engine.data_flow_rows(seen_since=oldest)
+        detection = (events, actors, flows, fed)
     state = None
     started = time.perf_counter()
     if with_state:
         state = engine.state()
     return [detection, state, time.perf_counter() - started, errors, None]
-
-
-def _rows(objects: list[Any], cls: type) -> list[tuple[Any, ...]]:
-    """Dataclass instances as tuples of their fields: ~10x cheaper to pickle and unpickle than
-    the instances (20,000 actors: ~145 -> ~35 ms with the rebuild, :func:`_objects`)."""
-    getter = attrgetter(*(f.name for f in dataclasses.fields(cls)))
-    return [getter(o) for o in objects]
-
-
-def _objects(rows: list[tuple[Any, ...]], cls: Callable[..., T]) -> list[T]:
-    return [cls(*row) for row in rows]
 
 
 class DetectWorker:
@@ -181,8 +185,8 @@ class DetectWorker:
                 events, actors, flows, fed = found
                 detection = BatchDetection(
                     events=events,
-                    actors=_objects(actors, ActorSummary),
-                    flows=_objects(flows, DataFlow),
+                    actors=list(map(ActorRecord._make, actors)),
+                    flows=list(map(FlowRecord._make, flows)),
                     fed=fed,
                 )
         return WorkerAnswer(detection, state, state_seconds, errors, problem)

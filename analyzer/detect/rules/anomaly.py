@@ -52,6 +52,11 @@ def _known_endpoints() -> CappedSet:
     return CappedSet(KNOWN_ENDPOINTS)
 
 
+def _new_history() -> list[float]:
+    """An actor's baseline: [windows, highest value of each feature]."""
+    return [0.0] * (len(FEATURES) + 1)
+
+
 class _Acc:
     __slots__ = ("ip", "identity", "key", "host", "requests", "errors", "endpoints", "ids", "pii", "new", "night")
 
@@ -131,12 +136,20 @@ class AnomalyRule(Rule):
         if int(x.ts // 3600 % 24) in self.settings.night_hours:
             acc.night += 1
 
+    def _learn(self, key: tuple[str, float], row: list[float]) -> None:
+        """An unremarkable closed window joins the training sample and its actor's own baseline
+        (its row computed once by the caller: ~one window per actor, 20,000 for as many one-shot
+        identities, and each row counts two sketches)."""
+        self.training.add(self.hash(f"{key[0]}\x00{key[1]}"), row)
+        self._remember(key[0], row)
+
     def _remember(self, actor_key: str, row: list[float]) -> None:
         """The actor's own baseline: how many unremarkable windows, and each feature's highest value."""
-        own = self.history.setdefault(actor_key, lambda: [0.0] * (len(FEATURES) + 1))
+        own = self.history.setdefault(actor_key, _new_history)
         own[0] += 1
-        for i, v in enumerate(row):
-            own[i + 1] = max(own[i + 1], v)
+        for i, v in enumerate(row, 1):
+            if v > own[i]:  # max(own[i], v): the first of equals stays
+                own[i] = v
 
     def _fit(self, now: float, fit_rows: list[list[float]] | None = None) -> None:
         import numpy as np
@@ -176,8 +189,7 @@ class AnomalyRule(Rule):
             # Every actor-window of the baseline trains the model, quiet ones included.
             for k, a in every:
                 if k[1] + self.window <= learning_end:
-                    self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), a.row())
-                    self._remember(k[0], a.row())
+                    self._learn(k, a.row())
             if now >= learning_end and len(self.training) >= s.anomaly_min_train:
                 self._fit(now)
             if self.model is None:
@@ -186,8 +198,7 @@ class AnomalyRule(Rule):
         rows = [(k, a) for k, a in every if a.requests >= s.anomaly_min_requests and k[1] + self.window > learning_end]
         quiet = [(k, a) for k, a in every if a.requests < s.anomaly_min_requests and k[1] + self.window > learning_end]
         for k, a in quiet:
-            self.training.add(self.hash(f"{k[0]}\x00{k[1]}"), a.row())
-            self._remember(k[0], a.row())
+            self._learn(k, a.row())
         if not rows:
             return
         import numpy as np
