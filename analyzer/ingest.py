@@ -43,10 +43,6 @@ from analyzer.pipeline.store import load_spec_templates, store_batch, store_cons
 from analyzer.protocols.tls import aggregate_tls
 from analyzer.protocols.views import expand
 
-# Names of the inventory marks (analyzer.db.models.InventoryMark) this module keeps.
-VERDICTS = "verdicts"
-CONSOLIDATED = "consolidated"
-
 
 @dataclass(slots=True)
 class PreparedBatch:
@@ -362,15 +358,12 @@ class SharedIngestor:
         with self._transaction() as session:
             if self._state_bytes is None:
                 return 0  # nothing templated yet
-            if crud.inventory_mark(session=session, name=CONSOLIDATED) == self._generation:
-                return 0  # another writer consolidated this very state: folding it again changes nothing
             self._fresh_templater()
             merged, saved = store_consolidation(session, self.templater, state=self._state_bytes)
             if saved is not None:
                 self._state_bytes = saved
                 session.flush()
                 self._generation = crud.templater_state_generation(session=session)
-            crud.set_inventory_mark(session=session, name=CONSOLIDATED, generation=self._generation)
         return merged
 
     def prune_seen(self, days: float) -> int:
@@ -386,18 +379,10 @@ class SharedIngestor:
             if pruned < 50_000:
                 return total
 
-    def recompute_verdicts(self) -> bool:
-        """Spec verdicts after new traffic, under the same lock as the writes. Skipped (False)
-        when some writer recomputed them since the last write of traffic: every ``serve`` worker
-        and stream analyzer that ingested asks, and all but the first would redo the same work
-        (spec imports and deletes recompute in their own transaction)."""
+    def recompute_verdicts(self) -> None:
+        """Spec verdicts after new traffic, under the same lock as the writes."""
         from analyzer.inventory.verdicts import recompute
 
         with self.lock.session(self.engine) as session:
-            generation = crud.templater_state_generation(session=session)
-            if crud.inventory_mark(session=session, name=VERDICTS) == generation:
-                return False
             recompute(session)
-            crud.set_inventory_mark(session=session, name=VERDICTS, generation=generation)
-        return True
 

@@ -28,7 +28,6 @@ from analyzer.db.models import (
     EndpointPeer,
     EndpointResponseHeader,
     EndpointStatus,
-    InventoryMark,
     NoisePath,
     PiiFinding,
     SeenExchange,
@@ -316,19 +315,6 @@ def templater_state_generation(*, session: Session) -> int:
     """The stored state's generation (0 when there is none yet)."""
     gen = session.scalar(select(TemplaterState.generation).where(TemplaterState.id == TEMPLATER_STATE_ID))
     return int(gen or 0)
-
-
-def inventory_mark(*, session: Session, name: str) -> int | None:
-    """The templater generation at which the derived work ``name`` was last done (None: never)."""
-    value = session.scalar(select(InventoryMark.generation).where(InventoryMark.name == name))
-    return None if value is None else int(value)
-
-
-def set_inventory_mark(*, session: Session, name: str, generation: int) -> None:
-    table = core_table(InventoryMark)
-    stmt = _insert(session, table)
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"generation": stmt.excluded.generation})
-    session.execute(stmt, [{"name": name, "generation": generation}])
 
 
 def inventory_totals(*, session: Session) -> dict[str, int]:

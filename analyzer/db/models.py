@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The newest migration in migrations/versions: bump it with every new revision (a test checks
 # it against Alembic's head) so start-up can skip Alembic when the database is current.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0006"
 
 # Deterministic constraint names so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -289,19 +289,6 @@ class TemplaterState(Base):
     # while the row still says N (several analyzers share one database, see analyzer/ingest.py).
     generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-
-
-class InventoryMark(Base):
-    """The templater generation (``TemplaterState.generation``, bumped by every write of traffic)
-    at which a piece of derived work was last done: ``verdicts`` (spec verdicts recomputed) and
-    ``consolidated`` (the stored state folded to a fixed point). Every ``serve`` worker's ingest
-    child and every stream analyzer asks for that work; the one that finds the mark at the
-    current generation skips it, as the work would change nothing (analyzer/ingest.py)."""
-
-    __tablename__ = "inventory_marks"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class StreamProgress(Base):
