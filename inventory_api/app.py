@@ -21,7 +21,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analyzer.db.session import make_engine, make_session_factory
 from inventory_api.deps import authenticate, require
-from inventory_api.findings_cache import FindingsCache
 from inventory_api.keycache import KeyCache
 from inventory_api.pagination import InvalidPageRequest
 from inventory_api.readcache import CacheReads, ResponseCache
@@ -83,7 +82,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.consolidate_due = False  # batches ingested since the inventory was last consolidated
     app.state.last_ingest = 0.0  # time.monotonic() of the last batch ingested
 
-    app.state.findings_cache = FindingsCache()
     app.state.response_cache = ResponseCache(ttl=settings.response_cache_seconds)
     app.add_middleware(CacheReads, cache=app.state.response_cache, keys=app.state.key_cache)
     app.add_middleware(_CountResponses, counters=app.state.counters)  # outermost: counts cached answers too

@@ -36,6 +36,7 @@ do not make a shadow endpoint a PII carrier.
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analyzer.db.models import Endpoint, EndpointGraphql, EndpointVerdict, PiiFinding, Service, TlsService
-from analyzer.inventory.samples import mask_fully, shown
+from analyzer.inventory.samples import shown
 from analyzer.protocols.tls import DEPRECATED_VERSIONS, weak_cipher
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -423,6 +424,19 @@ def order_key(i: dict[str, Any]) -> FindingKey:
     return (SEVERITIES.index(i["severity"]), KINDS.index(i["kind"]), *where, i["id"])
 
 
+def page_after(
+    items: list[dict[str, Any]], *, after: FindingKey | None, limit: int
+) -> tuple[list[dict[str, Any]], FindingKey | None]:
+    """The ``limit`` findings after ``after`` in :func:`order_key` order (``items`` sorted so), and
+    the key to resume after when more follow. Findings are derived, not stored: keying the page on
+    the order rather than an offset means findings that appear or clear between two requests
+    never shift or repeat the ones already served."""
+    start = 0 if after is None else bisect_right(items, after, key=order_key)
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return page, (order_key(page[-1]) if more and page else None)
+
+
 def _tls_findings(session: Session, wanted_sev: set[str], wanted_kind: set[str], host: str | None
                   ) -> list[dict[str, Any]]:
     rules = [r for r in TLS_RULES if not wanted_kind or r.kind in wanted_kind]
@@ -476,15 +490,6 @@ def _item(kind: str, severity: str, ep: EndpointFacts, hit: Hit, *, full_samples
         ],
         **hit.extra,
     }
-
-
-def for_role(item: dict[str, Any], *, full_samples: bool) -> dict[str, Any]:
-    """A finding built with ``full_samples=True`` as a caller without them sees it (evidence
-    samples reduced to their shape, as :func:`build_findings` with ``full_samples=False``): one
-    build serves every role."""
-    if full_samples:
-        return item
-    return {**item, "evidence": [{**e, "sample": mask_fully(e["sample"])} for e in item["evidence"]]}
 
 
 def severity_counts(items: Iterable[dict[str, Any]]) -> dict[str, int]:

@@ -8,10 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
-from analyzer.inventory.findings import KINDS, SEVERITIES, FindingKey, for_role
+from analyzer.inventory.findings import (
+    KINDS,
+    SEVERITIES,
+    FindingKey,
+    build_findings,
+    page_after,
+    severity_counts,
+)
 from analyzer.inventory.workflow import WorkflowError, parse_finding_id
 from inventory_api.deps import Annotator, Reader, SessionDep, SettingsDep, page_limit
-from inventory_api.findings_cache import FindingsCache
 from inventory_api.pagination import MAX_CURSOR_CHARS, decode_key_cursor, encode_key_cursor
 from inventory_api.routers.workflow import change_workflow, workflow_public
 from inventory_api.schemas import NO_NUL, error_responses
@@ -47,32 +53,26 @@ def list_findings(
     after: FindingKey | None = None
     if cursor is not None:
         after = decode_key_cursor(cursor, CURSOR_SCOPE, CURSOR_SHAPE)  # type: ignore[assignment]
-    cache: FindingsCache = request.app.state.findings_cache
-    view = cache.view(
-        session,
+    everything = build_findings(
+        session=session,
+        full_samples=principal.can(Permission.READ_SAMPLES),
         severities=[s.value for s in severity or ()],
         kinds=[k.value for k in kind or ()],
         host=service,
     )
-    page, next_key = view.page(after=after, limit=size)
-    full_samples = principal.can(Permission.READ_SAMPLES)
+    items, next_key = page_after(everything, after=after, limit=size)
+    for item in items:
+        endpoint = item["endpoint"]
+        if endpoint is not None:
+            endpoint["url"] = str(request.url_for("get_endpoint", endpoint_id=endpoint["id"]))
+        tls = item.get("tls_service")
+        if tls is not None:
+            tls["url"] = str(request.url_for("get_tls_service", tls_service_id=tls["id"]))
     return {
-        "items": [_linked(for_role(item, full_samples=full_samples), request) for item in page],
-        "counts": dict(view.counts),
+        "items": items,
+        "counts": severity_counts(everything),
         "next_cursor": None if next_key is None else encode_key_cursor(CURSOR_SCOPE, next_key),
     }
-
-
-def _linked(item: dict[str, Any], request: Request) -> dict[str, Any]:
-    """The item with the URLs of its endpoint or TLS service: a copy, the cached one is shared."""
-    out = dict(item)
-    endpoint = item["endpoint"]
-    if endpoint is not None:
-        out["endpoint"] = {**endpoint, "url": str(request.url_for("get_endpoint", endpoint_id=endpoint["id"]))}
-    tls = item.get("tls_service")
-    if tls is not None:
-        out["tls_service"] = {**tls, "url": str(request.url_for("get_tls_service", tls_service_id=tls["id"]))}
-    return out
 
 
 FindingId = Annotated[

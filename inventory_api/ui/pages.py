@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from analyzer.inventory import reports
-from analyzer.inventory.findings import SEVERITIES, for_role
+from analyzer.inventory.findings import SEVERITIES
 from analyzer.inventory.workflow import CLOSED, Triage, triage
 from inventory_api import crud, crud_triage, crud_workflow
 from inventory_api.crud_triage import EventQuery
@@ -19,7 +19,7 @@ from inventory_api.security import Permission
 from inventory_api.ui import auth, data, filters
 from inventory_api.ui.auth import UserDep
 from inventory_api.ui.render import HEADERS, bars_svg, page, time_chart_svg
-from inventory_api.ui.snapshot import Snapshot, current, suppressed_ids
+from inventory_api.ui.snapshot import Snapshot, current, for_role, suppressed_ids
 
 router = APIRouter()
 EndpointId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from analyzer.detect.model import EVENT_TYPES
-from analyzer.inventory.findings import KINDS, for_role
+from analyzer.inventory.findings import KINDS
 from analyzer.inventory.workflow import (
     EVENT_PREFIX,
     STATES,
@@ -31,7 +31,7 @@ from inventory_api.security import Permission
 from inventory_api.ui import auth
 from inventory_api.ui.auth import ConsoleUser, FormDep, UserDep
 from inventory_api.ui.render import page
-from inventory_api.ui.snapshot import Snapshot, current, select_findings
+from inventory_api.ui.snapshot import Snapshot, current, for_role, select_findings
 
 router = APIRouter()
 PAGE = 50

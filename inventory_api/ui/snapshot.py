@@ -4,7 +4,7 @@ Findings (``analyzer.inventory.findings.build_findings``) are evaluated rule by 
 endpoint: seconds on a 50,000-endpoint inventory, far beyond a page's budget. So the console keeps
 one snapshot per process of what is derived from the whole inventory (findings, overview counts,
 PII aggregates, PII recipients, the traffic series), rebuilt by a background thread when the
-inventory's fingerprint (``analyzer.inventory.fingerprint``) has changed,
+inventory's fingerprint (row counts, newest observation, spec and verdict counts) has changed,
 checked at most every ``REFRESH`` seconds. Requests read the current snapshot; only the very first
 waits for one to exist. Workflow states and suppressions are applied per request, never cached.
 Pages show when their snapshot was taken.
@@ -21,12 +21,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analyzer.db.models import PiiFinding
+from analyzer.db.models import (
+    ApiSpec,
+    Endpoint,
+    EndpointHourly,
+    EndpointVerdict,
+    PiiFinding,
+    SpecOperation,
+    TlsService,
+)
 from analyzer.inventory.findings import build_findings
-from analyzer.inventory.fingerprint import inventory_fingerprint as fingerprint
 from analyzer.inventory.workflow import CLOSED, STATES, Triage, item_host
 from inventory_api.ui import data
 
@@ -52,6 +59,24 @@ class Snapshot:
     pii_types: list[str]
     checked: float = field(default_factory=time.monotonic)
     build_seconds: float = 0.0
+
+
+def fingerprint(session: Session) -> tuple[Any, ...]:
+    """Changes whenever analysis, ingest, a spec import/delete or a verdict recompute changed
+    what the snapshot is built from (cheap aggregates, no row is read into Python)."""
+    endpoints = session.execute(
+        select(func.count(Endpoint.id), func.max(Endpoint.last_seen), func.sum(Endpoint.hits),
+               func.sum(Endpoint.unauthenticated_2xx))
+    ).one()
+    pii = session.execute(select(func.count(), func.sum(PiiFinding.count), func.max(PiiFinding.last_seen))).one()
+    verdicts = session.execute(
+        select(func.count(), func.count().filter(EndpointVerdict.shadow), func.count().filter(EndpointVerdict.zombie))
+    ).one()
+    specs = session.execute(select(func.count(ApiSpec.id), func.max(ApiSpec.id))).one()
+    ops = session.scalar(select(func.count()).select_from(SpecOperation).where(SpecOperation.verdict == "orphan"))
+    hourly = session.scalar(select(func.max(EndpointHourly.hour)))
+    tls = session.execute(select(func.count(TlsService.id), func.max(TlsService.last_seen))).one()
+    return (*endpoints, *pii, *verdicts, *specs, ops, hourly, *tls)
 
 
 def build(session: Session, stamp: tuple[Any, ...] | None = None) -> Snapshot:
@@ -165,6 +190,16 @@ class SnapshotKeeper:
         finally:
             with self._lock:
                 self._refreshing = False
+
+
+
+def for_role(item: dict[str, Any], *, full_samples: bool) -> dict[str, Any]:
+    """A finding as this caller may see it (viewers: evidence samples reduced to their shape)."""
+    if full_samples:
+        return item
+    from analyzer.inventory.samples import mask_fully
+
+    return {**item, "evidence": [{**e, "sample": mask_fully(e["sample"])} for e in item["evidence"]]}
 
 
 def current(request: Request) -> Snapshot:
