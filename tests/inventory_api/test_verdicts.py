@@ -36,8 +36,12 @@ def test_catalog_filters_and_detail(client: TestClient, keys: dict[str, str], in
 
 
 def test_reanalysis_keeps_verdicts(pg_url: str, inventory: None) -> None:
-    analyze(pg_url, *SAMPLE_PCAPS)  # nothing new: verdicts recomputed, same answer
-    check_export(pg_url)
+    # Nothing new: the verdicts are recomputed and stay the same. The end-of-analyze consolidation
+    # folds every host again with the imported specs as guidance, so the inventory becomes the one
+    # the specs imported first give (/userinfo is a value of the documented /{page}): the order
+    # of spec import and traffic does not decide the templates once both are in.
+    analyze(pg_url, *SAMPLE_PCAPS)
+    check_export(pg_url, spec_first=True)
 
 
 def test_import_counts_follow_the_matching(client: TestClient, keys: dict[str, str], inventory: None) -> None:
