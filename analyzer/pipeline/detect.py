@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -171,44 +171,13 @@ class DetectOutcome:
     flows: int = 0
 
 
-class ActorRecord(NamedTuple):
-    """:class:`ActorSummary`'s fields by name: what the detection worker's actor rows become in
-    the main process, which only writes them out (a named tuple is built from a row ~5x cheaper
-    than the frozen dataclass; ~20,000 a batch of one-shot identities)."""
-
-    key: str
-    ip: str
-    identity: str | None
-    first_seen: float
-    last_seen: float
-    requests: int
-    endpoints: int
-    pii_types: dict[str, int]
-    risk: int
-
-
-class FlowRecord(NamedTuple):
-    """:class:`DataFlow`'s fields by name (the worker's flow rows in the main process)."""
-
-    actor_ip: str
-    actor_identity: str | None
-    actor_key: str
-    host: str
-    path_template: str
-    pii_type: str
-    records: int
-    responses: int
-    first_seen: float
-    last_seen: float
-
-
 @dataclass(slots=True)
 class BatchDetection:
     """What one batch changed in the engine, to be written in the batch's transaction."""
 
     events: list[Event]  # drained: created or updated by the batch
-    actors: list[ActorSummary] | list[ActorRecord]  # seen in the batch, or named by its events
-    flows: list[DataFlow] | list[FlowRecord]  # seen in the batch
+    actors: list[ActorSummary]  # seen in the batch, or named by its events
+    flows: list[DataFlow]  # seen in the batch
     fed: int = 0  # exchanges fed
     errors: int = 0  # exchanges that could not be read, or that a rule failed on
 

@@ -33,11 +33,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from analyzer.db.session import session_scope
+from analyzer.detect.engine import ActorSummary
+from analyzer.detect.rules import DataFlow
 from analyzer.pipeline.aggregate import Aggregate
 from analyzer.pipeline.detect import (
-    ActorRecord,
     BatchDetection,
-    FlowRecord,
     batch_fields,
     engine_from,
     feed_batch,
@@ -185,8 +185,8 @@ class DetectWorker:
                 events, actors, flows, fed = found
                 detection = BatchDetection(
                     events=events,
-                    actors=list(map(ActorRecord._make, actors)),
-                    flows=list(map(FlowRecord._make, flows)),
+                    actors=list(map(ActorSummary._make, actors)),
+                    flows=list(map(DataFlow._make, flows)),
                     fed=fed,
                 )
         return WorkerAnswer(detection, state, state_seconds, errors, problem)

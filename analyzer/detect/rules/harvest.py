@@ -15,8 +15,7 @@ received which PII types, how many records, from which endpoints.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from analyzer.detect.context import Seen
 from analyzer.detect.rules.base import Hasher, Rule, Sink, expired
@@ -27,9 +26,9 @@ MAX_PEERS = 512  # actors tracked per endpoint and window
 PEER_HISTORY = 256  # per-actor totals kept from closed windows per endpoint
 
 
-@dataclass(frozen=True, slots=True)
-class DataFlow:
-    """Who received which PII type from which endpoint, and how much."""
+class DataFlow(NamedTuple):
+    """Who received which PII type from which endpoint, and how much (a named tuple for the
+    same reason as :class:`~analyzer.detect.engine.ActorSummary`: rebuilt from worker rows)."""
 
     actor_ip: str
     actor_identity: str | None
@@ -161,9 +160,8 @@ class HarvestRule(Rule):
         return [DataFlow(*row) for row in self.flow_rows(unwritten=unwritten, seen_since=seen_since)]
 
     def flow_rows(self, *, unwritten: bool = False, seen_since: float | None = None) -> list[FlowRow]:
-        """:meth:`flows` as tuples of :class:`DataFlow`'s fields in their order (what the
-        detection worker sends: a frozen dataclass costs ~5x a tuple to build, 20,000 a batch of
-        one-shot identities)."""
+        """:meth:`flows` as plain tuples of :class:`DataFlow`'s fields in their order (what the
+        detection worker sends; the main process rebuilds them with ``DataFlow._make``)."""
         rows = self.flow_table.items()
         if unwritten and self._unwritten:
             rows = iter([*self._unwritten.items(), *rows])
