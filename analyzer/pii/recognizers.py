@@ -415,16 +415,16 @@ class PersonTextRecognizer(PatternRecognizer):
         )
 
 
-class _NameSpanRecognizer(EntityRecognizer):
-    """PERSON spans that a function of :mod:`analyzer.pii.names` finds in free text (``find``).
-    Pairs of words overlap ("Thanks Chris Sanders"), which a regex pattern's non-overlapping
-    matches would miss, hence recognizers of their own rather than PatternRecognizers."""
+class FullNameRecognizer(EntityRecognizer):
+    """Full names in free text without an NER model: a given name and a surname from the name
+    lists ("... reported by Chris Sanders"), see ``names.find_full_names``. Pairs of words overlap
+    ("Thanks Chris Sanders"), which a regex pattern's non-overlapping matches would miss, hence a
+    recognizer of its own rather than a PatternRecognizer."""
 
     SCORE = 0.6
-    find: Callable[[str], list[tuple[int, int]]]
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=["PERSON"], name=type(self).__name__, supported_language="en")
+        super().__init__(supported_entities=["PERSON"], name="FullNameRecognizer", supported_language="en")
 
     def load(self) -> None:  # the name lists load on first use (names.name_lists)
         return None
@@ -436,24 +436,33 @@ class _NameSpanRecognizer(EntityRecognizer):
             return []
         return [
             RecognizerResult(entity_type="PERSON", start=start, end=end, score=self.SCORE)
-            for start, end in type(self).find(text)
+            for start, end in find_full_names(text)
         ]
 
 
-class FullNameRecognizer(_NameSpanRecognizer):
-    """Full names in free text without an NER model: a given name and a surname from the name
-    lists ("... reported by Chris Sanders"), see ``names.find_full_names``."""
-
-    find = staticmethod(find_full_names)
-
-
-class IntroducedNameRecognizer(_NameSpanRecognizer):
+class IntroducedNameRecognizer(EntityRecognizer):
     """Names that words of the text introduce ("this is Walentyna Pawłowska from accounting",
     "Dear Chris", "reviewed by Chris Sanders", "Dr. Okafor"), see ``names.find_introduced_names``:
     the introducing words are the context that lets a name off the lists count; the span is the
     name alone."""
 
-    find = staticmethod(find_introduced_names)
+    SCORE = 0.6
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="IntroducedNameRecognizer", supported_language="en")
+
+    def load(self) -> None:  # the name lists load on first use (names.name_lists)
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities:
+            return []
+        return [
+            RecognizerResult(entity_type="PERSON", start=start, end=end, score=self.SCORE)
+            for start, end in find_introduced_names(text)
+        ]
 
 
 # Recognizers by the name an :class:`~analyzer.pii.entities.EntitySpec` gives them.
