@@ -933,22 +933,24 @@ def _main(argv: Sequence[str] | None = None) -> int:
             for _ in range(args.analyzers):
                 stack.start_analyzer()
             analyzers = args.analyzers
-        print(
-            "APICensus local stack (Ctrl-C stops it and removes everything)\n"
-            f"  NATS        {stack.nats_url}   (monitoring {stack.nats_monitor_url}, stream {stack.stream})\n"
-            f"  database    {stack.db_url}{'   (own cluster)' if stack.own_postgres else ''}\n"
-            f"  inventory   {stack.api_url}   (health {stack.api_url}/health)\n"
-            f"  admin key   {stack.admin_key}\n"
-            f"  sensor key  {stack.sensor_key}\n"
-            f"  analyzers   {analyzers}{'' if cli_supports('analyzer') else ' (apicensus analyzer not available)'}\n"
-            f"  logs        {stack.logs}\n"
-            "Feed it:\n"
-            f"  apicensus sensor --pcap sample_pcaps/*.pcap --ship {stack.nats_url}\n"
-            f"  curl -H 'X-API-Key: {stack.admin_key}' {stack.api_url}/api/v1/endpoints",
-            flush=True,
-        )
         reported: set[str] = set()
         try:
+            # (The URLs are printed inside the try: a Ctrl-C right after they appear, before the
+            # loop, must stop the stack cleanly too; seen under load: exit by SIGINT, -2.)
+            print(
+                "APICensus local stack (Ctrl-C stops it and removes everything)\n"
+                f"  NATS        {stack.nats_url}   (monitoring {stack.nats_monitor_url}, stream {stack.stream})\n"
+                f"  database    {stack.db_url}{'   (own cluster)' if stack.own_postgres else ''}\n"
+                f"  inventory   {stack.api_url}   (health {stack.api_url}/health)\n"
+                f"  admin key   {stack.admin_key}\n"
+                f"  sensor key  {stack.sensor_key}\n"
+                f"  analyzers   {analyzers}{'' if cli_supports('analyzer') else ' (apicensus analyzer not available)'}\n"
+                f"  logs        {stack.logs}\n"
+                "Feed it:\n"
+                f"  apicensus sensor --pcap sample_pcaps/*.pcap --ship {stack.nats_url}\n"
+                f"  curl -H 'X-API-Key: {stack.admin_key}' {stack.api_url}/api/v1/endpoints",
+                flush=True,
+            )
             while True:
                 time.sleep(1)
                 for name, proc in stack.procs.items():
